@@ -1,0 +1,5 @@
+//! Capture files.
+#[derive(Debug)]
+pub struct CaptureError;
+pub struct FileSource;
+pub struct MergedSource;

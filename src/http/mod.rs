@@ -1,0 +1,1 @@
+//! Stage 4: HTTP/1.x framing.

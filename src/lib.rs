@@ -1,0 +1,24 @@
+//! authscope: shows why HTTP authentication fails, from the packets.
+//!
+//! One pipeline, data flowing one way (see README.md, "Architecture"):
+//!
+//! ```text
+//!  1 capture   frames: (timestamp, link type, bytes)          pcap/pcapng file | live (libpcap)
+//!  2 net       link -> IPv4/IPv6 (+ fragments) -> TCP segment  etherparse
+//!  3 tcp       connection table; per-direction in-order bytes, gaps, FIN, RST, timeouts
+//!  4 http      HTTP/1.x message framing per connection; request/response pairing  httparse
+//!  5 auth      header grammar (RFC 9110 11) and the scheme decoders
+//!  6 handshake legs -> handshakes -> timelines (the model)
+//!  7 diagnose  rules over the model -> findings
+//!  8 present   report (text, JSON) | ui | export
+//! ```
+//!
+//! A lower stage never imports a higher one (`tests/it/architecture.rs` checks it).
+
+pub mod capture;
+pub mod net;
+pub mod tcp;
+pub mod http;
+pub mod auth;
+pub mod pipeline;
+pub mod report;

@@ -1,0 +1,76 @@
+//! Stage 2: link layer -> IPv4/IPv6 (with IPv4 fragment reassembly) -> TCP segment.
+
+pub mod defrag;
+pub mod link;
+
+use std::net::SocketAddr;
+
+use crate::capture::Timestamp;
+
+pub use link::{NetDecoder, NetStats};
+
+/// TCP header flags (RFC 9293 3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct TcpFlags(pub u8);
+
+impl TcpFlags {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+    pub const URG: u8 = 0x20;
+
+    pub fn fin(self) -> bool {
+        self.0 & Self::FIN != 0
+    }
+    pub fn syn(self) -> bool {
+        self.0 & Self::SYN != 0
+    }
+    pub fn rst(self) -> bool {
+        self.0 & Self::RST != 0
+    }
+    pub fn ack(self) -> bool {
+        self.0 & Self::ACK != 0
+    }
+    pub fn psh(self) -> bool {
+        self.0 & Self::PSH != 0
+    }
+}
+
+/// One TCP segment, the hand-off from `net` to `tcp`.
+#[derive(Debug, Clone, Copy)]
+pub struct Segment<'a> {
+    /// Frame number the segment came from (the last fragment's, for a reassembled datagram).
+    pub frame: u64,
+    pub ts: Timestamp,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: TcpFlags,
+    pub window: u16,
+    /// The payload bytes that were captured.
+    pub payload: &'a [u8],
+    /// Payload bytes the segment carried on the wire but the capture cut off (snap length);
+    /// they follow `payload` in sequence space and are delivered as a gap.
+    pub missing: u32,
+}
+
+/// Flow key: the 4-tuple in a canonical order, so both directions map to one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    pub a: SocketAddr,
+    pub b: SocketAddr,
+}
+
+impl FlowKey {
+    /// The key for a segment; `true` when `src` is `a`.
+    pub fn of(src: SocketAddr, dst: SocketAddr) -> (FlowKey, bool) {
+        if src <= dst {
+            (FlowKey { a: src, b: dst }, true)
+        } else {
+            (FlowKey { a: dst, b: src }, false)
+        }
+    }
+}

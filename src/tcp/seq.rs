@@ -1,0 +1,1 @@
+//! Sequence numbers (RFC 9293 3.4).
