@@ -1,1 +1,323 @@
-//! The one place that names every stage.
+//! The one place that names every stage: frames in, connections and exchanges out.
+//!
+//! [`Analyzer`] is incremental: push frames one at a time (from a file or a live capture) and
+//! receive [`Output`]s as they are decided; ask for [`Analyzer::stats`] at any moment.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use crate::capture::{Frame, Timestamp};
+use crate::http::{Anomaly, Exchange, HttpConfig, HttpEvent, HttpStats, HttpTracker};
+use crate::net::{NetDecoder, NetStats};
+use crate::tcp::{
+    CloseReason, ConnId, Dir, Limit, OpenKind, StreamEvent, TcpConfig, TcpStats, TcpTable,
+};
+
+/// Options of the whole pipeline.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Config {
+    pub tcp: TcpConfig,
+    pub http: HttpConfig,
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ending {
+    Fin,
+    Rst,
+    Timeout,
+    Evicted,
+    /// Still open when the input ended.
+    Open,
+}
+
+/// Which end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Client,
+    Server,
+}
+
+impl From<Dir> for Side {
+    /// The sender of a direction.
+    fn from(d: Dir) -> Side {
+        match d {
+            Dir::ToServer => Side::Client,
+            Dir::ToClient => Side::Server,
+        }
+    }
+}
+
+/// A TCP event worth a line on a timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct TcpMark {
+    pub ts: Timestamp,
+    pub frame: u64,
+    pub by: Side,
+}
+
+/// One TCP connection as the report shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Connection {
+    pub id: ConnId,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    /// False when picked up mid-stream (client and server guessed).
+    pub handshake_seen: bool,
+    pub first: Timestamp,
+    pub last: Timestamp,
+    pub ended: Ending,
+    /// The first FIN of each side.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fins: Vec<TcpMark>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rst: Option<TcpMark>,
+    pub http: bool,
+    /// Bytes that were never seen (TCP gaps).
+    pub gap_bytes: u64,
+}
+
+/// What the analyzer produces, in the order it is decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// A connection ended (or the input did); sent once per connection.
+    Connection(Box<Connection>),
+    /// A request and its response.
+    Exchange(Box<Exchange>),
+    /// Something odd in an HTTP stream.
+    HttpAnomaly {
+        conn: ConnId,
+        dir: Dir,
+        ts: Timestamp,
+        anomaly: Anomaly,
+    },
+    /// A resource cap was hit.
+    Limit {
+        conn: Option<ConnId>,
+        ts: Timestamp,
+        limit: Limit,
+    },
+}
+
+/// Counters of every stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    pub packets: u64,
+    pub bytes: u64,
+    pub first: Option<Timestamp>,
+    pub last: Option<Timestamp>,
+    /// Frames whose timestamp is earlier than the one before.
+    pub time_went_backwards: u64,
+    pub net: NetStats,
+    pub tcp: TcpStats,
+    pub http: HttpStats,
+}
+
+/// Stages 2 to 4 over a stream of frames.
+#[derive(Debug)]
+pub struct Analyzer {
+    net: NetDecoder,
+    tcp: TcpTable,
+    http: HttpTracker,
+    open: HashMap<ConnId, Connection>,
+    stats: Stats,
+    /// Capture time of the last idle sweep.
+    swept: Timestamp,
+    /// Connections found not to be HTTP during the last push.
+    drop_data: Vec<ConnId>,
+}
+
+/// Idle connections are looked for this often (capture time).
+const SWEEP_NS: i64 = 1_000_000_000;
+
+impl Analyzer {
+    pub fn new(config: Config) -> Self {
+        Analyzer {
+            net: NetDecoder::new(),
+            tcp: TcpTable::new(config.tcp),
+            http: HttpTracker::new(config.http),
+            open: HashMap::new(),
+            stats: Stats::default(),
+            swept: Timestamp(i64::MIN),
+            drop_data: Vec::new(),
+        }
+    }
+
+    /// Everything counted so far.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            net: *self.net.stats(),
+            tcp: *self.tcp.stats(),
+            http: *self.http.stats(),
+            ..self.stats
+        }
+    }
+
+    /// Connections open right now.
+    pub fn open_connections(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Feeds one frame.
+    pub fn push(&mut self, frame: &Frame<'_>, sink: &mut dyn FnMut(Output)) {
+        let s = &mut self.stats;
+        s.packets = s.packets.saturating_add(1);
+        s.bytes = s.bytes.saturating_add(frame.data.len() as u64);
+        if s.first.is_none() {
+            s.first = Some(frame.ts);
+        }
+        if s.last.is_some_and(|l| frame.ts < l) {
+            s.time_went_backwards = s.time_went_backwards.saturating_add(1);
+        } else {
+            s.last = Some(frame.ts);
+        }
+        let now = frame.ts;
+        if now.since(self.swept) >= SWEEP_NS {
+            self.swept = now;
+            let (http, open, drop_data) = (&mut self.http, &mut self.open, &mut self.drop_data);
+            self.tcp
+                .expire(now, &mut |ev| on_stream(http, open, drop_data, &ev, sink));
+        }
+        let Some(seg) = self.net.decode(frame) else {
+            return;
+        };
+        let (http, open, drop_data) = (&mut self.http, &mut self.open, &mut self.drop_data);
+        self.tcp
+            .push(&seg, &mut |ev| on_stream(http, open, drop_data, &ev, sink));
+        for conn in self.drop_data.drain(..) {
+            self.tcp.ignore_data(conn);
+        }
+    }
+
+    /// The input ended: flushes every stage.
+    pub fn finish(&mut self, sink: &mut dyn FnMut(Output)) {
+        let now = self.stats.last.unwrap_or_default();
+        let (http, open, drop_data) = (&mut self.http, &mut self.open, &mut self.drop_data);
+        self.tcp
+            .finish(now, &mut |ev| on_stream(http, open, drop_data, &ev, sink));
+        self.drop_data.clear();
+    }
+}
+
+fn on_stream(
+    http: &mut HttpTracker,
+    open: &mut HashMap<ConnId, Connection>,
+    drop_data: &mut Vec<ConnId>,
+    ev: &StreamEvent<'_>,
+    sink: &mut dyn FnMut(Output),
+) {
+    match *ev {
+        StreamEvent::Open {
+            conn,
+            ts,
+            client,
+            server,
+            kind,
+            ..
+        } => {
+            open.insert(
+                conn,
+                Connection {
+                    id: conn,
+                    client,
+                    server,
+                    handshake_seen: kind == OpenKind::Handshake,
+                    first: ts,
+                    last: ts,
+                    ended: Ending::Open,
+                    fins: Vec::new(),
+                    rst: None,
+                    http: false,
+                    gap_bytes: 0,
+                },
+            );
+        }
+        StreamEvent::Data { conn, ts, .. } => touch(open, conn, ts),
+        StreamEvent::Gap { conn, ts, len, .. } => {
+            if let Some(c) = open.get_mut(&conn) {
+                c.gap_bytes = c.gap_bytes.saturating_add(len);
+                c.last = c.last.max(ts);
+            }
+        }
+        StreamEvent::Fin {
+            conn,
+            dir,
+            ts,
+            frame,
+        } => {
+            if let Some(c) = open.get_mut(&conn) {
+                let by = Side::from(dir);
+                if !c.fins.iter().any(|f| f.by == by) {
+                    c.fins.push(TcpMark { ts, frame, by });
+                }
+                c.last = c.last.max(ts);
+            }
+        }
+        StreamEvent::Rst {
+            conn,
+            dir,
+            ts,
+            frame,
+        } => {
+            if let Some(c) = open.get_mut(&conn) {
+                if c.rst.is_none() {
+                    c.rst = Some(TcpMark {
+                        ts,
+                        frame,
+                        by: Side::from(dir),
+                    });
+                }
+                c.last = c.last.max(ts);
+            }
+        }
+        StreamEvent::Closed { .. } | StreamEvent::LimitHit { .. } => {}
+    }
+    http.push(ev, &mut |hev| match hev {
+        HttpEvent::Detected { conn, .. } => {
+            if let Some(c) = open.get_mut(&conn) {
+                c.http = true;
+            }
+        }
+        HttpEvent::NotHttp { conn } => drop_data.push(conn),
+        HttpEvent::RequestHead { .. } => {}
+        HttpEvent::Exchange(x) => sink(Output::Exchange(x)),
+        HttpEvent::Anomaly {
+            conn,
+            dir,
+            ts,
+            anomaly,
+        } => sink(Output::HttpAnomaly {
+            conn,
+            dir,
+            ts,
+            anomaly,
+        }),
+    });
+    match *ev {
+        StreamEvent::Closed { conn, ts, reason } => {
+            if let Some(mut c) = open.remove(&conn) {
+                c.ended = match reason {
+                    CloseReason::Fin => Ending::Fin,
+                    CloseReason::Rst => Ending::Rst,
+                    CloseReason::Timeout => Ending::Timeout,
+                    CloseReason::Evicted => Ending::Evicted,
+                    CloseReason::EndOfInput => Ending::Open,
+                };
+                if reason != CloseReason::EndOfInput {
+                    c.last = c.last.max(ts);
+                }
+                sink(Output::Connection(Box::new(c)));
+            }
+        }
+        StreamEvent::LimitHit { conn, ts, limit } => sink(Output::Limit { conn, ts, limit }),
+        _ => {}
+    }
+}
+
+fn touch(open: &mut HashMap<ConnId, Connection>, conn: ConnId, ts: Timestamp) {
+    if let Some(c) = open.get_mut(&conn) {
+        c.last = c.last.max(ts);
+    }
+}

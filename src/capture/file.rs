@@ -1,5 +1,501 @@
-//! Capture files.
+//! Capture files: pcap (both byte orders, micro- and nanosecond) and pcapng (several
+//! interfaces, Enhanced and Simple Packet Blocks), read as a stream with pcap-parser.
+//!
+//! The reader keeps one circular buffer per file (pcap-parser's), so memory does not grow
+//! with the file. Several files are merged in time order by [`MergedSource`].
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use pcap_parser::pcapng::Block;
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{PcapBlockOwned, PcapError};
+
+use super::{Frame, LinkType, Timestamp};
+
+/// Initial read buffer; grows for larger records up to [`MAX_RECORD`].
+const BUFFER: usize = 1 << 20;
+/// The largest record accepted (pcapng blocks carry options, so a little above 256 KiB
+/// snap lengths); beyond it the file is judged corrupt.
+const MAX_RECORD: usize = 16 << 20;
+
+/// Why a capture file could not be read (or stopped being readable).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaptureError {
+    #[error("{path}: cannot open: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: the file is empty")]
+    Empty { path: PathBuf },
+    #[error("{path}: not a pcap or pcapng file (unrecognised header)")]
+    NotACapture { path: PathBuf },
+    #[error("{path}: read error: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A problem inside a file that did not stop the analysis of what came before it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CaptureWarning {
+    pub file: String,
+    /// The number (1-based, in this file) of the packet after the last good one.
+    pub packet: u64,
+    pub message: String,
+}
+
+/// Per-file counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FileStats {
+    pub path: String,
+    pub format: &'static str,
+    pub packets: u64,
+    pub bytes_captured: u64,
+    pub truncated_packets: u64,
+    pub interfaces: u64,
+    pub skipped_blocks: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Interface {
+    link: LinkType,
+    /// Units per second of this interface's timestamps.
+    resolution: u64,
+    offset_secs: i64,
+}
+
+/// A bounded reader that counts what it has consumed, for progress gauges.
+struct CountingRead<R> {
+    inner: R,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for CountingRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// One capture file, read block by block.
+pub struct FileSource {
+    path: PathBuf,
+    reader: Box<dyn PcapReaderIterator + Send>,
+    /// Bytes of the block returned last time, consumed on the next call.
+    pending: usize,
+    legacy: Option<Interface>,
+    interfaces: Vec<Interface>,
+    done: bool,
+    stats: FileStats,
+    warnings: Vec<CaptureWarning>,
+    bytes_read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    size: u64,
+}
+
+impl std::fmt::Debug for FileSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSource")
+            .field("path", &self.path)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+/// A frame with owned-free metadata, as seen before the merge assigns its number.
+enum Next<'a> {
+    Frame(Frame<'a>),
+    Skip,
+    End,
+}
+
+impl FileSource {
+    pub fn open(path: &Path) -> Result<FileSource, CaptureError> {
+        let file = File::open(path).map_err(|source| CaptureError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let bytes_read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counting = CountingRead {
+            inner: file,
+            count: bytes_read.clone(),
+        };
+        let reader = match pcap_parser::create_reader(BUFFER, counting) {
+            Ok(r) => r,
+            Err(PcapError::Eof) => {
+                return Err(CaptureError::Empty {
+                    path: path.to_owned(),
+                })
+            }
+            Err(PcapError::ReadError) => {
+                return Err(CaptureError::Read {
+                    path: path.to_owned(),
+                    source: std::io::Error::other("read failed"),
+                })
+            }
+            Err(_) => {
+                return Err(CaptureError::NotACapture {
+                    path: path.to_owned(),
+                })
+            }
+        };
+        Ok(FileSource {
+            path: path.to_owned(),
+            reader,
+            pending: 0,
+            legacy: None,
+            interfaces: Vec::new(),
+            done: false,
+            stats: FileStats {
+                path: path.display().to_string(),
+                ..FileStats::default()
+            },
+            warnings: Vec::new(),
+            bytes_read,
+            size,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Size of the file in bytes (0 if unknown).
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// A shared counter of the bytes read from the file so far.
+    pub fn progress(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.bytes_read.clone()
+    }
+
+    pub fn stats(&self) -> &FileStats {
+        &self.stats
+    }
+
+    pub fn warnings(&self) -> &[CaptureWarning] {
+        &self.warnings
+    }
+
+    fn warn(&mut self, message: String) {
+        self.warnings.push(CaptureWarning {
+            file: self.path.display().to_string(),
+            packet: self.stats.packets.saturating_add(1),
+            message,
+        });
+    }
+
+    /// The next packet of the file (its `number` is the position in this file), or `None` at
+    /// the end. A damaged file ends early with a warning; the packets before it stand.
+    pub fn next_frame(&mut self) -> Option<Frame<'_>> {
+        loop {
+            if self.done {
+                return None;
+            }
+            if self.pending > 0 {
+                self.reader.consume(self.pending);
+                self.pending = 0;
+            }
+            // Two-phase: decide with a short borrow, then re-borrow for the frame, so the
+            // refill path never overlaps a borrowed block.
+            match self.step() {
+                Step::Again => continue,
+                Step::Stop => return None,
+                Step::Frame => {}
+            }
+            return match self.frame_at_head() {
+                Next::Frame(f) => Some(f),
+                Next::Skip | Next::End => None,
+            };
+        }
+    }
+
+    /// Parses the head block; consumes and records metadata blocks; says whether the head is a
+    /// packet ready to be returned.
+    fn step(&mut self) -> Step {
+        let outcome = match self.reader.next() {
+            Ok((len, block)) => match block {
+                PcapBlockOwned::LegacyHeader(h) => {
+                    self.stats.format = "pcap";
+                    self.stats.interfaces = 1;
+                    self.legacy = Some(Interface {
+                        link: LinkType(h.network.0 as u16),
+                        resolution: if h.is_nanosecond_precision() {
+                            1_000_000_000
+                        } else {
+                            1_000_000
+                        },
+                        offset_secs: i64::from(h.thiszone),
+                    });
+                    Outcome::Meta(len)
+                }
+                PcapBlockOwned::Legacy(b) if self.legacy.is_some() => {
+                    Outcome::Packet(len, b.caplen.min(b.data.len() as u32), b.origlen)
+                }
+                PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+                    self.stats.format = "pcapng";
+                    // Interface ids are per section (pcapng 4.1).
+                    self.interfaces.clear();
+                    Outcome::Meta(len)
+                }
+                PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                    let resolution = idb.ts_resolution().unwrap_or(1_000_000).max(1);
+                    self.interfaces.push(Interface {
+                        link: LinkType(idb.linktype.0 as u16),
+                        resolution,
+                        offset_secs: idb.ts_offset(),
+                    });
+                    self.stats.interfaces = self.stats.interfaces.saturating_add(1);
+                    Outcome::Meta(len)
+                }
+                PcapBlockOwned::NG(Block::EnhancedPacket(b))
+                    if (b.if_id as usize) < self.interfaces.len() =>
+                {
+                    Outcome::Packet(len, b.caplen.min(b.data.len() as u32), b.origlen)
+                }
+                PcapBlockOwned::NG(Block::SimplePacket(b)) if !self.interfaces.is_empty() => {
+                    Outcome::Packet(len, b.origlen.min(b.data.len() as u32), b.origlen)
+                }
+                // Packets of an interface never described, and blocks we have no use for.
+                PcapBlockOwned::Legacy(_) | PcapBlockOwned::NG(_) => {
+                    self.stats.skipped_blocks = self.stats.skipped_blocks.saturating_add(1);
+                    Outcome::Meta(len)
+                }
+            },
+            Err(PcapError::Eof) => Outcome::End,
+            Err(PcapError::Incomplete(_)) => Outcome::Refill,
+            Err(PcapError::UnexpectedEof) => {
+                Outcome::Fault("the file ends in the middle of a record (truncated)".into())
+            }
+            Err(PcapError::BufferTooSmall) => Outcome::Grow,
+            Err(PcapError::ReadError) => Outcome::Fault("read error".into()),
+            Err(e) => Outcome::Fault(format!("corrupt record ({e})")),
+        };
+        match outcome {
+            Outcome::Meta(len) => {
+                self.pending = len;
+                Step::Again
+            }
+            Outcome::Packet(len, caplen, orig_len) => {
+                self.pending = len;
+                self.stats.packets = self.stats.packets.saturating_add(1);
+                self.stats.bytes_captured =
+                    self.stats.bytes_captured.saturating_add(u64::from(caplen));
+                if caplen < orig_len {
+                    self.stats.truncated_packets = self.stats.truncated_packets.saturating_add(1);
+                }
+                Step::Frame
+            }
+            Outcome::End => {
+                self.done = true;
+                Step::Stop
+            }
+            Outcome::Refill => {
+                if self.reader.refill().is_err() {
+                    self.warn("read error".into());
+                    self.done = true;
+                    return Step::Stop;
+                }
+                Step::Again
+            }
+            Outcome::Grow => {
+                let cap = self.reader.data().len().saturating_mul(2).max(BUFFER * 2);
+                if cap > MAX_RECORD || !self.reader.grow(cap) {
+                    self.warn(format!(
+                        "a record larger than {} MiB: the file is corrupt or not a capture",
+                        MAX_RECORD >> 20
+                    ));
+                    self.done = true;
+                    return Step::Stop;
+                }
+                Step::Again
+            }
+            Outcome::Fault(msg) => {
+                self.warn(msg);
+                self.done = true;
+                Step::Stop
+            }
+        }
+    }
+
+    /// Builds the frame for the packet block at the head of the buffer (already parsed once by
+    /// `step`, which set `pending`).
+    fn frame_at_head(&mut self) -> Next<'_> {
+        let legacy = self.legacy;
+        let number = self.stats.packets;
+        let block = match self.reader.next() {
+            Ok((_, b)) => b,
+            Err(_) => return Next::End,
+        };
+        let (ts, link, data, orig_len) = match block {
+            PcapBlockOwned::Legacy(b) => {
+                let Some(iface) = legacy else {
+                    return Next::Skip;
+                };
+                let frac = i64::from(b.ts_usec);
+                let nanos = if iface.resolution == 1_000_000_000 {
+                    frac
+                } else {
+                    frac.saturating_mul(1000)
+                };
+                let secs = i64::from(b.ts_sec).saturating_add(iface.offset_secs);
+                let caplen = usize::try_from(b.caplen).unwrap_or(usize::MAX);
+                let data = b.data.get(..caplen).unwrap_or(b.data);
+                (
+                    Timestamp::from_parts(secs, nanos),
+                    iface.link,
+                    data,
+                    b.origlen,
+                )
+            }
+            PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+                let Some(iface) = usize::try_from(epb.if_id)
+                    .ok()
+                    .and_then(|i| self.interfaces.get(i))
+                    .copied()
+                else {
+                    return Next::Skip;
+                };
+                let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                let secs = i64::try_from(raw / iface.resolution)
+                    .unwrap_or(i64::MAX)
+                    .saturating_add(iface.offset_secs);
+                let frac = u128::from(raw % iface.resolution) * 1_000_000_000
+                    / u128::from(iface.resolution);
+                let caplen = usize::try_from(epb.caplen).unwrap_or(usize::MAX);
+                let data = epb.data.get(..caplen).unwrap_or(epb.data);
+                (
+                    Timestamp::from_parts(secs, i64::try_from(frac).unwrap_or(0)),
+                    iface.link,
+                    data,
+                    epb.origlen,
+                )
+            }
+            PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
+                // An SPB has no timestamp and belongs to interface 0 (pcapng 4.4).
+                let Some(iface) = self.interfaces.first().copied() else {
+                    return Next::Skip;
+                };
+                let snap = usize::try_from(spb.origlen).unwrap_or(usize::MAX);
+                let data = spb.data.get(..snap).unwrap_or(spb.data);
+                (Timestamp(0), iface.link, data, spb.origlen)
+            }
+            _ => return Next::Skip,
+        };
+        Next::Frame(Frame {
+            number,
+            ts,
+            link,
+            data,
+            orig_len,
+        })
+    }
+}
+
+enum Outcome {
+    Meta(usize),
+    /// Block length, captured length, length on the wire.
+    Packet(usize, u32, u32),
+    End,
+    Refill,
+    Grow,
+    Fault(String),
+}
+
+enum Step {
+    Again,
+    Stop,
+    Frame,
+}
+
+/// Several files merged in time order (ties: the file named first), numbered 1, 2, 3 ...
 #[derive(Debug)]
-pub struct CaptureError;
-pub struct FileSource;
-pub struct MergedSource;
+pub struct MergedSource {
+    files: Vec<FileSource>,
+    /// Timestamp of each file's head packet, once peeked; `None` when the file is exhausted.
+    heads: Vec<Option<Option<Timestamp>>>,
+    number: u64,
+}
+
+impl MergedSource {
+    pub fn open(paths: &[PathBuf]) -> Result<MergedSource, CaptureError> {
+        let files = paths
+            .iter()
+            .map(|p| FileSource::open(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(MergedSource::new(files))
+    }
+
+    pub fn new(files: Vec<FileSource>) -> MergedSource {
+        let heads = vec![None; files.len()];
+        MergedSource {
+            files,
+            heads,
+            number: 0,
+        }
+    }
+
+    pub fn files(&self) -> &[FileSource] {
+        &self.files
+    }
+
+    /// Total size of the inputs in bytes.
+    pub fn total_size(&self) -> u64 {
+        self.files.iter().map(FileSource::size).sum()
+    }
+
+    /// The next frame over all files, in time order.
+    pub fn next_frame(&mut self) -> Option<Frame<'_>> {
+        self.number = self.number.saturating_add(1);
+        let number = self.number;
+        if self.files.len() == 1 {
+            let f = self.files.first_mut()?.next_frame()?;
+            return Some(Frame { number, ..f });
+        }
+        // Peek each file whose head is unknown. Peeking reads the head frame; it is returned
+        // later without re-reading because FileSource keeps it pending until the next call.
+        let mut best: Option<(usize, Timestamp)> = None;
+        for (i, head) in self.heads.iter_mut().enumerate() {
+            if head.is_none() {
+                let ts = self
+                    .files
+                    .get_mut(i)
+                    .and_then(|f| f.next_frame().map(|fr| fr.ts));
+                *head = Some(ts);
+            }
+            if let Some(Some(ts)) = head {
+                if best.is_none_or(|(_, b)| *ts < b) {
+                    best = Some((i, *ts));
+                }
+            }
+        }
+        let (i, _) = best?;
+        if let Some(h) = self.heads.get_mut(i) {
+            *h = None;
+        }
+        let file = self.files.get_mut(i)?;
+        let f = file.current_frame()?;
+        Some(Frame { number, ..f })
+    }
+}
+
+impl FileSource {
+    /// The frame returned by the last `next_frame`, again (its block is still pending).
+    fn current_frame(&mut self) -> Option<Frame<'_>> {
+        if self.pending == 0 || self.done {
+            return None;
+        }
+        match self.frame_at_head() {
+            Next::Frame(f) => Some(f),
+            Next::Skip | Next::End => None,
+        }
+    }
+}

@@ -28,6 +28,13 @@ impl Timestamp {
     }
 }
 
+/// In JSON, seconds since the epoch as a number (`1700000000.123456`).
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.as_secs_f64())
+    }
+}
+
 impl std::fmt::Display for Timestamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}.{:09}", self.secs(), self.subsec_nanos())

@@ -1,1 +1,175 @@
-//! Stage 4: HTTP/1.x framing.
+//! Stage 4: HTTP/1.x framing over the reassembled streams (RFC 9112), and the pairing of
+//! requests with responses.
+//!
+//! Each connection is detected as HTTP from its first bytes, on any port. Heads are parsed with
+//! httparse across segment boundaries; bodies are framed (Content-Length, chunked, until close)
+//! and skipped, except the first bytes of 4xx responses, whose IIS error pages name the
+//! substatus. After a gap the framer resynchronises on the next message head.
+
+mod framer;
+mod tracker;
+
+use crate::capture::Timestamp;
+use crate::tcp::{ConnId, Dir};
+
+pub use tracker::HttpTracker;
+
+/// Caps of the HTTP stage.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpConfig {
+    /// The largest message head (request or status line plus header fields) accepted.
+    pub max_head_bytes: usize,
+    /// Bytes of a 4xx response body kept.
+    pub max_body_prefix: usize,
+    /// Requests waiting for their response on one connection (pipelining).
+    pub max_pending_requests: usize,
+    /// Bytes searched for a message head before a connection is judged not to be HTTP.
+    pub detect_budget: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_head_bytes: 64 << 10,
+            max_body_prefix: 8 << 10,
+            max_pending_requests: 64,
+            detect_budget: 16 << 10,
+        }
+    }
+}
+
+/// One header field, owned. Values are kept as text (lossy UTF-8: field values are ASCII in
+/// practice, RFC 9110 5.5).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Header {
+    pub name: String,
+    pub value: String,
+}
+
+/// A request head and where it was seen.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Request {
+    /// Frame holding the first byte of the request line.
+    pub frame: u64,
+    pub ts: Timestamp,
+    pub method: String,
+    pub uri: String,
+    /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub version: u8,
+    pub headers: Vec<Header>,
+    /// Body length as framed (0 when none or unknown yet).
+    pub body_len: u64,
+}
+
+/// A response head, and the start of its body when kept.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Response {
+    pub frame: u64,
+    pub ts: Timestamp,
+    pub status: u16,
+    pub reason: String,
+    pub version: u8,
+    pub headers: Vec<Header>,
+    pub body_len: u64,
+    /// First bytes of the body of a 4xx response (at most `max_body_prefix`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_prefix: Option<Vec<u8>>,
+}
+
+/// Finds a header's value by name (case-insensitive, RFC 9110 5.1); the first of several.
+pub fn header<'h>(headers: &'h [Header], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str())
+}
+
+/// Every value of a header that may repeat, in order.
+pub fn headers_named<'h>(headers: &'h [Header], name: &'h str) -> impl Iterator<Item = &'h str> {
+    headers
+        .iter()
+        .filter(move |h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str())
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.headers, name)
+    }
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.headers, name)
+    }
+}
+
+/// A request and its response, paired in order on one connection.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Exchange {
+    pub conn: ConnId,
+    /// `None` for a response whose request was not captured (picked up mid-stream, or lost).
+    pub request: Option<Request>,
+    /// `None` when the connection ended before a response.
+    pub response: Option<Response>,
+    /// Interim (1xx) responses before the final one, e.g. `100 Continue`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub interim: Vec<Response>,
+}
+
+/// Something wrong or notable in the HTTP stream, kept as data.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Anomaly {
+    /// A message head that did not parse; the framer skips to the next message head.
+    MalformedHead { error: String },
+    /// A head longer than `max_head_bytes`.
+    HeadTooLarge { limit: usize },
+    /// A chunked body whose chunk-size line did not parse.
+    MalformedChunk,
+    /// Bytes lost inside the stream (a TCP gap); parsing resumes at the next message head.
+    Gap { len: u64 },
+    /// Bytes skipped while looking for the next message head after a fault.
+    Resynchronised { skipped: u64 },
+    /// More pipelined requests waiting than `max_pending_requests`: the oldest lost its pairing.
+    TooManyPending { limit: usize },
+    /// CONNECT or a protocol upgrade: the rest of the connection is not HTTP/1.x.
+    Tunnel { status: u16 },
+}
+
+/// The hand-off from `http` to the layers above.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpEvent {
+    /// The connection carries HTTP (sent once, when first detected).
+    Detected { conn: ConnId, ts: Timestamp },
+    /// The connection does not carry HTTP/1.x; nothing more comes for it.
+    NotHttp { conn: ConnId },
+    /// A request seen, before its response (for live views; the exchange follows).
+    RequestHead { conn: ConnId, request: Request },
+    /// A complete exchange (or a half one, when the connection ended).
+    Exchange(Box<Exchange>),
+    Anomaly {
+        conn: ConnId,
+        dir: Dir,
+        ts: Timestamp,
+        anomaly: Anomaly,
+    },
+}
+
+/// Counters of the HTTP stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HttpStats {
+    pub http_connections: u64,
+    pub other_connections: u64,
+    pub requests: u64,
+    /// Responses, interim (1xx) ones included.
+    pub responses: u64,
+    pub exchanges: u64,
+    pub malformed_heads: u64,
+    pub head_cap_hits: u64,
+    pub pending_cap_hits: u64,
+    pub gaps: u64,
+    pub resyncs: u64,
+    pub tunnels: u64,
+    pub body_bytes: u64,
+}

@@ -1,1 +1,79 @@
+//! The pipeline's one rule (DESIGN.md): a stage never imports a later one.
 
+use super::util::root;
+
+/// Stages in pipeline order; a module may use only those before it (and itself).
+const ORDER: &[&str] = &[
+    "capture",
+    "net",
+    "tcp",
+    "http",
+    "auth",
+    "handshake",
+    "diagnose",
+    "pipeline",
+    "report",
+    "export",
+    "ui",
+];
+
+fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+}
+
+#[test]
+fn no_stage_imports_a_later_one() {
+    let src = root().join("src");
+    let mut bad = Vec::new();
+    for (i, stage) in ORDER.iter().enumerate() {
+        let mut fs = Vec::new();
+        let dir = src.join(stage);
+        if dir.is_dir() {
+            files(&dir, &mut fs);
+        }
+        let single = src.join(format!("{stage}.rs"));
+        if single.is_file() {
+            fs.push(single);
+        }
+        for f in fs {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for later in &ORDER[i + 1..] {
+                let needle = format!("crate::{later}");
+                if text.contains(&needle) {
+                    bad.push(format!("{} uses {needle}", f.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "stage imports a later stage:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn auth_is_pure() {
+    // Stage 5 imports no other stage at all: its parsers stand alone (fuzz targets, `decode`).
+    let mut fs = Vec::new();
+    files(&root().join("src").join("auth"), &mut fs);
+    for f in fs {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for other in ORDER.iter().filter(|s| **s != "auth") {
+            assert!(
+                !text.contains(&format!("crate::{other}")),
+                "{} imports crate::{other}",
+                f.display()
+            );
+        }
+    }
+}

@@ -1,0 +1,830 @@
+//! One direction of an HTTP/1.x connection: message heads and body framing (RFC 9112 6).
+
+use memchr::memmem;
+
+use super::{Anomaly, Header, HttpConfig};
+use crate::capture::Timestamp;
+
+/// Which kind of message a direction carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    Requests,
+    Responses,
+}
+
+/// How the body of a message is delimited (RFC 9112 6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Body {
+    None,
+    Length(u64),
+    Chunked,
+    UntilClose,
+    /// The connection stops being HTTP (CONNECT accepted, 101 Switching Protocols).
+    Tunnel,
+}
+
+/// A parsed message head.
+#[derive(Debug, Clone)]
+pub(super) enum Head {
+    Request {
+        method: String,
+        uri: String,
+        version: u8,
+        headers: Vec<Header>,
+    },
+    Response {
+        status: u16,
+        reason: String,
+        version: u8,
+        headers: Vec<Header>,
+    },
+}
+
+/// What the framer reports.
+#[derive(Debug)]
+pub(super) enum Out {
+    /// A head; the callback answers how its body is framed and whether to keep its start.
+    Head {
+        frame: u64,
+        ts: Timestamp,
+        head: Head,
+    },
+    /// The body of the last head ended.
+    BodyDone {
+        body_len: u64,
+        prefix: Option<Vec<u8>>,
+    },
+    Anomaly(Anomaly),
+}
+
+/// The callback's answer to a head.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BodyPlan {
+    pub body: Body,
+    pub keep_prefix: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Reading a head; `buf` holds what came so far.
+    Head,
+    Length {
+        rem: u64,
+    },
+    /// Reading a chunk-size line into `buf`.
+    ChunkSize,
+    ChunkData {
+        rem: u64,
+    },
+    /// The CRLF after chunk data: bytes still expected.
+    ChunkEnd {
+        rem: u8,
+    },
+    /// Trailer section after the last chunk, into `buf`.
+    Trailers,
+    UntilClose,
+    /// Looking for the next message head (after a fault or a gap, or before detection).
+    Sync,
+    /// Not HTTP any more.
+    Tunnel,
+}
+
+/// Chunk-size lines and trailer sections longer than this are judged malformed.
+const MAX_CHUNK_LINE: usize = 4096;
+
+#[derive(Debug)]
+pub(super) struct Framer {
+    pub(super) role: Role,
+    state: State,
+    buf: Vec<u8>,
+    /// Bytes of `buf` already searched for the end of the head.
+    searched: usize,
+    head_at: Option<(u64, Timestamp)>,
+    body_len: u64,
+    prefix: Option<Vec<u8>>,
+    skipped: u64,
+}
+
+impl Framer {
+    /// A framer waiting for the first head at the very start of the stream.
+    pub(super) fn new(role: Role) -> Self {
+        Framer {
+            role,
+            state: State::Head,
+            buf: Vec::new(),
+            searched: 0,
+            head_at: None,
+            body_len: 0,
+            prefix: None,
+            skipped: 0,
+        }
+    }
+
+    /// A framer that first looks for a message head anywhere (picked up mid-stream).
+    pub(super) fn syncing(role: Role) -> Self {
+        Framer {
+            state: State::Sync,
+            ..Framer::new(role)
+        }
+    }
+
+    /// Bytes held for an unfinished head or chunk line.
+    #[cfg(test)]
+    pub(super) fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Feeds in-order bytes.
+    pub(super) fn feed(
+        &mut self,
+        mut input: &[u8],
+        frame: u64,
+        ts: Timestamp,
+        cfg: &HttpConfig,
+        out: &mut dyn FnMut(Out) -> BodyPlan,
+    ) {
+        while !input.is_empty() {
+            input = match self.state {
+                State::Head => self.head(input, frame, ts, cfg, out),
+                State::Length { rem } => {
+                    let n = take(input.len(), rem);
+                    let (body, rest) = input.split_at(n);
+                    self.body_bytes(body, cfg);
+                    let rem = rem.saturating_sub(n as u64);
+                    if rem == 0 {
+                        self.finish_body(out);
+                    } else {
+                        self.state = State::Length { rem };
+                    }
+                    rest
+                }
+                State::ChunkSize => self.chunk_size(input, out),
+                State::ChunkData { rem } => {
+                    let n = take(input.len(), rem);
+                    let (body, rest) = input.split_at(n);
+                    self.body_bytes(body, cfg);
+                    let rem = rem.saturating_sub(n as u64);
+                    self.state = if rem == 0 {
+                        State::ChunkEnd { rem: 2 }
+                    } else {
+                        State::ChunkData { rem }
+                    };
+                    rest
+                }
+                State::ChunkEnd { rem } => {
+                    // RFC 9112 7.1: CRLF after chunk data; tolerate a bare LF.
+                    let mut rest = input;
+                    let mut rem = rem;
+                    while rem > 0 {
+                        match rest.split_first() {
+                            Some((b'\r', r)) if rem == 2 => {
+                                rest = r;
+                                rem = 1;
+                            }
+                            Some((b'\n', r)) => {
+                                rest = r;
+                                rem = 0;
+                            }
+                            Some(_) => {
+                                out(Out::Anomaly(Anomaly::MalformedChunk));
+                                self.resync();
+                                return self.feed_rest(rest, frame, ts, cfg, out);
+                            }
+                            None => break,
+                        }
+                    }
+                    self.state = if rem == 0 {
+                        State::ChunkSize
+                    } else {
+                        State::ChunkEnd { rem }
+                    };
+                    rest
+                }
+                State::Trailers => self.trailers(input, out),
+                State::UntilClose => {
+                    self.body_bytes(input, cfg);
+                    &[]
+                }
+                State::Sync => self.sync(input, frame, ts, out),
+                State::Tunnel => &[],
+            };
+        }
+    }
+
+    fn feed_rest(
+        &mut self,
+        rest: &[u8],
+        frame: u64,
+        ts: Timestamp,
+        cfg: &HttpConfig,
+        out: &mut dyn FnMut(Out) -> BodyPlan,
+    ) {
+        self.feed(rest, frame, ts, cfg, out);
+    }
+
+    /// Bytes that will not come (a TCP gap).
+    pub(super) fn gap(&mut self, len: u64, out: &mut dyn FnMut(Out) -> BodyPlan) {
+        match self.state {
+            State::Length { rem } if len < rem => {
+                self.body_len = self.body_len.saturating_add(len);
+                self.state = State::Length {
+                    rem: rem.saturating_sub(len),
+                };
+            }
+            State::Length { rem } if len == rem => {
+                self.body_len = self.body_len.saturating_add(len);
+                self.finish_body(out);
+            }
+            State::ChunkData { rem } if len < rem => {
+                self.body_len = self.body_len.saturating_add(len);
+                self.state = State::ChunkData {
+                    rem: rem.saturating_sub(len),
+                };
+            }
+            State::UntilClose => {
+                self.body_len = self.body_len.saturating_add(len);
+            }
+            State::Tunnel => {}
+            State::Sync => {
+                self.skipped = self.skipped.saturating_add(len);
+            }
+            State::Head if self.buf.is_empty() => {
+                // Between messages: the lost bytes held at least the start of the next one.
+                out(Out::Anomaly(Anomaly::Gap { len }));
+                self.resync();
+            }
+            _ => {
+                out(Out::Anomaly(Anomaly::Gap { len }));
+                // A message cut by the gap ends here, as far as it was read.
+                if self.head_at.is_none() && !matches!(self.state, State::Head) {
+                    self.finish_body(out);
+                }
+                self.resync();
+            }
+        }
+    }
+
+    /// The sender closed its side: a close-delimited body ends here (RFC 9112 6.3 item 8).
+    pub(super) fn close(&mut self, out: &mut dyn FnMut(Out) -> BodyPlan) {
+        match self.state {
+            State::UntilClose => self.finish_body(out),
+            // Framing errors: a message cut short by the close still counts as ended.
+            State::Length { .. }
+            | State::ChunkSize
+            | State::ChunkData { .. }
+            | State::ChunkEnd { .. }
+            | State::Trailers => self.finish_body(out),
+            State::Head | State::Sync | State::Tunnel => {}
+        }
+        self.buf = Vec::new();
+    }
+
+    fn resync(&mut self) {
+        self.state = State::Sync;
+        self.buf.clear();
+        self.searched = 0;
+        self.head_at = None;
+    }
+
+    fn body_bytes(&mut self, body: &[u8], cfg: &HttpConfig) {
+        self.body_len = self.body_len.saturating_add(body.len() as u64);
+        if let Some(p) = self.prefix.as_mut() {
+            let room = cfg.max_body_prefix.saturating_sub(p.len());
+            p.extend_from_slice(body.get(..room.min(body.len())).unwrap_or_default());
+        }
+    }
+
+    fn finish_body(&mut self, out: &mut dyn FnMut(Out) -> BodyPlan) {
+        let body_len = std::mem::take(&mut self.body_len);
+        let prefix = self.prefix.take();
+        self.state = State::Head;
+        self.buf.clear();
+        self.searched = 0;
+        out(Out::BodyDone { body_len, prefix });
+    }
+
+    fn head<'i>(
+        &mut self,
+        input: &'i [u8],
+        frame: u64,
+        ts: Timestamp,
+        cfg: &HttpConfig,
+        out: &mut dyn FnMut(Out) -> BodyPlan,
+    ) -> &'i [u8] {
+        let mut input = input;
+        if self.buf.is_empty() {
+            // RFC 9112 2.2: empty lines before a request line are ignored.
+            while let Some((b'\r' | b'\n', rest)) = input.split_first() {
+                input = rest;
+            }
+            if input.is_empty() {
+                return input;
+            }
+            if self.head_at.is_none() {
+                self.head_at = Some((frame, ts));
+            }
+            if let Some(end) = head_end(input, 0) {
+                let (head, rest) = input.split_at(end);
+                self.parse_head(head, cfg, out);
+                return rest;
+            }
+        } else if self.head_at.is_none() {
+            self.head_at = Some((frame, ts));
+        }
+        // The head continues in a later segment: gather it, within the cap.
+        let room = cfg.max_head_bytes.saturating_sub(self.buf.len());
+        let n = room.min(input.len());
+        let (now, _) = input.split_at(n);
+        let before = self.buf.len();
+        self.buf.extend_from_slice(now);
+        let from = self.searched.saturating_sub(3);
+        if let Some(end) = head_end(&self.buf, from) {
+            let head = std::mem::take(&mut self.buf);
+            let used = end.saturating_sub(before);
+            self.parse_head(head.get(..end).unwrap_or_default(), cfg, out);
+            let mut reuse = head;
+            reuse.clear();
+            if self.buf.is_empty() {
+                self.buf = reuse;
+            }
+            return input.get(used..).unwrap_or_default();
+        }
+        self.searched = self.buf.len();
+        if self.buf.len() >= cfg.max_head_bytes {
+            out(Out::Anomaly(Anomaly::HeadTooLarge {
+                limit: cfg.max_head_bytes,
+            }));
+            self.resync();
+            return input.get(n..).unwrap_or_default();
+        }
+        &[]
+    }
+
+    fn parse_head(&mut self, raw: &[u8], cfg: &HttpConfig, out: &mut dyn FnMut(Out) -> BodyPlan) {
+        let (frame, ts) = self.head_at.take().unwrap_or((0, Timestamp(0)));
+        self.buf.clear();
+        self.searched = 0;
+        let parsed = match self.role {
+            Role::Requests => parse_request(raw),
+            Role::Responses => parse_response(raw),
+        };
+        let head = match parsed {
+            Ok(h) => h,
+            Err(error) => {
+                out(Out::Anomaly(Anomaly::MalformedHead { error }));
+                self.resync();
+                return;
+            }
+        };
+        let plan = out(Out::Head { frame, ts, head });
+        self.body_len = 0;
+        self.prefix = plan.keep_prefix.then(Vec::new);
+        match plan.body {
+            Body::None | Body::Length(0) => self.finish_body(out),
+            Body::Length(n) => self.state = State::Length { rem: n },
+            Body::Chunked => self.state = State::ChunkSize,
+            Body::UntilClose => self.state = State::UntilClose,
+            Body::Tunnel => {
+                self.finish_body(out);
+                self.state = State::Tunnel;
+            }
+        }
+        let _ = cfg;
+    }
+
+    fn chunk_size<'i>(
+        &mut self,
+        input: &'i [u8],
+        out: &mut dyn FnMut(Out) -> BodyPlan,
+    ) -> &'i [u8] {
+        let Some(nl) = memchr::memchr(b'\n', input) else {
+            if self.buf.len().saturating_add(input.len()) > MAX_CHUNK_LINE {
+                out(Out::Anomaly(Anomaly::MalformedChunk));
+                self.resync();
+            } else {
+                self.buf.extend_from_slice(input);
+            }
+            return &[];
+        };
+        let (line, rest) = input.split_at(nl.saturating_add(1));
+        self.buf.extend_from_slice(line);
+        let size = match httparse::parse_chunk_size(&self.buf) {
+            Ok(httparse::Status::Complete((_, size))) => Some(size),
+            _ => None,
+        };
+        self.buf.clear();
+        match size {
+            Some(0) => self.state = State::Trailers,
+            Some(n) => self.state = State::ChunkData { rem: n },
+            None => {
+                out(Out::Anomaly(Anomaly::MalformedChunk));
+                self.resync();
+            }
+        }
+        rest
+    }
+
+    fn trailers<'i>(&mut self, input: &'i [u8], out: &mut dyn FnMut(Out) -> BodyPlan) -> &'i [u8] {
+        // RFC 9112 7.1.2: trailer fields end with an empty line; the common case is that empty
+        // line alone.
+        let mut rest = input;
+        while let Some(nl) = memchr::memchr(b'\n', rest) {
+            let (line, after) = rest.split_at(nl.saturating_add(1));
+            self.buf.extend_from_slice(line);
+            let empty = matches!(self.buf.as_slice(), b"\r\n" | b"\n");
+            self.buf.clear();
+            rest = after;
+            if empty {
+                self.finish_body(out);
+                return rest;
+            }
+        }
+        if self.buf.len().saturating_add(rest.len()) > MAX_CHUNK_LINE {
+            out(Out::Anomaly(Anomaly::MalformedChunk));
+            self.resync();
+        } else {
+            self.buf.extend_from_slice(rest);
+        }
+        &[]
+    }
+
+    fn sync<'i>(
+        &mut self,
+        input: &'i [u8],
+        frame: u64,
+        ts: Timestamp,
+        out: &mut dyn FnMut(Out) -> BodyPlan,
+    ) -> &'i [u8] {
+        match find_head_start(input, self.role) {
+            Some(at) => {
+                let skipped = self.skipped.saturating_add(at as u64);
+                self.skipped = 0;
+                if skipped > 0 {
+                    out(Out::Anomaly(Anomaly::Resynchronised { skipped }));
+                }
+                self.state = State::Head;
+                self.head_at = Some((frame, ts));
+                input.get(at..).unwrap_or_default()
+            }
+            None => {
+                self.skipped = self.skipped.saturating_add(input.len() as u64);
+                &[]
+            }
+        }
+    }
+}
+
+fn take(have: usize, want: u64) -> usize {
+    usize::try_from(want).map_or(have, |w| w.min(have))
+}
+
+/// End of a message head (just past the empty line), searching from `from`.
+fn head_end(b: &[u8], from: usize) -> Option<usize> {
+    let hay = b.get(from..)?;
+    if let Some(i) = memmem::find(hay, b"\r\n\r\n") {
+        return from.checked_add(i)?.checked_add(4);
+    }
+    // Lenient: bare LF line endings (RFC 9112 2.2 allows a recipient to accept them).
+    memmem::find(hay, b"\n\n").and_then(|i| from.checked_add(i)?.checked_add(2))
+}
+
+/// Does `b` begin like a message of `role`? (`HTTP/1.` for a status line; an upper-case method
+/// token, a space and a request target for a request line.)
+pub(super) fn looks_like_head(b: &[u8], role: Role) -> bool {
+    match role {
+        Role::Responses => b.starts_with(b"HTTP/1."),
+        Role::Requests => {
+            let method_len = b
+                .iter()
+                .take(21)
+                .take_while(|c| c.is_ascii_uppercase() || **c == b'-' || **c == b'_')
+                .count();
+            let start = (3..=20).contains(&method_len)
+                && b.get(method_len) == Some(&b' ')
+                && b.get(method_len.saturating_add(1))
+                    .is_some_and(|c| *c == b'/' || *c == b'*' || c.is_ascii_alphanumeric());
+            if !start {
+                return false;
+            }
+            // When the whole request line is here, it must end in an HTTP/1.x version (RFC 9112
+            // 3): this keeps out SIP, RTSP and other look-alikes.
+            let window = b.get(..b.len().min(8192)).unwrap_or(b);
+            match memchr::memchr(b'\n', window) {
+                Some(nl) => {
+                    let line = window.get(..nl).unwrap_or_default();
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    line.len() >= 8
+                        && line
+                            .get(line.len().saturating_sub(8)..)
+                            .is_some_and(|v| v.starts_with(b"HTTP/1."))
+                }
+                None => true,
+            }
+        }
+    }
+}
+
+/// The first offset where a line starts that looks like a head of `role`.
+pub(super) fn find_head_start(b: &[u8], role: Role) -> Option<usize> {
+    if looks_like_head(b, role) {
+        return Some(0);
+    }
+    let mut at = 0usize;
+    while let Some(nl) = b.get(at..).and_then(|r| memchr::memchr(b'\n', r)) {
+        at = at.checked_add(nl)?.checked_add(1)?;
+        if looks_like_head(b.get(at..)?, role) {
+            return Some(at);
+        }
+    }
+    None
+}
+
+fn owned_headers(h: &[httparse::Header<'_>]) -> Vec<Header> {
+    h.iter()
+        .filter(|h| !h.name.is_empty())
+        .map(|h| Header {
+            name: h.name.to_owned(),
+            value: String::from_utf8_lossy(h.value).trim().to_owned(),
+        })
+        .collect()
+}
+
+fn config() -> httparse::ParserConfig {
+    let mut c = httparse::ParserConfig::default();
+    c.allow_spaces_after_header_name_in_responses(true)
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .allow_multiple_spaces_in_request_line_delimiters(true)
+        .allow_multiple_spaces_in_response_status_delimiters(true)
+        .ignore_invalid_headers_in_responses(true)
+        .ignore_invalid_headers_in_requests(true);
+    c
+}
+
+/// Header slots tried first; a head with more fields is parsed again with room for them.
+const HEADERS_SMALL: usize = 64;
+const HEADERS_MAX: usize = 1024;
+
+fn parse_request(raw: &[u8]) -> Result<Head, String> {
+    let mut small = [httparse::EMPTY_HEADER; HEADERS_SMALL];
+    let mut req = httparse::Request::new(&mut small);
+    match config().parse_request(&mut req, raw) {
+        Ok(httparse::Status::Complete(_)) => Ok(request_head(&req)),
+        Ok(httparse::Status::Partial) => Err("incomplete request head".into()),
+        Err(httparse::Error::TooManyHeaders) => {
+            let mut big = vec![httparse::EMPTY_HEADER; HEADERS_MAX];
+            let mut req = httparse::Request::new(&mut big);
+            match config().parse_request(&mut req, raw) {
+                Ok(httparse::Status::Complete(_)) => Ok(request_head(&req)),
+                Ok(httparse::Status::Partial) => Err("incomplete request head".into()),
+                Err(e) => Err(format!("request head: {e}")),
+            }
+        }
+        Err(e) => Err(format!("request head: {e}")),
+    }
+}
+
+fn request_head(req: &httparse::Request<'_, '_>) -> Head {
+    Head::Request {
+        method: req.method.unwrap_or_default().to_owned(),
+        uri: req.path.unwrap_or_default().to_owned(),
+        version: req.version.unwrap_or(1),
+        headers: owned_headers(req.headers),
+    }
+}
+
+fn parse_response(raw: &[u8]) -> Result<Head, String> {
+    let mut small = [httparse::EMPTY_HEADER; HEADERS_SMALL];
+    let mut resp = httparse::Response::new(&mut small);
+    match config().parse_response(&mut resp, raw) {
+        Ok(httparse::Status::Complete(_)) => Ok(response_head(&resp)),
+        Ok(httparse::Status::Partial) => Err("incomplete response head".into()),
+        Err(httparse::Error::TooManyHeaders) => {
+            let mut big = vec![httparse::EMPTY_HEADER; HEADERS_MAX];
+            let mut resp = httparse::Response::new(&mut big);
+            match config().parse_response(&mut resp, raw) {
+                Ok(httparse::Status::Complete(_)) => Ok(response_head(&resp)),
+                Ok(httparse::Status::Partial) => Err("incomplete response head".into()),
+                Err(e) => Err(format!("response head: {e}")),
+            }
+        }
+        Err(e) => Err(format!("response head: {e}")),
+    }
+}
+
+fn response_head(resp: &httparse::Response<'_, '_>) -> Head {
+    Head::Response {
+        status: resp.code.unwrap_or(0),
+        reason: resp.reason.unwrap_or_default().to_owned(),
+        version: resp.version.unwrap_or(1),
+        headers: owned_headers(resp.headers),
+    }
+}
+
+/// RFC 9112 6.3: how a request's body is delimited.
+pub(super) fn request_body(headers: &[Header]) -> Body {
+    if is_chunked(headers) {
+        return Body::Chunked;
+    }
+    match content_length(headers) {
+        Some(n) => Body::Length(n),
+        None => Body::None,
+    }
+}
+
+/// RFC 9112 6.3: how a response's body is delimited, given the request's method.
+pub(super) fn response_body(status: u16, method: Option<&str>, headers: &[Header]) -> Body {
+    if status == 101 {
+        return Body::Tunnel;
+    }
+    if method.is_some_and(|m| m.eq_ignore_ascii_case("CONNECT")) && (200..300).contains(&status) {
+        return Body::Tunnel;
+    }
+    if (100..200).contains(&status)
+        || status == 204
+        || status == 304
+        || method.is_some_and(|m| m.eq_ignore_ascii_case("HEAD"))
+    {
+        return Body::None;
+    }
+    if is_chunked(headers) {
+        return Body::Chunked;
+    }
+    match content_length(headers) {
+        Some(n) => Body::Length(n),
+        None => Body::UntilClose,
+    }
+}
+
+fn is_chunked(headers: &[Header]) -> bool {
+    // RFC 9112 6.1: chunked must be the final transfer coding.
+    super::headers_named(headers, "transfer-encoding")
+        .last()
+        .and_then(|v| v.rsplit(',').next())
+        .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"))
+}
+
+fn content_length(headers: &[Header]) -> Option<u64> {
+    // RFC 9110 8.6: a list of identical values is the same as one.
+    let v = super::header(headers, "content-length")?;
+    v.split(',').next()?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(role: Role, chunks: &[&[u8]]) -> Vec<String> {
+        let mut f = Framer::new(role);
+        let cfg = HttpConfig::default();
+        let mut log = Vec::new();
+        for c in chunks {
+            f.feed(c, 1, Timestamp(0), &cfg, &mut |o| {
+                let plan = match &o {
+                    Out::Head {
+                        head: Head::Request { headers, .. },
+                        ..
+                    } => BodyPlan {
+                        body: request_body(headers),
+                        keep_prefix: false,
+                    },
+                    Out::Head {
+                        head:
+                            Head::Response {
+                                status, headers, ..
+                            },
+                        ..
+                    } => BodyPlan {
+                        body: response_body(*status, Some("GET"), headers),
+                        keep_prefix: (400..500).contains(status),
+                    },
+                    _ => BodyPlan {
+                        body: Body::None,
+                        keep_prefix: false,
+                    },
+                };
+                log.push(match o {
+                    Out::Head {
+                        head: Head::Request { method, uri, .. },
+                        ..
+                    } => {
+                        format!("req {method} {uri}")
+                    }
+                    Out::Head {
+                        head: Head::Response { status, .. },
+                        ..
+                    } => format!("resp {status}"),
+                    Out::BodyDone { body_len, prefix } => format!(
+                        "body {body_len} {}",
+                        prefix
+                            .map(|p| String::from_utf8_lossy(&p).into_owned())
+                            .unwrap_or_default()
+                    ),
+                    Out::Anomaly(a) => format!("anomaly {a:?}"),
+                });
+                plan
+            });
+        }
+        log
+    }
+
+    #[test]
+    fn pipelined_requests_across_segments() {
+        let log = run(
+            Role::Requests,
+            &[
+                b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nCont",
+                b"ent-Length: 3\r\n\r\nabcGET /c HTTP/1.1\r\n\r\n",
+            ],
+        );
+        assert_eq!(
+            log,
+            [
+                "req GET /a",
+                "body 0 ",
+                "req POST /b",
+                "body 3 ",
+                "req GET /c",
+                "body 0 "
+            ]
+        );
+    }
+
+    #[test]
+    fn chunked_response_with_trailer_and_prefix() {
+        let log = run(
+            Role::Responses,
+            &[b"HTTP/1.1 401 Unauthorized\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", b"lo\r\n3;x=y\r\n 40\r\n0\r\nX-T: 1\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"],
+        );
+        assert_eq!(log, ["resp 401", "body 8 hello 40", "resp 200", "body 0 "]);
+    }
+
+    #[test]
+    fn garbage_head_resyncs_on_next_message() {
+        let log = run(
+            Role::Responses,
+            &[b"HTTP/1.1 abc\r\n\r\nxxxx\r\nHTTP/1.1 204 No Content\r\n\r\n"],
+        );
+        assert_eq!(log.len(), 4, "{log:?}");
+        assert!(log[0].starts_with("anomaly MalformedHead"));
+        assert!(log[1].starts_with("anomaly Resynchronised"));
+        assert_eq!(log[2], "resp 204");
+    }
+
+    #[test]
+    fn head_cap_is_reported_and_bounded() {
+        let mut f = Framer::new(Role::Requests);
+        let cfg = HttpConfig {
+            max_head_bytes: 100,
+            ..HttpConfig::default()
+        };
+        let mut anomalies = 0;
+        for i in 0..1000 {
+            let chunk: &[u8] = if i == 0 {
+                b"GET / HTTP/1.1\r\n"
+            } else {
+                b"X: aaaaaaaaaaaaaaaaaaaa\r\n"
+            };
+            f.feed(
+                chunk,
+                1,
+                Timestamp(0),
+                &cfg,
+                &mut |o| {
+                    if matches!(o, Out::Anomaly(Anomaly::HeadTooLarge { .. })) {
+                        anomalies += 1;
+                    }
+                    BodyPlan {
+                        body: Body::None,
+                        keep_prefix: false,
+                    }
+                },
+            );
+            assert!(f.buffered() <= 100);
+        }
+        assert_eq!(anomalies, 1);
+    }
+
+    #[test]
+    fn detection() {
+        assert!(looks_like_head(b"GET / HTTP/1.1", Role::Requests));
+        assert!(looks_like_head(b"OPTIONS * HTTP/1.1", Role::Requests));
+        assert!(looks_like_head(
+            b"CONNECT host:443 HTTP/1.1",
+            Role::Requests
+        ));
+        assert!(!looks_like_head(b"\x16\x03\x01", Role::Requests));
+        assert!(!looks_like_head(b"HTTP/1.1 200", Role::Requests));
+        assert!(!looks_like_head(
+            b"REGISTER sip:a@b SIP/2.0\r\n",
+            Role::Requests
+        ));
+        assert!(looks_like_head(
+            b"GET /x HTTP/1.0\r\nHost: a\r\n",
+            Role::Requests
+        ));
+        assert_eq!(
+            find_head_start(b"tail of body\r\nHTTP/1.1 200 OK", Role::Responses),
+            Some(14)
+        );
+    }
+}

@@ -1,0 +1,101 @@
+//! Every capture against tshark's reading of it (stored in tests/truth/ by
+//! scripts/tshark_truth.py, so these tests need no tshark).
+
+use std::path::{Path, PathBuf};
+
+use authscope::report::{run, Format, Options, Summary};
+
+use super::util::{captures_in, full, public_corpus, root};
+
+#[derive(Debug, serde::Deserialize)]
+struct Truth {
+    streams: u64,
+    requests: u64,
+    responses: u64,
+}
+
+/// Where authscope and tshark rightly differ, and why. (file, what, ours, tshark's)
+const KNOWN_DIFFERENCES: &[(&str, &str, u64, u64, &str)] = &[];
+
+fn truth_for(capture: &Path) -> Truth {
+    let name = capture.file_name().unwrap().to_string_lossy().into_owned();
+    let path = root()
+        .join("tests")
+        .join("truth")
+        .join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: no stored tshark reading ({e}); run scripts/tshark_truth.py",
+            path.display()
+        )
+    });
+    serde_json::from_str(&text).unwrap()
+}
+
+fn analyse(capture: &Path) -> Summary {
+    let opts = Options {
+        format: Format::Json,
+        ..Options::default()
+    };
+    let mut out = Vec::new();
+    let summary = run(&[capture.to_path_buf()], &opts, &mut out)
+        .unwrap_or_else(|e| panic!("{}: {e}", capture.display()));
+    let doc: serde_json::Value = serde_json::from_slice(&out)
+        .unwrap_or_else(|e| panic!("{}: report is not JSON: {e}", capture.display()));
+    assert_eq!(doc["schema"], "authscope/1");
+    summary
+}
+
+fn compare(captures: &[PathBuf]) {
+    assert!(!captures.is_empty(), "no captures to compare");
+    let mut failures = Vec::new();
+    for c in captures {
+        let name = c.file_name().unwrap().to_string_lossy().into_owned();
+        let t = truth_for(c);
+        let s = analyse(c);
+        let ours = [
+            ("connections", s.connections, t.streams),
+            ("requests", s.stats.http.requests, t.requests),
+            ("responses", s.stats.http.responses, t.responses),
+        ];
+        for (what, got, want) in ours {
+            if got == want {
+                continue;
+            }
+            let known = KNOWN_DIFFERENCES
+                .iter()
+                .any(|(f, w, o, th, _)| *f == name && *w == what && *o == got && *th == want);
+            if !known {
+                failures.push(format!("{name}: {what}: authscope {got}, tshark {want}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "differences from tshark:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn lab_captures_match_tshark() {
+    let caps = captures_in(&root().join("captures"));
+    if caps.is_empty() && !full() {
+        return;
+    }
+    compare(&caps);
+}
+
+#[test]
+fn public_corpus_matches_tshark() {
+    if !full() {
+        return;
+    }
+    let dir = public_corpus();
+    assert!(
+        dir.is_dir(),
+        "{} is missing (AUTHSCOPE_FULL_TESTS=1)",
+        dir.display()
+    );
+    compare(&captures_in(&dir));
+}
