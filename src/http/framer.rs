@@ -784,21 +784,15 @@ mod tests {
             } else {
                 b"X: aaaaaaaaaaaaaaaaaaaa\r\n"
             };
-            f.feed(
-                chunk,
-                1,
-                Timestamp(0),
-                &cfg,
-                &mut |o| {
-                    if matches!(o, Out::Anomaly(Anomaly::HeadTooLarge { .. })) {
-                        anomalies += 1;
-                    }
-                    BodyPlan {
-                        body: Body::None,
-                        keep_prefix: false,
-                    }
-                },
-            );
+            f.feed(chunk, 1, Timestamp(0), &cfg, &mut |o| {
+                if matches!(o, Out::Anomaly(Anomaly::HeadTooLarge { .. })) {
+                    anomalies += 1;
+                }
+                BodyPlan {
+                    body: Body::None,
+                    keep_prefix: false,
+                }
+            });
             assert!(f.buffered() <= 100);
         }
         assert_eq!(anomalies, 1);

@@ -1,6 +1,9 @@
 //! The integration tests, one binary (as ripgrep does): pipeline cases over real captures,
 //! the command line, and the architecture rule.
 
+// Tests may panic: that is how they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod architecture;
 mod cases;
 mod cli;
