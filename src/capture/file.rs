@@ -90,6 +90,8 @@ pub struct FileSource {
     reader: Box<dyn PcapReaderIterator + Send>,
     /// Bytes of the block returned last time, consumed on the next call.
     pending: usize,
+    /// The packet at the head of the buffer, once `step` has read it.
+    head: Option<PacketInfo>,
     legacy: Option<Interface>,
     interfaces: Vec<Interface>,
     done: bool,
@@ -150,6 +152,7 @@ impl FileSource {
             path: path.to_owned(),
             reader,
             pending: 0,
+            head: None,
             legacy: None,
             interfaces: Vec::new(),
             done: false,
@@ -203,6 +206,7 @@ impl FileSource {
             if self.pending > 0 {
                 self.reader.consume(self.pending);
                 self.pending = 0;
+                self.head = None;
             }
             // Two-phase: decide with a short borrow, then re-borrow for the frame, so the
             // refill path never overlaps a borrowed block.
@@ -221,6 +225,8 @@ impl FileSource {
     /// Parses the head block; consumes and records metadata blocks; says whether the head is a
     /// packet ready to be returned.
     fn step(&mut self) -> Step {
+        let legacy = self.legacy;
+        let interfaces = &self.interfaces;
         let outcome = match self.reader.next() {
             Ok((len, block)) => match block {
                 PcapBlockOwned::LegacyHeader(h) => {
@@ -237,8 +243,25 @@ impl FileSource {
                     });
                     Outcome::Meta(len)
                 }
-                PcapBlockOwned::Legacy(b) if self.legacy.is_some() => {
-                    Outcome::Packet(len, b.caplen.min(b.data.len() as u32), b.origlen)
+                PcapBlockOwned::Legacy(b) if legacy.is_some() => {
+                    let iface = legacy.unwrap_or(DEFAULT_IFACE);
+                    let frac = i64::from(b.ts_usec);
+                    let nanos = if iface.resolution == 1_000_000_000 {
+                        frac
+                    } else {
+                        frac.saturating_mul(1000)
+                    };
+                    let secs = i64::from(b.ts_sec).saturating_add(iface.offset_secs);
+                    Outcome::Packet(
+                        len,
+                        PacketInfo {
+                            ts: Timestamp::from_parts(secs, nanos),
+                            link: iface.link,
+                            data: b.data.as_ptr() as usize,
+                            caplen: b.caplen.min(u32::try_from(b.data.len()).unwrap_or(u32::MAX)),
+                            orig_len: b.origlen,
+                        },
+                    )
                 }
                 PcapBlockOwned::NG(Block::SectionHeader(_)) => {
                     self.stats.format = "pcapng";
@@ -257,12 +280,43 @@ impl FileSource {
                     Outcome::Meta(len)
                 }
                 PcapBlockOwned::NG(Block::EnhancedPacket(b))
-                    if (b.if_id as usize) < self.interfaces.len() =>
+                    if (b.if_id as usize) < interfaces.len() =>
                 {
-                    Outcome::Packet(len, b.caplen.min(b.data.len() as u32), b.origlen)
+                    let iface = interfaces
+                        .get(b.if_id as usize)
+                        .copied()
+                        .unwrap_or(DEFAULT_IFACE);
+                    // pcapng 4.3: a 64-bit count of if_tsresol units since 1970 (plus if_tsoffset).
+                    let raw = (u64::from(b.ts_high) << 32) | u64::from(b.ts_low);
+                    let secs = i64::try_from(raw / iface.resolution)
+                        .unwrap_or(i64::MAX)
+                        .saturating_add(iface.offset_secs);
+                    let frac = u128::from(raw % iface.resolution) * 1_000_000_000
+                        / u128::from(iface.resolution);
+                    Outcome::Packet(
+                        len,
+                        PacketInfo {
+                            ts: Timestamp::from_parts(secs, i64::try_from(frac).unwrap_or(0)),
+                            link: iface.link,
+                            data: b.data.as_ptr() as usize,
+                            caplen: b.caplen.min(u32::try_from(b.data.len()).unwrap_or(u32::MAX)),
+                            orig_len: b.origlen,
+                        },
+                    )
                 }
-                PcapBlockOwned::NG(Block::SimplePacket(b)) if !self.interfaces.is_empty() => {
-                    Outcome::Packet(len, b.origlen.min(b.data.len() as u32), b.origlen)
+                // An SPB has no timestamp and belongs to interface 0 (pcapng 4.4).
+                PcapBlockOwned::NG(Block::SimplePacket(b)) if !interfaces.is_empty() => {
+                    let iface = interfaces.first().copied().unwrap_or(DEFAULT_IFACE);
+                    Outcome::Packet(
+                        len,
+                        PacketInfo {
+                            ts: Timestamp(0),
+                            link: iface.link,
+                            data: b.data.as_ptr() as usize,
+                            caplen: b.origlen.min(u32::try_from(b.data.len()).unwrap_or(u32::MAX)),
+                            orig_len: b.origlen,
+                        },
+                    )
                 }
                 // Packets of an interface never described, and blocks we have no use for.
                 PcapBlockOwned::Legacy(_) | PcapBlockOwned::NG(_) => {
@@ -284,7 +338,15 @@ impl FileSource {
                 self.pending = len;
                 Step::Again
             }
-            Outcome::Packet(len, caplen, orig_len) => {
+            Outcome::Packet(len, info) => {
+                let (caplen, orig_len) = (info.caplen, info.orig_len);
+                // Where the packet bytes start in the reader's buffer, to slice them again
+                // without parsing the block twice.
+                let base = self.reader.data().as_ptr() as usize;
+                self.head = Some(PacketInfo {
+                    data: info.data.saturating_sub(base),
+                    ..info
+                });
                 self.pending = len;
                 self.stats.packets = self.stats.packets.saturating_add(1);
                 self.stats.bytes_captured =
@@ -326,84 +388,46 @@ impl FileSource {
         }
     }
 
-    /// Builds the frame for the packet block at the head of the buffer (already parsed once by
-    /// `step`, which set `pending`).
+    /// The frame for the packet block at the head of the buffer, as `step` described it.
     fn frame_at_head(&mut self) -> Next<'_> {
-        let legacy = self.legacy;
-        let number = self.stats.packets;
-        let block = match self.reader.next() {
-            Ok((_, b)) => b,
-            Err(_) => return Next::End,
+        let Some(info) = self.head else {
+            return Next::End;
         };
-        let (ts, link, data, orig_len) = match block {
-            PcapBlockOwned::Legacy(b) => {
-                let Some(iface) = legacy else {
-                    return Next::Skip;
-                };
-                let frac = i64::from(b.ts_usec);
-                let nanos = if iface.resolution == 1_000_000_000 {
-                    frac
-                } else {
-                    frac.saturating_mul(1000)
-                };
-                let secs = i64::from(b.ts_sec).saturating_add(iface.offset_secs);
-                let caplen = usize::try_from(b.caplen).unwrap_or(usize::MAX);
-                let data = b.data.get(..caplen).unwrap_or(b.data);
-                (
-                    Timestamp::from_parts(secs, nanos),
-                    iface.link,
-                    data,
-                    b.origlen,
-                )
-            }
-            PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
-                let Some(iface) = usize::try_from(epb.if_id)
-                    .ok()
-                    .and_then(|i| self.interfaces.get(i))
-                    .copied()
-                else {
-                    return Next::Skip;
-                };
-                let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-                let secs = i64::try_from(raw / iface.resolution)
-                    .unwrap_or(i64::MAX)
-                    .saturating_add(iface.offset_secs);
-                let frac = u128::from(raw % iface.resolution) * 1_000_000_000
-                    / u128::from(iface.resolution);
-                let caplen = usize::try_from(epb.caplen).unwrap_or(usize::MAX);
-                let data = epb.data.get(..caplen).unwrap_or(epb.data);
-                (
-                    Timestamp::from_parts(secs, i64::try_from(frac).unwrap_or(0)),
-                    iface.link,
-                    data,
-                    epb.origlen,
-                )
-            }
-            PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
-                // An SPB has no timestamp and belongs to interface 0 (pcapng 4.4).
-                let Some(iface) = self.interfaces.first().copied() else {
-                    return Next::Skip;
-                };
-                let snap = usize::try_from(spb.origlen).unwrap_or(usize::MAX);
-                let data = spb.data.get(..snap).unwrap_or(spb.data);
-                (Timestamp(0), iface.link, data, spb.origlen)
-            }
-            _ => return Next::Skip,
+        let start = info.data;
+        let end = start.saturating_add(usize::try_from(info.caplen).unwrap_or(usize::MAX));
+        let Some(data) = self.reader.data().get(start..end) else {
+            return Next::Skip;
         };
         Next::Frame(Frame {
-            number,
-            ts,
-            link,
+            number: self.stats.packets,
+            ts: info.ts,
+            link: info.link,
             data,
-            orig_len,
+            orig_len: info.orig_len,
         })
     }
 }
 
+/// A packet block as `step` read it; `data` is first an address, then an offset in the buffer.
+#[derive(Debug, Clone, Copy)]
+struct PacketInfo {
+    ts: Timestamp,
+    link: LinkType,
+    data: usize,
+    caplen: u32,
+    orig_len: u32,
+}
+
+const DEFAULT_IFACE: Interface = Interface {
+    link: LinkType::ETHERNET,
+    resolution: 1_000_000,
+    offset_secs: 0,
+};
+
 enum Outcome {
     Meta(usize),
-    /// Block length, captured length, length on the wire.
-    Packet(usize, u32, u32),
+    /// Block length and the packet.
+    Packet(usize, PacketInfo),
     End,
     Refill,
     Grow,
