@@ -258,7 +258,9 @@ impl FileSource {
                             ts: Timestamp::from_parts(secs, nanos),
                             link: iface.link,
                             data: b.data.as_ptr() as usize,
-                            caplen: b.caplen.min(u32::try_from(b.data.len()).unwrap_or(u32::MAX)),
+                            caplen: b
+                                .caplen
+                                .min(u32::try_from(b.data.len()).unwrap_or(u32::MAX)),
                             orig_len: b.origlen,
                         },
                     )
@@ -299,7 +301,9 @@ impl FileSource {
                             ts: Timestamp::from_parts(secs, i64::try_from(frac).unwrap_or(0)),
                             link: iface.link,
                             data: b.data.as_ptr() as usize,
-                            caplen: b.caplen.min(u32::try_from(b.data.len()).unwrap_or(u32::MAX)),
+                            caplen: b
+                                .caplen
+                                .min(u32::try_from(b.data.len()).unwrap_or(u32::MAX)),
                             orig_len: b.origlen,
                         },
                     )
@@ -313,7 +317,9 @@ impl FileSource {
                             ts: Timestamp(0),
                             link: iface.link,
                             data: b.data.as_ptr() as usize,
-                            caplen: b.origlen.min(u32::try_from(b.data.len()).unwrap_or(u32::MAX)),
+                            caplen: b
+                                .origlen
+                                .min(u32::try_from(b.data.len()).unwrap_or(u32::MAX)),
                             orig_len: b.origlen,
                         },
                     )
@@ -521,5 +527,209 @@ impl FileSource {
             Next::Frame(f) => Some(f),
             Next::Skip | Next::End => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn legacy(
+        big_endian: bool,
+        nanos: bool,
+        link: u32,
+        packets: &[(u32, u32, &[u8], u32)],
+    ) -> Vec<u8> {
+        let magic: u32 = if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
+        let mut v = Vec::new();
+        let put32 = |v: &mut Vec<u8>, x: u32| {
+            v.extend_from_slice(&if big_endian {
+                x.to_be_bytes()
+            } else {
+                x.to_le_bytes()
+            })
+        };
+        let put16 = |v: &mut Vec<u8>, x: u16| {
+            v.extend_from_slice(&if big_endian {
+                x.to_be_bytes()
+            } else {
+                x.to_le_bytes()
+            })
+        };
+        put32(&mut v, magic);
+        put16(&mut v, 2);
+        put16(&mut v, 4);
+        put32(&mut v, 0);
+        put32(&mut v, 0);
+        put32(&mut v, 65535);
+        put32(&mut v, link);
+        for (sec, frac, data, orig) in packets {
+            put32(&mut v, *sec);
+            put32(&mut v, *frac);
+            put32(&mut v, data.len() as u32);
+            put32(&mut v, *orig);
+            v.extend_from_slice(data);
+        }
+        v
+    }
+
+    fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+        let mut body = body.to_vec();
+        while body.len() % 4 != 0 {
+            body.push(0);
+        }
+        let len = (body.len() + 12) as u32;
+        let mut v = Vec::new();
+        v.extend_from_slice(&kind.to_le_bytes());
+        v.extend_from_slice(&len.to_le_bytes());
+        v.extend_from_slice(&body);
+        v.extend_from_slice(&len.to_le_bytes());
+        v
+    }
+
+    fn pcapng() -> Vec<u8> {
+        let mut shb = Vec::new();
+        shb.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
+        shb.extend_from_slice(&1u16.to_le_bytes());
+        shb.extend_from_slice(&0u16.to_le_bytes());
+        shb.extend_from_slice(&(-1i64).to_le_bytes());
+        let mut v = block(0x0A0D_0D0A, &shb);
+        // Interface 0: Ethernet, microseconds. Interface 1: raw IP, nanoseconds (if_tsresol 9).
+        let mut idb0 = Vec::new();
+        idb0.extend_from_slice(&1u16.to_le_bytes());
+        idb0.extend_from_slice(&0u16.to_le_bytes());
+        idb0.extend_from_slice(&0u32.to_le_bytes());
+        v.extend(block(1, &idb0));
+        let mut idb1 = Vec::new();
+        idb1.extend_from_slice(&101u16.to_le_bytes());
+        idb1.extend_from_slice(&0u16.to_le_bytes());
+        idb1.extend_from_slice(&0u32.to_le_bytes());
+        idb1.extend_from_slice(&[9, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0]);
+        v.extend(block(1, &idb1));
+        let epb = |if_id: u32, ts: u64, data: &[u8]| {
+            let mut b = Vec::new();
+            b.extend_from_slice(&if_id.to_le_bytes());
+            b.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+            b.extend_from_slice(&(ts as u32).to_le_bytes());
+            b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            b.extend_from_slice(&(data.len() as u32 + 10).to_le_bytes());
+            b.extend_from_slice(data);
+            block(6, &b)
+        };
+        v.extend(epb(0, 1_700_000_000_123_456, b"ether"));
+        v.extend(epb(1, 1_700_000_000_987_654_321, b"rawip"));
+        let mut spb = Vec::new();
+        spb.extend_from_slice(&3u32.to_le_bytes());
+        spb.extend_from_slice(b"abc");
+        v.extend(block(3, &spb));
+        v
+    }
+
+    fn read_all(bytes: &[u8]) -> (Vec<(u64, Timestamp, LinkType, Vec<u8>, u32)>, FileSource) {
+        let dir = std::env::temp_dir().join(format!(
+            "authscope-capture-{}-{}",
+            std::process::id(),
+            bytes.len()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.cap");
+        std::fs::write(&path, bytes).unwrap();
+        let mut f = FileSource::open(&path).unwrap();
+        let mut got = Vec::new();
+        while let Some(fr) = f.next_frame() {
+            got.push((fr.number, fr.ts, fr.link, fr.data.to_vec(), fr.orig_len));
+        }
+        std::fs::remove_dir_all(&dir).ok();
+        (got, f)
+    }
+
+    #[test]
+    fn pcap_both_byte_orders_and_precisions() {
+        for be in [false, true] {
+            for nanos in [false, true] {
+                let bytes = legacy(be, nanos, 1, &[(100, 5, b"abcd", 4), (101, 7, b"xy", 60)]);
+                let (got, f) = read_all(&bytes);
+                let scale = if nanos { 1 } else { 1000 };
+                assert_eq!(got.len(), 2, "be={be} nanos={nanos}");
+                assert_eq!(got[0].1, Timestamp::from_parts(100, 5 * scale));
+                assert_eq!(got[1].1, Timestamp::from_parts(101, 7 * scale));
+                assert_eq!(got[0].3, b"abcd");
+                assert_eq!(got[1].4, 60);
+                assert_eq!(f.stats().truncated_packets, 1);
+                assert_eq!(got[1].0, 2);
+            }
+        }
+    }
+
+    #[test]
+    fn pcapng_interfaces_with_their_own_link_and_resolution() {
+        let (got, f) = read_all(&pcapng());
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].2, LinkType::ETHERNET);
+        assert_eq!(got[0].1, Timestamp::from_parts(1_700_000_000, 123_456_000));
+        assert_eq!(got[1].2, LinkType::RAW);
+        assert_eq!(got[1].1, Timestamp::from_parts(1_700_000_000, 987_654_321));
+        assert_eq!(got[2].3, b"abc");
+        assert_eq!(f.stats().interfaces, 2);
+        assert_eq!(f.stats().format, "pcapng");
+    }
+
+    #[test]
+    fn truncated_file_keeps_what_came_before_and_warns() {
+        let mut bytes = legacy(
+            false,
+            false,
+            1,
+            &[(1, 0, b"0123456789", 10), (2, 0, b"0123456789", 10)],
+        );
+        bytes.truncate(bytes.len() - 3);
+        let (got, f) = read_all(&bytes);
+        assert_eq!(got.len(), 1);
+        assert_eq!(f.warnings().len(), 1);
+        assert!(
+            f.warnings()[0].message.contains("truncated"),
+            "{:?}",
+            f.warnings()
+        );
+        assert_eq!(f.warnings()[0].packet, 2);
+    }
+
+    #[test]
+    fn oversize_record_is_a_warning_not_a_hang() {
+        let mut bytes = legacy(false, false, 1, &[(1, 0, b"ok", 2)]);
+        // A record header claiming 1 GiB.
+        bytes.extend_from_slice(&2u32.to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        bytes.extend_from_slice(&(1u32 << 30).to_le_bytes());
+        bytes.extend_from_slice(&(1u32 << 30).to_le_bytes());
+        bytes.extend_from_slice(&[0; 64]);
+        let (got, f) = read_all(&bytes);
+        assert_eq!(got.len(), 1);
+        assert_eq!(f.warnings().len(), 1, "{:?}", f.warnings());
+    }
+
+    #[test]
+    fn merged_files_come_in_time_order() {
+        let a = legacy(false, false, 1, &[(1, 0, b"a1", 2), (3, 0, b"a3", 2)]);
+        let b = legacy(true, true, 1, &[(2, 0, b"b2", 2), (4, 0, b"b4", 2)]);
+        let dir = std::env::temp_dir().join(format!("authscope-merge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.pcap"), a).unwrap();
+        std::fs::write(dir.join("b.pcap"), b).unwrap();
+        let mut m = MergedSource::open(&[dir.join("a.pcap"), dir.join("b.pcap")]).unwrap();
+        let mut got = Vec::new();
+        while let Some(f) = m.next_frame() {
+            got.push((f.number, f.data.to_vec()));
+        }
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(
+            got,
+            vec![
+                (1, b"a1".to_vec()),
+                (2, b"b2".to_vec()),
+                (3, b"a3".to_vec()),
+                (4, b"b4".to_vec())
+            ]
+        );
     }
 }
