@@ -625,7 +625,10 @@ mod tests {
         v
     }
 
-    fn read_all(bytes: &[u8]) -> (Vec<(u64, Timestamp, LinkType, Vec<u8>, u32)>, FileSource) {
+    /// (number, time, link, bytes, length on the wire) of each frame read.
+    type Read = (u64, Timestamp, LinkType, Vec<u8>, u32);
+
+    fn read_all(bytes: &[u8]) -> (Vec<Read>, FileSource) {
         let dir = std::env::temp_dir().join(format!(
             "authscope-capture-{}-{}",
             std::process::id(),
