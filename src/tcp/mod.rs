@@ -3,6 +3,9 @@
 //! A connection table keyed by the 4-tuple turns [`Segment`]s into per-direction, in-order
 //! byte streams and connection events ([`StreamEvent`]). Written for this job; see the README
 //! ("Why our own TCP reassembly") for why no crate fitted.
+//!
+//! Hostile bytes are read here: no indexing that can panic, no unchecked arithmetic.
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 mod seq;
 mod stream;
@@ -60,6 +63,9 @@ pub enum CloseReason {
     Evicted,
     /// The input ended with the connection still open.
     EndOfInput,
+    /// A SYN with a new initial sequence number started a new connection on the same
+    /// 4-tuple while this one was still open (no FIN or RST seen).
+    Reused,
 }
 
 /// Which resource cap was hit.
