@@ -87,8 +87,8 @@ def main(paths):
             "tshark": version,
             "streams": streams(path),
             "http_ports": ports,
-            "requests": count(path, ports, "http.request.method", "http.request"),
-            "responses": count(path, ports, "http.response.code", "http.response"),
+            "requests": count(path, ports, "http.request.method", "http.request && tcp"),
+            "responses": count(path, ports, "http.response.code", "http.response && tcp"),
         }
         with open(os.path.join(OUT, name + ".json"), "w") as f:
             json.dump(truth, f, indent=1)

@@ -28,6 +28,8 @@ pub enum Ending {
     Rst,
     Timeout,
     Evicted,
+    /// A new connection (a new SYN) took over its 4-tuple.
+    Reused,
     /// Still open when the input ended.
     Open,
 }
@@ -125,12 +127,23 @@ pub struct Analyzer {
     stats: Stats,
     /// Capture time of the last idle sweep.
     swept: Timestamp,
+    /// Frames since the last idle sweep.
+    since_sweep: u32,
+    /// The last sweep was skipped because time leapt forward (a bogus timestamp, or a real
+    /// leap that the next sweep will confirm).
+    leap_pending: bool,
     /// Connections found not to be HTTP during the last push.
     drop_data: Vec<ConnId>,
 }
 
-/// Idle connections are looked for this often (capture time).
+/// Idle connections are looked for every this many frames, and no more often than every second
+/// of capture time. Sweeping by frames as well as time keeps one bogus timestamp (captures have
+/// them: a year-2061 SYN-ACK in the public corpus) from timing out every open connection, and
+/// costs nothing on small captures, where nothing is swept.
+const SWEEP_FRAMES: u32 = 8192;
 const SWEEP_NS: i64 = 1_000_000_000;
+/// A leap forward larger than this must be seen by two sweeps in a row before it counts.
+const LEAP_NS: i64 = 86_400 * 1_000_000_000;
 
 impl Analyzer {
     pub fn new(config: Config) -> Self {
@@ -141,6 +154,8 @@ impl Analyzer {
             open: HashMap::new(),
             stats: Stats::default(),
             swept: Timestamp(i64::MIN),
+            since_sweep: 0,
+            leap_pending: false,
             drop_data: Vec::new(),
         }
     }
@@ -173,12 +188,9 @@ impl Analyzer {
         } else {
             s.last = Some(frame.ts);
         }
-        let now = frame.ts;
-        if now.since(self.swept) >= SWEEP_NS {
-            self.swept = now;
-            let (http, open, drop_data) = (&mut self.http, &mut self.open, &mut self.drop_data);
-            self.tcp
-                .expire(now, &mut |ev| on_stream(http, open, drop_data, &ev, sink));
+        self.since_sweep = self.since_sweep.saturating_add(1);
+        if self.since_sweep >= SWEEP_FRAMES {
+            self.sweep(frame.ts, sink);
         }
         let Some(seg) = self.net.decode(frame) else {
             return;
@@ -189,6 +201,23 @@ impl Analyzer {
         for conn in self.drop_data.drain(..) {
             self.tcp.ignore_data(conn);
         }
+    }
+
+    fn sweep(&mut self, now: Timestamp, sink: &mut dyn FnMut(Output)) {
+        self.since_sweep = 0;
+        let step = now.since(self.swept);
+        if self.swept != Timestamp(i64::MIN) && step > LEAP_NS && !self.leap_pending {
+            self.leap_pending = true;
+            return;
+        }
+        self.leap_pending = false;
+        if step < SWEEP_NS {
+            return;
+        }
+        self.swept = now;
+        let (http, open, drop_data) = (&mut self.http, &mut self.open, &mut self.drop_data);
+        self.tcp
+            .expire(now, &mut |ev| on_stream(http, open, drop_data, &ev, sink));
     }
 
     /// The input ended: flushes every stage.
@@ -303,6 +332,7 @@ fn on_stream(
                     CloseReason::Rst => Ending::Rst,
                     CloseReason::Timeout => Ending::Timeout,
                     CloseReason::Evicted => Ending::Evicted,
+                    CloseReason::Reused => Ending::Reused,
                     CloseReason::EndOfInput => Ending::Open,
                 };
                 if reason != CloseReason::EndOfInput {

@@ -184,6 +184,7 @@ fn ending_name(e: Ending) -> &'static str {
         Ending::Rst => "rst",
         Ending::Timeout => "timeout",
         Ending::Evicted => "evicted",
+        Ending::Reused => "reused",
         Ending::Open => "open",
     }
 }
