@@ -31,6 +31,7 @@ pub enum Dir {
 }
 
 impl Dir {
+    /// The other direction.
     pub fn reverse(self) -> Dir {
         match self {
             Dir::ToServer => Dir::ToClient,
@@ -141,6 +142,7 @@ pub enum StreamEvent<'a> {
 }
 
 impl StreamEvent<'_> {
+    /// The connection the event is about (`None` for a cap hit not tied to one).
     pub fn conn(&self) -> Option<ConnId> {
         match *self {
             StreamEvent::Open { conn, .. }

@@ -197,8 +197,13 @@ impl Stream {
         ts: Timestamp,
         sink: &mut dyn FnMut(StreamEvent<'_>),
     ) {
+        if self.ignore {
+            // No data to wait for: a FIN seen before the data was ignored goes out now.
+            self.try_fin(cx, sink);
+            return;
+        }
         let Some(sync) = self.sync else { return };
-        if self.ignore || self.fin_sent {
+        if self.fin_sent {
             return;
         }
         if !SeqNumber(ack).after(sync.next_seq) {
