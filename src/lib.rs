@@ -15,10 +15,10 @@
 //!
 //! A lower stage never imports a higher one (`tests/it/architecture.rs` checks it).
 
-pub mod capture;
-pub mod net;
-pub mod tcp;
-pub mod http;
 pub mod auth;
+pub mod capture;
+pub mod http;
+pub mod net;
 pub mod pipeline;
 pub mod report;
+pub mod tcp;

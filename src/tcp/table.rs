@@ -13,7 +13,10 @@ pub struct TcpTable {
 
 impl TcpTable {
     pub fn new(config: TcpConfig) -> Self {
-        TcpTable { config, stats: TcpStats::default() }
+        TcpTable {
+            config,
+            stats: TcpStats::default(),
+        }
     }
 
     /// Processes one segment; events go to `sink` in the order they happen.
