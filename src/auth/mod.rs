@@ -5,7 +5,11 @@
 // Hostile bytes arrive here: a panic is a crash on a malformed packet.
 #![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
+pub mod basic;
+pub mod bearer;
+pub mod digest;
 pub mod error;
+pub mod header;
 pub mod ntlm;
 pub mod secret;
 pub mod util;
@@ -13,3 +17,22 @@ pub mod util;
 pub use error::{DecodeError, ErrorKind};
 pub use secret::{RevealSecrets, Secret};
 pub use util::Anomaly;
+
+use base64::Engine as _;
+
+/// Base64 as clients send it: standard alphabet, padding optional.
+pub(crate) fn decode_base64(s: &str, field: &'static str) -> Result<Vec<u8>, DecodeError> {
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    engine.decode(s.trim()).map_err(|e| {
+        let offset = match e {
+            base64::DecodeError::InvalidByte(o, _)
+            | base64::DecodeError::InvalidLastSymbol(o, _) => o,
+            _ => 0,
+        };
+        DecodeError::new(ErrorKind::Base64, field, offset)
+    })
+}
