@@ -19,7 +19,14 @@ pub mod secret;
 pub mod spnego;
 pub mod util;
 
+mod decode;
+
+pub use decode::{
+    decode_header, decode_headers, decode_kerberos_token, decode_pasted, AuthHeader, Decoded,
+    HeaderKind, Malformed, ParamValue, RawParam, Token,
+};
 pub use error::{DecodeError, ErrorKind};
+pub use header::{AuthItem, AuthParam, Scheme};
 pub use secret::{RevealSecrets, Secret};
 pub use util::Anomaly;
 
