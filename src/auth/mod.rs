@@ -1,6 +1,18 @@
 //! Stage 5: the authentication header grammar and the scheme decoders.
 //!
 //! Pure functions over byte slices: no I/O, no clock, no other stage imported.
+//!
+//! Entry points:
+//! - [`decode_header`] / [`decode_headers`]: one header value (or all values of one header
+//!   field) to an [`AuthHeader`] whose items carry a decoded [`Token`]; never fails.
+//! - [`decode_pasted`]: a value pasted by a person, with or without the header name.
+//! - Per-format parsers for fuzzing: [`ntlm::parse`], [`spnego::parse`],
+//!   [`kerberos::parse`], [`header::parse_challenges`], [`header::parse_credentials`],
+//!   [`digest::parse_challenge`], [`digest::parse_response`], [`basic::parse_credentials`],
+//!   [`bearer::parse_token`].
+//!
+//! Secrets are [`Secret`]s: redacted in `Display`, `Debug` and `Serialize` until
+//! [`RevealSecrets::reveal_secrets`] is called on the decoded value (`--reveal-secrets`).
 
 // Hostile bytes arrive here: a panic is a crash on a malformed packet.
 #![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
