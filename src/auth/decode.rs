@@ -1,0 +1,438 @@
+//! The entry point: one header value in, every challenge or credential out, each with its
+//! token decoded. Nothing here fails: a token that does not decode becomes
+//! [`Token::Malformed`] with what was read before the fault.
+
+use crate::auth::basic::{self, BasicChallenge, BasicCredentials};
+use crate::auth::bearer::{self, BearerChallenge, BearerToken};
+use crate::auth::decode_base64;
+use crate::auth::digest::{self, DigestChallenge, DigestResponse};
+use crate::auth::error::DecodeError;
+use crate::auth::header::{self, AuthItem, Scheme};
+use crate::auth::kerberos::{self, KerberosToken};
+use crate::auth::ntlm::{self, NtlmMessage};
+use crate::auth::secret::{RevealSecrets, Secret};
+use crate::auth::spnego::{self, NegotiateToken};
+use crate::auth::util::Anomaly;
+use serde::Serialize;
+
+/// Which header the value came from (RFC 9110 11.6.1, 11.6.2, 11.7.1, 11.7.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeaderKind {
+    WwwAuthenticate,
+    ProxyAuthenticate,
+    Authorization,
+    ProxyAuthorization,
+}
+
+impl HeaderKind {
+    /// From a header field name, case-insensitively.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "www-authenticate" => Some(Self::WwwAuthenticate),
+            "proxy-authenticate" => Some(Self::ProxyAuthenticate),
+            "authorization" => Some(Self::Authorization),
+            "proxy-authorization" => Some(Self::ProxyAuthorization),
+            _ => None,
+        }
+    }
+
+    /// True for the server-to-client headers that carry challenges.
+    pub fn is_challenge(self) -> bool {
+        matches!(self, Self::WwwAuthenticate | Self::ProxyAuthenticate)
+    }
+
+    /// The header name as usually written.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::WwwAuthenticate => "WWW-Authenticate",
+            Self::ProxyAuthenticate => "Proxy-Authenticate",
+            Self::Authorization => "Authorization",
+            Self::ProxyAuthorization => "Proxy-Authorization",
+        }
+    }
+}
+
+/// A token that did not decode: what was read before the fault, and the fault.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Malformed {
+    pub what_was_read: Vec<String>,
+    pub error: DecodeError,
+}
+
+/// The decoded content of one challenge or credentials.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Token {
+    /// A scheme with nothing after it (`Negotiate`, `NTLM` offers in a 401).
+    Bare,
+    BasicChallenge(BasicChallenge),
+    Basic(BasicCredentials),
+    DigestChallenge(DigestChallenge),
+    DigestResponse(DigestResponse),
+    BearerChallenge(BearerChallenge),
+    Bearer(BearerToken),
+    /// `NTLM <token68>`, either direction.
+    Ntlm(Box<NtlmMessage>),
+    /// `Negotiate <token68>` (or `Kerberos <token68>`), either direction.
+    Negotiate(Box<NegotiateToken>),
+    /// A scheme authscope does not decode; the raw item has its token68 or params.
+    Unknown,
+    Malformed(Malformed),
+}
+
+impl RevealSecrets for Token {
+    fn reveal_secrets(&mut self) {
+        match self {
+            Self::Basic(b) => b.reveal_secrets(),
+            Self::DigestResponse(d) => d.reveal_secrets(),
+            Self::Bearer(b) => b.reveal_secrets(),
+            Self::Ntlm(m) => m.reveal_secrets(),
+            Self::Negotiate(n) => n.reveal_secrets(),
+            Self::Bare
+            | Self::BasicChallenge(_)
+            | Self::DigestChallenge(_)
+            | Self::BearerChallenge(_)
+            | Self::Unknown
+            | Self::Malformed(_) => {}
+        }
+    }
+}
+
+/// A param value as sent; secret-bearing ones (a Digest `response`, any param of an unknown
+/// scheme's credentials) are redacted like every other secret.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    Plain(String),
+    Secret(Secret<String>),
+}
+
+/// One auth-param as sent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RawParam {
+    pub name: String,
+    pub value: ParamValue,
+    pub quoted: bool,
+}
+
+/// One challenge or credentials: the raw form (redacted where it holds secrets) and the
+/// decoded token.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decoded {
+    pub scheme: Scheme,
+    /// The scheme as written (case kept).
+    pub scheme_raw: String,
+    /// Offset of the scheme in the header value.
+    pub offset: usize,
+    /// The token68 as sent. Redacted: it encodes the same secrets as `token` (a Basic
+    /// password, an NTLM response, a bearer token).
+    pub token68: Option<Secret<String>>,
+    pub params: Vec<RawParam>,
+    pub token: Token,
+}
+
+impl RevealSecrets for ParamValue {
+    fn reveal_secrets(&mut self) {
+        if let Self::Secret(s) = self {
+            s.reveal_secrets();
+        }
+    }
+}
+
+impl RevealSecrets for Decoded {
+    fn reveal_secrets(&mut self) {
+        self.token.reveal_secrets();
+        self.token68.reveal_secrets();
+        for p in &mut self.params {
+            p.value.reveal_secrets();
+        }
+    }
+}
+
+impl Decoded {
+    fn new(item: AuthItem, challenge: bool) -> Self {
+        let token = decode_item(&item, challenge);
+        let unknown = matches!(item.scheme, Scheme::Unknown(_));
+        let params = item
+            .params
+            .into_iter()
+            .map(|p| {
+                let secret = !challenge && (unknown || p.name.eq_ignore_ascii_case("response"));
+                RawParam {
+                    value: if secret {
+                        ParamValue::Secret(Secret::new(p.value))
+                    } else {
+                        ParamValue::Plain(p.value)
+                    },
+                    name: p.name,
+                    quoted: p.quoted,
+                }
+            })
+            .collect();
+        Self {
+            scheme: item.scheme,
+            scheme_raw: item.scheme_raw,
+            offset: item.offset,
+            token68: item.token68.map(Secret::new),
+            params,
+            token,
+        }
+    }
+}
+
+/// The decoded value of one authentication header.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuthHeader {
+    pub kind: HeaderKind,
+    pub items: Vec<Decoded>,
+    /// Grammar oddities (see [`header`]).
+    pub anomalies: Vec<Anomaly>,
+    /// The header grammar itself failed (empty value, no scheme).
+    pub error: Option<DecodeError>,
+}
+
+impl RevealSecrets for AuthHeader {
+    fn reveal_secrets(&mut self) {
+        self.items.reveal_secrets();
+    }
+}
+
+/// Decodes one header value. Never fails; see [`AuthHeader::error`] and [`Token::Malformed`].
+pub fn decode_header(kind: HeaderKind, value: &[u8]) -> AuthHeader {
+    let parsed = if kind.is_challenge() {
+        header::parse_challenges(value)
+    } else {
+        header::parse_credentials(value)
+    };
+    match parsed {
+        Ok(p) => AuthHeader {
+            kind,
+            items: p
+                .items
+                .into_iter()
+                .map(|item| Decoded::new(item, kind.is_challenge()))
+                .collect(),
+            anomalies: p.anomalies,
+            error: None,
+        },
+        Err(e) => AuthHeader {
+            kind,
+            items: Vec::new(),
+            anomalies: Vec::new(),
+            error: Some(e),
+        },
+    }
+}
+
+/// Decodes every value of a header that appeared several times (a 401 often carries
+/// `WWW-Authenticate: Negotiate` and `WWW-Authenticate: NTLM` as two fields), in order.
+pub fn decode_headers(kind: HeaderKind, values: &[&[u8]]) -> AuthHeader {
+    let mut out = AuthHeader {
+        kind,
+        items: Vec::new(),
+        anomalies: Vec::new(),
+        error: None,
+    };
+    for v in values {
+        let h = decode_header(kind, v);
+        out.items.extend(h.items);
+        out.anomalies.extend(h.anomalies);
+        if out.error.is_none() {
+            out.error = h.error;
+        }
+    }
+    out
+}
+
+/// For `authscope decode`: a value pasted from developer tools or a log, with or without
+/// its header name (`Authorization: NTLM TlRM...`, `NTLM TlRM...`, or a bare token).
+/// Without a name, the direction is guessed from the token; a bare token is tried as
+/// Negotiate (which also takes raw NTLMSSP).
+pub fn decode_pasted(text: &str) -> AuthHeader {
+    let text = text.trim();
+    if let Some((name, value)) = text.split_once(':') {
+        if let Some(kind) = HeaderKind::from_name(name) {
+            return decode_header(kind, value.trim().as_bytes());
+        }
+    }
+    let first_word = text.split_whitespace().next().unwrap_or_default();
+    let looks_like_scheme = text.contains(char::is_whitespace)
+        || matches!(
+            Scheme::from_name(first_word),
+            Scheme::Negotiate | Scheme::Ntlm | Scheme::Basic | Scheme::Digest | Scheme::Bearer
+        );
+    if !looks_like_scheme {
+        // A bare token: decode it as Negotiate, which recognises NTLM, SPNEGO and Kerberos.
+        let value = format!("Negotiate {text}");
+        let mut h = decode_header(HeaderKind::Authorization, value.as_bytes());
+        h.anomalies.push(Anomaly::new(
+            "decode.bare_token",
+            "no scheme given; decoded as a Negotiate token",
+        ));
+        return h;
+    }
+    let kind = guess_direction(text);
+    decode_header(kind, text.as_bytes())
+}
+
+/// Challenges carry realm/nonce or a server token (NTLM Type 2, NegTokenResp); anything
+/// else pasted is taken as credentials.
+fn guess_direction(text: &str) -> HeaderKind {
+    let as_credentials = decode_header(HeaderKind::Authorization, text.as_bytes());
+    let server_side = as_credentials.items.iter().any(|d| match &d.token {
+        Token::Ntlm(m) => matches!(**m, NtlmMessage::Challenge(_)),
+        Token::Negotiate(n) => {
+            matches!(
+                **n,
+                NegotiateToken::Spnego {
+                    token: spnego::NegotiationToken::Resp(_),
+                    ..
+                }
+            ) || n
+                .ntlm()
+                .is_some_and(|m| matches!(m, NtlmMessage::Challenge(_)))
+        }
+        Token::DigestResponse(d) => d.response.is_none() && d.username.is_none(),
+        Token::Basic(_) | Token::Bearer(_) => false,
+        _ => d.token68.is_none() && !d.params.is_empty(),
+    });
+    if server_side {
+        HeaderKind::WwwAuthenticate
+    } else {
+        HeaderKind::Authorization
+    }
+}
+
+fn malformed(what_was_read: Vec<String>, error: DecodeError) -> Token {
+    Token::Malformed(Malformed {
+        what_was_read,
+        error,
+    })
+}
+
+/// Decodes one item by scheme and direction.
+fn decode_item(item: &AuthItem, challenge: bool) -> Token {
+    let token68 = item.token68.as_deref();
+    match (&item.scheme, challenge) {
+        (Scheme::Basic, true) => Token::BasicChallenge(basic::parse_challenge(item)),
+        (Scheme::Basic, false) => match token68 {
+            Some(t) => basic::parse_credentials(t)
+                .map(Token::Basic)
+                .unwrap_or_else(|e| malformed(vec!["Basic token68".to_string()], e)),
+            None => Token::Bare,
+        },
+        (Scheme::Digest, true) => digest::parse_challenge(item)
+            .map(Token::DigestChallenge)
+            .unwrap_or_else(|e| malformed(Vec::new(), e)),
+        (Scheme::Digest, false) => digest::parse_response(item)
+            .map(Token::DigestResponse)
+            .unwrap_or_else(|e| malformed(Vec::new(), e)),
+        (Scheme::Bearer, true) => Token::BearerChallenge(bearer::parse_challenge(item)),
+        (Scheme::Bearer, false) => match token68 {
+            Some(t) => Token::Bearer(bearer::parse_token(t)),
+            None => Token::Bare,
+        },
+        (Scheme::Ntlm, _) => match token68 {
+            Some(t) => match decode_base64(t, "token68") {
+                Ok(bytes) => ntlm::parse(&bytes)
+                    .map(|m| Token::Ntlm(Box::new(m)))
+                    .unwrap_or_else(|e| malformed(ntlm::partial(&bytes), e)),
+                Err(e) => malformed(Vec::new(), e),
+            },
+            None => Token::Bare,
+        },
+        (Scheme::Negotiate | Scheme::Kerberos, _) => match token68 {
+            Some(t) => match decode_base64(t, "token68") {
+                Ok(bytes) => spnego::parse(&bytes)
+                    .map(|n| Token::Negotiate(Box::new(n)))
+                    .unwrap_or_else(|e| malformed(negotiate_partial(&bytes), e)),
+                Err(e) => malformed(Vec::new(), e),
+            },
+            None => Token::Bare,
+        },
+        (Scheme::Unknown(_), _) => Token::Unknown,
+    }
+}
+
+/// What the first bytes of a Negotiate token said, for the `Malformed` display.
+fn negotiate_partial(bytes: &[u8]) -> Vec<String> {
+    if ntlm::is_ntlmssp(bytes) {
+        return ntlm::partial(bytes);
+    }
+    let framing = match bytes.first() {
+        Some(0x60) => "GSS-API initial context token (RFC 2743 3.1)",
+        Some(0xa0) => "SPNEGO NegTokenInit",
+        Some(0xa1) => "SPNEGO NegTokenResp",
+        Some(0x6e) => "Kerberos AP-REQ",
+        Some(0x6f) => "Kerberos AP-REP",
+        Some(0x7e) => "Kerberos KRB-ERROR",
+        _ => return Vec::new(),
+    };
+    vec![format!("{framing}, {} bytes", bytes.len())]
+}
+
+/// Decodes a bare Kerberos token as found in a `Negotiate` header without SPNEGO;
+/// exposed for fuzz targets next to [`kerberos::parse`].
+pub fn decode_kerberos_token(bytes: &[u8]) -> Result<KerberosToken, DecodeError> {
+    kerberos::parse_mech_inner(bytes, false)
+}
+
+impl Token {
+    /// One line for the UI and exports.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Bare => "offer (no token)".to_string(),
+            Self::BasicChallenge(c) => match &c.realm {
+                Some(r) => format!("Basic challenge realm {r}"),
+                None => "Basic challenge".to_string(),
+            },
+            Self::Basic(b) => format!("Basic user {}", b.user),
+            Self::DigestChallenge(c) => c.summary(),
+            Self::DigestResponse(r) => r.summary(),
+            Self::BearerChallenge(c) => c.summary(),
+            Self::Bearer(b) => b.summary(),
+            Self::Ntlm(m) => m.summary(),
+            Self::Negotiate(n) => n.summary(),
+            Self::Unknown => "unknown scheme".to_string(),
+            Self::Malformed(m) => {
+                let mut s = format!("malformed: {}", m.error);
+                if !m.what_was_read.is_empty() {
+                    s.push_str(&format!(" (read: {})", m.what_was_read.join(", ")));
+                }
+                s
+            }
+        }
+    }
+}
+
+impl Decoded {
+    /// `Scheme: token summary`, e.g. `NTLM: NTLM Type 2 challenge ..., target CORP`.
+    pub fn summary(&self) -> String {
+        match &self.token {
+            Token::Bare => format!("{} offered", self.scheme),
+            Token::Unknown => {
+                let detail = match &self.token68 {
+                    Some(t) => format!("token68 of {} bytes", t.len()),
+                    None => format!("{} params", self.params.len()),
+                };
+                format!("{} (unknown scheme), {detail}", self.scheme_raw)
+            }
+            t => t.summary(),
+        }
+    }
+}
+
+impl AuthHeader {
+    /// All items' summaries joined with `; `.
+    pub fn summary(&self) -> String {
+        if let Some(e) = &self.error {
+            return format!("{}: unreadable: {e}", self.kind.name());
+        }
+        let parts: Vec<String> = self.items.iter().map(Decoded::summary).collect();
+        parts.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests;
