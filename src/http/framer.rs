@@ -253,6 +253,12 @@ impl Framer {
                 out(Out::Anomaly(Anomaly::Gap { len }));
                 self.resync();
             }
+            State::Head => {
+                // A head cut by the gap (often the snap length): keep what was read of it.
+                out(Out::Anomaly(Anomaly::Gap { len }));
+                self.salvage_head(out);
+                self.resync();
+            }
             _ => {
                 out(Out::Anomaly(Anomaly::Gap { len }));
                 // A message cut by the gap ends here, as far as it was read.
@@ -274,9 +280,33 @@ impl Framer {
             | State::ChunkData { .. }
             | State::ChunkEnd { .. }
             | State::Trailers => self.finish_body(out),
+            State::Head if !self.buf.is_empty() => self.salvage_head(out),
             State::Head | State::Sync | State::Tunnel => {}
         }
         self.buf = Vec::new();
+    }
+
+    /// Parses the complete lines of an unfinished head as if it ended there, reports it as
+    /// truncated, and ends the message (its body cannot be framed).
+    fn salvage_head(&mut self, out: &mut dyn FnMut(Out) -> BodyPlan) {
+        let (frame, ts) = self.head_at.take().unwrap_or((0, Timestamp(0)));
+        let parsed = match memchr::memrchr(b'\n', &self.buf) {
+            Some(last_nl) => {
+                let mut head = self.buf.get(..=last_nl).unwrap_or_default().to_vec();
+                head.extend_from_slice(b"\r\n");
+                match self.role {
+                    Role::Requests => parse_request(&head),
+                    Role::Responses => parse_response(&head),
+                }
+            }
+            // Not even the start line is whole: keep what it names.
+            None => partial_start_line(&self.buf, self.role).ok_or_else(String::new),
+        };
+        if let Ok(head) = parsed {
+            out(Out::Anomaly(Anomaly::TruncatedHead));
+            out(Out::Head { frame, ts, head });
+            self.finish_body(out);
+        }
     }
 
     fn resync(&mut self) {
@@ -372,8 +402,15 @@ impl Framer {
             Ok(h) => h,
             Err(error) => {
                 out(Out::Anomaly(Anomaly::MalformedHead { error }));
-                self.resync();
-                return;
+                // Keep what a lenient reading gets out of it (a bit-flipped header should not
+                // hide the request); give up only when not even the start line reads.
+                match parse_lenient(raw, self.role) {
+                    Some(h) => h,
+                    None => {
+                        self.resync();
+                        return;
+                    }
+                }
             }
         };
         let plan = out(Out::Head { frame, ts, head });
@@ -617,6 +654,88 @@ fn response_head(resp: &httparse::Response<'_, '_>) -> Head {
         reason: resp.reason.unwrap_or_default().to_owned(),
         version: resp.version.unwrap_or(1),
         headers: owned_headers(resp.headers),
+    }
+}
+
+/// A head that httparse refused, read line by line: the start line as `partial_start_line`
+/// reads it, and every later line with a colon as a field.
+fn parse_lenient(raw: &[u8], role: Role) -> Option<Head> {
+    let mut lines = raw
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let first = lines.next()?;
+    let head = partial_start_line(first, role)?;
+    let fields: Vec<Header> = lines
+        .filter_map(|l| {
+            let colon = memchr::memchr(b':', l)?;
+            let (name, value) = l.split_at(colon);
+            let name = String::from_utf8_lossy(name).trim().to_owned();
+            if name.is_empty() || name.contains(' ') {
+                return None;
+            }
+            Some(Header {
+                name,
+                value: String::from_utf8_lossy(value.get(1..).unwrap_or_default())
+                    .trim()
+                    .to_owned(),
+            })
+        })
+        .collect();
+    Some(match head {
+        Head::Request {
+            method,
+            uri,
+            version,
+            ..
+        } => Head::Request {
+            method,
+            uri,
+            version,
+            headers: fields,
+        },
+        Head::Response {
+            status,
+            reason,
+            version,
+            ..
+        } => Head::Response {
+            status,
+            reason,
+            version,
+            headers: fields,
+        },
+    })
+}
+
+/// The start line of a head cut before its end: a request's method and as much of its target
+/// as was read, or a response's status code.
+fn partial_start_line(b: &[u8], role: Role) -> Option<Head> {
+    if !looks_like_head(b, role) {
+        return None;
+    }
+    let line = String::from_utf8_lossy(b);
+    let mut words = line.split(' ').filter(|w| !w.is_empty());
+    match role {
+        Role::Requests => Some(Head::Request {
+            method: words.next()?.to_owned(),
+            uri: words.next().unwrap_or_default().trim_end().to_owned(),
+            version: u8::from(!words.next().is_some_and(|v| v.starts_with("HTTP/1.0"))),
+            headers: Vec::new(),
+        }),
+        Role::Responses => {
+            let version = if words.next()?.starts_with("HTTP/1.0") {
+                0
+            } else {
+                1
+            };
+            let status = words.next()?.get(..3)?.parse().ok()?;
+            Some(Head::Response {
+                status,
+                reason: words.collect::<Vec<_>>().join(" ").trim_end().to_owned(),
+                version,
+                headers: Vec::new(),
+            })
+        }
     }
 }
 

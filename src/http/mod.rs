@@ -123,6 +123,9 @@ pub struct Exchange {
 pub enum Anomaly {
     /// A message head that did not parse; the framer skips to the next message head.
     MalformedHead { error: String },
+    /// A head cut short (by a gap, often the snap length, or by the close): the fields read
+    /// before the cut are kept.
+    TruncatedHead,
     /// A head longer than `max_head_bytes`.
     HeadTooLarge { limit: usize },
     /// A chunked body whose chunk-size line did not parse.

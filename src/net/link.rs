@@ -101,110 +101,190 @@ impl NetDecoder {
                 return None;
             }
         };
-        self.ip(frame, ip, 0)
+        self.ip(frame, ip)
     }
 
-    fn ip<'a>(&'a mut self, frame: &Frame<'a>, bytes: &'a [u8], depth: u8) -> Option<Segment<'a>> {
+    /// The outer IP layer: the only one whose fragments are reassembled (tunnels are
+    /// fragmented outside, as in GRE over a 1500-byte path; fragments inside a tunnel are
+    /// counted and dropped).
+    fn ip<'a>(&'a mut self, frame: &Frame<'a>, bytes: &'a [u8]) -> Option<Segment<'a>> {
         let Ok((ip, _ext_err)) = LaxIpSlice::from_slice(bytes) else {
             self.stats.malformed = self.stats.malformed.saturating_add(1);
             return None;
         };
-        let src = ip.source_addr();
-        let dst = ip.destination_addr();
         let payload = ip.payload();
-        let proto = payload.ip_number.0;
-        if payload.fragmented {
-            let LaxIpSlice::Ipv4(v4) = &ip else {
-                self.stats.ipv6_fragments = self.stats.ipv6_fragments.saturating_add(1);
-                return None;
-            };
-            self.stats.ipv4_fragments = self.stats.ipv4_fragments.saturating_add(1);
-            let h = v4.header();
-            let frag = Fragment {
-                src: h.source_addr(),
-                dst: h.destination_addr(),
-                id: h.identification(),
-                protocol: proto,
-                offset: usize::from(h.fragments_offset().value()).saturating_mul(8),
-                more: h.more_fragments(),
-                data: payload.payload,
-            };
-            let before = self.defrag.dropped();
-            let done = self.defrag.add(frame.ts, &frag, &mut self.assembled);
-            self.stats.ipv4_fragments_dropped = self
-                .stats
-                .ipv4_fragments_dropped
-                .saturating_add(self.defrag.dropped().saturating_sub(before));
-            if !done {
-                return None;
-            }
-            self.stats.ipv4_reassembled = self.stats.ipv4_reassembled.saturating_add(1);
-            let data: &'a [u8] = &self.assembled;
-            return transport(&mut self.stats, frame, src, dst, proto, data, 0, depth);
-        }
-        // Bytes of the IP payload that the capture cut off (snap length).
-        let missing = if payload.incomplete {
-            let declared = match &ip {
-                LaxIpSlice::Ipv4(v4) => {
-                    let h = v4.header();
-                    usize::from(h.total_len())
-                        .saturating_sub(usize::from(h.ihl()).saturating_mul(4))
-                }
-                LaxIpSlice::Ipv6(v6) => usize::from(v6.header().payload_length())
-                    .saturating_sub(v6.extensions().slice().len()),
-            };
-            declared.saturating_sub(payload.payload.len())
-        } else {
-            0
-        };
-        let data = payload.payload;
-        match proto {
-            // IP in IP (RFC 2003) and IPv6 in IP (RFC 4213).
-            4 | 41 if depth < MAX_DEPTH => {
-                self.stats.tunnelled = self.stats.tunnelled.saturating_add(1);
-                self.ip(frame, data, depth.saturating_add(1))
-            }
-            // GRE (RFC 2784, RFC 2890), carrying IP, Ethernet or ERSPAN.
-            47 if depth < MAX_DEPTH => match gre_payload(data) {
-                Some(NetStart::Ip(inner)) => {
-                    self.stats.tunnelled = self.stats.tunnelled.saturating_add(1);
-                    self.ip(frame, inner, depth.saturating_add(1))
-                }
-                _ => {
-                    self.stats.not_tcp = self.stats.not_tcp.saturating_add(1);
-                    None
-                }
-            },
-            _ => transport(
+        if !payload.fragmented {
+            let missing = missing_bytes(&ip);
+            return carry(
                 &mut self.stats,
                 frame,
-                src,
-                dst,
-                proto,
-                data,
+                (ip.source_addr(), ip.destination_addr()),
+                payload.ip_number.0,
+                payload.payload,
                 missing,
-                depth,
-            ),
+                0,
+            );
+        }
+        let LaxIpSlice::Ipv4(v4) = &ip else {
+            self.stats.ipv6_fragments = self.stats.ipv6_fragments.saturating_add(1);
+            return None;
+        };
+        self.stats.ipv4_fragments = self.stats.ipv4_fragments.saturating_add(1);
+        let h = v4.header();
+        let frag = Fragment {
+            src: h.source_addr(),
+            dst: h.destination_addr(),
+            id: h.identification(),
+            protocol: payload.ip_number.0,
+            offset: usize::from(h.fragments_offset().value()).saturating_mul(8),
+            more: h.more_fragments(),
+            data: payload.payload,
+        };
+        let before = self.defrag.dropped();
+        let done = self.defrag.add(frame.ts, &frag, &mut self.assembled);
+        self.stats.ipv4_fragments_dropped = self
+            .stats
+            .ipv4_fragments_dropped
+            .saturating_add(self.defrag.dropped().saturating_sub(before));
+        if !done {
+            return None;
+        }
+        self.stats.ipv4_reassembled = self.stats.ipv4_reassembled.saturating_add(1);
+        let data: &'a [u8] = &self.assembled;
+        carry(
+            &mut self.stats,
+            frame,
+            (IpAddr::V4(frag.src), IpAddr::V4(frag.dst)),
+            frag.protocol,
+            data,
+            0,
+            0,
+        )
+    }
+}
+
+/// Bytes of the IP payload that the capture cut off (snap length).
+fn missing_bytes(ip: &LaxIpSlice<'_>) -> usize {
+    let payload = ip.payload();
+    if !payload.incomplete {
+        return 0;
+    }
+    let declared = match ip {
+        LaxIpSlice::Ipv4(v4) => {
+            let h = v4.header();
+            usize::from(h.total_len()).saturating_sub(usize::from(h.ihl()).saturating_mul(4))
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            usize::from(v6.header().payload_length()).saturating_sub(v6.extensions().slice().len())
+        }
+    };
+    declared.saturating_sub(payload.payload.len())
+}
+
+/// An IP packet inside a tunnel.
+fn inner_ip<'a>(
+    stats: &mut NetStats,
+    frame: &Frame<'a>,
+    bytes: &'a [u8],
+    depth: u8,
+) -> Option<Segment<'a>> {
+    stats.tunnelled = stats.tunnelled.saturating_add(1);
+    let Ok((ip, _ext_err)) = LaxIpSlice::from_slice(bytes) else {
+        stats.malformed = stats.malformed.saturating_add(1);
+        return None;
+    };
+    let payload = ip.payload();
+    if payload.fragmented {
+        stats.ipv4_fragments_dropped = stats.ipv4_fragments_dropped.saturating_add(1);
+        return None;
+    }
+    carry(
+        stats,
+        frame,
+        (ip.source_addr(), ip.destination_addr()),
+        payload.ip_number.0,
+        payload.payload,
+        missing_bytes(&ip),
+        depth,
+    )
+}
+
+/// What an IP packet carries: TCP, or a tunnel to follow to the TCP inside.
+fn carry<'a>(
+    stats: &mut NetStats,
+    frame: &Frame<'a>,
+    (src, dst): (IpAddr, IpAddr),
+    proto: u8,
+    data: &'a [u8],
+    missing: usize,
+    depth: u8,
+) -> Option<Segment<'a>> {
+    let deeper = depth.saturating_add(1);
+    let inner = match proto {
+        6 => return tcp(stats, frame, src, dst, data, missing),
+        _ if depth >= MAX_DEPTH => None,
+        // IP in IP (RFC 2003) and IPv6 in IP (RFC 4213).
+        4 | 41 => Some(NetStart::Ip(data)),
+        // GRE (RFC 2784, RFC 2890), carrying IP, Ethernet or ERSPAN.
+        47 => gre_payload(data),
+        17 => udp_tunnel(data),
+        _ => None,
+    };
+    match inner {
+        Some(NetStart::Ip(inner)) => inner_ip(stats, frame, inner, deeper),
+        _ => {
+            stats.not_tcp = stats.not_tcp.saturating_add(1);
+            None
         }
     }
 }
 
-/// TCP (and VXLAN over UDP, which leads back to Ethernet).
-#[allow(clippy::too_many_arguments)]
-fn transport<'a>(
+/// Tunnels over UDP, by their registered port: VXLAN (RFC 7348, 4789) carries Ethernet,
+/// GTP-U (3GPP TS 29.281, 2152) carries IP.
+fn udp_tunnel(data: &[u8]) -> Option<NetStart<'_>> {
+    let dport = be16(data, 2)?;
+    let sport = be16(data, 0)?;
+    let body = data.get(8..)?;
+    if dport == 4789 || sport == 4789 {
+        return Some(ethernet(body.get(8..)?, 1));
+    }
+    if dport == 2152 || sport == 2152 {
+        let flags = *body.first()?;
+        // Version 1, protocol type GTP, message type 255 (G-PDU).
+        if flags >> 5 != 1 || body.get(1) != Some(&0xFF) {
+            return None;
+        }
+        let mut at = 8usize;
+        if flags & 0x07 != 0 {
+            // Sequence number, N-PDU number and next-extension type follow.
+            let mut next = *body.get(11)?;
+            at = 12;
+            while next != 0 {
+                let units = usize::from(*body.get(at)?);
+                if units == 0 {
+                    return None;
+                }
+                at = at.checked_add(units.checked_mul(4)?)?;
+                next = *body.get(at.checked_sub(1)?)?;
+            }
+        }
+        let inner = body.get(at..)?;
+        return match inner.first().map(|b| b >> 4) {
+            Some(4 | 6) => Some(NetStart::Ip(inner)),
+            _ => None,
+        };
+    }
+    None
+}
+
+fn tcp<'a>(
     stats: &mut NetStats,
     frame: &Frame<'a>,
     src: IpAddr,
     dst: IpAddr,
-    proto: u8,
     data: &'a [u8],
     missing: usize,
-    _depth: u8,
 ) -> Option<Segment<'a>> {
-    if proto != 6 {
-        stats.not_tcp = stats.not_tcp.saturating_add(1);
-        return None;
-    }
     let Ok(tcp) = TcpSlice::from_slice(data) else {
         stats.malformed = stats.malformed.saturating_add(1);
         return None;
