@@ -16,6 +16,8 @@
 //! A lower stage never imports a higher one (`tests/it/architecture.rs` checks it).
 
 pub mod auth;
+pub mod handshake;
+pub mod diagnose;
 pub mod capture;
 pub mod http;
 pub mod net;

@@ -27,7 +27,27 @@ enum Command {
         /// Show passwords, hashes and tokens instead of redacting them.
         #[arg(long)]
         reveal_secrets: bool,
+        /// Exit with status 1 when a finding of this severity or worse exists.
+        #[arg(long, value_enum)]
+        fail_on: Option<SeverityArg>,
+        /// Text: a block for every handshake (by default, past 100 handshakes only those
+        /// with a problem are shown).
+        #[arg(long)]
+        all_handshakes: bool,
+        /// Rounds of refusal without success that make an `auth-loop`.
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        loop_rounds: u32,
+        /// A credential answered later than this is `slow-auth` (milliseconds).
+        #[arg(long, default_value_t = 2000, value_name = "MS")]
+        slow_ms: u64,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SeverityArg {
+    Error,
+    Warning,
+    Info,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -39,7 +59,7 @@ enum FormatArg {
 fn main() -> ExitCode {
     let args = Args::parse();
     match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             // A closed pipe (`| head`) is the reader's choice, not a failure.
             if let Some(io) = e.downcast_ref::<std::io::Error>() {
@@ -60,25 +80,44 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
     match args.command {
         Command::Report {
             files,
             format,
             reveal_secrets,
+            fail_on,
+            all_handshakes,
+            loop_rounds,
+            slow_ms,
         } => {
+            let mut config = authscope::pipeline::Config::default();
+            config.diagnose.loop_rounds = loop_rounds;
+            config.diagnose.slow_ms = slow_ms;
+            let stdout = std::io::stdout();
+            let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
             let opts = authscope::report::Options {
                 format: match format {
                     FormatArg::Text => authscope::report::Format::Text,
                     FormatArg::Json => authscope::report::Format::Json,
                 },
                 reveal_secrets,
-                ..Default::default()
+                config,
+                color,
+                all_handshakes,
             };
-            let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-            authscope::report::run(&files, &opts, &mut out)?;
-            Ok(())
+            let summary = authscope::report::run(&files, &opts, &mut out)?;
+            let threshold = fail_on.map(|f| match f {
+                SeverityArg::Error => authscope::diagnose::Severity::Error,
+                SeverityArg::Warning => authscope::diagnose::Severity::Warning,
+                SeverityArg::Info => authscope::diagnose::Severity::Info,
+            });
+            Ok(match (threshold, summary.worst) {
+                (Some(t), Some(w)) if w >= t => ExitCode::from(1),
+                _ => ExitCode::SUCCESS,
+            })
         }
     }
 }

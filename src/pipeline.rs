@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use crate::capture::{Frame, Timestamp};
+use crate::diagnose::{diagnose, DiagnoseConfig, Finding};
+use crate::handshake::{ConnEvent, ConnEventKind, CorrelateConfig, Correlator, Handshake, Side};
 use crate::http::{Anomaly, Exchange, HttpConfig, HttpEvent, HttpStats, HttpTracker};
 use crate::net::{NetDecoder, NetStats};
 use crate::tcp::{
@@ -18,6 +20,8 @@ use crate::tcp::{
 pub struct Config {
     pub tcp: TcpConfig,
     pub http: HttpConfig,
+    pub correlate: CorrelateConfig,
+    pub diagnose: DiagnoseConfig,
 }
 
 /// How a connection ended.
@@ -32,24 +36,6 @@ pub enum Ending {
     Reused,
     /// Still open when the input ended.
     Open,
-}
-
-/// Which end of a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Side {
-    Client,
-    Server,
-}
-
-impl From<Dir> for Side {
-    /// The sender of a direction.
-    fn from(d: Dir) -> Side {
-        match d {
-            Dir::ToServer => Side::Client,
-            Dir::ToClient => Side::Server,
-        }
-    }
 }
 
 /// A TCP event worth a line on a timeline.
@@ -82,12 +68,14 @@ pub struct Connection {
 }
 
 /// What the analyzer produces, in the order it is decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// A connection ended (or the input did); sent once per connection.
     Connection(Box<Connection>),
     /// A request and its response.
     Exchange(Box<Exchange>),
+    /// A handshake that nothing more can join, judged.
+    Handshake(Box<Analysed>),
     /// Something odd in an HTTP stream.
     HttpAnomaly {
         conn: ConnId,
@@ -103,6 +91,14 @@ pub enum Output {
     },
 }
 
+/// A handshake and its findings, most severe first.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Analysed {
+    #[serde(flatten)]
+    pub handshake: Handshake,
+    pub findings: Vec<Finding>,
+}
+
 /// Counters of every stage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Stats {
@@ -115,14 +111,16 @@ pub struct Stats {
     pub net: NetStats,
     pub tcp: TcpStats,
     pub http: HttpStats,
+    pub handshakes: u64,
 }
 
-/// Stages 2 to 4 over a stream of frames.
+/// Stages 2 to 7 over a stream of frames.
 #[derive(Debug)]
 pub struct Analyzer {
     net: NetDecoder,
     tcp: TcpTable,
     http: HttpTracker,
+    model: Model,
     open: HashMap<ConnId, Connection>,
     stats: Stats,
     /// Capture time of the last idle sweep.
@@ -151,6 +149,10 @@ impl Analyzer {
             net: NetDecoder::new(),
             tcp: TcpTable::new(config.tcp),
             http: HttpTracker::new(config.http),
+            model: Model {
+                correlator: Correlator::new(config.correlate),
+                diagnose: config.diagnose,
+            },
             open: HashMap::new(),
             stats: Stats::default(),
             swept: Timestamp(i64::MIN),
@@ -166,6 +168,7 @@ impl Analyzer {
             net: *self.net.stats(),
             tcp: *self.tcp.stats(),
             http: *self.http.stats(),
+            handshakes: self.model.correlator.finished(),
             ..self.stats
         }
     }
@@ -195,9 +198,9 @@ impl Analyzer {
         let Some(seg) = self.net.decode(frame) else {
             return;
         };
-        let (http, open, drop_data) = (&mut self.http, &mut self.open, &mut self.drop_data);
+        let (http, open, drop_data, model) = (&mut self.http, &mut self.open, &mut self.drop_data, &mut self.model);
         self.tcp
-            .push(&seg, &mut |ev| on_stream(http, open, drop_data, &ev, sink));
+            .push(&seg, &mut |ev| on_stream(http, open, drop_data, model, &ev, sink));
         for conn in self.drop_data.drain(..) {
             self.tcp.ignore_data(conn);
         }
@@ -215,28 +218,50 @@ impl Analyzer {
             return;
         }
         self.swept = now;
-        let (http, open, drop_data) = (&mut self.http, &mut self.open, &mut self.drop_data);
+        let (http, open, drop_data, model) = (&mut self.http, &mut self.open, &mut self.drop_data, &mut self.model);
         self.tcp
-            .expire(now, &mut |ev| on_stream(http, open, drop_data, &ev, sink));
+            .expire(now, &mut |ev| on_stream(http, open, drop_data, model, &ev, sink));
     }
 
     /// The input ended: flushes every stage.
     pub fn finish(&mut self, sink: &mut dyn FnMut(Output)) {
         let now = self.stats.last.unwrap_or_default();
-        let (http, open, drop_data) = (&mut self.http, &mut self.open, &mut self.drop_data);
+        let (http, open, drop_data, model) = (&mut self.http, &mut self.open, &mut self.drop_data, &mut self.model);
         self.tcp
-            .finish(now, &mut |ev| on_stream(http, open, drop_data, &ev, sink));
+            .finish(now, &mut |ev| on_stream(http, open, drop_data, model, &ev, sink));
         self.drop_data.clear();
+        let diag = self.model.diagnose;
+        self.model
+            .correlator
+            .finish(now, &mut |h| emit_handshake(h, &diag, sink));
     }
+}
+
+/// Stages 6 and 7.
+#[derive(Debug)]
+struct Model {
+    correlator: Correlator,
+    diagnose: DiagnoseConfig,
+}
+
+fn emit_handshake(h: Handshake, cfg: &DiagnoseConfig, sink: &mut dyn FnMut(Output)) {
+    let findings = diagnose(&h, cfg);
+    sink(Output::Handshake(Box::new(Analysed {
+        handshake: h,
+        findings,
+    })));
 }
 
 fn on_stream(
     http: &mut HttpTracker,
     open: &mut HashMap<ConnId, Connection>,
     drop_data: &mut Vec<ConnId>,
+    model: &mut Model,
     ev: &StreamEvent<'_>,
     sink: &mut dyn FnMut(Output),
 ) {
+    let diag = model.diagnose;
+    let corr = &mut model.correlator;
     match *ev {
         StreamEvent::Open {
             conn,
@@ -246,6 +271,19 @@ fn on_stream(
             kind,
             ..
         } => {
+            corr.conn_open(
+                conn,
+                client,
+                server,
+                ConnEvent {
+                    conn,
+                    ts,
+                    frame: ev_frame(ev),
+                    kind: ConnEventKind::Open {
+                        handshake_seen: kind == OpenKind::Handshake,
+                    },
+                },
+            );
             open.insert(
                 conn,
                 Connection {
@@ -264,7 +302,18 @@ fn on_stream(
             );
         }
         StreamEvent::Data { conn, ts, .. } => touch(open, conn, ts),
-        StreamEvent::Gap { conn, ts, len, .. } => {
+        StreamEvent::Gap {
+            conn, ts, len, dir, ..
+        } => {
+            corr.conn_event(ConnEvent {
+                conn,
+                ts,
+                frame: 0,
+                kind: ConnEventKind::Gap {
+                    by: Side::from(dir),
+                    len,
+                },
+            });
             if let Some(c) = open.get_mut(&conn) {
                 c.gap_bytes = c.gap_bytes.saturating_add(len);
                 c.last = c.last.max(ts);
@@ -311,7 +360,10 @@ fn on_stream(
         }
         HttpEvent::NotHttp { conn } => drop_data.push(conn),
         HttpEvent::RequestHead { .. } => {}
-        HttpEvent::Exchange(x) => sink(Output::Exchange(x)),
+        HttpEvent::Exchange(x) => {
+            corr.exchange(&x, &mut |h| emit_handshake(h, &diag, sink));
+            sink(Output::Exchange(x));
+        }
         HttpEvent::Anomaly {
             conn,
             dir,
@@ -340,9 +392,20 @@ fn on_stream(
                 }
                 sink(Output::Connection(Box::new(c)));
             }
+            corr.conn_closed(conn, ts, &mut |h| emit_handshake(h, &diag, sink));
         }
         StreamEvent::LimitHit { conn, ts, limit } => sink(Output::Limit { conn, ts, limit }),
         _ => {}
+    }
+}
+
+fn ev_frame(ev: &StreamEvent<'_>) -> u64 {
+    match *ev {
+        StreamEvent::Open { frame, .. }
+        | StreamEvent::Data { frame, .. }
+        | StreamEvent::Fin { frame, .. }
+        | StreamEvent::Rst { frame, .. } => frame,
+        _ => 0,
     }
 }
 

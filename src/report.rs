@@ -8,9 +8,12 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use crate::capture::{CaptureError, MergedSource};
+use crate::auth::RevealSecrets;
+use crate::capture::{CaptureError, MergedSource, Timestamp};
+use crate::diagnose::{Finding, Severity};
+use crate::handshake::{Outcome, TimelineWhat};
 use crate::http::{Exchange, Header};
-use crate::pipeline::{Analyzer, Config, Connection, Ending, Output, Stats};
+use crate::pipeline::{Analysed, Analyzer, Config, Connection, Ending, Output, Stats};
 
 /// Version of the JSON document; changes when a field changes meaning or goes away.
 pub const SCHEMA: &str = "authscope/1";
@@ -28,7 +31,15 @@ pub struct Options {
     /// Show passwords, hashes and tokens as captured.
     pub reveal_secrets: bool,
     pub config: Config,
+    /// Text: colour the output (the caller decides: a terminal, and NO_COLOR unset).
+    pub color: bool,
+    /// Text: a block for every handshake, not only those with findings or failures.
+    pub all_handshakes: bool,
 }
+
+/// Text reports show every handshake up to this many; past it, only those with a problem
+/// (unless `all_handshakes`).
+const TEXT_ALL_UP_TO: usize = 100;
 
 /// Why a report could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +50,39 @@ pub enum ReportError {
     Write(#[from] io::Error),
     #[error("writing the report: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+/// A JSON array written as it grows to a temporary file, and copied into the document at the
+/// end, so a report's memory does not grow with the capture.
+struct Spool {
+    file: io::BufWriter<std::fs::File>,
+    count: u64,
+}
+
+impl Spool {
+    fn new() -> io::Result<Spool> {
+        Ok(Spool {
+            file: io::BufWriter::new(tempfile::tempfile()?),
+            count: 0,
+        })
+    }
+
+    fn push<T: serde::Serialize>(&mut self, item: &T) -> Result<(), ReportError> {
+        if self.count > 0 {
+            self.file.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut self.file, item)?;
+        self.count = self.count.saturating_add(1);
+        Ok(())
+    }
+
+    fn copy_into(self, out: &mut dyn Write) -> io::Result<()> {
+        use std::io::Seek;
+        let mut f = self.file.into_inner().map_err(|e| e.into_error())?;
+        f.seek(io::SeekFrom::Start(0))?;
+        io::copy(&mut f, out)?;
+        Ok(())
+    }
 }
 
 /// Header fields whose values carry credentials or session secrets.
@@ -107,6 +151,13 @@ pub struct Summary {
     pub exchanges: u64,
     pub anomalies: u64,
     pub limits: u64,
+    pub handshakes: u64,
+    /// Handshakes by scheme, then by outcome.
+    pub handshakes_by_scheme: BTreeMap<String, BTreeMap<String, u64>>,
+    pub findings: BTreeMap<&'static str, u64>,
+    pub findings_by_severity: BTreeMap<&'static str, u64>,
+    /// The most severe finding, for `--fail-on`.
+    pub worst: Option<Severity>,
     pub warnings: Vec<String>,
 }
 
@@ -119,6 +170,12 @@ struct Collector {
     write_err: Option<ReportError>,
     json: bool,
     reveal: bool,
+    /// JSON: handshakes and findings as they come.
+    spools: Option<(Spool, Spool)>,
+    /// Text: the handshakes to show (healthy ones only while few).
+    shown: Vec<Analysed>,
+    healthy_hidden: u64,
+    all_handshakes: bool,
 }
 
 /// HTTP anomalies listed in the JSON document; past this they are only counted.
@@ -174,6 +231,59 @@ impl Collector {
                 }
             }
             Output::Limit { .. } => summary.limits = summary.limits.saturating_add(1),
+            Output::Handshake(mut a) => {
+                summary.handshakes = summary.handshakes.saturating_add(1);
+                let n = summary
+                    .handshakes_by_scheme
+                    .entry(a.handshake.scheme.to_string())
+                    .or_default()
+                    .entry(outcome_key(&a.handshake.outcome))
+                    .or_default();
+                *n = n.saturating_add(1);
+                for f in &a.findings {
+                    let n = summary.findings.entry(f.code).or_default();
+                    *n = n.saturating_add(1);
+                    let n = summary.findings_by_severity.entry(f.severity.label()).or_default();
+                    *n = n.saturating_add(1);
+                    summary.worst = summary.worst.max(Some(f.severity));
+                }
+                if self.reveal {
+                    reveal(&mut a);
+                }
+                if let Some((hs, fs)) = self.spools.as_mut() {
+                    let r = hs.push(&a).and_then(|_| {
+                        a.findings.iter().try_for_each(|f| fs.push(f))
+                    });
+                    if let Err(e) = r {
+                        self.write_err.get_or_insert(e);
+                    }
+                } else if self.all_handshakes || has_problem(&a) || self.shown.len() < TEXT_ALL_UP_TO {
+                    self.shown.push(*a);
+                } else {
+                    self.healthy_hidden = self.healthy_hidden.saturating_add(1);
+                }
+            }
+        }
+    }
+}
+
+fn outcome_key(o: &Outcome) -> String {
+    o.label()
+}
+
+fn has_problem(a: &Analysed) -> bool {
+    a.handshake.outcome != Outcome::Success
+        || a.findings.iter().any(|f| f.severity >= Severity::Warning)
+}
+
+/// Shows the secrets of a handshake's decoded tokens (`--reveal-secrets`).
+fn reveal(a: &mut Analysed) {
+    for leg in &mut a.handshake.legs {
+        if let Some(c) = leg.request.as_mut().and_then(|r| r.credential.as_mut()) {
+            c.reveal_secrets();
+        }
+        if let Some(c) = leg.response.as_mut().and_then(|r| r.challenges.as_mut()) {
+            c.reveal_secrets();
         }
     }
 }
@@ -202,6 +312,14 @@ pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Sum
         write_err: None,
         json,
         reveal: opts.reveal_secrets,
+        spools: if json {
+            Some((Spool::new()?, Spool::new()?))
+        } else {
+            None
+        },
+        shown: Vec::new(),
+        healthy_hidden: 0,
+        all_handshakes: opts.all_handshakes,
     };
     if json {
         write!(out, "{{\"schema\":\"{SCHEMA}\",\"exchanges\":[")?;
@@ -220,6 +338,9 @@ pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Sum
         mut summary,
         mut connections,
         anomalies,
+        spools,
+        mut shown,
+        healthy_hidden,
         ..
     } = c;
     summary.stats = analyzer.stats();
@@ -232,6 +353,12 @@ pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Sum
     }
     if json {
         connections.sort_by_key(|c| c.id);
+        if let Some((hs, fs)) = spools {
+            write!(out, "],\"handshakes\":[")?;
+            hs.copy_into(out)?;
+            write!(out, "],\"findings\":[")?;
+            fs.copy_into(out)?;
+        }
         write!(out, "],\"connections\":")?;
         serde_json::to_writer(&mut *out, &connections)?;
         write!(out, ",\"anomalies\":")?;
@@ -243,98 +370,310 @@ pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Sum
         serde_json::to_writer(&mut *out, &summary)?;
         writeln!(out, "}}")?;
     } else {
-        write_text(&summary, &source, out)?;
+        shown.sort_by_key(|a| a.handshake.id);
+        let text = TextReport {
+            summary: &summary,
+            source: &source,
+            shown: &shown,
+            healthy_hidden,
+            color: opts.color,
+        };
+        text.write(out)?;
     }
     out.flush()?;
     Ok(summary)
 }
 
-fn write_text(s: &Summary, source: &MergedSource, out: &mut dyn Write) -> io::Result<()> {
-    let st = &s.stats;
-    for f in source.files() {
-        let fs = f.stats();
-        writeln!(
-            out,
-            "{}: {} packets, {} bytes ({})",
-            fs.path, fs.packets, fs.bytes_captured, fs.format
-        )?;
-    }
-    if let (Some(a), Some(b)) = (st.first, st.last) {
-        writeln!(
-            out,
-            "span:        {a} .. {b} ({:.3} s)",
-            b.since(a) as f64 / 1e9
-        )?;
-    }
-    writeln!(
-        out,
-        "packets:     {} ({} TCP segments)",
-        st.packets, st.net.tcp_segments
-    )?;
-    let ended: Vec<String> = s.ended.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    writeln!(
-        out,
-        "connections: {} ({} HTTP; ended: {})",
-        s.connections,
-        s.http_connections,
-        if ended.is_empty() {
-            "-".into()
+/// The text report: findings first, most severe first; then one block per handshake with
+/// its timeline; then the counters. Fits 80 columns.
+struct TextReport<'a> {
+    summary: &'a Summary,
+    source: &'a MergedSource,
+    shown: &'a [Analysed],
+    healthy_hidden: u64,
+    color: bool,
+}
+
+impl TextReport<'_> {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
         } else {
-            ended.join(", ")
+            text.to_owned()
         }
-    )?;
-    writeln!(
-        out,
-        "http:        {} requests, {} responses, {} exchanges",
-        st.http.requests, st.http.responses, s.exchanges
-    )?;
-    if !s.statuses.is_empty() {
-        let codes: Vec<String> = s
-            .statuses
+    }
+
+    fn severity(&self, s: Severity) -> String {
+        let (code, word) = match s {
+            Severity::Error => ("1;31", "ERROR  "),
+            Severity::Warning => ("33", "WARNING"),
+            Severity::Info => ("36", "INFO   "),
+        };
+        self.paint(code, word)
+    }
+
+    fn write(&self, out: &mut dyn Write) -> io::Result<()> {
+        let s = self.summary;
+        for f in self.source.files() {
+            let fs = f.stats();
+            writeln!(out, "{}: {} packets ({})", fs.path, fs.packets, fs.format)?;
+        }
+        let mut findings: Vec<(&Finding, &Analysed)> = self
+            .shown
             .iter()
-            .map(|(k, v)| format!("{k} x{v}"))
+            .flat_map(|a| a.findings.iter().map(move |f| (f, a)))
             .collect();
-        writeln!(out, "statuses:    {}", codes.join(", "))?;
+        findings.sort_by(|(a, ha), (b, hb)| {
+            b.severity
+                .cmp(&a.severity)
+                .then(a.code.cmp(b.code))
+                .then(ha.handshake.id.cmp(&hb.handshake.id))
+        });
+        writeln!(out)?;
+        if findings.is_empty() {
+            writeln!(out, "{}", self.paint("1", "FINDINGS: none"))?;
+        } else {
+            let by: Vec<String> = ["error", "warning", "info"]
+                .iter()
+                .filter_map(|k| s.findings_by_severity.get(k).map(|n| format!("{n} {k}")))
+                .collect();
+            writeln!(out, "{}", self.paint("1", &format!("FINDINGS ({})", by.join(", "))))?;
+            for (f, a) in &findings {
+                let h = &a.handshake;
+                writeln!(
+                    out,
+                    "{} {}  handshake #{}  {}",
+                    self.severity(f.severity),
+                    self.paint("1", f.code),
+                    h.id,
+                    target(h)
+                )?;
+                wrap(out, "        ", &f.summary)?;
+                wrap(out, "        next: ", &f.next_step)?;
+            }
+        }
+        writeln!(out)?;
+        if self.shown.is_empty() {
+            writeln!(out, "{}", self.paint("1", "HANDSHAKES: none"))?;
+        } else {
+            writeln!(out, "{}", self.paint("1", &format!("HANDSHAKES ({})", s.handshakes)))?;
+        }
+        for a in self.shown {
+            self.handshake(out, a)?;
+        }
+        if self.healthy_hidden > 0 {
+            writeln!(
+                out,
+                "({} healthy handshakes not shown; --all-handshakes shows them)",
+                self.healthy_hidden
+            )?;
+        }
+        writeln!(out)?;
+        self.counters(out)
     }
-    let mut notes = Vec::new();
-    if st.net.truncated_segments > 0 {
-        notes.push(format!(
-            "{} segments cut by the snap length",
-            st.net.truncated_segments
-        ));
+
+    fn handshake(&self, out: &mut dyn Write, a: &Analysed) -> io::Result<()> {
+        let h = &a.handshake;
+        let outcome = match h.outcome {
+            Outcome::Success => self.paint("32", &h.outcome.label()),
+            Outcome::InProgress => h.outcome.label(),
+            _ => self.paint("31", &h.outcome.label()),
+        };
+        let mut who = String::new();
+        if let Some(u) = h.user.as_deref().filter(|u| !u.is_empty()) {
+            match h.domain.as_deref().filter(|d| !d.is_empty()) {
+                Some(d) => who.push_str(&format!("{d}\\{u}")),
+                None => who.push_str(u),
+            }
+            if let Some(w) = h.workstation.as_deref().filter(|w| !w.is_empty()) {
+                who.push_str(&format!(" on {w}"));
+            }
+            who.push_str("  ");
+        }
+        writeln!(
+            out,
+            "\n{} {}{}  {}{}",
+            self.paint("1", &format!("#{}", h.id)),
+            h.scheme,
+            if h.proxy { " (proxy)" } else { "" },
+            who,
+            outcome
+        )?;
+        writeln!(out, "   {} -> {}  {}", h.client_socket, h.server, target(h))?;
+        let mut facts = Vec::new();
+        if !h.offered.is_empty() {
+            facts.push(format!("offered: {}", h.offered.join(", ")));
+        }
+        if let Some(spn) = &h.spn {
+            facts.push(format!("spn: {spn}"));
+        }
+        if h.rounds > 1 {
+            facts.push(format!("rounds: {}", h.rounds));
+        }
+        if h.reused_requests > 0 {
+            facts.push(format!("+{} requests reusing it", h.reused_requests));
+        }
+        if !facts.is_empty() {
+            writeln!(out, "   {}", facts.join("  "))?;
+        }
+        for e in &h.timeline {
+            let delta = if e.delta_ns == 0 {
+                String::new()
+            } else {
+                format!("+{}", human_delta(e.delta_ns))
+            };
+            let text = match &e.what {
+                TimelineWhat::Request { text, .. } => format!("-> {text}"),
+                TimelineWhat::Response { text, .. } => format!("<- {text}"),
+                TimelineWhat::Tcp(k) => tcp_text(k),
+            };
+            let line = format!("   {} {:>9} c{:<3} {}", clock(e.ts), delta, e.conn, text);
+            writeln!(out, "{}", clip(&line, 100))?;
+        }
+        if !a.findings.is_empty() {
+            let codes: Vec<&str> = a.findings.iter().map(|f| f.code).collect();
+            writeln!(out, "   findings: {}", codes.join(", "))?;
+        }
+        Ok(())
     }
-    if st.tcp.gaps > 0 {
-        notes.push(format!(
-            "{} gaps ({} bytes never seen)",
-            st.tcp.gaps, st.tcp.gap_bytes
-        ));
+
+    fn counters(&self, out: &mut dyn Write) -> io::Result<()> {
+        let s = self.summary;
+        let st = &s.stats;
+        if let (Some(a), Some(b)) = (st.first, st.last) {
+            writeln!(out, "span:        {} .. {} ({:.3} s)", rfc3339(a), rfc3339(b), b.since(a) as f64 / 1e9)?;
+        }
+        writeln!(out, "packets:     {} ({} TCP segments)", st.packets, st.net.tcp_segments)?;
+        let ended: Vec<String> = s.ended.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        writeln!(
+            out,
+            "connections: {} ({} HTTP; ended: {})",
+            s.connections,
+            s.http_connections,
+            if ended.is_empty() { "-".into() } else { ended.join(", ") }
+        )?;
+        writeln!(
+            out,
+            "http:        {} requests, {} responses, {} exchanges",
+            st.http.requests, st.http.responses, s.exchanges
+        )?;
+        if !s.statuses.is_empty() {
+            let codes: Vec<String> = s.statuses.iter().map(|(k, v)| format!("{k} x{v}")).collect();
+            writeln!(out, "statuses:    {}", codes.join(", "))?;
+        }
+        let kinds: Vec<String> = s
+            .handshakes_by_scheme
+            .iter()
+            .map(|(k, v)| format!("{k} {}", v.values().sum::<u64>()))
+            .collect();
+        writeln!(
+            out,
+            "handshakes:  {}{}",
+            s.handshakes,
+            if kinds.is_empty() { String::new() } else { format!(" ({})", kinds.join(", ")) }
+        )?;
+        let mut notes = Vec::new();
+        if st.net.truncated_segments > 0 {
+            notes.push(format!("{} segments cut by the snap length", st.net.truncated_segments));
+        }
+        if st.tcp.gaps > 0 {
+            notes.push(format!("{} gaps ({} bytes never seen)", st.tcp.gaps, st.tcp.gap_bytes));
+        }
+        if st.net.unknown_link > 0 {
+            notes.push(format!("{} frames of an unsupported link type", st.net.unknown_link));
+        }
+        if st.net.malformed > 0 {
+            notes.push(format!("{} malformed frames", st.net.malformed));
+        }
+        if st.http.malformed_heads > 0 {
+            notes.push(format!("{} malformed HTTP heads", st.http.malformed_heads));
+        }
+        if s.limits > 0 {
+            notes.push(format!("{} resource limits hit", s.limits));
+        }
+        if st.time_went_backwards > 0 {
+            notes.push(format!("{} packets earlier than the one before", st.time_went_backwards));
+        }
+        for n in notes {
+            writeln!(out, "note:        {n}")?;
+        }
+        for w in &s.warnings {
+            writeln!(out, "warning:     {w}")?;
+        }
+        Ok(())
     }
-    if st.net.unknown_link > 0 {
-        notes.push(format!(
-            "{} frames of an unsupported link type",
-            st.net.unknown_link
-        ));
+}
+
+fn target(h: &crate::handshake::Handshake) -> String {
+    format!("{}{}", h.host.as_deref().unwrap_or(""), h.resource)
+}
+
+fn tcp_text(k: &crate::handshake::ConnEventKind) -> String {
+    use crate::handshake::{ConnEventKind, Side};
+    let side = |s: &Side| match s {
+        Side::Client => "client",
+        Side::Server => "server",
+    };
+    match k {
+        ConnEventKind::Open { handshake_seen: true } => "TCP open".into(),
+        ConnEventKind::Open { handshake_seen: false } => "TCP (picked up mid-stream)".into(),
+        ConnEventKind::Fin { by } => format!("TCP FIN from {}", side(by)),
+        ConnEventKind::Rst { by } => format!("TCP RST from {}", side(by)),
+        ConnEventKind::Gap { by, len } => format!("TCP gap: {len} bytes from {} not captured", side(by)),
     }
-    if st.net.malformed > 0 {
-        notes.push(format!("{} malformed frames", st.net.malformed));
+}
+
+/// RFC 3339 with microseconds, UTC.
+pub fn rfc3339(ts: Timestamp) -> String {
+    let secs = u64::try_from(ts.secs()).unwrap_or(0);
+    let nanos = u32::try_from(ts.subsec_nanos()).unwrap_or(0);
+    let t = std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos);
+    humantime::format_rfc3339_micros(t).to_string()
+}
+
+/// `HH:MM:SS.ffffff` of a timestamp (UTC), for timelines.
+fn clock(ts: Timestamp) -> String {
+    let full = rfc3339(ts);
+    full.get(11..26).unwrap_or(&full).to_owned()
+}
+
+fn human_delta(ns: i64) -> String {
+    let a = ns.unsigned_abs();
+    let sign = if ns < 0 { "-" } else { "" };
+    if a < 1_000_000 {
+        format!("{sign}{}us", a / 1000)
+    } else if a < 1_000_000_000 {
+        format!("{sign}{:.1}ms", a as f64 / 1e6)
+    } else {
+        format!("{sign}{:.2}s", a as f64 / 1e9)
     }
-    if st.http.malformed_heads > 0 {
-        notes.push(format!("{} malformed HTTP heads", st.http.malformed_heads));
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
     }
-    if s.limits > 0 {
-        notes.push(format!("{} resource limits hit", s.limits));
+    let mut t: String = s.chars().take(max.saturating_sub(3)).collect();
+    t.push_str("...");
+    t
+}
+
+/// Writes `text` wrapped at 80 columns, the first line after `lead`, the rest indented.
+fn wrap(out: &mut dyn Write, lead: &str, text: &str) -> io::Result<()> {
+    let indent = " ".repeat(8);
+    let mut line = lead.to_owned();
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        if !empty && line.chars().count().saturating_add(word.len()).saturating_add(1) > 80 {
+            writeln!(out, "{line}")?;
+            line = indent.clone();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
     }
-    if st.time_went_backwards > 0 {
-        notes.push(format!(
-            "{} packets earlier than the one before",
-            st.time_went_backwards
-        ));
-    }
-    for n in notes {
-        writeln!(out, "note:        {n}")?;
-    }
-    for w in &s.warnings {
-        writeln!(out, "warning:     {w}")?;
-    }
-    Ok(())
+    writeln!(out, "{line}")
 }

@@ -29,7 +29,7 @@ pub enum ResponseKind {
 }
 
 impl ResponseKind {
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Self::Anonymous => "anonymous",
             Self::Lm => "LM",

@@ -1,0 +1,78 @@
+//! Stage 7: rules over a handshake -> findings, each with a stable code, a severity, the
+//! evidence, a one-sentence summary and a next step (DIAGNOSIS.md; the reasons behind each are
+//! in the IIS article on 401.1, 401.2 and 401.3 and WINDOWS-AUTH-FACTS.md).
+
+mod rules;
+
+use crate::handshake::Handshake;
+use crate::tcp::ConnId;
+
+pub use rules::CODES;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// What a finding rests on: a leg, or a TCP event, of its handshake.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Evidence {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leg: Option<usize>,
+    pub conn: ConnId,
+    pub frame: u64,
+    pub note: String,
+}
+
+/// One finding about one handshake.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    /// Stable kebab-case code (`ntlm-connection-closed`).
+    pub code: &'static str,
+    pub severity: Severity,
+    pub handshake: u64,
+    /// True when it is about proxy authentication (407).
+    pub proxy: bool,
+    pub summary: String,
+    pub evidence: Vec<Evidence>,
+    pub next_step: String,
+}
+
+/// Thresholds of the rules.
+#[derive(Debug, Clone, Copy)]
+pub struct DiagnoseConfig {
+    /// Rounds of refusal (401/407 without success in between) that make a loop.
+    pub loop_rounds: u32,
+    /// A credential leg whose answer takes longer than this is slow (milliseconds).
+    pub slow_ms: u64,
+}
+
+impl Default for DiagnoseConfig {
+    fn default() -> Self {
+        DiagnoseConfig {
+            loop_rounds: 3,
+            slow_ms: 2000,
+        }
+    }
+}
+
+/// Every finding about `hs`, most severe first.
+pub fn diagnose(hs: &Handshake, cfg: &DiagnoseConfig) -> Vec<Finding> {
+    let mut out = rules::run(hs, cfg);
+    out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.code.cmp(b.code)));
+    out
+}

@@ -1,0 +1,590 @@
+//! Joining legs into handshakes, on their connection and across connections.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+
+use super::leg::{leg_of, Answer, Credential, Leg};
+use super::{ConnEvent, ConnEventKind, Failure, Handshake, Outcome, SchemeUsed};
+use crate::capture::Timestamp;
+use crate::http::Exchange;
+use crate::tcp::ConnId;
+
+/// Options of the correlator.
+#[derive(Debug, Clone, Copy)]
+pub struct CorrelateConfig {
+    /// A leg on another connection joins a handshake of the same client, server, Host and
+    /// target if it comes within this time of the handshake's last leg.
+    pub join_window_ns: i64,
+    /// Legs kept per handshake; more are counted.
+    pub max_legs: usize,
+    /// TCP events kept per connection.
+    pub max_conn_events: usize,
+    /// Handshakes open at once; past it the oldest is finished early.
+    pub max_open: usize,
+}
+
+impl Default for CorrelateConfig {
+    fn default() -> Self {
+        CorrelateConfig {
+            join_window_ns: 10_000_000_000,
+            max_legs: 64,
+            max_conn_events: 32,
+            max_open: 50_000,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ConnInfo {
+    client: SocketAddr,
+    server: SocketAddr,
+    events: Vec<ConnEvent>,
+    dropped_events: u64,
+    closed: bool,
+    /// The handshake each kind of authentication (origin, proxy) is in on this connection.
+    current: [Option<u64>; 2],
+    /// Handshakes completed on this connection.
+    completed: u32,
+}
+
+/// Where a handshake waits for a leg from another connection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct JoinKey {
+    client: IpAddr,
+    server: SocketAddr,
+    host: Option<String>,
+    target: String,
+    proxy: bool,
+}
+
+#[derive(Debug)]
+struct Open {
+    hs: Handshake,
+    keys: Vec<JoinKey>,
+    ntlm_ts: Vec<u64>,
+    last_activity: Timestamp,
+}
+
+/// Stage 6, incremental.
+#[derive(Debug, Default)]
+pub struct Correlator {
+    cfg: CorrelateConfig,
+    next_id: u64,
+    conns: HashMap<ConnId, ConnInfo>,
+    open: BTreeMap<u64, Open>,
+    by_key: HashMap<JoinKey, u64>,
+    by_ntlm_ts: HashMap<u64, u64>,
+    /// Handshakes finished and handed out.
+    finished: u64,
+}
+
+impl Correlator {
+    pub fn new(cfg: CorrelateConfig) -> Self {
+        Correlator {
+            cfg,
+            ..Correlator::default()
+        }
+    }
+
+    /// Handshakes not yet handed out.
+    pub fn open_handshakes(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Handshakes handed out so far.
+    pub fn finished(&self) -> u64 {
+        self.finished
+    }
+
+    /// The handshakes still open, for a live view.
+    pub fn open_iter(&self) -> impl Iterator<Item = &Handshake> {
+        self.open.values().map(|o| &o.hs)
+    }
+
+    pub fn conn_open(&mut self, conn: ConnId, client: SocketAddr, server: SocketAddr, ev: ConnEvent) {
+        self.conns.insert(
+            conn,
+            ConnInfo {
+                client,
+                server,
+                events: vec![ev],
+                dropped_events: 0,
+                closed: false,
+                current: [None, None],
+                completed: 0,
+            },
+        );
+    }
+
+    /// A FIN, RST or gap on a connection.
+    pub fn conn_event(&mut self, ev: ConnEvent) {
+        let max = self.cfg.max_conn_events;
+        if let Some(c) = self.conns.get_mut(&ev.conn) {
+            if c.events.len() < max {
+                c.events.push(ev);
+            } else {
+                c.dropped_events = c.dropped_events.saturating_add(1);
+            }
+            for id in c.current.iter().flatten() {
+                if let Some(o) = self.open.get_mut(id) {
+                    o.last_activity = o.last_activity.max(ev.ts);
+                }
+            }
+        }
+    }
+
+    /// The connection is gone: its events are copied into its handshakes.
+    pub fn conn_closed(&mut self, conn: ConnId, now: Timestamp, sink: &mut dyn FnMut(Handshake)) {
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
+        for o in self.open.values_mut() {
+            if o.hs.connections.contains(&conn) {
+                merge_events(&mut o.hs, &c.events);
+                o.last_activity = o.last_activity.max(now);
+            }
+        }
+        let _ = c.closed;
+        self.sweep(now, false, sink);
+    }
+
+    /// An HTTP exchange; a leg of a handshake when it has anything to do with authentication.
+    pub fn exchange(&mut self, x: &Exchange, sink: &mut dyn FnMut(Handshake)) {
+        let Some(leg) = leg_of(x) else {
+            return;
+        };
+        let now = leg.ts();
+        let Some(ci) = self.conns.get(&leg.conn) else {
+            return;
+        };
+        let (client, server) = (ci.client, ci.server);
+        let slot = usize::from(leg.proxy);
+        let key = JoinKey {
+            client: client.ip(),
+            server,
+            host: leg.request.as_ref().and_then(|r| r.host.clone()),
+            target: leg
+                .request
+                .as_ref()
+                .map(|r| r.uri.clone())
+                .unwrap_or_default(),
+            proxy: leg.proxy,
+        };
+        let id = self.choose(&leg, &key, now, slot);
+        let id = match id {
+            Some(id) => id,
+            None => {
+                if self.open.len() >= self.cfg.max_open {
+                    if let Some((&oldest, _)) = self.open.iter().next() {
+                        self.finish_one(oldest, sink);
+                    }
+                }
+                let id = self.next_id;
+                self.next_id = self.next_id.saturating_add(1);
+                let earlier = self.conns.get(&leg.conn).map_or(0, |c| c.completed);
+                self.open.insert(id, Open::new(id, client, server, &leg, earlier));
+                id
+            }
+        };
+        if let Some(ci) = self.conns.get_mut(&leg.conn) {
+            if let Some(prev) = ci.current[slot] {
+                if prev != id {
+                    ci.completed = ci.completed.saturating_add(1);
+                }
+            }
+            ci.current[slot] = Some(id);
+        }
+        let Some(o) = self.open.get_mut(&id) else {
+            return;
+        };
+        if let Answer::NtlmChallenge {
+            timestamp: Some(t), ..
+        } = &leg.answer
+        {
+            self.by_ntlm_ts.insert(*t, id);
+            o.ntlm_ts.push(*t);
+        }
+        if !o.keys.contains(&key) && o.keys.len() < 8 {
+            o.keys.push(key.clone());
+        }
+        self.by_key.insert(key, id);
+        o.add(leg, self.cfg.max_legs);
+        o.last_activity = o.last_activity.max(now);
+        self.sweep(now, false, sink);
+    }
+
+    /// Which open handshake a leg belongs to, if any.
+    fn choose(&self, leg: &Leg, key: &JoinKey, now: Timestamp, slot: usize) -> Option<u64> {
+        // 1. The handshake in progress on this connection.
+        if let Some(id) = self.conns.get(&leg.conn).and_then(|c| c.get_current(slot)) {
+            if let Some(o) = self.open.get(&id) {
+                if !o.starts_anew(leg) {
+                    return Some(id);
+                }
+            }
+        }
+        // 2. An NTLMv2 Type 3 names the Type 2 it answers by its timestamp (MS-NLMP 3.1.5.2.1).
+        if let Credential::NtlmAuthenticate {
+            echo_timestamp: Some(t),
+            ..
+        } = &leg.credential
+        {
+            if let Some(&id) = self.by_ntlm_ts.get(t) {
+                if self.open.contains_key(&id) {
+                    return Some(id);
+                }
+            }
+        }
+        // 3. The same client, server, Host and target again soon after an unfinished attempt
+        // on another connection (the seed article: the client closes the connection, opens a
+        // new one, and sends its credentials there).
+        if let Some(&id) = self.by_key.get(key) {
+            if let Some(o) = self.open.get(&id) {
+                let recent = now.since(o.last_activity) <= self.cfg.join_window_ns;
+                let elsewhere = !o.hs.connections.contains(&leg.conn);
+                if recent && elsewhere && o.hs.outcome != Outcome::Success {
+                    return Some(id);
+                }
+            }
+        }
+        None
+    }
+
+    /// Hands out handshakes that nothing can join any more: all their connections closed and
+    /// quiet for the join window (or everything, at the end).
+    pub fn sweep(&mut self, now: Timestamp, all: bool, sink: &mut dyn FnMut(Handshake)) {
+        let window = self.cfg.join_window_ns;
+        let done: Vec<u64> = self
+            .open
+            .iter()
+            .filter(|(_, o)| {
+                all || (o.hs.connections.iter().all(|c| !self.conns.contains_key(c))
+                    && now.since(o.last_activity) > window)
+                    || self.superseded(o)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in done {
+            self.finish_one(id, sink);
+        }
+    }
+
+    /// A successful handshake whose connections have all moved on to other handshakes.
+    fn superseded(&self, o: &Open) -> bool {
+        o.hs.outcome == Outcome::Success
+            && o.hs.connections.iter().all(|c| {
+                self.conns
+                    .get(c)
+                    .is_some_and(|ci| ci.current.iter().flatten().all(|cur| *cur != o.hs.id))
+            })
+    }
+
+    /// End of input: everything still open is handed out.
+    pub fn finish(&mut self, now: Timestamp, sink: &mut dyn FnMut(Handshake)) {
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            if let Some(c) = self.conns.get(&conn) {
+                let events = c.events.clone();
+                for o in self.open.values_mut() {
+                    if o.hs.connections.contains(&conn) {
+                        merge_events(&mut o.hs, &events);
+                    }
+                }
+            }
+        }
+        self.sweep(now, true, sink);
+    }
+
+    fn finish_one(&mut self, id: u64, sink: &mut dyn FnMut(Handshake)) {
+        let Some(mut o) = self.open.remove(&id) else {
+            return;
+        };
+        for k in &o.keys {
+            if self.by_key.get(k) == Some(&id) {
+                self.by_key.remove(k);
+            }
+        }
+        for t in &o.ntlm_ts {
+            if self.by_ntlm_ts.get(t) == Some(&id) {
+                self.by_ntlm_ts.remove(t);
+            }
+        }
+        // Connections still open contribute what they have so far.
+        for conn in o.hs.connections.clone() {
+            if let Some(c) = self.conns.get(&conn) {
+                let ev = c.events.clone();
+                merge_events(&mut o.hs, &ev);
+            }
+        }
+        let still_open = o
+            .hs
+            .connections
+            .iter()
+            .any(|c| self.conns.get(c).is_some_and(|ci| !ci.closed));
+        settle(&mut o.hs, still_open);
+        o.hs.build_timeline();
+        self.finished = self.finished.saturating_add(1);
+        sink(o.hs);
+    }
+}
+
+impl ConnInfo {
+    fn get_current(&self, slot: usize) -> Option<u64> {
+        self.current.get(slot).copied().flatten()
+    }
+}
+
+fn merge_events(hs: &mut Handshake, events: &[ConnEvent]) {
+    for e in events {
+        if !hs.tcp.contains(e) {
+            hs.tcp.push(*e);
+        }
+    }
+    hs.tcp.sort_by_key(|e| (e.frame, e.ts));
+}
+
+impl Open {
+    fn new(id: u64, client: SocketAddr, server: SocketAddr, leg: &Leg, earlier: u32) -> Open {
+        let ts = leg.ts();
+        Open {
+            hs: Handshake {
+                id,
+                client: client.ip(),
+                client_socket: client,
+                server,
+                host: leg.request.as_ref().and_then(|r| r.host.clone()),
+                resource: leg
+                    .request
+                    .as_ref()
+                    .map(|r| r.uri.clone())
+                    .unwrap_or_default(),
+                proxy: leg.proxy,
+                scheme: SchemeUsed::None,
+                offered: Vec::new(),
+                user: None,
+                domain: None,
+                workstation: None,
+                spn: None,
+                realm: None,
+                outcome: Outcome::InProgress,
+                first: ts,
+                last: ts,
+                connections: Vec::new(),
+                legs: Vec::new(),
+                rounds: 0,
+                reused_requests: 0,
+                dropped_legs: 0,
+                earlier_on_connection: earlier,
+                tcp: Vec::new(),
+                timeline: Vec::new(),
+            },
+            keys: Vec::new(),
+            ntlm_ts: Vec::new(),
+            last_activity: ts,
+        }
+    }
+
+    /// Does this leg, on the handshake's own connection, begin a new handshake instead?
+    fn starts_anew(&self, leg: &Leg) -> bool {
+        if self.hs.outcome != Outcome::Success {
+            return false;
+        }
+        // After success, a new NTLM Type 1 or Kerberos AP-REQ is a new authentication
+        // (per-request re-authentication); a refusal, or the accepted credential sent again,
+        // belongs to this one.
+        matches!(
+            leg.credential,
+            Credential::NtlmNegotiate { .. } | Credential::KerberosApReq { .. }
+        ) || (matches!(leg.credential, Credential::Basic { .. } | Credential::Digest { .. })
+            && self.identity_changed(leg))
+    }
+
+    fn identity_changed(&self, leg: &Leg) -> bool {
+        let user = match &leg.credential {
+            Credential::Basic { user } | Credential::Digest { user } => user,
+            _ => return false,
+        };
+        self.hs.user.as_deref().is_some_and(|u| u != user)
+    }
+
+    fn add(&mut self, leg: Leg, max_legs: usize) {
+        // A new round: the client starts over after a refusal or an unanswered challenge.
+        let starts_round = matches!(
+            leg.credential,
+            Credential::None | Credential::NtlmNegotiate { .. }
+        ) || (leg.credential.is_complete() && !self.in_round_awaiting_credential());
+        let new_round = self.hs.rounds == 0 || (starts_round && self.previous_refused());
+        let hs = &mut self.hs;
+        let ts = leg.ts();
+        hs.last = hs.last.max(leg.response.as_ref().map_or(ts, |r| r.ts));
+        if !hs.connections.contains(&leg.conn) {
+            hs.connections.push(leg.conn);
+        }
+        // Identity and scheme, from what the client sent.
+        match &leg.credential {
+            Credential::NtlmNegotiate { negotiate } => {
+                hs.scheme = ntlm_scheme(*negotiate);
+            }
+            Credential::NtlmAuthenticate {
+                negotiate,
+                user,
+                domain,
+                workstation,
+                ..
+            } => {
+                hs.scheme = ntlm_scheme(*negotiate);
+                hs.user = Some(user.clone());
+                hs.domain = Some(domain.clone());
+                hs.workstation = Some(workstation.clone());
+            }
+            Credential::KerberosApReq { spn, realm } => {
+                hs.scheme = SchemeUsed::Kerberos;
+                hs.spn = Some(spn.clone());
+                hs.realm = Some(realm.clone());
+            }
+            Credential::Basic { user } => {
+                hs.scheme = SchemeUsed::Basic;
+                hs.user = Some(user.clone());
+            }
+            Credential::Digest { user } => {
+                hs.scheme = SchemeUsed::Digest;
+                hs.user = Some(user.clone());
+            }
+            Credential::Bearer => hs.scheme = SchemeUsed::Bearer,
+            Credential::Other { scheme } | Credential::Malformed { scheme } => {
+                if hs.scheme == SchemeUsed::None {
+                    hs.scheme = SchemeUsed::Other(scheme.to_ascii_lowercase());
+                }
+            }
+            Credential::NegotiateOther => {
+                if hs.scheme == SchemeUsed::None {
+                    hs.scheme = SchemeUsed::Other("negotiate".into());
+                }
+            }
+            Credential::None => {}
+        }
+        if let Answer::Offer { schemes } = &leg.answer {
+            for s in schemes {
+                if !hs.offered.iter().any(|o| o.eq_ignore_ascii_case(s)) {
+                    hs.offered.push(s.clone());
+                }
+            }
+        }
+        if new_round {
+            hs.rounds = hs.rounds.saturating_add(1);
+        }
+        // The accepted credential sent again on the same connection: counted, not kept.
+        let repeat = hs.outcome == Outcome::Success
+            && matches!(leg.answer, Answer::Accepted { .. })
+            && hs.legs.last().is_some_and(|l| l.credential == leg.credential);
+        hs.outcome = next_outcome(hs.outcome, &leg, hs.legs.last());
+        if repeat {
+            hs.reused_requests = hs.reused_requests.saturating_add(1);
+        } else if hs.legs.len() < max_legs {
+            hs.legs.push(leg);
+        } else {
+            hs.dropped_legs = hs.dropped_legs.saturating_add(1);
+        }
+    }
+
+    /// The last leg was a challenge the client has yet to answer with a credential.
+    fn in_round_awaiting_credential(&self) -> bool {
+        self.hs.legs.last().is_some_and(|l| {
+            matches!(
+                l.answer,
+                Answer::Offer { .. } | Answer::NtlmChallenge { .. } | Answer::DigestStale
+            ) && !l.credential.is_complete()
+        })
+    }
+
+    /// The last leg ended its round without success.
+    fn previous_refused(&self) -> bool {
+        self.hs.legs.last().is_some_and(|l| {
+            l.credential.is_complete() && !matches!(l.answer, Answer::Accepted { .. })
+                || matches!(l.answer, Answer::NtlmChallenge { .. } | Answer::Offer { .. })
+                    && !l.credential.is_complete()
+                    && l.credential != Credential::None
+                || matches!(l.answer, Answer::NoChallenge | Answer::Missing)
+        })
+    }
+}
+
+fn ntlm_scheme(negotiate: bool) -> SchemeUsed {
+    if negotiate {
+        SchemeUsed::NegotiateNtlm
+    } else {
+        SchemeUsed::Ntlm
+    }
+}
+
+/// The outcome after one more leg (RFC 9110 11.6: a 401/407 to a credential refuses it).
+fn next_outcome(current: Outcome, leg: &Leg, _prev: Option<&Leg>) -> Outcome {
+    match &leg.answer {
+        Answer::Accepted { .. } => {
+            if leg.credential != Credential::None || current == Outcome::Success {
+                Outcome::Success
+            } else {
+                current
+            }
+        }
+        Answer::NoChallenge => {
+            if leg.credential.is_complete() {
+                Outcome::Failed(Failure::LogonFailed)
+            } else {
+                Outcome::Failed(Failure::NoAuthMethod)
+            }
+        }
+        Answer::KerberosError { .. } | Answer::NegotiateReject => {
+            Outcome::Failed(Failure::KerberosRejected)
+        }
+        Answer::Offer { .. } | Answer::Refused if leg.credential.is_complete() => {
+            if matches!(leg.credential, Credential::KerberosApReq { .. }) {
+                Outcome::Failed(Failure::KerberosRejected)
+            } else {
+                Outcome::Failed(Failure::LogonFailed)
+            }
+        }
+        Answer::Offer { .. } | Answer::Refused | Answer::NtlmChallenge { .. } | Answer::DigestStale => {
+            Outcome::InProgress
+        }
+        Answer::Forbidden => Outcome::Failed(Failure::Forbidden),
+        Answer::Other { status } if *status >= 400 && leg.credential.is_complete() => {
+            Outcome::Failed(Failure::Error)
+        }
+        Answer::Other { .. } | Answer::Missing => current,
+    }
+}
+
+/// The final outcome of a handshake that nothing more can join.
+fn settle(hs: &mut Handshake, still_open: bool) {
+    if hs.outcome != Outcome::InProgress {
+        return;
+    }
+    let Some(last) = hs.legs.last() else {
+        return;
+    };
+    let conn = last.conn;
+    let after = last.response.as_ref().map_or(last.ts(), |r| r.ts);
+    let rst = hs
+        .tcp
+        .iter()
+        .any(|e| e.conn == conn && matches!(e.kind, ConnEventKind::Rst { .. }) && e.ts >= after);
+    let fin = hs
+        .tcp
+        .iter()
+        .any(|e| e.conn == conn && matches!(e.kind, ConnEventKind::Fin { .. }));
+    hs.outcome = match &last.answer {
+        // Mid-handshake: the client owes the next leg.
+        Answer::NtlmChallenge { .. } if rst => Outcome::Failed(Failure::ConnectionReset),
+        Answer::NtlmChallenge { .. } if fin || last.closes() => {
+            Outcome::Failed(Failure::ConnectionClosed)
+        }
+        Answer::Missing if rst => Outcome::Failed(Failure::ConnectionReset),
+        Answer::Missing if fin => Outcome::Failed(Failure::ConnectionClosed),
+        _ if still_open => Outcome::InProgress,
+        Answer::Offer { .. } | Answer::NtlmChallenge { .. } | Answer::DigestStale | Answer::Refused => {
+            Outcome::Abandoned
+        }
+        _ => Outcome::InProgress,
+    };
+}

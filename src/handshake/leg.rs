@@ -1,0 +1,451 @@
+//! One leg of a handshake: an HTTP exchange with its authentication headers decoded, and what
+//! it means for the handshake (which step of which scheme).
+
+use crate::auth::kerberos::KerberosMessage;
+use crate::auth::ntlm::NtlmMessage;
+use crate::auth::spnego::NegState;
+use crate::auth::{decode_headers, AuthHeader, HeaderKind, Token};
+use crate::capture::Timestamp;
+use crate::http::{headers_named, Exchange, Request, Response};
+use crate::tcp::ConnId;
+
+/// The request half of a leg.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LegRequest {
+    pub frame: u64,
+    pub ts: Timestamp,
+    pub method: String,
+    pub uri: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The `Connection` header, when sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
+    /// `Authorization` (or `Proxy-Authorization` on a proxy leg), decoded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<AuthHeader>,
+}
+
+/// The response half of a leg.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LegResponse {
+    pub frame: u64,
+    pub ts: Timestamp,
+    pub status: u16,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
+    /// `WWW-Authenticate` (or `Proxy-Authenticate`), every field in order, decoded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub challenges: Option<AuthHeader>,
+    /// An IIS substatus (`401.1`) named in the error page body, never guessed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iis_substatus: Option<String>,
+    pub body_len: u64,
+}
+
+/// What the client sent, reduced to what the handshake logic needs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Credential {
+    /// No credentials: the anonymous probe.
+    None,
+    Basic { user: String },
+    Digest { user: String },
+    Bearer,
+    /// NTLM Type 1, under `NTLM` or `Negotiate`.
+    NtlmNegotiate { negotiate: bool },
+    /// NTLM Type 3.
+    NtlmAuthenticate {
+        negotiate: bool,
+        user: String,
+        domain: String,
+        workstation: String,
+        /// LM, NTLMv1, NTLMv1-ESS, NTLMv2, anonymous.
+        response: String,
+        /// The MsvAvTimestamp echoed in an NTLMv2 blob (MS-NLMP 3.1.5.2.1).
+        #[serde(skip)]
+        echo_timestamp: Option<u64>,
+    },
+    /// A Kerberos AP-REQ (SPNEGO-wrapped or bare).
+    KerberosApReq { spn: String, realm: String },
+    /// A Negotiate token of another kind (an NTLM Type 2 sent the wrong way, an unknown mech).
+    NegotiateOther,
+    Other { scheme: String },
+    /// A token that did not decode.
+    Malformed { scheme: String },
+}
+
+impl Credential {
+    /// A credential that completes a handshake: the server must now accept or refuse it.
+    pub fn is_complete(&self) -> bool {
+        matches!(
+            self,
+            Credential::Basic { .. }
+                | Credential::Digest { .. }
+                | Credential::Bearer
+                | Credential::NtlmAuthenticate { .. }
+                | Credential::KerberosApReq { .. }
+        )
+    }
+}
+
+/// What the server answered, reduced likewise.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Answer {
+    /// No response was seen.
+    Missing,
+    /// 401/407 with challenges to start with: the schemes offered, in order.
+    Offer { schemes: Vec<String> },
+    /// 401/407 with no challenge header at all.
+    NoChallenge,
+    /// 401/407 carrying an NTLM Type 2.
+    NtlmChallenge {
+        server_challenge: String,
+        target: Option<String>,
+        #[serde(skip)]
+        timestamp: Option<u64>,
+    },
+    /// 401/407 with a Digest challenge saying `stale=true`.
+    DigestStale,
+    /// 401/407 carrying a Kerberos KRB-ERROR (in a Negotiate token).
+    KerberosError { code: String },
+    /// 401/407 with a Negotiate reject.
+    NegotiateReject,
+    /// Any other 401/407.
+    Refused,
+    /// A 2xx/3xx: accepted (possibly with a final token: AP-REP, NegTokenResp).
+    Accepted { mutual: bool },
+    /// 403.
+    Forbidden,
+    /// Another status (4xx/5xx), kept by number.
+    Other { status: u16 },
+}
+
+/// One leg: an exchange of a handshake.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Leg {
+    pub conn: ConnId,
+    /// Proxy authentication (`407`, `Proxy-Authorization`).
+    pub proxy: bool,
+    pub request: Option<LegRequest>,
+    pub response: Option<LegResponse>,
+    pub credential: Credential,
+    pub answer: Answer,
+    /// One line for timelines: `GET /app NTLM Type 1 -> 401 NTLM Type 2 challenge ...`.
+    pub summary: String,
+}
+
+impl Leg {
+    pub fn ts(&self) -> Timestamp {
+        self.request
+            .as_ref()
+            .map(|r| r.ts)
+            .or(self.response.as_ref().map(|r| r.ts))
+            .unwrap_or_default()
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        self.response.as_ref().map(|r| r.status)
+    }
+
+    /// Time from the request to its response.
+    pub fn latency_ns(&self) -> Option<i64> {
+        Some(self.response.as_ref()?.ts.since(self.request.as_ref()?.ts))
+    }
+
+    /// The response asked to close the connection.
+    pub fn closes(&self) -> bool {
+        self.response
+            .as_ref()
+            .and_then(|r| r.connection.as_deref())
+            .is_some_and(|c| c.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
+    }
+}
+
+/// Is this exchange part of an authentication? `None` when it is not.
+pub fn leg_of(x: &Exchange) -> Option<Leg> {
+    let req = x.request.as_ref();
+    let resp = x.response.as_ref();
+    let status = resp.map(|r| r.status);
+    let proxy_cred = req.is_some_and(|r| r.header("proxy-authorization").is_some());
+    let origin_cred = req.is_some_and(|r| r.header("authorization").is_some());
+    // RFC 9110 11.7: a 407 and Proxy-Authorization are the proxy's; the rest is the origin's.
+    let proxy = status == Some(407) || (proxy_cred && !origin_cred);
+    let (cred_kind, chal_kind) = if proxy {
+        (HeaderKind::ProxyAuthorization, HeaderKind::ProxyAuthenticate)
+    } else {
+        (HeaderKind::Authorization, HeaderKind::WwwAuthenticate)
+    };
+    let credential = req.and_then(|r| decode_named(&r.headers, cred_kind));
+    let challenges = resp.and_then(|r| decode_named(&r.headers, chal_kind));
+    let relevant = credential.is_some()
+        || matches!(status, Some(401 | 407))
+        || challenges.as_ref().is_some_and(|c| !c.items.is_empty());
+    if !relevant {
+        return None;
+    }
+    let cred = credential.as_ref().map_or(Credential::None, credential_of);
+    let answer = match resp {
+        None => Answer::Missing,
+        Some(r) => answer_of(r.status, challenges.as_ref()),
+    };
+    let request = req.map(|r| leg_request(r, credential));
+    let response = resp.map(|r| leg_response(r, challenges));
+    let summary = summarise(request.as_ref(), response.as_ref());
+    Some(Leg {
+        conn: x.conn,
+        proxy,
+        request,
+        response,
+        credential: cred,
+        answer,
+        summary,
+    })
+}
+
+fn decode_named(headers: &[crate::http::Header], kind: HeaderKind) -> Option<AuthHeader> {
+    let values: Vec<&[u8]> = headers_named(headers, kind.name())
+        .map(str::as_bytes)
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    Some(decode_headers(kind, &values))
+}
+
+fn header_value(headers: &[crate::http::Header], name: &str) -> Option<String> {
+    crate::http::header(headers, name).map(str::to_owned)
+}
+
+fn leg_request(r: &Request, credential: Option<AuthHeader>) -> LegRequest {
+    LegRequest {
+        frame: r.frame,
+        ts: r.ts,
+        method: r.method.clone(),
+        uri: r.uri.clone(),
+        host: header_value(&r.headers, "host"),
+        connection: header_value(&r.headers, "connection")
+            .or_else(|| header_value(&r.headers, "proxy-connection")),
+        credential,
+    }
+}
+
+fn leg_response(r: &Response, challenges: Option<AuthHeader>) -> LegResponse {
+    LegResponse {
+        frame: r.frame,
+        ts: r.ts,
+        status: r.status,
+        reason: r.reason.clone(),
+        connection: header_value(&r.headers, "connection")
+            .or_else(|| header_value(&r.headers, "proxy-connection")),
+        challenges,
+        iis_substatus: r.body_prefix.as_deref().and_then(iis_substatus),
+        body_len: r.body_len,
+    }
+}
+
+/// The IIS substatus named in an error page ("HTTP Error 401.2 - Unauthorized",
+/// "Error 401.3"): IIS never puts it in the status line, so the body is the only place it can
+/// be read (WINDOWS-AUTH-FACTS.md); without it, none is reported.
+pub fn iis_substatus(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let mut rest = text.as_ref();
+    while let Some(at) = rest.find("Error 40") {
+        let after = rest.get(at.saturating_add(6)..).unwrap_or_default();
+        let code: String = after
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        let code = code.trim_end_matches('.');
+        if let Some((status, sub)) = code.split_once('.') {
+            if status.len() == 3 && !sub.is_empty() && sub.len() <= 3 {
+                return Some(code.to_owned());
+            }
+        }
+        rest = after;
+    }
+    None
+}
+
+fn credential_of(h: &AuthHeader) -> Credential {
+    let Some(item) = h.items.first() else {
+        return Credential::Malformed {
+            scheme: String::new(),
+        };
+    };
+    match &item.token {
+        Token::Basic(b) => Credential::Basic {
+            user: b.user.clone(),
+        },
+        Token::DigestResponse(d) => Credential::Digest {
+            user: d.username.clone().or(d.username_ext.clone()).unwrap_or_default(),
+        },
+        Token::Bearer(_) => Credential::Bearer,
+        Token::Ntlm(m) => ntlm_credential(m, false),
+        Token::Negotiate(n) => {
+            if let Some(m) = n.ntlm() {
+                return ntlm_credential(m, true);
+            }
+            match n.kerberos().map(|k| &k.message) {
+                Some(KerberosMessage::ApReq(ap)) => Credential::KerberosApReq {
+                    spn: ap.spn.clone(),
+                    realm: ap.realm.clone(),
+                },
+                _ => Credential::NegotiateOther,
+            }
+        }
+        Token::Malformed(_) => Credential::Malformed {
+            scheme: item.scheme_raw.clone(),
+        },
+        Token::Bare | Token::Unknown => Credential::Other {
+            scheme: item.scheme_raw.clone(),
+        },
+        Token::BasicChallenge(_) | Token::DigestChallenge(_) | Token::BearerChallenge(_) => {
+            Credential::Other {
+                scheme: item.scheme_raw.clone(),
+            }
+        }
+    }
+}
+
+fn ntlm_credential(m: &NtlmMessage, negotiate: bool) -> Credential {
+    match m {
+        NtlmMessage::Negotiate(_) => Credential::NtlmNegotiate { negotiate },
+        NtlmMessage::Authenticate(a) => {
+            let echo_timestamp = match &a.nt_response {
+                crate::auth::ntlm::NtResponse::V2 {
+                    blob: Some(blob), ..
+                } => blob.av_pairs.timestamp(),
+                _ => None,
+            };
+            Credential::NtlmAuthenticate {
+                negotiate,
+                user: a.user.clone(),
+                domain: a.domain.clone(),
+                workstation: a.workstation.clone(),
+                response: a.kind.label().to_owned(),
+                echo_timestamp,
+            }
+        }
+        NtlmMessage::Challenge(_) => Credential::NegotiateOther,
+    }
+}
+
+fn answer_of(status: u16, challenges: Option<&AuthHeader>) -> Answer {
+    let items = challenges.map(|c| c.items.as_slice()).unwrap_or_default();
+    match status {
+        401 | 407 => {
+            if items.is_empty() {
+                return Answer::NoChallenge;
+            }
+            if let Some(a) = items.iter().find_map(|i| special_answer(&i.token)) {
+                return a;
+            }
+            let offers_only = items.iter().all(|i| {
+                matches!(
+                    i.token,
+                    Token::Bare
+                        | Token::BasicChallenge(_)
+                        | Token::DigestChallenge(_)
+                        | Token::BearerChallenge(_)
+                        | Token::Unknown
+                )
+            });
+            if offers_only {
+                Answer::Offer {
+                    schemes: items.iter().map(|i| i.scheme_raw.clone()).collect(),
+                }
+            } else {
+                Answer::Refused
+            }
+        }
+        200..=399 => Answer::Accepted {
+            mutual: items.iter().any(|i| match &i.token {
+                Token::Negotiate(n) => n
+                    .kerberos()
+                    .is_some_and(|k| matches!(k.message, KerberosMessage::ApRep(_))),
+                _ => false,
+            }),
+        },
+        403 => Answer::Forbidden,
+        s => Answer::Other { status: s },
+    }
+}
+
+/// A challenge token that decides the answer's kind, if this one is such.
+fn special_answer(t: &Token) -> Option<Answer> {
+    let ntlm = match t {
+        Token::Ntlm(m) => Some(&**m),
+        Token::Negotiate(n) => n.ntlm(),
+        _ => None,
+    };
+    if let Some(NtlmMessage::Challenge(c)) = ntlm {
+        return Some(Answer::NtlmChallenge {
+            server_challenge: c.server_challenge.clone(),
+            target: c.target_name.clone(),
+            timestamp: c.target_info.as_ref().and_then(|ti| ti.timestamp()),
+        });
+    }
+    match t {
+        Token::DigestChallenge(d) if d.stale => Some(Answer::DigestStale),
+        Token::Negotiate(n) => {
+            if let Some(k) = n.kerberos() {
+                if let KerberosMessage::KrbError(e) = &k.message {
+                    return Some(Answer::KerberosError {
+                        code: e.error_code.to_string(),
+                    });
+                }
+            }
+            if let crate::auth::spnego::NegotiateToken::Spnego {
+                token: crate::auth::spnego::NegotiationToken::Resp(r),
+                ..
+            } = &**n
+            {
+                if r.neg_state == Some(NegState::Reject) {
+                    return Some(Answer::NegotiateReject);
+                }
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+fn summarise(req: Option<&LegRequest>, resp: Option<&LegResponse>) -> String {
+    let mut s = String::new();
+    if let Some(r) = req {
+        s.push_str(&r.method);
+        s.push(' ');
+        s.push_str(&r.uri);
+        match r.credential.as_ref() {
+            Some(c) => {
+                s.push_str(" [");
+                s.push_str(&c.summary());
+                s.push(']');
+            }
+            None => s.push_str(" (anonymous)"),
+        }
+    } else {
+        s.push_str("(request not captured)");
+    }
+    s.push_str(" -> ");
+    match resp {
+        Some(r) => {
+            s.push_str(&r.status.to_string());
+            if let Some(sub) = &r.iis_substatus {
+                s.push_str(&format!(" (IIS {sub})"));
+            }
+            if let Some(c) = r.challenges.as_ref() {
+                if !c.items.is_empty() {
+                    s.push_str(" [");
+                    s.push_str(&c.summary());
+                    s.push(']');
+                }
+            }
+        }
+        None => s.push_str("no response"),
+    }
+    s
+}

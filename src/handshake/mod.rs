@@ -1,0 +1,291 @@
+//! Stage 6: legs -> handshakes -> timelines (the model).
+//!
+//! A handshake is one authentication attempt of one client against one server and resource
+//! (proxy authentication against the proxy), from the first anonymous request or first
+//! credential to success, failure or abandonment. Its legs are exchanges, joined on their
+//! connection first, then across connections by what the protocol gives: an NTLMv2 Type 3
+//! echoes the timestamp of the Type 2 it answers (MS-NLMP 3.1.5.2.1), and otherwise the same
+//! client address, server, Host and request target within a time window.
+//!
+//! [`Correlator`] is incremental: feed it connection events and exchanges in capture order,
+//! and it hands back each handshake once nothing more can join it.
+
+mod correlate;
+mod leg;
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::capture::Timestamp;
+use crate::tcp::{ConnId, Dir};
+
+pub use correlate::{CorrelateConfig, Correlator};
+pub use leg::{iis_substatus, leg_of, Answer, Credential, Leg, LegRequest, LegResponse};
+
+/// Which end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Client,
+    Server,
+}
+
+impl From<Dir> for Side {
+    /// The sender of a direction.
+    fn from(d: Dir) -> Side {
+        match d {
+            Dir::ToServer => Side::Client,
+            Dir::ToClient => Side::Server,
+        }
+    }
+}
+
+/// A TCP event of one of a handshake's connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ConnEventKind {
+    /// The connection was first seen (`handshake_seen`: its SYN was captured).
+    Open { handshake_seen: bool },
+    Fin { by: Side },
+    Rst { by: Side },
+    /// Bytes from `by` that were never seen.
+    Gap { by: Side, len: u64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ConnEvent {
+    pub conn: ConnId,
+    pub ts: Timestamp,
+    pub frame: u64,
+    #[serde(flatten)]
+    pub kind: ConnEventKind,
+}
+
+/// The scheme a handshake actually used.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SchemeUsed {
+    /// No credential was sent (only the anonymous probe).
+    None,
+    Ntlm,
+    /// NTLM inside `Negotiate` (SPNEGO-wrapped or raw).
+    NegotiateNtlm,
+    Kerberos,
+    Basic,
+    Digest,
+    Bearer,
+    Other(String),
+}
+
+impl std::fmt::Display for SchemeUsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SchemeUsed::None => "none",
+            SchemeUsed::Ntlm => "ntlm",
+            SchemeUsed::NegotiateNtlm => "negotiate-ntlm",
+            SchemeUsed::Kerberos => "kerberos",
+            SchemeUsed::Basic => "basic",
+            SchemeUsed::Digest => "digest",
+            SchemeUsed::Bearer => "bearer",
+            SchemeUsed::Other(s) => s,
+        })
+    }
+}
+
+/// How a handshake failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Failure {
+    /// A complete credential was refused (401/407 after it).
+    LogonFailed,
+    /// A 401/407 with no challenge at all: no method enabled.
+    NoAuthMethod,
+    /// The connection closed (FIN) in the middle of the handshake.
+    ConnectionClosed,
+    /// The connection was reset in the middle of the handshake.
+    ConnectionReset,
+    /// Kerberos refused (a KRB-ERROR or a SPNEGO reject).
+    KerberosRejected,
+    /// 403 after authenticating.
+    Forbidden,
+    /// Another error status after a credential.
+    Error,
+}
+
+/// How a handshake ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(tag = "result", content = "how", rename_all = "kebab-case")]
+pub enum Outcome {
+    Success,
+    Failed(Failure),
+    /// The client stopped answering (a challenge left unanswered).
+    Abandoned,
+    /// Still going when the input ended.
+    InProgress,
+}
+
+impl Outcome {
+    pub fn label(&self) -> String {
+        match self {
+            Outcome::Success => "success".into(),
+            Outcome::Failed(f) => format!(
+                "failed ({})",
+                serde_json::to_value(f)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            ),
+            Outcome::Abandoned => "abandoned".into(),
+            Outcome::InProgress => "in progress".into(),
+        }
+    }
+}
+
+/// One line of a timeline: a leg's request or response, or a TCP event, with its time and
+/// the time since the line before.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TimelineEntry {
+    pub ts: Timestamp,
+    /// Nanoseconds since the previous entry (0 for the first).
+    pub delta_ns: i64,
+    pub conn: ConnId,
+    pub frame: u64,
+    #[serde(flatten)]
+    pub what: TimelineWhat,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TimelineWhat {
+    Request { leg: usize, text: String },
+    Response { leg: usize, status: u16, text: String },
+    Tcp(ConnEventKind),
+}
+
+/// One authentication attempt, with everything the rules and the faces need.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Handshake {
+    pub id: u64,
+    /// The client address (its port changes from connection to connection).
+    pub client: IpAddr,
+    /// The client socket of the first connection.
+    pub client_socket: SocketAddr,
+    pub server: SocketAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The request target of the first leg.
+    pub resource: String,
+    /// Authentication to a proxy (407) rather than to the site.
+    pub proxy: bool,
+    pub scheme: SchemeUsed,
+    /// Schemes the server offered, in the order of its first challenge.
+    pub offered: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workstation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub realm: Option<String>,
+    pub outcome: Outcome,
+    pub first: Timestamp,
+    pub last: Timestamp,
+    /// Connections the legs travelled on, in order of first use.
+    pub connections: Vec<ConnId>,
+    pub legs: Vec<Leg>,
+    /// Times the client started over (a new anonymous probe, Type 1 or credential after a
+    /// refusal); 1 for a single attempt.
+    pub rounds: u32,
+    /// Later requests on the same connection that reused the accepted credential (counted,
+    /// not kept as legs).
+    pub reused_requests: u64,
+    /// Legs not kept because the handshake reached its leg cap.
+    pub dropped_legs: u64,
+    /// Handshakes that completed on the same connection before this one.
+    pub earlier_on_connection: u32,
+    /// TCP events of the connections, for the timeline and the rules.
+    pub tcp: Vec<ConnEvent>,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+impl Handshake {
+    /// The legs that carried a complete credential.
+    pub fn credential_legs(&self) -> impl Iterator<Item = (usize, &Leg)> {
+        self.legs
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.credential.is_complete())
+    }
+
+    /// Builds the timeline from the legs and the TCP events.
+    pub fn build_timeline(&mut self) {
+        let mut entries: Vec<TimelineEntry> = Vec::new();
+        for (i, leg) in self.legs.iter().enumerate() {
+            if let Some(r) = &leg.request {
+                entries.push(TimelineEntry {
+                    ts: r.ts,
+                    delta_ns: 0,
+                    conn: leg.conn,
+                    frame: r.frame,
+                    what: TimelineWhat::Request {
+                        leg: i,
+                        text: format!(
+                            "{} {}{}",
+                            r.method,
+                            r.uri,
+                            r.credential
+                                .as_ref()
+                                .map(|c| format!(" [{}]", c.summary()))
+                                .unwrap_or_default()
+                        ),
+                    },
+                });
+            }
+            if let Some(r) = &leg.response {
+                entries.push(TimelineEntry {
+                    ts: r.ts,
+                    delta_ns: 0,
+                    conn: leg.conn,
+                    frame: r.frame,
+                    what: TimelineWhat::Response {
+                        leg: i,
+                        status: r.status,
+                        text: format!(
+                            "{} {}{}{}",
+                            r.status,
+                            r.reason,
+                            r.iis_substatus
+                                .as_ref()
+                                .map(|s| format!(" (IIS {s})"))
+                                .unwrap_or_default(),
+                            r.challenges
+                                .as_ref()
+                                .filter(|c| !c.items.is_empty())
+                                .map(|c| format!(" [{}]", c.summary()))
+                                .unwrap_or_default()
+                        ),
+                    },
+                });
+            }
+        }
+        for e in &self.tcp {
+            entries.push(TimelineEntry {
+                ts: e.ts,
+                delta_ns: 0,
+                conn: e.conn,
+                frame: e.frame,
+                what: TimelineWhat::Tcp(e.kind),
+            });
+        }
+        // Frame order is capture order; timestamps can go backwards in a capture.
+        entries.sort_by_key(|e| (e.frame, e.ts));
+        let mut prev: Option<Timestamp> = None;
+        for e in &mut entries {
+            e.delta_ns = prev.map_or(0, |p| e.ts.since(p));
+            prev = Some(e.ts);
+        }
+        self.timeline = entries;
+    }
+}
