@@ -304,6 +304,24 @@ lab_curl() {
     curl --interface "$LAB_CLIENT_ADDR" -s -o /dev/null -w '%{http_code}' --max-time 20 "$@" || true
 }
 
+# lab_route_from_client ADDR: traffic from this machine to ADDR leaves from LAB_CLIENT_ADDR
+# (for clients that cannot bind an address, such as libkrb5 talking to the KDC). It is a
+# /32 route in the "local" table, removed on exit.
+LAB_ROUTES=()
+lab_route_from_client() {
+    ip route replace local "$1/32" dev lo src "$LAB_CLIENT_ADDR" table local ||
+        lab_fail "could not add a loopback route for $1 with source $LAB_CLIENT_ADDR"
+    LAB_ROUTES+=("$1")
+}
+
+lab_routes_remove() {
+    local a
+    for a in "${LAB_ROUTES[@]}"; do
+        ip route del local "$a/32" dev lo table local 2>/dev/null || true
+    done
+    LAB_ROUTES=()
+}
+
 # lab_pyclient ARGS...: scripts/lab/client.py (python-requests, requests-ntlm) in the venv.
 lab_pyclient() {
     "$LAB_PY" "$LAB_DIR/client.py" --source "$LAB_CLIENT_ADDR" "$@"
@@ -377,6 +395,7 @@ _lab_cleanup() {
     set +e
     lab_stop_all
     lab_hosts_remove
+    lab_routes_remove
     local d
     for d in "${LAB_TMPDIRS[@]}"; do
         if [ "$rc" != 0 ] && [ "${LAB_KEEP_ON_FAILURE:-0}" = 1 ]; then
