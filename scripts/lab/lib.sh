@@ -261,13 +261,13 @@ lab_expect_text() {
 # lab_summary FILE: one line of what tshark sees (for logs and the README), in one pass.
 lab_summary() {
     tshark -n -r "$1" "${LAB_TSHARK_OPTS[@]}" -T fields -E separator='|' -E occurrence=a -E aggregator=',' \
-        -e http.request -e http.response.code -e tcp.flags.syn -e tcp.flags.ack -e tcp.flags.reset \
+        -e http.request.method -e http.response.code -e tcp.flags.syn -e tcp.flags.ack -e tcp.flags.reset \
         -e ntlmssp.messagetype -e ntlmssp.auth.domain -e ntlmssp.auth.username \
         -e kerberos.msg_type -e kerberos.error_code 2>/dev/null | awk -F'|' '
-        function bump(arr, list,   n, i, parts) { n = split(list, parts, ","); for (i = 1; i <= n; i++) if (parts[i] != "") arr[parts[i]]++ }
+        function bump(arr, list,   n, i, parts) { n = split(list, parts, ","); for (i = 1; i <= n; i++) if (parts[i] != "") { sub(/^0x0*/, "", parts[i]); arr[parts[i]]++ } }
         function krbname(n) { return n==10?"AS-REQ":n==11?"AS-REP":n==12?"TGS-REQ":n==13?"TGS-REP":n==14?"AP-REQ":n==15?"AP-REP":n==30?"KRB-ERROR":"msg" n }
         {
-            if ($1 != "") req++
+            if ($1 != "") req += split($1, m, ",")
             bump(code, $2)
             if ($3 == "1" && $4 == "0") conns++
             if ($5 == "1") rst++
