@@ -42,8 +42,8 @@ krb_kdc_start() {
     default_ccache_name = FILE:$KRB_DIR/ccache
 [realms]
     $KRB_REALM = {
-        kdc = $KRB_KDC_HOST:88
-        admin_server = $KRB_KDC_HOST:749
+        kdc = $KRB_KDC_ADDR:88
+        admin_server = $KRB_KDC_ADDR:749
     }
 [domain_realm]
     .lab.test = $KRB_REALM
@@ -87,6 +87,7 @@ CONF
     lab_hosts_add "$KRB_KDC_ADDR" "$KRB_KDC_HOST"
     # libkrb5 does not bind a source address: route the KDC traffic from the workstation
     lab_route_from_client "$KRB_KDC_ADDR"
+    lab_port_free "$KRB_KDC_ADDR" 88
     lab_bg krb5kdc "$KRB_DIR/krb5kdc.out" env KRB5_CONFIG="$KRB5_CONFIG" KRB5_KDC_PROFILE="$KRB5_KDC_PROFILE" \
         krb5kdc -n -r "$KRB_REALM"
     lab_wait_port "$KRB_KDC_ADDR" 88 15 "$LAB_LAST_PID"

@@ -108,6 +108,14 @@ lab_stop() {
     done
 }
 
+# lab_port_free ADDR PORT: fail clearly when something already listens there (a serve.sh
+# or another lab run), instead of recording someone else's server.
+lab_port_free() {
+    if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then
+        lab_fail "$1:$2 is already in use (is a scripts/lab/serve.sh or another lab run still up?)"
+    fi
+}
+
 # lab_wait_port ADDR PORT [SECONDS] [PID]: wait until a TCP connect succeeds; fail if PID died.
 lab_wait_port() {
     local addr="$1" port="$2" secs="${3:-15}" pid="${4:-}" i
@@ -152,9 +160,11 @@ lab_hosts_purge_stale() {
 }
 
 # lab_hosts_add ADDR NAME...: add "ADDR NAME..." to /etc/hosts, marked with this PID.
+# With LAB_NO_HOSTS=1 nothing is written (URLs then use the address, see serve.sh).
 lab_hosts_add() {
     local addr="$1"
     shift
+    [ "${LAB_NO_HOSTS:-0}" != 1 ] || return 0
     lab_hosts_purge_stale
     printf '%s\t%s\t%s%s\n' "$addr" "$*" "$LAB_HOSTS_MARK" "$$" >>"$LAB_HOSTS_FILE"
     LAB_HOSTS_ADDED=1
@@ -173,7 +183,8 @@ lab_capture_start() {
     local file="$1" filter="$2" log i
     mkdir -p "$(dirname "$file")"
     rm -f "$file"
-    log="$(mktemp /tmp/authscope-lab-tcpdump.XXXXXX)"
+    [ -n "${LAB_CAP_TMP:-}" ] || lab_tmpdir LAB_CAP_TMP
+    log="$LAB_CAP_TMP/tcpdump.log"
     tcpdump -i lo --immediate-mode -U -s 0 -n -w "$file" "$filter" >"$log" 2>&1 </dev/null &
     LAB_TCPDUMP_PID=$!
     LAB_TCPDUMP_LOG="$log"
@@ -208,6 +219,8 @@ lab_capture_stop() {
     rm -f "$LAB_TCPDUMP_LOG"
     LAB_TCPDUMP_PID=""
     [ -s "$LAB_TCPDUMP_FILE" ] || lab_fail "capture $LAB_TCPDUMP_FILE is empty"
+    # tcpdump hands the file to its own user: give it the owner of the folder it is in
+    chown --reference="$(dirname "$LAB_TCPDUMP_FILE")" "$LAB_TCPDUMP_FILE"
     local size
     size=$(stat -c %s "$LAB_TCPDUMP_FILE")
     [ "$size" -lt 1000000 ] || lab_fail "capture $LAB_TCPDUMP_FILE is $size bytes (limit 1 MB)"
@@ -314,6 +327,17 @@ lab_route_from_client() {
     LAB_ROUTES+=("$1")
 }
 
+# lab_routes_purge_stale: remove the /32 loopback routes with the workstation as source
+# left by a lab run that was killed with SIGKILL (all.sh calls it before any scenario).
+lab_routes_purge_stale() {
+    local r
+    ip route show table local 2>/dev/null | awk -v src="$LAB_CLIENT_ADDR" '$1 == "local" && $2 ~ /^127\./ && $0 ~ ("src " src " ") {print $2}' |
+        while read -r r; do
+            lab_log "removing stale loopback route $r (source $LAB_CLIENT_ADDR)"
+            ip route del local "${r%/32}/32" dev lo table local 2>/dev/null || true
+        done
+}
+
 lab_routes_remove() {
     local a
     for a in "${LAB_ROUTES[@]}"; do
@@ -380,6 +404,7 @@ lab_apache_conf() {
 lab_apache_start() {
     local dir="$1" addr="$2" port="$3"
     shift 3
+    lab_port_free "$addr" "$port"
     apache2 -t -f "$dir/httpd.conf" >"$dir/configtest.log" 2>&1 || {
         cat "$dir/configtest.log" >&2
         lab_fail "apache2 rejected $dir/httpd.conf"
@@ -393,6 +418,9 @@ lab_apache_start() {
 _lab_cleanup() {
     local rc=$?
     set +e
+    # a second signal (timeout(1) and terminals signal the whole group) must not cut the
+    # cleanup short
+    trap '' INT TERM
     lab_stop_all
     lab_hosts_remove
     lab_routes_remove

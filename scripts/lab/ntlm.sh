@@ -53,6 +53,7 @@ ntlm_py_start() {
     local mode="$1" d
     lab_tmpdir d
     _ntlm_users "$d"
+    lab_port_free "$NTLM_PY_ADDR" "$NTLM_PY_PORT"
     lab_hosts_add "$NTLM_PY_ADDR" "$NTLM_PY_HOST"
     lab_bg "ntlm_server.py" "$d/server.log" env NTLM_USER_FILE="$NTLM_USER_FILE_PATH" \
         "$LAB_PY" "$LAB_DIR/ntlm_server.py" --addr "$NTLM_PY_ADDR" --port "$NTLM_PY_PORT" --mode "$mode"

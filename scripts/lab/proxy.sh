@@ -46,6 +46,8 @@ http_access deny all
 CONF
     lab_hosts_add "$PROXY_ADDR" "$PROXY_HOST"
     lab_hosts_add "$ORIGIN_ADDR" "$ORIGIN_HOST"
+    lab_port_free "$ORIGIN_ADDR" "$ORIGIN_PORT"
+    lab_port_free "$PROXY_ADDR" "$PROXY_PORT"
     lab_bg origin "$d/origin.log" /usr/bin/python3 -m http.server --bind "$ORIGIN_ADDR" --directory "$d/www" "$ORIGIN_PORT"
     lab_wait_port "$ORIGIN_ADDR" "$ORIGIN_PORT" 15 "$LAB_LAST_PID"
     squid -k parse -f "$d/squid.conf" >"$d/parse.log" 2>&1 || { cat "$d/parse.log" >&2; lab_fail "squid rejected its configuration"; }
