@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# The capture lab: install what is missing, run the scenario families, check every capture
+# with tshark, and write captures/README.md.
+#
+#   scripts/lab/all.sh                    every family
+#   scripts/lab/all.sh ntlm kerberos      only these families
+#   scripts/lab/all.sh --list             list the families
+#
+# Families: basic digest ntlm kerberos proxy nomethod plain (one script each, beside this one).
+# Environment:
+#   LAB_CAPTURES=DIR        write the captures (and README.md) there instead of captures/
+#   LAB_SKIP_INSTALL=1      do not install anything (fail if something is missing)
+#   AUTHSCOPE_LAB_VENV=DIR  the Python venv (default /opt/authscope-lab/venv)
+#   LAB_KEEP_ON_FAILURE=1   keep the temporary server directories of a failed family
+# Exit status: 0 when every family produced what it should, 1 otherwise (each failure is
+# named at the end), 2 on a usage error.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+FAMILIES=(basic digest ntlm kerberos proxy nomethod plain)
+DEB_PACKAGES=(apache2 apache2-utils libapache2-mod-auth-gssapi gss-ntlmssp krb5-kdc krb5-admin-server
+    krb5-user squid tcpdump tshark curl nghttp2-client python3-venv iproute2)
+PY_PACKAGES=(pyspnego==0.12.4 requests-ntlm==1.3.0 requests==2.34.2)
+
+usage() {
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
+    exit 2
+}
+
+install_debian() {
+    local missing=() p
+    for p in "${DEB_PACKAGES[@]}"; do
+        dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -gt 0 ] || { lab_log "Debian packages: all present"; return 0; }
+    [ "${LAB_SKIP_INSTALL:-0}" != 1 ] || lab_fail "missing Debian packages: ${missing[*]} (LAB_SKIP_INSTALL=1)"
+    lab_log "installing Debian packages: ${missing[*]}"
+    # tshark asks whether non-root users may capture: keep the default (no) without a prompt
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null || lab_fail "apt-get update failed"
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null || lab_fail "apt-get install ${missing[*]} failed"
+}
+
+install_venv() {
+    if [ -x "$LAB_PY" ] && "$LAB_PY" -c 'import spnego, requests_ntlm, requests' 2>/dev/null; then
+        lab_log "Python venv: $LAB_VENV ready"
+        return 0
+    fi
+    [ "${LAB_SKIP_INSTALL:-0}" != 1 ] || lab_fail "no usable Python venv at $LAB_VENV (LAB_SKIP_INSTALL=1)"
+    lab_log "making the Python venv $LAB_VENV (${PY_PACKAGES[*]})"
+    # Debian's interpreter, which python3-venv belongs to (not whatever python3 is first in PATH)
+    /usr/bin/python3 -m venv "$LAB_VENV" || lab_fail "python3 -m venv $LAB_VENV failed"
+    "$LAB_VENV/bin/pip" install -q --disable-pip-version-check "${PY_PACKAGES[@]}" || lab_fail "pip install ${PY_PACKAGES[*]} failed"
+}
+
+# write_readme: the table of scenarios.tsv, with what tshark sees in each capture found.
+write_readme() {
+    local out="$LAB_CAPTURES/README.md" file family scenario client server expected seen
+    {
+        cat <<'HEAD'
+# Sample captures
+
+Made by `scripts/lab/all.sh` (one script per family under `scripts/lab/`): real servers and
+clients on loopback, recorded with `tcpdump -i lo` (pcap, link type Ethernet), filtered to
+the scenario's address and port (and `port 88`, UDP and TCP, for the Kerberos captures).
+After each capture the script checks it with tshark display filters and fails when the
+exchange is not the one described here. Regenerate with `sudo scripts/lab/all.sh [FAMILY...]`;
+every run makes new nonces, challenges, tickets and timestamps, so the bytes change but the
+exchange does not.
+
+Addresses: the client ("workstation") is 127.0.0.100; servers are on 127.0.0.11 to
+127.0.0.20 under names in `lab.test` that the scripts add to /etc/hosts while they run
+(portal 11, docs 12, sharepoint 13, legacy 14, intranet and intranet-alias 15, kdc 16,
+proxy 17, web 18, app 19, static 20). Lab accounts (not secrets): `alice` / `Summer2024!`
+(NTLM domain LAB, Kerberos realm LAB.TEST), `bob` / `Autumn2024!` (Digest realm Docs),
+`LAB\carol` (proxy; any password is accepted). Wrong passwords used: `Winter2023`,
+`Spring2023`.
+
+"What tshark sees" is computed from the file by `lab_summary` in `scripts/lab/lib.sh`:
+requests (HTTP methods), response codes with counts, TCP connections (SYNs), RSTs, NTLM
+message types, NTLM Type 3 users, Kerberos message types and error codes (AP-REQ counts
+include the one inside each TGS-REQ).
+
+| file | scenario | client | server | expected exchange | what tshark sees |
+| --- | --- | --- | --- | --- | --- |
+HEAD
+        while IFS=$'\t' read -r file family scenario client server expected; do
+            case "$file" in '#'* | '') continue ;; esac
+            if [ -f "$LAB_CAPTURES/$file" ]; then
+                seen="$(lab_summary "$LAB_CAPTURES/$file")"
+            else
+                seen="(not made by the last run)"
+            fi
+            printf '| `%s` | %s | %s | %s | %s | %s |\n' "$file" "$scenario" "$client" "$server" "$expected" "$seen"
+        done <"$LAB_DIR/scenarios.tsv"
+        cat <<'TAIL'
+
+## Known limits
+
+- `curl --ntlm` (7.88) cannot authenticate against gss-ntlmssp 1.2 (its Type 1 has no version
+  field and is refused); that failure is a capture of its own. curl --ntlm is used against
+  the pyspnego server instead, and requests-ntlm against Apache.
+- squid's `ntlm_fake_auth` accepts any password, so there is no proxy wrong-password capture.
+- MIT Kerberos reports a ticket encrypted with another account's key as
+  KRB_AP_ERR_BAD_INTEGRITY (31), where Windows reports KRB_AP_ERR_MODIFIED (41).
+- The IIS error page in `no-auth-method-iis-body.pcap` is IIS's text served by Apache.
+- HTTP pipelining comes from h2load (nghttp2-client) because curl no longer pipelines.
+TAIL
+    } >"$out"
+    lab_log "wrote $out"
+}
+
+main() {
+    local fams=() a
+    for a in "$@"; do
+        case "$a" in
+        -h | --help) usage ;;
+        --list) printf '%s\n' "${FAMILIES[@]}"; exit 0 ;;
+        -*) echo "unknown option $a" >&2; usage ;;
+        *)
+            [[ " ${FAMILIES[*]} " == *" $a "* ]] || { echo "unknown family '$a' (families: ${FAMILIES[*]})" >&2; exit 2; }
+            fams+=("$a")
+            ;;
+        esac
+    done
+    [ ${#fams[@]} -gt 0 ] || fams=("${FAMILIES[@]}")
+
+    lab_need_root
+    local t0=$SECONDS
+    install_debian
+    install_venv
+    lab_hosts_purge_stale
+    lab_routes_purge_stale
+    mkdir -p "$LAB_CAPTURES"
+
+    local failed=() f t
+    for f in "${fams[@]}"; do
+        t=$SECONDS
+        lab_log "=== family $f"
+        if LAB_CAPTURES="$LAB_CAPTURES" bash "$LAB_DIR/$f.sh"; then
+            lab_log "=== family $f: ok ($((SECONDS - t)) s)"
+        else
+            lab_log "=== family $f: FAILED ($((SECONDS - t)) s)"
+            failed+=("$f")
+        fi
+    done
+    write_readme
+    local big
+    big="$(find "$LAB_CAPTURES" -name '*.pcap' -size +1000k)"
+    [ -z "$big" ] || { lab_log "captures over 1 MB: $big"; failed+=("size"); }
+
+    if [ ${#failed[@]} -gt 0 ]; then
+        printf '\n*** LAB FAILURE: %s failed (see the messages above); took %d s\n' "${failed[*]}" "$((SECONDS - t0))" >&2
+        exit 1
+    fi
+    printf '\nlab: %s: all captures made and checked in %d s\n' "${fams[*]}" "$((SECONDS - t0))" >&2
+}
+
+main "$@"
