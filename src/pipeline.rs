@@ -152,6 +152,7 @@ impl Analyzer {
             model: Model {
                 correlator: Correlator::new(config.correlate),
                 diagnose: config.diagnose,
+                frame: 0,
             },
             open: HashMap::new(),
             stats: Stats::default(),
@@ -195,12 +196,19 @@ impl Analyzer {
         if self.since_sweep >= SWEEP_FRAMES {
             self.sweep(frame.ts, sink);
         }
+        self.model.frame = frame.number;
         let Some(seg) = self.net.decode(frame) else {
             return;
         };
-        let (http, open, drop_data, model) = (&mut self.http, &mut self.open, &mut self.drop_data, &mut self.model);
-        self.tcp
-            .push(&seg, &mut |ev| on_stream(http, open, drop_data, model, &ev, sink));
+        let (http, open, drop_data, model) = (
+            &mut self.http,
+            &mut self.open,
+            &mut self.drop_data,
+            &mut self.model,
+        );
+        self.tcp.push(&seg, &mut |ev| {
+            on_stream(http, open, drop_data, model, &ev, sink)
+        });
         for conn in self.drop_data.drain(..) {
             self.tcp.ignore_data(conn);
         }
@@ -218,17 +226,29 @@ impl Analyzer {
             return;
         }
         self.swept = now;
-        let (http, open, drop_data, model) = (&mut self.http, &mut self.open, &mut self.drop_data, &mut self.model);
-        self.tcp
-            .expire(now, &mut |ev| on_stream(http, open, drop_data, model, &ev, sink));
+        let (http, open, drop_data, model) = (
+            &mut self.http,
+            &mut self.open,
+            &mut self.drop_data,
+            &mut self.model,
+        );
+        self.tcp.expire(now, &mut |ev| {
+            on_stream(http, open, drop_data, model, &ev, sink)
+        });
     }
 
     /// The input ended: flushes every stage.
     pub fn finish(&mut self, sink: &mut dyn FnMut(Output)) {
         let now = self.stats.last.unwrap_or_default();
-        let (http, open, drop_data, model) = (&mut self.http, &mut self.open, &mut self.drop_data, &mut self.model);
-        self.tcp
-            .finish(now, &mut |ev| on_stream(http, open, drop_data, model, &ev, sink));
+        let (http, open, drop_data, model) = (
+            &mut self.http,
+            &mut self.open,
+            &mut self.drop_data,
+            &mut self.model,
+        );
+        self.tcp.finish(now, &mut |ev| {
+            on_stream(http, open, drop_data, model, &ev, sink)
+        });
         self.drop_data.clear();
         let diag = self.model.diagnose;
         self.model
@@ -242,6 +262,8 @@ impl Analyzer {
 struct Model {
     correlator: Correlator,
     diagnose: DiagnoseConfig,
+    /// The frame being processed (gaps are dated by the segment that revealed them).
+    frame: u64,
 }
 
 fn emit_handshake(h: Handshake, cfg: &DiagnoseConfig, sink: &mut dyn FnMut(Output)) {
@@ -262,6 +284,7 @@ fn on_stream(
 ) {
     let diag = model.diagnose;
     let corr = &mut model.correlator;
+    let model_frame = model.frame;
     match *ev {
         StreamEvent::Open {
             conn,
@@ -308,7 +331,7 @@ fn on_stream(
             corr.conn_event(ConnEvent {
                 conn,
                 ts,
-                frame: 0,
+                frame: model_frame,
                 kind: ConnEventKind::Gap {
                     by: Side::from(dir),
                     len,
@@ -325,6 +348,14 @@ fn on_stream(
             ts,
             frame,
         } => {
+            corr.conn_event(ConnEvent {
+                conn,
+                ts,
+                frame,
+                kind: ConnEventKind::Fin {
+                    by: Side::from(dir),
+                },
+            });
             if let Some(c) = open.get_mut(&conn) {
                 let by = Side::from(dir);
                 if !c.fins.iter().any(|f| f.by == by) {
@@ -339,6 +370,14 @@ fn on_stream(
             ts,
             frame,
         } => {
+            corr.conn_event(ConnEvent {
+                conn,
+                ts,
+                frame,
+                kind: ConnEventKind::Rst {
+                    by: Side::from(dir),
+                },
+            });
             if let Some(c) = open.get_mut(&conn) {
                 if c.rst.is_none() {
                     c.rst = Some(TcpMark {

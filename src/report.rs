@@ -243,7 +243,10 @@ impl Collector {
                 for f in &a.findings {
                     let n = summary.findings.entry(f.code).or_default();
                     *n = n.saturating_add(1);
-                    let n = summary.findings_by_severity.entry(f.severity.label()).or_default();
+                    let n = summary
+                        .findings_by_severity
+                        .entry(f.severity.label())
+                        .or_default();
                     *n = n.saturating_add(1);
                     summary.worst = summary.worst.max(Some(f.severity));
                 }
@@ -251,13 +254,16 @@ impl Collector {
                     reveal(&mut a);
                 }
                 if let Some((hs, fs)) = self.spools.as_mut() {
-                    let r = hs.push(&a).and_then(|_| {
-                        a.findings.iter().try_for_each(|f| fs.push(f))
-                    });
+                    let r = hs
+                        .push(&a)
+                        .and_then(|_| a.findings.iter().try_for_each(|f| fs.push(f)));
                     if let Err(e) = r {
                         self.write_err.get_or_insert(e);
                     }
-                } else if self.all_handshakes || has_problem(&a) || self.shown.len() < TEXT_ALL_UP_TO {
+                } else if self.all_handshakes
+                    || has_problem(&a)
+                    || self.shown.len() < TEXT_ALL_UP_TO
+                {
                     self.shown.push(*a);
                 } else {
                     self.healthy_hidden = self.healthy_hidden.saturating_add(1);
@@ -437,7 +443,11 @@ impl TextReport<'_> {
                 .iter()
                 .filter_map(|k| s.findings_by_severity.get(k).map(|n| format!("{n} {k}")))
                 .collect();
-            writeln!(out, "{}", self.paint("1", &format!("FINDINGS ({})", by.join(", "))))?;
+            writeln!(
+                out,
+                "{}",
+                self.paint("1", &format!("FINDINGS ({})", by.join(", ")))
+            )?;
             for (f, a) in &findings {
                 let h = &a.handshake;
                 writeln!(
@@ -456,7 +466,11 @@ impl TextReport<'_> {
         if self.shown.is_empty() {
             writeln!(out, "{}", self.paint("1", "HANDSHAKES: none"))?;
         } else {
-            writeln!(out, "{}", self.paint("1", &format!("HANDSHAKES ({})", s.handshakes)))?;
+            writeln!(
+                out,
+                "{}",
+                self.paint("1", &format!("HANDSHAKES ({})", s.handshakes))
+            )?;
         }
         for a in self.shown {
             self.handshake(out, a)?;
@@ -541,16 +555,30 @@ impl TextReport<'_> {
         let s = self.summary;
         let st = &s.stats;
         if let (Some(a), Some(b)) = (st.first, st.last) {
-            writeln!(out, "span:        {} .. {} ({:.3} s)", rfc3339(a), rfc3339(b), b.since(a) as f64 / 1e9)?;
+            writeln!(
+                out,
+                "span:        {} .. {} ({:.3} s)",
+                rfc3339(a),
+                rfc3339(b),
+                b.since(a) as f64 / 1e9
+            )?;
         }
-        writeln!(out, "packets:     {} ({} TCP segments)", st.packets, st.net.tcp_segments)?;
+        writeln!(
+            out,
+            "packets:     {} ({} TCP segments)",
+            st.packets, st.net.tcp_segments
+        )?;
         let ended: Vec<String> = s.ended.iter().map(|(k, v)| format!("{v} {k}")).collect();
         writeln!(
             out,
             "connections: {} ({} HTTP; ended: {})",
             s.connections,
             s.http_connections,
-            if ended.is_empty() { "-".into() } else { ended.join(", ") }
+            if ended.is_empty() {
+                "-".into()
+            } else {
+                ended.join(", ")
+            }
         )?;
         writeln!(
             out,
@@ -558,7 +586,11 @@ impl TextReport<'_> {
             st.http.requests, st.http.responses, s.exchanges
         )?;
         if !s.statuses.is_empty() {
-            let codes: Vec<String> = s.statuses.iter().map(|(k, v)| format!("{k} x{v}")).collect();
+            let codes: Vec<String> = s
+                .statuses
+                .iter()
+                .map(|(k, v)| format!("{k} x{v}"))
+                .collect();
             writeln!(out, "statuses:    {}", codes.join(", "))?;
         }
         let kinds: Vec<String> = s
@@ -570,17 +602,30 @@ impl TextReport<'_> {
             out,
             "handshakes:  {}{}",
             s.handshakes,
-            if kinds.is_empty() { String::new() } else { format!(" ({})", kinds.join(", ")) }
+            if kinds.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", kinds.join(", "))
+            }
         )?;
         let mut notes = Vec::new();
         if st.net.truncated_segments > 0 {
-            notes.push(format!("{} segments cut by the snap length", st.net.truncated_segments));
+            notes.push(format!(
+                "{} segments cut by the snap length",
+                st.net.truncated_segments
+            ));
         }
         if st.tcp.gaps > 0 {
-            notes.push(format!("{} gaps ({} bytes never seen)", st.tcp.gaps, st.tcp.gap_bytes));
+            notes.push(format!(
+                "{} gaps ({} bytes never seen)",
+                st.tcp.gaps, st.tcp.gap_bytes
+            ));
         }
         if st.net.unknown_link > 0 {
-            notes.push(format!("{} frames of an unsupported link type", st.net.unknown_link));
+            notes.push(format!(
+                "{} frames of an unsupported link type",
+                st.net.unknown_link
+            ));
         }
         if st.net.malformed > 0 {
             notes.push(format!("{} malformed frames", st.net.malformed));
@@ -592,7 +637,10 @@ impl TextReport<'_> {
             notes.push(format!("{} resource limits hit", s.limits));
         }
         if st.time_went_backwards > 0 {
-            notes.push(format!("{} packets earlier than the one before", st.time_went_backwards));
+            notes.push(format!(
+                "{} packets earlier than the one before",
+                st.time_went_backwards
+            ));
         }
         for n in notes {
             writeln!(out, "note:        {n}")?;
@@ -605,6 +653,10 @@ impl TextReport<'_> {
 }
 
 fn target(h: &crate::handshake::Handshake) -> String {
+    // A proxy request carries the absolute URI already.
+    if h.resource.contains("://") {
+        return h.resource.clone();
+    }
     format!("{}{}", h.host.as_deref().unwrap_or(""), h.resource)
 }
 
@@ -615,11 +667,17 @@ fn tcp_text(k: &crate::handshake::ConnEventKind) -> String {
         Side::Server => "server",
     };
     match k {
-        ConnEventKind::Open { handshake_seen: true } => "TCP open".into(),
-        ConnEventKind::Open { handshake_seen: false } => "TCP (picked up mid-stream)".into(),
+        ConnEventKind::Open {
+            handshake_seen: true,
+        } => "TCP open".into(),
+        ConnEventKind::Open {
+            handshake_seen: false,
+        } => "TCP (picked up mid-stream)".into(),
         ConnEventKind::Fin { by } => format!("TCP FIN from {}", side(by)),
         ConnEventKind::Rst { by } => format!("TCP RST from {}", side(by)),
-        ConnEventKind::Gap { by, len } => format!("TCP gap: {len} bytes from {} not captured", side(by)),
+        ConnEventKind::Gap { by, len } => {
+            format!("TCP gap: {len} bytes from {} not captured", side(by))
+        }
     }
 }
 
@@ -664,7 +722,14 @@ fn wrap(out: &mut dyn Write, lead: &str, text: &str) -> io::Result<()> {
     let mut line = lead.to_owned();
     let mut empty = true;
     for word in text.split_whitespace() {
-        if !empty && line.chars().count().saturating_add(word.len()).saturating_add(1) > 80 {
+        if !empty
+            && line
+                .chars()
+                .count()
+                .saturating_add(word.len())
+                .saturating_add(1)
+                > 80
+        {
             writeln!(out, "{line}")?;
             line = indent.clone();
             empty = true;

@@ -13,6 +13,7 @@ pub const CODES: &[(&str, Severity)] = &[
     ("iis-substatus", Severity::Info),
     ("ntlm-connection-closed", Severity::Error),
     ("ntlm-split-connections", Severity::Error),
+    ("ntlm-negotiate-refused", Severity::Error),
     ("auth-loop", Severity::Error),
     ("connection-reset", Severity::Warning),
     ("kerberos-fallback-ntlm", Severity::Warning),
@@ -35,6 +36,7 @@ const RULES: &[Rule] = &[
     iis_substatus,
     ntlm_connection_closed,
     ntlm_split_connections,
+    ntlm_negotiate_refused,
     auth_loop,
     connection_reset,
     kerberos_fallback_ntlm,
@@ -125,12 +127,22 @@ fn no_auth_method(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) {
         .iter()
         .enumerate()
         .filter(|(_, l)| l.answer == Answer::NoChallenge && !l.credential.is_complete())
-        .map(|(i, l)| leg_evidence(i, l, format!("{} without any challenge header", status_word(hs))))
+        .map(|(i, l)| {
+            leg_evidence(
+                i,
+                l,
+                format!("{} without any challenge header", status_word(hs)),
+            )
+        })
         .collect();
     if legs.is_empty() {
         return;
     }
-    let header = if hs.proxy { "Proxy-Authenticate" } else { "WWW-Authenticate" };
+    let header = if hs.proxy {
+        "Proxy-Authenticate"
+    } else {
+        "WWW-Authenticate"
+    };
     out.push(finding(
         hs,
         "no-auth-method",
@@ -149,13 +161,23 @@ fn no_auth_method(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) {
 fn logon_failed(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) {
     let refused: Vec<Evidence> = hs
         .credential_legs()
-        .filter(|(_, l)| {
+        .filter(|(i, l)| {
             !matches!(l.credential, Credential::KerberosApReq { .. })
+                && !split_type3(hs, *i)
                 && matches!(l.status(), Some(401 | 407))
                 && l.answer != Answer::DigestStale
-                && !l.response.as_ref().is_some_and(|r| r.iis_substatus.as_deref() == Some("401.3"))
+                && !l
+                    .response
+                    .as_ref()
+                    .is_some_and(|r| r.iis_substatus.as_deref() == Some("401.3"))
         })
-        .map(|(i, l)| leg_evidence(i, l, format!("{} answered {}", cred_name(&l.credential), status_word(hs))))
+        .map(|(i, l)| {
+            leg_evidence(
+                i,
+                l,
+                format!("{} answered {}", cred_name(&l.credential), status_word(hs)),
+            )
+        })
         .collect();
     if refused.is_empty() {
         return;
@@ -167,12 +189,73 @@ fn logon_failed(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) {
         format!(
             "{} was refused{}: the {} credentials were not accepted.",
             who(hs),
-            if n > 1 { format!(" {n} times") } else { String::new() },
+            if n > 1 {
+                format!(" {n} times")
+            } else {
+                String::new()
+            },
             hs.scheme
         ),
         refused,
         "Check the user name and password, that the account is not expired, disabled or locked \
          out, and that it holds the \"Access this computer from the network\" right (IIS 401.1).",
+    ));
+}
+
+/// Leg `i` is an NTLM Type 3 sent on another connection than the Type 2 before it.
+fn split_type3(hs: &Handshake, i: usize) -> bool {
+    let Some(leg) = hs.legs.get(i) else {
+        return false;
+    };
+    if !matches!(leg.credential, Credential::NtlmAuthenticate { .. }) {
+        return false;
+    }
+    hs.legs
+        .get(..i)
+        .unwrap_or_default()
+        .iter()
+        .rev()
+        .find(|l| matches!(l.answer, Answer::NtlmChallenge { .. }))
+        .is_some_and(|c| c.conn != leg.conn)
+}
+
+/// The server answered an NTLM Type 1 with a refusal instead of a Type 2.
+fn ntlm_negotiate_refused(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) {
+    let ev: Vec<Evidence> = hs
+        .legs
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| {
+            matches!(l.credential, Credential::NtlmNegotiate { .. })
+                && matches!(l.answer, Answer::Offer { .. } | Answer::Refused)
+        })
+        .map(|(i, l)| {
+            leg_evidence(
+                i,
+                l,
+                format!("Type 1 answered {} without a Type 2", status_word(hs)),
+            )
+        })
+        .collect();
+    if ev.is_empty() {
+        return;
+    }
+    out.push(finding(
+        hs,
+        "ntlm-negotiate-refused",
+        format!(
+            "The server refused the client's NTLM Type 1{}: it answered without a challenge, so \
+             the handshake could not start.",
+            if ev.len() > 1 {
+                format!(" ({} times)", ev.len())
+            } else {
+                String::new()
+            }
+        ),
+        ev,
+        "The client and server do not agree on NTLM: compare the Type 1's flags and version \
+         with what the server accepts (some servers refuse a Type 1 without the version \
+         field), try another client, or check the server's NTLM policy.",
     ));
 }
 
@@ -193,7 +276,9 @@ fn access_denied_acl(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>)
         .legs
         .iter()
         .enumerate()
-        .filter(|(_, l)| l.response.as_ref().and_then(|r| r.iis_substatus.as_deref()) == Some("401.3"))
+        .filter(|(_, l)| {
+            l.response.as_ref().and_then(|r| r.iis_substatus.as_deref()) == Some("401.3")
+        })
         .map(|(i, l)| leg_evidence(i, l, "IIS error page names 401.3"))
         .collect();
     if ev.is_empty() {
@@ -217,7 +302,9 @@ fn access_denied_acl(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>)
 fn substatus_meaning(code: &str) -> &'static str {
     match code {
         "401.1" => "logon failed: invalid credentials",
-        "401.2" => "logon failed due to server configuration (no method enabled, or the mechanism failed)",
+        "401.2" => {
+            "logon failed due to server configuration (no method enabled, or the mechanism failed)"
+        }
         "401.3" => "unauthorized due to an ACL on the resource",
         "401.4" => "authorization failed by a filter",
         "401.5" => "authorization failed by an ISAPI/CGI application",
@@ -248,7 +335,10 @@ fn iis_substatus(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) {
         out.push(finding(
             hs,
             "iis-substatus",
-            format!("The IIS error page names HTTP {code}: {}.", substatus_meaning(&code)),
+            format!(
+                "The IIS error page names HTTP {code}: {}.",
+                substatus_meaning(&code)
+            ),
             vec![leg_evidence(i, l, format!("body names {code}"))],
             "Read it with the other findings: the substatus says which step IIS refused.",
         ));
@@ -267,9 +357,15 @@ fn ntlm_connection_closed(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Find
             .get(i.saturating_add(1)..)
             .unwrap_or_default()
             .iter()
-            .any(|n| n.conn == l.conn && matches!(n.credential, Credential::NtlmAuthenticate { .. }));
+            .any(|n| {
+                n.conn == l.conn && matches!(n.credential, Credential::NtlmAuthenticate { .. })
+            });
         if l.closes() {
-            ev.push(leg_evidence(i, l, "the Type 2 response says Connection: close"));
+            ev.push(leg_evidence(
+                i,
+                l,
+                "the Type 2 response says Connection: close",
+            ));
             continue;
         }
         if answered_here {
@@ -279,7 +375,10 @@ fn ntlm_connection_closed(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Find
         if let Some(e) = hs.tcp.iter().find(|e| {
             e.conn == l.conn
                 && e.frame > after
-                && matches!(e.kind, ConnEventKind::Fin { .. } | ConnEventKind::Rst { .. })
+                && matches!(
+                    e.kind,
+                    ConnEventKind::Fin { .. } | ConnEventKind::Rst { .. }
+                )
         }) {
             let (what, by) = match e.kind {
                 ConnEventKind::Fin { by } => ("closed (FIN)", by),
@@ -290,7 +389,10 @@ fn ntlm_connection_closed(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Find
                 leg: Some(i),
                 conn: e.conn,
                 frame: e.frame,
-                note: format!("connection {what} by the {} after the Type 2", side_name(by)),
+                note: format!(
+                    "connection {what} by the {} after the Type 2",
+                    side_name(by)
+                ),
             });
         }
     }
@@ -303,7 +405,11 @@ fn ntlm_connection_closed(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Find
         format!(
             "The connection was closed between the NTLM challenge and the answer{}, so the \
              handshake could not complete.",
-            if ev.len() > 1 { format!(" ({} times)", ev.len()) } else { String::new() }
+            if ev.len() > 1 {
+                format!(" ({} times)", ev.len())
+            } else {
+                String::new()
+            }
         ),
         ev,
         "Enable HTTP keep-alives end to end (server, proxies, load balancers): NTLM needs the \
@@ -368,7 +474,9 @@ fn auth_loop(hs: &Handshake, cfg: &DiagnoseConfig, out: &mut Vec<Finding>) {
         .map(|(i, l)| leg_evidence(i, l, l.summary.clone()))
         .collect();
     let why = match hs.outcome {
-        Outcome::Failed(Failure::ConnectionClosed) => "the connection is closed after the challenge each time",
+        Outcome::Failed(Failure::ConnectionClosed) => {
+            "the connection is closed after the challenge each time"
+        }
         Outcome::Failed(Failure::LogonFailed) => "the credentials are refused each time",
         Outcome::Failed(Failure::KerberosRejected) => "the Kerberos ticket is refused each time",
         Outcome::Failed(Failure::NoAuthMethod) => "no authentication method is offered",
@@ -403,10 +511,9 @@ fn connection_reset(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) 
         .iter()
         .filter_map(|e| match e.kind {
             ConnEventKind::Rst { by } if e.frame < end || hs.outcome != Outcome::Success => {
-                let leg = hs
-                    .legs
-                    .iter()
-                    .rposition(|l| l.conn == e.conn && l.request.as_ref().is_some_and(|r| r.frame < e.frame));
+                let leg = hs.legs.iter().rposition(|l| {
+                    l.conn == e.conn && l.request.as_ref().is_some_and(|r| r.frame < e.frame)
+                });
                 Some(Evidence {
                     leg,
                     conn: e.conn,
@@ -414,7 +521,8 @@ fn connection_reset(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) 
                     note: format!(
                         "RST from the {}{}",
                         side_name(by),
-                        leg.map(|i| format!(" after leg {}", i.saturating_add(1))).unwrap_or_default()
+                        leg.map(|i| format!(" after leg {}", i.saturating_add(1)))
+                            .unwrap_or_default()
                     ),
                 })
             }
@@ -443,12 +551,16 @@ fn kerberos_fallback_ntlm(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Find
     if hs.scheme != SchemeUsed::NegotiateNtlm {
         return;
     }
-    let Some((i, l)) = hs
-        .legs
-        .iter()
-        .enumerate()
-        .find(|(_, l)| matches!(l.credential, Credential::NtlmNegotiate { negotiate: true } | Credential::NtlmAuthenticate { negotiate: true, .. }))
-    else {
+    let Some((i, l)) = hs.legs.iter().enumerate().find(|(_, l)| {
+        matches!(
+            l.credential,
+            Credential::NtlmNegotiate { negotiate: true }
+                | Credential::NtlmAuthenticate {
+                    negotiate: true,
+                    ..
+                }
+        )
+    }) else {
         return;
     };
     out.push(finding(
@@ -457,7 +569,11 @@ fn kerberos_fallback_ntlm(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Find
         format!(
             "Negotiate{} was answered with NTLM, not Kerberos: the client could not get a ticket \
              for {}.",
-            if offered(hs, "Negotiate") { " was offered and" } else { "" },
+            if offered(hs, "Negotiate") {
+                " was offered and"
+            } else {
+                ""
+            },
             hs.host.as_deref().unwrap_or("this host")
         ),
         vec![leg_evidence(i, l, "NTLMSSP inside the Negotiate token")],
@@ -492,7 +608,11 @@ fn kerberos_error(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) {
             _ if matches!(l.credential, Credential::KerberosApReq { .. })
                 && matches!(l.status(), Some(401 | 407)) =>
             {
-                ev.push(leg_evidence(i, l, format!("{} after the AP-REQ", status_word(hs))));
+                ev.push(leg_evidence(
+                    i,
+                    l,
+                    format!("{} after the AP-REQ", status_word(hs)),
+                ));
             }
             _ => {}
         }
@@ -543,7 +663,10 @@ fn spn_host_mismatch(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>)
     if spn_h == host_h {
         return;
     }
-    let Some((i, l)) = hs.credential_legs().find(|(_, l)| matches!(l.credential, Credential::KerberosApReq { .. })) else {
+    let Some((i, l)) = hs
+        .credential_legs()
+        .find(|(_, l)| matches!(l.credential, Credential::KerberosApReq { .. }))
+    else {
         return;
     };
     out.push(finding(
@@ -599,7 +722,11 @@ fn reauth_every_request(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Findin
              before).",
             hs.scheme, hs.earlier_on_connection
         ),
-        vec![leg_evidence(i, l, "handshake restarts on an authenticated connection")],
+        vec![leg_evidence(
+            i,
+            l,
+            "handshake restarts on an authenticated connection",
+        )],
         "Not an error, but it costs round trips: check AuthPersistSingleRequest / \
          authPersistNonNTLM, and proxies that force per-request authentication.",
     ));
@@ -631,7 +758,10 @@ fn basic_cleartext(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) {
 fn ntlm_weak(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) {
     for (i, l) in hs.legs.iter().enumerate() {
         if let Credential::NtlmAuthenticate { response, user, .. } = &l.credential {
-            let weak = matches!(response.as_str(), "LM" | "NTLMv1" | "NTLMv1-ESS" | "anonymous");
+            let weak = matches!(
+                response.as_str(),
+                "LM" | "NTLMv1" | "NTLMv1-ESS" | "anonymous"
+            );
             if !weak {
                 continue;
             }
@@ -659,7 +789,8 @@ fn slow_auth(hs: &Handshake, cfg: &DiagnoseConfig, out: &mut Vec<Finding>) {
         .credential_legs()
         .filter_map(|(i, l)| {
             let ns = l.latency_ns()?;
-            (ns > limit).then(|| leg_evidence(i, l, format!("answered after {} ms", ns / 1_000_000)))
+            (ns > limit)
+                .then(|| leg_evidence(i, l, format!("answered after {} ms", ns / 1_000_000)))
         })
         .collect();
     let Some(first) = slow.first() else {

@@ -101,7 +101,13 @@ impl Correlator {
         self.open.values().map(|o| &o.hs)
     }
 
-    pub fn conn_open(&mut self, conn: ConnId, client: SocketAddr, server: SocketAddr, ev: ConnEvent) {
+    pub fn conn_open(
+        &mut self,
+        conn: ConnId,
+        client: SocketAddr,
+        server: SocketAddr,
+        ev: ConnEvent,
+    ) {
         self.conns.insert(
             conn,
             ConnInfo {
@@ -182,7 +188,8 @@ impl Correlator {
                 let id = self.next_id;
                 self.next_id = self.next_id.saturating_add(1);
                 let earlier = self.conns.get(&leg.conn).map_or(0, |c| c.completed);
-                self.open.insert(id, Open::new(id, client, server, &leg, earlier));
+                self.open
+                    .insert(id, Open::new(id, client, server, &leg, earlier));
                 id
             }
         };
@@ -316,11 +323,10 @@ impl Correlator {
                 merge_events(&mut o.hs, &ev);
             }
         }
-        let still_open = o
-            .hs
-            .connections
-            .iter()
-            .any(|c| self.conns.get(c).is_some_and(|ci| !ci.closed));
+        let still_open =
+            o.hs.connections
+                .iter()
+                .any(|c| self.conns.get(c).is_some_and(|ci| !ci.closed));
         settle(&mut o.hs, still_open);
         o.hs.build_timeline();
         self.finished = self.finished.saturating_add(1);
@@ -395,8 +401,10 @@ impl Open {
         matches!(
             leg.credential,
             Credential::NtlmNegotiate { .. } | Credential::KerberosApReq { .. }
-        ) || (matches!(leg.credential, Credential::Basic { .. } | Credential::Digest { .. })
-            && self.identity_changed(leg))
+        ) || (matches!(
+            leg.credential,
+            Credential::Basic { .. } | Credential::Digest { .. }
+        ) && self.identity_changed(leg))
     }
 
     fn identity_changed(&self, leg: &Leg) -> bool {
@@ -412,7 +420,8 @@ impl Open {
         let starts_round = matches!(
             leg.credential,
             Credential::None | Credential::NtlmNegotiate { .. }
-        ) || (leg.credential.is_complete() && !self.in_round_awaiting_credential());
+        ) || (leg.credential.is_complete()
+            && !self.in_round_awaiting_credential());
         let new_round = self.hs.rounds == 0 || (starts_round && self.previous_refused());
         let hs = &mut self.hs;
         let ts = leg.ts();
@@ -476,7 +485,10 @@ impl Open {
         // The accepted credential sent again on the same connection: counted, not kept.
         let repeat = hs.outcome == Outcome::Success
             && matches!(leg.answer, Answer::Accepted { .. })
-            && hs.legs.last().is_some_and(|l| l.credential == leg.credential);
+            && hs
+                .legs
+                .last()
+                .is_some_and(|l| l.credential == leg.credential);
         hs.outcome = next_outcome(hs.outcome, &leg, hs.legs.last());
         if repeat {
             hs.reused_requests = hs.reused_requests.saturating_add(1);
@@ -501,8 +513,10 @@ impl Open {
     fn previous_refused(&self) -> bool {
         self.hs.legs.last().is_some_and(|l| {
             l.credential.is_complete() && !matches!(l.answer, Answer::Accepted { .. })
-                || matches!(l.answer, Answer::NtlmChallenge { .. } | Answer::Offer { .. })
-                    && !l.credential.is_complete()
+                || matches!(
+                    l.answer,
+                    Answer::NtlmChallenge { .. } | Answer::Offer { .. }
+                ) && !l.credential.is_complete()
                     && l.credential != Credential::None
                 || matches!(l.answer, Answer::NoChallenge | Answer::Missing)
         })
@@ -518,7 +532,24 @@ fn ntlm_scheme(negotiate: bool) -> SchemeUsed {
 }
 
 /// The outcome after one more leg (RFC 9110 11.6: a 401/407 to a credential refuses it).
-fn next_outcome(current: Outcome, leg: &Leg, _prev: Option<&Leg>) -> Outcome {
+fn next_outcome(current: Outcome, leg: &Leg, prev: Option<&Leg>) -> Outcome {
+    // A Type 3 refused on another connection than its Type 2: the context was lost with the
+    // connection (IIS answers 401.2, "connection broken during authentication"), the password
+    // was never checked.
+    if let Credential::NtlmAuthenticate { .. } = leg.credential {
+        if matches!(leg.status(), Some(401 | 407))
+            && prev.is_some_and(|p| {
+                matches!(p.answer, Answer::NtlmChallenge { .. }) && p.conn != leg.conn
+            })
+        {
+            return Outcome::Failed(Failure::ConnectionClosed);
+        }
+    }
+    if let Credential::NtlmNegotiate { .. } = leg.credential {
+        if matches!(leg.answer, Answer::Offer { .. } | Answer::Refused) {
+            return Outcome::Failed(Failure::NegotiateRefused);
+        }
+    }
     match &leg.answer {
         Answer::Accepted { .. } => {
             if leg.credential != Credential::None || current == Outcome::Success {
@@ -544,9 +575,10 @@ fn next_outcome(current: Outcome, leg: &Leg, _prev: Option<&Leg>) -> Outcome {
                 Outcome::Failed(Failure::LogonFailed)
             }
         }
-        Answer::Offer { .. } | Answer::Refused | Answer::NtlmChallenge { .. } | Answer::DigestStale => {
-            Outcome::InProgress
-        }
+        Answer::Offer { .. }
+        | Answer::Refused
+        | Answer::NtlmChallenge { .. }
+        | Answer::DigestStale => Outcome::InProgress,
         Answer::Forbidden => Outcome::Failed(Failure::Forbidden),
         Answer::Other { status } if *status >= 400 && leg.credential.is_complete() => {
             Outcome::Failed(Failure::Error)
@@ -582,9 +614,10 @@ fn settle(hs: &mut Handshake, still_open: bool) {
         Answer::Missing if rst => Outcome::Failed(Failure::ConnectionReset),
         Answer::Missing if fin => Outcome::Failed(Failure::ConnectionClosed),
         _ if still_open => Outcome::InProgress,
-        Answer::Offer { .. } | Answer::NtlmChallenge { .. } | Answer::DigestStale | Answer::Refused => {
-            Outcome::Abandoned
-        }
+        Answer::Offer { .. }
+        | Answer::NtlmChallenge { .. }
+        | Answer::DigestStale
+        | Answer::Refused => Outcome::Abandoned,
         _ => Outcome::InProgress,
     };
 }

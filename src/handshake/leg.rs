@@ -50,11 +50,17 @@ pub struct LegResponse {
 pub enum Credential {
     /// No credentials: the anonymous probe.
     None,
-    Basic { user: String },
-    Digest { user: String },
+    Basic {
+        user: String,
+    },
+    Digest {
+        user: String,
+    },
     Bearer,
     /// NTLM Type 1, under `NTLM` or `Negotiate`.
-    NtlmNegotiate { negotiate: bool },
+    NtlmNegotiate {
+        negotiate: bool,
+    },
     /// NTLM Type 3.
     NtlmAuthenticate {
         negotiate: bool,
@@ -68,12 +74,19 @@ pub enum Credential {
         echo_timestamp: Option<u64>,
     },
     /// A Kerberos AP-REQ (SPNEGO-wrapped or bare).
-    KerberosApReq { spn: String, realm: String },
+    KerberosApReq {
+        spn: String,
+        realm: String,
+    },
     /// A Negotiate token of another kind (an NTLM Type 2 sent the wrong way, an unknown mech).
     NegotiateOther,
-    Other { scheme: String },
+    Other {
+        scheme: String,
+    },
     /// A token that did not decode.
-    Malformed { scheme: String },
+    Malformed {
+        scheme: String,
+    },
 }
 
 impl Credential {
@@ -174,7 +187,10 @@ pub fn leg_of(x: &Exchange) -> Option<Leg> {
     // RFC 9110 11.7: a 407 and Proxy-Authorization are the proxy's; the rest is the origin's.
     let proxy = status == Some(407) || (proxy_cred && !origin_cred);
     let (cred_kind, chal_kind) = if proxy {
-        (HeaderKind::ProxyAuthorization, HeaderKind::ProxyAuthenticate)
+        (
+            HeaderKind::ProxyAuthorization,
+            HeaderKind::ProxyAuthenticate,
+        )
     } else {
         (HeaderKind::Authorization, HeaderKind::WwwAuthenticate)
     };
@@ -280,7 +296,11 @@ fn credential_of(h: &AuthHeader) -> Credential {
             user: b.user.clone(),
         },
         Token::DigestResponse(d) => Credential::Digest {
-            user: d.username.clone().or(d.username_ext.clone()).unwrap_or_default(),
+            user: d
+                .username
+                .clone()
+                .or(d.username_ext.clone())
+                .unwrap_or_default(),
         },
         Token::Bearer(_) => Credential::Bearer,
         Token::Ntlm(m) => ntlm_credential(m, false),

@@ -44,11 +44,20 @@ impl From<Dir> for Side {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ConnEventKind {
     /// The connection was first seen (`handshake_seen`: its SYN was captured).
-    Open { handshake_seen: bool },
-    Fin { by: Side },
-    Rst { by: Side },
+    Open {
+        handshake_seen: bool,
+    },
+    Fin {
+        by: Side,
+    },
+    Rst {
+        by: Side,
+    },
     /// Bytes from `by` that were never seen.
-    Gap { by: Side, len: u64 },
+    Gap {
+        by: Side,
+        len: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -107,6 +116,8 @@ pub enum Failure {
     KerberosRejected,
     /// 403 after authenticating.
     Forbidden,
+    /// The server refused to start: an NTLM Type 1 answered without a Type 2.
+    NegotiateRefused,
     /// Another error status after a credential.
     Error,
 }
@@ -156,8 +167,15 @@ pub struct TimelineEntry {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TimelineWhat {
-    Request { leg: usize, text: String },
-    Response { leg: usize, status: u16, text: String },
+    Request {
+        leg: usize,
+        text: String,
+    },
+    Response {
+        leg: usize,
+        status: u16,
+        text: String,
+    },
     Tcp(ConnEventKind),
 }
 
