@@ -703,30 +703,34 @@ fn challenge_unanswered(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Findin
 }
 
 fn reauth_every_request(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) {
-    if hs.earlier_on_connection == 0
-        || !matches!(
-            hs.scheme,
-            SchemeUsed::Ntlm | SchemeUsed::NegotiateNtlm | SchemeUsed::Kerberos
-        )
-    {
+    let strong = matches!(
+        hs.scheme,
+        SchemeUsed::Ntlm | SchemeUsed::NegotiateNtlm | SchemeUsed::Kerberos
+    );
+    if !strong || (hs.earlier_on_connection == 0 && hs.rechallenged == 0) {
         return;
     }
     let Some((i, l)) = hs.legs.iter().enumerate().next() else {
         return;
     };
-    out.push(finding(
-        hs,
-        "reauth-every-request",
+    let summary = if hs.earlier_on_connection > 0 {
         format!(
             "A full {} handshake again on a connection that had already authenticated ({} \
              before).",
             hs.scheme, hs.earlier_on_connection
-        ),
-        vec![leg_evidence(
-            i,
-            l,
-            "handshake restarts on an authenticated connection",
-        )],
+        )
+    } else {
+        format!(
+            "After {} succeeded, the server challenged {} later request(s) on the same \
+             connection again: authentication lasts one request.",
+            hs.scheme, hs.rechallenged
+        )
+    };
+    out.push(finding(
+        hs,
+        "reauth-every-request",
+        summary,
+        vec![leg_evidence(i, l, "authentication repeated on an authenticated connection")],
         "Not an error, but it costs round trips: check AuthPersistSingleRequest / \
          authPersistNonNTLM, and proxies that force per-request authentication.",
     ));

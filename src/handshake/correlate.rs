@@ -1,6 +1,6 @@
 //! Joining legs into handshakes, on their connection and across connections.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
 use super::leg::{leg_of, Answer, Credential, Leg};
@@ -45,6 +45,8 @@ struct ConnInfo {
     current: [Option<u64>; 2],
     /// Handshakes completed on this connection.
     completed: u32,
+    /// Open handshakes with a leg on this connection.
+    handshakes: Vec<u64>,
 }
 
 /// Where a handshake waits for a leg from another connection.
@@ -63,6 +65,8 @@ struct Open {
     keys: Vec<JoinKey>,
     ntlm_ts: Vec<u64>,
     last_activity: Timestamp,
+    /// Its connections still open.
+    open_conns: u32,
 }
 
 /// Stage 6, incremental.
@@ -74,6 +78,9 @@ pub struct Correlator {
     open: BTreeMap<u64, Open>,
     by_key: HashMap<JoinKey, u64>,
     by_ntlm_ts: HashMap<u64, u64>,
+    /// Handshakes whose connections have all closed, with the time after which nothing can
+    /// join them, in the order they closed (the times grow, near enough).
+    closing: VecDeque<(Timestamp, u64)>,
     /// Handshakes finished and handed out.
     finished: u64,
 }
@@ -118,6 +125,7 @@ impl Correlator {
                 closed: false,
                 current: [None, None],
                 completed: 0,
+                handshakes: Vec::new(),
             },
         );
     }
@@ -144,13 +152,17 @@ impl Correlator {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
-        for o in self.open.values_mut() {
-            if o.hs.connections.contains(&conn) {
+        for id in &c.handshakes {
+            if let Some(o) = self.open.get_mut(id) {
                 merge_events(&mut o.hs, &c.events);
                 o.last_activity = o.last_activity.max(now);
+                o.open_conns = o.open_conns.saturating_sub(1);
+                if o.open_conns == 0 {
+                    let deadline = Timestamp(o.last_activity.0.saturating_add(self.cfg.join_window_ns));
+                    self.closing.push_back((deadline, *id));
+                }
             }
         }
-        let _ = c.closed;
         self.sweep(now, false, sink);
     }
 
@@ -193,13 +205,27 @@ impl Correlator {
                 id
             }
         };
+        let mut superseded = None;
         if let Some(ci) = self.conns.get_mut(&leg.conn) {
-            if let Some(prev) = ci.current[slot] {
+            if let Some(prev) = ci.current.get(slot).copied().flatten() {
                 if prev != id {
                     ci.completed = ci.completed.saturating_add(1);
+                    superseded = Some(prev);
                 }
             }
-            ci.current[slot] = Some(id);
+            if let Some(cur) = ci.current.get_mut(slot) {
+                *cur = Some(id);
+            }
+            if !ci.handshakes.contains(&id) {
+                ci.handshakes.push(id);
+                if let Some(o) = self.open.get_mut(&id) {
+                    o.open_conns = o.open_conns.saturating_add(1);
+                }
+            }
+        }
+        // A handshake that another one replaced on its connection gets no more legs there.
+        if let Some(prev) = superseded {
+            self.release(prev, leg.conn);
         }
         let Some(o) = self.open.get_mut(&id) else {
             return;
@@ -257,48 +283,60 @@ impl Correlator {
         None
     }
 
+    /// `conn` moved on from handshake `id`: it counts as closed for it.
+    fn release(&mut self, id: u64, conn: ConnId) {
+        if let Some(ci) = self.conns.get_mut(&conn) {
+            ci.handshakes.retain(|h| *h != id);
+        }
+        if let Some(o) = self.open.get_mut(&id) {
+            o.open_conns = o.open_conns.saturating_sub(1);
+            if o.open_conns == 0 {
+                // Nothing will join it through this connection; after success, nothing will
+                // join it at all.
+                let deadline = if o.hs.outcome == Outcome::Success {
+                    o.last_activity
+                } else {
+                    Timestamp(o.last_activity.0.saturating_add(self.cfg.join_window_ns))
+                };
+                self.closing.push_back((deadline, id));
+            }
+        }
+    }
+
     /// Hands out handshakes that nothing can join any more: all their connections closed and
     /// quiet for the join window (or everything, at the end).
     pub fn sweep(&mut self, now: Timestamp, all: bool, sink: &mut dyn FnMut(Handshake)) {
-        let window = self.cfg.join_window_ns;
-        let done: Vec<u64> = self
-            .open
-            .iter()
-            .filter(|(_, o)| {
-                all || (o.hs.connections.iter().all(|c| !self.conns.contains_key(c))
-                    && now.since(o.last_activity) > window)
-                    || self.superseded(o)
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in done {
+        if all {
+            let ids: Vec<u64> = self.open.keys().copied().collect();
+            for id in ids {
+                self.finish_one(id, sink);
+            }
+            self.closing.clear();
+            return;
+        }
+        while let Some(&(deadline, id)) = self.closing.front() {
+            if deadline > now {
+                break;
+            }
+            self.closing.pop_front();
+            let Some(o) = self.open.get(&id) else {
+                continue;
+            };
+            if o.open_conns > 0 {
+                // Joined again from another connection since; it will come back here.
+                continue;
+            }
+            let ready = Timestamp(o.last_activity.0.saturating_add(self.cfg.join_window_ns));
+            if ready > now && o.hs.outcome != Outcome::Success {
+                self.closing.push_back((ready, id));
+                continue;
+            }
             self.finish_one(id, sink);
         }
     }
 
-    /// A successful handshake whose connections have all moved on to other handshakes.
-    fn superseded(&self, o: &Open) -> bool {
-        o.hs.outcome == Outcome::Success
-            && o.hs.connections.iter().all(|c| {
-                self.conns
-                    .get(c)
-                    .is_some_and(|ci| ci.current.iter().flatten().all(|cur| *cur != o.hs.id))
-            })
-    }
-
     /// End of input: everything still open is handed out.
     pub fn finish(&mut self, now: Timestamp, sink: &mut dyn FnMut(Handshake)) {
-        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
-        for conn in conns {
-            if let Some(c) = self.conns.get(&conn) {
-                let events = c.events.clone();
-                for o in self.open.values_mut() {
-                    if o.hs.connections.contains(&conn) {
-                        merge_events(&mut o.hs, &events);
-                    }
-                }
-            }
-        }
         self.sweep(now, true, sink);
     }
 
@@ -379,6 +417,7 @@ impl Open {
                 legs: Vec::new(),
                 rounds: 0,
                 reused_requests: 0,
+                rechallenged: 0,
                 dropped_legs: 0,
                 earlier_on_connection: earlier,
                 tcp: Vec::new(),
@@ -387,6 +426,7 @@ impl Open {
             keys: Vec::new(),
             ntlm_ts: Vec::new(),
             last_activity: ts,
+            open_conns: 0,
         }
     }
 
@@ -422,7 +462,11 @@ impl Open {
             Credential::None | Credential::NtlmNegotiate { .. }
         ) || (leg.credential.is_complete()
             && !self.in_round_awaiting_credential());
-        let new_round = self.hs.rounds == 0 || (starts_round && self.previous_refused());
+        let rechallenge = self.hs.outcome == Outcome::Success
+            && leg.credential == Credential::None
+            && matches!(leg.answer, Answer::Offer { .. });
+        let new_round =
+            self.hs.rounds == 0 || (starts_round && !rechallenge && self.previous_refused());
         let hs = &mut self.hs;
         let ts = leg.ts();
         hs.last = hs.last.max(leg.response.as_ref().map_or(ts, |r| r.ts));
@@ -489,7 +533,14 @@ impl Open {
                 .legs
                 .last()
                 .is_some_and(|l| l.credential == leg.credential);
-        hs.outcome = next_outcome(hs.outcome, &leg, hs.legs.last());
+        if rechallenge {
+            // Authenticated, then challenged again on the next request: the server keeps
+            // authentication for one request only (AuthPersistSingleRequest, Kerberos without
+            // authPersistNonNTLM); the handshake itself succeeded.
+            hs.rechallenged = hs.rechallenged.saturating_add(1);
+        } else {
+            hs.outcome = next_outcome(hs.outcome, &leg, hs.legs.last());
+        }
         if repeat {
             hs.reused_requests = hs.reused_requests.saturating_add(1);
         } else if hs.legs.len() < max_legs {

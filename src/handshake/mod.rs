@@ -219,6 +219,9 @@ pub struct Handshake {
     /// Later requests on the same connection that reused the accepted credential (counted,
     /// not kept as legs).
     pub reused_requests: u64,
+    /// Anonymous requests challenged again after this handshake had succeeded on the
+    /// connection (authentication kept for one request only).
+    pub rechallenged: u64,
     /// Legs not kept because the handshake reached its leg cap.
     pub dropped_legs: u64,
     /// Handshakes that completed on the same connection before this one.
