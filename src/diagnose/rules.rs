@@ -730,7 +730,11 @@ fn reauth_every_request(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Findin
         hs,
         "reauth-every-request",
         summary,
-        vec![leg_evidence(i, l, "authentication repeated on an authenticated connection")],
+        vec![leg_evidence(
+            i,
+            l,
+            "authentication repeated on an authenticated connection",
+        )],
         "Not an error, but it costs round trips: check AuthPersistSingleRequest / \
          authPersistNonNTLM, and proxies that force per-request authentication.",
     ));

@@ -1,6 +1,7 @@
 //! Joining legs into handshakes, on their connection and across connections.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
 use super::leg::{leg_of, Answer, Credential, Leg};
@@ -33,6 +34,9 @@ impl Default for CorrelateConfig {
         }
     }
 }
+
+/// Join keys indexed per handshake.
+const MAX_KEYS: usize = 8;
 
 #[derive(Debug)]
 struct ConnInfo {
@@ -78,9 +82,9 @@ pub struct Correlator {
     open: BTreeMap<u64, Open>,
     by_key: HashMap<JoinKey, u64>,
     by_ntlm_ts: HashMap<u64, u64>,
-    /// Handshakes whose connections have all closed, with the time after which nothing can
-    /// join them, in the order they closed (the times grow, near enough).
-    closing: VecDeque<(Timestamp, u64)>,
+    /// Handshakes whose connections have all closed, by the time after which nothing can
+    /// join them (earliest first).
+    closing: BinaryHeap<Reverse<(Timestamp, u64)>>,
     /// Handshakes finished and handed out.
     finished: u64,
 }
@@ -158,8 +162,14 @@ impl Correlator {
                 o.last_activity = o.last_activity.max(now);
                 o.open_conns = o.open_conns.saturating_sub(1);
                 if o.open_conns == 0 {
-                    let deadline = Timestamp(o.last_activity.0.saturating_add(self.cfg.join_window_ns));
-                    self.closing.push_back((deadline, *id));
+                    // A success waits for nothing; anything else waits the join window for
+                    // the client to come back on another connection.
+                    let deadline = if o.hs.outcome == Outcome::Success {
+                        now
+                    } else {
+                        Timestamp(o.last_activity.0.saturating_add(self.cfg.join_window_ns))
+                    };
+                    self.closing.push(Reverse((deadline, *id)));
                 }
             }
         }
@@ -237,10 +247,14 @@ impl Correlator {
             self.by_ntlm_ts.insert(*t, id);
             o.ntlm_ts.push(*t);
         }
-        if !o.keys.contains(&key) && o.keys.len() < 8 {
+        // Keys are kept (and indexed) up to a few per handshake, so the index cannot grow
+        // with a long connection's requests.
+        if !o.keys.contains(&key) && o.keys.len() < MAX_KEYS {
             o.keys.push(key.clone());
+            self.by_key.insert(key, id);
+        } else if o.keys.contains(&key) {
+            self.by_key.insert(key, id);
         }
-        self.by_key.insert(key, id);
         o.add(leg, self.cfg.max_legs);
         o.last_activity = o.last_activity.max(now);
         self.sweep(now, false, sink);
@@ -298,7 +312,7 @@ impl Correlator {
                 } else {
                     Timestamp(o.last_activity.0.saturating_add(self.cfg.join_window_ns))
                 };
-                self.closing.push_back((deadline, id));
+                self.closing.push(Reverse((deadline, id)));
             }
         }
     }
@@ -314,11 +328,11 @@ impl Correlator {
             self.closing.clear();
             return;
         }
-        while let Some(&(deadline, id)) = self.closing.front() {
+        while let Some(&Reverse((deadline, id))) = self.closing.peek() {
             if deadline > now {
                 break;
             }
-            self.closing.pop_front();
+            self.closing.pop();
             let Some(o) = self.open.get(&id) else {
                 continue;
             };
@@ -328,7 +342,7 @@ impl Correlator {
             }
             let ready = Timestamp(o.last_activity.0.saturating_add(self.cfg.join_window_ns));
             if ready > now && o.hs.outcome != Outcome::Success {
-                self.closing.push_back((ready, id));
+                self.closing.push(Reverse((ready, id)));
                 continue;
             }
             self.finish_one(id, sink);
