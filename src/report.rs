@@ -37,9 +37,23 @@ pub struct Options {
     pub all_handshakes: bool,
 }
 
-/// Text reports show every handshake up to this many; past it, only those with a problem
-/// (unless `all_handshakes`).
-const TEXT_ALL_UP_TO: usize = 100;
+/// Text reports show every handshake up to this many; past it, only those with a problem,
+/// and at most this many of those (unless `all_handshakes`), so the report's memory stays
+/// bounded on any capture.
+const TEXT_BLOCKS: usize = 100;
+/// Handshake ids named beside a grouped finding.
+const EXAMPLES: usize = 6;
+
+/// All findings of one code, for the text report: how many, the first one's words, and a
+/// few handshakes that have it.
+#[derive(Debug)]
+struct Group {
+    severity: Severity,
+    count: u64,
+    first: Finding,
+    first_target: String,
+    examples: Vec<u64>,
+}
 
 /// Why a report could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -174,8 +188,11 @@ struct Collector {
     spools: Option<(Spool, Spool)>,
     /// Text: the handshakes to show (healthy ones only while few).
     shown: Vec<Analysed>,
-    healthy_hidden: u64,
+    /// Handshakes not kept for a block.
+    hidden: u64,
     all_handshakes: bool,
+    /// Text: findings by code.
+    groups: BTreeMap<&'static str, Group>,
 }
 
 /// HTTP anomalies listed in the JSON document; past this they are only counted.
@@ -260,16 +277,41 @@ impl Collector {
                     if let Err(e) = r {
                         self.write_err.get_or_insert(e);
                     }
-                } else if self.all_handshakes
-                    || has_problem(&a)
-                    || self.shown.len() < TEXT_ALL_UP_TO
-                {
-                    self.shown.push(*a);
                 } else {
-                    self.healthy_hidden = self.healthy_hidden.saturating_add(1);
+                    self.keep_for_text(*a);
                 }
             }
         }
+    }
+
+    fn keep_for_text(&mut self, a: Analysed) {
+        for f in &a.findings {
+            let g = self.groups.entry(f.code).or_insert_with(|| Group {
+                severity: f.severity,
+                count: 0,
+                first: f.clone(),
+                first_target: target(&a.handshake),
+                examples: Vec::new(),
+            });
+            g.count = g.count.saturating_add(1);
+            if g.examples.len() < EXAMPLES {
+                g.examples.push(a.handshake.id);
+            }
+        }
+        if self.all_handshakes || self.shown.len() < TEXT_BLOCKS {
+            self.shown.push(a);
+            return;
+        }
+        // Full: make room for a problem by dropping a healthy block; else count it.
+        if has_problem(&a) {
+            if let Some(i) = self.shown.iter().position(|h| !has_problem(h)) {
+                self.shown.remove(i);
+                self.shown.push(a);
+                self.hidden = self.hidden.saturating_add(1);
+                return;
+            }
+        }
+        self.hidden = self.hidden.saturating_add(1);
     }
 }
 
@@ -324,8 +366,9 @@ pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Sum
             None
         },
         shown: Vec::new(),
-        healthy_hidden: 0,
+        hidden: 0,
         all_handshakes: opts.all_handshakes,
+        groups: BTreeMap::new(),
     };
     if json {
         write!(out, "{{\"schema\":\"{SCHEMA}\",\"exchanges\":[")?;
@@ -346,7 +389,8 @@ pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Sum
         anomalies,
         spools,
         mut shown,
-        healthy_hidden,
+        hidden,
+        groups,
         ..
     } = c;
     summary.stats = analyzer.stats();
@@ -381,7 +425,8 @@ pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Sum
             summary: &summary,
             source: &source,
             shown: &shown,
-            healthy_hidden,
+            hidden,
+            groups: &groups,
             color: opts.color,
         };
         text.write(out)?;
@@ -396,7 +441,8 @@ struct TextReport<'a> {
     summary: &'a Summary,
     source: &'a MergedSource,
     shown: &'a [Analysed],
-    healthy_hidden: u64,
+    hidden: u64,
+    groups: &'a BTreeMap<&'static str, Group>,
     color: bool,
 }
 
@@ -424,19 +470,15 @@ impl TextReport<'_> {
             let fs = f.stats();
             writeln!(out, "{}: {} packets ({})", fs.path, fs.packets, fs.format)?;
         }
-        let mut findings: Vec<(&Finding, &Analysed)> = self
-            .shown
-            .iter()
-            .flat_map(|a| a.findings.iter().map(move |f| (f, a)))
-            .collect();
-        findings.sort_by(|(a, ha), (b, hb)| {
+        let mut groups: Vec<&Group> = self.groups.values().collect();
+        groups.sort_by(|a, b| {
             b.severity
                 .cmp(&a.severity)
-                .then(a.code.cmp(b.code))
-                .then(ha.handshake.id.cmp(&hb.handshake.id))
+                .then(b.count.cmp(&a.count))
+                .then(a.first.code.cmp(b.first.code))
         });
         writeln!(out)?;
-        if findings.is_empty() {
+        if groups.is_empty() {
             writeln!(out, "{}", self.paint("1", "FINDINGS: none"))?;
         } else {
             let by: Vec<String> = ["error", "warning", "info"]
@@ -448,15 +490,25 @@ impl TextReport<'_> {
                 "{}",
                 self.paint("1", &format!("FINDINGS ({})", by.join(", ")))
             )?;
-            for (f, a) in &findings {
-                let h = &a.handshake;
+            for g in groups {
+                let f = &g.first;
+                let whom = if g.count == 1 {
+                    format!("handshake #{}  {}", f.handshake, g.first_target)
+                } else {
+                    let ids: Vec<String> = g.examples.iter().map(|i| format!("#{i}")).collect();
+                    let more = if g.count > g.examples.len() as u64 {
+                        ", ..."
+                    } else {
+                        ""
+                    };
+                    format!("x{}  handshakes {}{more}", g.count, ids.join(", "))
+                };
                 writeln!(
                     out,
-                    "{} {}  handshake #{}  {}",
+                    "{} {}  {}",
                     self.severity(f.severity),
                     self.paint("1", f.code),
-                    h.id,
-                    target(h)
+                    whom
                 )?;
                 wrap(out, "        ", &f.summary)?;
                 wrap(out, "        next: ", &f.next_step)?;
@@ -475,11 +527,12 @@ impl TextReport<'_> {
         for a in self.shown {
             self.handshake(out, a)?;
         }
-        if self.healthy_hidden > 0 {
+        if self.hidden > 0 {
             writeln!(
                 out,
-                "({} healthy handshakes not shown; --all-handshakes shows them)",
-                self.healthy_hidden
+                "\n({} more handshakes not shown; --all-handshakes shows every one, --format \
+                 json has them all)",
+                self.hidden
             )?;
         }
         writeln!(out)?;
