@@ -25,6 +25,7 @@ pub const CODES: &[(&str, Severity)] = &[
     ("ntlm-weak", Severity::Warning),
     ("slow-auth", Severity::Warning),
     ("digest-stale-loop", Severity::Warning),
+    ("malformed-token", Severity::Warning),
 ];
 
 type Rule = fn(&Handshake, &DiagnoseConfig, &mut Vec<Finding>);
@@ -48,6 +49,7 @@ const RULES: &[Rule] = &[
     ntlm_weak,
     slow_auth,
     digest_stale_loop,
+    malformed_token,
 ];
 
 pub(super) fn run(hs: &Handshake, cfg: &DiagnoseConfig) -> Vec<Finding> {
@@ -166,10 +168,9 @@ fn logon_failed(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) {
                 && !split_type3(hs, *i)
                 && matches!(l.status(), Some(401 | 407))
                 && l.answer != Answer::DigestStale
-                && !l
-                    .response
+                && l.response
                     .as_ref()
-                    .is_some_and(|r| r.iis_substatus.as_deref() == Some("401.3"))
+                    .is_none_or(|r| r.iis_substatus.as_deref() != Some("401.3"))
         })
         .map(|(i, l)| {
             leg_evidence(
@@ -683,7 +684,7 @@ fn challenge_unanswered(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Findin
     if hs.outcome != Outcome::Abandoned {
         return;
     }
-    let Some((i, l)) = hs.legs.iter().enumerate().last() else {
+    let Some((i, l)) = hs.legs.iter().enumerate().next_back() else {
         return;
     };
     let schemes = if hs.offered.is_empty() {
@@ -836,5 +837,43 @@ fn digest_stale_loop(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>)
         stale,
         "Not a bad password: check the server's nonce lifetime and the clocks of client and \
          server.",
+    ));
+}
+
+/// A token that does not follow its specification: shown as malformed with what was read.
+fn malformed_token(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) {
+    use crate::auth::Token;
+    let mut ev = Vec::new();
+    let mut first = String::new();
+    for (i, l) in hs.legs.iter().enumerate() {
+        let headers = l
+            .request
+            .as_ref()
+            .and_then(|r| r.credential.as_ref())
+            .into_iter()
+            .chain(l.response.as_ref().and_then(|r| r.challenges.as_ref()));
+        for h in headers {
+            for item in &h.items {
+                if let Token::Malformed(m) = &item.token {
+                    let note = format!("{} {} token: {}", h.kind.name(), item.scheme_raw, m.error);
+                    if first.is_empty() {
+                        first = note.clone();
+                    }
+                    ev.push(leg_evidence(i, l, note));
+                }
+            }
+        }
+    }
+    if ev.is_empty() {
+        return;
+    }
+    out.push(finding(
+        hs,
+        "malformed-token",
+        format!("A token does not follow its specification ({first})."),
+        ev,
+        "A broken client, server or middlebox built this token; the leg shows what could be \
+         read before the fault. Compare with another client or server, and look for a device \
+         that rewrites the header.",
     ));
 }

@@ -363,6 +363,18 @@ fn answer_of(status: u16, challenges: Option<&AuthHeader>) -> Answer {
             if let Some(a) = items.iter().find_map(|i| special_answer(&i.token)) {
                 return a;
             }
+            // An NTLM token that does not decode, in a 401/407, can only be the challenge
+            // (MS-NLMP 3.1.5.1.1: the server answers a Type 1 with a Type 2): keep the
+            // handshake's logic going with its fields unknown.
+            if items.iter().any(|i| {
+                matches!(i.token, Token::Malformed(_)) && i.scheme_raw.eq_ignore_ascii_case("ntlm")
+            }) {
+                return Answer::NtlmChallenge {
+                    server_challenge: String::new(),
+                    target: None,
+                    timestamp: None,
+                };
+            }
             let offers_only = items.iter().all(|i| {
                 matches!(
                     i.token,

@@ -7,4 +7,5 @@
 mod architecture;
 mod cases;
 mod cli;
+mod lab;
 mod util;

@@ -1,0 +1,350 @@
+//! The lab's scenario captures (captures/, made by scripts/lab/): each names the expected
+//! handshakes with the right user, SPN, outcome and exactly the expected finding codes.
+
+use authscope::report::{run, Format, Options};
+
+use super::util::{captures_in, root};
+
+/// (scheme, user, spn, outcome, sorted finding codes) of one handshake, as compared.
+type Seen = (String, Option<String>, Option<String>, String, Vec<String>);
+
+/// (scheme, user, spn, outcome, finding codes) of one expected handshake.
+type Expected = (
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    &'static str,
+    &'static [&'static str],
+);
+
+const CASES: &[(&str, &[Expected])] = &[
+    (
+        "basic-success.pcap",
+        &[(
+            "basic",
+            Some("alice"),
+            None,
+            "success",
+            &["basic-cleartext"],
+        )],
+    ),
+    (
+        "basic-wrong-password.pcap",
+        &[(
+            "basic",
+            Some("alice"),
+            None,
+            "failed/logon-failed",
+            &["logon-failed", "basic-cleartext"],
+        )],
+    ),
+    // One stale nonce is the protocol working (RFC 7616 3.3): a second round, no finding.
+    (
+        "digest-stale-nonce.pcap",
+        &[("digest", Some("bob"), None, "success", &[])],
+    ),
+    (
+        "digest-success.pcap",
+        &[("digest", Some("bob"), None, "success", &[])],
+    ),
+    (
+        "digest-wrong-password.pcap",
+        &[(
+            "digest",
+            Some("bob"),
+            None,
+            "failed/logon-failed",
+            &["logon-failed"],
+        )],
+    ),
+    (
+        "kerberos-badkeyver.pcap",
+        &[(
+            "kerberos",
+            None,
+            Some("HTTP/intranet.lab.test"),
+            "failed/kerberos-rejected",
+            &["kerberos-error"],
+        )],
+    ),
+    (
+        "kerberos-success.pcap",
+        &[(
+            "kerberos",
+            None,
+            Some("HTTP/intranet.lab.test"),
+            "success",
+            &[],
+        )],
+    ),
+    (
+        "kerberos-unknown-spn-ntlm-fallback.pcap",
+        &[(
+            "negotiate-ntlm",
+            Some("alice"),
+            None,
+            "success",
+            &["kerberos-fallback-ntlm"],
+        )],
+    ),
+    (
+        "kerberos-wrong-key.pcap",
+        &[(
+            "kerberos",
+            None,
+            Some("HTTP/intranet.lab.test"),
+            "failed/kerberos-rejected",
+            &["kerberos-error"],
+        )],
+    ),
+    (
+        "kerberos-wrong-spn.pcap",
+        &[(
+            "kerberos",
+            None,
+            Some("HTTP/intranet.lab.test"),
+            "failed/kerberos-rejected",
+            &["kerberos-error"],
+        )],
+    ),
+    (
+        "negotiate-ntlm-success.pcap",
+        &[(
+            "negotiate-ntlm",
+            Some("alice"),
+            None,
+            "success",
+            &["kerberos-fallback-ntlm"],
+        )],
+    ),
+    (
+        "no-auth-method-iis-body.pcap",
+        &[(
+            "none",
+            None,
+            None,
+            "failed/no-auth-method",
+            &["no-auth-method", "iis-substatus"],
+        )],
+    ),
+    (
+        "no-auth-method.pcap",
+        &[(
+            "none",
+            None,
+            None,
+            "failed/no-auth-method",
+            &["no-auth-method"],
+        )],
+    ),
+    (
+        "ntlm-curl-interop-failure.pcap",
+        &[(
+            "ntlm",
+            None,
+            None,
+            "failed/negotiate-refused",
+            &["ntlm-negotiate-refused"],
+        )],
+    ),
+    (
+        "ntlm-keepalive-broken.pcap",
+        &[(
+            "ntlm",
+            Some("alice"),
+            None,
+            "failed/connection-closed",
+            &[
+                "auth-loop",
+                "ntlm-connection-closed",
+                "ntlm-split-connections",
+            ],
+        )],
+    ),
+    (
+        "ntlm-reset-after-challenge.pcap",
+        &[(
+            "ntlm",
+            Some("alice"),
+            None,
+            "failed/connection-reset",
+            &["auth-loop", "ntlm-connection-closed", "connection-reset"],
+        )],
+    ),
+    (
+        "ntlm-reset-on-authenticate.pcap",
+        &[(
+            "ntlm",
+            Some("alice"),
+            None,
+            "failed/connection-reset",
+            &["auth-loop", "connection-reset"],
+        )],
+    ),
+    (
+        "ntlm-success-curl.pcap",
+        &[("ntlm", Some("alice"), None, "success", &[])],
+    ),
+    (
+        "ntlm-success.pcap",
+        &[("ntlm", Some("alice"), None, "success", &[])],
+    ),
+    (
+        "ntlm-wrong-password.pcap",
+        &[(
+            "ntlm",
+            Some("alice"),
+            None,
+            "failed/logon-failed",
+            &["logon-failed"],
+        )],
+    ),
+    // No authentication, no handshakes, no false alarms.
+    ("plain-chunked.pcap", &[]),
+    ("plain-pipelining.pcap", &[]),
+    (
+        "proxy-407-no-credentials.pcap",
+        &[("none", None, None, "abandoned", &["challenge-unanswered"])],
+    ),
+    // squid's fake helper sends a Type 2 whose TargetName points outside the message.
+    (
+        "proxy-ntlm-success.pcap",
+        &[("ntlm", Some("carol"), None, "success", &["malformed-token"])],
+    ),
+];
+
+fn json_report(name: &str) -> serde_json::Value {
+    let path = root().join("captures").join(name);
+    let opts = Options {
+        format: Format::Json,
+        ..Options::default()
+    };
+    let mut out = Vec::new();
+    run(&[path], &opts, &mut out).unwrap();
+    serde_json::from_slice(&out).unwrap()
+}
+
+fn outcome(o: &serde_json::Value) -> String {
+    match o.get("how").and_then(|h| h.as_str()) {
+        Some(how) => format!("{}/{how}", o["result"].as_str().unwrap()),
+        None => o["result"].as_str().unwrap().to_owned(),
+    }
+}
+
+#[test]
+fn every_lab_capture_has_a_case() {
+    let names: Vec<String> = captures_in(&root().join("captures"))
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for n in &names {
+        assert!(
+            CASES.iter().any(|(c, _)| c == n),
+            "{n} has no expected handshakes in tests/it/lab.rs"
+        );
+    }
+}
+
+#[test]
+fn lab_handshakes_and_findings() {
+    let mut failures = Vec::new();
+    for (name, expected) in CASES {
+        let doc = json_report(name);
+        let got: Vec<Seen> = doc["handshakes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                let mut codes: Vec<String> = h["findings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f["code"].as_str().unwrap().to_owned())
+                    .collect();
+                codes.sort();
+                (
+                    h["scheme"].as_str().unwrap().to_owned(),
+                    h["user"].as_str().map(str::to_owned),
+                    h["spn"].as_str().map(str::to_owned),
+                    outcome(&h["outcome"]),
+                    codes,
+                )
+            })
+            .collect();
+        let want: Vec<Seen> = expected
+            .iter()
+            .map(|(s, u, spn, o, codes)| {
+                let mut c: Vec<String> = codes.iter().map(|c| (*c).to_owned()).collect();
+                c.sort();
+                (
+                    (*s).to_owned(),
+                    u.map(str::to_owned),
+                    spn.map(str::to_owned),
+                    (*o).to_owned(),
+                    c,
+                )
+            })
+            .collect();
+        if got != want {
+            failures.push(format!("{name}:\n  got  {got:?}\n  want {want:?}"));
+        }
+        // Every finding is listed at the top level too, tied to its handshake.
+        let n_top = doc["findings"].as_array().unwrap().len();
+        let n_in: usize = doc["handshakes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["findings"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(n_top, n_in, "{name}");
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn secrets_are_redacted_unless_revealed() {
+    let path = root().join("captures").join("basic-success.pcap");
+    let mut out = Vec::new();
+    run(
+        std::slice::from_ref(&path),
+        &Options {
+            format: Format::Json,
+            ..Options::default()
+        },
+        &mut out,
+    )
+    .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    // The lab password (README of captures/) must not appear, in clear or in base64.
+    assert!(!text.contains("Summer2024!"));
+    assert!(!text.contains("YWxpY2U6U3VtbWVyMjAyNCE"));
+    let mut out = Vec::new();
+    let opts = Options {
+        format: Format::Json,
+        reveal_secrets: true,
+        ..Options::default()
+    };
+    run(&[path], &opts, &mut out).unwrap();
+    assert!(String::from_utf8(out).unwrap().contains("Summer2024!"));
+}
+
+fn text_report(name: &str) -> String {
+    let path = root().join("captures").join(name);
+    let mut out = Vec::new();
+    run(&[path], &Options::default(), &mut out).unwrap();
+    let prefix = format!("{}/", root().display());
+    String::from_utf8(out).unwrap().replace(&prefix, "")
+}
+
+#[test]
+fn text_report_snapshots() {
+    for name in [
+        "ntlm-keepalive-broken.pcap",
+        "kerberos-badkeyver.pcap",
+        "kerberos-success.pcap",
+        "proxy-ntlm-success.pcap",
+        "plain-pipelining.pcap",
+    ] {
+        insta::assert_snapshot!(name, text_report(name));
+    }
+}
