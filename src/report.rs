@@ -572,7 +572,10 @@ impl TextReport<'_> {
             facts.push(format!("offered: {}", h.offered.join(", ")));
         }
         if let Some(spn) = &h.spn {
-            facts.push(format!("spn: {spn}"));
+            match &h.realm {
+                Some(r) => facts.push(format!("spn: {spn} (realm {r})")),
+                None => facts.push(format!("spn: {spn}")),
+            }
         }
         if h.rounds > 1 {
             facts.push(format!("rounds: {}", h.rounds));

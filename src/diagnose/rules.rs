@@ -664,6 +664,12 @@ fn spn_host_mismatch(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>)
     if spn_h == host_h {
         return;
     }
+    // A short name the client canonicalised to its FQDN (`upwin2003` -> `upwin2003.corp.com`)
+    // is the normal Windows behaviour; it matters only when the ticket was refused.
+    let first_label = |h: &str| h.split('.').next().unwrap_or(h).to_owned();
+    if first_label(&spn_h) == first_label(&host_h) && hs.outcome == Outcome::Success {
+        return;
+    }
     let Some((i, l)) = hs
         .credential_legs()
         .find(|(_, l)| matches!(l.credential, Credential::KerberosApReq { .. }))

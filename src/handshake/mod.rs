@@ -69,9 +69,8 @@ pub struct ConnEvent {
     pub kind: ConnEventKind,
 }
 
-/// The scheme a handshake actually used.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+/// The scheme a handshake actually used (serialized by its name: `negotiate-ntlm`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SchemeUsed {
     /// No credential was sent (only the anonymous probe).
     None,
@@ -83,6 +82,12 @@ pub enum SchemeUsed {
     Digest,
     Bearer,
     Other(String),
+}
+
+impl serde::Serialize for SchemeUsed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 impl std::fmt::Display for SchemeUsed {
