@@ -1,7 +1,8 @@
 //! Stage 8 (first face): the report, as a text summary or a JSON document.
 //!
 //! The JSON document is written as the analysis goes: exchanges are streamed out as they
-//! complete, so memory does not grow with the capture; connections (small) are kept and written
+//! complete, so memory does not grow with the capture; connections, handshakes and findings
+//! are spooled to temporary files as they end and copied in at the end.
 //! at the end, sorted by id.
 
 use std::collections::BTreeMap;
@@ -13,7 +14,7 @@ use crate::capture::{CaptureError, MergedSource, Timestamp};
 use crate::diagnose::{Finding, Severity};
 use crate::handshake::{Outcome, TimelineWhat};
 use crate::http::{Exchange, Header};
-use crate::pipeline::{Analysed, Analyzer, Config, Connection, Ending, Output, Stats};
+use crate::pipeline::{Analysed, Analyzer, Config, Ending, Output, Stats};
 
 /// Version of the JSON document; changes when a field changes meaning or goes away.
 pub const SCHEMA: &str = "authscope/1";
@@ -178,7 +179,8 @@ pub struct Summary {
 /// Takes the analyzer's outputs: counts them, and streams the JSON exchanges.
 struct Collector {
     summary: Summary,
-    connections: Vec<Connection>,
+    /// JSON: connections as they end.
+    connections: Option<Spool>,
     anomalies: Vec<serde_json::Value>,
     first_exchange: bool,
     write_err: Option<ReportError>,
@@ -209,8 +211,10 @@ impl Collector {
                 }
                 let n = summary.ended.entry(ending_name(c.ended)).or_default();
                 *n = n.saturating_add(1);
-                if self.json {
-                    self.connections.push(*c);
+                if let Some(sp) = self.connections.as_mut() {
+                    if let Err(e) = sp.push(&*c) {
+                        self.write_err.get_or_insert(e);
+                    }
                 }
             }
             Output::Exchange(x) => {
@@ -354,7 +358,7 @@ pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Sum
     let json = opts.format == Format::Json;
     let mut c = Collector {
         summary: Summary::default(),
-        connections: Vec::new(),
+        connections: if json { Some(Spool::new()?) } else { None },
         anomalies: Vec::new(),
         first_exchange: true,
         write_err: None,
@@ -385,7 +389,7 @@ pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Sum
     }
     let Collector {
         mut summary,
-        mut connections,
+        connections,
         anomalies,
         spools,
         mut shown,
@@ -402,15 +406,17 @@ pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Sum
         }
     }
     if json {
-        connections.sort_by_key(|c| c.id);
         if let Some((hs, fs)) = spools {
             write!(out, "],\"handshakes\":[")?;
             hs.copy_into(out)?;
             write!(out, "],\"findings\":[")?;
             fs.copy_into(out)?;
         }
-        write!(out, "],\"connections\":")?;
-        serde_json::to_writer(&mut *out, &connections)?;
+        write!(out, "],\"connections\":[")?;
+        if let Some(sp) = connections {
+            sp.copy_into(out)?;
+        }
+        write!(out, "]")?;
         write!(out, ",\"anomalies\":")?;
         serde_json::to_writer(&mut *out, &anomalies)?;
         let inputs: Vec<_> = source.files().iter().map(|f| f.stats()).collect();
