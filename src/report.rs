@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use crate::auth::RevealSecrets;
+use crate::auth::{decode_headers, AuthHeader, HeaderKind, RevealSecrets};
 use crate::capture::{CaptureError, MergedSource, Timestamp};
 use crate::diagnose::{Finding, Severity};
 use crate::handshake::{Outcome, TimelineWhat};
@@ -155,6 +155,69 @@ pub fn present_exchange(x: &Exchange, reveal: bool) -> Exchange {
     x
 }
 
+/// The authentication headers of one exchange, decoded.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ExchangeAuth {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<AuthHeader>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_authorization: Option<AuthHeader>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub www_authenticate: Option<AuthHeader>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_authenticate: Option<AuthHeader>,
+}
+
+impl ExchangeAuth {
+    /// Decodes the four authentication headers of an exchange (the request's credentials, the
+    /// final response's challenges).
+    pub fn of(x: &Exchange, reveal: bool) -> Option<ExchangeAuth> {
+        let decode = |headers: &[Header], kind: HeaderKind| {
+            let values: Vec<&[u8]> = crate::http::headers_named(headers, kind.name())
+                .map(str::as_bytes)
+                .collect();
+            if values.is_empty() {
+                return None;
+            }
+            let mut h = decode_headers(kind, &values);
+            if reveal {
+                h.reveal_secrets();
+            }
+            Some(h)
+        };
+        let req = x
+            .request
+            .as_ref()
+            .map(|r| r.headers.as_slice())
+            .unwrap_or_default();
+        let resp = x
+            .response
+            .as_ref()
+            .map(|r| r.headers.as_slice())
+            .unwrap_or_default();
+        let a = ExchangeAuth {
+            authorization: decode(req, HeaderKind::Authorization),
+            proxy_authorization: decode(req, HeaderKind::ProxyAuthorization),
+            www_authenticate: decode(resp, HeaderKind::WwwAuthenticate),
+            proxy_authenticate: decode(resp, HeaderKind::ProxyAuthenticate),
+        };
+        let any = a.authorization.is_some()
+            || a.proxy_authorization.is_some()
+            || a.www_authenticate.is_some()
+            || a.proxy_authenticate.is_some();
+        any.then_some(a)
+    }
+}
+
+/// An exchange in the JSON report: as framed, with its authentication headers decoded.
+#[derive(Debug, serde::Serialize)]
+struct ExchangeOut {
+    #[serde(flatten)]
+    exchange: Exchange,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth: Option<ExchangeAuth>,
+}
+
 /// What the report saw, for the summary and the exit status.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Summary {
@@ -224,7 +287,10 @@ impl Collector {
                     *n = n.saturating_add(1);
                 }
                 if self.json && self.write_err.is_none() {
-                    let shown = present_exchange(&x, self.reveal);
+                    let shown = ExchangeOut {
+                        auth: ExchangeAuth::of(&x, self.reveal),
+                        exchange: present_exchange(&x, self.reveal),
+                    };
                     let sep = if self.first_exchange { "" } else { "," };
                     self.first_exchange = false;
                     let r = out
