@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod handshake;
 pub mod diagnose;
+pub mod map;
 pub mod capture;
 pub mod http;
 pub mod net;

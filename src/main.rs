@@ -6,6 +6,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+// The pipeline allocates many small owned strings (header fields, decoded tokens); mimalloc
+// halves what the system allocator costs there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Shows why HTTP authentication fails, from the packets.
 #[derive(Debug, Parser)]
 #[command(name = "authscope", version, about)]
@@ -27,6 +32,10 @@ enum Command {
         /// Show passwords, hashes and tokens instead of redacting them.
         #[arg(long)]
         reveal_secrets: bool,
+        /// JSON: which HTTP exchanges to list (all are counted): those with authentication
+        /// headers or a 401/407, every one, or none.
+        #[arg(long, value_enum, default_value_t = ExchangesArg::Auth)]
+        exchanges: ExchangesArg,
         /// Exit with status 1 when a finding of this severity or worse exists.
         #[arg(long, value_enum)]
         fail_on: Option<SeverityArg>,
@@ -41,6 +50,13 @@ enum Command {
         #[arg(long, default_value_t = 2000, value_name = "MS")]
         slow_ms: u64,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExchangesArg {
+    Auth,
+    All,
+    None,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -87,6 +103,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             files,
             format,
             reveal_secrets,
+            exchanges,
             fail_on,
             all_handshakes,
             loop_rounds,
@@ -106,6 +123,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 config,
                 color,
                 all_handshakes,
+                exchanges: match exchanges {
+                    ExchangesArg::Auth => authscope::report::ExchangeFilter::Auth,
+                    ExchangesArg::All => authscope::report::ExchangeFilter::All,
+                    ExchangesArg::None => authscope::report::ExchangeFilter::None,
+                },
             };
             let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
             let summary = authscope::report::run(&files, &opts, &mut out)?;

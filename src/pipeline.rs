@@ -3,7 +3,7 @@
 //! [`Analyzer`] is incremental: push frames one at a time (from a file or a live capture) and
 //! receive [`Output`]s as they are decided; ask for [`Analyzer::stats`] at any moment.
 
-use std::collections::HashMap;
+use crate::map::Map as HashMap;
 use std::net::SocketAddr;
 
 use crate::capture::{Frame, Timestamp};
@@ -154,7 +154,7 @@ impl Analyzer {
                 diagnose: config.diagnose,
                 frame: 0,
             },
-            open: HashMap::new(),
+            open: HashMap::default(),
             stats: Stats::default(),
             swept: Timestamp(i64::MIN),
             since_sweep: 0,

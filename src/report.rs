@@ -36,6 +36,39 @@ pub struct Options {
     pub color: bool,
     /// Text: a block for every handshake, not only those with findings or failures.
     pub all_handshakes: bool,
+    /// JSON: which exchanges to list.
+    pub exchanges: ExchangeFilter,
+}
+
+/// Which HTTP exchanges the JSON report lists (all of them are always counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExchangeFilter {
+    /// Those with an authentication header or a 401/407 status.
+    #[default]
+    Auth,
+    All,
+    None,
+}
+
+impl ExchangeFilter {
+    fn keeps(self, x: &Exchange) -> bool {
+        match self {
+            ExchangeFilter::All => true,
+            ExchangeFilter::None => false,
+            ExchangeFilter::Auth => {
+                let auth_header = |h: &[Header], names: &[&str]| {
+                    h.iter()
+                        .any(|f| names.iter().any(|n| f.name.eq_ignore_ascii_case(n)))
+                };
+                x.request.as_ref().is_some_and(|r| {
+                    auth_header(&r.headers, &["authorization", "proxy-authorization"])
+                }) || x.response.as_ref().is_some_and(|r| {
+                    matches!(r.status, 401 | 407)
+                        || auth_header(&r.headers, &["www-authenticate", "proxy-authenticate"])
+                })
+            }
+        }
+    }
 }
 
 /// Text reports show every handshake up to this many; past it, only those with a problem,
@@ -256,6 +289,7 @@ struct Collector {
     /// Handshakes not kept for a block.
     hidden: u64,
     all_handshakes: bool,
+    exchanges: ExchangeFilter,
     /// Text: findings by code.
     groups: BTreeMap<&'static str, Group>,
 }
@@ -286,7 +320,7 @@ impl Collector {
                     let n = summary.statuses.entry(r.status).or_default();
                     *n = n.saturating_add(1);
                 }
-                if self.json && self.write_err.is_none() {
+                if self.json && self.write_err.is_none() && self.exchanges.keeps(&x) {
                     let shown = ExchangeOut {
                         auth: ExchangeAuth::of(&x, self.reveal),
                         exchange: present_exchange(&x, self.reveal),
@@ -438,6 +472,7 @@ pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Sum
         shown: Vec::new(),
         hidden: 0,
         all_handshakes: opts.all_handshakes,
+        exchanges: opts.exchanges,
         groups: BTreeMap::new(),
     };
     if json {

@@ -1,7 +1,9 @@
 //! Joining legs into handshakes, on their connection and across connections.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap};
+
+use crate::map::Map as HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use super::leg::{leg_of, Answer, Credential, Leg};

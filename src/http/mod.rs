@@ -71,9 +71,17 @@ pub struct Response {
     pub version: u8,
     pub headers: Vec<Header>,
     pub body_len: u64,
-    /// First bytes of the body of a 4xx response (at most `max_body_prefix`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// First bytes of the body of a 4xx response (at most `max_body_prefix`); in JSON as text
+    /// (lossy UTF-8: error pages are text).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "lossy_text")]
     pub body_prefix: Option<Vec<u8>>,
+}
+
+fn lossy_text<S: serde::Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(b) => s.serialize_str(&String::from_utf8_lossy(b)),
+        None => s.serialize_none(),
+    }
 }
 
 /// Finds a header's value by name (case-insensitive, RFC 9110 5.1); the first of several.

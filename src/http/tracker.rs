@@ -1,6 +1,8 @@
 //! Per-connection HTTP state: detection, the two framers, and request/response pairing.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::map::Map as HashMap;
 
 use super::framer::{
     find_head_start, looks_like_head, request_body, response_body, Body, BodyPlan, Framer, Head,
@@ -73,7 +75,7 @@ impl HttpTracker {
     pub fn new(config: HttpConfig) -> Self {
         HttpTracker {
             config,
-            conns: HashMap::new(),
+            conns: HashMap::default(),
             stats: HttpStats::default(),
         }
     }

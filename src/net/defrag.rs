@@ -5,7 +5,7 @@
 //! overlaps suspect). Datagrams in progress, bytes held and the age of an unfinished datagram
 //! are capped; what is dropped is counted.
 
-use std::collections::HashMap;
+use crate::map::Map as HashMap;
 use std::net::Ipv4Addr;
 
 use crate::capture::Timestamp;

@@ -17,7 +17,9 @@
 //! no longer than the idle timeout after their last packet. Connections closed by timeout or
 //! eviction are forgotten: a later packet opens a new, mid-stream connection.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
+
+use crate::map::Map as HashMap;
 
 use super::seq::SeqNumber;
 use super::stream::{Ctx, Stream};
@@ -100,10 +102,10 @@ impl TcpTable {
         TcpTable {
             config,
             stats: TcpStats::default(),
-            open: HashMap::new(),
-            keys: HashMap::new(),
+            open: HashMap::default(),
+            keys: HashMap::default(),
             idle: BTreeSet::new(),
-            closed: HashMap::new(),
+            closed: HashMap::default(),
             closed_order: VecDeque::new(),
             next_id: 0,
             held: 0,
