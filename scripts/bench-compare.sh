@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Side by side, on the standard benchmark captures (../shared/bench/make-capture.sh): wall time,
+# MB/s, packets/s and peak RSS of authscope against `cat` (the floor: reading the file) and
+# against tshark with the filter of ../shared/bench/README.md, with the ratios.
+#
+#   sudo scripts/bench-compare.sh [SIZE...]      SIZE: 100m 1g (default: both)
+#
+# Captures are made once under $BENCH_DIR (default /tmp/authscope-bench) and reused.
+# Warm cache: each file is read once before it is timed.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+BENCH_DIR=${BENCH_DIR:-/tmp/authscope-bench}
+SIZES=("$@")
+[ ${#SIZES[@]} -gt 0 ] || SIZES=(100m 1g)
+mkdir -p "$BENCH_DIR"
+cargo build --release --quiet --manifest-path "$HERE/Cargo.toml"
+BIN="$HERE/target/release/authscope"
+command -v tshark >/dev/null || { echo "bench-compare: tshark is missing (apt-get install tshark)" >&2; exit 2; }
+
+bytes_of() { case "$1" in 100m) echo 100000000 ;; 1g) echo 1000000000 ;; *) echo "unknown size $1" >&2; exit 2 ;; esac; }
+
+# run NAME CMD...: prints "NAME|wall_s|rss_kb"
+TIMES=$(mktemp)
+trap 'rm -f "$TIMES"' EXIT
+run() {
+  local name=$1; shift
+  /usr/bin/time -o "$TIMES" -f '%e|%M' "$@" > /dev/null 2>&1
+  echo "$name|$(tail -1 "$TIMES")"
+}
+
+printf '%s\n' "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
+printf '%-16s %-34s %9s %10s %12s %10s %9s %9s\n' capture tool wall_s MB/s packets/s rss_MB x_cat x_tshark
+for size in "${SIZES[@]}"; do
+  cap="$BENCH_DIR/cap$size.pcap"
+  if [ ! -f "$cap" ]; then
+    "$HERE/../shared/bench/make-capture.sh" "$cap" "$(bytes_of "$size")" 1 > "$BENCH_DIR/make-$size.log" 2>&1
+  fi
+  for f in "$cap" "${cap%.pcap}.pcapng"; do
+    [ -f "$f" ] || continue
+    cat "$f" > /dev/null
+    mb=$(stat -c %s "$f")
+    pkts=$(capinfos -c -M "$f" 2>/dev/null | awk -F: '/Number of packets/{gsub(/ /,"",$2); print $2}')
+    results=()
+    results+=("$(run cat cat "$f")")
+    results+=("$(run "authscope report --format json" "$BIN" report --format json "$f")")
+    results+=("$(run "authscope report (text)" "$BIN" report "$f")")
+    results+=("$(run "tshark -Y auth -T fields" tshark -n -r "$f" -Y 'ntlmssp or http.authorization or http.www_authenticate' -T fields -e frame.number)")
+    cat_s=$(echo "${results[0]}" | cut -d'|' -f2)
+    tshark_s=$(echo "${results[3]}" | cut -d'|' -f2)
+    for r in "${results[@]}"; do
+      name=$(echo "$r" | cut -d'|' -f1)
+      wall=$(echo "$r" | cut -d'|' -f2)
+      rss=$(echo "$r" | cut -d'|' -f3)
+      awk -v c="$(basename "$f")" -v n="$name" -v w="$wall" -v r="$rss" -v b="$mb" -v p="$pkts" \
+          -v cs="$cat_s" -v ts="$tshark_s" 'BEGIN {
+        w2 = (w > 0 ? w : 0.001);
+        printf "%-16s %-34s %9.2f %10.0f %12.0f %10.1f %9.1f %9.2f\n", c, n, w, b/1e6/w2, p/w2, r/1024, w2/(cs>0?cs:0.001), w2/(ts>0?ts:0.001)
+      }'
+    done
+  done
+done
