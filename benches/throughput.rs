@@ -1,3 +1,6 @@
+// A benchmark may panic on its own fixed inputs: that is a broken bench, not a crash.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 //! Hot paths of the pipeline, with criterion (`cargo bench`). Throughput is in bytes, so the
 //! figures read as MB/s. The whole-pipeline bench uses `AUTHSCOPE_BENCH_CAPTURE` when set (the
 //! standard capture from ../shared/bench), else a lab capture.
