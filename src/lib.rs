@@ -24,3 +24,4 @@ pub mod net;
 pub mod pipeline;
 pub mod report;
 pub mod tcp;
+pub mod ui;
