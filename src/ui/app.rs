@@ -240,6 +240,13 @@ impl State {
             })
     }
 
+    /// The timeline cursor is on a response (the detail then shows the response first).
+    pub fn cursor_on_response(&self) -> bool {
+        self.current()
+            .and_then(|r| r.a.handshake.timeline.get(self.timeline_cursor))
+            .is_some_and(|e| matches!(e.what, TimelineWhat::Response { .. }))
+    }
+
     fn passes(&self, r: &Record) -> bool {
         (!self.findings_only || !r.a.findings.is_empty()) && self.filter.matches(&r.a)
     }

@@ -45,7 +45,13 @@ fn lines(s: &State, t: &Theme) -> Vec<Line<'static>> {
     let leg_no = s.current_leg();
     match (s.current(), leg_no) {
         (Some(r), Some(n)) => match r.a.handshake.legs.get(n) {
-            Some(leg) => leg_lines(leg, r.raw.get(n).and_then(Option::as_ref), s.show_raw, t),
+            Some(leg) => leg_lines(
+                leg,
+                r.raw.get(n).and_then(Option::as_ref),
+                s.show_raw,
+                s.cursor_on_response(),
+                t,
+            ),
             None => vec![Line::styled(strings::NO_LEG, t.dim())],
         },
         (None, _) => vec![Line::styled(strings::NO_SELECTION, t.dim())],
@@ -54,7 +60,13 @@ fn lines(s: &State, t: &Theme) -> Vec<Line<'static>> {
 }
 
 /// Every line of a leg's detail.
-fn leg_lines(leg: &Leg, raw: Option<&RawHeads>, show_raw: bool, t: &Theme) -> Vec<Line<'static>> {
+fn leg_lines(
+    leg: &Leg,
+    raw: Option<&RawHeads>,
+    show_raw: bool,
+    response_first: bool,
+    t: &Theme,
+) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     let mut head = format!("on c{}", leg.conn);
     if leg.proxy {
@@ -64,49 +76,16 @@ fn leg_lines(leg: &Leg, raw: Option<&RawHeads>, show_raw: bool, t: &Theme) -> Ve
         head.push_str(&format!(", answered in {}", human_delta(l)));
     }
     out.push(Line::styled(head, t.dim()));
-    match &leg.request {
-        Some(r) => {
-            out.push(Line::from(vec![
-                Span::styled("Request ", t.bold()),
-                Span::raw(format!("{} {}", r.method, r.uri)),
-                Span::styled(format!("  frame {} at {}", r.frame, clock(r.ts)), t.dim()),
-            ]));
-            if let Some(c) = &r.connection {
-                out.push(Line::raw(format!("  Connection: {c}")));
-            }
-            match &r.credential {
-                Some(c) => {
-                    out.push(Line::raw(format!("  {}:", c.kind.name())));
-                    push_tree(&mut out, &tree::of_header(c), t);
-                }
-                None => out.push(Line::styled("  no credentials (anonymous)", t.dim())),
-            }
-        }
-        None => out.push(Line::styled("Request not captured", t.dim())),
-    }
-    match &leg.response {
-        Some(r) => {
-            let mut status = format!("{} {}", r.status, r.reason);
-            if let Some(sub) = &r.iis_substatus {
-                status.push_str(&format!(" (IIS {sub})"));
-            }
-            out.push(Line::from(vec![
-                Span::styled("Response ", t.bold()),
-                Span::styled(status, t.status(r.status)),
-                Span::styled(format!("  frame {} at {}", r.frame, clock(r.ts)), t.dim()),
-            ]));
-            if let Some(c) = &r.connection {
-                out.push(Line::raw(format!("  Connection: {c}")));
-            }
-            match &r.challenges {
-                Some(c) => {
-                    out.push(Line::raw(format!("  {}:", c.kind.name())));
-                    push_tree(&mut out, &tree::of_header(c), t);
-                }
-                None => out.push(Line::styled("  no challenge", t.dim())),
-            }
-        }
-        None => out.push(Line::styled("Response not captured", t.dim())),
+    let mut req = Vec::new();
+    request_lines(&mut req, leg, t);
+    let mut resp = Vec::new();
+    response_lines(&mut resp, leg, t);
+    if response_first {
+        out.extend(resp);
+        out.extend(req);
+    } else {
+        out.extend(req);
+        out.extend(resp);
     }
     out.push(Line::raw(""));
     match (show_raw, raw) {
@@ -145,5 +124,55 @@ fn push_tree(out: &mut Vec<Line<'static>>, roots: &[tree::Node], t: &Theme) {
             spans.push(Span::raw(format!(": {v}")));
         }
         out.push(Line::from(spans));
+    }
+}
+
+fn request_lines(out: &mut Vec<Line<'static>>, leg: &Leg, t: &Theme) {
+    match &leg.request {
+        Some(r) => {
+            out.push(Line::from(vec![
+                Span::styled("Request ", t.bold()),
+                Span::raw(format!("{} {}", r.method, r.uri)),
+                Span::styled(format!("  frame {} at {}", r.frame, clock(r.ts)), t.dim()),
+            ]));
+            if let Some(c) = &r.connection {
+                out.push(Line::raw(format!("  Connection: {c}")));
+            }
+            match &r.credential {
+                Some(c) => {
+                    out.push(Line::raw(format!("  {}:", c.kind.name())));
+                    push_tree(out, &tree::of_header(c), t);
+                }
+                None => out.push(Line::styled("  no credentials (anonymous)", t.dim())),
+            }
+        }
+        None => out.push(Line::styled("Request not captured", t.dim())),
+    }
+}
+
+fn response_lines(out: &mut Vec<Line<'static>>, leg: &Leg, t: &Theme) {
+    match &leg.response {
+        Some(r) => {
+            let mut status = format!("{} {}", r.status, r.reason);
+            if let Some(sub) = &r.iis_substatus {
+                status.push_str(&format!(" (IIS {sub})"));
+            }
+            out.push(Line::from(vec![
+                Span::styled("Response ", t.bold()),
+                Span::styled(status, t.status(r.status)),
+                Span::styled(format!("  frame {} at {}", r.frame, clock(r.ts)), t.dim()),
+            ]));
+            if let Some(c) = &r.connection {
+                out.push(Line::raw(format!("  Connection: {c}")));
+            }
+            match &r.challenges {
+                Some(c) => {
+                    out.push(Line::raw(format!("  {}:", c.kind.name())));
+                    push_tree(out, &tree::of_header(c), t);
+                }
+                None => out.push(Line::styled("  no challenge", t.dim())),
+            }
+        }
+        None => out.push(Line::styled("Response not captured", t.dim())),
     }
 }

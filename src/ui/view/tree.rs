@@ -62,6 +62,7 @@ fn item_node(item: &Value) -> Node {
                 .filter_map(|(k, v)| build(k, v)),
         );
     }
+    flags_last(&mut children);
     for k in ["params", "token68"] {
         if let Some(n) = item.get(k).and_then(|v| build(k, v)) {
             children.push(n);
@@ -114,6 +115,11 @@ fn pairs(rest: &[(&String, &Value)]) -> String {
         .join(", ")
 }
 
+/// Flag lists are long and rarely the answer: they go after the other fields.
+fn flags_last(children: &mut [Node]) {
+    children.sort_by_key(|n| n.label == "flags");
+}
+
 /// The node of field `name`, or `None` when there is nothing to show.
 fn build(name: &str, v: &Value) -> Option<Node> {
     match v {
@@ -143,10 +149,21 @@ fn build(name: &str, v: &Value) -> Option<Node> {
             if let Some(s) = inline(o) {
                 return Some(Node::leaf(name, s));
             }
+            // A record's `type` or `kind` is its value on the parent line (`token: kerberos`).
+            let kind_key = ["type", "kind"]
+                .into_iter()
+                .find(|k| o.get(*k).is_some_and(Value::is_string));
+            let value = kind_key.and_then(|k| o.get(k)).and_then(scalar);
+            let mut children: Vec<Node> = o
+                .iter()
+                .filter(|(k, _)| Some(k.as_str()) != kind_key)
+                .filter_map(|(k, v)| build(k, v))
+                .collect();
+            flags_last(&mut children);
             Some(Node {
                 label: name.to_owned(),
-                value: None,
-                children: o.iter().filter_map(|(k, v)| build(k, v)).collect(),
+                value,
+                children,
             })
         }
         Value::Array(a) => {
