@@ -199,6 +199,12 @@ fn arrow(d: &mut Row, left: usize, right: usize, text: &str, req: bool, st: Styl
 
 fn tcp(d: &mut Row, k: &ConnEventKind, lanes: &Lanes, t: &Theme) {
     let span_to = lanes.hop;
+    // The far end of the connection is the proxy when there is one.
+    let side_name = |s: Side| match s {
+        Side::Client => "client",
+        Side::Server if lanes.proxied => "proxy",
+        Side::Server => "server",
+    };
     let (text, side, st) = match k {
         ConnEventKind::Open { handshake_seen } => {
             let text = if *handshake_seen {
@@ -239,12 +245,5 @@ fn tcp(d: &mut Row, k: &ConnEventKind, lanes: &Lanes, t: &Theme) {
                 .max(lanes.client.saturating_add(1));
             d.text(start, &s, st, span_to.saturating_sub(start));
         }
-    }
-}
-
-fn side_name(s: Side) -> &'static str {
-    match s {
-        Side::Client => "client",
-        Side::Server => "server",
     }
 }
