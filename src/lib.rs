@@ -25,3 +25,4 @@ pub mod net;
 pub mod pipeline;
 pub mod report;
 pub mod tcp;
+pub mod ui;

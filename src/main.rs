@@ -50,6 +50,21 @@ enum Command {
         #[arg(long, default_value_t = 2000, value_name = "MS")]
         slow_ms: u64,
     },
+    /// Open capture files in the terminal UI: handshakes, their timelines and decoded legs.
+    Open {
+        /// pcap or pcapng files; several are merged in time order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Show passwords, hashes and tokens instead of redacting them.
+        #[arg(long)]
+        reveal_secrets: bool,
+        /// Rounds of refusal without success that make an `auth-loop`.
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        loop_rounds: u32,
+        /// A credential answered later than this is `slow-auth` (milliseconds).
+        #[arg(long, default_value_t = 2000, value_name = "MS")]
+        slow_ms: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -140,6 +155,22 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 (Some(t), Some(w)) if w >= t => ExitCode::from(1),
                 _ => ExitCode::SUCCESS,
             })
+        }
+        Command::Open {
+            files,
+            reveal_secrets,
+            loop_rounds,
+            slow_ms,
+        } => {
+            let mut config = authscope::pipeline::Config::default();
+            config.diagnose.loop_rounds = loop_rounds;
+            config.diagnose.slow_ms = slow_ms;
+            let opts = authscope::ui::Options {
+                reveal_secrets,
+                config,
+            };
+            authscope::ui::run(&files, &opts)?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -853,12 +853,13 @@ pub fn rfc3339(ts: Timestamp) -> String {
 }
 
 /// `HH:MM:SS.ffffff` of a timestamp (UTC), for timelines.
-fn clock(ts: Timestamp) -> String {
+pub fn clock(ts: Timestamp) -> String {
     let full = rfc3339(ts);
     full.get(11..26).unwrap_or(&full).to_owned()
 }
 
-fn human_delta(ns: i64) -> String {
+/// A signed duration in the unit that reads best (`306us`, `1.3ms`, `2.50s`).
+pub fn human_delta(ns: i64) -> String {
     let a = ns.unsigned_abs();
     let sign = if ns < 0 { "-" } else { "" };
     if a < 1_000_000 {

@@ -9,4 +9,5 @@ mod bench;
 mod cases;
 mod cli;
 mod lab;
+mod ui;
 mod util;

@@ -1,0 +1,596 @@
+//! The state of the UI and every change to it. Rendering reads [`State`]; only [`State::apply`]
+//! and [`State::take_batch`] change it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ratatui::layout::{Position, Rect};
+
+use crate::diagnose::Severity;
+use crate::handshake::TimelineWhat;
+use crate::http::Header;
+use crate::pipeline::{Analysed, Stats};
+
+use super::event::Batch;
+use super::filter::Filter;
+use super::input::Action;
+use super::strings;
+use super::view;
+
+/// The raw heads of one leg (secrets redacted unless revealed), request line or status line
+/// first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawHeads {
+    pub request: Option<Vec<Header>>,
+    pub response: Option<Vec<Header>>,
+}
+
+/// One handshake as the UI keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub a: Analysed,
+    /// Raw heads by leg, when they were still held when the handshake was decided.
+    pub raw: Vec<Option<RawHeads>>,
+    /// The most severe finding.
+    pub worst: Option<Severity>,
+}
+
+impl Record {
+    pub fn new(a: Analysed, raw: Vec<Option<RawHeads>>) -> Record {
+        let worst = a.findings.iter().map(|f| f.severity).max();
+        Record { a, raw, worst }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.a.handshake.id
+    }
+}
+
+/// The panes that take the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    List,
+    Timeline,
+    Detail,
+    Findings,
+}
+
+impl Pane {
+    fn next(self) -> Pane {
+        match self {
+            Pane::List => Pane::Timeline,
+            Pane::Timeline => Pane::Detail,
+            Pane::Detail => Pane::Findings,
+            Pane::Findings => Pane::List,
+        }
+    }
+
+    fn prev(self) -> Pane {
+        match self {
+            Pane::List => Pane::Findings,
+            Pane::Timeline => Pane::List,
+            Pane::Detail => Pane::Timeline,
+            Pane::Findings => Pane::Detail,
+        }
+    }
+}
+
+/// Orders of the list, in the order `s` cycles through them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    /// First packet of the handshake.
+    Time,
+    /// Most severe finding first.
+    Severity,
+    /// Longest first.
+    Duration,
+    /// By client address.
+    Client,
+}
+
+impl Sort {
+    fn next(self) -> Sort {
+        match self {
+            Sort::Time => Sort::Severity,
+            Sort::Severity => Sort::Duration,
+            Sort::Duration => Sort::Client,
+            Sort::Client => Sort::Time,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Sort::Time => "time",
+            Sort::Severity => "severity",
+            Sort::Duration => "duration",
+            Sort::Client => "client",
+        }
+    }
+}
+
+/// What the keys do right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    /// Typing a filter; `before` is restored by Esc.
+    Filter {
+        before: String,
+    },
+    Help,
+}
+
+/// Live capture counters (the live issue fills them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Live {
+    pub interface: String,
+    pub packets_per_second: f64,
+    pub dropped: u64,
+}
+
+/// Where the data comes from.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    /// File names as given.
+    pub names: Vec<String>,
+    pub total_bytes: u64,
+    /// Shared byte counters of the readers, for the gauge.
+    pub progress: Vec<Arc<AtomicU64>>,
+    pub live: Option<Live>,
+}
+
+impl Source {
+    pub fn bytes_read(&self) -> u64 {
+        self.progress
+            .iter()
+            .map(|p| p.load(Ordering::Relaxed))
+            .fold(0u64, u64::saturating_add)
+    }
+}
+
+/// Everything the screen shows.
+#[derive(Debug)]
+pub struct State {
+    pub source: Source,
+    pub stats: Stats,
+    pub connections: u64,
+    pub done: bool,
+    pub records: Vec<Record>,
+    /// Findings by severity: error, warning, info.
+    pub by_severity: [u64; 3],
+    /// Indices into `records` that pass the filter, in the sort order.
+    pub view: Vec<usize>,
+    /// Position in `view`.
+    pub cursor: usize,
+    /// First row of `view` on screen.
+    pub list_top: usize,
+    /// The selected handshake, kept when the view changes.
+    pub selected: Option<u64>,
+    pub focus: Pane,
+    /// The pane the compact layout shows under the list.
+    pub lower: Pane,
+    pub timeline_cursor: usize,
+    pub timeline_top: usize,
+    pub detail_scroll: u16,
+    pub findings_scroll: u16,
+    pub show_raw: bool,
+    pub filter_text: String,
+    pub filter: Filter,
+    pub findings_only: bool,
+    pub sort: Sort,
+    pub mode: Mode,
+    /// A one-line message in the hint bar until the next key.
+    pub message: Option<String>,
+    pub warnings: Vec<String>,
+    /// The terminal size, for layout-dependent moves (page size, mouse).
+    pub size: Rect,
+    pub quit: bool,
+}
+
+impl State {
+    pub fn new(source: Source) -> State {
+        State {
+            source,
+            stats: Stats::default(),
+            connections: 0,
+            done: false,
+            records: Vec::new(),
+            by_severity: [0; 3],
+            view: Vec::new(),
+            cursor: 0,
+            list_top: 0,
+            selected: None,
+            focus: Pane::List,
+            lower: Pane::Timeline,
+            timeline_cursor: 0,
+            timeline_top: 0,
+            detail_scroll: 0,
+            findings_scroll: 0,
+            show_raw: false,
+            filter_text: String::new(),
+            filter: Filter::default(),
+            findings_only: false,
+            sort: Sort::Time,
+            mode: Mode::Normal,
+            message: None,
+            warnings: Vec::new(),
+            size: Rect::new(0, 0, 80, 24),
+            quit: false,
+        }
+    }
+
+    /// The selected handshake.
+    pub fn current(&self) -> Option<&Record> {
+        self.view
+            .get(self.cursor)
+            .and_then(|&i| self.records.get(i))
+    }
+
+    /// The leg the timeline cursor is on (a TCP line belongs to the leg before it).
+    pub fn current_leg(&self) -> Option<usize> {
+        let r = self.current()?;
+        let tl = &r.a.handshake.timeline;
+        let upto = self.timeline_cursor.min(tl.len().saturating_sub(1));
+        tl.iter()
+            .take(upto.saturating_add(1))
+            .rev()
+            .chain(tl.iter().skip(upto.saturating_add(1)))
+            .find_map(|e| match e.what {
+                TimelineWhat::Request { leg, .. } | TimelineWhat::Response { leg, .. } => Some(leg),
+                TimelineWhat::Tcp(_) => None,
+            })
+    }
+
+    /// The timeline cursor is on a response (the detail then shows the response first).
+    pub fn cursor_on_response(&self) -> bool {
+        self.current()
+            .and_then(|r| r.a.handshake.timeline.get(self.timeline_cursor))
+            .is_some_and(|e| matches!(e.what, TimelineWhat::Response { .. }))
+    }
+
+    fn passes(&self, r: &Record) -> bool {
+        (!self.findings_only || !r.a.findings.is_empty()) && self.filter.matches(&r.a)
+    }
+
+    /// Takes a batch from the worker: new handshakes join the view where the sort puts them;
+    /// the selection and its row on screen stay put.
+    pub fn take_batch(&mut self, b: Batch) {
+        self.stats = b.stats;
+        self.connections = b.connections;
+        self.done |= b.done;
+        self.warnings.extend(b.warnings);
+        if b.handshakes.is_empty() {
+            return;
+        }
+        let start = self.records.len();
+        for r in b.handshakes {
+            for f in &r.a.findings {
+                let slot = match f.severity {
+                    Severity::Error => 0,
+                    Severity::Warning => 1,
+                    Severity::Info => 2,
+                };
+                if let Some(n) = self.by_severity.get_mut(slot) {
+                    *n = n.saturating_add(1);
+                }
+            }
+            self.records.push(r);
+        }
+        let mut added = false;
+        for i in start..self.records.len() {
+            if self.records.get(i).is_some_and(|r| self.passes(r)) {
+                self.view.push(i);
+                added = true;
+            }
+        }
+        if added {
+            self.resort();
+        }
+    }
+
+    /// Rebuilds the view from scratch (the filter or the sort changed).
+    fn rebuild(&mut self) {
+        self.view = (0..self.records.len())
+            .filter(|&i| self.records.get(i).is_some_and(|r| self.passes(r)))
+            .collect();
+        self.resort();
+    }
+
+    fn resort(&mut self) {
+        let recs = &self.records;
+        let key = |i: &usize| recs.get(*i).map(|r| &r.a.handshake);
+        match self.sort {
+            Sort::Time => self.view.sort_by_key(|i| key(i).map(|h| (h.first, h.id))),
+            Sort::Severity => self.view.sort_by_key(|i| {
+                let r = recs.get(*i);
+                (
+                    std::cmp::Reverse(r.and_then(|r| r.worst)),
+                    key(i).map(|h| (h.first, h.id)),
+                )
+            }),
+            Sort::Duration => self.view.sort_by_key(|i| {
+                (
+                    std::cmp::Reverse(key(i).map(|h| h.last.since(h.first))),
+                    key(i).map(|h| h.id),
+                )
+            }),
+            Sort::Client => self
+                .view
+                .sort_by_key(|i| key(i).map(|h| (h.client, h.first, h.id))),
+        }
+        self.restore_selection();
+    }
+
+    /// Puts the cursor back on the selected handshake, at the same row on screen.
+    fn restore_selection(&mut self) {
+        let row = self.cursor.saturating_sub(self.list_top);
+        let found = self.selected.and_then(|id| {
+            self.view
+                .iter()
+                .position(|&i| self.records.get(i).is_some_and(|r| r.id() == id))
+        });
+        match found {
+            Some(p) => {
+                self.cursor = p;
+                self.list_top = p.saturating_sub(row);
+            }
+            None => {
+                self.cursor = self.cursor.min(self.view.len().saturating_sub(1));
+                let now = self.current().map(Record::id);
+                if now != self.selected {
+                    self.select_changed();
+                }
+                self.selected = now;
+            }
+        }
+        self.scroll_list_into_view();
+    }
+
+    fn list_height(&self) -> usize {
+        usize::from(view::layout(self.size, self).list_rows())
+    }
+
+    fn scroll_list_into_view(&mut self) {
+        let h = self.list_height().max(1);
+        if self.cursor < self.list_top {
+            self.list_top = self.cursor;
+        } else if self.cursor >= self.list_top.saturating_add(h) {
+            self.list_top = self.cursor.saturating_add(1).saturating_sub(h);
+        }
+        // No empty rows below the last handshake while there are some above.
+        let max_top = self.view.len().saturating_sub(h);
+        self.list_top = self.list_top.min(max_top);
+    }
+
+    fn select_changed(&mut self) {
+        self.timeline_cursor = 0;
+        self.timeline_top = 0;
+        self.detail_scroll = 0;
+        self.findings_scroll = 0;
+    }
+
+    fn move_list(&mut self, to: usize) {
+        let to = to.min(self.view.len().saturating_sub(1));
+        if to != self.cursor {
+            self.cursor = to;
+            self.select_changed();
+        }
+        self.selected = self.current().map(Record::id);
+        self.scroll_list_into_view();
+    }
+
+    fn timeline_len(&self) -> usize {
+        self.current().map_or(0, |r| r.a.handshake.timeline.len())
+    }
+
+    fn move_timeline(&mut self, to: usize) {
+        let to = to.min(self.timeline_len().saturating_sub(1));
+        if to != self.timeline_cursor {
+            self.timeline_cursor = to;
+            self.detail_scroll = 0;
+        }
+        let h = usize::from(view::layout(self.size, self).timeline_rows()).max(1);
+        if self.timeline_cursor < self.timeline_top {
+            self.timeline_top = self.timeline_cursor;
+        } else if self.timeline_cursor >= self.timeline_top.saturating_add(h) {
+            self.timeline_top = self.timeline_cursor.saturating_add(1).saturating_sub(h);
+        }
+    }
+
+    fn page(&self) -> usize {
+        let l = view::layout(self.size, self);
+        let rows = match self.focus {
+            Pane::List => l.list_rows(),
+            Pane::Timeline => l.timeline_rows(),
+            Pane::Detail => l.detail.height.saturating_sub(2),
+            Pane::Findings => l.findings.height.saturating_sub(2),
+        };
+        usize::from(rows.saturating_sub(1)).max(1)
+    }
+
+    /// Moves in the focused pane: `delta` rows, or to an end.
+    fn step(&mut self, delta: isize) {
+        let apply = |v: usize| -> usize {
+            if delta < 0 {
+                v.saturating_sub(delta.unsigned_abs())
+            } else {
+                v.saturating_add(delta.unsigned_abs())
+            }
+        };
+        match self.focus {
+            Pane::List => self.move_list(apply(self.cursor)),
+            Pane::Timeline => self.move_timeline(apply(self.timeline_cursor)),
+            Pane::Detail => {
+                let to = apply(usize::from(self.detail_scroll)).min(self.max_scroll(Pane::Detail));
+                self.detail_scroll = u16::try_from(to).unwrap_or(u16::MAX);
+            }
+            Pane::Findings => {
+                let to =
+                    apply(usize::from(self.findings_scroll)).min(self.max_scroll(Pane::Findings));
+                self.findings_scroll = u16::try_from(to).unwrap_or(u16::MAX);
+            }
+        }
+    }
+
+    /// The scroll that shows the last line of a pane at its bottom.
+    fn max_scroll(&self, pane: Pane) -> usize {
+        let l = view::layout(self.size, self);
+        let rows = match pane {
+            Pane::Detail => l.detail.height,
+            Pane::Findings => l.findings.height,
+            Pane::List | Pane::Timeline => 0,
+        };
+        view::content_lines(self, pane).saturating_sub(usize::from(rows.saturating_sub(2)))
+    }
+
+    fn jump_to_end(&mut self, end: bool) {
+        match self.focus {
+            Pane::List => self.move_list(if end { usize::MAX } else { 0 }),
+            Pane::Timeline => self.move_timeline(if end { usize::MAX } else { 0 }),
+            Pane::Detail => self.step(if end { isize::MAX } else { isize::MIN }),
+            Pane::Findings => self.step(if end { isize::MAX } else { isize::MIN }),
+        }
+    }
+
+    fn focus(&mut self, p: Pane) {
+        self.focus = p;
+        if p != Pane::List {
+            self.lower = p;
+        }
+    }
+
+    fn set_filter(&mut self, text: String) {
+        self.filter = Filter::parse(&text);
+        self.filter_text = text;
+        self.rebuild();
+    }
+
+    /// Applies one user action.
+    pub fn apply(&mut self, action: Action) {
+        if !matches!(action, Action::None) {
+            self.message = None;
+        }
+        match action {
+            Action::None => {}
+            Action::Quit => self.quit = true,
+            Action::Up => self.step(-1),
+            Action::Down => self.step(1),
+            Action::PageUp => self.step(-isize::try_from(self.page()).unwrap_or(1)),
+            Action::PageDown => self.step(isize::try_from(self.page()).unwrap_or(1)),
+            Action::Top => self.jump_to_end(false),
+            Action::Bottom => self.jump_to_end(true),
+            Action::NextPane => self.focus(self.focus.next()),
+            Action::PrevPane => self.focus(self.focus.prev()),
+            Action::Enter => match self.focus {
+                Pane::List => self.focus(Pane::Timeline),
+                Pane::Timeline => self.focus(Pane::Detail),
+                Pane::Detail | Pane::Findings => {}
+            },
+            Action::Back => match self.focus {
+                Pane::List => {
+                    if !self.filter_text.is_empty() {
+                        self.set_filter(String::new());
+                    }
+                }
+                Pane::Timeline | Pane::Findings => self.focus(Pane::List),
+                Pane::Detail => self.focus(Pane::Timeline),
+            },
+            Action::Help => {
+                self.mode = if self.mode == Mode::Help {
+                    Mode::Normal
+                } else {
+                    Mode::Help
+                }
+            }
+            Action::CloseHelp => self.mode = Mode::Normal,
+            Action::StartFilter => {
+                self.mode = Mode::Filter {
+                    before: self.filter_text.clone(),
+                }
+            }
+            Action::FilterChar(c) => {
+                let mut t = self.filter_text.clone();
+                t.push(c);
+                self.set_filter(t);
+            }
+            Action::FilterBackspace => {
+                let mut t = self.filter_text.clone();
+                t.pop();
+                self.set_filter(t);
+            }
+            Action::FilterClear => self.set_filter(String::new()),
+            Action::FilterApply => {
+                self.mode = Mode::Normal;
+                self.focus(Pane::List);
+                if let Some(n) = self.filter.notes.first() {
+                    self.message = Some(n.clone());
+                }
+            }
+            Action::FilterCancel => {
+                let before = match &self.mode {
+                    Mode::Filter { before } => before.clone(),
+                    _ => String::new(),
+                };
+                self.mode = Mode::Normal;
+                self.set_filter(before);
+            }
+            Action::FindingsOnly => {
+                self.findings_only = !self.findings_only;
+                self.rebuild();
+            }
+            Action::Sort => {
+                self.sort = self.sort.next();
+                self.resort();
+                self.message = Some(format!("sort: {}", self.sort.label()));
+            }
+            Action::ToggleRaw => self.show_raw = !self.show_raw,
+            Action::Export => self.message = Some(strings::EXPORT_UNAVAILABLE.to_owned()),
+            Action::Resize(w, h) => {
+                self.size = Rect::new(0, 0, w, h);
+                self.scroll_list_into_view();
+                self.move_timeline(self.timeline_cursor);
+            }
+            Action::Click(x, y) => self.click(x, y),
+            Action::Scroll(x, y, down) => {
+                if let Some(p) = self.pane_at(x, y) {
+                    self.focus(p);
+                    self.step(if down { 3 } else { -3 });
+                }
+            }
+        }
+    }
+
+    fn pane_at(&self, x: u16, y: u16) -> Option<Pane> {
+        let l = view::layout(self.size, self);
+        let p = Position::new(x, y);
+        [
+            (l.list, Pane::List),
+            (l.timeline, Pane::Timeline),
+            (l.detail, Pane::Detail),
+            (l.findings, Pane::Findings),
+        ]
+        .into_iter()
+        .find(|(r, _)| r.contains(p))
+        .map(|(_, pane)| pane)
+    }
+
+    fn click(&mut self, x: u16, y: u16) {
+        let l = view::layout(self.size, self);
+        let Some(pane) = self.pane_at(x, y) else {
+            return;
+        };
+        self.focus(pane);
+        match pane {
+            Pane::List => {
+                if let Some(row) = l.list_row_at(y) {
+                    self.move_list(self.list_top.saturating_add(usize::from(row)));
+                }
+            }
+            Pane::Timeline => {
+                if let Some(row) = l.timeline_row_at(y) {
+                    self.move_timeline(self.timeline_top.saturating_add(usize::from(row)));
+                }
+            }
+            Pane::Detail | Pane::Findings => {}
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The one event enum into the UI thread: keys and mouse from the terminal, batches from the
+//! worker.
+
+use crate::pipeline::Stats;
+
+use super::app::Record;
+
+/// Everything the UI thread reacts to.
+#[derive(Debug)]
+pub enum AppEvent {
+    /// A key, a mouse action or a resize, from the terminal.
+    Term(crossterm::event::Event),
+    /// New handshakes and the counters as they stand.
+    Batch(Box<Batch>),
+    /// The terminal input could not be read.
+    InputError(String),
+}
+
+/// What the worker learnt since its last batch.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub handshakes: Vec<Record>,
+    pub stats: Stats,
+    /// Connections that ended so far (the whole count, not the increment).
+    pub connections: u64,
+    /// The input is exhausted and every stage flushed.
+    pub done: bool,
+    /// Warnings of the capture readers (damaged files), sent with the last batch.
+    pub warnings: Vec<String>,
+}

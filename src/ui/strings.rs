@@ -1,0 +1,110 @@
+//! The words of the screen, in one place.
+
+use crate::diagnose::Severity;
+use crate::handshake::{Failure, Outcome, SchemeUsed};
+
+pub const TITLE: &str = "authscope";
+pub const EXPORT_UNAVAILABLE: &str = "export: not yet available";
+pub const NO_HANDSHAKES_YET: &str = "no handshakes yet: reading...";
+pub const NO_HANDSHAKES: &str = "no authentication handshakes in this capture";
+pub const NO_MATCH: &str = "no handshake matches the filter (Esc clears it)";
+pub const NO_SELECTION: &str = "select a handshake";
+pub const NO_FINDINGS: &str = "no findings: nothing looks wrong in this handshake";
+pub const NO_LEG: &str = "no leg at the cursor";
+pub const RAW_HIDDEN: &str = "raw headers: press r to show";
+pub const RAW_MISSING: &str = "raw headers: not kept for this leg";
+
+pub const FILTER_SYNTAX: &[&str] = &[
+    "Filter: words and key:value terms, all must match (case-insensitive)",
+    "  keys: user: host: scheme: code: client: server: outcome:",
+    "  -term excludes, \"quoted text\" keeps spaces",
+    "  e.g.  user:alice code:loop -scheme:basic",
+];
+
+/// A severity in a word, the same length each, for columns.
+pub fn severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "ERROR",
+        Severity::Warning => "WARN ",
+        Severity::Info => "INFO ",
+    }
+}
+
+/// The mark in the list's first column: readable without colour.
+pub fn severity_mark(s: Option<Severity>) -> &'static str {
+    match s {
+        Some(Severity::Error) => "!!",
+        Some(Severity::Warning) => "! ",
+        Some(Severity::Info) => "i ",
+        None => "  ",
+    }
+}
+
+/// The outcome in at most 12 letters, for the list.
+pub fn outcome_short(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Success => "ok",
+        Outcome::Failed(f) => match f {
+            Failure::LogonFailed => "logon-failed",
+            Failure::NoAuthMethod => "no-method",
+            Failure::ConnectionClosed => "closed",
+            Failure::ConnectionReset => "reset",
+            Failure::KerberosRejected => "krb-rejected",
+            Failure::Forbidden => "forbidden",
+            Failure::NegotiateRefused => "refused",
+            Failure::Error => "error",
+        },
+        Outcome::Abandoned => "abandoned",
+        Outcome::InProgress => "in progress",
+    }
+}
+
+/// The short mark of a finding code in the list (`auth-loop` -> `loop`).
+pub fn mark(code: &str) -> &str {
+    match code {
+        "no-auth-method" => "no-method",
+        "logon-failed" => "logon",
+        "access-denied-acl" => "acl",
+        "iis-substatus" => "iis",
+        "ntlm-connection-closed" => "closed",
+        "ntlm-split-connections" => "split",
+        "ntlm-negotiate-refused" => "refused",
+        "auth-loop" => "loop",
+        "connection-reset" => "reset",
+        "kerberos-fallback-ntlm" => "fallback",
+        "kerberos-error" => "krb-error",
+        "spn-host-mismatch" => "spn",
+        "challenge-unanswered" => "unanswered",
+        "reauth-every-request" => "reauth",
+        "basic-cleartext" => "cleartext",
+        "ntlm-weak" => "weak",
+        "slow-auth" => "slow",
+        "digest-stale-loop" => "stale",
+        other => other,
+    }
+}
+
+/// Bytes in the unit that reads best.
+pub fn bytes(n: u64) -> String {
+    let f = n as f64;
+    if n < 1024 {
+        format!("{n} B")
+    } else if n < 1024 * 1024 {
+        format!("{:.1} KiB", f / 1024.0)
+    } else if n < 1024 * 1024 * 1024 {
+        format!("{:.1} MiB", f / 1048576.0)
+    } else {
+        format!("{:.2} GiB", f / 1073741824.0)
+    }
+}
+
+/// The scheme in at most 9 letters, for the list.
+pub fn scheme_short(s: &SchemeUsed) -> String {
+    match s {
+        SchemeUsed::NegotiateNtlm => "nego-ntlm".into(),
+        other => {
+            let t = other.to_string();
+            t.chars().take(9).collect()
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! The selected handshake in brief, then its findings: severity, code, summary, next step and
+//! the evidence.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
+
+use crate::ui::app::{Pane, Record, State};
+use crate::ui::strings;
+use crate::ui::theme::Theme;
+
+pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme, wide: bool) {
+    if area.is_empty() {
+        return;
+    }
+    let focused = s.focus == Pane::Findings;
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.border(focused))
+        .title(Span::styled(
+            super::pane_tabs(s, Pane::Findings, "Findings", wide),
+            t.bold(),
+        ));
+    Paragraph::new(all_lines(s, t))
+        .block(block)
+        .wrap(Wrap { trim: false })
+        .scroll((s.findings_scroll.min(u16::MAX / 2), 0))
+        .render(area, buf);
+}
+
+fn all_lines(s: &State, t: &Theme) -> Vec<Line<'static>> {
+    match s.current() {
+        Some(r) => lines(r, t),
+        None => vec![Line::styled(strings::NO_SELECTION, t.dim())],
+    }
+}
+
+/// Lines of the pane once wrapped at `width` (an estimate: wrapping is by word).
+pub fn line_count(s: &State, width: u16) -> usize {
+    let w = usize::from(width).max(1);
+    all_lines(s, &Theme::plain())
+        .iter()
+        .map(|l| l.width().div_ceil(w).max(1))
+        .sum()
+}
+
+fn lines(r: &Record, t: &Theme) -> Vec<Line<'static>> {
+    let h = &r.a.handshake;
+    let mut out = Vec::new();
+    let target = if h.resource.contains("://") {
+        h.resource.clone()
+    } else {
+        format!("{}{}", h.host.as_deref().unwrap_or(""), h.resource)
+    };
+    out.push(Line::from(vec![
+        Span::styled(format!("#{} ", h.id), t.bold()),
+        Span::raw(format!("{} -> {}  {target}", h.client_socket, h.server)),
+    ]));
+    let mut facts = vec![format!("outcome: {}", h.outcome.label())];
+    if !h.offered.is_empty() {
+        facts.push(format!("offered: {}", h.offered.join(", ")));
+    }
+    if let Some(u) = h.user.as_deref().filter(|u| !u.is_empty()) {
+        let who = match h.domain.as_deref().filter(|d| !d.is_empty()) {
+            Some(d) => format!("{d}\\{u}"),
+            None => u.to_owned(),
+        };
+        facts.push(format!("user: {who}"));
+    }
+    if let Some(w) = h.workstation.as_deref().filter(|w| !w.is_empty()) {
+        facts.push(format!("workstation: {w}"));
+    }
+    if let Some(spn) = &h.spn {
+        facts.push(format!("spn: {spn}"));
+    }
+    if h.rounds > 1 {
+        facts.push(format!("rounds: {}", h.rounds));
+    }
+    if h.connections.len() > 1 {
+        facts.push(format!("connections: {}", h.connections.len()));
+    }
+    if h.reused_requests > 0 {
+        facts.push(format!("+{} requests reusing it", h.reused_requests));
+    }
+    out.push(Line::styled(facts.join("  "), t.dim()));
+    if r.a.findings.is_empty() {
+        out.push(Line::styled(strings::NO_FINDINGS, t.success()));
+        return out;
+    }
+    for f in &r.a.findings {
+        out.push(Line::raw(""));
+        out.push(Line::from(vec![
+            Span::styled(strings::severity(f.severity), t.severity(f.severity)),
+            Span::raw(" "),
+            Span::styled(f.code, t.bold()),
+            Span::raw(if f.proxy { " (proxy)" } else { "" }),
+        ]));
+        out.push(Line::raw(f.summary.clone()));
+        out.push(Line::from(vec![
+            Span::styled("next: ", t.key()),
+            Span::raw(f.next_step.clone()),
+        ]));
+        for e in &f.evidence {
+            let leg = e
+                .leg
+                .map(|l| format!("leg {} ", l.saturating_add(1)))
+                .unwrap_or_default();
+            out.push(Line::styled(
+                format!("  {leg}c{} frame {}: {}", e.conn, e.frame, e.note),
+                t.dim(),
+            ));
+        }
+    }
+    out
+}

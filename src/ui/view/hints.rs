@@ -1,0 +1,45 @@
+//! The hint bar: the keys that matter now, or a message, or the filter being typed.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget};
+
+use crate::ui::app::{Mode, State};
+use crate::ui::keys;
+use crate::ui::theme::Theme;
+
+pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme) {
+    if area.is_empty() {
+        return;
+    }
+    let line = match &s.mode {
+        Mode::Filter { .. } => {
+            let mut spans = vec![
+                Span::styled("/", t.key()),
+                Span::raw(s.filter_text.clone()),
+                Span::styled("█", t.dim()),
+                Span::raw(format!("  {} match  ", s.view.len())),
+            ];
+            if let Some(n) = s.filter.notes.first() {
+                spans.push(Span::styled(format!("{n}  "), t.warning()));
+            }
+            spans.extend(pairs(keys::FILTER_HINTS, t));
+            Line::from(spans)
+        }
+        _ => match &s.message {
+            Some(m) => Line::from(Span::styled(m.clone(), t.warning())),
+            None => Line::from(pairs(keys::HINTS, t)),
+        },
+    };
+    Paragraph::new(line).render(area, buf);
+}
+
+fn pairs(list: &[(&'static str, &'static str)], t: &Theme) -> Vec<Span<'static>> {
+    let mut v = Vec::new();
+    for (k, what) in list {
+        v.push(Span::styled(*k, t.key()));
+        v.push(Span::raw(format!(" {what}  ")));
+    }
+    v
+}

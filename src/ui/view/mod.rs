@@ -1,0 +1,170 @@
+//! Rendering: one widget per file, each a function of `&State`. [`layout`] is shared with the
+//! state (page sizes, mouse hits), so what is drawn and what is clicked agree.
+
+mod canvas;
+mod detail;
+mod findings;
+mod header;
+mod help;
+mod hints;
+mod list;
+mod timeline;
+mod tree;
+
+use ratatui::layout::{Constraint, Direction, Layout as Split, Rect};
+use ratatui::Frame;
+
+use super::app::{Mode, Pane, State};
+use super::theme::Theme;
+
+/// Where each pane goes; a pane not shown has an empty rectangle.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Layout {
+    pub header: Rect,
+    pub list: Rect,
+    pub timeline: Rect,
+    pub detail: Rect,
+    pub findings: Rect,
+    pub hints: Rect,
+    /// Every pane at once (a large terminal).
+    pub wide: bool,
+}
+
+/// Rows a bordered table spends on its borders and column titles.
+const TABLE_CHROME: u16 = 3;
+
+impl Layout {
+    /// Handshakes the list shows at once.
+    pub fn list_rows(&self) -> u16 {
+        self.list.height.saturating_sub(TABLE_CHROME)
+    }
+
+    /// Timeline lines shown at once.
+    pub fn timeline_rows(&self) -> u16 {
+        self.timeline.height.saturating_sub(TABLE_CHROME)
+    }
+
+    /// The list row (from the top of the visible rows) at screen line `y`.
+    pub fn list_row_at(&self, y: u16) -> Option<u16> {
+        row_at(self.list, y)
+    }
+
+    pub fn timeline_row_at(&self, y: u16) -> Option<u16> {
+        row_at(self.timeline, y)
+    }
+}
+
+fn row_at(r: Rect, y: u16) -> Option<u16> {
+    let first = r.y.saturating_add(2);
+    let rows = r.height.saturating_sub(TABLE_CHROME);
+    (y >= first && y < first.saturating_add(rows)).then(|| y.saturating_sub(first))
+}
+
+/// The terminal is wide and tall enough to show every pane at once.
+fn is_wide(area: Rect) -> bool {
+    area.width >= 140 && area.height >= 36
+}
+
+pub fn layout(area: Rect, s: &State) -> Layout {
+    let header_h = if area.height >= 12 { 2 } else { 1 }.min(area.height);
+    let hint_h = u16::from(area.height >= 3);
+    let [header, body, hints] = Split::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Length(header_h),
+            Constraint::Fill(1),
+            Constraint::Length(hint_h),
+        ])
+        .areas(area);
+    let mut l = Layout {
+        header,
+        hints,
+        wide: is_wide(area),
+        ..Layout::default()
+    };
+    if l.wide {
+        let [list, bottom] = Split::default()
+            .direction(Direction::Vertical)
+            .constraints([Constraint::Percentage(38), Constraint::Fill(1)])
+            .areas(body);
+        let [timeline, right] = Split::default()
+            .direction(Direction::Horizontal)
+            .constraints([Constraint::Percentage(55), Constraint::Fill(1)])
+            .areas(bottom);
+        let [detail, findings] = Split::default()
+            .direction(Direction::Vertical)
+            .constraints([Constraint::Percentage(60), Constraint::Fill(1)])
+            .areas(right);
+        l.list = list;
+        l.timeline = timeline;
+        l.detail = detail;
+        l.findings = findings;
+    } else {
+        let [list, lower] = Split::default()
+            .direction(Direction::Vertical)
+            .constraints([Constraint::Percentage(42), Constraint::Fill(1)])
+            .areas(body);
+        l.list = list;
+        match s.lower {
+            Pane::Detail => l.detail = lower,
+            Pane::Findings => l.findings = lower,
+            Pane::List | Pane::Timeline => l.timeline = lower,
+        }
+    }
+    l
+}
+
+/// Draws the whole screen.
+pub fn render(f: &mut Frame, s: &State, theme: &Theme) {
+    let area = f.area();
+    let l = layout(area, s);
+    let buf = f.buffer_mut();
+    header::render(buf, l.header, s, theme);
+    list::render(buf, l.list, s, theme);
+    timeline::render(buf, l.timeline, s, theme, l.wide);
+    detail::render(buf, l.detail, s, theme, l.wide);
+    findings::render(buf, l.findings, s, theme, l.wide);
+    hints::render(buf, l.hints, s, theme);
+    if s.mode == Mode::Help {
+        help::render(buf, area, theme);
+    }
+}
+
+/// Lines of content of a scrolling pane (the detail, the findings), for clamping its scroll.
+pub fn content_lines(s: &State, pane: Pane) -> usize {
+    let l = layout(s.size, s);
+    match pane {
+        Pane::Detail => detail::line_count(s),
+        Pane::Findings => findings::line_count(s, l.findings.width.saturating_sub(2)),
+        Pane::List => s.view.len(),
+        Pane::Timeline => s.current().map_or(0, |r| r.a.handshake.timeline.len()),
+    }
+}
+
+/// The title of a lower pane in the compact layout: every pane named, the shown one marked,
+/// so Tab's destinations are visible.
+fn pane_tabs(s: &State, shown: Pane, own: &str, wide: bool) -> String {
+    if wide {
+        return format!(" {own} ");
+    }
+    let name = |p: Pane, n: &str| {
+        if p == shown {
+            format!("[{own}]")
+        } else {
+            n.to_owned()
+        }
+    };
+    let findings = s
+        .current()
+        .map(|r| format!("Findings {}", r.a.findings.len()))
+        .unwrap_or_else(|| "Findings".into());
+    format!(
+        " {} | {} | {} ",
+        name(Pane::Timeline, "Timeline"),
+        name(Pane::Detail, "Leg"),
+        name(Pane::Findings, &findings)
+    )
+}
+
+#[cfg(test)]
+mod tests;

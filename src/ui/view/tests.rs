@@ -1,0 +1,238 @@
+//! Frames as plain-text snapshots (ratatui's TestBackend), at 80x24 and 160x48.
+
+use std::path::PathBuf;
+
+use ratatui::backend::TestBackend;
+use ratatui::layout::Rect;
+use ratatui::Terminal;
+
+use crate::capture::MergedSource;
+use crate::pipeline::Config;
+use crate::ui::app::{Pane, Source, State};
+use crate::ui::input::Action;
+use crate::ui::theme::Theme;
+use crate::ui::worker;
+
+fn captures(names: &[&str]) -> Vec<PathBuf> {
+    names
+        .iter()
+        .map(|n| PathBuf::from("captures").join(n))
+        .collect()
+}
+
+fn all_captures() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir("captures")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A state loaded from captures, sized `w` x `h`.
+fn load(paths: &[PathBuf], w: u16, h: u16) -> State {
+    let source = MergedSource::open(paths).unwrap();
+    let src = Source {
+        names: paths.iter().map(|p| p.display().to_string()).collect(),
+        total_bytes: source.total_size(),
+        progress: source.files().iter().map(|f| f.progress()).collect(),
+        live: None,
+    };
+    let batch = worker::read_all(source, Config::default(), false);
+    let mut s = State::new(src);
+    s.apply(Action::Resize(w, h));
+    s.take_batch(batch);
+    s
+}
+
+fn draw(s: &State, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| super::render(f, s, &Theme::plain())).unwrap();
+    t
+}
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+
+#[test]
+fn main_screen() {
+    for (w, h) in SIZES {
+        let s = load(&all_captures(), w, h);
+        insta::assert_snapshot!(format!("main_{w}x{h}"), draw(&s, w, h).backend());
+    }
+}
+
+#[test]
+fn broken_ntlm_timeline() {
+    for (w, h) in SIZES {
+        let mut s = load(&captures(&["ntlm-keepalive-broken.pcap"]), w, h);
+        s.apply(Action::Enter);
+        assert_eq!(s.focus, Pane::Timeline);
+        // Down to the Type 3 sent on another connection.
+        for _ in 0..8 {
+            s.apply(Action::Down);
+        }
+        insta::assert_snapshot!(
+            format!("ntlm_broken_timeline_{w}x{h}"),
+            draw(&s, w, h).backend()
+        );
+    }
+}
+
+#[test]
+fn kerberos_handshake_and_leg() {
+    for (w, h) in SIZES {
+        let mut s = load(&captures(&["kerberos-badkeyver.pcap"]), w, h);
+        s.apply(Action::Enter);
+        insta::assert_snapshot!(
+            format!("kerberos_timeline_{w}x{h}"),
+            draw(&s, w, h).backend()
+        );
+        // The AP-REQ leg, then its answer.
+        for _ in 0..4 {
+            s.apply(Action::Down);
+        }
+        s.apply(Action::Enter);
+        assert_eq!(s.focus, Pane::Detail);
+        insta::assert_snapshot!(format!("kerberos_leg_{w}x{h}"), draw(&s, w, h).backend());
+    }
+}
+
+#[test]
+fn help_overlay() {
+    for (w, h) in SIZES {
+        let mut s = load(&captures(&["ntlm-keepalive-broken.pcap"]), w, h);
+        s.apply(Action::Help);
+        insta::assert_snapshot!(format!("help_{w}x{h}"), draw(&s, w, h).backend());
+        s.apply(Action::CloseHelp);
+        assert!(!draw(&s, w, h)
+            .backend()
+            .to_string()
+            .contains("Keys (any key closes)"));
+    }
+}
+
+#[test]
+fn filtered_list() {
+    for (w, h) in SIZES {
+        let mut s = load(&all_captures(), w, h);
+        s.apply(Action::StartFilter);
+        for c in "scheme:ntlm -outcome:ok".chars() {
+            s.apply(Action::FilterChar(c));
+        }
+        s.apply(Action::FilterApply);
+        assert!(!s.view.is_empty());
+        assert!(s.view.len() < s.records.len());
+        insta::assert_snapshot!(format!("filtered_{w}x{h}"), draw(&s, w, h).backend());
+    }
+}
+
+#[test]
+fn findings_pane_compact() {
+    let mut s = load(&captures(&["ntlm-keepalive-broken.pcap"]), 80, 24);
+    s.apply(Action::PrevPane);
+    assert_eq!(s.focus, Pane::Findings);
+    let text = draw(&s, 80, 24).backend().to_string();
+    assert!(text.contains("ERROR auth-loop"), "{text}");
+    assert!(text.contains("next:"), "{text}");
+}
+
+#[test]
+fn raw_headers_on_request() {
+    let mut s = load(&captures(&["ntlm-keepalive-broken.pcap"]), 160, 48);
+    s.apply(Action::Enter);
+    for _ in 0..3 {
+        s.apply(Action::Down);
+    }
+    s.apply(Action::Enter);
+    s.apply(Action::Bottom);
+    let before = draw(&s, 160, 48).backend().to_string();
+    assert!(before.contains("press r"), "{before}");
+    s.apply(Action::ToggleRaw);
+    s.apply(Action::Bottom);
+    let after = draw(&s, 160, 48).backend().to_string();
+    assert!(after.contains("HTTP/1.1 401 Unauthorized"), "{after}");
+    assert!(after.contains("Authorization: NTLM <redacted"), "{after}");
+}
+
+#[test]
+fn tiny_areas_do_not_panic() {
+    let mut s = load(&captures(&["ntlm-keepalive-broken.pcap"]), 1, 1);
+    for mode in 0..4 {
+        match mode {
+            1 => s.apply(Action::Help),
+            2 => {
+                s.apply(Action::CloseHelp);
+                s.apply(Action::StartFilter);
+                s.apply(Action::FilterChar('x'));
+            }
+            3 => {
+                s.apply(Action::FilterCancel);
+                s.apply(Action::Enter);
+                s.apply(Action::Enter);
+                s.apply(Action::ToggleRaw);
+            }
+            _ => {}
+        }
+        for w in 0..24u16 {
+            for h in 0..14u16 {
+                s.apply(Action::Resize(w, h));
+                s.apply(Action::Down);
+                s.apply(Action::PageDown);
+                s.apply(Action::Click(w / 2, h / 2));
+                let mut t = Terminal::new(TestBackend::new(w.max(1), h.max(1))).unwrap();
+                t.draw(|f| super::render(f, &s, &Theme::from_env()))
+                    .unwrap();
+            }
+        }
+    }
+    let mut t = Terminal::new(TestBackend::new(1, 1)).unwrap();
+    t.draw(|f| super::render(f, &s, &Theme::plain())).unwrap();
+}
+
+#[test]
+fn empty_state_renders() {
+    let s = State::new(Source::default());
+    let text = draw(&s, 80, 24).backend().to_string();
+    assert!(text.contains("no handshakes yet"), "{text}");
+}
+
+#[test]
+fn selection_stays_put_as_handshakes_arrive() {
+    let mut all = load(&all_captures(), 80, 24);
+    let records = std::mem::take(&mut all.records);
+    let mut s = State::new(Source::default());
+    s.apply(Action::Resize(80, 24));
+    let (first, rest) = records.split_at(records.len() / 2);
+    s.take_batch(crate::ui::event::Batch {
+        handshakes: first.to_vec(),
+        ..Default::default()
+    });
+    s.apply(Action::Down);
+    s.apply(Action::Down);
+    let chosen = s.selected;
+    let row = s.cursor - s.list_top;
+    s.take_batch(crate::ui::event::Batch {
+        handshakes: rest.to_vec(),
+        ..Default::default()
+    });
+    assert_eq!(s.selected, chosen);
+    assert_eq!(s.cursor - s.list_top, row);
+    assert_eq!(s.current().map(|r| r.id()), chosen);
+}
+
+#[test]
+fn no_color_means_no_colour() {
+    let s = load(&captures(&["ntlm-keepalive-broken.pcap"]), 80, 24);
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    t.draw(|f| super::render(f, &s, &Theme::plain())).unwrap();
+    let buf = t.backend().buffer();
+    let area = Rect::new(0, 0, 80, 24);
+    for y in area.top()..area.bottom() {
+        for x in area.left()..area.right() {
+            let c = buf.cell((x, y)).unwrap();
+            assert_eq!(c.fg, ratatui::style::Color::Reset, "({x},{y})");
+            assert_eq!(c.bg, ratatui::style::Color::Reset, "({x},{y})");
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The terminal UI driven as a user drives it: the real binary in tmux, keys sent with
+//! `send-keys`, screens read with `capture-pane`. Runs with AUTHSCOPE_FULL_TESTS=1, and then
+//! fails (never skips) when tmux is missing.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::util::{bin, full, root};
+
+/// A tmux session that is killed however the test ends.
+struct Session(String);
+
+impl Session {
+    fn tmux(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux").args(args).output().expect("tmux runs")
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", &self.0];
+        args.extend_from_slice(keys);
+        assert!(self.tmux(&args).status.success(), "send-keys {keys:?}");
+    }
+
+    fn text(&self, text: &str) {
+        assert!(self
+            .tmux(&["send-keys", "-t", &self.0, "-l", text])
+            .status
+            .success());
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", &self.0]).stdout)
+            .into_owned()
+    }
+
+    /// Waits until the screen satisfies `ok`; fails with the last screen after 10 s.
+    fn wait(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if ok(&s) {
+                return s;
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn alive(&self) -> bool {
+        self.tmux(&["has-session", "-t", &self.0]).status.success()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .output();
+    }
+}
+
+/// The line the list cursor is on.
+fn selected_row(screen: &str) -> &str {
+    screen
+        .lines()
+        .find(|l| l.starts_with("│>"))
+        .unwrap_or_default()
+}
+
+#[test]
+fn open_move_filter_drill_quit() {
+    if !full() {
+        return;
+    }
+    let have_tmux = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        have_tmux,
+        "tmux is needed for the UI test (AUTHSCOPE_FULL_TESTS=1)"
+    );
+    let caps = root().join("captures");
+    let cmd = format!(
+        "{} open {} {}",
+        bin().display(),
+        caps.join("ntlm-keepalive-broken.pcap").display(),
+        caps.join("kerberos-success.pcap").display()
+    );
+    let s = Session(format!("authscope-ui-{}", std::process::id()));
+    let out = s.tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &s.0,
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "-e",
+        "NO_COLOR=1",
+        &cmd,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Open: both handshakes, read in full, the first selected.
+    let screen = s.wait("the capture to be read", |t| {
+        t.contains("read in full") && t.contains("Handshakes 2")
+    });
+    assert!(selected_row(&screen).contains("ntlm"), "{screen}");
+    assert!(screen.contains("client 127.0.0.100:56355"), "{screen}");
+
+    // Move: j selects the Kerberos handshake, k goes back.
+    s.keys(&["j"]);
+    let screen = s.wait("j to select the second", |t| {
+        selected_row(t).contains("kerberos")
+    });
+    assert!(screen.contains("#1 kerberos success"), "{screen}");
+    s.keys(&["k"]);
+    s.wait("k to select the first", |t| {
+        selected_row(t).contains("ntlm")
+    });
+
+    // Filter: only the Kerberos handshake is left.
+    s.keys(&["/"]);
+    s.text("scheme:kerberos");
+    s.keys(&["Enter"]);
+    let screen = s.wait("the filter", |t| t.contains("Handshakes 1 of 2"));
+    assert!(selected_row(&screen).contains("kerberos"), "{screen}");
+    assert!(screen.contains("filter: scheme:kerberos"), "{screen}");
+    // Esc in the list clears it.
+    s.keys(&["Escape"]);
+    let screen = s.wait("the filter to clear", |t| t.contains("Handshakes 2 "));
+    // The selection stayed on the Kerberos handshake; g goes to the top.
+    assert!(selected_row(&screen).contains("kerberos"), "{screen}");
+    s.keys(&["g"]);
+    s.wait("g to select the first", |t| {
+        selected_row(t).contains("ntlm")
+    });
+
+    // Drill into a leg: the timeline, down to the NTLM Type 2, then its detail.
+    s.keys(&["Enter"]);
+    s.wait("the timeline to take the keys", |t| {
+        t.contains("[Timeline]")
+    });
+    for _ in 0..4 {
+        s.keys(&["Down"]);
+    }
+    s.keys(&["Enter"]);
+    let screen = s.wait("the leg detail", |t| t.contains("[Leg 2]"));
+    assert!(screen.contains("WWW-Authenticate:"), "{screen}");
+    assert!(
+        screen.contains("server_challenge: 3e1ac61a83c073a5"),
+        "{screen}"
+    );
+    // Esc goes back to the timeline.
+    s.keys(&["Escape"]);
+    s.wait("Esc back to the timeline", |t| t.contains("[Timeline]"));
+
+    // Help, then quit.
+    s.keys(&["?"]);
+    s.wait("the help", |t| t.contains("Keys (any key closes)"));
+    s.keys(&["Escape"]);
+    s.wait("the help to close", |t| {
+        !t.contains("Keys (any key closes)")
+    });
+    s.keys(&["q"]);
+    let start = Instant::now();
+    while s.alive() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "q did not quit:\n{}",
+            s.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
