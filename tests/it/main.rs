@@ -7,5 +7,6 @@
 mod architecture;
 mod cases;
 mod cli;
+mod differential;
 mod lab;
 mod util;
