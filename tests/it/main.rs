@@ -7,6 +7,7 @@
 mod architecture;
 mod cases;
 mod cli;
+mod decode;
 mod differential;
 mod lab;
 mod util;

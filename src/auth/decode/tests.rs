@@ -409,6 +409,12 @@ fn pasted_values() {
     }
     let h = decode_pasted("Negotiate oYGfMIGcoAMKAQChCwYJKoZIgvcSAQICooGHBIGEYIGBBgkqhkiG9xIBAgICAG9yMHCgAwIBBaEDAgEPomQwYqADAgEXolsEWcpThUSfeEf1yw5tiT2h4WEXdiCm81NFr/Hm90dlmPDZpQETVBmch3MEIiHnhhhB6gV5vpSAKir4YLoD7UnTntwWoDLItRyNnKAfmeKiS06UOmaQw+0b219F");
     assert_eq!(h.kind, HeaderKind::WwwAuthenticate);
+    // A bare value that is not base64 is unreadable, not a `Negotiate` offer.
+    let h = decode_pasted("garbage!!");
+    assert!(
+        matches!(&h.error, Some(e) if e.kind == crate::auth::ErrorKind::Base64),
+        "{h:?}"
+    );
     let h = decode_pasted(r#"WWW-Authenticate: Digest realm="r", nonce="n", qop="auth""#);
     assert!(matches!(h.items[0].token, Token::DigestChallenge(_)));
 }
