@@ -33,6 +33,10 @@ pub mod tree;
 pub mod util;
 
 mod decode;
+#[cfg(test)]
+mod spec_examples;
+#[cfg(test)]
+mod robustness;
 
 pub use decode::{
     decode_header, decode_headers, decode_kerberos_token, decode_pasted, AuthHeader, Decoded,

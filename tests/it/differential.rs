@@ -892,3 +892,23 @@ const PEER_FAILURES: &[(&str, &str, &str, &str)] = &[(
      message type and flags (tshark also shows only the message type); pyspnego reads the \
      fixed part past the end instead",
 )];
+
+#[test]
+fn differential_every_captured_token_cut_at_every_length_never_panics() {
+    let dir = root().join("tests/fixtures/auth/pyspnego");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let doc: Value =
+            serde_json::from_str(&std::fs::read_to_string(e.unwrap().path()).unwrap()).unwrap();
+        let bytes = match doc["pyspnego"]["RawData"].as_str() {
+            Some(h) => unhex(h),
+            None => continue,
+        };
+        for cut in 0..bytes.len() {
+            let _ = ntlm::parse(&bytes[..cut]);
+            let _ = spnego::parse(&bytes[..cut]);
+            n += 1;
+        }
+    }
+    assert!(n > 10_000, "{n}");
+}
