@@ -65,6 +65,22 @@ enum Command {
         #[arg(long, default_value_t = 2000, value_name = "MS")]
         slow_ms: u64,
     },
+    /// Decode authentication header values pasted from developer tools or a log.
+    ///
+    /// Takes `NTLM TlRMTVNT...`, `Negotiate YII...`, `Authorization: Negotiate ...`,
+    /// `WWW-Authenticate: ...` with several challenges, or a bare base64 token. Exit status 1
+    /// when a value or a token in it could not be decoded (it is still printed).
+    Decode {
+        /// Header values; `-` reads stdin, one value per line.
+        #[arg(required = true, value_name = "VALUE")]
+        values: Vec<String>,
+        /// Output format: an indented tree, or one JSON object per value (JSON Lines).
+        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+        format: FormatArg,
+        /// Show passwords, hashes and tokens instead of redacting them.
+        #[arg(long)]
+        reveal_secrets: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -172,5 +188,64 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             authscope::ui::run(&files, &opts)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Decode {
+            values,
+            format,
+            reveal_secrets,
+        } => decode(&values, format, reveal_secrets),
     }
+}
+
+/// `authscope decode`: each value (or each non-empty stdin line for `-`) decoded and printed.
+fn decode(values: &[String], format: FormatArg, reveal_secrets: bool) -> anyhow::Result<ExitCode> {
+    use anyhow::Context as _;
+    use authscope::auth::{RevealSecrets as _, Token};
+    use std::io::BufRead as _;
+    let mut inputs = Vec::new();
+    for v in values {
+        if v == "-" {
+            for line in std::io::stdin().lock().lines() {
+                let line = line.context("reading stdin")?;
+                if !line.trim().is_empty() {
+                    inputs.push(line);
+                }
+            }
+        } else {
+            inputs.push(v.clone());
+        }
+    }
+    if inputs.is_empty() {
+        anyhow::bail!("no value to decode");
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut all_read = true;
+    for (i, text) in inputs.iter().enumerate() {
+        let mut h = authscope::auth::decode_pasted(text);
+        all_read &= h.error.is_none()
+            && !h
+                .items
+                .iter()
+                .any(|d| matches!(d.token, Token::Malformed(_)));
+        if reveal_secrets {
+            h.reveal_secrets();
+        }
+        match format {
+            FormatArg::Text => {
+                if i > 0 {
+                    writeln!(out)?;
+                }
+                out.write_all(authscope::auth::tree::render(&h).as_bytes())?;
+            }
+            FormatArg::Json => {
+                serde_json::to_writer(&mut out, &h)?;
+                writeln!(out)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if all_read {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

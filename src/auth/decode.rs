@@ -263,6 +263,16 @@ pub fn decode_pasted(text: &str) -> AuthHeader {
             Scheme::Negotiate | Scheme::Ntlm | Scheme::Basic | Scheme::Digest | Scheme::Bearer
         );
     if !looks_like_scheme {
+        // A bare token that is not base64 is nothing authscope can decode: say why rather
+        // than let the header grammar read it as a bare `Negotiate` offer.
+        if let Err(e) = decode_base64(text, "token68") {
+            return AuthHeader {
+                kind: HeaderKind::Authorization,
+                items: Vec::new(),
+                anomalies: Vec::new(),
+                error: Some(e),
+            };
+        }
         // A bare token: decode it as Negotiate, which recognises NTLM, SPNEGO and Kerberos.
         let value = format!("Negotiate {text}");
         let mut h = decode_header(HeaderKind::Authorization, value.as_bytes());

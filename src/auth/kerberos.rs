@@ -148,6 +148,8 @@ pub struct ApOptions {
 pub struct ApReq {
     pub pvno: u32,
     pub ap_options: ApOptions,
+    /// Ticket tkt-vno (5).
+    pub ticket_vno: u32,
     /// Ticket realm.
     pub realm: String,
     /// Ticket sname: the service the client believes runs the site.
@@ -180,6 +182,7 @@ pub struct KrbError {
     pub stime: String,
     pub susec: u32,
     pub ctime: Option<String>,
+    pub cusec: Option<u32>,
     pub crealm: Option<String>,
     pub cname: Option<PrincipalName>,
     pub realm: String,
@@ -263,6 +266,7 @@ pub fn parse(bytes: &[u8]) -> Result<KerberosMessage, DecodeError> {
                     use_session_key: bits & 0x4000_0000 != 0,
                     mutual_required: bits & 0x2000_0000 != 0,
                 },
+                ticket_vno: r.ticket.tkt_vno,
                 realm: r.ticket.realm.0.clone(),
                 spn: sname.to_string(),
                 sname,
@@ -293,6 +297,7 @@ pub fn parse(bytes: &[u8]) -> Result<KerberosMessage, DecodeError> {
                 stime: time(&e.stime),
                 susec: e.susec,
                 ctime: e.ctime.as_ref().map(time),
+                cusec: e.cusec,
                 crealm: e.crealm.as_ref().map(|r| r.0.clone()),
                 cname: e.cname.as_ref().map(PrincipalName::from),
                 realm: e.realm.0.clone(),

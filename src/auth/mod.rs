@@ -29,9 +29,14 @@ pub mod kerberos;
 pub mod ntlm;
 pub mod secret;
 pub mod spnego;
+pub mod tree;
 pub mod util;
 
 mod decode;
+#[cfg(test)]
+mod spec_examples;
+#[cfg(test)]
+mod robustness;
 
 pub use decode::{
     decode_header, decode_headers, decode_kerberos_token, decode_pasted, AuthHeader, Decoded,

@@ -8,6 +8,8 @@ mod architecture;
 mod bench;
 mod cases;
 mod cli;
+mod decode;
+mod differential;
 mod lab;
 mod ui;
 mod util;

@@ -1,6 +1,6 @@
 //! The entry point on every HTTP authentication header of the public captures, compared
 //! field by field with tshark's decoding of the same frame (tests/fixtures/auth/
-//! tshark-http-auth.tsv, made by refresh-tshark.sh).
+//! tshark-http-auth.tsv, made by scripts/refresh-auth-fixtures.sh).
 
 use super::*;
 use crate::auth::kerberos::KerberosMessage;
@@ -45,11 +45,44 @@ fn ntlm_of(t: &Token) -> Option<&NtlmMessage> {
     }
 }
 
+/// Where authscope and tshark rightly differ: (file, frame, what, reason). Each is printed.
+const TSHARK_DIFFERENCES: &[(&str, &str, &str, &str)] = &[(
+    "proxy-ntlm-success.pcap",
+    "6",
+    "NTLM CHALLENGE malformed",
+    "TargetNameFields offset 0xaaaaaaae lies outside the 49-byte message: authscope reports \
+     the field, tshark shows the message type only (MS-NLMP 2.2.1.2)",
+)];
+
+#[derive(Default)]
+struct Tally {
+    fields: usize,
+    failures: Vec<String>,
+}
+
+impl Tally {
+    fn check(&mut self, at: &str, what: &str, ours: String, theirs: String) {
+        self.fields += 1;
+        if ours != theirs {
+            self.failures.push(format!(
+                "{at}: {what}: authscope {ours:?}, tshark {theirs:?}"
+            ));
+        }
+    }
+}
+
+/// An empty tshark field is an absent value; tshark shows an empty NTLM string as `NULL`.
+fn opt(s: &str) -> Option<&str> {
+    (!s.is_empty() && s != "NULL").then_some(s)
+}
+
 #[test]
 fn every_capture_header_matches_tshark() {
-    let mut compared = 0;
     let rows = rows();
-    assert!(rows.len() >= 50, "fixture has {} rows", rows.len());
+    assert!(rows.len() >= 150, "fixture has {} rows", rows.len());
+    let mut tokens = 0usize;
+    let mut t = Tally::default();
+    let mut known = Vec::new();
     for row in &rows {
         let at = format!("{} frame {}", row.file, row.frame);
         let mut decoded = Vec::new();
@@ -65,109 +98,213 @@ fn every_capture_header_matches_tshark() {
             }
             let values: Vec<&[u8]> = v.split('|').map(str::as_bytes).collect();
             let h = decode_headers(kind, &values);
-            assert_eq!(h.error, None, "{at}");
-            assert_eq!(h.items.len(), values.len(), "{at}: {v}");
+            t.check(&at, "header error", format!("{:?}", h.error), "None".into());
+            t.check(
+                &at,
+                "items",
+                h.items.len().to_string(),
+                values.len().to_string(),
+            );
             for d in &h.items {
-                assert!(
-                    !matches!(d.token, Token::Malformed(_)),
-                    "{at}: {}",
-                    d.summary()
-                );
                 assert!(!d.summary().is_empty());
+                if let Token::Malformed(_) = d.token {
+                    match TSHARK_DIFFERENCES
+                        .iter()
+                        .find(|(f, n, _, _)| *f == row.file && *n == row.frame)
+                    {
+                        Some((_, _, what, why)) => {
+                            known.push(format!("{at}: {what}: {} ({why})", d.summary()))
+                        }
+                        None => t.failures.push(format!("{at}: malformed: {}", d.summary())),
+                    }
+                }
             }
             decoded.extend(h.items);
         }
 
-        // NTLM: message type, flags, user, domain, host, server challenge.
+        // NTLM: message type, flags, user, domain, host, server challenge, Type 1 names.
         let ntlm: Vec<&NtlmMessage> = decoded.iter().filter_map(|d| ntlm_of(&d.token)).collect();
-        let t_type = row.cols["ntlmssp.messagetype"];
-        if t_type.is_empty() {
-            assert!(ntlm.is_empty(), "{at}: NTLM that tshark did not see");
-        } else {
-            let [m] = ntlm.as_slice() else {
-                panic!("{at}: expected one NTLM message, got {}", ntlm.len())
-            };
-            assert_eq!(Some(u64::from(m.message_type())), num(t_type), "{at}");
-            assert_eq!(
-                Some(u64::from(m.flags().0)),
-                num(row.cols["ntlmssp.negotiateflags"]),
-                "{at}"
-            );
-            match m {
-                NtlmMessage::Authenticate(a) => {
-                    assert_eq!(a.user, row.cols["ntlmssp.auth.username"], "{at}");
-                    assert_eq!(a.domain, row.cols["ntlmssp.auth.domain"], "{at}");
-                    assert_eq!(a.workstation, row.cols["ntlmssp.auth.hostname"], "{at}");
+        let col = |c: &str| row.cols.get(c).copied().unwrap_or_default();
+        let t_type = col("ntlmssp.messagetype");
+        match ntlm.as_slice() {
+            [] if t_type.is_empty() || known.iter().any(|k| k.starts_with(&at)) => {}
+            [m] => {
+                tokens += 1;
+                t.check(
+                    &at,
+                    "NTLM type",
+                    format!("{:?}", Some(u64::from(m.message_type()))),
+                    format!("{:?}", num(t_type)),
+                );
+                t.check(
+                    &at,
+                    "NTLM flags",
+                    format!("{:?}", Some(u64::from(m.flags().0))),
+                    format!("{:?}", num(col("ntlmssp.negotiateflags"))),
+                );
+                match m {
+                    NtlmMessage::Authenticate(a) => {
+                        t.check(
+                            &at,
+                            "user",
+                            a.user.clone(),
+                            opt(col("ntlmssp.auth.username")).unwrap_or_default().into(),
+                        );
+                        t.check(
+                            &at,
+                            "domain",
+                            a.domain.clone(),
+                            opt(col("ntlmssp.auth.domain")).unwrap_or_default().into(),
+                        );
+                        t.check(
+                            &at,
+                            "host",
+                            a.workstation.clone(),
+                            opt(col("ntlmssp.auth.hostname")).unwrap_or_default().into(),
+                        );
+                    }
+                    NtlmMessage::Challenge(c) => {
+                        t.check(
+                            &at,
+                            "server challenge",
+                            c.server_challenge.clone(),
+                            col("ntlmssp.ntlmserverchallenge").into(),
+                        );
+                    }
+                    NtlmMessage::Negotiate(n) => {
+                        t.check(
+                            &at,
+                            "Type 1 domain",
+                            format!("{:?}", n.domain.as_deref()),
+                            format!("{:?}", opt(col("ntlmssp.negotiate.domain"))),
+                        );
+                        t.check(
+                            &at,
+                            "Type 1 workstation",
+                            format!("{:?}", n.workstation.as_deref()),
+                            format!("{:?}", opt(col("ntlmssp.negotiate.callingworkstation"))),
+                        );
+                    }
                 }
-                NtlmMessage::Challenge(c) => {
-                    assert_eq!(
-                        c.server_challenge, row.cols["ntlmssp.ntlmserverchallenge"],
-                        "{at}"
-                    );
-                }
-                NtlmMessage::Negotiate(_) => {}
             }
-            compared += 1;
+            other => t.failures.push(format!(
+                "{at}: {} NTLM messages, tshark type {t_type:?}",
+                other.len()
+            )),
         }
 
-        // SPNEGO and Kerberos: negState, supported mech, message type, realm, sname.
+        // SPNEGO and Kerberos: negState, supported mech, message type, realm, SPN, etypes,
+        // error code.
         let nego: Vec<&NegotiateToken> = decoded
             .iter()
             .filter_map(|d| match &d.token {
-                Token::Negotiate(n) if n.ntlm().is_none() => Some(&**n),
+                Token::Negotiate(n) if !matches!(**n, NegotiateToken::RawNtlm { .. }) => Some(&**n),
                 _ => None,
             })
             .collect();
-        let neg_result = row.cols["spnego.negResult"];
-        let krb_type = row.cols["kerberos.msg_type"];
+        let neg_result = col("spnego.negResult");
+        let krb_type = col("kerberos.msg_type");
         if neg_result.is_empty() && krb_type.is_empty() {
+            if nego.iter().any(|n| n.kerberos().is_some()) {
+                t.failures
+                    .push(format!("{at}: a Kerberos token tshark did not decode"));
+            }
             continue;
         }
         let [n] = nego.as_slice() else {
-            panic!("{at}: expected one Negotiate token, got {}", nego.len())
+            t.failures
+                .push(format!("{at}: {} Negotiate tokens", nego.len()));
+            continue;
         };
+        tokens += 1;
         if let NegotiateToken::Spnego {
             token: NegotiationToken::Resp(r),
             ..
         } = n
         {
-            assert_eq!(
-                r.neg_state.map(|s| u64::from(s.value())),
-                num(neg_result),
-                "{at}"
+            t.check(
+                &at,
+                "negState",
+                format!("{:?}", r.neg_state.map(|s| u64::from(s.value()))),
+                format!("{:?}", num(neg_result)),
             );
-            assert_eq!(
-                r.supported_mech.as_ref().map(|m| m.oid.as_str()),
-                Some(row.cols["spnego.supportedMech"]),
-                "{at}"
+            t.check(
+                &at,
+                "supportedMech",
+                format!("{:?}", r.supported_mech.as_ref().map(|m| m.oid.as_str())),
+                format!("{:?}", opt(col("spnego.supportedMech"))),
             );
         }
-        let k = n.kerberos().map(|k| &k.message);
-        match k {
+        if krb_type.is_empty() {
+            if n.kerberos().is_some() {
+                t.failures
+                    .push(format!("{at}: a Kerberos token tshark did not decode"));
+            }
+            continue;
+        }
+        let etypes = col("kerberos.etype");
+        match n.kerberos().map(|k| &k.message) {
             Some(KerberosMessage::ApReq(r)) => {
-                assert_eq!(krb_type, "14", "{at}");
-                assert_eq!(r.realm, row.cols["kerberos.realm"], "{at}");
-                assert_eq!(
+                t.check(&at, "Kerberos type", "14".into(), krb_type.into());
+                t.check(&at, "realm", r.realm.clone(), col("kerberos.realm").into());
+                t.check(
+                    &at,
+                    "SPN",
                     r.sname.components.join("|"),
-                    row.cols["kerberos.SNameString"],
-                    "{at}"
+                    col("kerberos.SNameString").into(),
+                );
+                t.check(
+                    &at,
+                    "etypes",
+                    format!(
+                        "{}|{}",
+                        r.ticket_etype.value(),
+                        r.authenticator_etype.value()
+                    ),
+                    etypes.into(),
                 );
             }
-            Some(KerberosMessage::ApRep(_)) => assert_eq!(krb_type, "15", "{at}"),
+            Some(KerberosMessage::ApRep(r)) => {
+                t.check(&at, "Kerberos type", "15".into(), krb_type.into());
+                t.check(&at, "etype", r.etype.value().to_string(), etypes.into());
+            }
             Some(KerberosMessage::KrbError(e)) => {
-                assert_eq!(krb_type, "30", "{at}");
-                assert_eq!(
-                    Some(u64::try_from(e.error_code.value()).unwrap_or(u64::MAX)),
-                    num(row.cols["kerberos.error_code"]),
-                    "{at}"
+                t.check(&at, "Kerberos type", "30".into(), krb_type.into());
+                t.check(
+                    &at,
+                    "error code",
+                    format!("{:?}", u64::try_from(e.error_code.value()).ok()),
+                    format!("{:?}", num(col("kerberos.error_code"))),
+                );
+                t.check(&at, "realm", e.realm.clone(), col("kerberos.realm").into());
+                t.check(
+                    &at,
+                    "SPN",
+                    e.sname.components.join("|"),
+                    col("kerberos.SNameString").into(),
                 );
             }
-            None => panic!("{at}: tshark saw Kerberos, we did not"),
+            None => t
+                .failures
+                .push(format!("{at}: tshark saw Kerberos, authscope did not")),
         }
-        compared += 1;
     }
-    // NTLM legs and SPNEGO/Kerberos legs checked against tshark.
-    assert!(compared >= 30, "only {compared} tokens compared");
+    println!(
+        "tshark: {tokens} tokens compared, {} fields, {} frames",
+        t.fields,
+        rows.len()
+    );
+    for k in &known {
+        println!("  known difference: {k}");
+    }
+    assert_eq!(known.len(), TSHARK_DIFFERENCES.len(), "{known:?}");
+    assert!(
+        t.failures.is_empty(),
+        "{} differences with tshark:\n{}",
+        t.failures.len(),
+        t.failures.join("\n")
+    );
+    assert!(tokens >= 100, "only {tokens} tokens compared");
 }
 
 #[test]
@@ -272,6 +409,12 @@ fn pasted_values() {
     }
     let h = decode_pasted("Negotiate oYGfMIGcoAMKAQChCwYJKoZIgvcSAQICooGHBIGEYIGBBgkqhkiG9xIBAgICAG9yMHCgAwIBBaEDAgEPomQwYqADAgEXolsEWcpThUSfeEf1yw5tiT2h4WEXdiCm81NFr/Hm90dlmPDZpQETVBmch3MEIiHnhhhB6gV5vpSAKir4YLoD7UnTntwWoDLItRyNnKAfmeKiS06UOmaQw+0b219F");
     assert_eq!(h.kind, HeaderKind::WwwAuthenticate);
+    // A bare value that is not base64 is unreadable, not a `Negotiate` offer.
+    let h = decode_pasted("garbage!!");
+    assert!(
+        matches!(&h.error, Some(e) if e.kind == crate::auth::ErrorKind::Base64),
+        "{h:?}"
+    );
     let h = decode_pasted(r#"WWW-Authenticate: Digest realm="r", nonce="n", qop="auth""#);
     assert!(matches!(h.items[0].token, Token::DigestChallenge(_)));
 }
