@@ -704,8 +704,8 @@ impl TextReport<'_> {
                 TimelineWhat::Response { text, .. } => format!("<- {text}"),
                 TimelineWhat::Tcp(k) => tcp_text(k),
             };
-            let line = format!("   {} {:>9} c{:<3} {}", clock(e.ts), delta, e.conn, text);
-            writeln!(out, "{}", clip(&line, 100))?;
+            let lead = format!("   {} {:>9} c{:<3} ", clock(e.ts), delta, e.conn);
+            hang(out, &lead, &clip(&text, 240), 80)?;
         }
         if !a.findings.is_empty() {
             let codes: Vec<&str> = a.findings.iter().map(|f| f.code).collect();
@@ -878,6 +878,53 @@ fn clip(s: &str, max: usize) -> String {
     let mut t: String = s.chars().take(max.saturating_sub(3)).collect();
     t.push_str("...");
     t
+}
+
+/// Writes `lead` then `text`, continuing on lines indented to the text's column so that no
+/// line passes `width` (a word longer than the room is cut across lines).
+fn hang(out: &mut dyn Write, lead: &str, text: &str, width: usize) -> io::Result<()> {
+    let indent = lead.chars().count();
+    let room = width.saturating_sub(indent).max(20);
+    let mut first = true;
+    let mut line = String::new();
+    let mut emit = |line: &str, first: &mut bool| -> io::Result<()> {
+        if *first {
+            *first = false;
+            writeln!(out, "{lead}{line}")
+        } else {
+            writeln!(out, "{}{line}", " ".repeat(indent))
+        }
+    };
+    for word in text.split(' ') {
+        let mut word = word.to_owned();
+        loop {
+            let len = line.chars().count();
+            let need = word.chars().count() + usize::from(len > 0);
+            if len + need <= room {
+                if len > 0 {
+                    line.push(' ');
+                }
+                line.push_str(&word);
+                break;
+            }
+            if len > 0 {
+                emit(&line, &mut first)?;
+                line.clear();
+                continue;
+            }
+            // A single word wider than the room.
+            let head: String = word.chars().take(room).collect();
+            word = word.chars().skip(room).collect();
+            emit(&head, &mut first)?;
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if !line.is_empty() || first {
+        emit(&line, &mut first)?;
+    }
+    Ok(())
 }
 
 /// Writes `text` wrapped at 80 columns, the first line after `lead`, the rest indented.
