@@ -1,5 +1,10 @@
 // A benchmark may panic on its own fixed inputs: that is a broken bench, not a crash.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 //! Hot paths of the pipeline, with criterion (`cargo bench`). Throughput is in bytes, so the
 //! figures read as MB/s. The whole-pipeline bench uses `AUTHSCOPE_BENCH_CAPTURE` when set (the
