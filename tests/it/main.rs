@@ -8,4 +8,5 @@ mod architecture;
 mod cases;
 mod cli;
 mod lab;
+mod live;
 mod util;
