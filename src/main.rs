@@ -256,7 +256,12 @@ mod live {
                 .as_deref()
                 .map(|d| format!(" ({d})"))
                 .unwrap_or_default();
-            writeln!(out, "{}{}  {}", i.name, desc, i.flags.join(" "))?;
+            let flags = if i.flags.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", i.flags.join(" "))
+            };
+            writeln!(out, "{}{desc}{flags}", i.name)?;
             for a in &i.addresses {
                 writeln!(out, "    {a}")?;
             }

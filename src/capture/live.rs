@@ -37,6 +37,8 @@ const POLL_MS: u16 = 100;
 const READ_TIMEOUT_MS: i32 = 100;
 /// The kernel buffer asked for (libpcap's default is 2 MiB).
 const KERNEL_BUFFER: i32 = 8 << 20;
+/// After a stop request, how long packets already in the kernel buffer are still read.
+const DRAIN: Duration = Duration::from_millis(500);
 /// How often `pcap_stats` is read and the output file flushed.
 const STATS_EVERY: Duration = Duration::from_secs(1);
 
@@ -113,7 +115,8 @@ pub struct LiveStats {
     pub captured: u64,
     /// Packets handed to the analysis.
     pub analysed: u64,
-    /// Packets the kernel received (that passed the filter), by `pcap_stats`.
+    /// Packets the kernel received (that passed the filter), by `pcap_stats`. On Linux
+    /// loopback each packet is counted twice (sent and received; libpcap keeps one copy).
     pub kernel_received: u64,
     /// Packets the kernel dropped: its buffer was full (`pcap_stats` `ps_drop`).
     pub kernel_dropped: u64,
@@ -373,14 +376,26 @@ fn capture_loop(
     limits: Limits,
 ) {
     let mut stats_at = Instant::now();
+    // Once asked to stop, what the kernel already holds is still read (what was on the wire
+    // before Ctrl-C belongs to the session), for at most DRAIN.
+    let mut draining: Option<Instant> = None;
     loop {
-        if shared.stop.load(Ordering::SeqCst)
-            || limits.deadline.is_some_and(|d| Instant::now() >= d)
-            || limits
-                .count
-                .is_some_and(|n| shared.captured.load(Ordering::Relaxed) >= n)
+        if limits
+            .count
+            .is_some_and(|n| shared.captured.load(Ordering::Relaxed) >= n)
         {
             break;
+        }
+        match draining {
+            None => {
+                if shared.stop.load(Ordering::SeqCst)
+                    || limits.deadline.is_some_and(|d| Instant::now() >= d)
+                {
+                    draining = Some(Instant::now());
+                }
+            }
+            Some(since) if since.elapsed() >= DRAIN => break,
+            Some(_) => {}
         }
         match cap.next_packet() {
             Ok(p) => {
@@ -402,29 +417,13 @@ fn capture_loop(
                         }
                     }
                 }
-                let len = p.data.len();
-                let queued = shared.queued_bytes.load(Ordering::Relaxed);
-                if queued.saturating_add(len) > QUEUE_BYTES {
-                    shared.queue_dropped.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    let packet = Packet {
-                        ts,
-                        orig_len: h.len,
-                        data: p.data.to_vec(),
-                    };
-                    shared.queued_bytes.fetch_add(len, Ordering::Relaxed);
-                    match tx.try_send(packet) {
-                        Ok(()) => {}
-                        Err(TrySendError::Full(_)) => {
-                            shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-                            shared.queue_dropped.fetch_add(1, Ordering::Relaxed);
-                        }
-                        // The analysis is gone: nothing more to do.
-                        Err(TrySendError::Disconnected(_)) => break,
-                    }
+                if offer(&tx, shared, QUEUE_BYTES, ts, h.len, p.data).is_err() {
+                    // The analysis is gone: nothing more to do.
+                    break;
                 }
             }
             // Nothing to read now.
+            Err(pcap::Error::TimeoutExpired) if draining.is_some() => break,
             Err(pcap::Error::TimeoutExpired) => wait_readable(&cap),
             Err(e) => {
                 shared.error(format!("the capture stopped: {}", pcap_detail(&e)));
@@ -447,6 +446,40 @@ fn capture_loop(
         if let Err(e) = w.flush() {
             shared.error(format!("{}: {e}", w.path.display()));
         }
+    }
+}
+
+/// Queues a copy of the packet for the analysis, or counts it as dropped when the queue is
+/// full (in packets or in `max_bytes`): the capture never waits for the analysis. An error
+/// means the analysis is gone.
+fn offer(
+    tx: &SyncSender<Packet>,
+    shared: &Shared,
+    max_bytes: usize,
+    ts: Timestamp,
+    orig_len: u32,
+    data: &[u8],
+) -> Result<(), ()> {
+    let len = data.len();
+    let queued = shared.queued_bytes.load(Ordering::Relaxed);
+    if queued.saturating_add(len) > max_bytes {
+        shared.queue_dropped.fetch_add(1, Ordering::Relaxed);
+        return Ok(());
+    }
+    shared.queued_bytes.fetch_add(len, Ordering::Relaxed);
+    let packet = Packet {
+        ts,
+        orig_len,
+        data: data.to_vec(),
+    };
+    match tx.try_send(packet) {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Full(_)) => {
+            shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            shared.queue_dropped.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(TrySendError::Disconnected(_)) => Err(()),
     }
 }
 
@@ -784,6 +817,27 @@ mod tests {
             .map(|(t, o, d)| (*t, *o, d.to_vec(), LinkType::ETHERNET))
             .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_full_queue_counts_drops_and_keeps_nothing_more() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        let shared = Shared::default();
+        let ts = Timestamp(0);
+        // Two fit in packets; the third is dropped.
+        for _ in 0..3 {
+            offer(&tx, &shared, 1000, ts, 10, &[0; 10]).unwrap();
+        }
+        assert_eq!(shared.queue_dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(shared.queued_bytes.load(Ordering::Relaxed), 20);
+        // Room again in packets, but not in bytes.
+        let _ = rx.recv().unwrap();
+        shared.queued_bytes.fetch_sub(10, Ordering::Relaxed);
+        offer(&tx, &shared, 15, ts, 10, &[0; 10]).unwrap();
+        assert_eq!(shared.queue_dropped.load(Ordering::Relaxed), 2);
+        assert_eq!(shared.queued_bytes.load(Ordering::Relaxed), 10);
+        drop(rx);
+        assert!(offer(&tx, &shared, 1000, ts, 10, &[0; 10]).is_err());
     }
 
     #[test]
