@@ -778,7 +778,12 @@ fn write_epb(out: &mut dyn Write, ts: Timestamp, orig_len: u32, data: &[u8]) -> 
     }
     out.write_all(&head)?;
     out.write_all(data)?;
-    out.write_all(&[0u8; 3][..padded.saturating_sub(data.len())])?;
+    let padding = [0u8; 3];
+    out.write_all(
+        padding
+            .get(..padded.saturating_sub(data.len()))
+            .unwrap_or_default(),
+    )?;
     out.write_all(&total.to_le_bytes())
 }
 
