@@ -21,11 +21,17 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Analyse capture files and print a report.
+    /// Analyse capture files, or a live capture (`-i`), and print a report.
     Report {
         /// pcap or pcapng files; several are merged in time order.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "interface", conflicts_with = "interface")]
         files: Vec<PathBuf>,
+        /// Capture live from this interface instead of reading files (needs the `live`
+        /// feature): each handshake is printed when it completes, the summary at the end.
+        #[arg(short = 'i', long, value_name = "IFACE")]
+        interface: Option<String>,
+        #[command(flatten)]
+        capture: CaptureArgs,
         /// Output format.
         #[arg(long, value_enum, default_value_t = FormatArg::Text)]
         format: FormatArg,
@@ -49,6 +55,19 @@ enum Command {
         /// A credential answered later than this is `slow-auth` (milliseconds).
         #[arg(long, default_value_t = 2000, value_name = "MS")]
         slow_ms: u64,
+    },
+    /// List the interfaces live capture can use, with their addresses and flags.
+    Interfaces,
+    /// Watch a live capture (for now: the NDJSON report of `report -i`; the UI comes later).
+    Live {
+        /// The interface to capture on.
+        #[arg(short = 'i', long, value_name = "IFACE")]
+        interface: String,
+        #[command(flatten)]
+        capture: CaptureArgs,
+        /// Show passwords, hashes and tokens instead of redacting them.
+        #[arg(long)]
+        reveal_secrets: bool,
     },
     /// Open capture files in the terminal UI: handshakes, their timelines and decoded legs.
     Open {
@@ -83,6 +102,29 @@ enum Command {
     },
 }
 
+/// Options of a live capture.
+#[derive(Debug, clap::Args)]
+struct CaptureArgs {
+    /// BPF capture filter, replacing the default `tcp` (for example `tcp port 80`).
+    #[arg(short = 'f', long, value_name = "BPF", requires = "interface")]
+    filter: Option<String>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "S", requires = "interface")]
+    duration: Option<f64>,
+    /// Stop after this many packets.
+    #[arg(long, value_name = "N", requires = "interface")]
+    count: Option<u64>,
+    /// Save the captured packets to this file (pcapng), to open again later.
+    #[arg(long, value_name = "FILE", requires = "interface")]
+    write: Option<PathBuf>,
+    /// When started as root: become this user once the interface is open (as tcpdump -Z).
+    #[arg(long, value_name = "NAME", requires = "interface")]
+    user: Option<String>,
+    /// Leave the interface out of promiscuous mode.
+    #[arg(long, requires = "interface")]
+    no_promiscuous: bool,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ExchangesArg {
     Auth,
@@ -101,6 +143,7 @@ enum SeverityArg {
 enum FormatArg {
     Text,
     Json,
+    Ndjson,
 }
 
 fn main() -> ExitCode {
@@ -132,6 +175,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Report {
             files,
+            interface,
+            capture,
             format,
             reveal_secrets,
             exchanges,
@@ -149,6 +194,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 format: match format {
                     FormatArg::Text => authscope::report::Format::Text,
                     FormatArg::Json => authscope::report::Format::Json,
+                    FormatArg::Ndjson => authscope::report::Format::Ndjson,
                 },
                 reveal_secrets,
                 config,
@@ -159,9 +205,15 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                     ExchangesArg::All => authscope::report::ExchangeFilter::All,
                     ExchangesArg::None => authscope::report::ExchangeFilter::None,
                 },
+                stream_handshakes: interface.is_some(),
             };
-            let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-            let summary = authscope::report::run(&files, &opts, &mut out)?;
+            let summary = match interface {
+                Some(iface) => live::report(&iface, capture, &opts)?,
+                None => {
+                    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+                    authscope::report::run(&files, &opts, &mut out)?
+                }
+            };
             let threshold = fail_on.map(|f| match f {
                 SeverityArg::Error => authscope::diagnose::Severity::Error,
                 SeverityArg::Warning => authscope::diagnose::Severity::Warning,
@@ -171,6 +223,23 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 (Some(t), Some(w)) if w >= t => ExitCode::from(1),
                 _ => ExitCode::SUCCESS,
             })
+        }
+        Command::Interfaces => {
+            live::interfaces()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Live {
+            interface,
+            capture,
+            reveal_secrets,
+        } => {
+            let opts = authscope::report::Options {
+                format: authscope::report::Format::Ndjson,
+                reveal_secrets,
+                ..authscope::report::Options::default()
+            };
+            live::report(&interface, capture, &opts)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Open {
             files,
@@ -193,6 +262,91 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             format,
             reveal_secrets,
         } => decode(&values, format, reveal_secrets),
+    }
+}
+
+#[cfg(feature = "live")]
+mod live {
+    use std::io::Write;
+
+    use authscope::capture::live::LiveConfig;
+    use authscope::report::{Options, Summary};
+
+    use super::CaptureArgs;
+
+    pub fn report(interface: &str, args: CaptureArgs, opts: &Options) -> anyhow::Result<Summary> {
+        let duration = match args.duration {
+            Some(s) => Some(
+                std::time::Duration::try_from_secs_f64(s)
+                    .map_err(|_| anyhow::anyhow!("--duration {s}: not a number of seconds"))?,
+            ),
+            None => None,
+        };
+        let config = LiveConfig {
+            filter: args.filter,
+            count: args.count,
+            duration,
+            write: args.write,
+            user: args.user,
+            promiscuous: !args.no_promiscuous,
+            ..LiveConfig::new(interface)
+        };
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+        let mut notes = std::io::stderr();
+        Ok(authscope::report::live::run(
+            config, opts, &mut out, &mut notes,
+        )?)
+    }
+
+    pub fn interfaces() -> anyhow::Result<()> {
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        for i in authscope::capture::live::interfaces()? {
+            let desc = i
+                .description
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
+            let flags = if i.flags.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", i.flags.join(" "))
+            };
+            writeln!(out, "{}{desc}{flags}", i.name)?;
+            for a in &i.addresses {
+                writeln!(out, "    {a}")?;
+            }
+        }
+        out.flush()?;
+        Ok(())
+    }
+}
+
+/// Without the `live` feature, the live commands say how to get them.
+#[cfg(not(feature = "live"))]
+mod live {
+    use authscope::report::{Options, Summary};
+
+    use super::CaptureArgs;
+
+    fn unavailable() -> anyhow::Error {
+        anyhow::anyhow!(
+            "live capture is not in this build: rebuild with `cargo build --release --features \
+             live` (needs libpcap: libpcap-dev on Debian/Ubuntu, libpcap-devel on Fedora)"
+        )
+    }
+
+    pub fn report(
+        _interface: &str,
+        _args: CaptureArgs,
+        _opts: &Options,
+    ) -> anyhow::Result<Summary> {
+        Err(unavailable())
+    }
+
+    pub fn interfaces() -> anyhow::Result<()> {
+        Err(unavailable())
     }
 }
 
@@ -236,7 +390,8 @@ fn decode(values: &[String], format: FormatArg, reveal_secrets: bool) -> anyhow:
                 }
                 out.write_all(authscope::auth::tree::render(&h).as_bytes())?;
             }
-            FormatArg::Json => {
+            // One JSON object per value: JSON and NDJSON are the same here.
+            FormatArg::Json | FormatArg::Ndjson => {
                 serde_json::to_writer(&mut out, &h)?;
                 writeln!(out)?;
             }

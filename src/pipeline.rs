@@ -237,6 +237,20 @@ impl Analyzer {
         });
     }
 
+    /// No frame came and the clock is at `now` (a quiet live capture): what was waiting only
+    /// for time to pass is handed out as a frame at `now` would have it (handshakes past
+    /// their join window, idle connections). A `now` before the last frame changes nothing.
+    pub fn advance(&mut self, now: Timestamp, sink: &mut dyn FnMut(Output)) {
+        if self.stats.last.is_none_or(|l| now < l) {
+            return;
+        }
+        self.sweep(now, sink);
+        let diag = self.model.diagnose;
+        self.model
+            .correlator
+            .sweep(now, false, &mut |h| emit_handshake(h, &diag, sink));
+    }
+
     /// The input ended: flushes every stage.
     pub fn finish(&mut self, sink: &mut dyn FnMut(Output)) {
         let now = self.stats.last.unwrap_or_default();

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use crate::auth::{decode_headers, AuthHeader, HeaderKind, RevealSecrets};
-use crate::capture::{CaptureError, MergedSource, Timestamp};
+use crate::capture::{CaptureError, Frame, MergedSource, Timestamp};
 use crate::diagnose::{Finding, Severity};
 use crate::handshake::{Outcome, TimelineWhat};
 use crate::http::{Exchange, Header};
@@ -19,11 +19,17 @@ use crate::pipeline::{Analysed, Analyzer, Config, Ending, Output, Stats};
 /// Version of the JSON document; changes when a field changes meaning or goes away.
 pub const SCHEMA: &str = "authscope/1";
 
+#[cfg(feature = "live")]
+pub mod live;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     #[default]
     Text,
     Json,
+    /// One JSON object a line, flushed: each handshake when it completes
+    /// (`"type":"handshake"`), then the summary (`"type":"summary"`).
+    Ndjson,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -38,6 +44,9 @@ pub struct Options {
     pub all_handshakes: bool,
     /// JSON: which exchanges to list.
     pub exchanges: ExchangeFilter,
+    /// Text: print each handshake's block as soon as it completes (live capture), and only
+    /// the findings and counters at the end.
+    pub stream_handshakes: bool,
 }
 
 /// Which HTTP exchanges the JSON report lists (all of them are always counted).
@@ -98,6 +107,9 @@ pub enum ReportError {
     Write(#[from] io::Error),
     #[error("writing the report: {0}")]
     Json(#[from] serde_json::Error),
+    #[cfg(feature = "live")]
+    #[error(transparent)]
+    Live(#[from] crate::capture::live::LiveError),
 }
 
 /// A JSON array written as it grows to a temporary file, and copied into the document at the
@@ -292,6 +304,10 @@ struct Collector {
     exchanges: ExchangeFilter,
     /// Text: findings by code.
     groups: BTreeMap<&'static str, Group>,
+    /// NDJSON: a line per handshake as it completes.
+    ndjson: bool,
+    /// Text: print each block as its handshake completes, in this style.
+    stream_text: Option<Style>,
 }
 
 /// HTTP anomalies listed in the JSON document; past this they are only counted.
@@ -374,7 +390,17 @@ impl Collector {
                 if self.reveal {
                     reveal(&mut a);
                 }
-                if let Some((hs, fs)) = self.spools.as_mut() {
+                if self.ndjson {
+                    if let Err(e) = write_line(out, "handshake", &*a) {
+                        self.write_err.get_or_insert(e);
+                    }
+                } else if let Some(style) = self.stream_text {
+                    self.group(&a);
+                    let r = style.handshake(out, &a).and_then(|_| out.flush());
+                    if let Err(e) = r {
+                        self.write_err.get_or_insert(e.into());
+                    }
+                } else if let Some((hs, fs)) = self.spools.as_mut() {
                     let r = hs
                         .push(&a)
                         .and_then(|_| a.findings.iter().try_for_each(|f| fs.push(f)));
@@ -389,19 +415,7 @@ impl Collector {
     }
 
     fn keep_for_text(&mut self, a: Analysed) {
-        for f in &a.findings {
-            let g = self.groups.entry(f.code).or_insert_with(|| Group {
-                severity: f.severity,
-                count: 0,
-                first: f.clone(),
-                first_target: target(&a.handshake),
-                examples: Vec::new(),
-            });
-            g.count = g.count.saturating_add(1);
-            if g.examples.len() < EXAMPLES {
-                g.examples.push(a.handshake.id);
-            }
-        }
+        self.group(&a);
         if self.all_handshakes || self.shown.len() < TEXT_BLOCKS {
             self.shown.push(a);
             return;
@@ -416,6 +430,23 @@ impl Collector {
             }
         }
         self.hidden = self.hidden.saturating_add(1);
+    }
+
+    /// Text: counts the handshake's findings by code.
+    fn group(&mut self, a: &Analysed) {
+        for f in &a.findings {
+            let g = self.groups.entry(f.code).or_insert_with(|| Group {
+                severity: f.severity,
+                count: 0,
+                first: f.clone(),
+                first_target: target(&a.handshake),
+                examples: Vec::new(),
+            });
+            g.count = g.count.saturating_add(1);
+            if g.examples.len() < EXAMPLES {
+                g.examples.push(a.handshake.id);
+            }
+        }
     }
 }
 
@@ -451,109 +482,240 @@ fn ending_name(e: Ending) -> &'static str {
     }
 }
 
-/// Reads the files, analyses them, and writes the report to `out`.
-pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Summary, ReportError> {
-    let mut source = MergedSource::open(paths)?;
-    let mut analyzer = Analyzer::new(opts.config);
-    let json = opts.format == Format::Json;
-    let mut c = Collector {
-        summary: Summary::default(),
-        connections: if json { Some(Spool::new()?) } else { None },
-        anomalies: Vec::new(),
-        first_exchange: true,
-        write_err: None,
-        json,
-        reveal: opts.reveal_secrets,
-        spools: if json {
-            Some((Spool::new()?, Spool::new()?))
-        } else {
-            None
-        },
-        shown: Vec::new(),
-        hidden: 0,
-        all_handshakes: opts.all_handshakes,
-        exchanges: opts.exchanges,
-        groups: BTreeMap::new(),
-    };
-    if json {
-        write!(out, "{{\"schema\":\"{SCHEMA}\",\"exchanges\":[")?;
+/// What the report says about its inputs: a line each at the top of the text report, the
+/// `inputs` array of the JSON document, and the problems listed among the warnings.
+pub trait Inputs {
+    fn text_header(&self, out: &mut dyn Write) -> io::Result<()>;
+    fn write_json(&self, out: &mut dyn Write) -> Result<(), ReportError>;
+    fn warnings(&self) -> Vec<String>;
+}
+
+impl Inputs for MergedSource {
+    fn text_header(&self, out: &mut dyn Write) -> io::Result<()> {
+        for f in self.files() {
+            let fs = f.stats();
+            writeln!(out, "{}: {} packets ({})", fs.path, fs.packets, fs.format)?;
+        }
+        Ok(())
     }
-    while let Some(frame) = source.next_frame() {
-        analyzer.push(&frame, &mut |o| c.take(o, out));
+
+    fn write_json(&self, out: &mut dyn Write) -> Result<(), ReportError> {
+        let inputs: Vec<_> = self.files().iter().map(|f| f.stats()).collect();
+        serde_json::to_writer(out, &inputs)?;
+        Ok(())
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.files()
+            .iter()
+            .flat_map(|f| f.warnings())
+            .map(|w| format!("{}: packet {}: {}", w.file, w.packet, w.message))
+            .collect()
+    }
+}
+
+/// One NDJSON line: `{"type":KIND, ...item}`, flushed.
+fn write_line<T: serde::Serialize>(
+    out: &mut dyn Write,
+    kind: &'static str,
+    item: &T,
+) -> Result<(), ReportError> {
+    #[derive(serde::Serialize)]
+    struct Line<'a, T> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        #[serde(flatten)]
+        item: &'a T,
+    }
+    serde_json::to_writer(&mut *out, &Line { kind, item })?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// A report being made from frames of any source: push them, then finish with a
+/// description of the inputs. Output that can be written as the analysis goes (JSON
+/// exchanges, NDJSON lines, streamed text blocks) is written to the `out` given to each call.
+pub struct Report {
+    analyzer: Analyzer,
+    c: Collector,
+    format: Format,
+    color: bool,
+}
+
+impl std::fmt::Debug for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Report")
+            .field("format", &self.format)
+            .field("summary", &self.c.summary)
+            .finish()
+    }
+}
+
+impl Report {
+    /// Starts a report (the JSON document's opening is written now).
+    pub fn start(opts: &Options, out: &mut dyn Write) -> Result<Report, ReportError> {
+        let json = opts.format == Format::Json;
+        let c = Collector {
+            summary: Summary::default(),
+            connections: if json { Some(Spool::new()?) } else { None },
+            anomalies: Vec::new(),
+            first_exchange: true,
+            write_err: None,
+            json,
+            reveal: opts.reveal_secrets,
+            spools: if json {
+                Some((Spool::new()?, Spool::new()?))
+            } else {
+                None
+            },
+            shown: Vec::new(),
+            hidden: 0,
+            all_handshakes: opts.all_handshakes,
+            exchanges: opts.exchanges,
+            groups: BTreeMap::new(),
+            ndjson: opts.format == Format::Ndjson,
+            stream_text: (opts.format == Format::Text && opts.stream_handshakes)
+                .then_some(Style { color: opts.color }),
+        };
+        if json {
+            write!(out, "{{\"schema\":\"{SCHEMA}\",\"exchanges\":[")?;
+        }
+        Ok(Report {
+            analyzer: Analyzer::new(opts.config),
+            c,
+            format: opts.format,
+            color: opts.color,
+        })
+    }
+
+    /// Analyses one frame.
+    pub fn push(&mut self, frame: &Frame<'_>, out: &mut dyn Write) -> Result<(), ReportError> {
+        let c = &mut self.c;
+        self.analyzer.push(frame, &mut |o| c.take(o, out));
+        match c.write_err.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// No frame came, and the clock is at `now` (a quiet live capture): what was waiting only
+    /// for time to pass is reported.
+    pub fn advance(&mut self, now: Timestamp, out: &mut dyn Write) -> Result<(), ReportError> {
+        let c = &mut self.c;
+        self.analyzer.advance(now, &mut |o| c.take(o, out));
+        match c.write_err.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        self.analyzer.stats()
+    }
+
+    /// The input ended: flushes the pipeline and writes the rest of the report.
+    pub fn finish(
+        mut self,
+        inputs: &dyn Inputs,
+        out: &mut dyn Write,
+    ) -> Result<Summary, ReportError> {
+        let c = &mut self.c;
+        self.analyzer.finish(&mut |o| c.take(o, out));
         if let Some(e) = c.write_err.take() {
             return Err(e);
         }
-    }
-    analyzer.finish(&mut |o| c.take(o, out));
-    if let Some(e) = c.write_err.take() {
-        return Err(e);
-    }
-    let Collector {
-        mut summary,
-        connections,
-        anomalies,
-        spools,
-        mut shown,
-        hidden,
-        groups,
-        ..
-    } = c;
-    summary.stats = analyzer.stats();
-    for f in source.files() {
-        for w in f.warnings() {
-            summary
-                .warnings
-                .push(format!("{}: packet {}: {}", w.file, w.packet, w.message));
-        }
-    }
-    if json {
-        if let Some((hs, fs)) = spools {
-            write!(out, "],\"handshakes\":[")?;
-            hs.copy_into(out)?;
-            write!(out, "],\"findings\":[")?;
-            fs.copy_into(out)?;
-        }
-        write!(out, "],\"connections\":[")?;
-        if let Some(sp) = connections {
-            sp.copy_into(out)?;
-        }
-        write!(out, "]")?;
-        write!(out, ",\"anomalies\":")?;
-        serde_json::to_writer(&mut *out, &anomalies)?;
-        let inputs: Vec<_> = source.files().iter().map(|f| f.stats()).collect();
-        write!(out, ",\"inputs\":")?;
-        serde_json::to_writer(&mut *out, &inputs)?;
-        write!(out, ",\"summary\":")?;
-        serde_json::to_writer(&mut *out, &summary)?;
-        writeln!(out, "}}")?;
-    } else {
-        shown.sort_by_key(|a| a.handshake.id);
-        let text = TextReport {
-            summary: &summary,
-            source: &source,
-            shown: &shown,
+        let Collector {
+            mut summary,
+            connections,
+            anomalies,
+            spools,
+            mut shown,
             hidden,
-            groups: &groups,
-            color: opts.color,
-        };
-        text.write(out)?;
+            groups,
+            stream_text,
+            ..
+        } = self.c;
+        summary.stats = self.analyzer.stats();
+        summary.warnings.extend(inputs.warnings());
+        match self.format {
+            Format::Json => {
+                if let Some((hs, fs)) = spools {
+                    write!(out, "],\"handshakes\":[")?;
+                    hs.copy_into(out)?;
+                    write!(out, "],\"findings\":[")?;
+                    fs.copy_into(out)?;
+                }
+                write!(out, "],\"connections\":[")?;
+                if let Some(sp) = connections {
+                    sp.copy_into(out)?;
+                }
+                write!(out, "]")?;
+                write!(out, ",\"anomalies\":")?;
+                serde_json::to_writer(&mut *out, &anomalies)?;
+                write!(out, ",\"inputs\":")?;
+                inputs.write_json(out)?;
+                write!(out, ",\"summary\":")?;
+                serde_json::to_writer(&mut *out, &summary)?;
+                writeln!(out, "}}")?;
+            }
+            Format::Ndjson => {
+                write!(out, "{{\"type\":\"summary\",\"inputs\":")?;
+                inputs.write_json(out)?;
+                write!(out, ",\"summary\":")?;
+                serde_json::to_writer(&mut *out, &summary)?;
+                writeln!(out, "}}")?;
+            }
+            Format::Text => {
+                shown.sort_by_key(|a| a.handshake.id);
+                let text = TextReport {
+                    summary: &summary,
+                    inputs,
+                    shown: &shown,
+                    hidden,
+                    groups: &groups,
+                    style: Style { color: self.color },
+                    streamed: stream_text.is_some(),
+                };
+                text.write(out)?;
+            }
+        }
+        out.flush()?;
+        Ok(summary)
     }
-    out.flush()?;
-    Ok(summary)
+}
+
+/// Reads the files, analyses them, and writes the report to `out`.
+pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Summary, ReportError> {
+    let mut source = MergedSource::open(paths)?;
+    let mut report = Report::start(opts, out)?;
+    while let Some(frame) = source.next_frame() {
+        report.push(&frame, out)?;
+    }
+    report.finish(&source, out)
 }
 
 /// The text report: findings first, most severe first; then one block per handshake with
 /// its timeline; then the counters. Fits 80 columns.
 struct TextReport<'a> {
     summary: &'a Summary,
-    source: &'a MergedSource,
+    inputs: &'a dyn Inputs,
     shown: &'a [Analysed],
     hidden: u64,
     groups: &'a BTreeMap<&'static str, Group>,
+    style: Style,
+    /// The blocks were printed as their handshakes completed (live capture).
+    streamed: bool,
+}
+
+/// Colours (or not) for the text report.
+#[derive(Debug, Clone, Copy)]
+struct Style {
     color: bool,
 }
 
-impl TextReport<'_> {
+impl Style {
     fn paint(&self, code: &str, text: &str) -> String {
         if self.color {
             format!("\x1b[{code}m{text}\x1b[0m")
@@ -570,13 +732,23 @@ impl TextReport<'_> {
         };
         self.paint(code, word)
     }
+}
+
+impl TextReport<'_> {
+    fn paint(&self, code: &str, text: &str) -> String {
+        self.style.paint(code, text)
+    }
+
+    fn severity(&self, s: Severity) -> String {
+        self.style.severity(s)
+    }
 
     fn write(&self, out: &mut dyn Write) -> io::Result<()> {
         let s = self.summary;
-        for f in self.source.files() {
-            let fs = f.stats();
-            writeln!(out, "{}: {} packets ({})", fs.path, fs.packets, fs.format)?;
+        if self.streamed {
+            writeln!(out)?;
         }
+        self.inputs.text_header(out)?;
         let mut groups: Vec<&Group> = self.groups.values().collect();
         groups.sort_by(|a, b| {
             b.severity
@@ -622,7 +794,19 @@ impl TextReport<'_> {
             }
         }
         writeln!(out)?;
-        if self.shown.is_empty() {
+        if self.streamed {
+            writeln!(
+                out,
+                "{}",
+                self.paint(
+                    "1",
+                    &format!(
+                        "HANDSHAKES ({}, shown above as they completed)",
+                        s.handshakes
+                    )
+                )
+            )?;
+        } else if self.shown.is_empty() {
             writeln!(out, "{}", self.paint("1", "HANDSHAKES: none"))?;
         } else {
             writeln!(
@@ -632,7 +816,7 @@ impl TextReport<'_> {
             )?;
         }
         for a in self.shown {
-            self.handshake(out, a)?;
+            self.style.handshake(out, a)?;
         }
         if self.hidden > 0 {
             writeln!(
@@ -645,7 +829,10 @@ impl TextReport<'_> {
         writeln!(out)?;
         self.counters(out)
     }
+}
 
+impl Style {
+    /// One handshake's block: who, against what, the outcome, the timeline.
     fn handshake(&self, out: &mut dyn Write, a: &Analysed) -> io::Result<()> {
         let h = &a.handshake;
         let outcome = match h.outcome {
@@ -713,7 +900,9 @@ impl TextReport<'_> {
         }
         Ok(())
     }
+}
 
+impl TextReport<'_> {
     fn counters(&self, out: &mut dyn Write) -> io::Result<()> {
         let s = self.summary;
         let st = &s.stats;

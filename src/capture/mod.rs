@@ -1,6 +1,8 @@
 //! Stage 1: frames from capture files (and, with feature `live`, an interface).
 
 pub mod file;
+#[cfg(feature = "live")]
+pub mod live;
 
 pub use file::{CaptureError, FileSource, MergedSource};
 

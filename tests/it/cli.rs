@@ -76,3 +76,43 @@ fn truncated_file_still_reports_what_it_could_read() {
     assert!(text.contains("truncated"), "{text}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Without the `live` feature the live commands exist and say how to get them (exit 2).
+#[cfg(not(feature = "live"))]
+#[test]
+fn live_commands_without_the_feature_say_how_to_build_it() {
+    for args in [
+        &["interfaces"][..],
+        &["report", "-i", "lo"],
+        &["live", "-i", "lo"],
+    ] {
+        let out = Command::new(bin()).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("--features live"), "{err}");
+    }
+}
+
+#[test]
+fn ndjson_for_files_is_one_object_a_line() {
+    let cap = root().join("captures").join("ntlm-success.pcap");
+    let out = Command::new(bin())
+        .args(["report", "--format", "ndjson"])
+        .arg(&cap)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let objects: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = objects
+        .iter()
+        .map(|o| o["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["handshake", "summary"]);
+    assert_eq!(objects[0]["user"], "alice");
+    assert_eq!(objects[1]["summary"]["handshakes"], 1);
+}

@@ -17,4 +17,5 @@ mod decode;
 mod differential;
 mod lab;
 mod ui;
+mod live;
 mod util;

@@ -1,0 +1,857 @@
+//! Live capture from an interface through libpcap (feature `live`).
+//!
+//! libpcap is read on a thread of its own, which hands owned packets to the analysis through a
+//! bounded queue: when the analysis falls behind, the queue fills and further packets are
+//! counted as dropped ([`LiveStats::queue_dropped`]) instead of growing memory. The kernel's
+//! and the interface's own drops come from `pcap_stats` and are read every second.
+//!
+//! The same thread writes the `--write` file (pcapng), so the file holds every packet that
+//! libpcap delivered, even those the analysis had to drop.
+//!
+//! Opening follows tcpdump: open the interface, compile the filter (a filter that does not
+//! compile is an error before anything starts), drop privileges when asked (`--user`), then
+//! create the output file as that user.
+
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::{Frame, LinkType, Timestamp};
+
+/// The filter used when the user gives none: HTTP is carried over TCP.
+pub const DEFAULT_FILTER: &str = "tcp";
+/// Bytes kept of each packet (tcpdump's default).
+pub const SNAPLEN: i32 = 262_144;
+/// Packets waiting for the analysis, at most.
+const QUEUE_PACKETS: usize = 16_384;
+/// Bytes of packets waiting for the analysis, at most (so memory stays bounded with large
+/// snap lengths too).
+const QUEUE_BYTES: usize = 64 << 20;
+/// How long the thread waits for a packet before it looks at its stop conditions again.
+const POLL_MS: u16 = 100;
+/// libpcap's own buffering timeout (immediate mode makes it moot where it is supported).
+const READ_TIMEOUT_MS: i32 = 100;
+/// The kernel buffer asked for (libpcap's default is 2 MiB).
+const KERNEL_BUFFER: i32 = 8 << 20;
+/// After a stop request, how long packets already in the kernel buffer are still read.
+const DRAIN: Duration = Duration::from_millis(500);
+/// How often `pcap_stats` is read and the output file flushed.
+const STATS_EVERY: Duration = Duration::from_secs(1);
+
+/// Why live capture could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LiveError {
+    #[error("no capture interface named {interface:?} (`authscope interfaces` lists them)")]
+    NoInterface { interface: String },
+    #[error(
+        "not permitted to capture on {interface} ({detail}); run as root, or give the binary \
+         the capabilities once: sudo setcap cap_net_raw,cap_net_admin=eip {}",
+        binary.display()
+    )]
+    NotPermitted {
+        interface: String,
+        detail: String,
+        binary: PathBuf,
+    },
+    #[error("cannot capture on {interface}: {detail}")]
+    Open { interface: String, detail: String },
+    #[error("the capture filter {filter:?} does not compile: {detail}")]
+    Filter { filter: String, detail: String },
+    #[error("--user {user}: {detail}")]
+    User { user: String, detail: String },
+    #[error("{}: cannot write: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+    #[error("listing capture interfaces: {detail}")]
+    Devices { detail: String },
+    #[error("starting the capture thread: {0}")]
+    Thread(io::Error),
+}
+
+/// What to capture, and when to stop.
+#[derive(Debug, Clone)]
+pub struct LiveConfig {
+    pub interface: String,
+    /// A BPF expression replacing [`DEFAULT_FILTER`].
+    pub filter: Option<String>,
+    /// Stop after this many packets.
+    pub count: Option<u64>,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// Save every captured packet to this file (pcapng).
+    pub write: Option<PathBuf>,
+    /// When running as root: become this user once the interface is open.
+    pub user: Option<String>,
+    pub promiscuous: bool,
+}
+
+impl LiveConfig {
+    pub fn new(interface: &str) -> Self {
+        LiveConfig {
+            interface: interface.to_owned(),
+            filter: None,
+            count: None,
+            duration: None,
+            write: None,
+            user: None,
+            promiscuous: true,
+        }
+    }
+
+    /// The filter in force.
+    pub fn filter(&self) -> &str {
+        self.filter.as_deref().unwrap_or(DEFAULT_FILTER)
+    }
+}
+
+/// Counters of a live capture.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LiveStats {
+    /// Packets libpcap delivered to authscope.
+    pub captured: u64,
+    /// Packets handed to the analysis.
+    pub analysed: u64,
+    /// Packets the kernel received (that passed the filter), by `pcap_stats`. On Linux
+    /// loopback each packet is counted twice (sent and received; libpcap keeps one copy).
+    pub kernel_received: u64,
+    /// Packets the kernel dropped: its buffer was full (`pcap_stats` `ps_drop`).
+    pub kernel_dropped: u64,
+    /// Packets the interface or its driver dropped (`ps_ifdrop`).
+    pub interface_dropped: u64,
+    /// Packets dropped because the analysis fell behind (the queue was full).
+    pub queue_dropped: u64,
+    /// Packets saved to the `--write` file.
+    pub written: u64,
+}
+
+impl LiveStats {
+    /// Every packet lost, wherever.
+    pub fn dropped(&self) -> u64 {
+        self.kernel_dropped
+            .saturating_add(self.interface_dropped)
+            .saturating_add(self.queue_dropped)
+    }
+}
+
+/// What the live source has for the analysis right now.
+#[derive(Debug)]
+pub enum Next<'a> {
+    Frame(Frame<'a>),
+    /// Nothing arrived within the wait: the clock moved on (now, wall time).
+    Idle(Timestamp),
+    /// The capture ended (stop condition, Ctrl-C, or an error: see [`LiveSource::error`]) and
+    /// every queued packet has been handed out.
+    End,
+}
+
+/// A packet owned by the queue.
+#[derive(Debug)]
+struct Packet {
+    ts: Timestamp,
+    orig_len: u32,
+    data: Vec<u8>,
+}
+
+/// State shared by the capture thread and the analysis.
+#[derive(Debug, Default)]
+struct Shared {
+    stop: Arc<AtomicBool>,
+    captured: AtomicU64,
+    kernel_received: AtomicU64,
+    kernel_dropped: AtomicU64,
+    interface_dropped: AtomicU64,
+    queue_dropped: AtomicU64,
+    written: AtomicU64,
+    queued_bytes: AtomicUsize,
+    /// Why the capture or the file stopped early.
+    errors: Mutex<Vec<String>>,
+}
+
+impl Shared {
+    fn error(&self, message: String) {
+        if let Ok(mut e) = self.errors.lock() {
+            e.push(message);
+        }
+    }
+}
+
+/// An interface being captured, with its thread.
+#[derive(Debug)]
+pub struct LiveSource {
+    config: LiveConfig,
+    link: LinkType,
+    link_name: String,
+    rx: Receiver<Packet>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    /// The packet last handed out (its frame borrows it).
+    current: Option<Packet>,
+    number: u64,
+    analysed: u64,
+}
+
+impl LiveSource {
+    /// Opens the interface, compiles the filter, drops privileges (`user`), creates the output
+    /// file and starts capturing. Every error comes before the first packet is read.
+    pub fn open(config: LiveConfig) -> Result<LiveSource, LiveError> {
+        let iface = config.interface.clone();
+        let cap = pcap::Capture::from_device(iface.as_str())
+            .map_err(|e| open_error(&iface, e))?
+            .promisc(config.promiscuous)
+            .snaplen(SNAPLEN)
+            .buffer_size(KERNEL_BUFFER)
+            .timeout(READ_TIMEOUT_MS)
+            // Packets are handed over as they arrive, not when the kernel buffer fills: a
+            // short handshake must not sit in a buffer until the capture ends.
+            .immediate_mode(true);
+        // Non-blocking, and the thread waits with poll(2): on Linux a blocking read in
+        // immediate mode ignores the read timeout, so it would never see a stop request.
+        let mut cap = cap
+            .open()
+            .and_then(|c| c.setnonblock())
+            .map_err(|e| open_error(&iface, e))?;
+        let filter = config.filter().to_owned();
+        cap.filter(&filter, true).map_err(|e| LiveError::Filter {
+            filter: filter.clone(),
+            detail: pcap_detail(&e),
+        })?;
+        let dl = cap.get_datalink();
+        let link = LinkType(u16::try_from(dl.0).unwrap_or(u16::MAX));
+        let link_name = match (dl.get_name(), dl.get_description()) {
+            (Ok(n), Ok(d)) => format!("{n} ({d})"),
+            (Ok(n), Err(_)) => n,
+            _ => format!("{}", dl.0),
+        };
+        if let Some(user) = &config.user {
+            drop_privileges(user)?;
+        }
+        let writer = match &config.write {
+            Some(path) => Some(PcapngWriter::create(path, link, &iface, &filter)?),
+            None => None,
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_PACKETS);
+        let shared = Arc::new(Shared::default());
+        let thread = {
+            let shared = Arc::clone(&shared);
+            let limits = Limits {
+                count: config.count,
+                deadline: config.duration.map(|d| Instant::now() + d),
+            };
+            std::thread::Builder::new()
+                .name("authscope-capture".into())
+                .spawn(move || capture_loop(cap, tx, writer, &shared, limits))
+                .map_err(LiveError::Thread)?
+        };
+        Ok(LiveSource {
+            config,
+            link,
+            link_name,
+            rx,
+            shared,
+            thread: Some(thread),
+            current: None,
+            number: 0,
+            analysed: 0,
+        })
+    }
+
+    pub fn config(&self) -> &LiveConfig {
+        &self.config
+    }
+
+    pub fn link(&self) -> LinkType {
+        self.link
+    }
+
+    /// The link type as libpcap names it (`EN10MB (Ethernet)`).
+    pub fn link_name(&self) -> &str {
+        &self.link_name
+    }
+
+    /// A flag that ends the capture when set (for Ctrl-C: `signal_hook::flag::register`).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.shared.stop)
+    }
+
+    /// Asks the capture to end; what is queued is still handed out.
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// The next packet, waiting at most `wait` for one.
+    pub fn next_frame(&mut self, wait: Duration) -> Next<'_> {
+        self.current = None;
+        match self.rx.recv_timeout(wait) {
+            Ok(p) => {
+                self.shared
+                    .queued_bytes
+                    .fetch_sub(p.data.len(), Ordering::Relaxed);
+                self.number = self.number.saturating_add(1);
+                self.analysed = self.analysed.saturating_add(1);
+                let p = self.current.insert(p);
+                Next::Frame(Frame {
+                    number: self.number,
+                    ts: p.ts,
+                    link: self.link,
+                    data: &p.data,
+                    orig_len: p.orig_len,
+                })
+            }
+            Err(RecvTimeoutError::Timeout) => Next::Idle(now()),
+            Err(RecvTimeoutError::Disconnected) => {
+                self.join();
+                Next::End
+            }
+        }
+    }
+
+    fn join(&mut self) {
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                self.shared.error("the capture thread panicked".into());
+            }
+        }
+    }
+
+    /// The counters so far (final once [`Next::End`] was returned).
+    pub fn stats(&self) -> LiveStats {
+        let s = &self.shared;
+        LiveStats {
+            captured: s.captured.load(Ordering::Relaxed),
+            analysed: self.analysed,
+            kernel_received: s.kernel_received.load(Ordering::Relaxed),
+            kernel_dropped: s.kernel_dropped.load(Ordering::Relaxed),
+            interface_dropped: s.interface_dropped.load(Ordering::Relaxed),
+            queue_dropped: s.queue_dropped.load(Ordering::Relaxed),
+            written: s.written.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Why the capture, or the writing of its file, ended early.
+    pub fn errors(&self) -> Vec<String> {
+        self.shared
+            .errors
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for LiveSource {
+    fn drop(&mut self) {
+        self.stop();
+        // Unblock a capture thread waiting on a full queue, then wait for it.
+        while self.rx.try_recv().is_ok() {}
+        self.join();
+    }
+}
+
+/// The wall clock as a capture timestamp.
+fn now() -> Timestamp {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::from_parts(
+        i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        i64::from(d.subsec_nanos()),
+    )
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    count: Option<u64>,
+    deadline: Option<Instant>,
+}
+
+/// The capture thread: read, save, queue; until a stop condition or an error.
+fn capture_loop(
+    mut cap: pcap::Capture<pcap::Active>,
+    tx: SyncSender<Packet>,
+    mut writer: Option<PcapngWriter>,
+    shared: &Shared,
+    limits: Limits,
+) {
+    let mut stats_at = Instant::now();
+    // Once asked to stop, what the kernel already holds is still read (what was on the wire
+    // before Ctrl-C belongs to the session), for at most DRAIN.
+    let mut draining: Option<Instant> = None;
+    loop {
+        if limits
+            .count
+            .is_some_and(|n| shared.captured.load(Ordering::Relaxed) >= n)
+        {
+            break;
+        }
+        match draining {
+            None => {
+                if shared.stop.load(Ordering::SeqCst)
+                    || limits.deadline.is_some_and(|d| Instant::now() >= d)
+                {
+                    draining = Some(Instant::now());
+                }
+            }
+            Some(since) if since.elapsed() >= DRAIN => break,
+            Some(_) => {}
+        }
+        match cap.next_packet() {
+            Ok(p) => {
+                let h = p.header;
+                let ts = timestamp(h);
+                shared.captured.fetch_add(1, Ordering::Relaxed);
+                if let Some(w) = writer.as_mut() {
+                    match w.packet(ts, h.len, p.data) {
+                        Ok(()) => {
+                            shared.written.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            shared.error(format!(
+                                "{}: writing stopped after {} packets: {e}",
+                                w.path.display(),
+                                shared.written.load(Ordering::Relaxed)
+                            ));
+                            writer = None;
+                        }
+                    }
+                }
+                if offer(&tx, shared, QUEUE_BYTES, ts, h.len, p.data).is_err() {
+                    // The analysis is gone: nothing more to do.
+                    break;
+                }
+            }
+            // Nothing to read now.
+            Err(pcap::Error::TimeoutExpired) if draining.is_some() => break,
+            Err(pcap::Error::TimeoutExpired) => wait_readable(&cap),
+            Err(e) => {
+                shared.error(format!("the capture stopped: {}", pcap_detail(&e)));
+                break;
+            }
+        }
+        if stats_at.elapsed() >= STATS_EVERY {
+            stats_at = Instant::now();
+            read_stats(&mut cap, shared);
+            if let Some(w) = writer.as_mut() {
+                if let Err(e) = w.flush() {
+                    shared.error(format!("{}: {e}", w.path.display()));
+                    writer = None;
+                }
+            }
+        }
+    }
+    read_stats(&mut cap, shared);
+    if let Some(mut w) = writer {
+        if let Err(e) = w.flush() {
+            shared.error(format!("{}: {e}", w.path.display()));
+        }
+    }
+}
+
+/// Queues a copy of the packet for the analysis, or counts it as dropped when the queue is
+/// full (in packets or in `max_bytes`): the capture never waits for the analysis. An error
+/// means the analysis is gone.
+fn offer(
+    tx: &SyncSender<Packet>,
+    shared: &Shared,
+    max_bytes: usize,
+    ts: Timestamp,
+    orig_len: u32,
+    data: &[u8],
+) -> Result<(), ()> {
+    let len = data.len();
+    let queued = shared.queued_bytes.load(Ordering::Relaxed);
+    if queued.saturating_add(len) > max_bytes {
+        shared.queue_dropped.fetch_add(1, Ordering::Relaxed);
+        return Ok(());
+    }
+    shared.queued_bytes.fetch_add(len, Ordering::Relaxed);
+    let packet = Packet {
+        ts,
+        orig_len,
+        data: data.to_vec(),
+    };
+    match tx.try_send(packet) {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Full(_)) => {
+            shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            shared.queue_dropped.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(TrySendError::Disconnected(_)) => Err(()),
+    }
+}
+
+/// The time of a packet (libpcap gives microseconds unless asked for more).
+// time_t and suseconds_t are i64 on Linux but narrower elsewhere (tv_usec is i32 on macOS).
+#[allow(clippy::useless_conversion)]
+fn timestamp(h: &pcap::PacketHeader) -> Timestamp {
+    Timestamp::from_parts(
+        i64::from(h.ts.tv_sec),
+        i64::from(h.ts.tv_usec).saturating_mul(1000),
+    )
+}
+
+/// Waits until the capture has something to read, at most [`POLL_MS`].
+fn wait_readable(cap: &pcap::Capture<pcap::Active>) {
+    use nix::poll::{poll, PollFd, PollFlags};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(cap.as_fd(), PollFlags::POLLIN)];
+    // An interruption (EINTR, a signal) or an error only means looking again sooner.
+    let _ = poll(&mut fds, POLL_MS);
+}
+
+fn read_stats(cap: &mut pcap::Capture<pcap::Active>, shared: &Shared) {
+    if let Ok(s) = cap.stats() {
+        shared
+            .kernel_received
+            .store(u64::from(s.received), Ordering::Relaxed);
+        shared
+            .kernel_dropped
+            .store(u64::from(s.dropped), Ordering::Relaxed);
+        shared
+            .interface_dropped
+            .store(u64::from(s.if_dropped), Ordering::Relaxed);
+    }
+}
+
+/// libpcap's own words, without the crate's "libpcap error: " prefix.
+fn pcap_detail(e: &pcap::Error) -> String {
+    match e {
+        pcap::Error::PcapError(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn open_error(interface: &str, e: pcap::Error) -> LiveError {
+    let detail = pcap_detail(&e);
+    let lower = detail.to_ascii_lowercase();
+    if lower.contains("permission") || lower.contains("not permitted") {
+        return LiveError::NotPermitted {
+            interface: interface.to_owned(),
+            detail,
+            binary: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("authscope")),
+        };
+    }
+    let known = pcap::Device::list()
+        .map(|l| l.iter().any(|d| d.name == interface))
+        .unwrap_or(true);
+    if !known || lower.contains("no such device") {
+        return LiveError::NoInterface {
+            interface: interface.to_owned(),
+        };
+    }
+    LiveError::Open {
+        interface: interface.to_owned(),
+        detail,
+    }
+}
+
+/// Becomes `name` (its uid, gid and groups) for good, as tcpdump's `-Z` does.
+#[cfg(not(any(target_os = "macos", target_os = "ios")))]
+fn drop_privileges(name: &str) -> Result<(), LiveError> {
+    use nix::unistd::{geteuid, initgroups, setgid, setuid, Uid, User};
+    let fail = |detail: String| LiveError::User {
+        user: name.to_owned(),
+        detail,
+    };
+    if !geteuid().is_root() {
+        return Err(fail(
+            "only root can change user (authscope is not running as root)".into(),
+        ));
+    }
+    let user = User::from_name(name)
+        .map_err(|e| fail(format!("looking the user up: {e}")))?
+        .ok_or_else(|| fail("no such user".into()))?;
+    let cname = std::ffi::CString::new(name).map_err(|_| fail("not a user name".into()))?;
+    initgroups(&cname, user.gid).map_err(|e| fail(format!("setting its groups: {e}")))?;
+    setgid(user.gid).map_err(|e| fail(format!("setting its group: {e}")))?;
+    setuid(user.uid).map_err(|e| fail(format!("becoming it: {e}")))?;
+    if !user.uid.is_root() && setuid(Uid::from_raw(0)).is_ok() {
+        return Err(fail("root could be regained after the change".into()));
+    }
+    Ok(())
+}
+
+/// nix has no way to reset supplementary groups there: refuse rather than keep root's.
+#[cfg(any(target_os = "macos", target_os = "ios"))]
+fn drop_privileges(name: &str) -> Result<(), LiveError> {
+    Err(LiveError::User {
+        user: name.to_owned(),
+        detail: "not supported on this platform".into(),
+    })
+}
+
+/// A capture interface as `authscope interfaces` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Interface {
+    pub name: String,
+    pub description: Option<String>,
+    /// `up`, `running`, `loopback`, `wireless`, and the connection status when known.
+    pub flags: Vec<&'static str>,
+    /// Addresses with their prefix length (`192.0.2.7/24`).
+    pub addresses: Vec<String>,
+}
+
+/// The capture devices libpcap knows of.
+pub fn interfaces() -> Result<Vec<Interface>, LiveError> {
+    let list = pcap::Device::list().map_err(|e| LiveError::Devices {
+        detail: pcap_detail(&e),
+    })?;
+    Ok(list
+        .into_iter()
+        .map(|d| {
+            let mut flags = Vec::new();
+            let f = &d.flags;
+            if f.is_up() {
+                flags.push("up");
+            }
+            if f.is_running() {
+                flags.push("running");
+            }
+            if f.is_loopback() {
+                flags.push("loopback");
+            }
+            if f.is_wireless() {
+                flags.push("wireless");
+            }
+            match f.connection_status {
+                pcap::ConnectionStatus::Connected => flags.push("connected"),
+                pcap::ConnectionStatus::Disconnected => flags.push("disconnected"),
+                pcap::ConnectionStatus::Unknown | pcap::ConnectionStatus::NotApplicable => {}
+            }
+            let addresses = d
+                .addresses
+                .iter()
+                .map(|a| match a.netmask.and_then(prefix_len) {
+                    Some(p) => format!("{}/{p}", a.addr),
+                    None => a.addr.to_string(),
+                })
+                .collect();
+            Interface {
+                name: d.name,
+                description: d.desc,
+                flags,
+                addresses,
+            }
+        })
+        .collect())
+}
+
+/// The prefix length of a contiguous netmask.
+fn prefix_len(mask: std::net::IpAddr) -> Option<u32> {
+    let (ones, bits, zeros) = match mask {
+        std::net::IpAddr::V4(m) => {
+            let v = u32::from(m);
+            (v.count_ones(), 32, v.trailing_zeros())
+        }
+        std::net::IpAddr::V6(m) => {
+            let v = u128::from(m);
+            (v.count_ones(), 128, v.trailing_zeros())
+        }
+    };
+    (ones.saturating_add(zeros) == bits || ones == 0).then_some(ones)
+}
+
+/// A pcapng file written as packets arrive: one section, one interface, microsecond
+/// timestamps (pcapng, draft-ietf-opsawg-pcapng: 4.1 SHB, 4.2 IDB, 4.3 EPB).
+struct PcapngWriter {
+    path: PathBuf,
+    out: BufWriter<std::fs::File>,
+}
+
+/// pcapng block types and option codes.
+mod ng {
+    pub const SHB: u32 = 0x0A0D_0D0A;
+    pub const IDB: u32 = 1;
+    pub const EPB: u32 = 6;
+    pub const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
+    pub const OPT_END: u16 = 0;
+    pub const SHB_USERAPPL: u16 = 4;
+    pub const IF_NAME: u16 = 2;
+    pub const IF_TSRESOL: u16 = 9;
+    pub const IF_FILTER: u16 = 11;
+}
+
+impl PcapngWriter {
+    fn create(
+        path: &Path,
+        link: LinkType,
+        interface: &str,
+        filter: &str,
+    ) -> Result<PcapngWriter, LiveError> {
+        let err = |source| LiveError::Write {
+            path: path.to_owned(),
+            source,
+        };
+        let file = std::fs::File::create(path).map_err(err)?;
+        let mut w = PcapngWriter {
+            path: path.to_owned(),
+            out: BufWriter::with_capacity(1 << 16, file),
+        };
+        w.out
+            .write_all(&header_blocks(link, interface, filter))
+            .and_then(|_| w.out.flush())
+            .map_err(err)?;
+        Ok(w)
+    }
+
+    fn packet(&mut self, ts: Timestamp, orig_len: u32, data: &[u8]) -> io::Result<()> {
+        write_epb(&mut self.out, ts, orig_len, data)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+fn pad4(n: usize) -> usize {
+    n.saturating_add(3) & !3
+}
+
+fn push_option(body: &mut Vec<u8>, code: u16, value: &[u8]) {
+    let len = u16::try_from(value.len()).unwrap_or(u16::MAX);
+    let value = value.get(..usize::from(len)).unwrap_or_default();
+    body.extend_from_slice(&code.to_le_bytes());
+    body.extend_from_slice(&len.to_le_bytes());
+    body.extend_from_slice(value);
+    body.resize(pad4(body.len()), 0);
+}
+
+fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(body.len().saturating_add(12)).unwrap_or(u32::MAX);
+    let mut v = Vec::with_capacity(body.len().saturating_add(12));
+    v.extend_from_slice(&kind.to_le_bytes());
+    v.extend_from_slice(&len.to_le_bytes());
+    v.extend_from_slice(body);
+    v.extend_from_slice(&len.to_le_bytes());
+    v
+}
+
+/// The Section Header Block and the Interface Description Block.
+fn header_blocks(link: LinkType, interface: &str, filter: &str) -> Vec<u8> {
+    let mut shb = Vec::new();
+    shb.extend_from_slice(&ng::BYTE_ORDER_MAGIC.to_le_bytes());
+    shb.extend_from_slice(&1u16.to_le_bytes());
+    shb.extend_from_slice(&0u16.to_le_bytes());
+    // Section length not given.
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    let app = format!("authscope {}", env!("CARGO_PKG_VERSION"));
+    push_option(&mut shb, ng::SHB_USERAPPL, app.as_bytes());
+    push_option(&mut shb, ng::OPT_END, &[]);
+    let mut idb = Vec::new();
+    idb.extend_from_slice(&link.0.to_le_bytes());
+    idb.extend_from_slice(&0u16.to_le_bytes());
+    idb.extend_from_slice(&u32::try_from(SNAPLEN).unwrap_or(0).to_le_bytes());
+    push_option(&mut idb, ng::IF_NAME, interface.as_bytes());
+    // if_filter: a first byte 0 says the rest is a libpcap filter string.
+    let mut f = vec![0u8];
+    f.extend_from_slice(filter.as_bytes());
+    push_option(&mut idb, ng::IF_FILTER, &f);
+    // 10^-6 s, the default, written out for readers that ask.
+    push_option(&mut idb, ng::IF_TSRESOL, &[6]);
+    push_option(&mut idb, ng::OPT_END, &[]);
+    let mut v = block(ng::SHB, &shb);
+    v.extend(block(ng::IDB, &idb));
+    v
+}
+
+/// An Enhanced Packet Block on interface 0.
+fn write_epb(out: &mut dyn Write, ts: Timestamp, orig_len: u32, data: &[u8]) -> io::Result<()> {
+    let micros = u64::try_from(ts.0 / 1000).unwrap_or(0);
+    let caplen = u32::try_from(data.len()).unwrap_or(u32::MAX);
+    let padded = pad4(data.len());
+    let total = u32::try_from(padded.saturating_add(32)).unwrap_or(u32::MAX);
+    let mut head = [0u8; 28];
+    let fields = [
+        ng::EPB,
+        total,
+        0,
+        (micros >> 32) as u32,
+        micros as u32,
+        caplen,
+        orig_len,
+    ];
+    for (slot, v) in head.chunks_exact_mut(4).zip(fields) {
+        slot.copy_from_slice(&v.to_le_bytes());
+    }
+    out.write_all(&head)?;
+    out.write_all(data)?;
+    let padding = [0u8; 3];
+    out.write_all(
+        padding
+            .get(..padded.saturating_sub(data.len()))
+            .unwrap_or_default(),
+    )?;
+    out.write_all(&total.to_le_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::FileSource;
+
+    #[test]
+    fn written_pcapng_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.pcapng");
+        let mut w = PcapngWriter::create(&path, LinkType::ETHERNET, "lo", "tcp port 80").unwrap();
+        let packets: [(Timestamp, u32, &[u8]); 3] = [
+            (
+                Timestamp::from_parts(1_700_000_000, 123_456_000),
+                5,
+                b"hello",
+            ),
+            (Timestamp::from_parts(1_700_000_001, 7_000), 60, b"cut"),
+            (Timestamp::from_parts(1_700_000_002, 0), 8, b"12345678"),
+        ];
+        for (ts, orig, data) in packets {
+            w.packet(ts, orig, data).unwrap();
+        }
+        w.flush().unwrap();
+        let mut f = FileSource::open(&path).unwrap();
+        let mut got = Vec::new();
+        while let Some(fr) = f.next_frame() {
+            got.push((fr.ts, fr.orig_len, fr.data.to_vec(), fr.link));
+        }
+        assert!(f.warnings().is_empty(), "{:?}", f.warnings());
+        assert_eq!(f.stats().format, "pcapng");
+        let want: Vec<_> = packets
+            .iter()
+            .map(|(t, o, d)| (*t, *o, d.to_vec(), LinkType::ETHERNET))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_full_queue_counts_drops_and_keeps_nothing_more() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        let shared = Shared::default();
+        let ts = Timestamp(0);
+        // Two fit in packets; the third is dropped.
+        for _ in 0..3 {
+            offer(&tx, &shared, 1000, ts, 10, &[0; 10]).unwrap();
+        }
+        assert_eq!(shared.queue_dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(shared.queued_bytes.load(Ordering::Relaxed), 20);
+        // Room again in packets, but not in bytes.
+        let _ = rx.recv().unwrap();
+        shared.queued_bytes.fetch_sub(10, Ordering::Relaxed);
+        offer(&tx, &shared, 15, ts, 10, &[0; 10]).unwrap();
+        assert_eq!(shared.queue_dropped.load(Ordering::Relaxed), 2);
+        assert_eq!(shared.queued_bytes.load(Ordering::Relaxed), 10);
+        drop(rx);
+        assert!(offer(&tx, &shared, 1000, ts, 10, &[0; 10]).is_err());
+    }
+
+    #[test]
+    fn netmask_prefix() {
+        let p = |s: &str| prefix_len(s.parse().unwrap());
+        assert_eq!(p("255.255.255.0"), Some(24));
+        assert_eq!(p("255.0.0.0"), Some(8));
+        assert_eq!(p("0.0.0.0"), Some(0));
+        assert_eq!(p("255.0.255.0"), None);
+        assert_eq!(p("ffff:ffff:ffff:ffff::"), Some(64));
+    }
+}

@@ -1,0 +1,157 @@
+//! The report of a live capture (feature `live`): the same [`Report`] as for files, fed by a
+//! [`LiveSource`] until `--duration`, `--count`, Ctrl-C or SIGTERM ends it.
+
+use std::io::{self, Write};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Inputs, Options, Report, ReportError, Summary};
+use crate::capture::live::{LiveConfig, LiveSource, LiveStats, Next};
+
+/// How long the analysis waits for a packet before letting its clock move on (so a handshake
+/// that waits only for time to pass is printed on a quiet interface too).
+const TICK: Duration = Duration::from_millis(200);
+
+/// Captures on the interface and writes the report to `out` as it goes (NDJSON lines and
+/// text blocks as handshakes complete; the JSON document at the end); one line saying what
+/// is being captured goes to `notes` (standard error) once capture has started.
+///
+/// SIGINT and SIGTERM end the capture cleanly: the packets already queued are analysed and
+/// the summary is written. A second SIGINT exits at once (status 130).
+pub fn run(
+    config: LiveConfig,
+    opts: &Options,
+    out: &mut dyn Write,
+    notes: &mut dyn Write,
+) -> Result<Summary, ReportError> {
+    let mut source = LiveSource::open(config)?;
+    let signals = stop_on_signals(&source.stop_flag())?;
+    let c = source.config();
+    writeln!(
+        notes,
+        "authscope: listening on {}, link-type {}, filter {:?}{} (Ctrl-C to stop)",
+        c.interface,
+        source.link_name(),
+        c.filter(),
+        c.write
+            .as_ref()
+            .map(|p| format!(", saving to {}", p.display()))
+            .unwrap_or_default(),
+    )?;
+    notes.flush()?;
+    let result = analyse(&mut source, opts, out);
+    for id in signals {
+        signal_hook::low_level::unregister(id);
+    }
+    result?.finish(&source, out)
+}
+
+fn analyse(
+    source: &mut LiveSource,
+    opts: &Options,
+    out: &mut dyn Write,
+) -> Result<Report, ReportError> {
+    let mut report = Report::start(opts, out)?;
+    loop {
+        match source.next_frame(TICK) {
+            Next::Frame(f) => report.push(&f, out)?,
+            Next::Idle(now) => report.advance(now, out)?,
+            Next::End => return Ok(report),
+        }
+    }
+}
+
+/// SIGINT and SIGTERM set `flag`; a second one, once it is set, exits the process.
+fn stop_on_signals(flag: &Arc<AtomicBool>) -> io::Result<Vec<signal_hook::SigId>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    use signal_hook::flag::{register, register_conditional_shutdown};
+    let mut ids = Vec::new();
+    for (sig, status) in [(SIGINT, 130), (SIGTERM, 143)] {
+        // Registered first, so it sees the flag as it was before this signal.
+        ids.push(register_conditional_shutdown(
+            sig,
+            status,
+            Arc::clone(flag),
+        )?);
+        ids.push(register(sig, Arc::clone(flag))?);
+    }
+    Ok(ids)
+}
+
+/// The live input as the `inputs` array of the JSON report shows it.
+#[derive(Debug, serde::Serialize)]
+struct LiveInput<'a> {
+    interface: &'a str,
+    format: &'static str,
+    link: &'a str,
+    filter: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    write: Option<String>,
+    #[serde(flatten)]
+    stats: LiveStats,
+    dropped: u64,
+}
+
+impl Inputs for LiveSource {
+    fn text_header(&self, out: &mut dyn Write) -> io::Result<()> {
+        let c = self.config();
+        let s = self.stats();
+        writeln!(
+            out,
+            "{}: {} packets (live, {}, filter {:?})",
+            c.interface,
+            s.captured,
+            self.link_name(),
+            c.filter()
+        )?;
+        writeln!(
+            out,
+            "{}: {} dropped ({} by the kernel, {} by the interface, {} because the analysis \
+             fell behind)",
+            c.interface,
+            s.dropped(),
+            s.kernel_dropped,
+            s.interface_dropped,
+            s.queue_dropped
+        )?;
+        if let Some(p) = &c.write {
+            writeln!(out, "{}: {} packets saved", p.display(), s.written)?;
+        }
+        Ok(())
+    }
+
+    fn write_json(&self, out: &mut dyn Write) -> Result<(), ReportError> {
+        let c = self.config();
+        let stats = self.stats();
+        let input = LiveInput {
+            interface: &c.interface,
+            format: "live",
+            link: self.link_name(),
+            filter: c.filter(),
+            write: c.write.as_ref().map(|p| p.display().to_string()),
+            stats,
+            dropped: stats.dropped(),
+        };
+        serde_json::to_writer(out, &[input])?;
+        Ok(())
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        let s = self.stats();
+        let mut w = Vec::new();
+        if s.dropped() > 0 {
+            w.push(format!(
+                "{}: {} packets dropped ({} by the kernel, {} by the interface, {} because \
+                 the analysis fell behind): handshakes may be missing or incomplete",
+                self.config().interface,
+                s.dropped(),
+                s.kernel_dropped,
+                s.interface_dropped,
+                s.queue_dropped
+            ));
+        }
+        w.extend(self.errors());
+        w
+    }
+}
