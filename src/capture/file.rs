@@ -124,9 +124,19 @@ impl FileSource {
             source,
         })?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        FileSource::from_reader(path, file, size)
+    }
+
+    /// A capture read from any byte stream (a pipe, or memory in tests and fuzzing); `path`
+    /// names it in messages and `size` (0 if unknown) is for progress gauges.
+    pub fn from_reader<R: Read + Send + 'static>(
+        path: &Path,
+        reader: R,
+        size: u64,
+    ) -> Result<FileSource, CaptureError> {
         let bytes_read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counting = CountingRead {
-            inner: file,
+            inner: reader,
             count: bytes_read.clone(),
         };
         let reader = match pcap_parser::create_reader(BUFFER, counting) {

@@ -2,7 +2,12 @@
 //! the command line, and the architecture rule.
 
 // Tests may panic: that is how they fail.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod architecture;
 mod cases;
