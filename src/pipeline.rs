@@ -112,6 +112,8 @@ pub struct Stats {
     pub last: Option<Timestamp>,
     /// Frames whose timestamp is earlier than the one before.
     pub time_went_backwards: u64,
+    /// The number of the first of them.
+    pub first_time_went_backwards: Option<u64>,
     pub net: NetStats,
     pub tcp: TcpStats,
     pub http: HttpStats,
@@ -123,7 +125,8 @@ pub struct Analyzer {
     net: NetDecoder,
     tcp: TcpTable,
     http: HttpTracker,
-    open: HashMap<ConnId, Connection>,
+    /// Boxed, as in the TCP table: small buckets, and the box goes out as the output.
+    open: HashMap<ConnId, Box<Connection>>,
     stats: Stats,
     /// Capture time of the last idle sweep.
     swept: Timestamp,
@@ -185,6 +188,7 @@ impl Analyzer {
         }
         if s.last.is_some_and(|l| frame.ts < l) {
             s.time_went_backwards = s.time_went_backwards.saturating_add(1);
+            s.first_time_went_backwards.get_or_insert(frame.number);
         } else {
             s.last = Some(frame.ts);
         }
@@ -232,7 +236,7 @@ impl Analyzer {
 
 fn on_stream(
     http: &mut HttpTracker,
-    open: &mut HashMap<ConnId, Connection>,
+    open: &mut HashMap<ConnId, Box<Connection>>,
     drop_data: &mut Vec<ConnId>,
     ev: &StreamEvent<'_>,
     sink: &mut dyn FnMut(Output),
@@ -248,7 +252,7 @@ fn on_stream(
         } => {
             open.insert(
                 conn,
-                Connection {
+                Box::new(Connection {
                     id: conn,
                     client,
                     server,
@@ -260,7 +264,7 @@ fn on_stream(
                     rst: None,
                     http: false,
                     gap_bytes: 0,
-                },
+                }),
             );
         }
         StreamEvent::Data { conn, ts, .. } => touch(open, conn, ts),
@@ -338,7 +342,7 @@ fn on_stream(
                 if reason != CloseReason::EndOfInput {
                     c.last = c.last.max(ts);
                 }
-                sink(Output::Connection(Box::new(c)));
+                sink(Output::Connection(c));
             }
         }
         StreamEvent::LimitHit { conn, ts, limit } => sink(Output::Limit { conn, ts, limit }),
@@ -346,7 +350,7 @@ fn on_stream(
     }
 }
 
-fn touch(open: &mut HashMap<ConnId, Connection>, conn: ConnId, ts: Timestamp) {
+fn touch(open: &mut HashMap<ConnId, Box<Connection>>, conn: ConnId, ts: Timestamp) {
     if let Some(c) = open.get_mut(&conn) {
         c.last = c.last.max(ts);
     }

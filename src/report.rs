@@ -230,6 +230,7 @@ pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Sum
                 .push(format!("{}: packet {}: {}", w.file, w.packet, w.message));
         }
     }
+    summary.warnings.extend(analysis_warnings(&summary.stats));
     if json {
         connections.sort_by_key(|c| c.id);
         write!(out, "],\"connections\":")?;
@@ -247,6 +248,25 @@ pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Sum
     }
     out.flush()?;
     Ok(summary)
+}
+
+/// What the analysis could not use, by the first packet concerned (numbered over all inputs,
+/// as Wireshark numbers a merged file).
+fn analysis_warnings(st: &Stats) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(u) = st.net.first_unknown_link {
+        out.push(format!(
+            "packet {}: link type {} is not supported ({} frames skipped)",
+            u.frame, u.link_type, st.net.unknown_link
+        ));
+    }
+    if let Some(n) = st.first_time_went_backwards {
+        out.push(format!(
+            "packet {n}: earlier than the packet before it ({} packets so)",
+            st.time_went_backwards
+        ));
+    }
+    out
 }
 
 fn write_text(s: &Summary, source: &MergedSource, out: &mut dyn Write) -> io::Result<()> {
@@ -309,12 +329,6 @@ fn write_text(s: &Summary, source: &MergedSource, out: &mut dyn Write) -> io::Re
             st.tcp.gaps, st.tcp.gap_bytes
         ));
     }
-    if st.net.unknown_link > 0 {
-        notes.push(format!(
-            "{} frames of an unsupported link type",
-            st.net.unknown_link
-        ));
-    }
     if st.net.malformed > 0 {
         notes.push(format!("{} malformed frames", st.net.malformed));
     }
@@ -323,12 +337,6 @@ fn write_text(s: &Summary, source: &MergedSource, out: &mut dyn Write) -> io::Re
     }
     if s.limits > 0 {
         notes.push(format!("{} resource limits hit", s.limits));
-    }
-    if st.time_went_backwards > 0 {
-        notes.push(format!(
-            "{} packets earlier than the one before",
-            st.time_went_backwards
-        ));
     }
     for n in notes {
         writeln!(out, "note:        {n}")?;

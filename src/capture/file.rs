@@ -59,6 +59,8 @@ pub struct FileStats {
     pub truncated_packets: u64,
     pub interfaces: u64,
     pub skipped_blocks: u64,
+    /// Records with no bytes captured (the first one is also a warning).
+    pub empty_records: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -356,6 +358,14 @@ impl FileSource {
             }
             Outcome::Packet(len, info) => {
                 let (caplen, orig_len) = (info.caplen, info.orig_len);
+                if caplen == 0 {
+                    if self.stats.empty_records == 0 {
+                        self.warn(
+                            "empty record (no bytes captured; later ones are only counted)".into(),
+                        );
+                    }
+                    self.stats.empty_records = self.stats.empty_records.saturating_add(1);
+                }
                 // Where the packet bytes start in the reader's buffer, to slice them again
                 // without parsing the block twice.
                 let base = self.reader.data().as_ptr() as usize;

@@ -65,7 +65,8 @@ impl Conn {
 #[derive(Debug, Default)]
 pub struct HttpTracker {
     config: HttpConfig,
-    conns: HashMap<ConnId, Conn>,
+    /// Boxed: under a flood of connections the map's buckets stay small (see `TcpTable`).
+    conns: HashMap<ConnId, Box<Conn>>,
     stats: HttpStats,
 }
 
@@ -91,7 +92,7 @@ impl HttpTracker {
     pub fn push(&mut self, ev: &StreamEvent<'_>, sink: &mut dyn FnMut(HttpEvent)) {
         match *ev {
             StreamEvent::Open { conn, kind, .. } => {
-                self.conns.insert(conn, Conn::new(kind));
+                self.conns.insert(conn, Box::new(Conn::new(kind)));
             }
             StreamEvent::Data {
                 conn,
@@ -190,7 +191,7 @@ impl HttpTracker {
                 pending,
                 current,
                 ..
-            } = &mut *c;
+            } = &mut **c;
             let framer = match role {
                 Role::Requests => requests,
                 Role::Responses => responses,

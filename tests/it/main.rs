@@ -12,4 +12,5 @@
 mod architecture;
 mod cases;
 mod cli;
+mod hardening;
 mod util;
