@@ -335,8 +335,21 @@ fn write_text(s: &Summary, source: &MergedSource, out: &mut dyn Write) -> io::Re
     if st.http.malformed_heads > 0 {
         notes.push(format!("{} malformed HTTP heads", st.http.malformed_heads));
     }
-    if s.limits > 0 {
-        notes.push(format!("{} resource limits hit", s.limits));
+    // Every cap is counted: say which were hit (the JSON summary has each counter).
+    let limits: Vec<String> = [
+        (st.tcp.evicted_connections, "connections evicted"),
+        (st.tcp.buffer_limit_hits, "out-of-order buffers full"),
+        (st.http.head_cap_hits, "HTTP heads too large"),
+        (st.http.pending_cap_hits, "pipelined requests unpaired"),
+        (st.http.interim_cap_hits, "interim responses dropped"),
+        (st.net.ipv4_fragments_dropped, "IPv4 fragments dropped"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    if !limits.is_empty() {
+        notes.push(format!("limits hit: {}", limits.join(", ")));
     }
     for n in notes {
         writeln!(out, "note:        {n}")?;

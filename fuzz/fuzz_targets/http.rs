@@ -22,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
             max_head_bytes: usize::from(cfg) * 4,
             max_body_prefix: 16,
             max_pending_requests: 2,
+            max_interim_responses: 2,
             detect_budget: 64,
         }
     };

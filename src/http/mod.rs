@@ -23,6 +23,8 @@ pub struct HttpConfig {
     pub max_body_prefix: usize,
     /// Requests waiting for their response on one connection (pipelining).
     pub max_pending_requests: usize,
+    /// Interim (1xx) responses kept before the final one; later ones are counted and dropped.
+    pub max_interim_responses: usize,
     /// Bytes searched for a message head before a connection is judged not to be HTTP.
     pub detect_budget: usize,
 }
@@ -33,6 +35,7 @@ impl Default for HttpConfig {
             max_head_bytes: 64 << 10,
             max_body_prefix: 8 << 10,
             max_pending_requests: 64,
+            max_interim_responses: 16,
             detect_budget: 16 << 10,
         }
     }
@@ -133,6 +136,9 @@ pub enum Anomaly {
     Resynchronised { skipped: u64 },
     /// More pipelined requests waiting than `max_pending_requests`: the oldest lost its pairing.
     TooManyPending { limit: usize },
+    /// More interim (1xx) responses before a final one than `max_interim_responses`: this one
+    /// was dropped.
+    TooManyInterim { limit: usize },
     /// CONNECT or a protocol upgrade: the rest of the connection is not HTTP/1.x.
     Tunnel { status: u16 },
 }
@@ -168,6 +174,7 @@ pub struct HttpStats {
     pub malformed_heads: u64,
     pub head_cap_hits: u64,
     pub pending_cap_hits: u64,
+    pub interim_cap_hits: u64,
     pub gaps: u64,
     pub resyncs: u64,
     pub tunnels: u64,

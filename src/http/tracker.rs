@@ -449,7 +449,19 @@ fn handle(
                         .front()
                         .is_some_and(|r| r.method.eq_ignore_ascii_case("CONNECT")));
             if (100..200).contains(&status) && status != 101 {
-                c.interim.push(response);
+                if c.interim.len() < cfg.max_interim_responses {
+                    c.interim.push(response);
+                } else {
+                    stats.interim_cap_hits = stats.interim_cap_hits.saturating_add(1);
+                    sink(HttpEvent::Anomaly {
+                        conn,
+                        dir,
+                        ts,
+                        anomaly: Anomaly::TooManyInterim {
+                            limit: cfg.max_interim_responses,
+                        },
+                    });
+                }
             } else {
                 if let Some(prev) = c.current.take() {
                     emit(stats, c, conn, Some(prev), sink);
@@ -516,4 +528,71 @@ fn emit(
         response,
         interim: std::mem::take(&mut c.interim),
     })));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(conn: ConnId, dir: Dir, offset: u64, bytes: &[u8]) -> StreamEvent<'_> {
+        StreamEvent::Data {
+            conn,
+            dir,
+            ts: Timestamp(0),
+            frame: 1,
+            offset,
+            bytes,
+        }
+    }
+
+    #[test]
+    fn interim_responses_are_capped() {
+        // Found by tests/it/hardening.rs: every 1xx response was kept until the final one, so
+        // a stream of `100 Continue` grew memory without bound (140 bytes per 25 sent).
+        let cfg = HttpConfig::default();
+        let mut http = HttpTracker::new(cfg);
+        let mut events = Vec::new();
+        let addr = "10.0.0.1:80".parse().unwrap();
+        http.push(
+            &StreamEvent::Open {
+                conn: 0,
+                ts: Timestamp(0),
+                frame: 1,
+                client: addr,
+                server: addr,
+                kind: OpenKind::Handshake,
+            },
+            &mut |e| events.push(e),
+        );
+        let req = b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+        http.push(&data(0, Dir::ToServer, 0, req), &mut |e| events.push(e));
+        let n = cfg.max_interim_responses + 5;
+        let flood = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(n);
+        http.push(&data(0, Dir::ToClient, 0, &flood), &mut |e| events.push(e));
+        let last = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let off = flood.len() as u64;
+        http.push(&data(0, Dir::ToClient, off, last), &mut |e| events.push(e));
+        assert_eq!(http.stats().interim_cap_hits, 5);
+        assert_eq!(http.stats().responses, n as u64 + 1);
+        let exchange = events.iter().find_map(|e| match e {
+            HttpEvent::Exchange(x) => Some(x),
+            _ => None,
+        });
+        let x = exchange.expect("the exchange");
+        assert_eq!(x.interim.len(), cfg.max_interim_responses);
+        assert_eq!(x.response.as_ref().map(|r| r.status), Some(200));
+        let capped = events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    HttpEvent::Anomaly {
+                        anomaly: Anomaly::TooManyInterim { .. },
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(capped, 5);
+    }
 }

@@ -191,6 +191,75 @@ fn huge_header(n: u64) -> (Stats, Outputs) {
     f.finish()
 }
 
+/// One frame per `n`: a response head `100 Continue` (25 bytes) and never a final response,
+/// in 1460-byte segments.
+fn interim_flood(n: u64) -> (Stats, Outputs) {
+    let mut f = Feed::new();
+    let client = (CLIENT, 50_002);
+    let (cisn, sisn) = (1_000u32, 9_000u32);
+    f.send(client, SERVER, cisn, 0, SYN, b"");
+    f.send(SERVER, client, sisn, cisn + 1, SYN | ACK, b"");
+    let req = b"POST /upload HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n";
+    f.send(client, SERVER, cisn + 1, sisn + 1, PSH_ACK, req);
+    let ack = cisn + 1 + req.len() as u32;
+    let one = b"HTTP/1.1 100 Continue\r\n\r\n";
+    let segment: Vec<u8> = one.iter().copied().cycle().take(one.len() * 58).collect();
+    let mut seq = sisn + 1;
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(58) as usize;
+        let bytes = &segment[..k * one.len()];
+        f.send(SERVER, client, seq, ack, PSH_ACK, bytes);
+        seq = seq.wrapping_add(bytes.len() as u32);
+        left -= k as u64;
+    }
+    f.finish()
+}
+
+/// One IPv4 fragment of datagram `id` (protocol TCP) from the client to the server.
+fn ipv4_fragment(out: &mut Vec<u8>, id: u16, offset8: u16, more: bool, payload: &[u8]) {
+    out.clear();
+    out.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
+    let total = u16::try_from(20 + payload.len()).unwrap();
+    out.extend_from_slice(&[0x45, 0]);
+    out.extend_from_slice(&total.to_be_bytes());
+    out.extend_from_slice(&id.to_be_bytes());
+    let flags = if more { 0x2000 } else { 0 } | offset8;
+    out.extend_from_slice(&flags.to_be_bytes());
+    out.extend_from_slice(&[64, 6, 0, 0]);
+    out.extend_from_slice(&CLIENT);
+    out.extend_from_slice(&SERVER.0);
+    out.extend_from_slice(payload);
+}
+
+/// The last fragment of a datagram, then `n` empty and overlapping fragments of it that
+/// never complete it.
+fn fragment_flood(n: u64) -> (Stats, Outputs) {
+    let mut f = Feed::new();
+    let push = |f: &mut Feed, offset8: u16, more: bool, payload: &[u8]| {
+        let mut buf = std::mem::take(&mut f.buf);
+        ipv4_fragment(&mut buf, 7, offset8, more, payload);
+        f.number += 1;
+        f.ts += 1_000;
+        let frame = Frame {
+            number: f.number,
+            ts: Timestamp(f.ts),
+            link: LinkType::ETHERNET,
+            data: &buf,
+            orig_len: u32::try_from(buf.len()).unwrap(),
+        };
+        let outputs = &mut f.outputs;
+        f.analyzer.push(&frame, &mut |o| outputs.take(o));
+        f.buf = buf;
+    };
+    push(&mut f, 8, false, &[0; 8]);
+    for i in 0..n {
+        let payload: &[u8] = if i % 2 == 0 { &[] } else { &[0; 8] };
+        push(&mut f, 2, true, payload);
+    }
+    f.finish()
+}
+
 // ---- measuring in a child process ---------------------------------------------------------
 
 /// CPU time of the calling thread, in ms: steadier than wall time on a shared machine.
@@ -344,6 +413,38 @@ fn a_100_mb_header() {
             assert_eq!(s.http.requests, 1, "{s:?}");
             assert_eq!(s.http.responses, 1, "{s:?}");
             assert!(o.exchanges >= 1);
+        },
+    );
+}
+
+#[test]
+fn a_million_interim_responses() {
+    flood(
+        "hardening::a_million_interim_responses",
+        1_000_000,
+        interim_flood,
+        |n, s, o| {
+            let cap = Config::default().http.max_interim_responses as u64;
+            assert_eq!(s.http.responses, n, "{s:?}");
+            assert_eq!(s.http.interim_cap_hits, n.saturating_sub(cap), "{s:?}");
+            assert!(o.exchanges >= 1);
+        },
+    );
+}
+
+#[test]
+fn a_million_ipv4_fragments() {
+    flood(
+        "hardening::a_million_ipv4_fragments",
+        1_000_000,
+        fragment_flood,
+        |n, s, _| {
+            assert_eq!(s.net.ipv4_fragments, n + 1, "{s:?}");
+            assert_eq!(s.net.ipv4_reassembled, 0, "{s:?}");
+            assert!(
+                s.net.ipv4_fragments_dropped >= n.saturating_sub(256),
+                "{s:?}"
+            );
         },
     );
 }
