@@ -24,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
             max_pending_requests: 2,
             max_interim_responses: 2,
             detect_budget: 64,
+            max_buffered_total: usize::from(cfg) * 64,
         }
     };
     let mut http = HttpTracker::new(config);

@@ -260,6 +260,42 @@ fn fragment_flood(n: u64) -> (Stats, Outputs) {
     f.finish()
 }
 
+/// `n` connections, each sending the start of a request head that never ends (60 KiB, under
+/// the per-connection head cap) and then three complete requests that are never answered.
+fn unfinished_heads(n: u64) -> (Stats, Outputs) {
+    let mut f = Feed::new();
+    let sisn = 9_000u32;
+    let filler = [b'a'; 1460];
+    let request = [
+        b"GET /pending HTTP/1.1\r\nHost: h\r\nX-Pad: ".as_slice(),
+        &[b'p'; 900],
+        b"\r\n\r\n",
+    ]
+    .concat();
+    for i in 0..n {
+        let host = u32::try_from(i / 50_000).unwrap();
+        let port = 10_000 + u16::try_from(i % 50_000).unwrap();
+        let client = ([10, 2, (host >> 8) as u8, host as u8], port);
+        let server = ([10, 0, 0, 3], 80);
+        let cisn = 1_000u32;
+        f.send(client, server, cisn, 0, SYN, b"");
+        f.send(server, client, sisn, cisn + 1, SYN | ACK, b"");
+        let mut seq = cisn + 1;
+        for _ in 0..3 {
+            f.send(client, server, seq, sisn + 1, PSH_ACK, &request);
+            seq = seq.wrapping_add(request.len() as u32);
+        }
+        let start = b"GET /never-ends HTTP/1.1\r\nX-Long: ";
+        f.send(client, server, seq, sisn + 1, PSH_ACK, start);
+        seq = seq.wrapping_add(start.len() as u32);
+        for _ in 0..42 {
+            f.send(client, server, seq, sisn + 1, PSH_ACK, &filler);
+            seq = seq.wrapping_add(filler.len() as u32);
+        }
+    }
+    f.finish()
+}
+
 // ---- measuring in a child process ---------------------------------------------------------
 
 /// CPU time of the calling thread, in ms: steadier than wall time on a shared machine.
@@ -445,6 +481,25 @@ fn a_million_ipv4_fragments() {
                 s.net.ipv4_fragments_dropped >= n.saturating_sub(256),
                 "{s:?}"
             );
+        },
+    );
+}
+
+#[test]
+fn many_connections_holding_unfinished_heads() {
+    flood(
+        "hardening::many_connections_holding_unfinished_heads",
+        8_000,
+        unfinished_heads,
+        |n, s, _| {
+            let budget = Config::default().http.max_buffered_total as u64;
+            assert_eq!(s.http.requests, 3 * n, "{s:?}");
+            assert_eq!(s.tcp.connections, n, "{s:?}");
+            // Past the budget by one segment and one request at most.
+            assert!(s.http.peak_buffered_bytes <= budget + 8192, "{s:?}");
+            if n * 60_000 > budget {
+                assert!(s.http.budget_hits > 0, "{s:?}");
+            }
         },
     );
 }
