@@ -108,6 +108,8 @@ pub struct Stats {
     pub last: Option<Timestamp>,
     /// Frames whose timestamp is earlier than the one before.
     pub time_went_backwards: u64,
+    /// The number of the first of them.
+    pub first_time_went_backwards: Option<u64>,
     pub net: NetStats,
     pub tcp: TcpStats,
     pub http: HttpStats,
@@ -121,7 +123,8 @@ pub struct Analyzer {
     tcp: TcpTable,
     http: HttpTracker,
     model: Model,
-    open: HashMap<ConnId, Connection>,
+    /// Boxed, as in the TCP table: small buckets, and the box goes out as the output.
+    open: HashMap<ConnId, Box<Connection>>,
     stats: Stats,
     /// Capture time of the last idle sweep.
     swept: Timestamp,
@@ -189,6 +192,7 @@ impl Analyzer {
         }
         if s.last.is_some_and(|l| frame.ts < l) {
             s.time_went_backwards = s.time_went_backwards.saturating_add(1);
+            s.first_time_went_backwards.get_or_insert(frame.number);
         } else {
             s.last = Some(frame.ts);
         }
@@ -290,7 +294,7 @@ fn emit_handshake(h: Handshake, cfg: &DiagnoseConfig, sink: &mut dyn FnMut(Outpu
 
 fn on_stream(
     http: &mut HttpTracker,
-    open: &mut HashMap<ConnId, Connection>,
+    open: &mut HashMap<ConnId, Box<Connection>>,
     drop_data: &mut Vec<ConnId>,
     model: &mut Model,
     ev: &StreamEvent<'_>,
@@ -323,7 +327,7 @@ fn on_stream(
             );
             open.insert(
                 conn,
-                Connection {
+                Box::new(Connection {
                     id: conn,
                     client,
                     server,
@@ -335,7 +339,7 @@ fn on_stream(
                     rst: None,
                     http: false,
                     gap_bytes: 0,
-                },
+                }),
             );
         }
         StreamEvent::Data { conn, ts, .. } => touch(open, conn, ts),
@@ -443,7 +447,7 @@ fn on_stream(
                 if reason != CloseReason::EndOfInput {
                     c.last = c.last.max(ts);
                 }
-                sink(Output::Connection(Box::new(c)));
+                sink(Output::Connection(c));
             }
             corr.conn_closed(conn, ts, &mut |h| emit_handshake(h, &diag, sink));
         }
@@ -462,7 +466,7 @@ fn ev_frame(ev: &StreamEvent<'_>) -> u64 {
     }
 }
 
-fn touch(open: &mut HashMap<ConnId, Connection>, conn: ConnId, ts: Timestamp) {
+fn touch(open: &mut HashMap<ConnId, Box<Connection>>, conn: ConnId, ts: Timestamp) {
     if let Some(c) = open.get_mut(&conn) {
         c.last = c.last.max(ts);
     }

@@ -639,6 +639,7 @@ impl Report {
         } = self.c;
         summary.stats = self.analyzer.stats();
         summary.warnings.extend(inputs.warnings());
+        summary.warnings.extend(analysis_warnings(&summary.stats));
         match self.format {
             Format::Json => {
                 if let Some((hs, fs)) = spools {
@@ -973,26 +974,27 @@ impl TextReport<'_> {
                 st.tcp.gaps, st.tcp.gap_bytes
             ));
         }
-        if st.net.unknown_link > 0 {
-            notes.push(format!(
-                "{} frames of an unsupported link type",
-                st.net.unknown_link
-            ));
-        }
         if st.net.malformed > 0 {
             notes.push(format!("{} malformed frames", st.net.malformed));
         }
         if st.http.malformed_heads > 0 {
             notes.push(format!("{} malformed HTTP heads", st.http.malformed_heads));
         }
-        if s.limits > 0 {
-            notes.push(format!("{} resource limits hit", s.limits));
-        }
-        if st.time_went_backwards > 0 {
-            notes.push(format!(
-                "{} packets earlier than the one before",
-                st.time_went_backwards
-            ));
+        // Every cap is counted: say which were hit (the JSON summary has each counter).
+        let limits: Vec<String> = [
+            (st.tcp.evicted_connections, "connections evicted"),
+            (st.tcp.buffer_limit_hits, "out-of-order buffers full"),
+            (st.http.head_cap_hits, "HTTP heads too large"),
+            (st.http.pending_cap_hits, "pipelined requests unpaired"),
+            (st.http.interim_cap_hits, "interim responses dropped"),
+            (st.net.ipv4_fragments_dropped, "IPv4 fragments dropped"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        if !limits.is_empty() {
+            notes.push(format!("limits hit: {}", limits.join(", ")));
         }
         for n in notes {
             writeln!(out, "note:        {n}")?;
@@ -1141,4 +1143,23 @@ fn wrap(out: &mut dyn Write, lead: &str, text: &str) -> io::Result<()> {
         empty = false;
     }
     writeln!(out, "{line}")
+}
+
+/// What the analysis could not use, by the first packet concerned (numbered over all inputs,
+/// as Wireshark numbers a merged file).
+fn analysis_warnings(st: &Stats) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(u) = st.net.first_unknown_link {
+        out.push(format!(
+            "packet {}: link type {} is not supported ({} frames skipped)",
+            u.frame, u.link_type, st.net.unknown_link
+        ));
+    }
+    if let Some(n) = st.first_time_went_backwards {
+        out.push(format!(
+            "packet {n}: earlier than the packet before it ({} packets so)",
+            st.time_went_backwards
+        ));
+    }
+    out
 }

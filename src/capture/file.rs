@@ -59,6 +59,8 @@ pub struct FileStats {
     pub truncated_packets: u64,
     pub interfaces: u64,
     pub skipped_blocks: u64,
+    /// Records with no bytes captured (the first one is also a warning).
+    pub empty_records: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -124,9 +126,19 @@ impl FileSource {
             source,
         })?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        FileSource::from_reader(path, file, size)
+    }
+
+    /// A capture read from any byte stream (a pipe, or memory in tests and fuzzing); `path`
+    /// names it in messages and `size` (0 if unknown) is for progress gauges.
+    pub fn from_reader<R: Read + Send + 'static>(
+        path: &Path,
+        reader: R,
+        size: u64,
+    ) -> Result<FileSource, CaptureError> {
         let bytes_read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counting = CountingRead {
-            inner: file,
+            inner: reader,
             count: bytes_read.clone(),
         };
         let reader = match pcap_parser::create_reader(BUFFER, counting) {
@@ -346,6 +358,14 @@ impl FileSource {
             }
             Outcome::Packet(len, info) => {
                 let (caplen, orig_len) = (info.caplen, info.orig_len);
+                if caplen == 0 {
+                    if self.stats.empty_records == 0 {
+                        self.warn(
+                            "empty record (no bytes captured; later ones are only counted)".into(),
+                        );
+                    }
+                    self.stats.empty_records = self.stats.empty_records.saturating_add(1);
+                }
                 // Where the packet bytes start in the reader's buffer, to slice them again
                 // without parsing the block twice.
                 let base = self.reader.data().as_ptr() as usize;

@@ -89,6 +89,9 @@ enum State {
     Tunnel,
 }
 
+/// A head buffer up to this size is kept for the next head of the connection.
+const REUSED_BUFFER: usize = 4096;
+
 /// Chunk-size lines and trailer sections longer than this are judged malformed.
 const MAX_CHUNK_LINE: usize = 4096;
 
@@ -128,10 +131,25 @@ impl Framer {
         }
     }
 
-    /// Bytes held for an unfinished head or chunk line.
-    #[cfg(test)]
+    /// Bytes held: the buffer of an unfinished head or chunk line (its capacity: that is what
+    /// memory holds), and the kept start of a body.
     pub(super) fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf
+            .capacity()
+            .saturating_add(self.prefix.as_ref().map_or(0, Vec::capacity))
+    }
+
+    /// Lets go of what is held, because the HTTP stage is over its memory budget: an
+    /// unfinished head or chunk line is abandoned (the framer looks for the next message head)
+    /// and the start of a body is no longer kept. True when a message was cut.
+    pub(super) fn shed(&mut self) -> bool {
+        self.prefix = None;
+        let cut = !self.buf.is_empty();
+        if cut {
+            self.resync();
+        }
+        self.buf = Vec::new();
+        cut
     }
 
     /// Feeds in-order bytes.
@@ -312,6 +330,9 @@ impl Framer {
     fn resync(&mut self) {
         self.state = State::Sync;
         self.buf.clear();
+        if self.buf.capacity() > REUSED_BUFFER {
+            self.buf = Vec::new();
+        }
         self.searched = 0;
         self.head_at = None;
     }
@@ -366,6 +387,16 @@ impl Framer {
         let n = room.min(input.len());
         let (now, _) = input.split_at(n);
         let before = self.buf.len();
+        // Grow by doubling, but never past the cap: the buffer's capacity is what is held.
+        let needed = before.saturating_add(n);
+        if self.buf.capacity() < needed {
+            let want = self
+                .buf
+                .capacity()
+                .saturating_mul(2)
+                .clamp(needed, cfg.max_head_bytes.max(needed));
+            self.buf.reserve_exact(want.saturating_sub(before));
+        }
         self.buf.extend_from_slice(now);
         let from = self.searched.saturating_sub(3);
         if let Some(end) = head_end(&self.buf, from) {
@@ -374,7 +405,8 @@ impl Framer {
             self.parse_head(head.get(..end).unwrap_or_default(), cfg, out);
             let mut reuse = head;
             reuse.clear();
-            if self.buf.is_empty() {
+            // Keep a small buffer for the next head; a large one goes back to the allocator.
+            if self.buf.is_empty() && reuse.capacity() <= REUSED_BUFFER {
                 self.buf = reuse;
             }
             return input.get(used..).unwrap_or_default();

@@ -23,8 +23,14 @@ pub struct HttpConfig {
     pub max_body_prefix: usize,
     /// Requests waiting for their response on one connection (pipelining).
     pub max_pending_requests: usize,
+    /// Interim (1xx) responses kept before the final one; later ones are counted and dropped.
+    pub max_interim_responses: usize,
     /// Bytes searched for a message head before a connection is judged not to be HTTP.
     pub detect_budget: usize,
+    /// Bytes held over all connections: unfinished heads, requests waiting for their response,
+    /// responses being read, kept body starts. Past it, the connection that grew lets go of
+    /// what it holds (`Anomaly::OverBudget`), so the total never grows further.
+    pub max_buffered_total: usize,
 }
 
 impl Default for HttpConfig {
@@ -33,7 +39,9 @@ impl Default for HttpConfig {
             max_head_bytes: 64 << 10,
             max_body_prefix: 8 << 10,
             max_pending_requests: 64,
+            max_interim_responses: 16,
             detect_budget: 16 << 10,
+            max_buffered_total: 64 << 20,
         }
     }
 }
@@ -144,6 +152,12 @@ pub enum Anomaly {
     Resynchronised { skipped: u64 },
     /// More pipelined requests waiting than `max_pending_requests`: the oldest lost its pairing.
     TooManyPending { limit: usize },
+    /// More interim (1xx) responses before a final one than `max_interim_responses`: this one
+    /// was dropped.
+    TooManyInterim { limit: usize },
+    /// The HTTP stage held more than `max_buffered_total` bytes: this connection's unfinished
+    /// head was abandoned and its waiting requests were sent out unanswered.
+    OverBudget { limit: usize },
     /// CONNECT or a protocol upgrade: the rest of the connection is not HTTP/1.x.
     Tunnel { status: u16 },
 }
@@ -179,6 +193,12 @@ pub struct HttpStats {
     pub malformed_heads: u64,
     pub head_cap_hits: u64,
     pub pending_cap_hits: u64,
+    pub interim_cap_hits: u64,
+    /// Times a connection let go of what it held to keep the total under `max_buffered_total`.
+    pub budget_hits: u64,
+    /// Bytes held right now, and at most, over all connections.
+    pub buffered_bytes: u64,
+    pub peak_buffered_bytes: u64,
     pub gaps: u64,
     pub resyncs: u64,
     pub tunnels: u64,

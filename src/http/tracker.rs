@@ -38,6 +38,8 @@ struct Conn {
     interim: Vec<Response>,
     /// Index in `pending` of the request whose body is being read, counted from the back.
     request_in_body: bool,
+    /// Bytes held by `pending`, `current` and `interim` (see [`weight_request`]).
+    owned: usize,
 }
 
 impl Conn {
@@ -52,7 +54,16 @@ impl Conn {
             current: None,
             interim: Vec::new(),
             request_in_body: false,
+            owned: 0,
         }
+    }
+
+    /// Bytes this connection holds, for the stage's budget.
+    fn held(&self) -> usize {
+        self.requests
+            .buffered()
+            .saturating_add(self.responses.buffered())
+            .saturating_add(self.owned)
     }
 
     fn role_of(&self, dir: Dir) -> Role {
@@ -67,8 +78,11 @@ impl Conn {
 #[derive(Debug, Default)]
 pub struct HttpTracker {
     config: HttpConfig,
-    conns: HashMap<ConnId, Conn>,
+    /// Boxed: under a flood of connections the map's buckets stay small (see `TcpTable`).
+    conns: HashMap<ConnId, Box<Conn>>,
     stats: HttpStats,
+    /// Bytes held over all connections (the sum of `Conn::held`).
+    held: usize,
 }
 
 impl HttpTracker {
@@ -77,6 +91,7 @@ impl HttpTracker {
             config,
             conns: HashMap::default(),
             stats: HttpStats::default(),
+            held: 0,
         }
     }
 
@@ -91,9 +106,37 @@ impl HttpTracker {
 
     /// Processes one stream event.
     pub fn push(&mut self, ev: &StreamEvent<'_>, sink: &mut dyn FnMut(HttpEvent)) {
+        // What the event's connection holds before and after it, for the budget.
+        let id = ev.conn();
+        let held = |conns: &HashMap<ConnId, Box<Conn>>| {
+            id.and_then(|id| conns.get(&id)).map_or(0, |c| c.held())
+        };
+        let before = held(&self.conns);
+        self.event(ev, sink);
+        let after = held(&self.conns);
+        self.held = self.held.saturating_sub(before).saturating_add(after);
+        if after > before && self.held > self.config.max_buffered_total {
+            // Over budget: the connection that grew lets go of everything it holds, so the
+            // total never grows past the budget by more than one event.
+            let (stats, cfg) = (&mut self.stats, &self.config);
+            if let (Some(id), Some(dir)) = (id, event_dir(ev)) {
+                if let Some(c) = self.conns.get_mut(&id) {
+                    shed(stats, cfg, c, id, dir, event_ts(ev), sink);
+                    self.held = self.held.saturating_sub(after).saturating_add(c.held());
+                }
+            }
+        }
+        self.stats.buffered_bytes = u64::try_from(self.held).unwrap_or(u64::MAX);
+        self.stats.peak_buffered_bytes = self
+            .stats
+            .peak_buffered_bytes
+            .max(self.stats.buffered_bytes);
+    }
+
+    fn event(&mut self, ev: &StreamEvent<'_>, sink: &mut dyn FnMut(HttpEvent)) {
         match *ev {
             StreamEvent::Open { conn, kind, .. } => {
-                self.conns.insert(conn, Conn::new(kind));
+                self.conns.insert(conn, Box::new(Conn::new(kind)));
             }
             StreamEvent::Data {
                 conn,
@@ -192,7 +235,7 @@ impl HttpTracker {
                 pending,
                 current,
                 ..
-            } = &mut *c;
+            } = &mut **c;
             let framer = match role {
                 Role::Requests => requests,
                 Role::Responses => responses,
@@ -304,6 +347,87 @@ impl HttpTracker {
     }
 }
 
+fn event_dir(ev: &StreamEvent<'_>) -> Option<Dir> {
+    match *ev {
+        StreamEvent::Data { dir, .. }
+        | StreamEvent::Gap { dir, .. }
+        | StreamEvent::Fin { dir, .. }
+        | StreamEvent::Rst { dir, .. } => Some(dir),
+        StreamEvent::Open { .. } | StreamEvent::Closed { .. } | StreamEvent::LimitHit { .. } => {
+            None
+        }
+    }
+}
+
+fn event_ts(ev: &StreamEvent<'_>) -> Timestamp {
+    match *ev {
+        StreamEvent::Open { ts, .. }
+        | StreamEvent::Data { ts, .. }
+        | StreamEvent::Gap { ts, .. }
+        | StreamEvent::Fin { ts, .. }
+        | StreamEvent::Rst { ts, .. }
+        | StreamEvent::Closed { ts, .. }
+        | StreamEvent::LimitHit { ts, .. } => ts,
+    }
+}
+
+/// The connection lets go of what it holds (the stage is over `max_buffered_total`): its
+/// framers abandon unfinished heads and body starts, the response being read goes out with
+/// the oldest request, and the other waiting requests go out unanswered.
+fn shed(
+    stats: &mut HttpStats,
+    cfg: &HttpConfig,
+    c: &mut Conn,
+    conn: ConnId,
+    dir: Dir,
+    ts: Timestamp,
+    sink: &mut dyn FnMut(HttpEvent),
+) {
+    stats.budget_hits = stats.budget_hits.saturating_add(1);
+    sink(HttpEvent::Anomaly {
+        conn,
+        dir,
+        ts,
+        anomaly: Anomaly::OverBudget {
+            limit: cfg.max_buffered_total,
+        },
+    });
+    c.requests.shed();
+    c.responses.shed();
+    if let Some(resp) = c.current.take() {
+        emit(stats, c, conn, Some(resp), sink);
+    }
+    while !c.pending.is_empty() {
+        emit(stats, c, conn, None, sink);
+    }
+    if !c.interim.is_empty() {
+        emit(stats, c, conn, None, sink);
+    }
+}
+
+/// Heap bytes a request holds, roughly: its struct and strings, and the header slots.
+fn weight_request(r: &Request) -> usize {
+    std::mem::size_of::<Request>()
+        .saturating_add(r.method.capacity())
+        .saturating_add(r.uri.capacity())
+        .saturating_add(weight_headers(&r.headers))
+}
+
+/// As [`weight_request`]; the body start is counted by the framer while it is held.
+fn weight_response(r: &Response) -> usize {
+    std::mem::size_of::<Response>()
+        .saturating_add(r.reason.capacity())
+        .saturating_add(weight_headers(&r.headers))
+}
+
+fn weight_headers(h: &[super::Header]) -> usize {
+    let slots = h.len().saturating_mul(std::mem::size_of::<super::Header>());
+    h.iter().fold(slots, |n, h| {
+        n.saturating_add(h.name.capacity())
+            .saturating_add(h.value.capacity())
+    })
+}
+
 fn no_body() -> BodyPlan {
     BodyPlan {
         body: Body::None,
@@ -407,6 +531,7 @@ fn handle(
                 conn,
                 request: request.clone(),
             });
+            c.owned = c.owned.saturating_add(weight_request(&request));
             c.pending.push_back(request);
             c.request_in_body = true;
         }
@@ -450,11 +575,25 @@ fn handle(
                         .front()
                         .is_some_and(|r| r.method.eq_ignore_ascii_case("CONNECT")));
             if (100..200).contains(&status) && status != 101 {
-                c.interim.push(response);
+                if c.interim.len() < cfg.max_interim_responses {
+                    c.owned = c.owned.saturating_add(weight_response(&response));
+                    c.interim.push(response);
+                } else {
+                    stats.interim_cap_hits = stats.interim_cap_hits.saturating_add(1);
+                    sink(HttpEvent::Anomaly {
+                        conn,
+                        dir,
+                        ts,
+                        anomaly: Anomaly::TooManyInterim {
+                            limit: cfg.max_interim_responses,
+                        },
+                    });
+                }
             } else {
                 if let Some(prev) = c.current.take() {
                     emit(stats, c, conn, Some(prev), sink);
                 }
+                c.owned = c.owned.saturating_add(weight_response(&response));
                 c.current = Some(response);
             }
             if tunnel {
@@ -510,6 +649,14 @@ fn emit(
     if c.pending.is_empty() {
         c.request_in_body = false;
     }
+    // Everything sent out here was counted in `owned` when it came in (`response` was
+    // `current`).
+    let gone = request
+        .iter()
+        .map(weight_request)
+        .chain(response.iter().chain(&c.interim).map(weight_response))
+        .fold(0usize, usize::saturating_add);
+    c.owned = c.owned.saturating_sub(gone);
     stats.exchanges = stats.exchanges.saturating_add(1);
     sink(HttpEvent::Exchange(Box::new(Exchange {
         conn,
@@ -517,4 +664,146 @@ fn emit(
         response,
         interim: std::mem::take(&mut c.interim),
     })));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(conn: ConnId, dir: Dir, offset: u64, bytes: &[u8]) -> StreamEvent<'_> {
+        StreamEvent::Data {
+            conn,
+            dir,
+            ts: Timestamp(0),
+            frame: 1,
+            offset,
+            bytes,
+        }
+    }
+
+    #[test]
+    fn interim_responses_are_capped() {
+        // Found by tests/it/hardening.rs: every 1xx response was kept until the final one, so
+        // a stream of `100 Continue` grew memory without bound (140 bytes per 25 sent).
+        let cfg = HttpConfig::default();
+        let mut http = HttpTracker::new(cfg);
+        let mut events = Vec::new();
+        let addr = "10.0.0.1:80".parse().unwrap();
+        http.push(
+            &StreamEvent::Open {
+                conn: 0,
+                ts: Timestamp(0),
+                frame: 1,
+                client: addr,
+                server: addr,
+                kind: OpenKind::Handshake,
+            },
+            &mut |e| events.push(e),
+        );
+        let req = b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+        http.push(&data(0, Dir::ToServer, 0, req), &mut |e| events.push(e));
+        let n = cfg.max_interim_responses + 5;
+        let flood = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(n);
+        http.push(&data(0, Dir::ToClient, 0, &flood), &mut |e| events.push(e));
+        let last = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let off = flood.len() as u64;
+        http.push(&data(0, Dir::ToClient, off, last), &mut |e| events.push(e));
+        assert_eq!(http.stats().interim_cap_hits, 5);
+        assert_eq!(http.stats().responses, n as u64 + 1);
+        let exchange = events.iter().find_map(|e| match e {
+            HttpEvent::Exchange(x) => Some(x),
+            _ => None,
+        });
+        let x = exchange.expect("the exchange");
+        assert_eq!(x.interim.len(), cfg.max_interim_responses);
+        assert_eq!(x.response.as_ref().map(|r| r.status), Some(200));
+        let capped = events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    HttpEvent::Anomaly {
+                        anomaly: Anomaly::TooManyInterim { .. },
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(capped, 5);
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_that_grows_past_the_budget_lets_go() {
+        // Found by tests/it/hardening.rs: each connection's state was capped, the sum was not,
+        // so 8000 connections holding an unfinished 60 KiB head and three unanswered requests
+        // took 591 MB.
+        let cfg = HttpConfig {
+            max_buffered_total: 10_000,
+            ..HttpConfig::default()
+        };
+        let mut http = HttpTracker::new(cfg);
+        let mut events = Vec::new();
+        let addr = "10.0.0.1:80".parse().unwrap();
+        let head = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &[b'a'; 3000]].concat();
+        for conn in 0..5u64 {
+            http.push(
+                &StreamEvent::Open {
+                    conn,
+                    ts: Timestamp(0),
+                    frame: 1,
+                    client: addr,
+                    server: addr,
+                    kind: OpenKind::Handshake,
+                },
+                &mut |e| events.push(e),
+            );
+            let done = b"GET /done HTTP/1.1\r\n\r\n";
+            let ev = StreamEvent::Data {
+                conn,
+                dir: Dir::ToServer,
+                ts: Timestamp(0),
+                frame: 2,
+                offset: 0,
+                bytes: done,
+            };
+            http.push(&ev, &mut |e| events.push(e));
+            let ev = StreamEvent::Data {
+                conn,
+                dir: Dir::ToServer,
+                ts: Timestamp(0),
+                frame: 3,
+                offset: done.len() as u64,
+                bytes: &head,
+            };
+            http.push(&ev, &mut |e| events.push(e));
+            assert!(
+                http.held <= cfg.max_buffered_total + 2 * head.len(),
+                "{}",
+                http.held
+            );
+        }
+        // Three connections fit; the fourth and fifth let go as they grew past the budget.
+        assert_eq!(http.stats().budget_hits, 2);
+        let unanswered = events
+            .iter()
+            .filter(|e| matches!(e, HttpEvent::Exchange(x) if x.response.is_none()))
+            .count();
+        assert_eq!(unanswered, 2, "their waiting requests went out unanswered");
+        // Closing every connection returns the count to zero.
+        for conn in 0..5u64 {
+            let ev = StreamEvent::Closed {
+                conn,
+                ts: Timestamp(0),
+                reason: crate::tcp::CloseReason::Fin,
+            };
+            http.push(&ev, &mut |e| events.push(e));
+        }
+        assert_eq!(http.held, 0);
+        assert_eq!(http.stats().buffered_bytes, 0);
+    }
 }

@@ -16,6 +16,10 @@ const MAX_DATAGRAMS: usize = 1024;
 const MAX_BYTES: usize = 16 << 20;
 /// The largest IPv4 payload (RFC 791: total length is 16 bits).
 const MAX_PAYLOAD: usize = 65_535;
+/// Fragments kept per datagram (a 64 KiB datagram over a 576-byte path takes 115): each costs
+/// a copy and a sort when the datagram is checked, so empty or repeated fragments must hit a
+/// cap too, not only bytes.
+const MAX_PIECES: usize = 256;
 /// An unfinished datagram older than this is dropped (Linux's ipfrag_time is 30 s).
 const TIMEOUT_NS: i64 = 30_000_000_000;
 
@@ -86,6 +90,14 @@ impl Defragmenter {
             return false;
         }
         if self.held.saturating_add(frag.data.len()) > MAX_BYTES {
+            self.dropped = self.dropped.saturating_add(1);
+            return false;
+        }
+        if self
+            .partial
+            .get(&key)
+            .is_some_and(|p| p.pieces.len() >= MAX_PIECES)
+        {
             self.dropped = self.dropped.saturating_add(1);
             return false;
         }
@@ -198,5 +210,22 @@ mod tests {
         assert_eq!(d.dropped(), 1);
         assert!(!d.add(Timestamp(0), &frag(65_530, false, b"too long"), &mut out));
         assert_eq!(d.dropped(), 2);
+    }
+
+    #[test]
+    fn empty_and_repeated_fragments_hit_the_piece_cap() {
+        // Found by tests/it/hardening.rs: empty fragments held no bytes, so nothing bounded
+        // their number, and each one sorted all the others: a million took hours.
+        let mut d = Defragmenter::default();
+        let mut out = Vec::new();
+        assert!(!d.add(Timestamp(0), &frag(64, false, b"tail"), &mut out));
+        for _ in 0..MAX_PIECES + 100 {
+            assert!(!d.add(Timestamp(0), &frag(8, true, b""), &mut out));
+        }
+        assert_eq!(d.dropped(), 101);
+        assert_eq!(
+            d.partial.values().map(|p| p.pieces.len()).sum::<usize>(),
+            MAX_PIECES
+        );
     }
 }

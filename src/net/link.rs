@@ -38,6 +38,8 @@ pub struct NetStats {
     pub tcp_segments: u64,
     /// Frames whose link type authscope does not decode.
     pub unknown_link: u64,
+    /// The first of them.
+    pub first_unknown_link: Option<UnknownLink>,
     /// Frames that carry something other than IP (ARP, LLDP, ...).
     pub not_ip: u64,
     /// IP packets that carry something other than TCP.
@@ -53,6 +55,13 @@ pub struct NetStats {
     pub ipv6_fragments: u64,
     /// Packets inside GRE, ERSPAN, IP-in-IP or VXLAN.
     pub tunnelled: u64,
+}
+
+/// A frame of a link type authscope does not decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct UnknownLink {
+    pub frame: u64,
+    pub link_type: u16,
 }
 
 /// Stage 2: frame in, TCP segment out.
@@ -87,6 +96,12 @@ impl NetDecoder {
             Some(s) => s,
             None => {
                 self.stats.unknown_link = self.stats.unknown_link.saturating_add(1);
+                if self.stats.first_unknown_link.is_none() {
+                    self.stats.first_unknown_link = Some(UnknownLink {
+                        frame: frame.number,
+                        link_type: frame.link.0,
+                    });
+                }
                 return None;
             }
         };

@@ -82,7 +82,9 @@ struct ClosedConn {
 pub struct TcpTable {
     config: TcpConfig,
     stats: TcpStats,
-    open: HashMap<FlowKey, Conn>,
+    /// Boxed: the map's buckets stay small, and churn under the connection cap (eviction
+    /// leaves tombstones, and hashbrown then doubles the table) costs pointers, not states.
+    open: HashMap<FlowKey, Box<Conn>>,
     /// Open connections by id (for `ignore_data` and the idle index).
     keys: HashMap<ConnId, FlowKey>,
     /// Open connections by `(idle_at, id)`: the least recently active first. Updated lazily:
@@ -295,7 +297,7 @@ impl TcpTable {
             idle_at: now,
         };
         self.closed.remove(&key);
-        self.open.insert(key, conn);
+        self.open.insert(key, Box::new(conn));
         self.keys.insert(id, key);
         self.idle.insert((now, id));
         let open = u64::try_from(self.open.len()).unwrap_or(u64::MAX);
@@ -360,7 +362,7 @@ impl TcpTable {
     fn close_with_rst(
         &mut self,
         key: FlowKey,
-        mut conn: Conn,
+        mut conn: Box<Conn>,
         dir: Dir,
         seg: &Segment<'_>,
         sink: &mut dyn FnMut(StreamEvent<'_>),
@@ -406,7 +408,7 @@ impl TcpTable {
     fn close(
         &mut self,
         key: FlowKey,
-        mut conn: Conn,
+        mut conn: Box<Conn>,
         reason: CloseReason,
         ts: Timestamp,
         sink: &mut dyn FnMut(StreamEvent<'_>),

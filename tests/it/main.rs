@@ -18,4 +18,5 @@ mod differential;
 mod lab;
 mod ui;
 mod live;
+mod hardening;
 mod util;

@@ -1,0 +1,44 @@
+//! The whole pipeline on a (byte-mutated) capture file: reader, decoders, reassembly, HTTP,
+//! and the authentication headers of every exchange through the scheme decoders.
+#![no_main]
+use std::io::Cursor;
+use std::path::Path;
+
+use authscope::auth::{decode_header, HeaderKind};
+use authscope::capture::FileSource;
+use authscope::pipeline::{Analyzer, Config, Output};
+use libfuzzer_sys::fuzz_target;
+
+fn take(o: Output) {
+    let Output::Exchange(x) = o else { return };
+    let heads = x
+        .request
+        .iter()
+        .flat_map(|r| r.headers.iter())
+        .chain(x.response.iter().flat_map(|r| r.headers.iter()))
+        .chain(x.interim.iter().flat_map(|r| r.headers.iter()));
+    for h in heads {
+        if let Some(kind) = HeaderKind::from_name(&h.name) {
+            let d = decode_header(kind, h.value.as_bytes());
+            for item in &d.items {
+                let _ = item.token.summary();
+            }
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(mut source) =
+        FileSource::from_reader(Path::new("fuzz.pcap"), Cursor::new(data.to_vec()), 0)
+    else {
+        return;
+    };
+    let mut analyzer = Analyzer::new(Config::default());
+    while let Some(frame) = source.next_frame() {
+        analyzer.push(&frame, &mut take);
+    }
+    analyzer.finish(&mut take);
+    let stats = analyzer.stats();
+    assert_eq!(analyzer.open_connections(), 0);
+    let _ = serde_json::to_string(&stats);
+});

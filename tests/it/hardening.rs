@@ -1,0 +1,783 @@
+//! Hostile input (issue 10): resource bounds under floods, and malformed capture files.
+//!
+//! The floods are built in memory (Ethernet, IPv4 and TCP bytes by hand) and pushed through
+//! [`Analyzer`]. Each runs in a child process of this test binary, so its peak RSS (VmHWM) is
+//! its own: once at a quarter of the input and once whole, to check memory stays under
+//! 256 MB and time grows linearly. That takes a while in a debug build, so it runs with
+//! `AUTHSCOPE_FULL_TESTS=1` (as `.ci/run` does); plain `cargo test` runs each flood at 1/100
+//! of its size in-process and checks only what the analysis counted.
+
+use std::io::Write as _;
+use std::process::Command;
+use std::time::Instant;
+
+use authscope::capture::{Frame, LinkType, Timestamp};
+use authscope::pipeline::{Analyzer, Config, Output, Stats};
+
+use super::util::{bin, full};
+
+/// Set in a child process: the size of the flood to run.
+const CHILD_ENV: &str = "AUTHSCOPE_HARDENING_SIZE";
+/// Marks the child's one line of figures on its standard output.
+const MARK: &str = "HARDENING-FIGURES";
+const MAX_RSS_KB: u64 = 256 * 1024;
+/// Whole input time over quarter input time; linear is 4.
+const MAX_TIME_RATIO: f64 = 6.0;
+
+// ---- frames -------------------------------------------------------------------------------
+
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+const PSH_ACK: u8 = 0x18;
+
+/// One Ethernet + IPv4 + TCP frame (checksums left zero: nothing on the way checks them).
+fn tcp_frame(
+    out: &mut Vec<u8>,
+    src: ([u8; 4], u16),
+    dst: ([u8; 4], u16),
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: &[u8],
+) {
+    out.clear();
+    out.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
+    let total = u16::try_from(40 + payload.len()).unwrap();
+    out.extend_from_slice(&[0x45, 0]);
+    out.extend_from_slice(&total.to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
+    out.extend_from_slice(&src.0);
+    out.extend_from_slice(&dst.0);
+    out.extend_from_slice(&src.1.to_be_bytes());
+    out.extend_from_slice(&dst.1.to_be_bytes());
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(&ack.to_be_bytes());
+    out.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    out.extend_from_slice(payload);
+}
+
+/// Pushes frames into an analyzer, counting its outputs.
+struct Feed {
+    analyzer: Analyzer,
+    buf: Vec<u8>,
+    number: u64,
+    /// Capture time: 1 µs per frame.
+    ts: i64,
+    outputs: Outputs,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Outputs {
+    connections: u64,
+    exchanges: u64,
+    anomalies: u64,
+    limits: u64,
+    handshakes: u64,
+}
+
+impl Outputs {
+    fn take(&mut self, o: Output) {
+        match o {
+            Output::Connection(_) => self.connections += 1,
+            Output::Exchange(_) => self.exchanges += 1,
+            Output::HttpAnomaly { .. } => self.anomalies += 1,
+            Output::Limit { .. } => self.limits += 1,
+            Output::Handshake(_) => self.handshakes += 1,
+        }
+    }
+}
+
+const CLIENT: [u8; 4] = [10, 0, 0, 1];
+const SERVER: ([u8; 4], u16) = ([10, 0, 0, 2], 80);
+
+impl Feed {
+    fn new() -> Self {
+        Feed {
+            analyzer: Analyzer::new(Config::default()),
+            buf: Vec::with_capacity(2048),
+            number: 0,
+            ts: 1_700_000_000_000_000_000,
+            outputs: Outputs::default(),
+        }
+    }
+
+    fn send(
+        &mut self,
+        src: ([u8; 4], u16),
+        dst: ([u8; 4], u16),
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        payload: &[u8],
+    ) {
+        tcp_frame(&mut self.buf, src, dst, seq, ack, flags, payload);
+        self.number += 1;
+        self.ts += 1_000;
+        let frame = Frame {
+            number: self.number,
+            ts: Timestamp(self.ts),
+            link: LinkType::ETHERNET,
+            data: &self.buf,
+            orig_len: u32::try_from(self.buf.len()).unwrap(),
+        };
+        let outputs = &mut self.outputs;
+        self.analyzer.push(&frame, &mut |o| outputs.take(o));
+    }
+
+    fn finish(mut self) -> (Stats, Outputs) {
+        let outputs = &mut self.outputs;
+        self.analyzer.finish(&mut |o| outputs.take(o));
+        (self.analyzer.stats(), self.outputs)
+    }
+}
+
+// ---- the floods ---------------------------------------------------------------------------
+
+/// `n` SYNs, each from a new client address and port: `n` connections opened, none finished.
+fn syn_flood(n: u64) -> (Stats, Outputs) {
+    let mut f = Feed::new();
+    for i in 0..n {
+        let host = u32::try_from(i / 50_000).unwrap();
+        let port = 10_000 + u16::try_from(i % 50_000).unwrap();
+        let ip = [10, 1, (host >> 8) as u8, host as u8];
+        f.send((ip, port), SERVER, i as u32, 0, SYN, b"");
+    }
+    f.finish()
+}
+
+/// One HTTP connection, then `n` segments that each leave a one-byte hole before them, so
+/// every one arrives out of order and none is ever filled.
+fn out_of_order_flood(n: u64) -> (Stats, Outputs) {
+    let mut f = Feed::new();
+    let client = (CLIENT, 50_000);
+    let (cisn, sisn) = (1_000u32, 9_000u32);
+    f.send(client, SERVER, cisn, 0, SYN, b"");
+    f.send(SERVER, client, sisn, cisn + 1, SYN | ACK, b"");
+    let request = b"GET /out-of-order HTTP/1.1\r\nHost: h\r\nAuthorization: NTLM TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAGAbEdAAAADw==\r\n\r\n";
+    let mut seq = cisn + 1;
+    f.send(client, SERVER, seq, sisn + 1, PSH_ACK, request);
+    seq = seq.wrapping_add(request.len() as u32);
+    for _ in 0..n {
+        seq = seq.wrapping_add(1);
+        f.send(client, SERVER, seq, sisn + 1, PSH_ACK, request);
+        seq = seq.wrapping_add(request.len() as u32);
+    }
+    f.finish()
+}
+
+/// A request whose one header field is `n` bytes long, in 1460-byte segments, then a
+/// request that must still be read after it.
+fn huge_header(n: u64) -> (Stats, Outputs) {
+    let mut f = Feed::new();
+    let client = (CLIENT, 50_001);
+    let (cisn, sisn) = (1_000u32, 9_000u32);
+    f.send(client, SERVER, cisn, 0, SYN, b"");
+    f.send(SERVER, client, sisn, cisn + 1, SYN | ACK, b"");
+    let mut seq = cisn + 1;
+    let start = b"GET /huge HTTP/1.1\r\nHost: h\r\nX-Huge: ";
+    f.send(client, SERVER, seq, sisn + 1, PSH_ACK, start);
+    seq = seq.wrapping_add(start.len() as u32);
+    let filler = [b'a'; 1460];
+    let mut left = n;
+    while left > 0 {
+        let len = usize::try_from(left.min(1460)).unwrap();
+        f.send(client, SERVER, seq, sisn + 1, PSH_ACK, &filler[..len]);
+        seq = seq.wrapping_add(len as u32);
+        left -= len as u64;
+    }
+    let end = b"\r\n\r\nGET /after HTTP/1.1\r\nHost: h\r\n\r\n";
+    f.send(client, SERVER, seq, sisn + 1, PSH_ACK, end);
+    let reply = b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: NTLM\r\nContent-Length: 0\r\n\r\n";
+    let ack = seq.wrapping_add(end.len() as u32);
+    f.send(SERVER, client, sisn + 1, ack, PSH_ACK, reply);
+    f.finish()
+}
+
+/// One frame per `n`: a response head `100 Continue` (25 bytes) and never a final response,
+/// in 1460-byte segments.
+fn interim_flood(n: u64) -> (Stats, Outputs) {
+    let mut f = Feed::new();
+    let client = (CLIENT, 50_002);
+    let (cisn, sisn) = (1_000u32, 9_000u32);
+    f.send(client, SERVER, cisn, 0, SYN, b"");
+    f.send(SERVER, client, sisn, cisn + 1, SYN | ACK, b"");
+    let req = b"POST /upload HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n";
+    f.send(client, SERVER, cisn + 1, sisn + 1, PSH_ACK, req);
+    let ack = cisn + 1 + req.len() as u32;
+    let one = b"HTTP/1.1 100 Continue\r\n\r\n";
+    let segment: Vec<u8> = one.iter().copied().cycle().take(one.len() * 58).collect();
+    let mut seq = sisn + 1;
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(58) as usize;
+        let bytes = &segment[..k * one.len()];
+        f.send(SERVER, client, seq, ack, PSH_ACK, bytes);
+        seq = seq.wrapping_add(bytes.len() as u32);
+        left -= k as u64;
+    }
+    f.finish()
+}
+
+/// One IPv4 fragment of datagram `id` (protocol TCP) from the client to the server.
+fn ipv4_fragment(out: &mut Vec<u8>, id: u16, offset8: u16, more: bool, payload: &[u8]) {
+    out.clear();
+    out.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
+    let total = u16::try_from(20 + payload.len()).unwrap();
+    out.extend_from_slice(&[0x45, 0]);
+    out.extend_from_slice(&total.to_be_bytes());
+    out.extend_from_slice(&id.to_be_bytes());
+    let flags = if more { 0x2000 } else { 0 } | offset8;
+    out.extend_from_slice(&flags.to_be_bytes());
+    out.extend_from_slice(&[64, 6, 0, 0]);
+    out.extend_from_slice(&CLIENT);
+    out.extend_from_slice(&SERVER.0);
+    out.extend_from_slice(payload);
+}
+
+/// The last fragment of a datagram, then `n` empty and overlapping fragments of it that
+/// never complete it.
+fn fragment_flood(n: u64) -> (Stats, Outputs) {
+    let mut f = Feed::new();
+    let push = |f: &mut Feed, offset8: u16, more: bool, payload: &[u8]| {
+        let mut buf = std::mem::take(&mut f.buf);
+        ipv4_fragment(&mut buf, 7, offset8, more, payload);
+        f.number += 1;
+        f.ts += 1_000;
+        let frame = Frame {
+            number: f.number,
+            ts: Timestamp(f.ts),
+            link: LinkType::ETHERNET,
+            data: &buf,
+            orig_len: u32::try_from(buf.len()).unwrap(),
+        };
+        let outputs = &mut f.outputs;
+        f.analyzer.push(&frame, &mut |o| outputs.take(o));
+        f.buf = buf;
+    };
+    push(&mut f, 8, false, &[0; 8]);
+    for i in 0..n {
+        let payload: &[u8] = if i % 2 == 0 { &[] } else { &[0; 8] };
+        push(&mut f, 2, true, payload);
+    }
+    f.finish()
+}
+
+/// `n` connections, each sending the start of a request head that never ends (60 KiB, under
+/// the per-connection head cap) and then three complete requests that are never answered.
+fn unfinished_heads(n: u64) -> (Stats, Outputs) {
+    let mut f = Feed::new();
+    let sisn = 9_000u32;
+    let filler = [b'a'; 1460];
+    let request = [
+        b"GET /pending HTTP/1.1\r\nHost: h\r\nX-Pad: ".as_slice(),
+        &[b'p'; 900],
+        b"\r\n\r\n",
+    ]
+    .concat();
+    for i in 0..n {
+        let host = u32::try_from(i / 50_000).unwrap();
+        let port = 10_000 + u16::try_from(i % 50_000).unwrap();
+        let client = ([10, 2, (host >> 8) as u8, host as u8], port);
+        let server = ([10, 0, 0, 3], 80);
+        let cisn = 1_000u32;
+        f.send(client, server, cisn, 0, SYN, b"");
+        f.send(server, client, sisn, cisn + 1, SYN | ACK, b"");
+        let mut seq = cisn + 1;
+        for _ in 0..3 {
+            f.send(client, server, seq, sisn + 1, PSH_ACK, &request);
+            seq = seq.wrapping_add(request.len() as u32);
+        }
+        let start = b"GET /never-ends HTTP/1.1\r\nX-Long: ";
+        f.send(client, server, seq, sisn + 1, PSH_ACK, start);
+        seq = seq.wrapping_add(start.len() as u32);
+        for _ in 0..42 {
+            f.send(client, server, seq, sisn + 1, PSH_ACK, &filler);
+            seq = seq.wrapping_add(filler.len() as u32);
+        }
+    }
+    f.finish()
+}
+
+// ---- measuring in a child process ---------------------------------------------------------
+
+/// CPU time of the calling thread, in ms: steadier than wall time on a shared machine.
+fn thread_cpu_ms() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+    let ns: f64 = stat.split_whitespace().next().unwrap().parse().unwrap();
+    ns / 1e6
+}
+
+/// Peak resident set of this process, in KiB.
+fn vm_hwm_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    size: u64,
+    rss_kb: u64,
+    /// CPU time of the flood (what the ratio compares), and its wall time.
+    cpu_ms: f64,
+    wall_ms: f64,
+}
+
+/// Runs the test `name` of this binary in a child process at `size`.
+fn child(name: &str, size: u64) -> Figures {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, size.to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{name} at {size}: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split_once(MARK).map(|(_, r)| r.to_owned()))
+        .unwrap_or_else(|| panic!("{name}: no figures in\n{stdout}"));
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    Figures {
+        size,
+        rss_kb: v[0] as u64,
+        cpu_ms: v[1],
+        wall_ms: v[2],
+    }
+}
+
+/// The flood in this process when it is the child; else, under `AUTHSCOPE_FULL_TESTS=1`, the
+/// measured runs in two children; else a small run here. `check` judges what was counted.
+fn flood(
+    name: &str,
+    size: u64,
+    run: fn(u64) -> (Stats, Outputs),
+    check: fn(u64, &Stats, &Outputs),
+) {
+    if let Ok(n) = std::env::var(CHILD_ENV) {
+        let n: u64 = n.parse().unwrap();
+        let (t, cpu) = (Instant::now(), thread_cpu_ms());
+        let (stats, outputs) = run(n);
+        let cpu = thread_cpu_ms() - cpu;
+        let wall = t.elapsed().as_secs_f64() * 1e3;
+        check(n, &stats, &outputs);
+        let mut o = std::io::stdout().lock();
+        writeln!(o, "{MARK} {} {cpu:.1} {wall:.1}", vm_hwm_kb()).unwrap();
+        return;
+    }
+    if !full() {
+        let n = size / 100;
+        let (stats, outputs) = run(n);
+        check(n, &stats, &outputs);
+        return;
+    }
+    let quarter = child(name, size / 4);
+    let whole = child(name, size);
+    let ratio = whole.cpu_ms / quarter.cpu_ms.max(1.0);
+    println!(
+        "{name}: {} units: peak RSS {} MiB, CPU {:.0} ms (wall {:.0}); {} units: peak RSS {} \
+         MiB, CPU {:.0} ms (wall {:.0}); CPU time ratio {ratio:.2}",
+        quarter.size,
+        quarter.rss_kb / 1024,
+        quarter.cpu_ms,
+        quarter.wall_ms,
+        whole.size,
+        whole.rss_kb / 1024,
+        whole.cpu_ms,
+        whole.wall_ms,
+    );
+    assert!(
+        whole.rss_kb < MAX_RSS_KB,
+        "{name}: peak RSS {} KiB",
+        whole.rss_kb
+    );
+    assert!(
+        ratio < MAX_TIME_RATIO,
+        "{name}: 4x the input took {ratio:.2}x the time ({quarter:?} vs {whole:?})"
+    );
+}
+
+#[test]
+fn syn_flood_of_a_million_connections() {
+    flood(
+        "hardening::syn_flood_of_a_million_connections",
+        1_000_000,
+        syn_flood,
+        |n, s, o| {
+            let cap = Config::default().tcp.max_connections as u64;
+            assert_eq!(s.tcp.connections, n);
+            assert_eq!(o.connections, n, "every connection is reported once");
+            assert!(s.tcp.peak_open_connections <= cap);
+            assert_eq!(s.tcp.evicted_connections, n.saturating_sub(cap));
+            assert_eq!(o.limits, n.saturating_sub(cap));
+        },
+    );
+}
+
+#[test]
+fn a_million_out_of_order_segments() {
+    flood(
+        "hardening::a_million_out_of_order_segments",
+        1_000_000,
+        out_of_order_flood,
+        |n, s, o| {
+            let tcp = Config::default().tcp;
+            assert!(s.tcp.out_of_order_segments >= n);
+            assert!(s.tcp.peak_buffered_bytes <= tcp.max_buffered_per_conn as u64);
+            assert!(s.tcp.buffer_limit_hits > 0, "{s:?}");
+            assert_eq!(s.tcp.gaps, n, "one gap per hole");
+            assert!(o.exchanges > 0);
+        },
+    );
+}
+
+#[test]
+fn a_100_mb_header() {
+    flood(
+        "hardening::a_100_mb_header",
+        100 << 20,
+        huge_header,
+        |n, s, o| {
+            assert_eq!(s.http.head_cap_hits, 1, "{s:?}");
+            assert!(s.tcp.bytes_delivered > n);
+            // The request after the huge one is read, and answered.
+            assert_eq!(s.http.requests, 1, "{s:?}");
+            assert_eq!(s.http.responses, 1, "{s:?}");
+            assert!(o.exchanges >= 1);
+        },
+    );
+}
+
+#[test]
+fn a_million_interim_responses() {
+    flood(
+        "hardening::a_million_interim_responses",
+        1_000_000,
+        interim_flood,
+        |n, s, o| {
+            let cap = Config::default().http.max_interim_responses as u64;
+            assert_eq!(s.http.responses, n, "{s:?}");
+            assert_eq!(s.http.interim_cap_hits, n.saturating_sub(cap), "{s:?}");
+            assert!(o.exchanges >= 1);
+        },
+    );
+}
+
+#[test]
+fn a_million_ipv4_fragments() {
+    flood(
+        "hardening::a_million_ipv4_fragments",
+        1_000_000,
+        fragment_flood,
+        |n, s, _| {
+            assert_eq!(s.net.ipv4_fragments, n + 1, "{s:?}");
+            assert_eq!(s.net.ipv4_reassembled, 0, "{s:?}");
+            assert!(
+                s.net.ipv4_fragments_dropped >= n.saturating_sub(256),
+                "{s:?}"
+            );
+        },
+    );
+}
+
+#[test]
+fn many_connections_holding_unfinished_heads() {
+    flood(
+        "hardening::many_connections_holding_unfinished_heads",
+        8_000,
+        unfinished_heads,
+        |n, s, _| {
+            let budget = Config::default().http.max_buffered_total as u64;
+            assert_eq!(s.http.requests, 3 * n, "{s:?}");
+            assert_eq!(s.tcp.connections, n, "{s:?}");
+            // Past the budget by one segment and one request at most.
+            assert!(s.http.peak_buffered_bytes <= budget + 8192, "{s:?}");
+            if n * 60_000 > budget {
+                assert!(s.http.budget_hits > 0, "{s:?}");
+            }
+        },
+    );
+}
+
+// ---- malformed capture files --------------------------------------------------------------
+
+/// A capture record: time (µs since the epoch) and bytes.
+type Rec = (u64, Vec<u8>);
+
+/// SYN, SYN-ACK, a request with NTLM credentials and its 401: one exchange.
+fn conversation() -> Vec<Rec> {
+    let client = (CLIENT, 50_000);
+    let (cisn, sisn) = (1_000u32, 9_000u32);
+    let req = b"GET / HTTP/1.1\r\nHost: h\r\nAuthorization: NTLM TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAGAbEdAAAADw==\r\n\r\n";
+    let resp = b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: NTLM\r\nContent-Length: 0\r\n\r\n";
+    let mut v = Vec::new();
+    let mut push = |src, dst, seq, ack, flags, payload: &[u8]| {
+        let mut b = Vec::new();
+        tcp_frame(&mut b, src, dst, seq, ack, flags, payload);
+        v.push((1_700_000_000_000_000 + v.len() as u64 * 1000, b));
+    };
+    push(client, SERVER, cisn, 0, SYN, b"");
+    push(SERVER, client, sisn, cisn + 1, SYN | ACK, b"");
+    push(client, SERVER, cisn + 1, sisn + 1, PSH_ACK, req);
+    let ack = cisn + 1 + req.len() as u32;
+    push(SERVER, client, sisn + 1, ack, PSH_ACK, resp);
+    v
+}
+
+/// A pcap file (little-endian, microseconds) with `link`.
+fn pcap(link: u32, recs: &[Rec]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    v.extend_from_slice(&2u16.to_le_bytes());
+    v.extend_from_slice(&4u16.to_le_bytes());
+    v.extend_from_slice(&[0; 8]);
+    v.extend_from_slice(&65_535u32.to_le_bytes());
+    v.extend_from_slice(&link.to_le_bytes());
+    for (ts, data) in recs {
+        pcap_record(&mut v, *ts, data, data.len() as u32);
+    }
+    v
+}
+
+fn pcap_record(v: &mut Vec<u8>, ts: u64, data: &[u8], caplen: u32) {
+    v.extend_from_slice(&((ts / 1_000_000) as u32).to_le_bytes());
+    v.extend_from_slice(&((ts % 1_000_000) as u32).to_le_bytes());
+    v.extend_from_slice(&caplen.to_le_bytes());
+    v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    v.extend_from_slice(data);
+}
+
+/// A pcapng block: type, total length, body (padded to 4), total length again.
+fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+    let mut body = body.to_vec();
+    while body.len() % 4 != 0 {
+        body.push(0);
+    }
+    let len = (body.len() + 12) as u32;
+    let mut v = kind.to_le_bytes().to_vec();
+    v.extend_from_slice(&len.to_le_bytes());
+    v.extend_from_slice(&body);
+    v.extend_from_slice(&len.to_le_bytes());
+    v
+}
+
+/// A pcapng file: one section, an interface per link type, each record on interface `i`.
+fn pcapng(links: &[u16], recs: &[(u32, Rec)]) -> Vec<u8> {
+    let mut shb = 0x1A2B_3C4Du32.to_le_bytes().to_vec();
+    shb.extend_from_slice(&[1, 0, 0, 0]);
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    let mut v = block(0x0A0D_0D0A, &shb);
+    for link in links {
+        let mut idb = link.to_le_bytes().to_vec();
+        idb.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        v.extend(block(1, &idb));
+    }
+    for (iface, (ts, data)) in recs {
+        v.extend(epb(*iface, *ts, data));
+    }
+    v
+}
+
+fn epb(iface: u32, ts: u64, data: &[u8]) -> Vec<u8> {
+    let mut b = iface.to_le_bytes().to_vec();
+    b.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+    b.extend_from_slice(&(ts as u32).to_le_bytes());
+    b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    b.extend_from_slice(data);
+    block(6, &b)
+}
+
+/// What `authscope report --format json` said about a file made of `bytes`.
+struct Report {
+    code: Option<i32>,
+    stderr: String,
+    json: serde_json::Value,
+    text: String,
+}
+
+fn report(name: &str, bytes: &[u8]) -> Report {
+    let dir = std::env::temp_dir().join(format!("authscope-hardening-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let run = |format: &str| {
+        Command::new(bin())
+            .args(["report", "--format", format])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let json = run("json");
+    let text = run("text");
+    std::fs::remove_file(&path).ok();
+    Report {
+        code: json.status.code(),
+        stderr: String::from_utf8_lossy(&json.stderr).into_owned(),
+        json: serde_json::from_slice(&json.stdout).unwrap_or(serde_json::Value::Null),
+        text: String::from_utf8_lossy(&text.stdout).into_owned(),
+    }
+}
+
+impl Report {
+    /// Exit 0, and the one exchange of [`conversation`] was read.
+    fn analysed_the_conversation(&self) -> &Self {
+        assert_eq!(self.code, Some(0), "{}", self.stderr);
+        let http = &self.json["summary"]["stats"]["http"];
+        assert_eq!(http["requests"], 1, "{}", self.text);
+        assert_eq!(http["responses"], 1, "{}", self.text);
+        self
+    }
+
+    /// A warning (JSON and text) naming `packet` and containing `what`.
+    fn warns(&self, packet: u64, what: &str) -> &Self {
+        let warnings = self.json["summary"]["warnings"].as_array().unwrap();
+        let needle = format!("packet {packet}");
+        assert!(
+            warnings.iter().any(|w| {
+                let w = w.as_str().unwrap();
+                w.contains(&needle) && w.contains(what)
+            }),
+            "no warning naming {needle} and {what:?}: {warnings:?}"
+        );
+        assert!(
+            self.text
+                .lines()
+                .any(|l| l.starts_with("warning:") && l.contains(&needle) && l.contains(what)),
+            "{}",
+            self.text
+        );
+        self
+    }
+}
+
+#[test]
+fn truncated_pcap_and_pcapng() {
+    let recs = conversation();
+    let mut bytes = pcap(1, &recs);
+    pcap_record(&mut bytes, 1_700_000_001_000_000, &recs[0].1, 60);
+    bytes.truncate(bytes.len() - 20);
+    report("truncated.pcap", &bytes)
+        .analysed_the_conversation()
+        .warns(5, "truncated");
+
+    let mut with_extra: Vec<(u32, Rec)> = recs.iter().cloned().map(|r| (0, r)).collect();
+    with_extra.push((0, recs[0].clone()));
+    let mut bytes = pcapng(&[1], &with_extra);
+    bytes.truncate(bytes.len() - 30);
+    report("truncated.pcapng", &bytes)
+        .analysed_the_conversation()
+        .warns(5, "truncated");
+}
+
+#[test]
+fn corrupt_block_lengths() {
+    let recs = conversation();
+    let good: Vec<(u32, Rec)> = recs.iter().cloned().map(|r| (0, r)).collect();
+    // The total length at the end of the block disagrees with the one at its start.
+    let mut bytes = pcapng(&[1], &good);
+    let mut bad = epb(0, recs[0].0, &recs[0].1);
+    let n = bad.len();
+    bad[n - 4..].copy_from_slice(&7u32.to_le_bytes());
+    bytes.extend(bad);
+    bytes.extend(epb(0, recs[0].0, &recs[0].1));
+    report("trailer.pcapng", &bytes)
+        .analysed_the_conversation()
+        .warns(5, "corrupt");
+    // A block length that is not a multiple of 4, and one below the 12-byte minimum.
+    for len in [101u32, 8] {
+        let mut bytes = pcapng(&[1], &good);
+        let mut bad = epb(0, recs[0].0, &recs[0].1);
+        bad[4..8].copy_from_slice(&len.to_le_bytes());
+        bytes.extend(bad);
+        for r in &recs {
+            bytes.extend(epb(0, r.0, &r.1));
+        }
+        report("length.pcapng", &bytes)
+            .analysed_the_conversation()
+            .warns(5, "corrupt");
+    }
+}
+
+#[test]
+fn oversize_records() {
+    let recs = conversation();
+    // A pcap record claiming 1 GiB.
+    let mut bytes = pcap(1, &recs);
+    pcap_record(&mut bytes, 1_700_000_001_000_000, &[0; 64], 1 << 30);
+    report("oversize.pcap", &bytes)
+        .analysed_the_conversation()
+        .warns(5, "larger than");
+    // A pcapng block claiming 4 GiB.
+    let good: Vec<(u32, Rec)> = recs.iter().cloned().map(|r| (0, r)).collect();
+    let mut bytes = pcapng(&[1], &good);
+    let mut bad = epb(0, recs[0].0, &recs[0].1);
+    bad[4..8].copy_from_slice(&0xFFFF_FFFCu32.to_le_bytes());
+    bytes.extend(bad);
+    report("oversize.pcapng", &bytes)
+        .analysed_the_conversation()
+        .warns(5, "larger than");
+}
+
+#[test]
+fn zero_length_records() {
+    let mut recs = conversation();
+    recs.insert(2, (recs[1].0, Vec::new()));
+    let r = report("empty-record.pcap", &pcap(1, &recs));
+    r.analysed_the_conversation().warns(3, "empty");
+    let recs: Vec<(u32, Rec)> = recs.into_iter().map(|r| (0, r)).collect();
+    report("empty-record.pcapng", &pcapng(&[1], &recs))
+        .analysed_the_conversation()
+        .warns(3, "empty");
+}
+
+#[test]
+fn unknown_link_type() {
+    let recs = conversation();
+    let r = report("link147.pcap", &pcap(147, &recs));
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    r.warns(1, "link type 147");
+    // Two interfaces: the unknown one is named, the Ethernet one is analysed.
+    let mut mixed: Vec<(u32, Rec)> = vec![(1, recs[0].clone())];
+    mixed.extend(recs.iter().cloned().map(|r| (0, r)));
+    report("mixed.pcapng", &pcapng(&[1, 147], &mixed))
+        .analysed_the_conversation()
+        .warns(1, "link type 147");
+}
+
+#[test]
+fn timestamps_going_backwards() {
+    let mut recs = conversation();
+    recs[2].0 -= 3_600_000_000;
+    report("backwards.pcap", &pcap(1, &recs))
+        .analysed_the_conversation()
+        .warns(3, "earlier");
+}
+
+#[test]
+fn unusable_files_are_one_line_and_exit_2() {
+    let good = pcap(1, &conversation());
+    let mut bad_shb = pcapng(&[1], &[]);
+    bad_shb[4..8].copy_from_slice(&5u32.to_le_bytes());
+    let cases: [(&str, Vec<u8>); 3] = [
+        (
+            "magic.pcap",
+            b"\x00\x01\x02\x03not a capture at all, just text".to_vec(),
+        ),
+        ("header.pcap", good[..12].to_vec()),
+        ("shb.pcapng", bad_shb),
+    ];
+    for (name, bytes) in cases {
+        let r = report(name, &bytes);
+        assert_eq!(r.code, Some(2), "{name}: {}", r.text);
+        assert_eq!(r.stderr.lines().count(), 1, "{name}: {}", r.stderr);
+        assert!(r.stderr.contains(name), "{name}: {}", r.stderr);
+    }
+}
