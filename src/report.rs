@@ -38,6 +38,9 @@ pub struct Options {
     pub all_handshakes: bool,
     /// JSON: which exchanges to list.
     pub exchanges: ExchangeFilter,
+    /// JSON: what chose the handshakes listed (written as `"selection"`), when not all are;
+    /// see [`run_selected`].
+    pub selection: Option<serde_json::Value>,
 }
 
 /// Which HTTP exchanges the JSON report lists (all of them are always counted).
@@ -142,8 +145,19 @@ const SECRET_HEADERS: [&str; 4] = [
 ];
 
 /// A header value with its secret part replaced, keeping what a reader needs: the scheme of a
-/// credential (RFC 9110 11.4) and the size of what was hidden.
+/// credential (RFC 9110 11.4) and the size of what was hidden. A `Negotiate` token in a
+/// challenge is hidden too: it can carry a Kerberos AP-REP (cipher text, a session subkey).
 pub fn redact_value(name: &str, value: &str) -> String {
+    let challenge = name.eq_ignore_ascii_case("www-authenticate")
+        || name.eq_ignore_ascii_case("proxy-authenticate");
+    if challenge {
+        let (scheme, rest) = value.trim_start().split_once(' ').unwrap_or((value, ""));
+        let rest = rest.trim();
+        if scheme.eq_ignore_ascii_case("negotiate") && !rest.is_empty() && !rest.contains(',') {
+            return format!("{scheme} <redacted {} chars>", rest.len());
+        }
+        return value.to_owned();
+    }
     if !SECRET_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s)) {
         return value.to_owned();
     }
@@ -273,7 +287,7 @@ pub struct Summary {
 }
 
 /// Takes the analyzer's outputs: counts them, and streams the JSON exchanges.
-struct Collector {
+struct Collector<'a> {
     summary: Summary,
     /// JSON: connections as they end.
     connections: Option<Spool>,
@@ -292,12 +306,14 @@ struct Collector {
     exchanges: ExchangeFilter,
     /// Text: findings by code.
     groups: BTreeMap<&'static str, Group>,
+    /// Which handshakes (and their findings) are listed; every one is counted.
+    keep: &'a dyn Fn(&Analysed) -> bool,
 }
 
 /// HTTP anomalies listed in the JSON document; past this they are only counted.
 const MAX_LISTED_ANOMALIES: usize = 10_000;
 
-impl Collector {
+impl Collector<'_> {
     fn take(&mut self, o: Output, out: &mut dyn Write) {
         let summary = &mut self.summary;
         match o {
@@ -370,6 +386,9 @@ impl Collector {
                         .or_default();
                     *n = n.saturating_add(1);
                     summary.worst = summary.worst.max(Some(f.severity));
+                }
+                if !(self.keep)(&a) {
+                    return;
                 }
                 if self.reveal {
                     reveal(&mut a);
@@ -453,6 +472,17 @@ fn ending_name(e: Ending) -> &'static str {
 
 /// Reads the files, analyses them, and writes the report to `out`.
 pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Summary, ReportError> {
+    run_selected(paths, opts, &|_| true, out)
+}
+
+/// [`run`], listing only the handshakes (and their findings) that `keep` accepts; the summary
+/// still counts every one. `authscope export --format json` with `--handshake` or `--filter`.
+pub fn run_selected(
+    paths: &[PathBuf],
+    opts: &Options,
+    keep: &dyn Fn(&Analysed) -> bool,
+    out: &mut dyn Write,
+) -> Result<Summary, ReportError> {
     let mut source = MergedSource::open(paths)?;
     let mut analyzer = Analyzer::new(opts.config);
     let json = opts.format == Format::Json;
@@ -474,9 +504,16 @@ pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Sum
         all_handshakes: opts.all_handshakes,
         exchanges: opts.exchanges,
         groups: BTreeMap::new(),
+        keep,
     };
     if json {
-        write!(out, "{{\"schema\":\"{SCHEMA}\",\"exchanges\":[")?;
+        write!(out, "{{\"schema\":\"{SCHEMA}\",")?;
+        if let Some(sel) = &opts.selection {
+            write!(out, "\"selection\":")?;
+            serde_json::to_writer(&mut *out, sel)?;
+            write!(out, ",")?;
+        }
+        write!(out, "\"exchanges\":[")?;
     }
     while let Some(frame) = source.next_frame() {
         analyzer.push(&frame, &mut |o| c.take(o, out));

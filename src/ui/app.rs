@@ -7,12 +7,12 @@ use std::sync::Arc;
 use ratatui::layout::{Position, Rect};
 
 use crate::diagnose::Severity;
+use crate::filter::Filter;
 use crate::handshake::TimelineWhat;
 use crate::http::Header;
 use crate::pipeline::{Analysed, Stats};
 
 use super::event::Batch;
-use super::filter::Filter;
 use super::input::Action;
 use super::strings;
 use super::view;

@@ -8,7 +8,6 @@
 
 pub mod app;
 pub mod event;
-pub mod filter;
 pub mod input;
 pub mod keys;
 pub mod strings;

@@ -10,6 +10,7 @@ mod cases;
 mod cli;
 mod decode;
 mod differential;
+mod export;
 mod lab;
 mod ui;
 mod util;
