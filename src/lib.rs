@@ -18,6 +18,8 @@
 pub mod auth;
 pub mod handshake;
 pub mod diagnose;
+pub mod export;
+pub mod filter;
 pub mod map;
 pub mod capture;
 pub mod http;

@@ -84,6 +84,36 @@ enum Command {
         #[arg(long, default_value_t = 2000, value_name = "MS")]
         slow_ms: u64,
     },
+    /// Export handshakes: JSON, NDJSON, CSV, Mermaid, a self-contained HTML page, or a pcapng
+    /// slice of their connections with each leg named in a packet comment.
+    Export {
+        /// pcap or pcapng files; several are merged in time order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output format (by default, from the extension of `-o`).
+        #[arg(long, value_enum)]
+        format: Option<ExportFormatArg>,
+        /// The file to write; `-` writes to standard output.
+        #[arg(short, long, value_name = "OUT")]
+        output: PathBuf,
+        /// Export this handshake (by its id, as the report and the UI show it); repeatable.
+        /// Without it, every handshake the filter keeps.
+        #[arg(long = "handshake", value_name = "ID")]
+        handshakes: Vec<u64>,
+        /// Keep the handshakes this filter matches (the UI's language: `user:alice
+        /// code:loop -scheme:basic host:intranet outcome:failed ...`).
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
+        /// Show passwords, hashes and tokens instead of redacting them.
+        #[arg(long)]
+        reveal_secrets: bool,
+        /// Rounds of refusal without success that make an `auth-loop`.
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        loop_rounds: u32,
+        /// A credential answered later than this is `slow-auth` (milliseconds).
+        #[arg(long, default_value_t = 2000, value_name = "MS")]
+        slow_ms: u64,
+    },
     /// Decode authentication header values pasted from developer tools or a log.
     ///
     /// Takes `NTLM TlRMTVNT...`, `Negotiate YII...`, `Authorization: Negotiate ...`,
@@ -137,6 +167,16 @@ enum SeverityArg {
     Error,
     Warning,
     Info,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExportFormatArg {
+    Json,
+    Ndjson,
+    Csv,
+    Mermaid,
+    Html,
+    Pcapng,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -206,6 +246,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                     ExchangesArg::None => authscope::report::ExchangeFilter::None,
                 },
                 stream_handshakes: interface.is_some(),
+                selection: None,
             };
             let summary = match interface {
                 Some(iface) => live::report(&iface, capture, &opts)?,
@@ -262,6 +303,63 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             format,
             reveal_secrets,
         } => decode(&values, format, reveal_secrets),
+        Command::Export {
+            files,
+            format,
+            output,
+            handshakes,
+            filter,
+            reveal_secrets,
+            loop_rounds,
+            slow_ms,
+        } => {
+            use authscope::export::Format;
+            let format = match format {
+                Some(f) => match f {
+                    ExportFormatArg::Json => Format::Json,
+                    ExportFormatArg::Ndjson => Format::Ndjson,
+                    ExportFormatArg::Csv => Format::Csv,
+                    ExportFormatArg::Mermaid => Format::Mermaid,
+                    ExportFormatArg::Html => Format::Html,
+                    ExportFormatArg::Pcapng => Format::Pcapng,
+                },
+                None => Format::from_path(&output).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{}: no format: give --format json|ndjson|csv|mermaid|html|pcapng",
+                        output.display()
+                    )
+                })?,
+            };
+            let mut config = authscope::pipeline::Config::default();
+            config.diagnose.loop_rounds = loop_rounds;
+            config.diagnose.slow_ms = slow_ms;
+            let opts = authscope::export::Options {
+                format,
+                reveal_secrets,
+                config,
+                selection: authscope::export::Selection::new(handshakes, filter.as_deref()),
+            };
+            let summary = authscope::export::to_path(&files, &opts, &output)?;
+            let mut err = std::io::stderr().lock();
+            for n in &summary.notes {
+                writeln!(err, "authscope: note: {n}")?;
+            }
+            if output.as_os_str() != "-" {
+                let packets = if format == Format::Pcapng {
+                    format!(", {} packets", summary.packets)
+                } else {
+                    String::new()
+                };
+                writeln!(
+                    err,
+                    "authscope: wrote {} ({} of {} handshakes{packets})",
+                    output.display(),
+                    summary.selected,
+                    summary.handshakes
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

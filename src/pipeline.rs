@@ -135,6 +135,8 @@ pub struct Analyzer {
     leap_pending: bool,
     /// Connections found not to be HTTP during the last push.
     drop_data: Vec<ConnId>,
+    /// The last pushed frame carried a TCP segment.
+    last_was_tcp: bool,
 }
 
 /// Idle connections are looked for every this many frames, and no more often than every second
@@ -163,6 +165,7 @@ impl Analyzer {
             since_sweep: 0,
             leap_pending: false,
             drop_data: Vec::new(),
+            last_was_tcp: false,
         }
     }
 
@@ -180,6 +183,17 @@ impl Analyzer {
     /// Connections open right now.
     pub fn open_connections(&self) -> usize {
         self.open.len()
+    }
+
+    /// The TCP connection the last pushed frame's segment went to; `None` when that frame
+    /// carried no TCP segment. `authscope export --format pcapng` uses it to copy the frames
+    /// of chosen connections.
+    pub fn last_conn(&self) -> Option<ConnId> {
+        if self.last_was_tcp {
+            self.tcp.last_conn()
+        } else {
+            None
+        }
     }
 
     /// Feeds one frame.
@@ -201,9 +215,11 @@ impl Analyzer {
             self.sweep(frame.ts, sink);
         }
         self.model.frame = frame.number;
+        self.last_was_tcp = false;
         let Some(seg) = self.net.decode(frame) else {
             return;
         };
+        self.last_was_tcp = true;
         let (http, open, drop_data, model) = (
             &mut self.http,
             &mut self.open,

@@ -47,6 +47,9 @@ pub struct Options {
     /// Text: print each handshake's block as soon as it completes (live capture), and only
     /// the findings and counters at the end.
     pub stream_handshakes: bool,
+    /// JSON: what chose the handshakes listed (written as `"selection"`), when not all are;
+    /// see [`run_selected`].
+    pub selection: Option<serde_json::Value>,
 }
 
 /// Which HTTP exchanges the JSON report lists (all of them are always counted).
@@ -156,6 +159,18 @@ const SECRET_HEADERS: [&str; 4] = [
 /// A header value with its secret part replaced, keeping what a reader needs: the scheme of a
 /// credential (RFC 9110 11.4) and the size of what was hidden.
 pub fn redact_value(name: &str, value: &str) -> String {
+    // A `Negotiate` token in a challenge can carry a Kerberos AP-REP (cipher text, a session
+    // subkey): hidden too.
+    let challenge = name.eq_ignore_ascii_case("www-authenticate")
+        || name.eq_ignore_ascii_case("proxy-authenticate");
+    if challenge {
+        let (scheme, rest) = value.trim_start().split_once(' ').unwrap_or((value, ""));
+        let rest = rest.trim();
+        if scheme.eq_ignore_ascii_case("negotiate") && !rest.is_empty() && !rest.contains(',') {
+            return format!("{scheme} <redacted {} chars>", rest.len());
+        }
+        return value.to_owned();
+    }
     if !SECRET_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s)) {
         return value.to_owned();
     }
@@ -285,7 +300,12 @@ pub struct Summary {
 }
 
 /// Takes the analyzer's outputs: counts them, and streams the JSON exchanges.
-struct Collector {
+/// Which handshakes a report lists (every one is counted).
+pub type Keep<'k> = Box<dyn Fn(&Analysed) -> bool + 'k>;
+
+struct Collector<'k> {
+    /// Which handshakes (and their findings) are listed.
+    keep: Keep<'k>,
     summary: Summary,
     /// JSON: connections as they end.
     connections: Option<Spool>,
@@ -313,7 +333,7 @@ struct Collector {
 /// HTTP anomalies listed in the JSON document; past this they are only counted.
 const MAX_LISTED_ANOMALIES: usize = 10_000;
 
-impl Collector {
+impl Collector<'_> {
     fn take(&mut self, o: Output, out: &mut dyn Write) {
         let summary = &mut self.summary;
         match o {
@@ -386,6 +406,9 @@ impl Collector {
                         .or_default();
                     *n = n.saturating_add(1);
                     summary.worst = summary.worst.max(Some(f.severity));
+                }
+                if !(self.keep)(&a) {
+                    return;
                 }
                 if self.reveal {
                     reveal(&mut a);
@@ -536,14 +559,14 @@ fn write_line<T: serde::Serialize>(
 /// A report being made from frames of any source: push them, then finish with a
 /// description of the inputs. Output that can be written as the analysis goes (JSON
 /// exchanges, NDJSON lines, streamed text blocks) is written to the `out` given to each call.
-pub struct Report {
+pub struct Report<'k> {
     analyzer: Analyzer,
-    c: Collector,
+    c: Collector<'k>,
     format: Format,
     color: bool,
 }
 
-impl std::fmt::Debug for Report {
+impl std::fmt::Debug for Report<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Report")
             .field("format", &self.format)
@@ -552,11 +575,22 @@ impl std::fmt::Debug for Report {
     }
 }
 
-impl Report {
+impl<'k> Report<'k> {
     /// Starts a report (the JSON document's opening is written now).
-    pub fn start(opts: &Options, out: &mut dyn Write) -> Result<Report, ReportError> {
+    pub fn start(opts: &Options, out: &mut dyn Write) -> Result<Report<'k>, ReportError> {
+        Report::start_selected(opts, Box::new(|_| true), out)
+    }
+
+    /// [`Report::start`], listing only the handshakes (and their findings) that `keep`
+    /// accepts; the summary still counts every one.
+    pub fn start_selected(
+        opts: &Options,
+        keep: Keep<'k>,
+        out: &mut dyn Write,
+    ) -> Result<Report<'k>, ReportError> {
         let json = opts.format == Format::Json;
         let c = Collector {
+            keep,
             summary: Summary::default(),
             connections: if json { Some(Spool::new()?) } else { None },
             anomalies: Vec::new(),
@@ -579,7 +613,13 @@ impl Report {
                 .then_some(Style { color: opts.color }),
         };
         if json {
-            write!(out, "{{\"schema\":\"{SCHEMA}\",\"exchanges\":[")?;
+            write!(out, "{{\"schema\":\"{SCHEMA}\",")?;
+            if let Some(sel) = &opts.selection {
+                write!(out, "\"selection\":")?;
+                serde_json::to_writer(&mut *out, sel)?;
+                write!(out, ",")?;
+            }
+            write!(out, "\"exchanges\":[")?;
         }
         Ok(Report {
             analyzer: Analyzer::new(opts.config),
@@ -689,8 +729,19 @@ impl Report {
 
 /// Reads the files, analyses them, and writes the report to `out`.
 pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Summary, ReportError> {
+    run_selected(paths, opts, &|_| true, out)
+}
+
+/// [`run`], listing only the handshakes (and their findings) that `keep` accepts; the summary
+/// still counts every one. `authscope export --format json` with `--handshake` or `--filter`.
+pub fn run_selected(
+    paths: &[PathBuf],
+    opts: &Options,
+    keep: &dyn Fn(&Analysed) -> bool,
+    out: &mut dyn Write,
+) -> Result<Summary, ReportError> {
     let mut source = MergedSource::open(paths)?;
-    let mut report = Report::start(opts, out)?;
+    let mut report = Report::start_selected(opts, Box::new(keep), out)?;
     while let Some(frame) = source.next_frame() {
         report.push(&frame, out)?;
     }

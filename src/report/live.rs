@@ -51,7 +51,7 @@ fn analyse(
     source: &mut LiveSource,
     opts: &Options,
     out: &mut dyn Write,
-) -> Result<Report, ReportError> {
+) -> Result<Report<'static>, ReportError> {
     let mut report = Report::start(opts, out)?;
     loop {
         match source.next_frame(TICK) {

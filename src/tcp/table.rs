@@ -96,6 +96,8 @@ pub struct TcpTable {
     next_id: ConnId,
     /// Out-of-order bytes held over all connections.
     held: usize,
+    /// The connection the last pushed segment went to (for `authscope export --format pcapng`).
+    last_conn: Option<ConnId>,
 }
 
 impl TcpTable {
@@ -111,6 +113,7 @@ impl TcpTable {
             closed_order: VecDeque::new(),
             next_id: 0,
             held: 0,
+            last_conn: None,
         }
     }
 
@@ -121,6 +124,7 @@ impl TcpTable {
         // RFC 9293 3.5: a SYN without ACK is the first packet of a connection attempt.
         let pure_syn = seg.flags.syn() && !seg.flags.ack();
         let seq = SeqNumber(seg.seq);
+        self.last_conn = None;
 
         if let Some(conn) = self.open.get_mut(&key) {
             let (isn_a, isn_b) = conn.isns();
@@ -129,6 +133,7 @@ impl TcpTable {
             // reused for a new connection (Wireshark: new stream, "ports reused").
             let reused = pure_syn && isn.is_some_and(|isn| isn != seq);
             if !reused {
+                self.last_conn = Some(conn.id);
                 let end = feed(
                     conn,
                     &self.config,
@@ -150,11 +155,13 @@ impl TcpTable {
             // starts a new connection. Other packets after a close stay with it, unseen.
             if !pure_syn || isn == Some(seq) {
                 closed.last_seen = closed.last_seen.max(seg.ts.0);
+                self.last_conn = Some(closed.id);
                 return;
             }
         }
         self.open_conn(key, src_is_a, seg, sink);
         if let Some(conn) = self.open.get_mut(&key) {
+            self.last_conn = Some(conn.id);
             let end = feed(
                 conn,
                 &self.config,
@@ -166,6 +173,12 @@ impl TcpTable {
             );
             self.end(key, end, seg, sink);
         }
+    }
+
+    /// The connection the last segment given to [`TcpTable::push`] belongs to: the one it
+    /// opened, fed, or (after a close) was absorbed by.
+    pub fn last_conn(&self) -> Option<ConnId> {
+        self.last_conn
     }
 
     /// Stops delivering data for `conn` (the layer above found it is not HTTP): its buffers are

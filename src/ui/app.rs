@@ -7,12 +7,12 @@ use std::sync::Arc;
 use ratatui::layout::{Position, Rect};
 
 use crate::diagnose::Severity;
+use crate::filter::Filter;
 use crate::handshake::TimelineWhat;
 use crate::http::Header;
 use crate::pipeline::{Analysed, Stats};
 
 use super::event::Batch;
-use super::filter::Filter;
 use super::input::Action;
 use super::strings;
 use super::view;
@@ -117,6 +117,18 @@ pub enum Mode {
         before: String,
     },
     Help,
+    /// Typing the file an export goes to.
+    Export {
+        path: String,
+        ids: Vec<u64>,
+    },
+}
+
+/// An export asked for in the UI, for the event loop to run off the UI thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportRequest {
+    pub path: String,
+    pub ids: Vec<u64>,
 }
 
 /// Live capture counters (the live issue fills them).
@@ -184,6 +196,8 @@ pub struct State {
     /// The terminal size, for layout-dependent moves (page size, mouse).
     pub size: Rect,
     pub quit: bool,
+    /// An export to start (taken by the event loop).
+    pub export: Option<ExportRequest>,
 }
 
 impl State {
@@ -215,6 +229,7 @@ impl State {
             warnings: Vec::new(),
             size: Rect::new(0, 0, 80, 24),
             quit: false,
+            export: None,
         }
     }
 
@@ -543,7 +558,49 @@ impl State {
                 self.message = Some(format!("sort: {}", self.sort.label()));
             }
             Action::ToggleRaw => self.show_raw = !self.show_raw,
-            Action::Export => self.message = Some(strings::EXPORT_UNAVAILABLE.to_owned()),
+            Action::Export(list) => {
+                let ids: Vec<u64> = if list {
+                    self.view
+                        .iter()
+                        .filter_map(|&i| self.records.get(i).map(Record::id))
+                        .collect()
+                } else {
+                    self.current().map(Record::id).into_iter().collect()
+                };
+                if ids.is_empty() {
+                    self.message = Some(strings::EXPORT_NOTHING.to_owned());
+                } else {
+                    let one: &[u64] = if list { &[] } else { &ids };
+                    let path = crate::export::default_path(crate::export::Format::Html, one);
+                    self.mode = Mode::Export {
+                        path: path.display().to_string(),
+                        ids,
+                    };
+                }
+            }
+            Action::ExportChar(c) => {
+                if let Mode::Export { path, .. } = &mut self.mode {
+                    path.push(c);
+                }
+            }
+            Action::ExportBackspace => {
+                if let Mode::Export { path, .. } = &mut self.mode {
+                    path.pop();
+                }
+            }
+            Action::ExportCancel => self.mode = Mode::Normal,
+            Action::ExportApply => {
+                if let Mode::Export { path, ids } = std::mem::replace(&mut self.mode, Mode::Normal)
+                {
+                    let path = path.trim().to_owned();
+                    if crate::export::Format::from_path(std::path::Path::new(&path)).is_none() {
+                        self.message = Some(strings::EXPORT_NO_FORMAT.to_owned());
+                    } else {
+                        self.message = Some(format!("exporting to {path} ..."));
+                        self.export = Some(ExportRequest { path, ids });
+                    }
+                }
+            }
             Action::Resize(w, h) => {
                 self.size = Rect::new(0, 0, w, h);
                 self.scroll_list_into_view();

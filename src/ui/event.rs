@@ -14,6 +14,8 @@ pub enum AppEvent {
     Batch(Box<Batch>),
     /// The terminal input could not be read.
     InputError(String),
+    /// An export started with `e` ended: what to tell the user.
+    Exported(String),
 }
 
 /// What the worker learnt since its last batch.

@@ -31,7 +31,12 @@ pub enum Action {
     FindingsOnly,
     Sort,
     ToggleRaw,
-    Export,
+    /// Export the selected handshake (`false`) or the list shown (`true`).
+    Export(bool),
+    ExportChar(char),
+    ExportBackspace,
+    ExportApply,
+    ExportCancel,
     Resize(u16, u16),
     Click(u16, u16),
     /// Wheel at (x, y); `true` is down.
@@ -56,6 +61,7 @@ pub fn action(ev: &Event, mode: &Mode) -> Action {
 fn key(k: &KeyEvent, mode: &Mode) -> Action {
     match mode {
         Mode::Filter { .. } => filter_key(k),
+        Mode::Export { .. } => export_key(k),
         Mode::Help => {
             if keys::is_ctrl(k, 'c') {
                 Action::Quit
@@ -80,6 +86,19 @@ fn filter_key(k: &KeyEvent) -> Action {
         KeyCode::Esc => Action::FilterCancel,
         KeyCode::Backspace => Action::FilterBackspace,
         KeyCode::Char(c) => Action::FilterChar(c),
+        _ => Action::None,
+    }
+}
+
+fn export_key(k: &KeyEvent) -> Action {
+    if keys::is_ctrl(k, 'c') {
+        return Action::Quit;
+    }
+    match k.code {
+        KeyCode::Enter => Action::ExportApply,
+        KeyCode::Esc => Action::ExportCancel,
+        KeyCode::Backspace => Action::ExportBackspace,
+        KeyCode::Char(c) => Action::ExportChar(c),
         _ => Action::None,
     }
 }
@@ -118,7 +137,9 @@ fn normal_key(k: &KeyEvent) -> Action {
     } else if c == keys::RAW {
         Action::ToggleRaw
     } else if c == keys::EXPORT {
-        Action::Export
+        Action::Export(false)
+    } else if c == keys::EXPORT_LIST {
+        Action::Export(true)
     } else if c == keys::HELP_KEY {
         Action::Help
     } else {

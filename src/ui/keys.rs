@@ -15,7 +15,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("f", "only handshakes with findings"),
     ("s", "change the sort (time, severity, duration, client)"),
     ("r", "raw headers in the leg detail"),
-    ("e", "export the handshake or the list"),
+    ("e  E", "export the handshake / the list shown"),
     ("?", "this help"),
     ("q  Ctrl-C", "quit"),
     ("mouse", "click to select, wheel to scroll"),
@@ -34,6 +34,9 @@ pub const HINTS: &[(&str, &str)] = &[
     ("r", "raw"),
     ("e", "export"),
 ];
+
+/// The hint bar while typing an export file name.
+pub const EXPORT_HINTS: &[(&str, &str)] = &[("Enter", "write"), ("Esc", "cancel")];
 
 /// The hint bar while typing a filter.
 pub const FILTER_HINTS: &[(&str, &str)] =
@@ -62,4 +65,5 @@ pub const FINDINGS_ONLY: KeyCode = KeyCode::Char('f');
 pub const SORT: KeyCode = KeyCode::Char('s');
 pub const RAW: KeyCode = KeyCode::Char('r');
 pub const EXPORT: KeyCode = KeyCode::Char('e');
+pub const EXPORT_LIST: KeyCode = KeyCode::Char('E');
 pub const HELP_KEY: KeyCode = KeyCode::Char('?');

@@ -8,7 +8,6 @@
 
 pub mod app;
 pub mod event;
-pub mod filter;
 pub mod input;
 pub mod keys;
 pub mod strings;
@@ -105,6 +104,7 @@ pub fn run(paths: &[PathBuf], opts: &Options) -> Result<(), UiError> {
     let (tx, rx) = sync_channel::<AppEvent>(CHANNEL);
     let stop = Arc::new(AtomicBool::new(false));
     spawn_input(tx.clone())?;
+    let tx_export = tx.clone();
     worker::spawn(worker::Job {
         source,
         config: opts.config,
@@ -112,7 +112,12 @@ pub fn run(paths: &[PathBuf], opts: &Options) -> Result<(), UiError> {
         tx,
         stop: stop.clone(),
     })?;
-    let r = event_loop(&mut terminal, &mut state, &theme, &rx);
+    let exporter = Exporter {
+        paths: paths.to_vec(),
+        opts: opts.clone(),
+        tx: tx_export,
+    };
+    let r = event_loop(&mut terminal, &mut state, &theme, &rx, &exporter);
     stop.store(true, Ordering::Relaxed);
     drop(guard);
     r
@@ -144,8 +149,53 @@ pub fn handle(state: &mut State, ev: AppEvent) -> Result<(), UiError> {
         }
         AppEvent::Batch(b) => state.take_batch(*b),
         AppEvent::InputError(e) => return Err(UiError::Input(e)),
+        AppEvent::Exported(m) => state.message = Some(m),
     }
     Ok(())
+}
+
+/// Runs the exports asked for with `e` on their own thread: the files are read again and the
+/// chosen handshakes (by id, which the same input and options reproduce) written out.
+struct Exporter {
+    paths: Vec<PathBuf>,
+    opts: Options,
+    tx: SyncSender<AppEvent>,
+}
+
+impl Exporter {
+    fn start(&self, req: app::ExportRequest) {
+        let path = PathBuf::from(&req.path);
+        let Some(format) = crate::export::Format::from_path(&path) else {
+            return;
+        };
+        let opts = crate::export::Options {
+            format,
+            reveal_secrets: self.opts.reveal_secrets,
+            config: self.opts.config,
+            selection: crate::export::Selection::new(req.ids, None),
+        };
+        let paths = self.paths.clone();
+        let tx = self.tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("authscope-export".into())
+            .spawn(move || {
+                let msg = match crate::export::to_path(&paths, &opts, &path) {
+                    Ok(s) => format!(
+                        "exported {} handshakes to {} ({})",
+                        s.selected,
+                        path.display(),
+                        format.name()
+                    ),
+                    Err(e) => format!("export failed: {e}"),
+                };
+                let _ = tx.send(AppEvent::Exported(msg));
+            });
+        if spawned.is_err() {
+            let _ = self
+                .tx
+                .try_send(AppEvent::Exported("export failed: no thread".into()));
+        }
+    }
 }
 
 fn event_loop<B: Backend>(
@@ -153,6 +203,7 @@ fn event_loop<B: Backend>(
     state: &mut State,
     theme: &Theme,
     rx: &Receiver<AppEvent>,
+    exporter: &Exporter,
 ) -> Result<(), UiError> {
     loop {
         let tick = if state.done { TICK_IDLE } else { TICK_LOADING };
@@ -172,6 +223,9 @@ fn event_loop<B: Backend>(
         }
         if state.quit {
             return Ok(());
+        }
+        if let Some(req) = state.export.take() {
+            exporter.start(req);
         }
         terminal.draw(|f| view::render(f, state, theme))?;
     }

@@ -4,7 +4,9 @@ use crate::diagnose::Severity;
 use crate::handshake::{Failure, Outcome, SchemeUsed};
 
 pub const TITLE: &str = "authscope";
-pub const EXPORT_UNAVAILABLE: &str = "export: not yet available";
+pub const EXPORT_NOTHING: &str = "export: no handshake to export";
+pub const EXPORT_NO_FORMAT: &str =
+    "export: name a file ending in .html .json .ndjson .csv .md or .pcapng";
 pub const NO_HANDSHAKES_YET: &str = "no handshakes yet: reading...";
 pub const NO_HANDSHAKES: &str = "no authentication handshakes in this capture";
 pub const NO_MATCH: &str = "no handshake matches the filter (Esc clears it)";

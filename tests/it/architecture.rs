@@ -13,6 +13,7 @@ const ORDER: &[&str] = &[
     "diagnose",
     "pipeline",
     "report",
+    "filter",
     "export",
     "ui",
 ];

@@ -15,6 +15,7 @@ mod cases;
 mod cli;
 mod decode;
 mod differential;
+mod export;
 mod lab;
 mod ui;
 mod live;

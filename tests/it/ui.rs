@@ -181,3 +181,70 @@ fn open_move_filter_drill_quit() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn export_from_the_ui() {
+    if !full() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let caps = root().join("captures");
+    let cmd = format!(
+        "{} open {} {}",
+        bin().display(),
+        caps.join("ntlm-keepalive-broken.pcap").display(),
+        caps.join("kerberos-success.pcap").display()
+    );
+    let s = Session(format!("authscope-ui-export-{}", std::process::id()));
+    let dir_arg = dir.path().display().to_string();
+    let out = s.tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &s.0,
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "-c",
+        &dir_arg,
+        "-e",
+        "NO_COLOR=1",
+        &cmd,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.wait("the capture to be read", |t| {
+        t.contains("read in full") && t.contains("Handshakes 2")
+    });
+
+    // e: the selected handshake, to the default file name.
+    s.keys(&["e"]);
+    s.wait("the export prompt", |t| {
+        t.contains("export #0 to: authscope-handshake-0.html")
+    });
+    s.keys(&["Enter"]);
+    s.wait("the export to end", |t| t.contains("exported 1 handshakes"));
+    let html = std::fs::read_to_string(dir.path().join("authscope-handshake-0.html")).unwrap();
+    assert!(html.contains("<svg class=\"timeline\""));
+
+    // E: the list shown, to a file named in the prompt (the extension picks the format).
+    s.keys(&["E"]);
+    s.wait("the list export prompt", |t| {
+        t.contains("export 2 handshakes to:")
+    });
+    for _ in 0.."authscope-export.html".len() {
+        s.keys(&["BSpace"]);
+    }
+    s.text("list.csv");
+    s.keys(&["Enter"]);
+    s.wait("the list export to end", |t| {
+        t.contains("exported 2 handshakes")
+    });
+    let mut r = csv::Reader::from_path(dir.path().join("list.csv")).unwrap();
+    assert_eq!(r.records().count(), 2);
+    s.keys(&["q"]);
+}

@@ -27,6 +27,20 @@ pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme) {
             spans.extend(pairs(keys::FILTER_HINTS, t));
             Line::from(spans)
         }
+        Mode::Export { path, ids } => {
+            let what = match ids.as_slice() {
+                [one] => format!("export #{one} to: "),
+                many => format!("export {} handshakes to: ", many.len()),
+            };
+            let mut spans = vec![
+                Span::styled(what, t.key()),
+                Span::raw(path.clone()),
+                Span::styled("█", t.dim()),
+                Span::raw("  "),
+            ];
+            spans.extend(pairs(keys::EXPORT_HINTS, t));
+            Line::from(spans)
+        }
         _ => match &s.message {
             Some(m) => Line::from(Span::styled(m.clone(), t.warning())),
             None => Line::from(pairs(keys::HINTS, t)),

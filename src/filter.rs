@@ -12,8 +12,9 @@
 //! A `word:rest` whose `word` is not a key is free text (`http://x` searches for the URL) and
 //! gives a note, so a typo (`usr:bob`) is visible rather than silently empty.
 //!
-//! The module reads only the model ([`Analysed`]) and knows nothing of the terminal, so the
-//! export stage can take it as it is (move it before `export` in the pipeline order).
+//! The module reads only the model ([`Analysed`]) and knows nothing of the terminal: the UI's
+//! list and `authscope export --filter` use it alike (it comes before both in the pipeline
+//! order).
 
 use crate::handshake::Outcome;
 use crate::pipeline::Analysed;

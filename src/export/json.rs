@@ -1,0 +1,58 @@
+//! `--format json`: the report's JSON document (`"schema": "authscope/1"`), the whole model:
+//! exchanges, handshakes with their legs, decoded tokens and timelines, findings,
+//! connections, anomalies, inputs and the summary. With `--handshake` or `--filter`, the
+//! `handshakes` and `findings` arrays hold the selection, which the document records as
+//! `"selection"`; everything else (and the summary's counters) still covers the whole input.
+//!
+//! The JSON Schema of the document is `schema/authscope-1.schema.json`; the `schema` member
+//! of every document names its version.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::{ExportError, Options, Summary};
+use crate::pipeline::Analysed;
+use crate::report::{self, ExchangeFilter, Format};
+
+/// The schema file, as shipped in the repository.
+pub const SCHEMA_FILE: &str = "schema/authscope-1.schema.json";
+
+pub(crate) fn write(
+    paths: &[PathBuf],
+    opts: &Options,
+    out: &mut dyn Write,
+) -> Result<Summary, ExportError> {
+    let ropts = report::Options {
+        format: Format::Json,
+        reveal_secrets: opts.reveal_secrets,
+        config: opts.config,
+        color: false,
+        all_handshakes: true,
+        exchanges: ExchangeFilter::Auth,
+        selection: opts.selection.describe(),
+        stream_handshakes: false,
+    };
+    let kept: RefCell<BTreeSet<u64>> = RefCell::new(BTreeSet::new());
+    let keep = |a: &Analysed| {
+        let k = opts.selection.keeps(a);
+        if k {
+            kept.borrow_mut().insert(a.handshake.id);
+        }
+        k
+    };
+    let rs = report::run_selected(paths, &ropts, &keep, out)?;
+    let kept = kept.into_inner();
+    let mut summary = Summary {
+        handshakes: rs.handshakes,
+        selected: kept.len() as u64,
+        ..Summary::default()
+    };
+    for id in opts.selection.ids.difference(&kept) {
+        summary.notes.push(format!(
+            "handshake #{id}: not in the input (or not matched by the filter)"
+        ));
+    }
+    Ok(summary)
+}

@@ -1,0 +1,421 @@
+//! Stage 8 (third face): exports of the model for tickets, chats, SIEMs and scripts.
+//!
+//! `authscope export FILE... --format F -o OUT [--handshake ID]... [--filter EXPR]`: every
+//! format reads the same [`Analysed`] handshakes as the report and the UI, chosen by the UI's
+//! filter language ([`crate::filter`]) and by id, and redacts secrets unless
+//! `--reveal-secrets` (the model's [`crate::auth::Secret`]s redact themselves; revealing is
+//! the one deliberate act, done here once per handshake).
+//!
+//! | format | file | what |
+//! | --- | --- | --- |
+//! | `json` | [`json`] | the report's JSON document (`"schema": "authscope/1"`), schema in `schema/` |
+//! | `ndjson` | [`ndjson`] | one flat object a handshake, a line each |
+//! | `csv` | [`csv`] | one row a handshake |
+//! | `mermaid` | [`mermaid`] | Markdown with a sequence diagram a handshake |
+//! | `html` | [`html`] | one self-contained page: findings, SVG timelines, decoded legs |
+//! | `pcapng` | [`pcapng`] | the selected handshakes' connections, legs named in packet comments |
+//!
+//! Like the report, exports keep memory flat: handshakes are written (or spooled to a
+//! temporary file) as the analyzer hands them out, in that order.
+
+pub mod csv;
+pub mod html;
+pub mod json;
+pub mod mermaid;
+pub mod ndjson;
+pub mod pcapng;
+
+use std::collections::BTreeSet;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use crate::auth::RevealSecrets as _;
+use crate::capture::{CaptureError, MergedSource};
+use crate::filter::Filter;
+use crate::handshake::{Answer, Credential, Leg};
+use crate::pipeline::{Analysed, Analyzer, Config, Output};
+use crate::report::ReportError;
+
+/// The formats of `authscope export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Ndjson,
+    Csv,
+    Mermaid,
+    Html,
+    Pcapng,
+}
+
+impl Format {
+    /// Every format with its name, as `--format` takes it.
+    pub const ALL: [(Format, &'static str); 6] = [
+        (Format::Json, "json"),
+        (Format::Ndjson, "ndjson"),
+        (Format::Csv, "csv"),
+        (Format::Mermaid, "mermaid"),
+        (Format::Html, "html"),
+        (Format::Pcapng, "pcapng"),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Format::ALL
+            .iter()
+            .find(|(f, _)| *f == self)
+            .map_or("json", |(_, n)| n)
+    }
+
+    /// The usual file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Mermaid => "md",
+            other => other.name(),
+        }
+    }
+
+    /// The format a file name asks for by its extension (`.md` and `.mmd` are Mermaid).
+    pub fn from_path(path: &std::path::Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "md" | "mmd" | "mermaid" => Some(Format::Mermaid),
+            "htm" | "html" => Some(Format::Html),
+            "jsonl" => Some(Format::Ndjson),
+            e => Format::ALL.iter().find(|(_, n)| *n == e).map(|(f, _)| *f),
+        }
+    }
+}
+
+/// Options of one export.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub format: Format,
+    /// Show passwords, hashes and tokens as captured.
+    pub reveal_secrets: bool,
+    pub config: Config,
+    pub selection: Selection,
+}
+
+/// Which handshakes an export takes: those named by id (all when none is), that the filter
+/// also matches.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub ids: BTreeSet<u64>,
+    /// The filter as typed (the UI's language), and parsed.
+    pub filter_text: String,
+    pub filter: Filter,
+}
+
+impl Selection {
+    /// From `--handshake` ids and a `--filter` expression.
+    pub fn new(ids: impl IntoIterator<Item = u64>, filter: Option<&str>) -> Selection {
+        let filter_text = filter.unwrap_or_default().trim().to_owned();
+        Selection {
+            ids: ids.into_iter().collect(),
+            filter: Filter::parse(&filter_text),
+            filter_text,
+        }
+    }
+
+    pub fn is_all(&self) -> bool {
+        self.ids.is_empty() && self.filter.is_empty()
+    }
+
+    pub fn keeps(&self, a: &Analysed) -> bool {
+        (self.ids.is_empty() || self.ids.contains(&a.handshake.id)) && self.filter.matches(a)
+    }
+
+    /// The selection as the JSON document records it, when it is not everything.
+    pub fn describe(&self) -> Option<serde_json::Value> {
+        if self.is_all() {
+            return None;
+        }
+        let mut m = serde_json::Map::new();
+        if !self.ids.is_empty() {
+            m.insert("handshakes".into(), serde_json::json!(self.ids));
+        }
+        if !self.filter.is_empty() {
+            m.insert("filter".into(), serde_json::json!(self.filter_text));
+        }
+        Some(serde_json::Value::Object(m))
+    }
+}
+
+/// What an export wrote, for the command line to tell.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Handshakes in the input.
+    pub handshakes: u64,
+    /// Handshakes written.
+    pub selected: u64,
+    /// Packets written (pcapng).
+    pub packets: u64,
+    /// Things worth telling: an id that names no handshake, a note about the filter.
+    pub notes: Vec<String>,
+}
+
+/// Why an export could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("writing the export: {0}")]
+    Write(#[from] io::Error),
+    #[error("writing the export: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("writing the export: {0}")]
+    Csv(#[from] ::csv::Error),
+}
+
+impl From<ReportError> for ExportError {
+    fn from(e: ReportError) -> Self {
+        match e {
+            ReportError::Capture(c) => ExportError::Capture(c),
+            ReportError::Write(w) => ExportError::Write(w),
+            ReportError::Json(j) => ExportError::Json(j),
+            // Exports read files; a live-capture error cannot reach here, but is kept as text.
+            #[cfg(feature = "live")]
+            ReportError::Live(l) => ExportError::Write(std::io::Error::other(l.to_string())),
+        }
+    }
+}
+
+/// A format that takes handshakes one at a time, as the analyzer decides them.
+pub(crate) trait HandshakeWriter {
+    fn handshake(&mut self, a: &Analysed, out: &mut dyn Write) -> Result<(), ExportError>;
+    /// After the last handshake.
+    fn finish(&mut self, out: &mut dyn Write) -> Result<(), ExportError>;
+}
+
+/// Reads the files, analyses them, and writes the export to `out`.
+pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Summary, ExportError> {
+    let sel = &opts.selection;
+    let mut summary = match opts.format {
+        Format::Json => json::write(paths, opts, out)?,
+        Format::Pcapng => pcapng::write(paths, opts, out)?,
+        Format::Ndjson => stream(paths, opts, &mut ndjson::Ndjson, out)?,
+        Format::Csv => stream(paths, opts, &mut csv::Csv::new(), out)?,
+        Format::Mermaid => stream(paths, opts, &mut mermaid::Mermaid::new(paths), out)?,
+        Format::Html => stream(paths, opts, &mut html::Html::new(paths, opts)?, out)?,
+    };
+    summary.notes.extend(sel.filter.notes.iter().cloned());
+    out.flush()?;
+    Ok(summary)
+}
+
+/// [`run`] into a file (`-` is standard output). The file is written beside its final name
+/// and renamed into place, so a failed export leaves no half file behind.
+pub fn to_path(
+    paths: &[PathBuf],
+    opts: &Options,
+    output: &std::path::Path,
+) -> Result<Summary, ExportError> {
+    if output.as_os_str() == "-" {
+        let stdout = io::stdout();
+        let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+        return run(paths, opts, &mut out);
+    }
+    let dir = output
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let named = |e: io::Error| {
+        ExportError::Write(io::Error::new(
+            e.kind(),
+            format!("{}: {e}", output.display()),
+        ))
+    };
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(named)?;
+    let mut out = io::BufWriter::with_capacity(1 << 16, tmp);
+    let summary = run(paths, opts, &mut out)?;
+    let tmp = out.into_inner().map_err(|e| named(e.into_error()))?;
+    tmp.persist(output).map_err(|e| named(e.error))?;
+    Ok(summary)
+}
+
+/// Every handshake of the input, analysed, in the order the analyzer decides them; `each`
+/// gets those the selection keeps (secrets revealed if asked). Returns the handshakes seen and
+/// kept, and a note for each id that named none.
+pub(crate) fn for_each_selected(
+    paths: &[PathBuf],
+    opts: &Options,
+    each: &mut dyn FnMut(&Analysed) -> Result<(), ExportError>,
+) -> Result<Summary, ExportError> {
+    let mut source = MergedSource::open(paths)?;
+    let mut analyzer = Analyzer::new(opts.config);
+    let mut summary = Summary::default();
+    let mut seen_ids = BTreeSet::new();
+    let mut err: Option<ExportError> = None;
+    let mut take = |o: Output| {
+        let Output::Handshake(mut a) = o else {
+            return;
+        };
+        summary.handshakes = summary.handshakes.saturating_add(1);
+        if err.is_some() || !opts.selection.keeps(&a) {
+            return;
+        }
+        seen_ids.insert(a.handshake.id);
+        summary.selected = summary.selected.saturating_add(1);
+        if opts.reveal_secrets {
+            reveal(&mut a);
+        }
+        if let Err(e) = each(&a) {
+            err = Some(e);
+        }
+    };
+    while let Some(frame) = source.next_frame() {
+        analyzer.push(&frame, &mut take);
+    }
+    analyzer.finish(&mut take);
+    if let Some(e) = err {
+        return Err(e);
+    }
+    for id in opts.selection.ids.difference(&seen_ids) {
+        summary.notes.push(format!(
+            "handshake #{id}: not in the input (or not matched by the filter)"
+        ));
+    }
+    Ok(summary)
+}
+
+fn stream(
+    paths: &[PathBuf],
+    opts: &Options,
+    w: &mut dyn HandshakeWriter,
+    out: &mut dyn Write,
+) -> Result<Summary, ExportError> {
+    let summary = for_each_selected(paths, opts, &mut |a| w.handshake(a, out))?;
+    w.finish(out)?;
+    Ok(summary)
+}
+
+/// Shows the secrets of a handshake's decoded tokens (`--reveal-secrets`).
+pub fn reveal(a: &mut Analysed) {
+    for leg in &mut a.handshake.legs {
+        if let Some(c) = leg.request.as_mut().and_then(|r| r.credential.as_mut()) {
+            c.reveal_secrets();
+        }
+        if let Some(c) = leg.response.as_mut().and_then(|r| r.challenges.as_mut()) {
+            c.reveal_secrets();
+        }
+    }
+}
+
+/// `DOMAIN\user`, `user`, or nothing.
+pub fn who(domain: Option<&str>, user: Option<&str>) -> Option<String> {
+    let u = user.filter(|u| !u.is_empty())?;
+    Some(match domain.filter(|d| !d.is_empty()) {
+        Some(d) => format!("{d}\\{u}"),
+        None => u.to_owned(),
+    })
+}
+
+/// What a leg's request carried, in a few words: `NTLM Type 3 user=CORP\alice`.
+pub fn request_label(leg: &Leg) -> String {
+    let scheme = |negotiate: bool| if negotiate { "Negotiate/NTLM" } else { "NTLM" };
+    match &leg.credential {
+        Credential::None => "no credential".into(),
+        Credential::Basic { user } => format!("Basic user={user}"),
+        Credential::Digest { user } => format!("Digest user={user}"),
+        Credential::Bearer => "Bearer token".into(),
+        Credential::NtlmNegotiate { negotiate } => format!("{} Type 1", scheme(*negotiate)),
+        Credential::NtlmAuthenticate {
+            negotiate,
+            user,
+            domain,
+            response,
+            ..
+        } => format!(
+            "{} Type 3 user={} {response}",
+            scheme(*negotiate),
+            who(Some(domain), Some(user)).unwrap_or_else(|| "(anonymous)".into())
+        ),
+        Credential::KerberosApReq { spn, realm } => {
+            format!("Kerberos AP-REQ spn={spn} realm={realm}")
+        }
+        Credential::NegotiateOther => "Negotiate token".into(),
+        Credential::Other { scheme } => format!("{scheme} credential"),
+        Credential::Malformed { scheme } => format!("{scheme} malformed token"),
+    }
+}
+
+/// What a leg's response said, in a few words: `401 NTLM Type 2 challenge 3e1ac61a...`.
+pub fn response_label(leg: &Leg) -> String {
+    let Some(r) = &leg.response else {
+        return "no response".into();
+    };
+    let what = match &leg.answer {
+        Answer::Missing => String::new(),
+        Answer::Offer { schemes } => format!("offers {}", schemes.join(", ")),
+        Answer::NoChallenge => "no challenge header".into(),
+        Answer::NtlmChallenge {
+            server_challenge,
+            target,
+            ..
+        } => {
+            let mut s = "NTLM Type 2".to_owned();
+            if !server_challenge.is_empty() {
+                s.push_str(&format!(" challenge={server_challenge}"));
+            }
+            if let Some(t) = target.as_deref().filter(|t| !t.is_empty()) {
+                s.push_str(&format!(" target={t}"));
+            }
+            s
+        }
+        Answer::DigestStale => "Digest stale=true".into(),
+        Answer::KerberosError { code } => format!("Kerberos {code}"),
+        Answer::NegotiateReject => "Negotiate reject".into(),
+        Answer::Refused => "refused".into(),
+        Answer::Accepted { mutual: true } => "accepted (mutual auth)".into(),
+        Answer::Accepted { mutual: false } => "accepted".into(),
+        Answer::Forbidden => "forbidden".into(),
+        Answer::Other { .. } => String::new(),
+    };
+    let mut s = r.status.to_string();
+    if let Some(sub) = &r.iis_substatus {
+        s.push_str(&format!(" (IIS {sub})"));
+    }
+    if !what.is_empty() {
+        s.push(' ');
+        s.push_str(&what);
+    }
+    s
+}
+
+/// The TCP event of a timeline line, in words.
+pub fn tcp_label(k: &crate::handshake::ConnEventKind) -> String {
+    use crate::handshake::{ConnEventKind, Side};
+    let side = |s: &Side| match s {
+        Side::Client => "client",
+        Side::Server => "server",
+    };
+    match k {
+        ConnEventKind::Open {
+            handshake_seen: true,
+        } => "TCP open".into(),
+        ConnEventKind::Open {
+            handshake_seen: false,
+        } => "TCP picked up mid-stream".into(),
+        ConnEventKind::Fin { by } => format!("TCP FIN from {}", side(by)),
+        ConnEventKind::Rst { by } => format!("TCP RST from {}", side(by)),
+        ConnEventKind::Gap { by, len } => {
+            format!("TCP gap: {len} bytes from {} not captured", side(by))
+        }
+    }
+}
+
+/// `host/resource` (a proxy request carries the absolute URI already).
+pub fn target(h: &crate::handshake::Handshake) -> String {
+    if h.resource.contains("://") {
+        return h.resource.clone();
+    }
+    format!("{}{}", h.host.as_deref().unwrap_or(""), h.resource)
+}
+
+/// A default file name for an export of `ids` (or of a list when empty).
+pub fn default_path(format: Format, ids: &[u64]) -> PathBuf {
+    let stem = match ids {
+        [one] => format!("authscope-handshake-{one}"),
+        _ => "authscope-export".to_owned(),
+    };
+    PathBuf::from(format!("{stem}.{}", format.extension()))
+}

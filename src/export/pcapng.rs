@@ -1,0 +1,458 @@
+//! `--format pcapng`: only the packets of the selected handshakes' TCP connections, in
+//! capture order, each leg's request and response frame carrying a packet comment that
+//! names it (`NTLM Type 3 user=LAB\alice NTLMv2 (handshake #0, leg 3 request)`), so the
+//! slice can be opened in Wireshark and sent on without the rest of the capture.
+//!
+//! Two passes over the input: the first analyses it to learn the selected handshakes'
+//! connections and the frames of their legs; the second reads the files again through a
+//! fresh [`Analyzer`] with the same configuration (connection numbering is deterministic) and
+//! copies every frame whose TCP segment went to one of those connections
+//! ([`Analyzer::last_conn`]). Memory holds the selection, not the capture.
+//!
+//! The file is written by hand, little-endian, after the pcapng specification
+//! (draft-ietf-opsawg-pcapng): one Section Header Block (4.1), an Interface Description Block
+//! (4.2) per link type met, with `if_tsresol` = 9 (nanoseconds), and an Enhanced Packet
+//! Block (4.3) per packet, comments as `opt_comment` options (3.5, 4.3); every block is
+//! type, total length, body padded to 32 bits, total length again (3.1).
+//!
+//! Secrets are in the packets themselves, so unless `--reveal-secrets` the copied frames are
+//! masked in place, byte for byte with `*` (lengths, sequence numbers and framing unchanged;
+//! TCP checksums no longer match, which Wireshark does not check by default): the values of
+//! `Authorization`, `Proxy-Authorization` (after the scheme name: passwords, NTLM
+//! responses, Kerberos tickets, bearer tokens), `Cookie`, `Set-Cookie`, and `Negotiate`
+//! tokens in `WWW-Authenticate`/`Proxy-Authenticate` (AP-REP, session keys). NTLM Type 2
+//! challenges and the other challenges stay readable. A header value that runs on into the
+//! next segment of the same direction is masked there up to its line end.
+//!
+//! Limits: an IPv4 datagram reassembled from fragments is attributed to its last fragment's
+//! frame, and the earlier fragments are not copied; a header whose *name* is cut by a
+//! segment boundary is not recognised for masking.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::{for_each_selected, request_label, response_label, tcp_label, ExportError, Options};
+use crate::capture::{Frame, LinkType, MergedSource};
+use crate::handshake::ConnEventKind;
+use crate::net::NetDecoder;
+use crate::pipeline::{Analysed, Analyzer};
+use crate::tcp::ConnId;
+
+/// pcapng block types (draft-ietf-opsawg-pcapng 4).
+const SHB: u32 = 0x0A0D_0D0A;
+const IDB: u32 = 0x0000_0001;
+const EPB: u32 = 0x0000_0006;
+/// 4.1: written in the writer's byte order; readers detect ours from it.
+const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
+/// 3.5 option codes.
+const OPT_ENDOFOPT: u16 = 0;
+const OPT_COMMENT: u16 = 1;
+const SHB_USERAPPL: u16 = 4;
+const IF_TSRESOL: u16 = 9;
+/// An option's value is at most this long (its length is a u16).
+const MAX_OPTION: usize = 0xFFFC;
+
+/// What the first pass learns: the connections to copy and the comments by frame number.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub conns: BTreeSet<ConnId>,
+    pub comments: BTreeMap<u64, Vec<String>>,
+}
+
+impl Plan {
+    /// Adds a handshake: its connections, a comment on each leg's request and response
+    /// frame, and one on each FIN and RST.
+    pub fn add(&mut self, a: &Analysed) {
+        let h = &a.handshake;
+        self.conns.extend(h.connections.iter().copied());
+        for (i, leg) in h.legs.iter().enumerate() {
+            self.conns.insert(leg.conn);
+            if let Some(r) = &leg.request {
+                self.note(
+                    r.frame,
+                    format!(
+                        "{} ({} {}; handshake #{}, leg {i} request)",
+                        request_label(leg),
+                        r.method,
+                        r.uri,
+                        h.id
+                    ),
+                );
+            }
+            if let Some(r) = &leg.response {
+                self.note(
+                    r.frame,
+                    format!(
+                        "{} (handshake #{}, leg {i} response)",
+                        response_label(leg),
+                        h.id
+                    ),
+                );
+            }
+        }
+        for e in &h.tcp {
+            if matches!(
+                e.kind,
+                ConnEventKind::Fin { .. } | ConnEventKind::Rst { .. }
+            ) {
+                self.note(
+                    e.frame,
+                    format!("{} (handshake #{})", tcp_label(&e.kind), h.id),
+                );
+            }
+        }
+    }
+
+    fn note(&mut self, frame: u64, text: String) {
+        if frame == 0 {
+            return;
+        }
+        let v = self.comments.entry(frame).or_default();
+        if !v.contains(&text) {
+            v.push(text);
+        }
+    }
+}
+
+pub(crate) fn write(
+    paths: &[PathBuf],
+    opts: &Options,
+    out: &mut dyn Write,
+) -> Result<super::Summary, ExportError> {
+    let mut plan = Plan::default();
+    let mut summary = for_each_selected(paths, opts, &mut |a| {
+        plan.add(a);
+        Ok(())
+    })?;
+    let mut w = PcapngWriter::new(out)?;
+    let mut source = MergedSource::open(paths)?;
+    let mut analyzer = Analyzer::new(opts.config);
+    let mut net = NetDecoder::new();
+    // (connection, sender) whose last segment ended inside a secret header value.
+    let mut carry: BTreeSet<(ConnId, std::net::SocketAddr)> = BTreeSet::new();
+    while let Some(frame) = source.next_frame() {
+        analyzer.push(&frame, &mut |_| {});
+        if plan.conns.is_empty() {
+            continue;
+        }
+        let Some(conn) = analyzer.last_conn() else {
+            continue;
+        };
+        if plan.conns.contains(&conn) {
+            let comments = plan
+                .comments
+                .get(&frame.number)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            if opts.reveal_secrets {
+                w.packet(&frame, comments)?;
+                continue;
+            }
+            let mut data = frame.data.to_vec();
+            if let Some(seg) = net.decode(&frame) {
+                let start =
+                    (seg.payload.as_ptr() as usize).wrapping_sub(frame.data.as_ptr() as usize);
+                let key = (conn, seg.src);
+                let end = start.saturating_add(seg.payload.len());
+                if let Some(payload) = data.get_mut(start..end).filter(|p| !p.is_empty()) {
+                    let open = mask_secrets(payload, carry.contains(&key));
+                    if open {
+                        carry.insert(key);
+                    } else {
+                        carry.remove(&key);
+                    }
+                }
+            }
+            w.packet(
+                &Frame {
+                    data: &data,
+                    ..frame
+                },
+                comments,
+            )?;
+        }
+    }
+    summary.packets = w.packets;
+    Ok(summary)
+}
+
+/// Header fields whose whole value (after the scheme, for credentials) is secret.
+const MASKED: [(&[u8], Mask); 6] = [
+    (b"authorization", Mask::AfterScheme),
+    (b"proxy-authorization", Mask::AfterScheme),
+    (b"cookie", Mask::All),
+    (b"set-cookie", Mask::All),
+    (b"www-authenticate", Mask::Negotiate),
+    (b"proxy-authenticate", Mask::Negotiate),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mask {
+    All,
+    AfterScheme,
+    /// Only a `Negotiate` token (it may carry an AP-REP or a session key).
+    Negotiate,
+}
+
+/// Masks secret header values in one TCP payload with `*`, in place. `carry`: the previous
+/// segment of this direction ended inside such a value, so this one starts masked up to its
+/// first line end. Returns whether this one ends inside such a value.
+pub fn mask_secrets(payload: &mut [u8], carry: bool) -> bool {
+    let mut i = 0usize;
+    let mut open = false;
+    if carry {
+        let end = line_end(payload, 0);
+        star(payload, 0, end);
+        if end >= payload.len() {
+            return true;
+        }
+        i = end;
+    }
+    while i < payload.len() {
+        let end = line_end(payload, i);
+        let line = payload.get(i..end).unwrap_or_default();
+        if let Some(from) = secret_from(line) {
+            star(payload, i.saturating_add(from), end);
+            open = end >= payload.len();
+        }
+        // Past the CR LF.
+        i = end;
+        while i < payload.len() && matches!(payload.get(i), Some(b'\r' | b'\n')) {
+            i = i.saturating_add(1);
+        }
+    }
+    open
+}
+
+/// Where the secret part of a header line starts, if the line is a secret header.
+fn secret_from(line: &[u8]) -> Option<usize> {
+    let colon = line.iter().position(|&b| b == b':')?;
+    let name = line.get(..colon)?;
+    let (_, mask) = MASKED.iter().find(|(n, _)| name.eq_ignore_ascii_case(n))?;
+    let mut at = colon.saturating_add(1);
+    let skip_space = |mut at: usize| {
+        while matches!(line.get(at), Some(b' ' | b'\t')) {
+            at = at.saturating_add(1);
+        }
+        at
+    };
+    at = skip_space(at);
+    match mask {
+        Mask::All => Some(at),
+        Mask::AfterScheme | Mask::Negotiate => {
+            let scheme_end = line
+                .get(at..)?
+                .iter()
+                .position(|&b| b == b' ' || b == b'\t')
+                .map_or(line.len(), |p| at.saturating_add(p));
+            let scheme = line.get(at..scheme_end)?;
+            if *mask == Mask::Negotiate && !scheme.eq_ignore_ascii_case(b"negotiate") {
+                return None;
+            }
+            Some(skip_space(scheme_end))
+        }
+    }
+}
+
+fn line_end(b: &[u8], from: usize) -> usize {
+    b.get(from..)
+        .and_then(|r| r.iter().position(|&c| c == b'\r' || c == b'\n'))
+        .map_or(b.len(), |p| from.saturating_add(p))
+}
+
+fn star(b: &mut [u8], from: usize, to: usize) {
+    if let Some(s) = b.get_mut(from..to) {
+        s.fill(b'*');
+    }
+}
+
+/// A pcapng stream: the Section Header Block at creation, an Interface Description Block per
+/// link type when first met, an Enhanced Packet Block per packet.
+pub struct PcapngWriter<'a> {
+    out: &'a mut dyn Write,
+    interfaces: Vec<LinkType>,
+    pub packets: u64,
+}
+
+impl<'a> PcapngWriter<'a> {
+    /// Writes the Section Header Block (4.1): magic, version 1.0, section length unknown
+    /// (-1), `shb_userappl`.
+    pub fn new(out: &'a mut dyn Write) -> std::io::Result<PcapngWriter<'a>> {
+        let mut body = Vec::new();
+        body.extend_from_slice(&BYTE_ORDER_MAGIC.to_le_bytes());
+        body.extend_from_slice(&1u16.to_le_bytes());
+        body.extend_from_slice(&0u16.to_le_bytes());
+        body.extend_from_slice(&u64::MAX.to_le_bytes());
+        let app = format!("authscope {} export", env!("CARGO_PKG_VERSION"));
+        option(&mut body, SHB_USERAPPL, app.as_bytes());
+        option(&mut body, OPT_ENDOFOPT, &[]);
+        block(out, SHB, &body)?;
+        Ok(PcapngWriter {
+            out,
+            interfaces: Vec::new(),
+            packets: 0,
+        })
+    }
+
+    /// The interface id of a link type, writing its Interface Description Block (4.2) the
+    /// first time: snap length 0 (no limit), timestamps in nanoseconds.
+    fn interface(&mut self, link: LinkType) -> std::io::Result<u32> {
+        if let Some(i) = self.interfaces.iter().position(|l| *l == link) {
+            return Ok(u32::try_from(i).unwrap_or(u32::MAX));
+        }
+        let mut body = Vec::new();
+        body.extend_from_slice(&link.0.to_le_bytes());
+        body.extend_from_slice(&0u16.to_le_bytes());
+        body.extend_from_slice(&0u32.to_le_bytes());
+        option(&mut body, IF_TSRESOL, &[9]);
+        option(&mut body, OPT_ENDOFOPT, &[]);
+        block(self.out, IDB, &body)?;
+        self.interfaces.push(link);
+        Ok(u32::try_from(self.interfaces.len().saturating_sub(1)).unwrap_or(u32::MAX))
+    }
+
+    /// One Enhanced Packet Block (4.3): interface, 64-bit timestamp in nanoseconds, captured
+    /// and original lengths, the bytes padded to 32 bits, then one `opt_comment` per comment.
+    pub fn packet(&mut self, frame: &Frame<'_>, comments: &[String]) -> std::io::Result<()> {
+        let iface = self.interface(frame.link)?;
+        let ts = u64::try_from(frame.ts.0).unwrap_or(0);
+        let caplen = u32::try_from(frame.data.len()).unwrap_or(u32::MAX);
+        let mut body = Vec::with_capacity(frame.data.len().saturating_add(64));
+        body.extend_from_slice(&iface.to_le_bytes());
+        body.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+        body.extend_from_slice(&(ts as u32).to_le_bytes());
+        body.extend_from_slice(&caplen.to_le_bytes());
+        body.extend_from_slice(&frame.orig_len.max(caplen).to_le_bytes());
+        body.extend_from_slice(frame.data);
+        pad(&mut body);
+        if !comments.is_empty() {
+            for c in comments {
+                option(
+                    &mut body,
+                    OPT_COMMENT,
+                    utf8_prefix(c, MAX_OPTION).as_bytes(),
+                );
+            }
+            option(&mut body, OPT_ENDOFOPT, &[]);
+        }
+        block(self.out, EPB, &body)?;
+        self.packets = self.packets.saturating_add(1);
+        Ok(())
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn utf8_prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end = end.saturating_sub(1);
+    }
+    s.get(..end).unwrap_or_default()
+}
+
+fn pad(v: &mut Vec<u8>) {
+    while v.len() % 4 != 0 {
+        v.push(0);
+    }
+}
+
+/// 3.5: code, length, value padded to 32 bits.
+fn option(body: &mut Vec<u8>, code: u16, value: &[u8]) {
+    let len = u16::try_from(value.len()).unwrap_or(u16::MAX);
+    body.extend_from_slice(&code.to_le_bytes());
+    body.extend_from_slice(&len.to_le_bytes());
+    body.extend_from_slice(value.get(..usize::from(len)).unwrap_or(value));
+    pad(body);
+}
+
+/// 3.1: type, total length, body, total length.
+fn block(out: &mut dyn Write, kind: u32, body: &[u8]) -> std::io::Result<()> {
+    let total = u32::try_from(body.len().saturating_add(12)).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "packet too large for pcapng",
+        )
+    })?;
+    out.write_all(&kind.to_le_bytes())?;
+    out.write_all(&total.to_le_bytes())?;
+    out.write_all(body)?;
+    out.write_all(&total.to_le_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Timestamp;
+
+    #[test]
+    fn blocks_are_padded_and_framed() {
+        let mut out = Vec::new();
+        {
+            let mut w = PcapngWriter::new(&mut out).unwrap();
+            let f = Frame {
+                number: 1,
+                ts: Timestamp(1_700_000_000_123_456_789),
+                link: LinkType::ETHERNET,
+                data: &[1, 2, 3, 4, 5],
+                orig_len: 5,
+            };
+            w.packet(&f, &["hi".to_owned()]).unwrap();
+        }
+        // Walk the blocks: each total length is a multiple of 4 and repeated at its end.
+        let mut at = 0usize;
+        let mut kinds = Vec::new();
+        while at < out.len() {
+            let kind = u32::from_le_bytes(out[at..at + 4].try_into().unwrap());
+            let len = u32::from_le_bytes(out[at + 4..at + 8].try_into().unwrap()) as usize;
+            assert_eq!(len % 4, 0);
+            let trailer = u32::from_le_bytes(out[at + len - 4..at + len].try_into().unwrap());
+            assert_eq!(trailer as usize, len);
+            kinds.push(kind);
+            at += len;
+        }
+        assert_eq!(kinds, vec![SHB, IDB, EPB]);
+        assert_eq!(at, out.len());
+    }
+
+    #[test]
+    fn secrets_are_masked_in_place() {
+        let mut p = b"GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YWxpY2U6cHc=\r\n\
+              Cookie: a=b\r\n\r\n"
+            .to_vec();
+        let n = p.len();
+        assert!(!mask_secrets(&mut p, false));
+        assert_eq!(p.len(), n);
+        let t = String::from_utf8(p).unwrap();
+        assert!(t.contains("Authorization: Basic ************\r\n"), "{t}");
+        assert!(t.contains("Cookie: ***\r\n"), "{t}");
+        assert!(t.contains("Host: x\r\n"));
+
+        let mut p = b"HTTP/1.1 401 x\r\nWWW-Authenticate: NTLM TlRMTVNT\r\n\
+              WWW-Authenticate: Negotiate oYG3\r\n\r\n"
+            .to_vec();
+        mask_secrets(&mut p, false);
+        let t = String::from_utf8(p).unwrap();
+        assert!(t.contains("NTLM TlRMTVNT"), "a Type 2 is no secret: {t}");
+        assert!(t.contains("Negotiate ****\r\n"), "{t}");
+
+        // A value cut by the segment boundary is masked on in the next segment.
+        let mut a = b"GET / HTTP/1.1\r\nAuthorization: NTLM TlRM".to_vec();
+        assert!(mask_secrets(&mut a, false));
+        assert!(a.ends_with(b"NTLM ****"));
+        let mut b = b"TVNTUAAB\r\nHost: y\r\n\r\n".to_vec();
+        assert!(!mask_secrets(&mut b, true));
+        assert_eq!(&b[..], b"********\r\nHost: y\r\n\r\n");
+    }
+
+    #[test]
+    fn long_comments_are_cut_on_a_char_boundary() {
+        let s = "é".repeat(40_000);
+        let p = utf8_prefix(&s, MAX_OPTION);
+        assert!(p.len() <= MAX_OPTION && p.len() % 2 == 0);
+    }
+}

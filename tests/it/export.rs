@@ -1,0 +1,617 @@
+//! `authscope export`: every format on the lab captures, checked by a reader of that format
+//! (the JSON Schema, serde_json, the csv crate, mermaid's own parser, tshark, Chromium), and
+//! redaction in every format.
+//!
+//! The tests that need node, tshark or chromium run under `AUTHSCOPE_FULL_TESTS=1` and then
+//! fail, never skip, when the tool is missing (`.ci/run` installs them).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::util::{bin, captures_in, full, root};
+
+fn captures() -> Vec<PathBuf> {
+    let v = captures_in(&root().join("captures"));
+    assert!(!v.is_empty(), "no captures in captures/");
+    v
+}
+
+fn capture(name: &str) -> PathBuf {
+    root().join("captures").join(name)
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// Runs `authscope export` and returns the file written.
+fn export(input: &Path, format: &str, dir: &Path, extra: &[&str]) -> PathBuf {
+    let stem = input.file_stem().unwrap().to_string_lossy();
+    let out = dir.join(format!("{stem}-{}.{format}", extra.len()));
+    let o = Command::new(bin())
+        .arg("export")
+        .arg(input)
+        .args(["--format", format, "-o"])
+        .arg(&out)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "export {format} of {}: {}",
+        input.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap()
+}
+
+fn json_of(p: &Path) -> serde_json::Value {
+    serde_json::from_str(&read(p)).unwrap()
+}
+
+fn validator() -> jsonschema::Validator {
+    let schema = json_of(&root().join("schema").join("authscope-1.schema.json"));
+    jsonschema::draft202012::new(&schema).unwrap()
+}
+
+/// The tool a full test needs: present, or the test fails.
+fn need(tool: &str) {
+    let ok = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "{tool} is needed by AUTHSCOPE_FULL_TESTS=1 (see .ci/run)"
+    );
+}
+
+#[test]
+fn json_validates_against_the_shipped_schema() {
+    let v = validator();
+    let dir = tmp();
+    for c in captures() {
+        for extra in [&[][..], &["--reveal-secrets"][..]] {
+            let doc = json_of(&export(&c, "json", dir.path(), extra));
+            assert_eq!(doc["schema"], "authscope/1");
+            let errors: Vec<String> = v
+                .iter_errors(&doc)
+                .take(5)
+                .map(|e| format!("{} at {}", e, e.instance_path()))
+                .collect();
+            assert!(errors.is_empty(), "{}: {errors:#?}", c.display());
+        }
+    }
+}
+
+#[test]
+fn json_selection_by_id_and_filter() {
+    let v = validator();
+    let dir = tmp();
+    let c = capture("ntlm-reset-after-challenge.pcap");
+    let all = json_of(&export(&c, "json", dir.path(), &[]));
+    let n = all["handshakes"].as_array().unwrap().len();
+    assert!(n >= 1);
+    let id = all["handshakes"][0]["id"].as_u64().unwrap();
+    let one = json_of(&export(
+        &c,
+        "json",
+        dir.path(),
+        &["--handshake", &id.to_string()],
+    ));
+    assert!(v.is_valid(&one));
+    assert_eq!(one["handshakes"].as_array().unwrap().len(), 1);
+    assert_eq!(one["selection"]["handshakes"][0], id);
+    assert!(one["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["handshake"] == id));
+    let none = json_of(&export(
+        &c,
+        "json",
+        dir.path(),
+        &["--filter", "user:nobody"],
+    ));
+    assert!(v.is_valid(&none));
+    assert_eq!(none["handshakes"].as_array().unwrap().len(), 0);
+    assert_eq!(none["selection"]["filter"], "user:nobody");
+    // The summary still counts the whole input.
+    assert_eq!(none["summary"]["handshakes"], all["summary"]["handshakes"]);
+}
+
+/// Handshakes in a capture, as the JSON export counts them.
+fn handshake_count(c: &Path, dir: &Path) -> usize {
+    json_of(&export(c, "json", dir, &[]))["handshakes"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn ndjson_is_one_parsable_line_a_handshake() {
+    let dir = tmp();
+    for c in captures() {
+        let text = read(&export(&c, "ndjson", dir.path(), &[]));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines.len(),
+            handshake_count(&c, dir.path()),
+            "{}",
+            c.display()
+        );
+        for l in lines {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["schema"], "authscope/1");
+            let ts = v["@timestamp"].as_str().unwrap();
+            assert!(humantime::parse_rfc3339(ts).is_ok(), "{ts}");
+            assert!(v["finding_codes"].is_array());
+            // Flat: no object nested in a line.
+            assert!(v.as_object().unwrap().values().all(|x| !x.is_object()));
+        }
+    }
+}
+
+#[test]
+fn csv_has_one_row_a_handshake() {
+    let dir = tmp();
+    for c in captures() {
+        let p = export(&c, "csv", dir.path(), &[]);
+        let mut r = csv::Reader::from_path(&p).unwrap();
+        let headers = r.headers().unwrap().clone();
+        for col in [
+            "time",
+            "client",
+            "server",
+            "host",
+            "resource",
+            "scheme",
+            "user",
+            "domain",
+            "outcome",
+            "findings",
+            "duration_ms",
+        ] {
+            assert!(headers.iter().any(|h| h == col), "no column {col}");
+        }
+        let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+        assert_eq!(
+            rows.len(),
+            handshake_count(&c, dir.path()),
+            "{}",
+            c.display()
+        );
+        for row in rows {
+            assert_eq!(row.len(), headers.len());
+        }
+    }
+}
+
+/// The ```mermaid blocks of a Markdown export.
+fn mermaid_blocks(md: &str) -> Vec<String> {
+    md.split("```mermaid\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn mermaid_is_a_sequence_diagram_a_handshake() {
+    let dir = tmp();
+    for c in captures() {
+        let md = read(&export(&c, "mermaid", dir.path(), &[]));
+        let blocks = mermaid_blocks(&md);
+        assert_eq!(
+            blocks.len(),
+            handshake_count(&c, dir.path()),
+            "{}",
+            c.display()
+        );
+        for b in &blocks {
+            let mut lines = b.lines();
+            assert_eq!(lines.next(), Some("sequenceDiagram"));
+            for l in lines {
+                let l = l.trim();
+                let ok = l.starts_with("participant ")
+                    || l.starts_with("Note over ")
+                    || (l.contains("->>") && l.contains(": "));
+                assert!(ok, "unexpected statement {l:?}");
+                // Text from the capture is escaped: no statement separator or comment.
+                let text = l.split_once(": ").map_or("", |(_, t)| t);
+                assert!(!text.contains(';') || text.contains("#59;"), "{l}");
+                assert!(!text.contains("%%"), "{l}");
+            }
+        }
+    }
+}
+
+#[test]
+fn mermaid_parses_with_mermaid() {
+    if !full() {
+        return;
+    }
+    need("node");
+    let checker = root().join("tests").join("mermaid");
+    assert!(
+        checker.join("node_modules").join("mermaid").is_dir(),
+        "mermaid is not installed: npm ci --prefix tests/mermaid (see .ci/run)"
+    );
+    let dir = tmp();
+    for c in captures() {
+        let p = export(&c, "mermaid", dir.path(), &[]);
+        let n = mermaid_blocks(&read(&p)).len();
+        if n == 0 {
+            continue;
+        }
+        let o = Command::new("node")
+            .arg(checker.join("parse.mjs"))
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{}: {}",
+            c.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            format!("parsed {n}")
+        );
+    }
+}
+
+#[test]
+fn pcapng_reads_back_with_the_selected_handshake() {
+    // authscope reads its own slice: the same handshake, on the same number of connections.
+    let dir = tmp();
+    let c = capture("ntlm-reset-after-challenge.pcap");
+    let all = json_of(&export(&c, "json", dir.path(), &[]));
+    let h = &all["handshakes"][0];
+    let id = h["id"].as_u64().unwrap().to_string();
+    let slice = export(&c, "pcapng", dir.path(), &["--handshake", &id]);
+    let back = json_of(&export(&slice, "json", dir.path(), &[]));
+    let hs = back["handshakes"].as_array().unwrap();
+    assert_eq!(hs.len(), 1);
+    assert_eq!(
+        hs[0]["legs"].as_array().unwrap().len(),
+        h["legs"].as_array().unwrap().len()
+    );
+    assert_eq!(hs[0]["outcome"], h["outcome"]);
+    assert_eq!(
+        back["connections"].as_array().unwrap().len(),
+        h["connections"].as_array().unwrap().len()
+    );
+}
+
+/// `tshark -r FILE -T fields -e ...` lines, optionally with a display filter.
+fn tshark(file: &Path, filter: Option<&str>, fields: &[&str]) -> Vec<String> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r").arg(file).args(["-T", "fields"]);
+    if let Some(f) = filter {
+        cmd.args(["-Y", f]);
+    }
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn pcapng_opens_in_tshark_with_the_connections_and_comments() {
+    if !full() {
+        return;
+    }
+    need("tshark");
+    let dir = tmp();
+    for name in [
+        "ntlm-reset-after-challenge.pcap",
+        "ntlm-keepalive-broken.pcap",
+        "kerberos-success.pcap",
+        "proxy-ntlm-success.pcap",
+    ] {
+        let c = capture(name);
+        let all = json_of(&export(&c, "json", dir.path(), &[]));
+        let h = &all["handshakes"][0];
+        let id = h["id"].as_u64().unwrap().to_string();
+        let conns: Vec<String> = h["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        let slice = export(&c, "pcapng", dir.path(), &["--handshake", &id]);
+        // Exactly the packets of those connections (authscope numbers connections as
+        // tshark's tcp.stream does), in order, byte counts and times alike.
+        let want = tshark(
+            &c,
+            Some(
+                &conns
+                    .iter()
+                    .map(|c| format!("tcp.stream == {c}"))
+                    .collect::<Vec<_>>()
+                    .join(" || "),
+            ),
+            &["frame.time_epoch", "frame.len", "frame.cap_len"],
+        );
+        let got = tshark(
+            &slice,
+            None,
+            &["frame.time_epoch", "frame.len", "frame.cap_len"],
+        );
+        assert!(!want.is_empty());
+        assert_eq!(got, want, "{name}");
+        // A comment on each leg's request and response.
+        let comments = tshark(&slice, Some("frame.comment"), &["frame.comment"]).join("\n");
+        for (i, leg) in h["legs"].as_array().unwrap().iter().enumerate() {
+            if !leg["request"].is_null() {
+                let needle = format!("handshake #{id}, leg {i} request");
+                assert!(
+                    comments.contains(&needle),
+                    "{name}: no {needle:?} in\n{comments}"
+                );
+            }
+            if !leg["response"].is_null() {
+                let needle = format!("handshake #{id}, leg {i} response");
+                assert!(
+                    comments.contains(&needle),
+                    "{name}: no {needle:?} in\n{comments}"
+                );
+            }
+        }
+        if name.starts_with("ntlm") {
+            assert!(
+                comments.contains(r"NTLM Type 3 user=LAB\alice"),
+                "{comments}"
+            );
+        }
+    }
+}
+
+#[test]
+fn html_is_self_contained() {
+    let dir = tmp();
+    for c in captures() {
+        let html = read(&export(&c, "html", dir.path(), &[]));
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(html.contains("name=\"viewport\""));
+        assert!(html.contains("default-src 'none'"));
+        let n = handshake_count(&c, dir.path());
+        assert_eq!(html.matches("<svg class=\"timeline\"").count(), n);
+        assert_eq!(html.matches("<article ").count(), n);
+        // Nothing to fetch: no source, no link out, no style import (URLs from the capture
+        // appear as text only).
+        // (`url(#...)` names a marker in the same SVG.)
+        let stripped = html
+            .replace("xmlns=\"http://www.w3.org/2000/svg\"", "")
+            .replace("url(#", "");
+        for bad in [
+            "src=",
+            "href=\"http",
+            "href='http",
+            "url(",
+            "@import",
+            "<script",
+            "<link",
+            "<iframe",
+        ] {
+            assert!(!stripped.contains(bad), "{}: {bad}", c.display());
+        }
+    }
+}
+
+/// Page-initiated requests in a Chromium net log: those whose isolation key is the page's
+/// own (file://) origin. Chromium's own background requests are keyed otherwise.
+fn page_requests(netlog: &Path) -> Vec<String> {
+    let log = json_of(netlog);
+    let types = log["constants"]["logEventTypes"].as_object().unwrap();
+    let start = types["URL_REQUEST_START_JOB"].as_u64().unwrap();
+    log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"].as_u64() == Some(start))
+        .filter(|e| {
+            e["params"]["network_isolation_key"]
+                .as_str()
+                .is_some_and(|k| k.contains("file://"))
+        })
+        .map(|e| e["params"]["url"].as_str().unwrap_or_default().to_owned())
+        .filter(|u| !u.starts_with("file:") && !u.starts_with("data:"))
+        .collect()
+}
+
+/// Opens a page in headless Chromium at phone size; returns the screenshot and the net log.
+fn chromium(page: &Path, dir: &Path, height: u32) -> (PathBuf, PathBuf) {
+    let shot = dir.join(format!(
+        "{}.png",
+        page.file_stem().unwrap().to_string_lossy()
+    ));
+    let netlog = dir.join(format!(
+        "{}.netlog.json",
+        page.file_stem().unwrap().to_string_lossy()
+    ));
+    let profile = tempfile::tempdir().unwrap();
+    let o = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("--window-size=390,{height}"))
+        .arg(format!("--log-net-log={}", netlog.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    assert!(
+        shot.is_file(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (shot, netlog)
+}
+
+#[test]
+fn html_renders_in_chromium_without_fetching() {
+    if !full() {
+        return;
+    }
+    need("chromium");
+    let dir = tmp();
+    // The detector works: a page with a remote image is caught (loopback, nothing listens).
+    let probe = dir.path().join("probe.html");
+    std::fs::write(
+        &probe,
+        "<html><body><img src=\"http://127.0.0.1:9/x.png\">probe</body></html>",
+    )
+    .unwrap();
+    let (_, netlog) = chromium(&probe, dir.path(), 400);
+    assert_eq!(page_requests(&netlog), vec!["http://127.0.0.1:9/x.png"]);
+
+    let page = export(
+        &capture("ntlm-keepalive-broken.pcap"),
+        "html",
+        dir.path(),
+        &[],
+    );
+    let (shot, netlog) = chromium(&page, dir.path(), 2400);
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // IHDR: the width and height asked for, and enough bytes for a drawn page (a blank one
+    // compresses to a few hundred bytes).
+    let w = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert_eq!((w, h), (390, 2400));
+    assert!(png.len() > 40_000, "screenshot of {} bytes", png.len());
+    assert!(
+        page_requests(&netlog).is_empty(),
+        "{:?}",
+        page_requests(&netlog)
+    );
+    if let Ok(keep) = std::env::var("AUTHSCOPE_KEEP_SCREENSHOT") {
+        std::fs::copy(&shot, keep).unwrap();
+    }
+}
+
+/// Secrets of the lab captures, read from a revealed export.
+fn secrets_of(c: &Path, dir: &Path) -> Vec<String> {
+    // `cred`: inside a credential (whose whole token68 is secret; a challenge's is not).
+    fn walk(v: &serde_json::Value, key: &str, cred: bool, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                // A token carrying cipher text (a Kerberos AP-REQ or AP-REP) is secret whole,
+                // in a challenge too.
+                if let (Some(t68), Some(token)) = (m.get("token68"), m.get("token")) {
+                    if token.to_string().contains("\"cipher\"") {
+                        if let Some(t) = t68.as_str() {
+                            out.push(t.to_owned());
+                        }
+                    }
+                }
+                for (k, x) in m {
+                    walk(x, k, cred || k == "credential", out);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, key, cred, out)),
+            serde_json::Value::String(s)
+                if s.len() >= 8
+                    && ([
+                        "password",
+                        "nt_proof_str",
+                        "ticket_cipher",
+                        "authenticator_cipher",
+                        "encrypted_session_key",
+                        "cipher",
+                    ]
+                    .contains(&key)
+                        || (cred && key == "token68")
+                        // A Digest response hash.
+                        || (cred
+                            && key == "response"
+                            && s.len() >= 16
+                            && s.chars().all(|c| c.is_ascii_hexdigit()))) =>
+            {
+                out.push(s.clone())
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    let doc = json_of(&export(c, "json", dir, &["--reveal-secrets"]));
+    walk(&doc["handshakes"], "", false, &mut out);
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[test]
+fn no_secret_in_any_format_unless_revealed() {
+    let dir = tmp();
+    for (name, must) in [
+        ("basic-success.pcap", "Summer2024!"),
+        ("ntlm-success.pcap", ""),
+        ("kerberos-success.pcap", ""),
+        ("digest-success.pcap", ""),
+    ] {
+        let c = capture(name);
+        let secrets = secrets_of(&c, dir.path());
+        assert!(!secrets.is_empty(), "{name}: no secret found to look for");
+        if !must.is_empty() {
+            assert!(secrets.iter().any(|s| s == must), "{name}: {secrets:?}");
+        }
+        for format in ["json", "ndjson", "csv", "mermaid", "html", "pcapng"] {
+            let bytes = std::fs::read(export(&c, format, dir.path(), &[])).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            for s in &secrets {
+                assert!(!text.contains(s.as_str()), "{name} {format}: {s} leaked");
+            }
+        }
+        // Revealed, the JSON shows them.
+        let revealed = read(&export(&c, "json", dir.path(), &["--reveal-secrets"]));
+        assert!(secrets.iter().all(|s| revealed.contains(s.as_str())));
+    }
+}
+
+#[test]
+fn unknown_handshake_id_is_a_note_not_an_error() {
+    let dir = tmp();
+    let out = dir.path().join("x.csv");
+    let o = Command::new(bin())
+        .arg("export")
+        .arg(capture("basic-success.pcap"))
+        .args(["--handshake", "999", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("handshake #999"));
+    let mut r = csv::Reader::from_path(&out).unwrap();
+    assert_eq!(r.records().count(), 0);
+}
+
+#[test]
+fn no_format_and_no_extension_is_exit_2() {
+    let o = Command::new(bin())
+        .arg("export")
+        .arg(capture("basic-success.pcap"))
+        .args(["-o", "/tmp/authscope-no-extension"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
