@@ -38,8 +38,14 @@ impl Session {
         let start = Instant::now();
         loop {
             let s = self.screen();
+            // A screen caught in the middle of a repaint can match early: take it only when
+            // a second look 50 ms later shows the same screen.
             if ok(&s) {
-                return s;
+                std::thread::sleep(Duration::from_millis(50));
+                let again = self.screen();
+                if again == s {
+                    return s;
+                }
             }
             if start.elapsed() > Duration::from_secs(10) {
                 panic!("timed out waiting for {what}; screen:\n{s}");
