@@ -383,24 +383,7 @@ pub fn response_label(leg: &Leg) -> String {
 
 /// The TCP event of a timeline line, in words.
 pub fn tcp_label(k: &crate::handshake::ConnEventKind) -> String {
-    use crate::handshake::{ConnEventKind, Side};
-    let side = |s: &Side| match s {
-        Side::Client => "client",
-        Side::Server => "server",
-    };
-    match k {
-        ConnEventKind::Open {
-            handshake_seen: true,
-        } => "TCP open".into(),
-        ConnEventKind::Open {
-            handshake_seen: false,
-        } => "TCP picked up mid-stream".into(),
-        ConnEventKind::Fin { by } => format!("TCP FIN from {}", side(by)),
-        ConnEventKind::Rst { by } => format!("TCP RST from {}", side(by)),
-        ConnEventKind::Gap { by, len } => {
-            format!("TCP gap: {len} bytes from {} not captured", side(by))
-        }
-    }
+    k.to_string()
 }
 
 /// `host/resource` (a proxy request carries the absolute URI already).

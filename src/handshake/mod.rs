@@ -60,6 +60,29 @@ pub enum ConnEventKind {
     },
 }
 
+impl std::fmt::Display for ConnEventKind {
+    /// The event in words, as timelines show it (`TCP RST from server`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let side = |s: &Side| match s {
+            Side::Client => "client",
+            Side::Server => "server",
+        };
+        match self {
+            ConnEventKind::Open {
+                handshake_seen: true,
+            } => f.write_str("TCP open"),
+            ConnEventKind::Open {
+                handshake_seen: false,
+            } => f.write_str("TCP picked up mid-stream"),
+            ConnEventKind::Fin { by } => write!(f, "TCP FIN from {}", side(by)),
+            ConnEventKind::Rst { by } => write!(f, "TCP RST from {}", side(by)),
+            ConnEventKind::Gap { by, len } => {
+                write!(f, "TCP gap: {len} bytes from {} not captured", side(by))
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct ConnEvent {
     pub conn: ConnId,
