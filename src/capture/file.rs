@@ -768,7 +768,7 @@ mod tests {
 
     #[test]
     fn pcapng_block_shorter_than_its_header_is_corrupt() {
-        // found by fuzzing (pcap_reader): a Process Information Block of length 6 made
+        // found by fuzzing: pcap_reader, a Process Information Block of length 6 made
         // pcap-parser 0.17 compute 6 - 12 (pcapng/block.rs:162), a panic where overflow is
         // checked and a 4 GiB read elsewhere.
         let bytes = [
