@@ -1191,7 +1191,7 @@ fn analysis_warnings(st: &Stats) -> Vec<String> {
     }
     if let Some(n) = st.first_time_went_backwards {
         out.push(format!(
-            "packet {n}: earlier than the packet before it ({} packets so)",
+            "packet {n}: earlier than the packet before it ({} such packets in all)",
             st.time_went_backwards
         ));
     }

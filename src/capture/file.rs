@@ -95,6 +95,8 @@ pub struct FileSource {
     /// The packet at the head of the buffer, once `step` has read it.
     head: Option<PacketInfo>,
     legacy: Option<Interface>,
+    /// Byte order of the current pcapng section, once its header was read.
+    ng_big_endian: Option<bool>,
     interfaces: Vec<Interface>,
     done: bool,
     stats: FileStats,
@@ -166,6 +168,7 @@ impl FileSource {
             pending: 0,
             head: None,
             legacy: None,
+            ng_big_endian: None,
             interfaces: Vec::new(),
             done: false,
             stats: FileStats {
@@ -237,6 +240,22 @@ impl FileSource {
     /// Parses the head block; consumes and records metadata blocks; says whether the head is a
     /// packet ready to be returned.
     fn step(&mut self) -> Step {
+        // pcapng 3.1: a block is at least 12 bytes long, in multiples of 4. pcap-parser trusts
+        // a shorter length for some block types and subtracts 12 from it (an overflow), so the
+        // length is checked here first.
+        if let Some(len) = self
+            .ng_big_endian
+            .and_then(|big| ng_block_length(self.reader.data(), big))
+        {
+            if len < 12 || len % 4 != 0 {
+                self.warn(format!(
+                    "corrupt block length {len} (pcapng blocks are at least 12 bytes, in \
+                     multiples of 4)"
+                ));
+                self.done = true;
+                return Step::Stop;
+            }
+        }
         let legacy = self.legacy;
         let interfaces = &self.interfaces;
         let outcome = match self.reader.next() {
@@ -277,8 +296,9 @@ impl FileSource {
                         },
                     )
                 }
-                PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+                PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
                     self.stats.format = "pcapng";
+                    self.ng_big_endian = Some(shb.big_endian());
                     // Interface ids are per section (pcapng 4.1).
                     self.interfaces.clear();
                     Outcome::Meta(len)
@@ -432,6 +452,21 @@ impl FileSource {
             orig_len: info.orig_len,
         })
     }
+}
+
+/// The total length of the pcapng block at the start of `data`, in the section's byte order;
+/// `None` for a section header (its own byte order) or when too little is buffered.
+fn ng_block_length(data: &[u8], big_endian: bool) -> Option<u32> {
+    let kind = data.get(..4)?;
+    if kind == [0x0A, 0x0D, 0x0D, 0x0A] {
+        return None;
+    }
+    let len = <[u8; 4]>::try_from(data.get(4..8)?).ok()?;
+    Some(if big_endian {
+        u32::from_be_bytes(len)
+    } else {
+        u32::from_le_bytes(len)
+    })
 }
 
 /// A packet block as `step` read it; `data` is first an address, then an offset in the buffer.
@@ -729,6 +764,49 @@ mod tests {
         let (got, f) = read_all(&bytes);
         assert_eq!(got.len(), 1);
         assert_eq!(f.warnings().len(), 1, "{:?}", f.warnings());
+    }
+
+    #[test]
+    fn pcapng_block_shorter_than_its_header_is_corrupt() {
+        // found by fuzzing: pcap_reader, a Process Information Block of length 6 made
+        // pcap-parser 0.17 compute 6 - 12 (pcapng/block.rs:162), a panic where overflow is
+        // checked and a 4 GiB read elsewhere.
+        let bytes = [
+            0x0a, 0x0d, 0x0d, 0x0a, 0x1c, 0x00, 0x00, 0x00, 0x4d, 0x3c, 0x2b, 0x1a, 0x00, 0x00,
+            0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x73, 0x74, 0x00,
+            0x01, 0x00, 0x00, 0x80, 0x06, 0x00, 0x00, 0x00,
+        ];
+        let (got, f) = read_all(&bytes);
+        assert!(got.is_empty());
+        assert_eq!(f.warnings().len(), 1, "{:?}", f.warnings());
+        assert!(f.warnings()[0].message.contains("corrupt block length 6"));
+        assert_eq!(f.warnings()[0].packet, 1);
+        // The same in a big-endian section, after a packet that is read.
+        let mut shb = 0x1A2B_3C4Du32.to_be_bytes().to_vec();
+        shb.extend_from_slice(&[0, 1, 0, 0]);
+        shb.extend_from_slice(&(-1i64).to_be_bytes());
+        let be_block = |kind: u32, body: &[u8]| {
+            let len = (body.len() + 12) as u32;
+            let mut v = kind.to_be_bytes().to_vec();
+            v.extend_from_slice(&len.to_be_bytes());
+            v.extend_from_slice(body);
+            v.extend_from_slice(&len.to_be_bytes());
+            v
+        };
+        let mut bytes = be_block(0x0A0D_0D0A, &shb);
+        bytes.extend(be_block(1, &[0, 1, 0, 0, 0, 0, 0, 0]));
+        bytes.extend(be_block(3, &[0, 0, 0, 4, b'a', b'b', b'c', b'd']));
+        bytes.extend_from_slice(&0x8000_0001u32.to_be_bytes());
+        bytes.extend_from_slice(&9u32.to_be_bytes());
+        bytes.extend_from_slice(&[0; 12]);
+        let (got, f) = read_all(&bytes);
+        assert_eq!(got.len(), 1);
+        assert!(
+            f.warnings()[0].message.contains("corrupt block length 9"),
+            "{:?}",
+            f.warnings()
+        );
+        assert_eq!(f.warnings()[0].packet, 2);
     }
 
     #[test]

@@ -38,7 +38,8 @@ struct Conn {
     interim: Vec<Response>,
     /// Index in `pending` of the request whose body is being read, counted from the back.
     request_in_body: bool,
-    /// Bytes held by `pending`, `current` and `interim` (see [`weight_request`]).
+    /// Heap bytes held by the requests and responses in `pending`, `current` and `interim`
+    /// (see [`weight_request`]); the slots of `pending` and `interim` are counted apart.
     owned: usize,
 }
 
@@ -58,12 +59,23 @@ impl Conn {
         }
     }
 
-    /// Bytes this connection holds, for the stage's budget.
+    /// Bytes this connection holds, for the stage's budget: what its framers buffer, what
+    /// its requests and responses hold, and the slots of its queues (kept when emptied).
     fn held(&self) -> usize {
+        let slots = self
+            .pending
+            .capacity()
+            .saturating_mul(std::mem::size_of::<Request>())
+            .saturating_add(
+                self.interim
+                    .capacity()
+                    .saturating_mul(std::mem::size_of::<Response>()),
+            );
         self.requests
             .buffered()
             .saturating_add(self.responses.buffered())
             .saturating_add(self.owned)
+            .saturating_add(slots)
     }
 
     fn role_of(&self, dir: Dir) -> Role {
@@ -403,20 +415,23 @@ fn shed(
     if !c.interim.is_empty() {
         emit(stats, c, conn, None, sink);
     }
+    c.pending = VecDeque::new();
+    c.interim = Vec::new();
 }
 
-/// Heap bytes a request holds, roughly: its struct and strings, and the header slots.
+/// Heap bytes a request holds, roughly: its strings and its header fields (the struct itself
+/// sits in a queue slot or in the connection).
 fn weight_request(r: &Request) -> usize {
-    std::mem::size_of::<Request>()
-        .saturating_add(r.method.capacity())
+    r.method
+        .capacity()
         .saturating_add(r.uri.capacity())
         .saturating_add(weight_headers(&r.headers))
 }
 
 /// As [`weight_request`]; the body start is counted by the framer while it is held.
 fn weight_response(r: &Response) -> usize {
-    std::mem::size_of::<Response>()
-        .saturating_add(r.reason.capacity())
+    r.reason
+        .capacity()
         .saturating_add(weight_headers(&r.headers))
 }
 
@@ -749,7 +764,7 @@ mod budget_tests {
         let mut http = HttpTracker::new(cfg);
         let mut events = Vec::new();
         let addr = "10.0.0.1:80".parse().unwrap();
-        let head = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &[b'a'; 3000]].concat();
+        let head = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &[b'a'; 2500]].concat();
         for conn in 0..5u64 {
             http.push(
                 &StreamEvent::Open {

@@ -298,6 +298,23 @@ fn unfinished_heads(n: u64) -> (Stats, Outputs) {
     f.finish()
 }
 
+/// `n` connections, each sending 64 pipelined requests in one segment and never answered.
+fn pipelined_flood(n: u64) -> (Stats, Outputs) {
+    let mut f = Feed::new();
+    let sisn = 9_000u32;
+    let requests = b"GET / HTTP/1.1\r\n\r\n".repeat(64);
+    for i in 0..n {
+        let host = u32::try_from(i / 50_000).unwrap();
+        let port = 10_000 + u16::try_from(i % 50_000).unwrap();
+        let client = ([10, 3, (host >> 8) as u8, host as u8], port);
+        let cisn = 1_000u32;
+        f.send(client, SERVER, cisn, 0, SYN, b"");
+        f.send(SERVER, client, sisn, cisn + 1, SYN | ACK, b"");
+        f.send(client, SERVER, cisn + 1, sisn + 1, PSH_ACK, &requests);
+    }
+    f.finish()
+}
+
 // ---- measuring in a child process ---------------------------------------------------------
 
 /// CPU time of the calling thread, in ms: steadier than wall time on a shared machine.
@@ -502,6 +519,19 @@ fn many_connections_holding_unfinished_heads() {
             if n * 60_000 > budget {
                 assert!(s.http.budget_hits > 0, "{s:?}");
             }
+        },
+    );
+}
+
+#[test]
+fn many_connections_with_pipelined_requests() {
+    flood(
+        "hardening::many_connections_with_pipelined_requests",
+        100_000,
+        pipelined_flood,
+        |n, s, o| {
+            assert_eq!(s.http.requests, 64 * n, "{s:?}");
+            assert_eq!(o.exchanges, 64 * n, "every request is reported once");
         },
     );
 }
