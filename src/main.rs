@@ -49,6 +49,12 @@ enum Command {
         /// with a problem are shown).
         #[arg(long)]
         all_handshakes: bool,
+        /// Change a resource cap, NAME=N (repeatable): connections, reorder-bytes-per-conn,
+        /// reorder-bytes, idle-seconds, head-bytes, pending-requests, interim-responses,
+        /// http-bytes, handshakes, handshakes-per-client, legs. The README lists the defaults;
+        /// the report counts every cap that was hit.
+        #[arg(long = "limit", value_name = "NAME=N")]
+        limits: Vec<String>,
         /// Rounds of refusal without success that make an `auth-loop`.
         #[arg(long, default_value_t = 3, value_name = "N")]
         loop_rounds: u32,
@@ -77,6 +83,12 @@ enum Command {
         /// Show passwords, hashes and tokens instead of redacting them.
         #[arg(long)]
         reveal_secrets: bool,
+        /// Change a resource cap, NAME=N (repeatable): connections, reorder-bytes-per-conn,
+        /// reorder-bytes, idle-seconds, head-bytes, pending-requests, interim-responses,
+        /// http-bytes, handshakes, handshakes-per-client, legs. The README lists the defaults;
+        /// the report counts every cap that was hit.
+        #[arg(long = "limit", value_name = "NAME=N")]
+        limits: Vec<String>,
         /// Rounds of refusal without success that make an `auth-loop`.
         #[arg(long, default_value_t = 3, value_name = "N")]
         loop_rounds: u32,
@@ -107,6 +119,12 @@ enum Command {
         /// Show passwords, hashes and tokens instead of redacting them.
         #[arg(long)]
         reveal_secrets: bool,
+        /// Change a resource cap, NAME=N (repeatable): connections, reorder-bytes-per-conn,
+        /// reorder-bytes, idle-seconds, head-bytes, pending-requests, interim-responses,
+        /// http-bytes, handshakes, handshakes-per-client, legs. The README lists the defaults;
+        /// the report counts every cap that was hit.
+        #[arg(long = "limit", value_name = "NAME=N")]
+        limits: Vec<String>,
         /// Rounds of refusal without success that make an `auth-loop`.
         #[arg(long, default_value_t = 3, value_name = "N")]
         loop_rounds: u32,
@@ -210,6 +228,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// The pipeline's options with the caps of `--limit` applied.
+fn config_with(limits: &[String]) -> anyhow::Result<authscope::pipeline::Config> {
+    let mut config = authscope::pipeline::Config::default();
+    for l in limits {
+        config.set_limit(l)?;
+    }
+    Ok(config)
+}
+
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal;
     match args.command {
@@ -222,10 +249,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             exchanges,
             fail_on,
             all_handshakes,
+            limits,
             loop_rounds,
             slow_ms,
         } => {
-            let mut config = authscope::pipeline::Config::default();
+            let mut config = config_with(&limits)?;
             config.diagnose.loop_rounds = loop_rounds;
             config.diagnose.slow_ms = slow_ms;
             let stdout = std::io::stdout();
@@ -285,10 +313,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Open {
             files,
             reveal_secrets,
+            limits,
             loop_rounds,
             slow_ms,
         } => {
-            let mut config = authscope::pipeline::Config::default();
+            let mut config = config_with(&limits)?;
             config.diagnose.loop_rounds = loop_rounds;
             config.diagnose.slow_ms = slow_ms;
             let opts = authscope::ui::Options {
@@ -310,6 +339,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             handshakes,
             filter,
             reveal_secrets,
+            limits,
             loop_rounds,
             slow_ms,
         } => {
@@ -330,7 +360,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                     )
                 })?,
             };
-            let mut config = authscope::pipeline::Config::default();
+            let mut config = config_with(&limits)?;
             config.diagnose.loop_rounds = loop_rounds;
             config.diagnose.slow_ms = slow_ms;
             let opts = authscope::export::Options {

@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 
 use crate::capture::{Frame, Timestamp};
 use crate::diagnose::{diagnose, DiagnoseConfig, Finding};
-use crate::handshake::{ConnEvent, ConnEventKind, CorrelateConfig, Correlator, Handshake, Side};
+use crate::handshake::{
+    ConnEvent, ConnEventKind, CorrelateConfig, CorrelateStats, Correlator, Handshake, Side,
+};
 use crate::http::{Anomaly, Exchange, HttpConfig, HttpEvent, HttpStats, HttpTracker};
 use crate::net::{NetDecoder, NetStats};
 use crate::tcp::{
@@ -22,6 +24,93 @@ pub struct Config {
     pub http: HttpConfig,
     pub correlate: CorrelateConfig,
     pub diagnose: DiagnoseConfig,
+}
+
+/// The caps `--limit NAME=N` sets: name, what it bounds, and where it goes.
+pub const LIMITS: &[(&str, &str)] = &[
+    ("connections", "open TCP connections (100000)"),
+    (
+        "reorder-bytes-per-conn",
+        "out-of-order bytes buffered per direction of a connection (1048576)",
+    ),
+    (
+        "reorder-bytes",
+        "out-of-order bytes buffered in all (67108864)",
+    ),
+    (
+        "idle-seconds",
+        "a connection idle this long is closed (600)",
+    ),
+    ("head-bytes", "the largest HTTP message head (65536)"),
+    (
+        "pending-requests",
+        "pipelined requests waiting on one connection (64)",
+    ),
+    ("interim-responses", "1xx responses kept per exchange (16)"),
+    (
+        "http-bytes",
+        "HTTP state held over all connections (67108864)",
+    ),
+    ("handshakes", "handshakes open at once (50000)"),
+    (
+        "handshakes-per-client",
+        "handshakes open at once for one client (10000)",
+    ),
+    ("legs", "legs kept per handshake (64)"),
+];
+
+/// Why `--limit` was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LimitError {
+    #[error("--limit {0}: expected NAME=N")]
+    Syntax(String),
+    #[error("--limit {0}: unknown limit (known: {known})", known = limit_names())]
+    Unknown(String),
+    #[error("--limit {0}: the value must be a whole number from 1")]
+    Value(String),
+}
+
+fn limit_names() -> String {
+    LIMITS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Config {
+    /// Applies one `NAME=N` of `--limit` (names in [`LIMITS`]).
+    pub fn set_limit(&mut self, spec: &str) -> Result<(), LimitError> {
+        let (name, value) = spec
+            .split_once('=')
+            .ok_or_else(|| LimitError::Syntax(spec.to_owned()))?;
+        let n: usize = value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| LimitError::Value(spec.to_owned()))?;
+        match name.trim() {
+            "connections" => self.tcp.max_connections = n,
+            "reorder-bytes-per-conn" => self.tcp.max_buffered_per_conn = n,
+            "reorder-bytes" => self.tcp.max_buffered_total = n,
+            "idle-seconds" => {
+                self.tcp.idle_timeout_ns = i64::try_from(n)
+                    .ok()
+                    .and_then(|s| s.checked_mul(1_000_000_000))
+                    .ok_or_else(|| LimitError::Value(spec.to_owned()))?;
+            }
+            "head-bytes" => self.http.max_head_bytes = n,
+            "pending-requests" => self.http.max_pending_requests = n,
+            "interim-responses" => self.http.max_interim_responses = n,
+            "http-bytes" => self.http.max_buffered_total = n,
+            "handshakes" => self.correlate.max_open = n,
+            "handshakes-per-client" => self.correlate.max_open_per_client = n,
+            "legs" => self.correlate.max_legs = n,
+            _ => return Err(LimitError::Unknown(name.to_owned())),
+        }
+        Ok(())
+    }
 }
 
 /// How a connection ended.
@@ -113,6 +202,7 @@ pub struct Stats {
     pub net: NetStats,
     pub tcp: TcpStats,
     pub http: HttpStats,
+    pub correlate: CorrelateStats,
     pub handshakes: u64,
 }
 
@@ -175,6 +265,7 @@ impl Analyzer {
             net: *self.net.stats(),
             tcp: *self.tcp.stats(),
             http: *self.http.stats(),
+            correlate: self.model.correlator.stats(),
             handshakes: self.model.correlator.finished(),
             ..self.stats
         }
@@ -485,5 +576,59 @@ fn ev_frame(ev: &StreamEvent<'_>) -> u64 {
 fn touch(open: &mut HashMap<ConnId, Box<Connection>>, conn: ConnId, ts: Timestamp) {
     if let Some(c) = open.get_mut(&conn) {
         c.last = c.last.max(ts);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_limit_named_in_the_table_can_be_set() {
+        for (name, _) in LIMITS {
+            let mut c = Config::default();
+            assert_eq!(c.set_limit(&format!("{name}=7")), Ok(()), "{name}");
+        }
+        let mut c = Config::default();
+        c.set_limit("handshakes-per-client=3").unwrap();
+        assert_eq!(c.correlate.max_open_per_client, 3);
+        c.set_limit("idle-seconds=2").unwrap();
+        assert_eq!(c.tcp.idle_timeout_ns, 2_000_000_000);
+        assert!(matches!(c.set_limit("legs"), Err(LimitError::Syntax(_))));
+        assert!(matches!(c.set_limit("legs=0"), Err(LimitError::Value(_))));
+        assert!(matches!(c.set_limit("legs=-1"), Err(LimitError::Value(_))));
+        assert!(matches!(c.set_limit("nope=1"), Err(LimitError::Unknown(_))));
+        assert!(matches!(
+            c.set_limit(&format!("idle-seconds={}", usize::MAX)),
+            Err(LimitError::Value(_))
+        ));
+    }
+
+    #[test]
+    fn the_defaults_the_table_states_are_the_defaults() {
+        let c = Config::default();
+        for (name, what) in LIMITS {
+            let stated: u64 = what
+                .rsplit_once('(')
+                .and_then(|(_, n)| n.strip_suffix(')'))
+                .unwrap()
+                .parse()
+                .unwrap();
+            let actual = match *name {
+                "connections" => c.tcp.max_connections as u64,
+                "reorder-bytes-per-conn" => c.tcp.max_buffered_per_conn as u64,
+                "reorder-bytes" => c.tcp.max_buffered_total as u64,
+                "idle-seconds" => (c.tcp.idle_timeout_ns / 1_000_000_000) as u64,
+                "head-bytes" => c.http.max_head_bytes as u64,
+                "pending-requests" => c.http.max_pending_requests as u64,
+                "interim-responses" => c.http.max_interim_responses as u64,
+                "http-bytes" => c.http.max_buffered_total as u64,
+                "handshakes" => c.correlate.max_open as u64,
+                "handshakes-per-client" => c.correlate.max_open_per_client as u64,
+                "legs" => c.correlate.max_legs as u64,
+                other => panic!("{other} is not checked here"),
+            };
+            assert_eq!(stated, actual, "{name}");
+        }
     }
 }

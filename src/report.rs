@@ -519,6 +519,9 @@ impl Inputs for MergedSource {
             let fs = f.stats();
             writeln!(out, "{}: {} packets ({})", fs.path, fs.packets, fs.format)?;
         }
+        for e in self.skipped() {
+            writeln!(out, "{e} (skipped)")?;
+        }
         Ok(())
     }
 
@@ -533,6 +536,7 @@ impl Inputs for MergedSource {
             .iter()
             .flat_map(|f| f.warnings())
             .map(|w| format!("{}: packet {}: {}", w.file, w.packet, w.message))
+            .chain(self.skipped().iter().map(|e| format!("{e} (skipped)")))
             .collect()
     }
 }
@@ -1039,6 +1043,17 @@ impl TextReport<'_> {
             (st.http.pending_cap_hits, "pipelined requests unpaired"),
             (st.http.interim_cap_hits, "interim responses dropped"),
             (st.net.ipv4_fragments_dropped, "IPv4 fragments dropped"),
+            (st.http.budget_hits, "HTTP memory budget full"),
+            (
+                st.correlate.open_cap_hits,
+                "handshakes finished early (too many open)",
+            ),
+            (
+                st.correlate.client_cap_hits,
+                "handshakes finished early (too many open for one client)",
+            ),
+            (st.correlate.legs_dropped, "legs not kept"),
+            (st.correlate.conn_events_dropped, "TCP events not kept"),
         ]
         .iter()
         .filter(|(n, _)| *n > 0)

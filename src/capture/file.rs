@@ -508,15 +508,32 @@ pub struct MergedSource {
     /// Timestamp of each file's head packet, once peeked; `None` when the file is exhausted.
     heads: Vec<Option<Option<Timestamp>>>,
     number: u64,
+    /// Files named but not usable at all (the others are still read).
+    skipped: Vec<CaptureError>,
 }
 
 impl MergedSource {
+    /// Opens every file that can be opened. One unusable file among several is skipped and
+    /// listed in [`MergedSource::skipped`] (a directory of captures with a stray text file in
+    /// it is still worth analysing); when none can be opened, the first error.
     pub fn open(paths: &[PathBuf]) -> Result<MergedSource, CaptureError> {
-        let files = paths
-            .iter()
-            .map(|p| FileSource::open(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(MergedSource::new(files))
+        let mut files = Vec::with_capacity(paths.len());
+        let mut skipped = Vec::new();
+        for p in paths {
+            match FileSource::open(p) {
+                Ok(f) => files.push(f),
+                Err(e) => skipped.push(e),
+            }
+        }
+        if files.is_empty() {
+            if let Some(first) = skipped.into_iter().next() {
+                return Err(first);
+            }
+            return Ok(MergedSource::new(files));
+        }
+        let mut m = MergedSource::new(files);
+        m.skipped = skipped;
+        Ok(m)
     }
 
     pub fn new(files: Vec<FileSource>) -> MergedSource {
@@ -525,7 +542,13 @@ impl MergedSource {
             files,
             heads,
             number: 0,
+            skipped: Vec::new(),
         }
+    }
+
+    /// Files that could not be opened, and why.
+    pub fn skipped(&self) -> &[CaptureError] {
+        &self.skipped
     }
 
     pub fn files(&self) -> &[FileSource] {

@@ -1,7 +1,7 @@
 //! Joining legs into handshakes, on their connection and across connections.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use crate::map::Map as HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -24,6 +24,10 @@ pub struct CorrelateConfig {
     pub max_conn_events: usize,
     /// Handshakes open at once; past it the oldest is finished early.
     pub max_open: usize,
+    /// Handshakes open at once for one client address; past it that client's oldest is
+    /// finished early, so one noisy client (a scanner, a flood) cannot push everyone else's
+    /// handshakes out through `max_open`.
+    pub max_open_per_client: usize,
 }
 
 impl Default for CorrelateConfig {
@@ -33,8 +37,23 @@ impl Default for CorrelateConfig {
             max_legs: 64,
             max_conn_events: 32,
             max_open: 50_000,
+            max_open_per_client: 10_000,
         }
     }
+}
+
+/// What the caps of the correlator did, for the report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CorrelateStats {
+    /// Handshakes finished early because `max_open` were open.
+    pub open_cap_hits: u64,
+    /// Handshakes finished early because their client had `max_open_per_client` open.
+    pub client_cap_hits: u64,
+    /// Legs past `max_legs` in a handshake, counted and not kept.
+    pub legs_dropped: u64,
+    /// TCP events past `max_conn_events` on a connection, counted and not kept.
+    pub conn_events_dropped: u64,
+    pub peak_open: u64,
 }
 
 /// Join keys indexed per handshake.
@@ -89,6 +108,10 @@ pub struct Correlator {
     closing: BinaryHeap<Reverse<(Timestamp, u64)>>,
     /// Handshakes finished and handed out.
     finished: u64,
+    /// Open handshakes of each client, oldest first. Ids of handshakes finished since are
+    /// dropped lazily (from the front, or by a compaction when a queue doubles its cap).
+    by_client: HashMap<IpAddr, VecDeque<u64>>,
+    stats: CorrelateStats,
 }
 
 impl Correlator {
@@ -107,6 +130,10 @@ impl Correlator {
     /// Handshakes handed out so far.
     pub fn finished(&self) -> u64 {
         self.finished
+    }
+
+    pub fn stats(&self) -> CorrelateStats {
+        self.stats
     }
 
     /// The handshakes still open, for a live view.
@@ -144,6 +171,7 @@ impl Correlator {
                 c.events.push(ev);
             } else {
                 c.dropped_events = c.dropped_events.saturating_add(1);
+                self.stats.conn_events_dropped = self.stats.conn_events_dropped.saturating_add(1);
             }
             for id in c.current.iter().flatten() {
                 if let Some(o) = self.open.get_mut(id) {
@@ -206,14 +234,18 @@ impl Correlator {
             None => {
                 if self.open.len() >= self.cfg.max_open {
                     if let Some((&oldest, _)) = self.open.iter().next() {
+                        self.stats.open_cap_hits = self.stats.open_cap_hits.saturating_add(1);
                         self.finish_one(oldest, sink);
                     }
                 }
+                self.make_room_for(client.ip(), sink);
                 let id = self.next_id;
                 self.next_id = self.next_id.saturating_add(1);
                 let earlier = self.conns.get(&leg.conn).map_or(0, |c| c.completed);
                 self.open
                     .insert(id, Open::new(id, client, server, &leg, earlier));
+                self.by_client.entry(client.ip()).or_default().push_back(id);
+                self.stats.peak_open = self.stats.peak_open.max(self.open.len() as u64);
                 id
             }
         };
@@ -257,9 +289,35 @@ impl Correlator {
         } else if o.keys.contains(&key) {
             self.by_key.insert(key, id);
         }
+        let dropped = o.hs.dropped_legs;
         o.add(leg, self.cfg.max_legs);
+        if o.hs.dropped_legs > dropped {
+            self.stats.legs_dropped = self.stats.legs_dropped.saturating_add(1);
+        }
         o.last_activity = o.last_activity.max(now);
         self.sweep(now, false, sink);
+    }
+
+    /// Keeps `client` under `max_open_per_client` open handshakes by finishing its oldest.
+    fn make_room_for(&mut self, client: IpAddr, sink: &mut dyn FnMut(Handshake)) {
+        let cap = self.cfg.max_open_per_client.max(1);
+        let Some(q) = self.by_client.get_mut(&client) else {
+            return;
+        };
+        let open = &self.open;
+        while q.front().is_some_and(|id| !open.contains_key(id)) {
+            q.pop_front();
+        }
+        if q.len() >= cap.saturating_mul(2) {
+            q.retain(|id| open.contains_key(id));
+        }
+        if q.len() < cap {
+            return;
+        }
+        if let Some(oldest) = q.pop_front() {
+            self.stats.client_cap_hits = self.stats.client_cap_hits.saturating_add(1);
+            self.finish_one(oldest, sink);
+        }
     }
 
     /// Which open handshake a leg belongs to, if any.
@@ -360,6 +418,14 @@ impl Correlator {
         let Some(mut o) = self.open.remove(&id) else {
             return;
         };
+        if let Some(q) = self.by_client.get_mut(&o.hs.client) {
+            if q.front() == Some(&id) {
+                q.pop_front();
+            }
+            if q.is_empty() {
+                self.by_client.remove(&o.hs.client);
+            }
+        }
         for k in &o.keys {
             if self.by_key.get(k) == Some(&id) {
                 self.by_key.remove(k);

@@ -18,7 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::capture::Timestamp;
 use crate::tcp::{ConnId, Dir};
 
-pub use correlate::{CorrelateConfig, Correlator};
+pub use correlate::{CorrelateConfig, CorrelateStats, Correlator};
 pub use leg::{iis_substatus, leg_of, Answer, Credential, Leg, LegRequest, LegResponse};
 
 /// Which end of a connection.

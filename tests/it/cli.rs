@@ -26,6 +26,65 @@ fn unusable_input_is_one_line_and_exit_2() {
 }
 
 #[test]
+fn an_unusable_file_among_several_is_skipped_with_a_warning() {
+    let good = root().join("captures/ntlm-success.pcap");
+    let not_a_capture = root().join("Cargo.toml");
+    let alone = Command::new(bin())
+        .args(["report", good.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let out = Command::new(bin())
+        .args([
+            "report",
+            not_a_capture.to_str().unwrap(),
+            good.to_str().unwrap(),
+            "/nonexistent/file.pcap",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Cargo.toml: not a pcap or pcapng file (unrecognised header) (skipped)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("/nonexistent/file.pcap: cannot open"),
+        "{text}"
+    );
+    // What could be read is analysed as if it had been given alone.
+    let alone = String::from_utf8_lossy(&alone.stdout);
+    let findings = |t: &str| {
+        t.lines()
+            .filter(|l| l.contains("handshake"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(findings(&text), findings(&alone));
+
+    let out = Command::new(bin())
+        .args([
+            "report",
+            "--format",
+            "json",
+            not_a_capture.to_str().unwrap(),
+            good.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = v["summary"]["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("Cargo.toml")
+                && w.as_str().unwrap().contains("skipped")),
+        "{warnings:?}"
+    );
+}
+
+#[test]
 fn bad_arguments_exit_2() {
     let out = Command::new(bin()).args(["report"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));

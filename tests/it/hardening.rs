@@ -29,6 +29,7 @@ const MAX_TIME_RATIO: f64 = 6.0;
 const SYN: u8 = 0x02;
 const ACK: u8 = 0x10;
 const PSH_ACK: u8 = 0x18;
+const RST: u8 = 0x04;
 
 /// One Ethernet + IPv4 + TCP frame (checksums left zero: nothing on the way checks them).
 fn tcp_frame(
@@ -298,6 +299,32 @@ fn unfinished_heads(n: u64) -> (Stats, Outputs) {
     f.finish()
 }
 
+/// `n` connections from one client address, each with an NTLM negotiation that is refused
+/// and abandoned: `n` handshakes a client could still come back to.
+fn handshake_flood(n: u64) -> (Stats, Outputs) {
+    let mut f = Feed::new();
+    let (cisn, sisn) = (1_000u32, 9_000u32);
+    let resp = b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: NTLM\r\nContent-Length: 0\r\n\r\n";
+    for i in 0..n {
+        // A resource of its own each, or they would all join one handshake (same client,
+        // server, Host and target within the join window).
+        let req = format!("GET /{i} HTTP/1.1\r\nHost: h\r\nAuthorization: NTLM TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAGAbEdAAAADw==\r\n\r\n");
+        let req = req.as_bytes();
+        let port = 10_000 + u16::try_from(i % 50_000).unwrap();
+        let client = ([10, 3, 0, 1], port);
+        let server = ([10, 0, 0, 4], 80 + u16::try_from(i / 50_000).unwrap());
+        f.send(client, server, cisn, 0, SYN, b"");
+        f.send(server, client, sisn, cisn + 1, SYN | ACK, b"");
+        f.send(client, server, cisn + 1, sisn + 1, PSH_ACK, req);
+        let ack = cisn + 1 + req.len() as u32;
+        f.send(server, client, sisn + 1, ack, PSH_ACK, resp);
+        // The client gives up on the connection; its handshake waits the join window for
+        // the client to come back on another.
+        f.send(client, server, ack, 0, RST, b"");
+    }
+    f.finish()
+}
+
 /// `n` connections, each sending 64 pipelined requests in one segment and never answered.
 fn pipelined_flood(n: u64) -> (Stats, Outputs) {
     let mut f = Feed::new();
@@ -532,6 +559,27 @@ fn many_connections_with_pipelined_requests() {
         |n, s, o| {
             assert_eq!(s.http.requests, 64 * n, "{s:?}");
             assert_eq!(o.exchanges, 64 * n, "every request is reported once");
+        },
+    );
+}
+
+#[test]
+fn one_client_opening_many_handshakes() {
+    flood(
+        "hardening::one_client_opening_many_handshakes",
+        200_000,
+        handshake_flood,
+        |n, s, o| {
+            let cap = Config::default().correlate.max_open_per_client as u64;
+            assert_eq!(o.handshakes, n, "every handshake is reported once");
+            assert!(s.correlate.peak_open <= cap, "{:?}", s.correlate);
+            assert_eq!(
+                s.correlate.client_cap_hits,
+                n.saturating_sub(cap),
+                "{:?}",
+                s.correlate
+            );
+            assert_eq!(s.correlate.open_cap_hits, 0, "{:?}", s.correlate);
         },
     );
 }
