@@ -7,6 +7,9 @@ pub const TITLE: &str = "authscope";
 pub const EXPORT_NOTHING: &str = "export: no handshake to export";
 pub const EXPORT_NO_FORMAT: &str =
     "export: name a file ending in .html .json .ndjson .csv .md or .pcapng";
+pub const EXPORT_LIVE: &str =
+    "export: not available on a live capture (capture with --write FILE, then open FILE)";
+pub const NO_DETAIL: &str = "details of this handshake were not kept";
 pub const NO_HANDSHAKES_YET: &str = "no handshakes yet: reading...";
 pub const NO_HANDSHAKES: &str = "no authentication handshakes in this capture";
 pub const NO_MATCH: &str = "no handshake matches the filter (Esc clears it)";

@@ -39,8 +39,10 @@ fn load(paths: &[PathBuf], w: u16, h: u16) -> State {
         progress: source.files().iter().map(|f| f.progress()).collect(),
         live: None,
     };
-    let batch = worker::read_all(source, Config::default(), false);
+    let (spool, reader) = crate::ui::spool::create().unwrap();
+    let batch = worker::read_all(source, Config::default(), false, spool);
     let mut s = State::new(src);
+    s.spool = Some(reader);
     s.apply(Action::Resize(w, h));
     s.take_batch(batch);
     s
