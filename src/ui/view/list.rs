@@ -33,8 +33,13 @@ pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme) {
         return;
     }
     if s.view.is_empty() {
+        let live = s.source.live.is_some();
         let msg = if !s.records.is_empty() {
             strings::NO_MATCH
+        } else if live && s.done {
+            strings::NO_HANDSHAKES_LIVE_ENDED
+        } else if live {
+            strings::NO_HANDSHAKES_LIVE
         } else if s.done {
             strings::NO_HANDSHAKES
         } else {
