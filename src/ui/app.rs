@@ -414,7 +414,7 @@ impl State {
         let (Some(slot), Some(spool)) = (slot, self.spool.as_ref()) else {
             return;
         };
-        match spool.get(slot) {
+        match spool.detail(slot) {
             Ok(d) => {
                 let d = Arc::new(d);
                 self.cache.put(id, Arc::clone(&d));

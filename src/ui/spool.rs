@@ -84,12 +84,16 @@ pub struct LegDetail {
     pub latency_ns: Option<i64>,
     pub request: Option<RequestDetail>,
     pub response: Option<ResponseDetail>,
-    /// When the heads were still held when the handshake was decided.
+    /// Where the raw heads are in the spool, when they were still known when the handshake
+    /// was decided.
+    pub raw_at: Option<Slot>,
+    /// The raw heads, read from `raw_at` with the detail.
+    #[serde(skip)]
     pub raw: Option<RawHeads>,
 }
 
 impl LegDetail {
-    fn of(l: &Leg, raw: Option<RawHeads>) -> LegDetail {
+    fn of(l: &Leg, raw_at: Option<Slot>) -> LegDetail {
         LegDetail {
             conn: l.conn,
             proxy: l.proxy,
@@ -111,7 +115,8 @@ impl LegDetail {
                 connection: r.connection.clone(),
                 challenges: r.challenges.as_ref().map(Token::of),
             }),
-            raw,
+            raw_at,
+            raw: None,
         }
     }
 }
@@ -159,8 +164,8 @@ pub struct Detail {
 }
 
 impl Detail {
-    /// `raw` holds the raw heads by leg (shorter when some were not kept).
-    pub fn of(a: &Analysed, raw: Vec<Option<RawHeads>>) -> Detail {
+    /// `raw` holds where the raw heads are, by leg (shorter when some were not kept).
+    pub fn of(a: &Analysed, raw: Vec<Option<Slot>>) -> Detail {
         let h = &a.handshake;
         let mut raw = raw.into_iter();
         Detail {
@@ -210,8 +215,8 @@ impl Detail {
     }
 }
 
-/// Where a detail is in the spool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a record is in the spool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Slot {
     offset: u64,
     len: u32,
@@ -265,21 +270,21 @@ impl SpoolWriter {
         }
     }
 
-    /// Appends a detail. An error (the first one only; later calls return `Ok(None)`) says why
-    /// details are no longer kept.
-    pub fn put(&mut self, d: &Detail) -> Result<Option<Slot>, String> {
+    /// Appends a record (`what` names it in messages). An error (for a full or failed spool,
+    /// the first one only; later calls return `Ok(None)`) says why details are not kept.
+    pub fn put<T: Serialize>(&mut self, d: &T, what: &str) -> Result<Option<Slot>, String> {
         if self.failed || self.full {
             return Ok(None);
         }
         self.buf.clear();
         if let Err(e) = serde_json::to_writer(&mut self.buf, d) {
-            // One handshake that does not serialize costs only its own details.
-            return Err(format!("handshake #{}: details not kept: {e}", d.id));
+            // One record that does not serialize costs only itself.
+            return Err(format!("{what}: details not kept: {e}"));
         }
         let len = self.buf.len() as u64;
         let end = self.at.saturating_add(len);
         let Ok(len32) = u32::try_from(len) else {
-            return Err(format!("handshake #{}: details too large to keep", d.id));
+            return Err(format!("{what}: details too large to keep"));
         };
         if end > self.cap {
             self.full = true;
@@ -331,11 +336,20 @@ pub struct SpoolReader {
 }
 
 impl SpoolReader {
-    pub fn get(&self, slot: Slot) -> io::Result<Detail> {
+    pub fn get<T: serde::de::DeserializeOwned>(&self, slot: Slot) -> io::Result<T> {
         let len = usize::try_from(slot.len).map_err(io::Error::other)?;
         let mut buf = vec![0u8; len];
         read_at(&self.file, &mut buf, slot.offset)?;
         serde_json::from_slice(&buf).map_err(io::Error::other)
+    }
+
+    /// A handshake's details with the raw heads of its legs (those that can be read).
+    pub fn detail(&self, slot: Slot) -> io::Result<Detail> {
+        let mut d: Detail = self.get(slot)?;
+        for leg in &mut d.legs {
+            leg.raw = leg.raw_at.and_then(|at| self.get(at).ok());
+        }
+        Ok(d)
     }
 }
 
@@ -393,6 +407,39 @@ impl Cache {
 mod tests {
     use super::*;
 
+    impl SpoolWriter {
+        fn put_d(&mut self, d: &Detail) -> Result<Option<Slot>, String> {
+            self.put(d, "test")
+        }
+    }
+
+    #[test]
+    fn raw_heads_are_read_with_their_detail() {
+        let (mut w, r) = create().unwrap();
+        let heads = RawHeads {
+            request: Some(vec![Header {
+                name: String::new(),
+                value: "GET / HTTP/1.1".into(),
+            }]),
+            response: None,
+        };
+        let at = w.put(&heads, "raw").unwrap();
+        let mut d = detail(1);
+        d.legs.push(LegDetail {
+            conn: 0,
+            proxy: false,
+            latency_ns: None,
+            request: None,
+            response: None,
+            raw_at: at,
+            raw: None,
+        });
+        let slot = w.put_d(&d).unwrap().unwrap();
+        w.flush().unwrap();
+        let back = r.detail(slot).unwrap();
+        assert_eq!(back.legs[0].raw.as_ref(), Some(&heads));
+    }
+
     fn detail(id: u64) -> Detail {
         Detail {
             id,
@@ -433,13 +480,13 @@ mod tests {
     #[test]
     fn details_read_back_as_written_while_more_are_appended() {
         let (mut w, r) = create().unwrap();
-        let a = w.put(&detail(1)).unwrap().unwrap();
+        let a = w.put_d(&detail(1)).unwrap().unwrap();
         w.flush().unwrap();
-        assert_eq!(r.get(a).unwrap(), detail(1));
-        let b = w.put(&detail(2)).unwrap().unwrap();
+        assert_eq!(r.detail(a).unwrap(), detail(1));
+        let b = w.put_d(&detail(2)).unwrap().unwrap();
         w.flush().unwrap();
-        assert_eq!(r.get(b).unwrap(), detail(2));
-        assert_eq!(r.get(a).unwrap(), detail(1));
+        assert_eq!(r.detail(b).unwrap(), detail(2));
+        assert_eq!(r.detail(a).unwrap(), detail(1));
     }
 
     #[test]
@@ -447,13 +494,13 @@ mod tests {
         let (w, r) = create().unwrap();
         let one = serde_json::to_vec(&detail(1)).unwrap().len() as u64;
         let mut w = w.with_cap(one.saturating_mul(2));
-        let a = w.put(&detail(1)).unwrap().unwrap();
-        w.put(&detail(2)).unwrap().unwrap();
-        let err = w.put(&detail(3)).unwrap_err();
+        let a = w.put_d(&detail(1)).unwrap().unwrap();
+        w.put_d(&detail(2)).unwrap().unwrap();
+        let err = w.put_d(&detail(3)).unwrap_err();
         assert!(err.contains("spool full"), "{err}");
-        assert_eq!(w.put(&detail(4)), Ok(None));
+        assert_eq!(w.put_d(&detail(4)), Ok(None));
         w.flush().unwrap();
-        assert_eq!(r.get(a).unwrap(), detail(1));
+        assert_eq!(r.detail(a).unwrap(), detail(1));
     }
 
     #[test]

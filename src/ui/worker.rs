@@ -19,7 +19,7 @@ use crate::tcp::ConnId;
 
 use super::app::{Interner, RawHeads, Record};
 use super::event::{AppEvent, Batch};
-use super::spool::{Detail, SpoolWriter};
+use super::spool::{Detail, Slot, SpoolWriter};
 
 /// How often the worker reports while reading.
 pub const BATCH_EVERY: Duration = Duration::from_millis(100);
@@ -57,15 +57,18 @@ pub fn spawn(job: Job) -> std::io::Result<std::thread::JoinHandle<()>> {
         .spawn(move || run(job))
 }
 
-/// Raw heads of authentication exchanges, by connection and first frame, bounded.
+/// Raw heads of authentication exchanges, by connection and first frame, bounded. The heads
+/// themselves go to the spool at once; only where they are is kept here (requests that reuse
+/// an accepted credential are never claimed by a handshake, and would otherwise hold their
+/// heads in memory until pushed out).
 #[derive(Default)]
 struct Heads {
-    map: HashMap<(ConnId, u64), RawHeads>,
+    map: HashMap<(ConnId, u64), Slot>,
     order: VecDeque<(ConnId, u64)>,
 }
 
 impl Heads {
-    fn keep(&mut self, x: &Exchange, reveal: bool) {
+    fn keep(&mut self, x: &Exchange, reveal: bool, spool: &mut SpoolWriter) -> Result<(), String> {
         let auth_req = x.request.as_ref().is_some_and(|r| {
             r.headers.iter().any(|h| {
                 h.name.eq_ignore_ascii_case("authorization")
@@ -80,7 +83,7 @@ impl Heads {
                 })
         });
         if !auth_req && !auth_resp {
-            return;
+            return Ok(());
         }
         let Some(frame) = x
             .request
@@ -88,7 +91,7 @@ impl Heads {
             .map(|r| r.frame)
             .or(x.response.as_ref().map(|r| r.frame))
         else {
-            return;
+            return Ok(());
         };
         let shown = present_exchange(x, reveal);
         let heads = RawHeads {
@@ -109,8 +112,11 @@ impl Heads {
                 v
             }),
         };
+        let Some(slot) = spool.put(&heads, "raw headers")? else {
+            return Ok(());
+        };
         let key = (x.conn, frame);
-        if self.map.insert(key, heads).is_none() {
+        if self.map.insert(key, slot).is_none() {
             self.order.push_back(key);
         }
         while self.map.len() > MAX_PENDING_HEADS {
@@ -121,9 +127,10 @@ impl Heads {
                 None => break,
             }
         }
+        Ok(())
     }
 
-    fn take_for(&mut self, a: &Analysed) -> Vec<Option<RawHeads>> {
+    fn take_for(&mut self, a: &Analysed) -> Vec<Option<Slot>> {
         a.handshake
             .legs
             .iter()
@@ -169,7 +176,11 @@ impl Collect {
     fn take(&mut self, o: Output) {
         match o {
             Output::Connection(_) => self.connections = self.connections.saturating_add(1),
-            Output::Exchange(x) => self.heads.keep(&x, self.reveal),
+            Output::Exchange(x) => {
+                if let Err(e) = self.heads.keep(&x, self.reveal, &mut self.spool) {
+                    self.note(e);
+                }
+            }
             Output::Handshake(mut a) => {
                 if self.reveal {
                     for leg in &mut a.handshake.legs {
@@ -191,7 +202,8 @@ impl Collect {
                     }
                     return;
                 }
-                let slot = match self.spool.put(&Detail::of(&a, raw)) {
+                let what = format!("handshake #{}", a.handshake.id);
+                let slot = match self.spool.put(&Detail::of(&a, raw), &what) {
                     Ok(slot) => slot,
                     Err(e) => {
                         self.note(e);
