@@ -35,7 +35,7 @@ use ratatui::Terminal;
 use crate::capture::{CaptureError, MergedSource};
 use crate::pipeline::Config;
 
-use app::{Live, Source, State};
+use app::{Source, State};
 use event::AppEvent;
 use theme::Theme;
 
@@ -106,9 +106,9 @@ pub fn run(paths: &[PathBuf], opts: &Options) -> Result<(), UiError> {
 pub fn run_live(config: crate::capture::live::LiveConfig, opts: &Options) -> Result<(), UiError> {
     let source = crate::capture::live::LiveSource::open(config)?;
     let src = Source {
-        live: Some(Live {
+        live: Some(app::Live {
             interface: source.config().interface.clone(),
-            ..Live::default()
+            ..app::Live::default()
         }),
         ..Source::default()
     };
@@ -208,6 +208,7 @@ enum Exports {
     /// The capture files, read again: the same input and options reproduce the ids.
     Files(Vec<PathBuf>),
     /// Not possible (a live capture has no file to read again).
+    #[cfg_attr(not(feature = "live"), allow(dead_code))]
     Unavailable,
 }
 
