@@ -12,12 +12,76 @@
 //! A `word:rest` whose `word` is not a key is free text (`http://x` searches for the URL) and
 //! gives a note, so a typo (`usr:bob`) is visible rather than silently empty.
 //!
-//! The module reads only the model ([`Analysed`]) and knows nothing of the terminal: the UI's
-//! list and `authscope export --filter` use it alike (it comes before both in the pipeline
-//! order).
+//! The module reads only the model ([`Analysed`], or any [`Fields`]) and knows nothing of the
+//! terminal: the UI's list (over its compact rows) and `authscope export --filter` use it
+//! alike (it comes before both in the pipeline order).
 
-use crate::handshake::Outcome;
+use std::net::SocketAddr;
+
+use crate::handshake::{Outcome, SchemeUsed};
 use crate::pipeline::Analysed;
+
+/// The fields of a handshake the filter looks at. The full model has them, and so does the
+/// UI's compact row of a handshake (whose details are spooled to disk), so both are filtered
+/// by one implementation.
+pub trait Fields {
+    fn user(&self) -> Option<&str>;
+    fn domain(&self) -> Option<&str>;
+    fn host(&self) -> Option<&str>;
+    fn resource(&self) -> &str;
+    fn scheme(&self) -> &SchemeUsed;
+    fn offered(&self) -> &[String];
+    /// True when a finding's code satisfies `f`.
+    fn any_code(&self, f: &mut dyn FnMut(&str) -> bool) -> bool;
+    fn client_socket(&self) -> SocketAddr;
+    fn server(&self) -> SocketAddr;
+    fn outcome(&self) -> &Outcome;
+    fn workstation(&self) -> Option<&str>;
+    fn spn(&self) -> Option<&str>;
+    fn realm(&self) -> Option<&str>;
+}
+
+impl Fields for Analysed {
+    fn user(&self) -> Option<&str> {
+        self.handshake.user.as_deref()
+    }
+    fn domain(&self) -> Option<&str> {
+        self.handshake.domain.as_deref()
+    }
+    fn host(&self) -> Option<&str> {
+        self.handshake.host.as_deref()
+    }
+    fn resource(&self) -> &str {
+        &self.handshake.resource
+    }
+    fn scheme(&self) -> &SchemeUsed {
+        &self.handshake.scheme
+    }
+    fn offered(&self) -> &[String] {
+        &self.handshake.offered
+    }
+    fn any_code(&self, f: &mut dyn FnMut(&str) -> bool) -> bool {
+        self.findings.iter().any(|x| f(x.code))
+    }
+    fn client_socket(&self) -> SocketAddr {
+        self.handshake.client_socket
+    }
+    fn server(&self) -> SocketAddr {
+        self.handshake.server
+    }
+    fn outcome(&self) -> &Outcome {
+        &self.handshake.outcome
+    }
+    fn workstation(&self) -> Option<&str> {
+        self.handshake.workstation.as_deref()
+    }
+    fn spn(&self) -> Option<&str> {
+        self.handshake.spn.as_deref()
+    }
+    fn realm(&self) -> Option<&str> {
+        self.handshake.realm.as_deref()
+    }
+}
 
 /// What a `key:` term looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +179,7 @@ impl Filter {
     }
 
     /// True when every term matches the handshake.
-    pub fn matches(&self, a: &Analysed) -> bool {
+    pub fn matches(&self, a: &impl Fields) -> bool {
         self.terms.iter().all(|t| term_matches(t, a) != t.negated)
     }
 }
@@ -156,25 +220,25 @@ fn has(hay: &str, needle: &str) -> bool {
     hay.to_lowercase().contains(needle)
 }
 
-fn term_matches(t: &Term, a: &Analysed) -> bool {
+fn term_matches(t: &Term, a: &impl Fields) -> bool {
     let v = t.value.as_str();
-    let h = &a.handshake;
-    let opt = |o: &Option<String>| o.as_deref().is_some_and(|s| has(s, v));
+    let opt = |o: Option<&str>| o.is_some_and(|s| has(s, v));
     let user = || {
-        opt(&h.user)
-            || match (&h.domain, &h.user) {
+        opt(a.user())
+            || match (a.domain(), a.user()) {
                 (Some(d), Some(u)) => has(&format!("{d}\\{u}"), v),
                 _ => false,
             }
     };
-    let host = || opt(&h.host) || has(&h.resource, v);
-    let scheme = || has(&h.scheme.to_string(), v);
-    let offered = || h.offered.iter().any(|o| has(o, v));
-    let code = || a.findings.iter().any(|f| f.code.contains(v));
-    let client = || has(&h.client_socket.to_string(), v);
-    let server = || has(&h.server.to_string(), v);
+    let host = || opt(a.host()) || has(a.resource(), v);
+    let scheme = || has(&a.scheme().to_string(), v);
+    let offered = || a.offered().iter().any(|o| has(o, v));
+    let code = || a.any_code(&mut |c| c.contains(v));
+    let client = || has(&a.client_socket().to_string(), v);
+    let server = || has(&a.server().to_string(), v);
     // `ok` is how the list says success.
-    let outcome = || has(&h.outcome.label(), v) || (h.outcome == Outcome::Success && "ok" == v);
+    let outcome =
+        || has(&a.outcome().label(), v) || (*a.outcome() == Outcome::Success && "ok" == v);
     match t.key {
         Some(Key::User) => user(),
         Some(Key::Host) => host(),
@@ -192,9 +256,9 @@ fn term_matches(t: &Term, a: &Analysed) -> bool {
                 || client()
                 || server()
                 || outcome()
-                || opt(&h.workstation)
-                || opt(&h.spn)
-                || opt(&h.realm)
+                || opt(a.workstation())
+                || opt(a.spn())
+                || opt(a.realm())
         }
     }
 }

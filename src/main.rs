@@ -64,7 +64,8 @@ enum Command {
     },
     /// List the interfaces live capture can use, with their addresses and flags.
     Interfaces,
-    /// Watch a live capture (for now: the NDJSON report of `report -i`; the UI comes later).
+    /// Watch a live capture in the terminal UI: handshakes appear as they happen (`q` stops
+    /// the capture; `--write` keeps the packets). `report -i` prints a report instead.
     Live {
         /// The interface to capture on.
         #[arg(short = 'i', long, value_name = "IFACE")]
@@ -74,6 +75,12 @@ enum Command {
         /// Show passwords, hashes and tokens instead of redacting them.
         #[arg(long)]
         reveal_secrets: bool,
+        /// Rounds of refusal without success that make an `auth-loop`.
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        loop_rounds: u32,
+        /// A credential answered later than this is `slow-auth` (milliseconds).
+        #[arg(long, default_value_t = 2000, value_name = "MS")]
+        slow_ms: u64,
     },
     /// Open capture files in the terminal UI: handshakes, their timelines and decoded legs.
     Open {
@@ -301,13 +308,17 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             interface,
             capture,
             reveal_secrets,
+            loop_rounds,
+            slow_ms,
         } => {
-            let opts = authscope::report::Options {
-                format: authscope::report::Format::Ndjson,
+            let mut config = authscope::pipeline::Config::default();
+            config.diagnose.loop_rounds = loop_rounds;
+            config.diagnose.slow_ms = slow_ms;
+            let opts = authscope::ui::Options {
                 reveal_secrets,
-                ..authscope::report::Options::default()
+                config,
             };
-            live::report(&interface, capture, &opts)?;
+            live::ui(&interface, capture, &opts)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Open {
@@ -403,6 +414,25 @@ mod live {
     use super::CaptureArgs;
 
     pub fn report(interface: &str, args: CaptureArgs, opts: &Options) -> anyhow::Result<Summary> {
+        let config = config(interface, args)?;
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+        let mut notes = std::io::stderr();
+        Ok(authscope::report::live::run(
+            config, opts, &mut out, &mut notes,
+        )?)
+    }
+
+    pub fn ui(
+        interface: &str,
+        args: CaptureArgs,
+        opts: &authscope::ui::Options,
+    ) -> anyhow::Result<()> {
+        authscope::ui::run_live(config(interface, args)?, opts)?;
+        Ok(())
+    }
+
+    fn config(interface: &str, args: CaptureArgs) -> anyhow::Result<LiveConfig> {
         let duration = match args.duration {
             Some(s) => Some(
                 std::time::Duration::try_from_secs_f64(s)
@@ -410,7 +440,7 @@ mod live {
             ),
             None => None,
         };
-        let config = LiveConfig {
+        Ok(LiveConfig {
             filter: args.filter,
             count: args.count,
             duration,
@@ -418,13 +448,7 @@ mod live {
             user: args.user,
             promiscuous: !args.no_promiscuous,
             ..LiveConfig::new(interface)
-        };
-        let stdout = std::io::stdout();
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-        let mut notes = std::io::stderr();
-        Ok(authscope::report::live::run(
-            config, opts, &mut out, &mut notes,
-        )?)
+        })
     }
 
     pub fn interfaces() -> anyhow::Result<()> {
@@ -474,6 +498,14 @@ mod live {
     }
 
     pub fn interfaces() -> anyhow::Result<()> {
+        Err(unavailable())
+    }
+
+    pub fn ui(
+        _interface: &str,
+        _args: CaptureArgs,
+        _opts: &authscope::ui::Options,
+    ) -> anyhow::Result<()> {
         Err(unavailable())
     }
 }

@@ -22,7 +22,8 @@ pub use correlate::{CorrelateConfig, CorrelateStats, Correlator};
 pub use leg::{iis_substatus, leg_of, Answer, Credential, Leg, LegRequest, LegResponse};
 
 /// Which end of a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+// Deserialize: the UI spools timelines to disk and reads them back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Client,
@@ -40,7 +41,7 @@ impl From<Dir> for Side {
 }
 
 /// A TCP event of one of a handshake's connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ConnEventKind {
     /// The connection was first seen (`handshake_seen`: its SYN was captured).
@@ -192,7 +193,7 @@ pub struct TimelineEntry {
     pub what: TimelineWhat,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TimelineWhat {
     Request {

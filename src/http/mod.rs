@@ -48,7 +48,8 @@ impl Default for HttpConfig {
 
 /// One header field, owned. Values are kept as text (lossy UTF-8: field values are ASCII in
 /// practice, RFC 9110 5.5).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+// Deserialize: the UI spools raw heads to disk and reads them back.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Header {
     pub name: String,
     pub value: String,

@@ -1,48 +1,190 @@
 //! The state of the UI and every change to it. Rendering reads [`State`]; only [`State::apply`]
 //! and [`State::take_batch`] change it.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ratatui::layout::{Position, Rect};
 
+use crate::capture::Timestamp;
 use crate::diagnose::Severity;
-use crate::filter::Filter;
-use crate::handshake::TimelineWhat;
-use crate::http::Header;
+use crate::filter::{Fields, Filter};
+use crate::handshake::{Outcome, SchemeUsed, TimelineWhat};
 use crate::pipeline::{Analysed, Stats};
 
 use super::event::Batch;
 use super::input::Action;
+use super::spool::{Cache, Detail, Slot, SpoolReader};
 use super::strings;
 use super::view;
 
-/// The raw heads of one leg (secrets redacted unless revealed), request line or status line
-/// first.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RawHeads {
-    pub request: Option<Vec<Header>>,
-    pub response: Option<Vec<Header>>,
-}
+pub use super::spool::RawHeads;
 
-/// One handshake as the UI keeps it.
+/// One handshake as the UI keeps it in memory: what the list, the sort, the filter and the
+/// header's counters need, with repeated strings shared. The rest (legs, tokens, finding
+/// texts, raw heads) is in the spool at `slot`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
-    pub a: Analysed,
-    /// Raw heads by leg, when they were still held when the handshake was decided.
-    pub raw: Vec<Option<RawHeads>>,
+    pub id: u64,
+    pub first: Timestamp,
+    pub last: Timestamp,
+    pub client_socket: SocketAddr,
+    pub server: SocketAddr,
+    pub host: Option<Arc<str>>,
+    pub resource: Arc<str>,
+    pub proxy: bool,
+    pub scheme: SchemeUsed,
+    pub offered: Arc<[String]>,
+    pub user: Option<Arc<str>>,
+    pub domain: Option<Arc<str>>,
+    pub workstation: Option<Arc<str>>,
+    pub spn: Option<Arc<str>>,
+    pub realm: Option<Arc<str>>,
+    pub outcome: Outcome,
+    /// Finding codes and severities, most severe first.
+    pub findings: Codes,
     /// The most severe finding.
     pub worst: Option<Severity>,
+    /// Where the details are; `None` when they could not be kept.
+    pub slot: Option<Slot>,
 }
 
 impl Record {
-    pub fn new(a: Analysed, raw: Vec<Option<RawHeads>>) -> Record {
-        let worst = a.findings.iter().map(|f| f.severity).max();
-        Record { a, raw, worst }
+    pub fn of(a: &Analysed, slot: Option<Slot>, strings: &mut Interner) -> Record {
+        let h = &a.handshake;
+        let mut opt = |o: &Option<String>| o.as_deref().map(|s| strings.str(s));
+        let host = opt(&h.host);
+        let user = opt(&h.user);
+        let domain = opt(&h.domain);
+        let workstation = opt(&h.workstation);
+        let spn = opt(&h.spn);
+        let realm = opt(&h.realm);
+        let findings: Vec<(&'static str, Severity)> =
+            a.findings.iter().map(|f| (f.code, f.severity)).collect();
+        Record {
+            id: h.id,
+            first: h.first,
+            last: h.last,
+            client_socket: h.client_socket,
+            server: h.server,
+            host,
+            resource: strings.str(&h.resource),
+            proxy: h.proxy,
+            scheme: h.scheme.clone(),
+            offered: strings.list(&h.offered),
+            user,
+            domain,
+            workstation,
+            spn,
+            realm,
+            outcome: h.outcome,
+            worst: findings.iter().map(|f| f.1).max(),
+            findings: strings.findings(findings),
+            slot,
+        }
     }
 
     pub fn id(&self) -> u64 {
-        self.a.handshake.id
+        self.id
+    }
+}
+
+impl Fields for Record {
+    fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+    fn domain(&self) -> Option<&str> {
+        self.domain.as_deref()
+    }
+    fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+    fn resource(&self) -> &str {
+        &self.resource
+    }
+    fn scheme(&self) -> &SchemeUsed {
+        &self.scheme
+    }
+    fn offered(&self) -> &[String] {
+        &self.offered
+    }
+    fn any_code(&self, f: &mut dyn FnMut(&str) -> bool) -> bool {
+        self.findings.iter().any(|(c, _)| f(c))
+    }
+    fn client_socket(&self) -> SocketAddr {
+        self.client_socket
+    }
+    fn server(&self) -> SocketAddr {
+        self.server
+    }
+    fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+    fn workstation(&self) -> Option<&str> {
+        self.workstation.as_deref()
+    }
+    fn spn(&self) -> Option<&str> {
+        self.spn.as_deref()
+    }
+    fn realm(&self) -> Option<&str> {
+        self.realm.as_deref()
+    }
+}
+
+/// Finding codes with their severities, shared by the records that have the same.
+pub type Codes = Arc<[(&'static str, Severity)]>;
+
+/// Distinct strings (and lists) seen so far are kept once and shared by the records: hosts,
+/// users, schemes offered and finding sets repeat across thousands of handshakes.
+#[derive(Debug, Default)]
+pub struct Interner {
+    strs: HashMap<Arc<str>, ()>,
+    lists: HashMap<Vec<String>, Arc<[String]>>,
+    findings: HashMap<Vec<(&'static str, Severity)>, Codes>,
+}
+
+/// Distinct values remembered at most, per kind; past it the tables start again empty (the
+/// values already handed out stay valid, only sharing is lost), so a capture of unique
+/// resources cannot grow the tables beyond this.
+const INTERN_MAX: usize = 1 << 16;
+
+impl Interner {
+    fn str(&mut self, s: &str) -> Arc<str> {
+        if let Some((k, _)) = self.strs.get_key_value(s) {
+            return Arc::clone(k);
+        }
+        if self.strs.len() >= INTERN_MAX {
+            self.strs.clear();
+        }
+        let k: Arc<str> = Arc::from(s);
+        self.strs.insert(Arc::clone(&k), ());
+        k
+    }
+
+    fn list(&mut self, l: &[String]) -> Arc<[String]> {
+        if let Some(v) = self.lists.get(l) {
+            return Arc::clone(v);
+        }
+        if self.lists.len() >= INTERN_MAX {
+            self.lists.clear();
+        }
+        let v: Arc<[String]> = Arc::from(l);
+        self.lists.insert(l.to_vec(), Arc::clone(&v));
+        v
+    }
+
+    fn findings(&mut self, f: Vec<(&'static str, Severity)>) -> Codes {
+        if let Some(v) = self.findings.get(&f) {
+            return Arc::clone(v);
+        }
+        if self.findings.len() >= INTERN_MAX {
+            self.findings.clear();
+        }
+        let v: Codes = Arc::from(f.as_slice());
+        self.findings.insert(f, Arc::clone(&v));
+        v
     }
 }
 
@@ -131,12 +273,16 @@ pub struct ExportRequest {
     pub ids: Vec<u64>,
 }
 
-/// Live capture counters (the live issue fills them).
-#[derive(Debug, Clone, PartialEq)]
+/// Live capture counters.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Live {
     pub interface: String,
     pub packets_per_second: f64,
+    /// Every packet lost: by the kernel, the interface, and the queue to the analysis.
     pub dropped: u64,
+    pub captured: u64,
+    /// Batches received, which turns the running indicator.
+    pub ticks: u64,
 }
 
 /// Where the data comes from.
@@ -198,6 +344,14 @@ pub struct State {
     pub quit: bool,
     /// An export to start (taken by the event loop).
     pub export: Option<ExportRequest>,
+    /// Where the details of the handshakes are read from.
+    pub spool: Option<SpoolReader>,
+    /// Why details are missing (the spool could not be written or read), shown on screen.
+    pub spool_error: Option<String>,
+    /// Details read lately.
+    cache: Cache,
+    /// The details of the selected handshake, when they could be read.
+    detail: Option<Arc<Detail>>,
 }
 
 impl State {
@@ -230,6 +384,45 @@ impl State {
             size: Rect::new(0, 0, 80, 24),
             quit: false,
             export: None,
+            spool: None,
+            spool_error: None,
+            cache: Cache::default(),
+            detail: None,
+        }
+    }
+
+    /// The details of the selected handshake (read from the spool when it was selected).
+    pub fn detail(&self) -> Option<&Detail> {
+        let d = self.detail.as_deref()?;
+        (Some(d.id) == self.current().map(Record::id)).then_some(d)
+    }
+
+    /// Reads the details of the selected handshake, unless they are at hand already.
+    fn load_detail(&mut self) {
+        let Some((id, slot)) = self.current().map(|r| (r.id, r.slot)) else {
+            self.detail = None;
+            return;
+        };
+        if self.detail.as_ref().is_some_and(|d| d.id == id) {
+            return;
+        }
+        if let Some(d) = self.cache.get(id) {
+            self.detail = Some(d);
+            return;
+        }
+        self.detail = None;
+        let (Some(slot), Some(spool)) = (slot, self.spool.as_ref()) else {
+            return;
+        };
+        match spool.detail(slot) {
+            Ok(d) => {
+                let d = Arc::new(d);
+                self.cache.put(id, Arc::clone(&d));
+                self.detail = Some(d);
+            }
+            Err(e) => {
+                self.spool_error = Some(format!("details spool (temporary file): {e}"));
+            }
         }
     }
 
@@ -242,8 +435,7 @@ impl State {
 
     /// The leg the timeline cursor is on (a TCP line belongs to the leg before it).
     pub fn current_leg(&self) -> Option<usize> {
-        let r = self.current()?;
-        let tl = &r.a.handshake.timeline;
+        let tl = &self.detail()?.timeline;
         let upto = self.timeline_cursor.min(tl.len().saturating_sub(1));
         tl.iter()
             .take(upto.saturating_add(1))
@@ -257,13 +449,13 @@ impl State {
 
     /// The timeline cursor is on a response (the detail then shows the response first).
     pub fn cursor_on_response(&self) -> bool {
-        self.current()
-            .and_then(|r| r.a.handshake.timeline.get(self.timeline_cursor))
+        self.detail()
+            .and_then(|d| d.timeline.get(self.timeline_cursor))
             .is_some_and(|e| matches!(e.what, TimelineWhat::Response { .. }))
     }
 
     fn passes(&self, r: &Record) -> bool {
-        (!self.findings_only || !r.a.findings.is_empty()) && self.filter.matches(&r.a)
+        (!self.findings_only || !r.findings.is_empty()) && self.filter.matches(r)
     }
 
     /// Takes a batch from the worker: new handshakes join the view where the sort puts them;
@@ -273,13 +465,25 @@ impl State {
         self.connections = b.connections;
         self.done |= b.done;
         self.warnings.extend(b.warnings);
+        if let Some(e) = b.spool_error {
+            self.spool_error = Some(e);
+        }
+        if let (Some(live), Some(c)) = (self.source.live.as_mut(), b.live) {
+            live.packets_per_second = c.packets_per_second;
+            live.captured = c.captured;
+            live.dropped = c
+                .kernel_dropped
+                .saturating_add(c.interface_dropped)
+                .saturating_add(c.queue_dropped);
+            live.ticks = live.ticks.wrapping_add(1);
+        }
         if b.handshakes.is_empty() {
             return;
         }
         let start = self.records.len();
         for r in b.handshakes {
-            for f in &r.a.findings {
-                let slot = match f.severity {
+            for (_, sev) in r.findings.iter() {
+                let slot = match sev {
                     Severity::Error => 0,
                     Severity::Warning => 1,
                     Severity::Info => 2,
@@ -300,6 +504,7 @@ impl State {
         if added {
             self.resort();
         }
+        self.load_detail();
     }
 
     /// Rebuilds the view from scratch (the filter or the sort changed).
@@ -312,7 +517,7 @@ impl State {
 
     fn resort(&mut self) {
         let recs = &self.records;
-        let key = |i: &usize| recs.get(*i).map(|r| &r.a.handshake);
+        let key = |i: &usize| recs.get(*i);
         match self.sort {
             Sort::Time => self.view.sort_by_key(|i| key(i).map(|h| (h.first, h.id))),
             Sort::Severity => self.view.sort_by_key(|i| {
@@ -330,7 +535,7 @@ impl State {
             }),
             Sort::Client => self
                 .view
-                .sort_by_key(|i| key(i).map(|h| (h.client, h.first, h.id))),
+                .sort_by_key(|i| key(i).map(|h| (h.client_socket.ip(), h.first, h.id))),
         }
         self.restore_selection();
     }
@@ -381,6 +586,7 @@ impl State {
         self.timeline_top = 0;
         self.detail_scroll = 0;
         self.findings_scroll = 0;
+        self.load_detail();
     }
 
     fn move_list(&mut self, to: usize) {
@@ -394,7 +600,7 @@ impl State {
     }
 
     fn timeline_len(&self) -> usize {
-        self.current().map_or(0, |r| r.a.handshake.timeline.len())
+        self.detail().map_or(0, |d| d.timeline.len())
     }
 
     fn move_timeline(&mut self, to: usize) {
@@ -614,6 +820,7 @@ impl State {
                 }
             }
         }
+        self.load_detail();
     }
 
     fn pane_at(&self, x: u16, y: u16) -> Option<Pane> {

@@ -29,4 +29,19 @@ pub struct Batch {
     pub done: bool,
     /// Warnings of the capture readers (damaged files), sent with the last batch.
     pub warnings: Vec<String>,
+    /// Why details of handshakes are no longer kept (sent once).
+    pub spool_error: Option<String>,
+    /// The counters of a live capture, as they stand.
+    pub live: Option<LiveCounters>,
+}
+
+/// What the header shows of a live capture.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LiveCounters {
+    pub captured: u64,
+    /// Over about the last second.
+    pub packets_per_second: f64,
+    pub kernel_dropped: u64,
+    pub interface_dropped: u64,
+    pub queue_dropped: u64,
 }

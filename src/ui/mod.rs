@@ -10,6 +10,7 @@ pub mod app;
 pub mod event;
 pub mod input;
 pub mod keys;
+pub mod spool;
 pub mod strings;
 pub mod theme;
 pub mod view;
@@ -54,6 +55,9 @@ pub enum UiError {
     Terminal(#[from] io::Error),
     #[error("reading the terminal: {0}")]
     Input(String),
+    #[cfg(feature = "live")]
+    #[error(transparent)]
+    Live(#[from] crate::capture::live::LiveError),
 }
 
 /// Events waiting for the UI at most; the worker waits when it is full.
@@ -92,6 +96,36 @@ pub fn run(paths: &[PathBuf], opts: &Options) -> Result<(), UiError> {
         progress: source.files().iter().map(|f| f.progress()).collect(),
         live: None,
     };
+    let exports = Exports::Files(paths.to_vec());
+    run_ui(worker::Input::Files(source), src, opts, exports)
+}
+
+/// `authscope live -i IFACE`: the UI over a live capture. The interface is open (and the
+/// filter compiled, privileges dropped) before the screen changes.
+#[cfg(feature = "live")]
+pub fn run_live(config: crate::capture::live::LiveConfig, opts: &Options) -> Result<(), UiError> {
+    let source = crate::capture::live::LiveSource::open(config)?;
+    let src = Source {
+        live: Some(app::Live {
+            interface: source.config().interface.clone(),
+            ..app::Live::default()
+        }),
+        ..Source::default()
+    };
+    run_ui(
+        worker::Input::Live(Box::new(source)),
+        src,
+        opts,
+        Exports::Unavailable,
+    )
+}
+
+fn run_ui(
+    input: worker::Input,
+    src: Source,
+    opts: &Options,
+    exports: Exports,
+) -> Result<(), UiError> {
     let guard = TermGuard::enter()?;
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     let size = terminal.size()?;
@@ -101,24 +135,39 @@ pub fn run(paths: &[PathBuf], opts: &Options) -> Result<(), UiError> {
     // The first frame, before anything is read.
     terminal.draw(|f| view::render(f, &state, &theme))?;
 
+    let (spool, reader) = match spool::create() {
+        Ok((w, r)) => (Some(w), Some(r)),
+        Err(e) => {
+            state.spool_error = Some(format!(
+                "details spool (temporary file): {e}: handshakes are listed without details"
+            ));
+            (None, None)
+        }
+    };
+    state.spool = reader;
     let (tx, rx) = sync_channel::<AppEvent>(CHANNEL);
     let stop = Arc::new(AtomicBool::new(false));
     spawn_input(tx.clone())?;
     let tx_export = tx.clone();
-    worker::spawn(worker::Job {
-        source,
+    let worker = worker::spawn(worker::Job {
+        input,
         config: opts.config,
         reveal: opts.reveal_secrets,
+        spool: spool.unwrap_or_else(spool::SpoolWriter::disabled),
         tx,
         stop: stop.clone(),
     })?;
     let exporter = Exporter {
-        paths: paths.to_vec(),
+        exports,
         opts: opts.clone(),
         tx: tx_export,
     };
     let r = event_loop(&mut terminal, &mut state, &theme, &rx, &exporter);
     stop.store(true, Ordering::Relaxed);
+    // A worker waiting to send must not wait for ever; then wait for it, so a live capture
+    // stops cleanly (its `--write` file flushed and closed) before the process ends.
+    drop(rx);
+    let _ = worker.join();
     drop(guard);
     r
 }
@@ -154,10 +203,19 @@ pub fn handle(state: &mut State, ev: AppEvent) -> Result<(), UiError> {
     Ok(())
 }
 
+/// Where exports asked for in the UI read the handshakes from.
+enum Exports {
+    /// The capture files, read again: the same input and options reproduce the ids.
+    Files(Vec<PathBuf>),
+    /// Not possible (a live capture has no file to read again).
+    #[cfg_attr(not(feature = "live"), allow(dead_code))]
+    Unavailable,
+}
+
 /// Runs the exports asked for with `e` on their own thread: the files are read again and the
-/// chosen handshakes (by id, which the same input and options reproduce) written out.
+/// chosen handshakes (by id) written out.
 struct Exporter {
-    paths: Vec<PathBuf>,
+    exports: Exports,
     opts: Options,
     tx: SyncSender<AppEvent>,
 }
@@ -168,13 +226,21 @@ impl Exporter {
         let Some(format) = crate::export::Format::from_path(&path) else {
             return;
         };
+        let paths = match &self.exports {
+            Exports::Files(p) => p.clone(),
+            Exports::Unavailable => {
+                let _ = self
+                    .tx
+                    .try_send(AppEvent::Exported(strings::EXPORT_LIVE.into()));
+                return;
+            }
+        };
         let opts = crate::export::Options {
             format,
             reveal_secrets: self.opts.reveal_secrets,
             config: self.opts.config,
             selection: crate::export::Selection::new(req.ids, None),
         };
-        let paths = self.paths.clone();
         let tx = self.tx.clone();
         let spawned = std::thread::Builder::new()
             .name("authscope-export".into())

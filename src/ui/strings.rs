@@ -7,7 +7,13 @@ pub const TITLE: &str = "authscope";
 pub const EXPORT_NOTHING: &str = "export: no handshake to export";
 pub const EXPORT_NO_FORMAT: &str =
     "export: name a file ending in .html .json .ndjson .csv .md or .pcapng";
+pub const EXPORT_LIVE: &str =
+    "export: not available on a live capture (capture with --write FILE, then open FILE)";
+pub const DETAILS_MISSING: &str = "details not kept (see a handshake)";
+pub const NO_DETAIL: &str = "details of this handshake were not kept";
 pub const NO_HANDSHAKES_YET: &str = "no handshakes yet: reading...";
+pub const NO_HANDSHAKES_LIVE: &str = "no handshakes yet: capturing...";
+pub const NO_HANDSHAKES_LIVE_ENDED: &str = "no authentication handshakes were captured";
 pub const NO_HANDSHAKES: &str = "no authentication handshakes in this capture";
 pub const NO_MATCH: &str = "no handshake matches the filter (Esc clears it)";
 pub const NO_SELECTION: &str = "select a handshake";

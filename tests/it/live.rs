@@ -400,3 +400,137 @@ fn user_drops_root_and_owns_the_file() {
         nobody.uid.as_raw()
     );
 }
+
+/// `authscope live` in tmux (issue 7): handshakes appear in the UI as curl makes them, the
+/// selection stays on its handshake when a new one sorts above it, the header shows the live
+/// capture (interface, drops), and `q` ends it with status 0 and a readable `--write` file.
+#[test]
+fn live_ui_shows_handshakes_as_they_happen() {
+    use super::ui::{selected_row, Session};
+    if !full() {
+        return;
+    }
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the live UI test needs root (to capture on lo and start the lab's servers)"
+    );
+    assert!(
+        Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "tmux is needed for the live UI test (AUTHSCOPE_FULL_TESTS=1)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let ntlm = Server::start("ntlm", dir.path());
+    let basic = Server::start("basic", dir.path());
+    let written = dir.path().join("live-ui.pcapng");
+    let status = dir.path().join("status");
+    let filter = format!(
+        "tcp and (port {} or port {})",
+        ntlm.var("PORT"),
+        basic.var("PORT")
+    );
+    let cmd = format!(
+        "{} live -i lo -f '{filter}' --write {}; echo $? > {}",
+        bin().display(),
+        written.display(),
+        status.display()
+    );
+    let s = Session(format!("authscope-live-ui-{}", std::process::id()));
+    let dir_arg = dir.path().display().to_string();
+    let out = s.tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &s.0,
+        "-x",
+        "160",
+        "-y",
+        "48",
+        "-c",
+        &dir_arg,
+        "-e",
+        "NO_COLOR=1",
+        &cmd,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let screen = s.wait("the live UI", |t| {
+        t.contains("authscope live lo") && t.contains("capturing")
+    });
+    assert!(screen.contains("no handshakes yet: capturing"), "{screen}");
+    assert!(screen.contains("dropped 0"), "{screen}");
+
+    let (nu, np, nurl) = (ntlm.var("USER"), ntlm.var("PASSWORD"), ntlm.var("URL"));
+    let (bu, bp, burl) = (basic.var("USER"), basic.var("PASSWORD"), basic.var("URL"));
+    assert_eq!(curl(&["--basic", "-u", &format!("{bu}:{bp}"), burl]), "200");
+    let screen = s.wait("the Basic handshake", |t| t.contains("Handshakes 1 "));
+    assert!(selected_row(&screen).contains("basic"), "{screen}");
+    assert!(selected_row(&screen).contains(" ok "), "{screen}");
+    assert_eq!(curl(&["--ntlm", "-u", &format!("{nu}:{np}"), nurl]), "200");
+    s.wait("the NTLM handshake", |t| t.contains("Handshakes 2 "));
+
+    // Select the NTLM handshake and sort by severity: the Basic one (cleartext) goes first.
+    s.keys(&["j"]);
+    s.wait("j to select the NTLM handshake", |t| {
+        selected_row(t).contains("ntlm")
+    });
+    s.keys(&["s"]);
+    s.wait("the sort by severity", |t| t.contains("sort: severity"));
+    // A refused Basic login is an error: it sorts above, and the selection stays on NTLM.
+    assert_eq!(
+        curl(&["--basic", "-u", &format!("{bu}:wrong"), burl]),
+        "401"
+    );
+    // A failure waits out the join window (10 s) before it is decided.
+    let screen = s.wait_up_to(Duration::from_secs(40), "the refused login", |t| {
+        t.contains("Handshakes 3 ")
+    });
+    let rows: Vec<&str> = screen.lines().filter(|l| l.starts_with("│")).collect();
+    let first = rows.iter().position(|l| l.contains("logon-failed"));
+    let sel = rows.iter().position(|l| l.starts_with("│>"));
+    assert!(first < sel, "the refused login sorts above:\n{screen}");
+    assert!(selected_row(&screen).contains("ntlm"), "{screen}");
+    assert!(selected_row(&screen).contains(" ok "), "{screen}");
+    assert!(screen.contains("live lo") || screen.contains("authscope live lo"));
+    assert!(screen.contains("dropped 0"), "{screen}");
+
+    // Exports need the capture read again: the UI says how.
+    s.keys(&["e"]);
+    s.wait("the export prompt", |t| {
+        t.contains("to: authscope-handshake-")
+    });
+    s.keys(&["Enter"]);
+    s.wait("the export answer", |t| {
+        t.contains("not available on a live capture")
+    });
+
+    s.keys(&["q"]);
+    let start = Instant::now();
+    while s.alive() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "q did not quit:\n{}",
+            s.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&status).unwrap().trim(),
+        "0",
+        "authscope live exit status"
+    );
+    // The --write file was flushed and closed: it reads back with the three handshakes.
+    let back = Command::new(bin())
+        .args(["report", "--format", "json"])
+        .arg(&written)
+        .output()
+        .unwrap();
+    assert!(back.status.success(), "{back:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&back.stdout).unwrap();
+    assert_eq!(doc["handshakes"].as_array().unwrap().len(), 3, "{doc}");
+}

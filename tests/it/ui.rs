@@ -7,34 +7,44 @@ use std::time::{Duration, Instant};
 
 use super::util::{bin, full, root};
 
-/// A tmux session that is killed however the test ends.
-struct Session(String);
+/// A tmux session that is killed however the test ends (the live UI test uses it too).
+pub(crate) struct Session(pub(crate) String);
 
 impl Session {
-    fn tmux(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn tmux(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux").args(args).output().expect("tmux runs")
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", &self.0];
         args.extend_from_slice(keys);
         assert!(self.tmux(&args).status.success(), "send-keys {keys:?}");
     }
 
-    fn text(&self, text: &str) {
+    pub(crate) fn text(&self, text: &str) {
         assert!(self
             .tmux(&["send-keys", "-t", &self.0, "-l", text])
             .status
             .success());
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", &self.0]).stdout)
             .into_owned()
     }
 
     /// Waits until the screen satisfies `ok`; fails with the last screen after 10 s.
-    fn wait(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        self.wait_up_to(Duration::from_secs(10), what, ok)
+    }
+
+    /// [`Session::wait`] with another limit.
+    pub(crate) fn wait_up_to(
+        &self,
+        limit: Duration,
+        what: &str,
+        ok: impl Fn(&str) -> bool,
+    ) -> String {
         let start = Instant::now();
         loop {
             let s = self.screen();
@@ -47,14 +57,14 @@ impl Session {
                     return s;
                 }
             }
-            if start.elapsed() > Duration::from_secs(10) {
+            if start.elapsed() > limit {
                 panic!("timed out waiting for {what}; screen:\n{s}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
-    fn alive(&self) -> bool {
+    pub(crate) fn alive(&self) -> bool {
         self.tmux(&["has-session", "-t", &self.0]).status.success()
     }
 }
@@ -68,7 +78,7 @@ impl Drop for Session {
 }
 
 /// The line the list cursor is on.
-fn selected_row(screen: &str) -> &str {
+pub(crate) fn selected_row(screen: &str) -> &str {
     screen
         .lines()
         .find(|l| l.starts_with("│>"))

@@ -6,10 +6,11 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget};
 
-use crate::handshake::Leg;
+use crate::capture::Timestamp;
 use crate::http::Header;
 use crate::report::{clock, human_delta};
 use crate::ui::app::{Pane, RawHeads, State};
+use crate::ui::spool::LegDetail;
 use crate::ui::strings;
 use crate::ui::theme::Theme;
 
@@ -43,25 +44,20 @@ pub fn line_count(s: &State) -> usize {
 
 fn lines(s: &State, t: &Theme) -> Vec<Line<'static>> {
     let leg_no = s.current_leg();
-    match (s.current(), leg_no) {
-        (Some(r), Some(n)) => match r.a.handshake.legs.get(n) {
-            Some(leg) => leg_lines(
-                leg,
-                r.raw.get(n).and_then(Option::as_ref),
-                s.show_raw,
-                s.cursor_on_response(),
-                t,
-            ),
+    match (s.current(), s.detail(), leg_no) {
+        (Some(_), Some(d), Some(n)) => match d.legs.get(n) {
+            Some(leg) => leg_lines(leg, leg.raw.as_ref(), s.show_raw, s.cursor_on_response(), t),
             None => vec![Line::styled(strings::NO_LEG, t.dim())],
         },
-        (None, _) => vec![Line::styled(strings::NO_SELECTION, t.dim())],
-        (Some(_), None) => vec![Line::styled(strings::NO_LEG, t.dim())],
+        (None, _, _) => vec![Line::styled(strings::NO_SELECTION, t.dim())],
+        (Some(_), None, _) => super::no_detail(s, t),
+        (Some(_), Some(_), None) => vec![Line::styled(strings::NO_LEG, t.dim())],
     }
 }
 
 /// Every line of a leg's detail.
 fn leg_lines(
-    leg: &Leg,
+    leg: &LegDetail,
     raw: Option<&RawHeads>,
     show_raw: bool,
     response_first: bool,
@@ -72,7 +68,7 @@ fn leg_lines(
     if leg.proxy {
         head.push_str(" (proxy authentication)");
     }
-    if let Some(l) = leg.latency_ns() {
+    if let Some(l) = leg.latency_ns {
         head.push_str(&format!(", answered in {}", human_delta(l)));
     }
     out.push(Line::styled(head, t.dim()));
@@ -127,21 +123,24 @@ fn push_tree(out: &mut Vec<Line<'static>>, roots: &[tree::Node], t: &Theme) {
     }
 }
 
-fn request_lines(out: &mut Vec<Line<'static>>, leg: &Leg, t: &Theme) {
+fn request_lines(out: &mut Vec<Line<'static>>, leg: &LegDetail, t: &Theme) {
     match &leg.request {
         Some(r) => {
             out.push(Line::from(vec![
                 Span::styled("Request ", t.bold()),
                 Span::raw(format!("{} {}", r.method, r.uri)),
-                Span::styled(format!("  frame {} at {}", r.frame, clock(r.ts)), t.dim()),
+                Span::styled(
+                    format!("  frame {} at {}", r.frame, clock(Timestamp(r.ts))),
+                    t.dim(),
+                ),
             ]));
             if let Some(c) = &r.connection {
                 out.push(Line::raw(format!("  Connection: {c}")));
             }
             match &r.credential {
                 Some(c) => {
-                    out.push(Line::raw(format!("  {}:", c.kind.name())));
-                    push_tree(out, &tree::of_header(c), t);
+                    out.push(Line::raw(format!("  {}:", c.kind)));
+                    push_tree(out, &tree::of_value(&c.tree), t);
                 }
                 None => out.push(Line::styled("  no credentials (anonymous)", t.dim())),
             }
@@ -150,7 +149,7 @@ fn request_lines(out: &mut Vec<Line<'static>>, leg: &Leg, t: &Theme) {
     }
 }
 
-fn response_lines(out: &mut Vec<Line<'static>>, leg: &Leg, t: &Theme) {
+fn response_lines(out: &mut Vec<Line<'static>>, leg: &LegDetail, t: &Theme) {
     match &leg.response {
         Some(r) => {
             let mut status = format!("{} {}", r.status, r.reason);
@@ -160,15 +159,18 @@ fn response_lines(out: &mut Vec<Line<'static>>, leg: &Leg, t: &Theme) {
             out.push(Line::from(vec![
                 Span::styled("Response ", t.bold()),
                 Span::styled(status, t.status(r.status)),
-                Span::styled(format!("  frame {} at {}", r.frame, clock(r.ts)), t.dim()),
+                Span::styled(
+                    format!("  frame {} at {}", r.frame, clock(Timestamp(r.ts))),
+                    t.dim(),
+                ),
             ]));
             if let Some(c) = &r.connection {
                 out.push(Line::raw(format!("  Connection: {c}")));
             }
             match &r.challenges {
                 Some(c) => {
-                    out.push(Line::raw(format!("  {}:", c.kind.name())));
-                    push_tree(out, &tree::of_header(c), t);
+                    out.push(Line::raw(format!("  {}:", c.kind)));
+                    push_tree(out, &tree::of_value(&c.tree), t);
                 }
                 None => out.push(Line::styled("  no challenge", t.dim())),
             }

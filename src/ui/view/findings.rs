@@ -6,7 +6,8 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
 
-use crate::ui::app::{Pane, Record, State};
+use crate::ui::app::{Pane, State};
+use crate::ui::spool::Detail;
 use crate::ui::strings;
 use crate::ui::theme::Theme;
 
@@ -30,9 +31,10 @@ pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme, wide: bool) {
 }
 
 fn all_lines(s: &State, t: &Theme) -> Vec<Line<'static>> {
-    match s.current() {
-        Some(r) => lines(r, t),
-        None => vec![Line::styled(strings::NO_SELECTION, t.dim())],
+    match (s.current(), s.detail()) {
+        (Some(_), Some(d)) => lines(d, t),
+        (Some(_), None) => super::no_detail(s, t),
+        (None, _) => vec![Line::styled(strings::NO_SELECTION, t.dim())],
     }
 }
 
@@ -45,8 +47,7 @@ pub fn line_count(s: &State, width: u16) -> usize {
         .sum()
 }
 
-fn lines(r: &Record, t: &Theme) -> Vec<Line<'static>> {
-    let h = &r.a.handshake;
+fn lines(h: &Detail, t: &Theme) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     let target = if h.resource.contains("://") {
         h.resource.clone()
@@ -57,7 +58,7 @@ fn lines(r: &Record, t: &Theme) -> Vec<Line<'static>> {
         Span::styled(format!("#{} ", h.id), t.bold()),
         Span::raw(format!("{} -> {}  {target}", h.client_socket, h.server)),
     ]));
-    let mut facts = vec![format!("outcome: {}", h.outcome.label())];
+    let mut facts = vec![format!("outcome: {}", h.outcome)];
     if !h.offered.is_empty() {
         facts.push(format!("offered: {}", h.offered.join(", ")));
     }
@@ -77,23 +78,23 @@ fn lines(r: &Record, t: &Theme) -> Vec<Line<'static>> {
     if h.rounds > 1 {
         facts.push(format!("rounds: {}", h.rounds));
     }
-    if h.connections.len() > 1 {
-        facts.push(format!("connections: {}", h.connections.len()));
+    if h.connections > 1 {
+        facts.push(format!("connections: {}", h.connections));
     }
     if h.reused_requests > 0 {
         facts.push(format!("+{} requests reusing it", h.reused_requests));
     }
     out.push(Line::styled(facts.join("  "), t.dim()));
-    if r.a.findings.is_empty() {
+    if h.findings.is_empty() {
         out.push(Line::styled(strings::NO_FINDINGS, t.success()));
         return out;
     }
-    for f in &r.a.findings {
+    for f in &h.findings {
         out.push(Line::raw(""));
         out.push(Line::from(vec![
             Span::styled(strings::severity(f.severity), t.severity(f.severity)),
             Span::raw(" "),
-            Span::styled(f.code, t.bold()),
+            Span::styled(f.code.clone(), t.bold()),
             Span::raw(if f.proxy { " (proxy)" } else { "" }),
         ]));
         out.push(Line::raw(f.summary.clone()));

@@ -12,6 +12,9 @@ use crate::ui::app::State;
 use crate::ui::strings;
 use crate::ui::theme::Theme;
 
+/// The running indicator of a live capture.
+const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
 pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme) {
     if area.is_empty() {
         return;
@@ -85,12 +88,28 @@ fn first_line(s: &State, t: &Theme) -> Vec<Vec<Span<'static>>> {
 fn second_line(s: &State, t: &Theme, width: usize) -> Vec<Vec<Span<'static>>> {
     let mut p = Vec::new();
     if let Some(live) = &s.source.live {
+        // The running indicator turns with each batch of the worker, so a frozen one means
+        // a stuck capture.
+        let state = if s.done {
+            "capture ended".to_owned()
+        } else {
+            let spin = SPINNER
+                .get(usize::try_from(live.ticks % SPINNER.len() as u64).unwrap_or(0))
+                .copied()
+                .unwrap_or(' ');
+            format!("{spin} capturing")
+        };
         p.push(vec![
             Span::styled("live", t.success()),
-            Span::raw(format!(
-                " {:.0} pkt/s  dropped {}",
-                live.packets_per_second, live.dropped
-            )),
+            Span::raw(format!(" {state}  {:.0} pkt/s  ", live.packets_per_second)),
+            Span::styled(
+                format!("dropped {}", live.dropped),
+                if live.dropped > 0 {
+                    t.warning()
+                } else {
+                    t.dim()
+                },
+            ),
         ]);
     } else if s.done {
         p.push(vec![Span::styled("read in full", t.success())]);
@@ -109,6 +128,9 @@ fn second_line(s: &State, t: &Theme, width: usize) -> Vec<Vec<Span<'static>>> {
                 strings::bytes(s.source.total_bytes)
             )),
         ]);
+    }
+    if s.spool_error.is_some() {
+        p.push(vec![Span::styled(strings::DETAILS_MISSING, t.warning())]);
     }
     if !s.filter_text.is_empty() {
         p.push(vec![

@@ -9,7 +9,6 @@ use ratatui::widgets::{
     Widget,
 };
 
-use crate::handshake::Handshake;
 use crate::ui::app::{Pane, Record, State};
 use crate::ui::strings;
 use crate::ui::theme::Theme;
@@ -34,8 +33,13 @@ pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme) {
         return;
     }
     if s.view.is_empty() {
+        let live = s.source.live.is_some();
         let msg = if !s.records.is_empty() {
             strings::NO_MATCH
+        } else if live && s.done {
+            strings::NO_HANDSHAKES_LIVE_ENDED
+        } else if live {
+            strings::NO_HANDSHAKES_LIVE
         } else if s.done {
             strings::NO_HANDSHAKES
         } else {
@@ -132,7 +136,7 @@ pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme) {
     StatefulWidget::render(table, inner, buf, &mut ts);
 }
 
-fn user(h: &Handshake) -> String {
+fn user(h: &Record) -> String {
     match (h.domain.as_deref(), h.user.as_deref()) {
         (_, None) | (_, Some("")) => String::new(),
         (Some(d), Some(u)) if !d.is_empty() => format!("{d}\\{u}"),
@@ -140,9 +144,9 @@ fn user(h: &Handshake) -> String {
     }
 }
 
-fn target(h: &Handshake) -> String {
+fn target(h: &Record) -> String {
     if h.resource.contains("://") {
-        return h.resource.clone();
+        return h.resource.to_string();
     }
     format!("{}{}", h.host.as_deref().unwrap_or(""), h.resource)
 }
@@ -156,7 +160,7 @@ enum Tier {
 }
 
 fn row<'a>(r: &'a Record, t: &Theme, tier: Tier) -> Row<'a> {
-    let h = &r.a.handshake;
+    let h = r;
     let mark = Cell::from(Span::styled(
         strings::severity_mark(r.worst),
         r.worst.map(|w| t.severity(w)).unwrap_or_default(),
@@ -172,11 +176,11 @@ fn row<'a>(r: &'a Record, t: &Theme, tier: Tier) -> Row<'a> {
         t.outcome(&h.outcome),
     ));
     let mut marks: Vec<Span> = Vec::new();
-    for f in &r.a.findings {
+    for (code, severity) in r.findings.iter() {
         if !marks.is_empty() {
             marks.push(Span::raw(" "));
         }
-        marks.push(Span::styled(strings::mark(f.code), t.severity(f.severity)));
+        marks.push(Span::styled(strings::mark(code), t.severity(*severity)));
     }
     let marks = Cell::from(Line::from(marks));
     let short_time = || Cell::from(time.get(..8).unwrap_or(&time).to_owned());
@@ -194,7 +198,7 @@ fn row<'a>(r: &'a Record, t: &Theme, tier: Tier) -> Row<'a> {
         Tier::Medium => Row::new(vec![
             mark,
             short_time(),
-            Cell::from(h.client.to_string()),
+            Cell::from(h.client_socket.ip().to_string()),
             Cell::from(target(h)),
             Cell::from(scheme),
             Cell::from(user(h)),
@@ -204,7 +208,7 @@ fn row<'a>(r: &'a Record, t: &Theme, tier: Tier) -> Row<'a> {
         Tier::Narrow => Row::new(vec![
             mark,
             short_time(),
-            Cell::from(h.client.to_string()),
+            Cell::from(h.client_socket.ip().to_string()),
             Cell::from(scheme),
             Cell::from(user(h)),
             outcome,

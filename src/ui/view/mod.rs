@@ -137,8 +137,20 @@ pub fn content_lines(s: &State, pane: Pane) -> usize {
         Pane::Detail => detail::line_count(s),
         Pane::Findings => findings::line_count(s, l.findings.width.saturating_sub(2)),
         Pane::List => s.view.len(),
-        Pane::Timeline => s.current().map_or(0, |r| r.a.handshake.timeline.len()),
+        Pane::Timeline => s.detail().map_or(0, |d| d.timeline.len()),
     }
+}
+
+/// What a pane says when the selected handshake's details are not at hand.
+fn no_detail(s: &State, t: &Theme) -> Vec<ratatui::text::Line<'static>> {
+    let mut v = vec![ratatui::text::Line::styled(
+        super::strings::NO_DETAIL,
+        t.dim(),
+    )];
+    if let Some(e) = &s.spool_error {
+        v.push(ratatui::text::Line::styled(e.clone(), t.warning()));
+    }
+    v
 }
 
 /// The title of a lower pane in the compact layout: every pane named, the shown one marked,
@@ -156,7 +168,7 @@ fn pane_tabs(s: &State, shown: Pane, own: &str, wide: bool) -> String {
     };
     let findings = s
         .current()
-        .map(|r| format!("Findings {}", r.a.findings.len()))
+        .map(|r| format!("Findings {}", r.findings.len()))
         .unwrap_or_else(|| "Findings".into());
     format!(
         " {} | {} | {} ",

@@ -8,7 +8,7 @@ use ratatui::Terminal;
 
 use crate::capture::MergedSource;
 use crate::pipeline::Config;
-use crate::ui::app::{Pane, Source, State};
+use crate::ui::app::{Live, Pane, Source, State};
 use crate::ui::input::Action;
 use crate::ui::theme::Theme;
 use crate::ui::worker;
@@ -39,8 +39,10 @@ fn load(paths: &[PathBuf], w: u16, h: u16) -> State {
         progress: source.files().iter().map(|f| f.progress()).collect(),
         live: None,
     };
-    let batch = worker::read_all(source, Config::default(), false);
+    let (spool, reader) = crate::ui::spool::create().unwrap();
+    let batch = worker::read_all(source, Config::default(), false, spool);
     let mut s = State::new(src);
+    s.spool = Some(reader);
     s.apply(Action::Resize(w, h));
     s.take_batch(batch);
     s
@@ -219,6 +221,82 @@ fn selection_stays_put_as_handshakes_arrive() {
     assert_eq!(s.selected, chosen);
     assert_eq!(s.cursor - s.list_top, row);
     assert_eq!(s.current().map(|r| r.id()), chosen);
+}
+
+/// A live capture under way: the header names the interface, the rate and the drops, and a
+/// running indicator takes the place of the gauge.
+#[test]
+fn live_header() {
+    for (w, h) in SIZES {
+        let loaded = load(&captures(&["ntlm-keepalive-broken.pcap"]), w, h);
+        let mut s = State::new(Source {
+            live: Some(Live {
+                interface: "eth0".into(),
+                packets_per_second: 1234.4,
+                dropped: 7,
+                captured: 98765,
+                ticks: 3,
+            }),
+            ..Source::default()
+        });
+        s.apply(Action::Resize(w, h));
+        s.spool = loaded.spool;
+        s.take_batch(crate::ui::event::Batch {
+            handshakes: loaded.records,
+            stats: loaded.stats,
+            connections: loaded.connections,
+            ..Default::default()
+        });
+        let text = draw(&s, w, h).backend().to_string();
+        assert!(text.contains("live eth0"), "{text}");
+        assert!(text.contains("dropped 7"), "{text}");
+        assert!(!text.contains("reading"), "{text}");
+        insta::assert_snapshot!(format!("live_{w}x{h}"), draw(&s, w, h).backend());
+    }
+    // Ended: the indicator says so.
+    let mut s = State::new(Source {
+        live: Some(Live {
+            interface: "eth0".into(),
+            ..Live::default()
+        }),
+        ..Source::default()
+    });
+    s.take_batch(crate::ui::event::Batch {
+        done: true,
+        ..Default::default()
+    });
+    let text = draw(&s, 80, 24).backend().to_string();
+    assert!(text.contains("capture ended"), "{text}");
+    assert!(
+        text.contains("no authentication handshakes were captured"),
+        "{text}"
+    );
+}
+
+/// The spool could not be written: the list works, and the panes and the header say why the
+/// details are missing.
+#[test]
+fn missing_details_are_said() {
+    let loaded = load(&captures(&["ntlm-keepalive-broken.pcap"]), 160, 48);
+    let mut s = State::new(Source::default());
+    s.apply(Action::Resize(160, 48));
+    s.spool_error = Some("details spool (temporary file): No space left on device".into());
+    s.take_batch(crate::ui::event::Batch {
+        handshakes: loaded.records,
+        ..Default::default()
+    });
+    assert!(s.current().is_some());
+    assert!(s.detail().is_none());
+    let text = draw(&s, 160, 48).backend().to_string();
+    assert!(
+        text.contains("details not kept (see a handshake)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("details of this handshake were not kept"),
+        "{text}"
+    );
+    assert!(text.contains("No space left on device"), "{text}");
 }
 
 #[test]

@@ -9,9 +9,10 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget};
 
-use crate::handshake::{ConnEventKind, Handshake, Side, TimelineEntry, TimelineWhat};
+use crate::handshake::{ConnEventKind, Side, TimelineWhat};
 use crate::report::human_delta;
 use crate::ui::app::{Pane, State};
+use crate::ui::spool::{Detail, Step};
 use crate::ui::strings;
 use crate::ui::theme::Theme;
 
@@ -27,16 +28,13 @@ pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme, wide: bool) {
     let focused = s.focus == Pane::Timeline;
     let rec = s.current();
     let title = match rec {
-        Some(r) => {
-            let h = &r.a.handshake;
-            format!(
-                "{}#{} {} {} ",
-                super::pane_tabs(s, Pane::Timeline, "Timeline", wide),
-                h.id,
-                h.scheme,
-                h.outcome.label()
-            )
-        }
+        Some(r) => format!(
+            "{}#{} {} {} ",
+            super::pane_tabs(s, Pane::Timeline, "Timeline", wide),
+            r.id,
+            r.scheme,
+            r.outcome.label()
+        ),
         None => super::pane_tabs(s, Pane::Timeline, "Timeline", wide),
     };
     let block = Block::default()
@@ -48,11 +46,14 @@ pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme, wide: bool) {
     if inner.is_empty() {
         return;
     }
-    let Some(r) = rec else {
+    if rec.is_none() {
         Paragraph::new(Line::styled(strings::NO_SELECTION, t.dim())).render(inner, buf);
         return;
+    }
+    let Some(h) = s.detail() else {
+        Paragraph::new(super::no_detail(s, t)).render(inner, buf);
+        return;
     };
-    let h = &r.a.handshake;
     let width = usize::from(inner.width);
     let dw = width.saturating_sub(GUTTER);
     let lanes = Lanes::of(h, dw);
@@ -84,7 +85,7 @@ struct Lanes {
 }
 
 impl Lanes {
-    fn of(h: &Handshake, dw: usize) -> Lanes {
+    fn of(h: &Detail, dw: usize) -> Lanes {
         let proxied = h.proxy || h.resource.contains("://") || h.legs.iter().any(|l| l.proxy);
         let right = dw.saturating_sub(2);
         let hop = if proxied { right / 2 } else { right };
@@ -96,7 +97,7 @@ impl Lanes {
         }
     }
 
-    fn labels(&self, h: &Handshake, width: usize, t: &Theme) -> Line<'static> {
+    fn labels(&self, h: &Detail, width: usize, t: &Theme) -> Line<'static> {
         let mut row = Row::new(width);
         let at = |x: usize| GUTTER.saturating_add(x);
         let client = format!("client {}", h.client_socket);
@@ -127,8 +128,8 @@ fn place_right(row: &mut Row, end: usize, text: &str, st: Style, centred: bool) 
 }
 
 fn entry_line(
-    h: &Handshake,
-    e: &TimelineEntry,
+    h: &Detail,
+    e: &Step,
     lanes: &Lanes,
     dw: usize,
     t: &Theme,
@@ -173,7 +174,7 @@ fn entry_line(
 }
 
 /// The far end of a leg: the proxy for proxy authentication, else the origin.
-fn leg_end(h: &Handshake, leg: usize, lanes: &Lanes) -> usize {
+fn leg_end(h: &Detail, leg: usize, lanes: &Lanes) -> usize {
     match h.legs.get(leg) {
         Some(l) if l.proxy => lanes.hop,
         _ => lanes.origin,

@@ -4,8 +4,6 @@
 
 use serde_json::{Map, Value};
 
-use crate::auth::AuthHeader;
-
 /// One node of the tree.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -25,8 +23,9 @@ impl Node {
 }
 
 /// The tree of a decoded header: one root per challenge or credentials.
-pub fn of_header(h: &AuthHeader) -> Vec<Node> {
-    let v = serde_json::to_value(h).unwrap_or(Value::Null);
+/// The tree of a decoded header ([`crate::auth::AuthHeader`]) in its JSON form, as the spool
+/// keeps it: one root per challenge or credentials.
+pub fn of_value(v: &Value) -> Vec<Node> {
     let mut roots = Vec::new();
     if let Some(items) = v.get("items").and_then(Value::as_array) {
         for item in items {
@@ -275,7 +274,7 @@ mod tests {
             HeaderKind::Authorization,
             b"NTLM TlRMTVNTUAABAAAABoIIAAAAAAAAAAAAAAAAAAAAAAA=",
         );
-        let roots = of_header(&h);
+        let roots = of_value(&serde_json::to_value(&h).unwrap());
         assert_eq!(roots.len(), 1);
         assert_eq!(roots[0].label, "NTLM");
         let text: Vec<String> = lines(&roots)
