@@ -42,11 +42,12 @@ for size in "${SIZES[@]}"; do
     pkts=$(capinfos -c -M "$f" 2>/dev/null | awk -F: '/Number of packets/{gsub(/ /,"",$2); print $2}')
     results=()
     results+=("$(run cat cat "$f")")
-    results+=("$(run "authscope report --format json" "$BIN" report --format json "$f")")
-    results+=("$(run "authscope report (text)" "$BIN" report "$f")")
+    results+=("$(run "authscope json --threads 1" "$BIN" report --threads 1 --format json "$f")")
+    results+=("$(run "authscope json --threads 2" "$BIN" report --threads 2 --format json "$f")")
+    results+=("$(run "authscope text --threads 1" "$BIN" report --threads 1 "$f")")
     results+=("$(run "tshark -Y auth -T fields" tshark -n -r "$f" -Y 'ntlmssp or http.authorization or http.www_authenticate' -T fields -e frame.number)")
     cat_s=$(echo "${results[0]}" | cut -d'|' -f2)
-    tshark_s=$(echo "${results[3]}" | cut -d'|' -f2)
+    tshark_s=$(echo "${results[4]}" | cut -d'|' -f2)
     for r in "${results[@]}"; do
       name=$(echo "$r" | cut -d'|' -f1)
       wall=$(echo "$r" | cut -d'|' -f2)
@@ -57,5 +58,9 @@ for size in "${SIZES[@]}"; do
         printf "%-16s %-34s %9.2f %10.0f %12.0f %10.1f %9.1f %9.2f\n", c, n, w, b/1e6/w2, p/w2, r/1024, w2/(cs>0?cs:0.001), w2/(ts>0?ts:0.001)
       }'
     done
+    one=$(echo "${results[1]}" | cut -d'|' -f2)
+    two=$(echo "${results[2]}" | cut -d'|' -f2)
+    awk -v c="$(basename "$f")" -v a="$one" -v b="$two" \
+      'BEGIN { printf "%-16s %-34s %9.2fx\n", c, "json: 2 threads over 1", a/(b>0?b:0.001) }'
   done
 done

@@ -42,6 +42,11 @@ enum Command {
         /// headers or a 401/407, every one, or none.
         #[arg(long, value_enum, default_value_t = ExchangesArg::Auth)]
         exchanges: ExchangesArg,
+        /// Threads for reading files (default: the cores available). With 2 or more the
+        /// analysis and the writing of the report run side by side; the report is the same
+        /// byte for byte.
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
         /// Exit with status 1 when a finding of this severity or worse exists.
         #[arg(long, value_enum)]
         fail_on: Option<SeverityArg>,
@@ -254,6 +259,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             format,
             reveal_secrets,
             exchanges,
+            threads,
             fail_on,
             all_handshakes,
             limits,
@@ -282,6 +288,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 },
                 stream_handshakes: interface.is_some(),
                 selection: None,
+                threads: threads.unwrap_or_else(|| {
+                    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+                }),
             };
             let summary = match interface {
                 Some(iface) => live::report(&iface, capture, &opts)?,

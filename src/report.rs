@@ -50,6 +50,10 @@ pub struct Options {
     /// JSON: what chose the handshakes listed (written as `"selection"`), when not all are;
     /// see [`run_selected`].
     pub selection: Option<serde_json::Value>,
+    /// Threads for a report on files: with 2 or more, the analysis runs on a thread of its own
+    /// and hands its outputs, in order, to the thread that writes the report (the output is
+    /// the same byte for byte). 0 and 1: everything on the calling thread.
+    pub threads: usize,
 }
 
 /// Which HTTP exchanges the JSON report lists (all of them are always counted).
@@ -670,65 +674,168 @@ impl<'k> Report<'k> {
         if let Some(e) = c.write_err.take() {
             return Err(e);
         }
-        let Collector {
-            mut summary,
-            connections,
-            anomalies,
-            spools,
-            mut shown,
-            hidden,
-            groups,
-            stream_text,
-            ..
-        } = self.c;
-        summary.stats = self.analyzer.stats();
-        summary.warnings.extend(inputs.warnings());
-        summary.warnings.extend(analysis_warnings(&summary.stats));
-        match self.format {
-            Format::Json => {
-                if let Some((hs, fs)) = spools {
-                    write!(out, "],\"handshakes\":[")?;
-                    hs.copy_into(out)?;
-                    write!(out, "],\"findings\":[")?;
-                    fs.copy_into(out)?;
-                }
-                write!(out, "],\"connections\":[")?;
-                if let Some(sp) = connections {
-                    sp.copy_into(out)?;
-                }
-                write!(out, "]")?;
-                write!(out, ",\"anomalies\":")?;
-                serde_json::to_writer(&mut *out, &anomalies)?;
-                write!(out, ",\"inputs\":")?;
-                inputs.write_json(out)?;
-                write!(out, ",\"summary\":")?;
-                serde_json::to_writer(&mut *out, &summary)?;
-                writeln!(out, "}}")?;
-            }
-            Format::Ndjson => {
-                write!(out, "{{\"type\":\"summary\",\"inputs\":")?;
-                inputs.write_json(out)?;
-                write!(out, ",\"summary\":")?;
-                serde_json::to_writer(&mut *out, &summary)?;
-                writeln!(out, "}}")?;
-            }
-            Format::Text => {
-                shown.sort_by_key(|a| a.handshake.id);
-                let text = TextReport {
-                    summary: &summary,
-                    inputs,
-                    shown: &shown,
-                    hidden,
-                    groups: &groups,
-                    style: Style { color: self.color },
-                    streamed: stream_text.is_some(),
-                };
-                text.write(out)?;
-            }
-        }
-        out.flush()?;
-        Ok(summary)
+        let stats = self.analyzer.stats();
+        write_end(self.c, stats, self.format, self.color, inputs, out)
     }
+
+    /// Reads `source` to its end with the analysis on a thread of its own, and writes the
+    /// report from its outputs here. The outputs come in the order one thread makes them, so
+    /// the report is the same byte for byte; the analysis and the writing (decoding auth
+    /// headers for the JSON exchanges, serialising) then overlap.
+    pub fn run_threaded(
+        self,
+        mut source: MergedSource,
+        out: &mut dyn Write,
+    ) -> Result<Summary, ReportError> {
+        let Report {
+            mut analyzer,
+            mut c,
+            format,
+            color,
+        } = self;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Output>>(HANDOFF_BATCHES);
+        let (analyzer, source) = std::thread::scope(|scope| {
+            let worker = std::thread::Builder::new()
+                .name("authscope-analysis".into())
+                .spawn_scoped(scope, move || {
+                    let mut batch = Batcher {
+                        tx,
+                        batch: Vec::with_capacity(HANDOFF_BATCH),
+                        closed: false,
+                    };
+                    while let Some(frame) = source.next_frame() {
+                        analyzer.push(&frame, &mut |o| batch.push(o));
+                        if batch.closed {
+                            break;
+                        }
+                    }
+                    if !batch.closed {
+                        analyzer.finish(&mut |o| batch.push(o));
+                    }
+                    batch.flush();
+                    (analyzer, source)
+                })?;
+            for outputs in &rx {
+                for o in outputs {
+                    c.take(o, out);
+                }
+                if c.write_err.is_some() {
+                    break;
+                }
+            }
+            // The worker stops at its next batch once this end is gone.
+            drop(rx);
+            worker
+                .join()
+                .map_err(|_| io::Error::other("the analysis thread failed"))
+        })?;
+        if let Some(e) = c.write_err.take() {
+            return Err(e);
+        }
+        write_end(c, analyzer.stats(), format, color, &source, out)
+    }
+}
+
+/// Outputs handed from the analysis thread to the writing one, a batch at a time (a channel
+/// send per output would cost more than a small output's formatting).
+const HANDOFF_BATCH: usize = 128;
+/// Batches in flight: bounds what the analysis can run ahead (a few MB of outputs).
+const HANDOFF_BATCHES: usize = 8;
+
+struct Batcher {
+    tx: std::sync::mpsc::SyncSender<Vec<Output>>,
+    batch: Vec<Output>,
+    /// The writing side is gone (it failed): nothing more is worth making.
+    closed: bool,
+}
+
+impl Batcher {
+    fn push(&mut self, o: Output) {
+        self.batch.push(o);
+        if self.batch.len() >= HANDOFF_BATCH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.batch.is_empty() || self.closed {
+            return;
+        }
+        let full = std::mem::replace(&mut self.batch, Vec::with_capacity(HANDOFF_BATCH));
+        if self.tx.send(full).is_err() {
+            self.closed = true;
+        }
+    }
+}
+
+/// Writes what comes after the streamed part: the spooled arrays and the summary (JSON,
+/// NDJSON) or the whole text report.
+fn write_end(
+    c: Collector<'_>,
+    stats: Stats,
+    format: Format,
+    color: bool,
+    inputs: &dyn Inputs,
+    out: &mut dyn Write,
+) -> Result<Summary, ReportError> {
+    let Collector {
+        mut summary,
+        connections,
+        anomalies,
+        spools,
+        mut shown,
+        hidden,
+        groups,
+        stream_text,
+        ..
+    } = c;
+    summary.stats = stats;
+    summary.warnings.extend(inputs.warnings());
+    summary.warnings.extend(analysis_warnings(&summary.stats));
+    match format {
+        Format::Json => {
+            if let Some((hs, fs)) = spools {
+                write!(out, "],\"handshakes\":[")?;
+                hs.copy_into(out)?;
+                write!(out, "],\"findings\":[")?;
+                fs.copy_into(out)?;
+            }
+            write!(out, "],\"connections\":[")?;
+            if let Some(sp) = connections {
+                sp.copy_into(out)?;
+            }
+            write!(out, "]")?;
+            write!(out, ",\"anomalies\":")?;
+            serde_json::to_writer(&mut *out, &anomalies)?;
+            write!(out, ",\"inputs\":")?;
+            inputs.write_json(out)?;
+            write!(out, ",\"summary\":")?;
+            serde_json::to_writer(&mut *out, &summary)?;
+            writeln!(out, "}}")?;
+        }
+        Format::Ndjson => {
+            write!(out, "{{\"type\":\"summary\",\"inputs\":")?;
+            inputs.write_json(out)?;
+            write!(out, ",\"summary\":")?;
+            serde_json::to_writer(&mut *out, &summary)?;
+            writeln!(out, "}}")?;
+        }
+        Format::Text => {
+            shown.sort_by_key(|a| a.handshake.id);
+            let text = TextReport {
+                summary: &summary,
+                inputs,
+                shown: &shown,
+                hidden,
+                groups: &groups,
+                style: Style { color },
+                streamed: stream_text.is_some(),
+            };
+            text.write(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(summary)
 }
 
 /// Reads the files, analyses them, and writes the report to `out`.
@@ -746,6 +853,9 @@ pub fn run_selected(
 ) -> Result<Summary, ReportError> {
     let mut source = MergedSource::open(paths)?;
     let mut report = Report::start_selected(opts, Box::new(keep), out)?;
+    if opts.threads > 1 {
+        return report.run_threaded(source, out);
+    }
     while let Some(frame) = source.next_frame() {
         report.push(&frame, out)?;
     }

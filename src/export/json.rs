@@ -33,6 +33,7 @@ pub(crate) fn write(
         exchanges: ExchangeFilter::Auth,
         selection: opts.selection.describe(),
         stream_handshakes: false,
+        threads: 1,
     };
     let kept: RefCell<BTreeSet<u64>> = RefCell::new(BTreeSet::new());
     let keep = |a: &Analysed| {

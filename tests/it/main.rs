@@ -20,4 +20,5 @@ mod lab;
 mod ui;
 mod live;
 mod hardening;
+mod threads;
 mod util;
