@@ -143,6 +143,22 @@ impl Spool {
         Ok(())
     }
 
+    /// Pushes a handshake as [`Analysed`] serialises it.
+    fn push_analysed(&mut self, a: &Analysed, buf: &mut Vec<u8>) -> Result<(), ReportError> {
+        if self.count > 0 {
+            self.file.write_all(b",")?;
+        }
+        write_object_with(
+            buf,
+            &mut self.file,
+            &a.handshake,
+            "findings",
+            Some(&a.findings),
+        )?;
+        self.count = self.count.saturating_add(1);
+        Ok(())
+    }
+
     fn copy_into(self, out: &mut dyn Write) -> io::Result<()> {
         use std::io::Seek;
         let mut f = self.file.into_inner().map_err(|e| e.into_error())?;
@@ -190,33 +206,35 @@ pub fn redact_value(name: &str, value: &str) -> String {
     format!("<redacted {} chars>", value.len())
 }
 
-fn redacted(headers: &[Header], reveal: bool) -> Vec<Header> {
-    headers
-        .iter()
-        .map(|h| Header {
-            name: h.name.clone(),
-            value: if reveal {
-                h.value.clone()
-            } else {
-                redact_value(&h.name, &h.value)
-            },
-        })
-        .collect()
+/// Redacts secrets in place, replacing only the values that change.
+fn redact_headers(headers: &mut [Header]) {
+    for h in headers {
+        let shown = redact_value(&h.name, &h.value);
+        if shown != h.value {
+            h.value = shown;
+        }
+    }
 }
 
 /// The exchange as the report shows it (secrets redacted unless revealed).
 pub fn present_exchange(x: &Exchange, reveal: bool) -> Exchange {
     let mut x = x.clone();
-    if let Some(r) = x.request.as_mut() {
-        r.headers = redacted(&r.headers, reveal);
-    }
-    if let Some(r) = x.response.as_mut() {
-        r.headers = redacted(&r.headers, reveal);
-    }
-    for r in &mut x.interim {
-        r.headers = redacted(&r.headers, reveal);
+    if !reveal {
+        redact_exchange(&mut x);
     }
     x
+}
+
+fn redact_exchange(x: &mut Exchange) {
+    if let Some(r) = x.request.as_mut() {
+        redact_headers(&mut r.headers);
+    }
+    if let Some(r) = x.response.as_mut() {
+        redact_headers(&mut r.headers);
+    }
+    for r in &mut x.interim {
+        redact_headers(&mut r.headers);
+    }
 }
 
 /// The authentication headers of one exchange, decoded.
@@ -273,13 +291,31 @@ impl ExchangeAuth {
     }
 }
 
-/// An exchange in the JSON report: as framed, with its authentication headers decoded.
-#[derive(Debug, serde::Serialize)]
-struct ExchangeOut {
-    #[serde(flatten)]
-    exchange: Exchange,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    auth: Option<ExchangeAuth>,
+/// Writes `object`'s JSON with one more member, `"key":extra`, when `extra` is some: what
+/// `#[serde(flatten)]` gives, without its cost (it serialises through a map, field by field).
+fn write_object_with<T: serde::Serialize, E: serde::Serialize>(
+    buf: &mut Vec<u8>,
+    out: &mut dyn Write,
+    object: &T,
+    key: &str,
+    extra: Option<&E>,
+) -> Result<(), ReportError> {
+    buf.clear();
+    serde_json::to_writer(&mut *buf, object)?;
+    if let Some(extra) = extra {
+        if buf.last() == Some(&b'}') {
+            buf.pop();
+            if buf.last() != Some(&b'{') {
+                buf.push(b',');
+            }
+            serde_json::to_writer(&mut *buf, key)?;
+            buf.push(b':');
+            serde_json::to_writer(&mut *buf, extra)?;
+            buf.push(b'}');
+        }
+    }
+    out.write_all(buf)?;
+    Ok(())
 }
 
 /// What the report saw, for the summary and the exit status.
@@ -332,6 +368,8 @@ struct Collector<'k> {
     ndjson: bool,
     /// Text: print each block as its handshake completes, in this style.
     stream_text: Option<Style>,
+    /// JSON: reused for each exchange written.
+    buf: Vec<u8>,
 }
 
 /// HTTP anomalies listed in the JSON document; past this they are only counted.
@@ -361,17 +399,19 @@ impl Collector<'_> {
                     *n = n.saturating_add(1);
                 }
                 if self.json && self.write_err.is_none() && self.exchanges.keeps(&x) {
-                    let shown = ExchangeOut {
-                        auth: ExchangeAuth::of(&x, self.reveal),
-                        exchange: present_exchange(&x, self.reveal),
-                    };
+                    // Decoded before redaction: the decoder redacts what it shows itself.
+                    let auth = ExchangeAuth::of(&x, self.reveal);
+                    let mut x = x;
+                    if !self.reveal {
+                        redact_exchange(&mut x);
+                    }
                     let sep = if self.first_exchange { "" } else { "," };
                     self.first_exchange = false;
                     let r = out
                         .write_all(sep.as_bytes())
                         .map_err(ReportError::from)
                         .and_then(|_| {
-                            serde_json::to_writer(&mut *out, &shown).map_err(ReportError::from)
+                            write_object_with(&mut self.buf, out, &*x, "auth", auth.as_ref())
                         });
                     if let Err(e) = r {
                         self.write_err = Some(e);
@@ -429,7 +469,7 @@ impl Collector<'_> {
                     }
                 } else if let Some((hs, fs)) = self.spools.as_mut() {
                     let r = hs
-                        .push(&a)
+                        .push_analysed(&a, &mut self.buf)
                         .and_then(|_| a.findings.iter().try_for_each(|f| fs.push(f)));
                     if let Err(e) = r {
                         self.write_err.get_or_insert(e);
@@ -619,6 +659,7 @@ impl<'k> Report<'k> {
             ndjson: opts.format == Format::Ndjson,
             stream_text: (opts.format == Format::Text && opts.stream_handshakes)
                 .then_some(Style { color: opts.color }),
+            buf: Vec::new(),
         };
         if json {
             write!(out, "{{\"schema\":\"{SCHEMA}\",")?;
