@@ -266,14 +266,15 @@ fn leg_response(r: &Response, challenges: Option<AuthHeader>) -> LegResponse {
 /// "Error 401.3"): IIS never puts it in the status line, so the body is the only place it can
 /// be read (WINDOWS-AUTH-FACTS.md); without it, none is reported.
 pub fn iis_substatus(body: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(body);
-    let mut rest = text.as_ref();
-    while let Some(at) = rest.find("Error 40") {
+    // On the bytes: every 401 body passes here, and most are not the IIS page.
+    let mut rest = body;
+    while let Some(at) = memchr::memmem::find(rest, b"Error 40") {
         let after = rest.get(at.saturating_add(6)..).unwrap_or_default();
-        let code: String = after
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '.')
-            .collect();
+        let len = after
+            .iter()
+            .take_while(|c| c.is_ascii_digit() || **c == b'.')
+            .count();
+        let code = std::str::from_utf8(after.get(..len).unwrap_or_default()).unwrap_or_default();
         let code = code.trim_end_matches('.');
         if let Some((status, sub)) = code.split_once('.') {
             if status.len() == 3 && !sub.is_empty() && sub.len() <= 3 {

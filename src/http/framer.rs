@@ -613,9 +613,18 @@ fn owned_headers(h: &[httparse::Header<'_>]) -> Vec<Header> {
         .filter(|h| !h.name.is_empty())
         .map(|h| Header {
             name: h.name.to_owned(),
-            value: String::from_utf8_lossy(h.value).trim().to_owned(),
+            value: text(h.value).trim().to_owned(),
         })
         .collect()
+}
+
+/// Bytes as text, invalid UTF-8 replaced. `str::from_utf8` first: it is several times faster
+/// than `from_utf8_lossy` on the valid text nearly every header is.
+fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
 }
 
 fn config() -> httparse::ParserConfig {
@@ -701,15 +710,13 @@ fn parse_lenient(raw: &[u8], role: Role) -> Option<Head> {
         .filter_map(|l| {
             let colon = memchr::memchr(b':', l)?;
             let (name, value) = l.split_at(colon);
-            let name = String::from_utf8_lossy(name).trim().to_owned();
+            let name = text(name).trim().to_owned();
             if name.is_empty() || name.contains(' ') {
                 return None;
             }
             Some(Header {
                 name,
-                value: String::from_utf8_lossy(value.get(1..).unwrap_or_default())
-                    .trim()
-                    .to_owned(),
+                value: text(value.get(1..).unwrap_or_default()).trim().to_owned(),
             })
         })
         .collect();
