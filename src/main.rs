@@ -318,8 +318,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 reveal_secrets,
                 config,
             };
-            live::ui(&interface, capture, &opts)?;
-            Ok(ExitCode::SUCCESS)
+            let ended = live::ui(&interface, capture, &opts)?;
+            Ok(ExitCode::from(ended.status()))
         }
         Command::Open {
             files,
@@ -335,8 +335,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 reveal_secrets,
                 config,
             };
-            authscope::ui::run(&files, &opts)?;
-            Ok(ExitCode::SUCCESS)
+            let ended = authscope::ui::run(&files, &opts)?;
+            Ok(ExitCode::from(ended.status()))
         }
         Command::Decode {
             values,
@@ -427,9 +427,8 @@ mod live {
         interface: &str,
         args: CaptureArgs,
         opts: &authscope::ui::Options,
-    ) -> anyhow::Result<()> {
-        authscope::ui::run_live(config(interface, args)?, opts)?;
-        Ok(())
+    ) -> anyhow::Result<authscope::ui::Ended> {
+        Ok(authscope::ui::run_live(config(interface, args)?, opts)?)
     }
 
     fn config(interface: &str, args: CaptureArgs) -> anyhow::Result<LiveConfig> {
@@ -505,7 +504,7 @@ mod live {
         _interface: &str,
         _args: CaptureArgs,
         _opts: &authscope::ui::Options,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<authscope::ui::Ended> {
         Err(unavailable())
     }
 }
