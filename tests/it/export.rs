@@ -652,7 +652,7 @@ fn a_start_selects_the_handshake_with_a_leg_in_that_frame() {
             config: Default::default(),
             selection: Selection::starting_at(starts),
         };
-        let s = to_path(&[c.clone()], &opts, &out).unwrap();
+        let s = to_path(std::slice::from_ref(&c), &opts, &out).unwrap();
         assert_eq!(s.selected, 1, "{ext}");
         assert_eq!(s.notes.len(), 1, "{:?}", s.notes);
         assert!(
