@@ -808,6 +808,8 @@ struct PcapngWriter {
     /// Bytes written so far, and the most the file may take.
     bytes: u64,
     cap: Option<u64>,
+    /// The block being written, reused.
+    block: Vec<u8>,
 }
 
 /// pcapng block types and option codes.
@@ -869,6 +871,7 @@ impl PcapngWriter {
             out: BufWriter::with_capacity(1 << 16, file),
             bytes: head.len() as u64,
             cap,
+            block: Vec::new(),
         };
         w.out.write_all(&head)?;
         w.out.flush()?;
@@ -882,7 +885,11 @@ impl PcapngWriter {
         if self.cap.is_some_and(|cap| after > cap) {
             return Ok(false);
         }
-        write_epb(&mut self.out, ts, orig_len, data)?;
+        // One write a block: whenever the buffer goes to the file, the file ends on a whole
+        // block, so an export reading it during the capture does not meet half a packet.
+        self.block.clear();
+        write_epb(&mut self.block, ts, orig_len, data)?;
+        self.out.write_all(&self.block)?;
         self.bytes = after;
         Ok(true)
     }
