@@ -734,10 +734,12 @@ fn live_ui_exports_from_its_own_file_and_ends_cleanly_on_signals() {
     assert_eq!(got, want, "the --write file read back");
 }
 
-/// A detached tmux session of 160x48 in `dir`, without colours, running `cmd`.
+/// A detached tmux session of 160x48 in `dir`, without colours, running `cmd`. Tried again
+/// after a failure: tests running at once can start the tmux server at once, and one of them
+/// may then lose it.
 fn start_in_tmux(s: &super::ui::Session, dir: &Path, cmd: &str) {
     let dir_arg = dir.display().to_string();
-    let out = s.tmux(&[
+    let args = [
         "new-session",
         "-d",
         "-s",
@@ -751,10 +753,15 @@ fn start_in_tmux(s: &super::ui::Session, dir: &Path, cmd: &str) {
         "-e",
         "NO_COLOR=1",
         cmd,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ];
+    let mut errors = Vec::new();
+    for _ in 0..3 {
+        let out = s.tmux(&args);
+        if out.status.success() {
+            return;
+        }
+        errors.push(String::from_utf8_lossy(&out.stderr).into_owned());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    panic!("tmux new-session: {errors:?}");
 }
