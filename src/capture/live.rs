@@ -154,7 +154,7 @@ pub enum Next<'a> {
     Frame(Frame<'a>),
     /// Nothing arrived within the wait: the clock moved on (now, wall time).
     Idle(Timestamp),
-    /// The capture ended (stop condition, Ctrl-C, or an error: see [`LiveSource::error`]) and
+    /// The capture ended (stop condition, Ctrl-C, or an error: see [`LiveSource::errors`]) and
     /// every queued packet has been handed out.
     End,
 }
