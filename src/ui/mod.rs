@@ -359,7 +359,7 @@ impl Exporter {
 }
 
 /// SIGTERM, SIGHUP and SIGINT, watched while the UI runs: each becomes an
-/// [`AppEvent::Signal`], and the first one's number is kept for the exit status.
+/// [`AppEvent::Signal`], and its number is kept for the exit status (a second one exits).
 #[cfg(unix)]
 mod signals {
     use super::*;
