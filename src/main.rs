@@ -327,8 +327,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 reveal_secrets,
                 config,
             };
-            live::ui(&interface, capture, &opts)?;
-            Ok(ExitCode::SUCCESS)
+            let ended = live::ui(&interface, capture, &opts)?;
+            Ok(ExitCode::from(ended.status()))
         }
         Command::Open {
             files,
@@ -344,8 +344,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 reveal_secrets,
                 config,
             };
-            authscope::ui::run(&files, &opts)?;
-            Ok(ExitCode::SUCCESS)
+            let ended = authscope::ui::run(&files, &opts)?;
+            Ok(ExitCode::from(ended.status()))
         }
         Command::Decode {
             values,
@@ -436,9 +436,8 @@ mod live {
         interface: &str,
         args: CaptureArgs,
         opts: &authscope::ui::Options,
-    ) -> anyhow::Result<()> {
-        authscope::ui::run_live(config(interface, args)?, opts)?;
-        Ok(())
+    ) -> anyhow::Result<authscope::ui::Ended> {
+        Ok(authscope::ui::run_live(config(interface, args)?, opts)?)
     }
 
     fn config(interface: &str, args: CaptureArgs) -> anyhow::Result<LiveConfig> {
@@ -514,7 +513,7 @@ mod live {
         _interface: &str,
         _args: CaptureArgs,
         _opts: &authscope::ui::Options,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<authscope::ui::Ended> {
         Err(unavailable())
     }
 }

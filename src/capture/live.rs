@@ -6,7 +6,11 @@
 //! and the interface's own drops come from `pcap_stats` and are read every second.
 //!
 //! The same thread writes the `--write` file (pcapng), so the file holds every packet that
-//! libpcap delivered, even those the analysis had to drop.
+//! libpcap delivered, even those the analysis had to drop. Without `--write`, the live UI asks
+//! for a scratch file instead ([`LiveConfig::scratch`]), so that its exports can read the
+//! capture again. A packet's frame number is its place in that file (packets the analysis
+//! never saw still take their number), so what the analysis says of frame N is about the
+//! file's packet N; [`Saved`] lets another thread read the file while the capture goes on.
 //!
 //! Opening follows tcpdump: open the interface, compile the filter (a filter that does not
 //! compile is an error before anything starts), drop privileges when asked (`--user`), then
@@ -87,6 +91,10 @@ pub struct LiveConfig {
     /// When running as root: become this user once the interface is open.
     pub user: Option<String>,
     pub promiscuous: bool,
+    /// Without `write`: save the packets to a temporary file of at most this many bytes
+    /// (removed when the last [`Saved`] handle goes), for exports to read again. Past the
+    /// cap, packets are no longer saved, and counted ([`LiveStats::unsaved`]).
+    pub scratch: Option<u64>,
 }
 
 impl LiveConfig {
@@ -99,6 +107,7 @@ impl LiveConfig {
             write: None,
             user: None,
             promiscuous: true,
+            scratch: None,
         }
     }
 
@@ -124,8 +133,10 @@ pub struct LiveStats {
     pub interface_dropped: u64,
     /// Packets dropped because the analysis fell behind (the queue was full).
     pub queue_dropped: u64,
-    /// Packets saved to the `--write` file.
+    /// Packets saved to the `--write` file (or the scratch file).
     pub written: u64,
+    /// Packets captured but not saved: the scratch file reached its cap, or writing failed.
+    pub unsaved: u64,
 }
 
 impl LiveStats {
@@ -143,7 +154,7 @@ pub enum Next<'a> {
     Frame(Frame<'a>),
     /// Nothing arrived within the wait: the clock moved on (now, wall time).
     Idle(Timestamp),
-    /// The capture ended (stop condition, Ctrl-C, or an error: see [`LiveSource::error`]) and
+    /// The capture ended (stop condition, Ctrl-C, or an error: see [`LiveSource::errors`]) and
     /// every queued packet has been handed out.
     End,
 }
@@ -151,6 +162,8 @@ pub enum Next<'a> {
 /// A packet owned by the queue.
 #[derive(Debug)]
 struct Packet {
+    /// Its place among the packets captured (and in the saved file), from 1.
+    number: u64,
     ts: Timestamp,
     orig_len: u32,
     data: Vec<u8>,
@@ -166,7 +179,13 @@ struct Shared {
     interface_dropped: AtomicU64,
     queue_dropped: AtomicU64,
     written: AtomicU64,
+    unsaved: AtomicU64,
     queued_bytes: AtomicUsize,
+    /// Flushes of the saved file asked for ([`Saved::sync`]) and done, by the capture thread.
+    flush_asked: AtomicU64,
+    flush_done: AtomicU64,
+    /// The capture thread has ended (the file is flushed and closed).
+    ended: AtomicBool,
     /// Why the capture or the file stopped early.
     errors: Mutex<Vec<String>>,
 }
@@ -176,6 +195,10 @@ impl Shared {
         if let Ok(mut e) = self.errors.lock() {
             e.push(message);
         }
+    }
+
+    fn errors(&self) -> Vec<String> {
+        self.errors.lock().map(|e| e.clone()).unwrap_or_default()
     }
 }
 
@@ -190,8 +213,69 @@ pub struct LiveSource {
     thread: Option<JoinHandle<()>>,
     /// The packet last handed out (its frame borrows it).
     current: Option<Packet>,
-    number: u64,
     analysed: u64,
+    /// Where the packets are saved, or why they are not (the scratch file could not be made).
+    saved: Result<Option<Saved>, String>,
+}
+
+/// The file a live capture saves its packets to (`--write`, or the scratch file), for
+/// reading again while the capture goes on. Cloned freely; a scratch file is removed when the
+/// last clone goes.
+#[derive(Debug, Clone)]
+pub struct Saved {
+    file: Arc<SavedFile>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+enum SavedFile {
+    Named(PathBuf),
+    Scratch(tempfile::TempPath),
+}
+
+impl Saved {
+    pub fn path(&self) -> &Path {
+        match &*self.file {
+            SavedFile::Named(p) => p,
+            SavedFile::Scratch(p) => p,
+        }
+    }
+
+    /// True for the temporary file of [`LiveConfig::scratch`].
+    pub fn is_scratch(&self) -> bool {
+        matches!(&*self.file, SavedFile::Scratch(_))
+    }
+
+    /// Has the capture thread flush the file, and waits for it at most `wait`. True when the
+    /// file then holds every packet handed to the analysis before the call (the thread saves
+    /// a packet before it queues it).
+    pub fn sync(&self, wait: Duration) -> bool {
+        let s = &self.shared;
+        let ticket = s
+            .flush_asked
+            .fetch_add(1, Ordering::SeqCst)
+            .saturating_add(1);
+        let deadline = Instant::now() + wait;
+        loop {
+            if s.flush_done.load(Ordering::SeqCst) >= ticket || s.ended.load(Ordering::SeqCst) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Packets captured but not saved so far.
+    pub fn unsaved(&self) -> u64 {
+        self.shared.unsaved.load(Ordering::Relaxed)
+    }
+
+    /// Why writing stopped early, if it did.
+    pub fn errors(&self) -> Vec<String> {
+        self.shared.errors()
+    }
 }
 
 impl LiveSource {
@@ -229,12 +313,28 @@ impl LiveSource {
         if let Some(user) = &config.user {
             drop_privileges(user)?;
         }
-        let writer = match &config.write {
-            Some(path) => Some(PcapngWriter::create(path, link, &iface, &filter)?),
-            None => None,
-        };
-        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_PACKETS);
         let shared = Arc::new(Shared::default());
+        let (tee, saved) = match (&config.write, config.scratch) {
+            (Some(path), _) => {
+                let w = PcapngWriter::create(path, link, &iface, &filter)?;
+                let file = Arc::new(SavedFile::Named(path.clone()));
+                (Tee::On(w), Ok(Some(file)))
+            }
+            // A scratch file that cannot be made only takes the exports away: the capture
+            // still runs, and the exports say why.
+            (None, Some(cap)) => match PcapngWriter::scratch(link, &iface, &filter, cap) {
+                Ok((w, path)) => (Tee::On(w), Ok(Some(Arc::new(SavedFile::Scratch(path))))),
+                Err(e) => (Tee::Off, Err(format!("the temporary capture file: {e}"))),
+            },
+            (None, None) => (Tee::Off, Ok(None)),
+        };
+        let saved = saved.map(|f| {
+            f.map(|file| Saved {
+                file,
+                shared: Arc::clone(&shared),
+            })
+        });
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_PACKETS);
         let thread = {
             let shared = Arc::clone(&shared);
             let limits = Limits {
@@ -243,7 +343,7 @@ impl LiveSource {
             };
             std::thread::Builder::new()
                 .name("authscope-capture".into())
-                .spawn(move || capture_loop(cap, tx, writer, &shared, limits))
+                .spawn(move || capture_loop(cap, tx, tee, &shared, limits))
                 .map_err(LiveError::Thread)?
         };
         Ok(LiveSource {
@@ -254,8 +354,8 @@ impl LiveSource {
             shared,
             thread: Some(thread),
             current: None,
-            number: 0,
             analysed: 0,
+            saved,
         })
     }
 
@@ -270,6 +370,15 @@ impl LiveSource {
     /// The link type as libpcap names it (`EN10MB (Ethernet)`).
     pub fn link_name(&self) -> &str {
         &self.link_name
+    }
+
+    /// The file the packets are saved to; `None` without `--write` or a scratch file, and the
+    /// reason when the scratch file could not be made.
+    pub fn saved(&self) -> Result<Option<&Saved>, &str> {
+        match &self.saved {
+            Ok(s) => Ok(s.as_ref()),
+            Err(e) => Err(e),
+        }
     }
 
     /// A flag that ends the capture when set (for Ctrl-C: `signal_hook::flag::register`).
@@ -290,11 +399,10 @@ impl LiveSource {
                 self.shared
                     .queued_bytes
                     .fetch_sub(p.data.len(), Ordering::Relaxed);
-                self.number = self.number.saturating_add(1);
                 self.analysed = self.analysed.saturating_add(1);
                 let p = self.current.insert(p);
                 Next::Frame(Frame {
-                    number: self.number,
+                    number: p.number,
                     ts: p.ts,
                     link: self.link,
                     data: &p.data,
@@ -328,16 +436,13 @@ impl LiveSource {
             interface_dropped: s.interface_dropped.load(Ordering::Relaxed),
             queue_dropped: s.queue_dropped.load(Ordering::Relaxed),
             written: s.written.load(Ordering::Relaxed),
+            unsaved: s.unsaved.load(Ordering::Relaxed),
         }
     }
 
     /// Why the capture, or the writing of its file, ended early.
     pub fn errors(&self) -> Vec<String> {
-        self.shared
-            .errors
-            .lock()
-            .map(|e| e.clone())
-            .unwrap_or_default()
+        self.shared.errors()
     }
 }
 
@@ -371,7 +476,7 @@ struct Limits {
 fn capture_loop(
     mut cap: pcap::Capture<pcap::Active>,
     tx: SyncSender<Packet>,
-    mut writer: Option<PcapngWriter>,
+    mut tee: Tee,
     shared: &Shared,
     limits: Limits,
 ) {
@@ -380,6 +485,11 @@ fn capture_loop(
     // before Ctrl-C belongs to the session), for at most DRAIN.
     let mut draining: Option<Instant> = None;
     loop {
+        let asked = shared.flush_asked.load(Ordering::SeqCst);
+        if asked != shared.flush_done.load(Ordering::SeqCst) {
+            tee.flush(shared);
+            shared.flush_done.store(asked, Ordering::SeqCst);
+        }
         if limits
             .count
             .is_some_and(|n| shared.captured.load(Ordering::Relaxed) >= n)
@@ -401,23 +511,13 @@ fn capture_loop(
             Ok(p) => {
                 let h = p.header;
                 let ts = timestamp(h);
-                shared.captured.fetch_add(1, Ordering::Relaxed);
-                if let Some(w) = writer.as_mut() {
-                    match w.packet(ts, h.len, p.data) {
-                        Ok(()) => {
-                            shared.written.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(e) => {
-                            shared.error(format!(
-                                "{}: writing stopped after {} packets: {e}",
-                                w.path.display(),
-                                shared.written.load(Ordering::Relaxed)
-                            ));
-                            writer = None;
-                        }
-                    }
-                }
-                if offer(&tx, shared, QUEUE_BYTES, ts, h.len, p.data).is_err() {
+                let number = shared
+                    .captured
+                    .fetch_add(1, Ordering::Relaxed)
+                    .saturating_add(1);
+                tee.save(shared, ts, h.len, p.data);
+                let packet = (number, ts, h.len, p.data);
+                if offer(&tx, shared, QUEUE_BYTES, packet).is_err() {
                     // The analysis is gone: nothing more to do.
                     break;
                 }
@@ -433,18 +533,65 @@ fn capture_loop(
         if stats_at.elapsed() >= STATS_EVERY {
             stats_at = Instant::now();
             read_stats(&mut cap, shared);
-            if let Some(w) = writer.as_mut() {
-                if let Err(e) = w.flush() {
-                    shared.error(format!("{}: {e}", w.path.display()));
-                    writer = None;
-                }
-            }
+            tee.flush(shared);
         }
     }
     read_stats(&mut cap, shared);
-    if let Some(mut w) = writer {
-        if let Err(e) = w.flush() {
-            shared.error(format!("{}: {e}", w.path.display()));
+    tee.flush(shared);
+    // Closed before the end is announced: a reader then sees the whole file.
+    drop(tee);
+    shared.ended.store(true, Ordering::SeqCst);
+}
+
+/// Where the capture thread saves packets.
+enum Tee {
+    /// No file was asked for.
+    Off,
+    On(PcapngWriter),
+    /// Saving stopped (the scratch file's cap, or an error): later packets are counted.
+    Stopped,
+}
+
+impl Tee {
+    /// Saves a packet. Once one is not saved, no later one is, so the file stays the start of
+    /// the capture and its packet numbers stay those of the capture.
+    fn save(&mut self, shared: &Shared, ts: Timestamp, orig_len: u32, data: &[u8]) {
+        let w = match self {
+            Tee::Off => return,
+            Tee::Stopped => {
+                shared.unsaved.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Tee::On(w) => w,
+        };
+        let written = shared.written.load(Ordering::Relaxed);
+        match w.packet(ts, orig_len, data) {
+            Ok(true) => {
+                shared.written.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Ok(false) => shared.error(format!(
+                "the temporary capture file reached its cap ({} MiB) after {written} packets: \
+                 later packets are not saved, and exports cover only those",
+                w.cap.unwrap_or(0) >> 20
+            )),
+            Err(e) => shared.error(format!(
+                "{}: writing stopped after {written} packets: {e}",
+                w.path.display()
+            )),
+        }
+        shared.unsaved.fetch_add(1, Ordering::Relaxed);
+        // What was written so far stays readable.
+        let _ = w.flush();
+        *self = Tee::Stopped;
+    }
+
+    fn flush(&mut self, shared: &Shared) {
+        if let Tee::On(w) = self {
+            if let Err(e) = w.flush() {
+                shared.error(format!("{}: {e}", w.path.display()));
+                *self = Tee::Stopped;
+            }
         }
     }
 }
@@ -456,9 +603,7 @@ fn offer(
     tx: &SyncSender<Packet>,
     shared: &Shared,
     max_bytes: usize,
-    ts: Timestamp,
-    orig_len: u32,
-    data: &[u8],
+    (number, ts, orig_len, data): (u64, Timestamp, u32, &[u8]),
 ) -> Result<(), ()> {
     let len = data.len();
     let queued = shared.queued_bytes.load(Ordering::Relaxed);
@@ -468,6 +613,7 @@ fn offer(
     }
     shared.queued_bytes.fetch_add(len, Ordering::Relaxed);
     let packet = Packet {
+        number,
         ts,
         orig_len,
         data: data.to_vec(),
@@ -659,6 +805,11 @@ fn prefix_len(mask: std::net::IpAddr) -> Option<u32> {
 struct PcapngWriter {
     path: PathBuf,
     out: BufWriter<std::fs::File>,
+    /// Bytes written so far, and the most the file may take.
+    bytes: u64,
+    cap: Option<u64>,
+    /// The block being written, reused.
+    block: Vec<u8>,
 }
 
 /// pcapng block types and option codes.
@@ -686,19 +837,61 @@ impl PcapngWriter {
             source,
         };
         let file = std::fs::File::create(path).map_err(err)?;
+        PcapngWriter::start(file, path.to_owned(), None, link, interface, filter).map_err(err)
+    }
+
+    /// A temporary file (readable by its owner only, as `tempfile` makes them) of at most
+    /// `cap` bytes; it is removed when the returned path is dropped.
+    fn scratch(
+        link: LinkType,
+        interface: &str,
+        filter: &str,
+        cap: u64,
+    ) -> io::Result<(PcapngWriter, tempfile::TempPath)> {
+        let (file, path) = tempfile::Builder::new()
+            .prefix("authscope-live-")
+            .suffix(".pcapng")
+            .tempfile()?
+            .into_parts();
+        let w = PcapngWriter::start(file, path.to_path_buf(), Some(cap), link, interface, filter)?;
+        Ok((w, path))
+    }
+
+    fn start(
+        file: std::fs::File,
+        path: PathBuf,
+        cap: Option<u64>,
+        link: LinkType,
+        interface: &str,
+        filter: &str,
+    ) -> io::Result<PcapngWriter> {
+        let head = header_blocks(link, interface, filter);
         let mut w = PcapngWriter {
-            path: path.to_owned(),
+            path,
             out: BufWriter::with_capacity(1 << 16, file),
+            bytes: head.len() as u64,
+            cap,
+            block: Vec::new(),
         };
-        w.out
-            .write_all(&header_blocks(link, interface, filter))
-            .and_then(|_| w.out.flush())
-            .map_err(err)?;
+        w.out.write_all(&head)?;
+        w.out.flush()?;
         Ok(w)
     }
 
-    fn packet(&mut self, ts: Timestamp, orig_len: u32, data: &[u8]) -> io::Result<()> {
-        write_epb(&mut self.out, ts, orig_len, data)
+    /// Writes a packet; false (and nothing written) when it would take the file past its cap.
+    fn packet(&mut self, ts: Timestamp, orig_len: u32, data: &[u8]) -> io::Result<bool> {
+        let len = epb_len(data.len()) as u64;
+        let after = self.bytes.saturating_add(len);
+        if self.cap.is_some_and(|cap| after > cap) {
+            return Ok(false);
+        }
+        // One write a block: whenever the buffer goes to the file, the file ends on a whole
+        // block, so an export reading it during the capture does not meet half a packet.
+        self.block.clear();
+        write_epb(&mut self.block, ts, orig_len, data)?;
+        self.out.write_all(&self.block)?;
+        self.bytes = after;
+        Ok(true)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -757,12 +950,17 @@ fn header_blocks(link: LinkType, interface: &str, filter: &str) -> Vec<u8> {
     v
 }
 
+/// The length of the Enhanced Packet Block of `len` bytes of packet data.
+fn epb_len(len: usize) -> usize {
+    pad4(len).saturating_add(32)
+}
+
 /// An Enhanced Packet Block on interface 0.
 fn write_epb(out: &mut dyn Write, ts: Timestamp, orig_len: u32, data: &[u8]) -> io::Result<()> {
     let micros = u64::try_from(ts.0 / 1000).unwrap_or(0);
     let caplen = u32::try_from(data.len()).unwrap_or(u32::MAX);
     let padded = pad4(data.len());
-    let total = u32::try_from(padded.saturating_add(32)).unwrap_or(u32::MAX);
+    let total = u32::try_from(epb_len(data.len())).unwrap_or(u32::MAX);
     let mut head = [0u8; 28];
     let fields = [
         ng::EPB,
@@ -807,7 +1005,7 @@ mod tests {
             (Timestamp::from_parts(1_700_000_002, 0), 8, b"12345678"),
         ];
         for (ts, orig, data) in packets {
-            w.packet(ts, orig, data).unwrap();
+            assert!(w.packet(ts, orig, data).unwrap());
         }
         w.flush().unwrap();
         let mut f = FileSource::open(&path).unwrap();
@@ -830,19 +1028,111 @@ mod tests {
         let shared = Shared::default();
         let ts = Timestamp(0);
         // Two fit in packets; the third is dropped.
-        for _ in 0..3 {
-            offer(&tx, &shared, 1000, ts, 10, &[0; 10]).unwrap();
+        for n in 1..=3 {
+            offer(&tx, &shared, 1000, (n, ts, 10, &[0; 10])).unwrap();
         }
         assert_eq!(shared.queue_dropped.load(Ordering::Relaxed), 1);
         assert_eq!(shared.queued_bytes.load(Ordering::Relaxed), 20);
         // Room again in packets, but not in bytes.
         let _ = rx.recv().unwrap();
         shared.queued_bytes.fetch_sub(10, Ordering::Relaxed);
-        offer(&tx, &shared, 15, ts, 10, &[0; 10]).unwrap();
+        offer(&tx, &shared, 15, (4, ts, 10, &[0; 10])).unwrap();
         assert_eq!(shared.queue_dropped.load(Ordering::Relaxed), 2);
         assert_eq!(shared.queued_bytes.load(Ordering::Relaxed), 10);
         drop(rx);
-        assert!(offer(&tx, &shared, 1000, ts, 10, &[0; 10]).is_err());
+        assert!(offer(&tx, &shared, 1000, (5, ts, 10, &[0; 10])).is_err());
+    }
+
+    /// Past its cap the scratch file takes no more packets (not even smaller ones, so it stays
+    /// the start of the capture), counts them, says why, and reads back whole; it is removed
+    /// with its path.
+    #[test]
+    fn the_scratch_file_stops_at_its_cap_and_reads_back() {
+        let head = header_blocks(LinkType::ETHERNET, "lo", "tcp").len();
+        let cap = (head + 2 * epb_len(10) + 8) as u64;
+        let (w, path) = PcapngWriter::scratch(LinkType::ETHERNET, "lo", "tcp", cap).unwrap();
+        let shared = Shared::default();
+        let mut tee = Tee::On(w);
+        let ts = Timestamp::from_parts(1_700_000_000, 0);
+        for (i, len) in [10usize, 10, 10, 1].into_iter().enumerate() {
+            tee.save(&shared, ts, 60, &vec![i as u8; len]);
+        }
+        tee.flush(&shared);
+        assert!(matches!(tee, Tee::Stopped));
+        assert_eq!(shared.written.load(Ordering::Relaxed), 2);
+        assert_eq!(shared.unsaved.load(Ordering::Relaxed), 2);
+        assert!(
+            shared.errors()[0].contains("reached its cap"),
+            "{:?}",
+            shared.errors()
+        );
+        let mut f = FileSource::open(&path).unwrap();
+        let mut n = 0;
+        while let Some(fr) = f.next_frame() {
+            n += 1;
+            assert_eq!(fr.number, n);
+        }
+        assert_eq!(n, 2);
+        assert!(f.warnings().is_empty(), "{:?}", f.warnings());
+        let p = path.to_path_buf();
+        drop(path);
+        assert!(!p.exists());
+    }
+
+    /// An export asks the capture thread to flush the file and waits for its answer, or for
+    /// its end; nobody answering is a timeout, not a hang.
+    #[test]
+    fn sync_waits_for_the_capture_thread() {
+        let shared = Arc::new(Shared::default());
+        let saved = Saved {
+            file: Arc::new(SavedFile::Named("unused.pcapng".into())),
+            shared: Arc::clone(&shared),
+        };
+        assert!(!saved.sync(Duration::from_millis(30)));
+        // A capture thread answering as `capture_loop` does, at the top of its loop.
+        let s = Arc::clone(&shared);
+        let t = std::thread::spawn(move || loop {
+            let asked = s.flush_asked.load(Ordering::SeqCst);
+            if asked >= 2 {
+                s.flush_done.store(asked, Ordering::SeqCst);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        });
+        assert!(saved.sync(Duration::from_secs(10)));
+        t.join().unwrap();
+        shared.ended.store(true, Ordering::SeqCst);
+        assert!(saved.sync(Duration::ZERO));
+    }
+
+    /// A packet the analysis never saw (the queue was full) keeps its number, so frame numbers
+    /// stay those of the saved file.
+    #[test]
+    fn a_packet_dropped_before_the_analysis_keeps_its_number() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let shared = Arc::new(Shared::default());
+        let ts = Timestamp(0);
+        offer(&tx, &shared, 1000, (1, ts, 3, b"one")).unwrap();
+        offer(&tx, &shared, 1000, (2, ts, 3, b"two")).unwrap();
+        assert_eq!(shared.queue_dropped.load(Ordering::Relaxed), 1);
+        let mut source = LiveSource {
+            config: LiveConfig::new("lo"),
+            link: LinkType::ETHERNET,
+            link_name: String::new(),
+            rx,
+            shared: Arc::clone(&shared),
+            thread: None,
+            current: None,
+            analysed: 0,
+            saved: Ok(None),
+        };
+        let next = |source: &mut LiveSource| match source.next_frame(Duration::ZERO) {
+            Next::Frame(f) => (f.number, f.data.to_vec()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(next(&mut source), (1, b"one".to_vec()));
+        offer(&tx, &shared, 1000, (3, ts, 5, b"three")).unwrap();
+        assert_eq!(next(&mut source), (3, b"three".to_vec()));
     }
 
     #[test]

@@ -8,11 +8,10 @@
 //! of every document names its version.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::{ExportError, Options, Summary};
+use super::{ExportError, Found, Options, Summary};
 use crate::pipeline::Analysed;
 use crate::report::{self, ExchangeFilter, Format};
 
@@ -35,25 +34,22 @@ pub(crate) fn write(
         stream_handshakes: false,
         threads: 1,
     };
-    let kept: RefCell<BTreeSet<u64>> = RefCell::new(BTreeSet::new());
+    let found: RefCell<(u64, Found)> = RefCell::new((0, Found::default()));
     let keep = |a: &Analysed| {
         let k = opts.selection.keeps(a);
         if k {
-            kept.borrow_mut().insert(a.handshake.id);
+            let mut f = found.borrow_mut();
+            f.0 = f.0.saturating_add(1);
+            f.1.add(&opts.selection, a);
         }
         k
     };
     let rs = report::run_selected(paths, &ropts, &keep, out)?;
-    let kept = kept.into_inner();
-    let mut summary = Summary {
+    let (selected, found) = found.into_inner();
+    Ok(Summary {
         handshakes: rs.handshakes,
-        selected: kept.len() as u64,
+        selected,
+        notes: found.notes(&opts.selection),
         ..Summary::default()
-    };
-    for id in opts.selection.ids.difference(&kept) {
-        summary.notes.push(format!(
-            "handshake #{id}: not in the input (or not matched by the filter)"
-        ));
-    }
-    Ok(summary)
+    })
 }

@@ -27,12 +27,13 @@ pub mod pcapng;
 
 use std::collections::BTreeSet;
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::auth::RevealSecrets as _;
 use crate::capture::{CaptureError, MergedSource};
 use crate::filter::Filter;
-use crate::handshake::{Answer, Credential, Leg};
+use crate::handshake::{Answer, Credential, Handshake, Leg};
 use crate::pipeline::{Analysed, Analyzer, Config, Output};
 use crate::report::ReportError;
 
@@ -95,14 +96,53 @@ pub struct Options {
     pub selection: Selection,
 }
 
-/// Which handshakes an export takes: those named by id (all when none is), that the filter
-/// also matches.
+/// Which handshakes an export takes: those named by id or by where they start (all when none
+/// is named), that the filter also matches.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
     pub ids: BTreeSet<u64>,
+    pub starts: BTreeSet<Start>,
     /// The filter as typed (the UI's language), and parsed.
     pub filter_text: String,
     pub filter: Filter,
+}
+
+/// A handshake named by where it starts: its client address and the frame of its first leg.
+///
+/// An id depends on when the analysis decided the handshake; a live capture decides some
+/// earlier than a reading of its file does (its clock moves on with the wall clock on a quiet
+/// link, so a handshake can end before a late leg that the file's reading joins to it). Frame
+/// numbers are the same in both, so a start still names the handshake in the file: the one
+/// that has a leg in that frame, from that client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Start {
+    pub client: IpAddr,
+    pub frame: u64,
+}
+
+impl Start {
+    /// Where `h` starts; `None` for a handshake without a leg with a frame.
+    pub fn of(h: &Handshake) -> Option<Start> {
+        let frame = leg_frames(h).next()?;
+        Some(Start {
+            client: h.client,
+            frame,
+        })
+    }
+}
+
+/// The frames of a handshake's requests and responses, in leg order.
+fn leg_frames(h: &Handshake) -> impl Iterator<Item = u64> + '_ {
+    h.legs
+        .iter()
+        .flat_map(|l| {
+            [
+                l.request.as_ref().map(|r| r.frame),
+                l.response.as_ref().map(|r| r.frame),
+            ]
+        })
+        .flatten()
+        .filter(|&f| f != 0)
 }
 
 impl Selection {
@@ -111,17 +151,37 @@ impl Selection {
         let filter_text = filter.unwrap_or_default().trim().to_owned();
         Selection {
             ids: ids.into_iter().collect(),
+            starts: BTreeSet::new(),
             filter: Filter::parse(&filter_text),
             filter_text,
         }
     }
 
+    /// The handshakes that start at `starts` (a live capture's, read again from its file).
+    pub fn starting_at(starts: impl IntoIterator<Item = Start>) -> Selection {
+        Selection {
+            starts: starts.into_iter().collect(),
+            ..Selection::default()
+        }
+    }
+
     pub fn is_all(&self) -> bool {
-        self.ids.is_empty() && self.filter.is_empty()
+        self.ids.is_empty() && self.starts.is_empty() && self.filter.is_empty()
     }
 
     pub fn keeps(&self, a: &Analysed) -> bool {
-        (self.ids.is_empty() || self.ids.contains(&a.handshake.id)) && self.filter.matches(a)
+        let named = (self.ids.is_empty() && self.starts.is_empty())
+            || self.ids.contains(&a.handshake.id)
+            || self.starts_of(a).next().is_some();
+        named && self.filter.matches(a)
+    }
+
+    /// The starts of the selection that name `a`.
+    fn starts_of<'a>(&'a self, a: &'a Analysed) -> impl Iterator<Item = Start> + 'a {
+        let client = a.handshake.client;
+        leg_frames(&a.handshake)
+            .map(move |frame| Start { client, frame })
+            .filter(|s| self.starts.contains(s))
     }
 
     /// The selection as the JSON document records it, when it is not everything.
@@ -133,10 +193,48 @@ impl Selection {
         if !self.ids.is_empty() {
             m.insert("handshakes".into(), serde_json::json!(self.ids));
         }
+        if !self.starts.is_empty() {
+            let starts: Vec<serde_json::Value> = self
+                .starts
+                .iter()
+                .map(|s| serde_json::json!({"client": s.client.to_string(), "frame": s.frame}))
+                .collect();
+            m.insert("starts".into(), serde_json::Value::Array(starts));
+        }
         if !self.filter.is_empty() {
             m.insert("filter".into(), serde_json::json!(self.filter_text));
         }
         Some(serde_json::Value::Object(m))
+    }
+}
+
+/// What of a selection's ids and starts the input had, for the notes on those it had not.
+#[derive(Debug, Default)]
+pub(crate) struct Found {
+    ids: BTreeSet<u64>,
+    starts: BTreeSet<Start>,
+}
+
+impl Found {
+    /// Records a handshake the selection kept.
+    pub(crate) fn add(&mut self, sel: &Selection, a: &Analysed) {
+        self.ids.insert(a.handshake.id);
+        self.starts.extend(sel.starts_of(a));
+    }
+
+    /// A note for each id and start that named no handshake.
+    pub(crate) fn notes(&self, sel: &Selection) -> Vec<String> {
+        let ids = sel
+            .ids
+            .difference(&self.ids)
+            .map(|id| format!("handshake #{id}: not in the input (or not matched by the filter)"));
+        let starts = sel.starts.difference(&self.starts).map(|s| {
+            format!(
+                "the handshake of {} at frame {}: not in the input (or not matched by the filter)",
+                s.client, s.frame
+            )
+        });
+        ids.chain(starts).collect()
     }
 }
 
@@ -243,7 +341,7 @@ pub(crate) fn for_each_selected(
     let mut source = MergedSource::open(paths)?;
     let mut analyzer = Analyzer::new(opts.config);
     let mut summary = Summary::default();
-    let mut seen_ids = BTreeSet::new();
+    let mut found = Found::default();
     let mut err: Option<ExportError> = None;
     let mut take = |o: Output| {
         let Output::Handshake(mut a) = o else {
@@ -253,7 +351,7 @@ pub(crate) fn for_each_selected(
         if err.is_some() || !opts.selection.keeps(&a) {
             return;
         }
-        seen_ids.insert(a.handshake.id);
+        found.add(&opts.selection, &a);
         summary.selected = summary.selected.saturating_add(1);
         if opts.reveal_secrets {
             reveal(&mut a);
@@ -269,11 +367,7 @@ pub(crate) fn for_each_selected(
     if let Some(e) = err {
         return Err(e);
     }
-    for id in opts.selection.ids.difference(&seen_ids) {
-        summary.notes.push(format!(
-            "handshake #{id}: not in the input (or not matched by the filter)"
-        ));
-    }
+    summary.notes.extend(found.notes(&opts.selection));
     Ok(summary)
 }
 

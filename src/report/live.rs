@@ -117,6 +117,14 @@ impl Inputs for LiveSource {
         )?;
         if let Some(p) = &c.write {
             writeln!(out, "{}: {} packets saved", p.display(), s.written)?;
+            if s.unsaved > 0 {
+                writeln!(
+                    out,
+                    "{}: {} packets not saved (writing stopped)",
+                    p.display(),
+                    s.unsaved
+                )?;
+            }
         }
         Ok(())
     }

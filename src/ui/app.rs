@@ -10,6 +10,7 @@ use ratatui::layout::{Position, Rect};
 
 use crate::capture::Timestamp;
 use crate::diagnose::Severity;
+use crate::export::Start;
 use crate::filter::{Fields, Filter};
 use crate::handshake::{Outcome, SchemeUsed, TimelineWhat};
 use crate::pipeline::{Analysed, Stats};
@@ -49,6 +50,8 @@ pub struct Record {
     pub worst: Option<Severity>,
     /// Where the details are; `None` when they could not be kept.
     pub slot: Option<Slot>,
+    /// Where it starts: how an export from a live capture finds it in the saved file.
+    pub start: Option<Start>,
 }
 
 impl Record {
@@ -83,6 +86,7 @@ impl Record {
             worst: findings.iter().map(|f| f.1).max(),
             findings: strings.findings(findings),
             slot,
+            start: Start::of(h),
         }
     }
 
@@ -263,14 +267,17 @@ pub enum Mode {
     Export {
         path: String,
         ids: Vec<u64>,
+        starts: Vec<Start>,
     },
 }
 
-/// An export asked for in the UI, for the event loop to run off the UI thread.
+/// An export asked for in the UI, for the event loop to run off the UI thread: the
+/// handshakes by id (capture files) and by where they start (a live capture's saved file).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportRequest {
     pub path: String,
     pub ids: Vec<u64>,
+    pub starts: Vec<Start>,
 }
 
 /// Live capture counters.
@@ -283,6 +290,8 @@ pub struct Live {
     pub captured: u64,
     /// Batches received, which turns the running indicator.
     pub ticks: u64,
+    /// Packets not saved to the file exports read: exports cover only the start.
+    pub unsaved: u64,
 }
 
 /// Where the data comes from.
@@ -476,6 +485,7 @@ impl State {
                 .saturating_add(c.interface_dropped)
                 .saturating_add(c.queue_dropped);
             live.ticks = live.ticks.wrapping_add(1);
+            live.unsaved = c.unsaved;
         }
         if b.handshakes.is_empty() {
             return;
@@ -765,14 +775,16 @@ impl State {
             }
             Action::ToggleRaw => self.show_raw = !self.show_raw,
             Action::Export(list) => {
-                let ids: Vec<u64> = if list {
+                let chosen: Vec<&Record> = if list {
                     self.view
                         .iter()
-                        .filter_map(|&i| self.records.get(i).map(Record::id))
+                        .filter_map(|&i| self.records.get(i))
                         .collect()
                 } else {
-                    self.current().map(Record::id).into_iter().collect()
+                    self.current().into_iter().collect()
                 };
+                let ids: Vec<u64> = chosen.iter().map(|r| r.id).collect();
+                let starts: Vec<Start> = chosen.iter().filter_map(|r| r.start).collect();
                 if ids.is_empty() {
                     self.message = Some(strings::EXPORT_NOTHING.to_owned());
                 } else {
@@ -781,6 +793,7 @@ impl State {
                     self.mode = Mode::Export {
                         path: path.display().to_string(),
                         ids,
+                        starts,
                     };
                 }
             }
@@ -796,14 +809,15 @@ impl State {
             }
             Action::ExportCancel => self.mode = Mode::Normal,
             Action::ExportApply => {
-                if let Mode::Export { path, ids } = std::mem::replace(&mut self.mode, Mode::Normal)
+                if let Mode::Export { path, ids, starts } =
+                    std::mem::replace(&mut self.mode, Mode::Normal)
                 {
                     let path = path.trim().to_owned();
                     if crate::export::Format::from_path(std::path::Path::new(&path)).is_none() {
                         self.message = Some(strings::EXPORT_NO_FORMAT.to_owned());
                     } else {
                         self.message = Some(format!("exporting to {path} ..."));
-                        self.export = Some(ExportRequest { path, ids });
+                        self.export = Some(ExportRequest { path, ids, starts });
                     }
                 }
             }

@@ -16,6 +16,8 @@ pub enum AppEvent {
     InputError(String),
     /// An export started with `e` ended: what to tell the user.
     Exported(String),
+    /// SIGTERM, SIGHUP or SIGINT (its number) arrived: the UI ends as with `q`.
+    Signal(i32),
 }
 
 /// What the worker learnt since its last batch.
@@ -44,4 +46,6 @@ pub struct LiveCounters {
     pub kernel_dropped: u64,
     pub interface_dropped: u64,
     pub queue_dropped: u64,
+    /// Packets not saved to the file exports read (its cap, or an error).
+    pub unsaved: u64,
 }

@@ -7,8 +7,11 @@ pub const TITLE: &str = "authscope";
 pub const EXPORT_NOTHING: &str = "export: no handshake to export";
 pub const EXPORT_NO_FORMAT: &str =
     "export: name a file ending in .html .json .ndjson .csv .md or .pcapng";
-pub const EXPORT_LIVE: &str =
-    "export: not available on a live capture (capture with --write FILE, then open FILE)";
+
+/// The header's word on packets a live capture did not save: exports read the saved file.
+pub fn unsaved(n: u64) -> String {
+    format!("{n} packets not saved: exports cover the capture's start")
+}
 pub const DETAILS_MISSING: &str = "details not kept (see a handshake)";
 pub const NO_DETAIL: &str = "details of this handshake were not kept";
 pub const NO_HANDSHAKES_YET: &str = "no handshakes yet: reading...";

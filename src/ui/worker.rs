@@ -367,6 +367,7 @@ mod live {
                 kernel_dropped: stats.kernel_dropped,
                 interface_dropped: stats.interface_dropped,
                 queue_dropped: stats.queue_dropped,
+                unsaved: stats.unsaved,
             });
             if ended {
                 batch.warnings = source.errors();

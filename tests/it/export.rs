@@ -615,3 +615,67 @@ fn no_format_and_no_extension_is_exit_2() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// The live UI names handshakes by where they start (client address, frame of the first leg),
+/// since its ids can differ from those of its file read again. Any leg's frame finds the
+/// handshake: a live handshake decided early (its later legs then start another) still finds
+/// the one the file's reading joined them into. A start that names nothing is a note, and the
+/// document records the starts (validated by the schema).
+#[test]
+fn a_start_selects_the_handshake_with_a_leg_in_that_frame() {
+    use authscope::export::{to_path, Format, Options, Selection, Start};
+    let c = capture("ntlm-keepalive-broken.pcap");
+    let dir = tmp();
+    let all = json_of(&export(&c, "json", dir.path(), &[]));
+    let h = &all["handshakes"][0];
+    let client: std::net::IpAddr = h["client"].as_str().unwrap().parse().unwrap();
+    let last = h["legs"].as_array().unwrap().last().unwrap()["request"]["frame"]
+        .as_u64()
+        .unwrap();
+    let other: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+    let starts = [
+        Start {
+            client,
+            frame: last,
+        },
+        // The right frame from another client names nothing.
+        Start {
+            client: other,
+            frame: last,
+        },
+    ];
+    for (format, ext) in [(Format::Json, "json"), (Format::Csv, "csv")] {
+        let out = dir.path().join(format!("by-start.{ext}"));
+        let opts = Options {
+            format,
+            reveal_secrets: false,
+            config: Default::default(),
+            selection: Selection::starting_at(starts),
+        };
+        let s = to_path(std::slice::from_ref(&c), &opts, &out).unwrap();
+        assert_eq!(s.selected, 1, "{ext}");
+        assert_eq!(s.notes.len(), 1, "{:?}", s.notes);
+        assert!(
+            s.notes[0].contains(&format!("192.0.2.1 at frame {last}")),
+            "{:?}",
+            s.notes
+        );
+        if format == Format::Json {
+            let doc = json_of(&out);
+            assert_eq!(doc["handshakes"].as_array().unwrap().len(), 1);
+            assert_eq!(doc["handshakes"][0]["id"], h["id"]);
+            assert_eq!(
+                doc["selection"]["starts"][0],
+                serde_json::json!({"client": client.to_string(), "frame": last})
+            );
+            let v = validator();
+            let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{errors:?}");
+        } else {
+            let mut r = csv::Reader::from_path(&out).unwrap();
+            assert_eq!(r.records().count(), 1);
+        }
+    }
+    // No start, no id: everything (the UI refuses an empty live selection itself).
+    assert!(Selection::starting_at([]).is_all());
+}

@@ -173,6 +173,17 @@ fn seen(h: &serde_json::Value) -> Seen {
     )
 }
 
+/// The frames of a handshake's requests and responses, leg by leg.
+fn leg_frames(h: &serde_json::Value) -> Vec<u64> {
+    h["legs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| [&l["request"]["frame"], &l["response"]["frame"]])
+        .filter_map(|f| f.as_u64())
+        .collect()
+}
+
 fn outcome(result: &str, how: Option<&str>) -> String {
     match how {
         Some(how) => serde_json::json!({"result": result, "how": how}).to_string(),
@@ -292,6 +303,26 @@ fn live_handshakes_equal_the_written_file() {
     live_hs.sort();
     file_hs.sort();
     assert_eq!(live_hs, file_hs, "live and read back differ");
+    // Frame numbers too: a live frame's number is its place in the --write file (the live
+    // UI's exports find handshakes in that file by them).
+    let mut live_frames: Vec<Vec<u64>> = objects
+        .iter()
+        .filter(|o| o["type"] == "handshake")
+        .map(leg_frames)
+        .collect();
+    let mut file_frames: Vec<Vec<u64>> = doc["handshakes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(leg_frames)
+        .collect();
+    live_frames.sort();
+    file_frames.sort();
+    assert!(live_frames.iter().all(|f| !f.is_empty()));
+    assert_eq!(
+        live_frames, file_frames,
+        "frame numbers, live and read back"
+    );
     assert_eq!(
         summary["summary"]["handshakes_by_scheme"], doc["summary"]["handshakes_by_scheme"],
         "handshake counts by scheme and outcome"
@@ -403,7 +434,9 @@ fn user_drops_root_and_owns_the_file() {
 
 /// `authscope live` in tmux (issue 7): handshakes appear in the UI as curl makes them, the
 /// selection stays on its handshake when a new one sorts above it, the header shows the live
-/// capture (interface, drops), and `q` ends it with status 0 and a readable `--write` file.
+/// capture (interface, drops), `e` exports the selected handshake while the capture goes on
+/// (JSON, and a pcapng slice that tshark reads), and `q` ends it with status 0 and a
+/// readable `--write` file.
 #[test]
 fn live_ui_shows_handshakes_as_they_happen() {
     use super::ui::{selected_row, Session};
@@ -499,15 +532,33 @@ fn live_ui_shows_handshakes_as_they_happen() {
     assert!(screen.contains("live lo") || screen.contains("authscope live lo"));
     assert!(screen.contains("dropped 0"), "{screen}");
 
-    // Exports need the capture read again: the UI says how.
-    s.keys(&["e"]);
-    s.wait("the export prompt", |t| {
-        t.contains("to: authscope-handshake-")
-    });
-    s.keys(&["Enter"]);
-    s.wait("the export answer", |t| {
-        t.contains("not available on a live capture")
-    });
+    // e exports the selected handshake (the NTLM success) from the --write file, flushed
+    // first, though the capture goes on: as JSON, then as a pcapng slice.
+    let (domain, user) = nu.split_once('\\').unwrap();
+    let json = export_selected(&s, dir.path(), "ntlm.json");
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let hs = doc["handshakes"].as_array().unwrap();
+    assert_eq!(hs.len(), 1, "{doc}");
+    assert_eq!(
+        seen(&hs[0]),
+        (
+            "ntlm".to_owned(),
+            domain.to_owned(),
+            user.to_owned(),
+            outcome("success", None)
+        )
+    );
+    export_selected(&s, dir.path(), "ntlm.pcapng");
+    let slice = dir.path().join("ntlm.pcapng");
+    let comments = tshark_fields(&slice, &["frame.comment"]).join("\n");
+    assert!(
+        comments.contains(&format!("NTLM Type 3 user={domain}\\{user}")),
+        "{comments}"
+    );
+    // Only the NTLM handshake's connection: no packet of the Basic server's port.
+    let ports = tshark_fields(&slice, &["tcp.srcport", "tcp.dstport"]).join("\n");
+    assert!(!ports.contains(basic.var("PORT")), "{ports}");
+    assert!(ports.contains(ntlm.var("PORT")), "{ports}");
 
     s.keys(&["q"]);
     let start = Instant::now();
@@ -533,4 +584,184 @@ fn live_ui_shows_handshakes_as_they_happen() {
     assert!(back.status.success(), "{back:?}");
     let doc: serde_json::Value = serde_json::from_slice(&back.stdout).unwrap();
     assert_eq!(doc["handshakes"].as_array().unwrap().len(), 3, "{doc}");
+}
+
+/// Exports the selected handshake with `e` to `name` in `dir` (the prompt's default name is
+/// erased first); waits for the UI to say it is done, and returns the file's text.
+fn export_selected(s: &super::ui::Session, dir: &Path, name: &str) -> String {
+    s.keys(&["e"]);
+    s.wait("the export prompt", |t| {
+        t.contains("to: authscope-handshake-")
+    });
+    for _ in 0..60 {
+        s.keys(&["BSpace"]);
+    }
+    s.text(name);
+    s.keys(&["Enter"]);
+    let done = format!("exported 1 handshakes to {name}");
+    let screen = s.wait(&format!("the export to {name}"), |t| {
+        t.contains(&done) || t.contains("export failed")
+    });
+    assert!(screen.contains(&done), "{screen}");
+    String::from_utf8_lossy(&std::fs::read(dir.join(name)).unwrap()).into_owned()
+}
+
+/// `tshark -r FILE -T fields -e ...`, which must read the file without complaint.
+fn tshark_fields(file: &Path, fields: &[&str]) -> Vec<String> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r").arg(file).args(["-T", "fields"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let o = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("tshark is needed (AUTHSCOPE_FULL_TESTS=1): {e}"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    // As root, tshark always warns that it runs as root; anything else (a file "cut short in
+    // the middle of a packet") is a complaint.
+    let complaints: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains("Running as user \"root\""))
+        .collect();
+    assert!(o.status.success() && complaints.is_empty(), "tshark: {err}");
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The live UI without `--write` (exports read its temporary file, removed at the end) and
+/// with it, each ended by a signal: the terminal is put back, the exit status is 128 plus the
+/// signal's number, and a `--write` file is complete (tshark reads it without complaint, and
+/// so does authscope, with the same packets).
+#[test]
+fn live_ui_exports_from_its_own_file_and_ends_cleanly_on_signals() {
+    use super::ui::{pid_in, signalable, Session};
+    if !full() {
+        return;
+    }
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the live UI test needs root (to capture on lo and start the lab's servers)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let basic = Server::start("basic", dir.path());
+    let (bu, bp, burl) = (basic.var("USER"), basic.var("PASSWORD"), basic.var("URL"));
+    let filter = format!("tcp port {}", basic.var("PORT"));
+
+    // Without --write: a temporary file, which exports read.
+    let run_a = dir.path().join("a");
+    std::fs::create_dir(&run_a).unwrap();
+    let s = Session(format!("authscope-live-sig-a-{}", std::process::id()));
+    start_in_tmux(
+        &s,
+        &run_a,
+        &signalable(&format!("live -i lo -f \"{filter}\""), &run_a),
+    );
+    s.wait("the live UI", |t| t.contains("capturing"));
+    let pid = pid_in(&run_a);
+    // The temporary file, found among the process's open files.
+    let scratch = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+        .find(|p| p.to_string_lossy().contains("authscope-live-"))
+        .expect("a temporary capture file is open");
+    assert_eq!(curl(&["--basic", "-u", &format!("{bu}:{bp}"), burl]), "200");
+    s.wait("the Basic handshake", |t| t.contains("Handshakes 1 "));
+    let doc: serde_json::Value =
+        serde_json::from_str(&export_selected(&s, &run_a, "basic.json")).unwrap();
+    let hs = doc["handshakes"].as_array().unwrap();
+    assert_eq!(hs.len(), 1, "{doc}");
+    assert_eq!(
+        seen(&hs[0]),
+        (
+            "basic".to_owned(),
+            String::new(),
+            bu.to_owned(),
+            outcome("success", None)
+        )
+    );
+    kill(pid, Signal::SIGHUP).unwrap();
+    let left = s.left(&run_a, STEP);
+    assert_eq!(left.status, "129", "exit status after SIGHUP");
+    left.assert_terminal_restored();
+    assert!(!scratch.exists(), "{} was left behind", scratch.display());
+    drop(s);
+
+    // With --write: SIGTERM stops the capture cleanly, the file is complete.
+    let run_b = dir.path().join("b");
+    std::fs::create_dir(&run_b).unwrap();
+    let written = run_b.join("term.pcapng");
+    let s = Session(format!("authscope-live-sig-b-{}", std::process::id()));
+    start_in_tmux(
+        &s,
+        &run_b,
+        &signalable(
+            &format!("live -i lo -f \"{filter}\" --write {}", written.display()),
+            &run_b,
+        ),
+    );
+    s.wait("the live UI", |t| t.contains("capturing"));
+    assert_eq!(curl(&["--basic", "-u", &format!("{bu}:{bp}"), burl]), "200");
+    s.wait("the Basic success", |t| t.contains("Handshakes 1 "));
+    kill(pid_in(&run_b), Signal::SIGTERM).unwrap();
+    let left = s.left(&run_b, STEP);
+    assert_eq!(left.status, "143", "exit status after SIGTERM");
+    left.assert_terminal_restored();
+    let frames = tshark_fields(&written, &["frame.number"]);
+    let back = Command::new(bin())
+        .args(["report", "--format", "json"])
+        .arg(&written)
+        .output()
+        .unwrap();
+    assert!(back.status.success(), "{back:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&back.stdout).unwrap();
+    let input = &doc["inputs"][0];
+    assert_eq!(input["packets"], frames.len(), "{input}");
+    assert_eq!(doc["summary"]["warnings"], serde_json::json!([]), "{input}");
+    let got: Vec<Seen> = doc["handshakes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(seen)
+        .collect();
+    let want = vec![(
+        "basic".to_owned(),
+        String::new(),
+        bu.to_owned(),
+        outcome("success", None),
+    )];
+    assert_eq!(got, want, "the --write file read back");
+}
+
+/// A detached tmux session of 160x48 in `dir`, without colours, running `cmd`. Tried again
+/// after a failure: tests running at once can start the tmux server at once, and one of them
+/// may then lose it.
+fn start_in_tmux(s: &super::ui::Session, dir: &Path, cmd: &str) {
+    let dir_arg = dir.display().to_string();
+    let args = [
+        "new-session",
+        "-d",
+        "-s",
+        &s.0,
+        "-x",
+        "160",
+        "-y",
+        "48",
+        "-c",
+        &dir_arg,
+        "-e",
+        "NO_COLOR=1",
+        cmd,
+    ];
+    let mut errors = Vec::new();
+    for _ in 0..3 {
+        let out = s.tmux(&args);
+        if out.status.success() {
+            return;
+        }
+        errors.push(String::from_utf8_lossy(&out.stderr).into_owned());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    panic!("tmux new-session: {errors:?}");
 }

@@ -77,6 +77,89 @@ impl Drop for Session {
     }
 }
 
+/// A command line for tmux that runs `authscope ARGS` so that a test can signal it and see
+/// how it left the terminal: its PID goes to `DIR/pid` (the inner shell `exec`s it), its exit
+/// status to `DIR/status`, the terminal's modes to `DIR/stty`; the pane then stays open, so
+/// tmux can still be asked about it.
+pub(crate) fn signalable(args: &str, dir: &std::path::Path) -> String {
+    let d = dir.display();
+    format!(
+        "sh -c 'echo $$ > {d}/pid; exec {} {args}'; echo $? > {d}/status; stty -a > {d}/stty; \
+         sleep 120",
+        bin().display()
+    )
+}
+
+/// The PID `signalable` wrote.
+pub(crate) fn pid_in(dir: &std::path::Path) -> nix::unistd::Pid {
+    let start = Instant::now();
+    loop {
+        if let Ok(t) = std::fs::read_to_string(dir.join("pid")) {
+            if let Ok(n) = t.trim().parse() {
+                return nix::unistd::Pid::from_raw(n);
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no pid file");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// After a `signalable` command ended: its exit status, and the terminal as it left it.
+pub(crate) struct Left {
+    pub(crate) status: String,
+    /// tmux's `#{alternate_on} #{cursor_flag}`: "0 1" is the main screen, cursor shown.
+    pub(crate) screen_modes: String,
+    pub(crate) stty: String,
+}
+
+impl Session {
+    /// Waits (up to `limit`) for a `signalable` command to end, then reads what it left.
+    pub(crate) fn left(&self, dir: &std::path::Path, limit: Duration) -> Left {
+        let start = Instant::now();
+        let stty = loop {
+            // stty runs after the status is written: wait for its output to be complete.
+            if let Ok(t) = std::fs::read_to_string(dir.join("stty")) {
+                if t.contains("icanon") {
+                    break t;
+                }
+            }
+            assert!(
+                start.elapsed() < limit,
+                "authscope did not end; screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let modes = self.tmux(&[
+            "display-message",
+            "-p",
+            "-t",
+            &self.0,
+            "#{alternate_on} #{cursor_flag}",
+        ]);
+        Left {
+            status: std::fs::read_to_string(dir.join("status"))
+                .unwrap()
+                .trim()
+                .to_owned(),
+            screen_modes: String::from_utf8_lossy(&modes.stdout).trim().to_owned(),
+            stty,
+        }
+    }
+}
+
+impl Left {
+    /// The terminal is as a shell wants it: main screen, cursor shown, line editing and echo
+    /// on (raw mode off).
+    pub(crate) fn assert_terminal_restored(&self) {
+        assert_eq!(self.screen_modes, "0 1", "alternate screen, cursor shown");
+        let words: Vec<&str> = self.stty.split_whitespace().collect();
+        for mode in ["icanon", "echo", "isig"] {
+            assert!(words.contains(&mode), "raw mode left on: {}", self.stty);
+        }
+    }
+}
+
 /// The line the list cursor is on.
 pub(crate) fn selected_row(screen: &str) -> &str {
     screen
@@ -263,4 +346,42 @@ fn export_from_the_ui() {
     let mut r = csv::Reader::from_path(dir.path().join("list.csv")).unwrap();
     assert_eq!(r.records().count(), 2);
     s.keys(&["q"]);
+}
+
+/// SIGTERM (issue: signals during the UI): the terminal is put back (main screen, cursor, no
+/// raw mode) and authscope exits with 143, as a shell reports a process SIGTERM ended.
+#[test]
+fn sigterm_puts_the_terminal_back() {
+    if !full() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let caps = root().join("captures");
+    let args = format!("open {}", caps.join("ntlm-keepalive-broken.pcap").display());
+    let s = Session(format!("authscope-ui-term-{}", std::process::id()));
+    let out = s.tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &s.0,
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "-e",
+        "NO_COLOR=1",
+        &signalable(&args, dir.path()),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.wait("the capture to be read", |t| t.contains("read in full"));
+    let on = s.tmux(&["display-message", "-p", "-t", &s.0, "#{alternate_on}"]);
+    assert_eq!(String::from_utf8_lossy(&on.stdout).trim(), "1");
+    nix::sys::signal::kill(pid_in(dir.path()), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let left = s.left(dir.path(), Duration::from_secs(10));
+    assert_eq!(left.status, "143");
+    left.assert_terminal_restored();
 }

@@ -111,6 +111,12 @@ fn second_line(s: &State, t: &Theme, width: usize) -> Vec<Vec<Span<'static>>> {
                 },
             ),
         ]);
+        if live.unsaved > 0 {
+            p.push(vec![Span::styled(
+                strings::unsaved(live.unsaved),
+                t.warning(),
+            )]);
+        }
     } else if s.done {
         p.push(vec![Span::styled("read in full", t.success())]);
     } else {

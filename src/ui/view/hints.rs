@@ -27,7 +27,7 @@ pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme) {
             spans.extend(pairs(keys::FILTER_HINTS, t));
             Line::from(spans)
         }
-        Mode::Export { path, ids } => {
+        Mode::Export { path, ids, .. } => {
             let what = match ids.as_slice() {
                 [one] => format!("export #{one} to: "),
                 many => format!("export {} handshakes to: ", many.len()),

@@ -236,6 +236,7 @@ fn live_header() {
                 dropped: 7,
                 captured: 98765,
                 ticks: 3,
+                unsaved: 0,
             }),
             ..Source::default()
         });
@@ -269,6 +270,20 @@ fn live_header() {
     assert!(text.contains("capture ended"), "{text}");
     assert!(
         text.contains("no authentication handshakes were captured"),
+        "{text}"
+    );
+    assert!(!text.contains("not saved"), "{text}");
+    // The temporary file for exports reached its cap: the header says what exports cover.
+    s.take_batch(crate::ui::event::Batch {
+        live: Some(crate::ui::event::LiveCounters {
+            unsaved: 12,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let text = draw(&s, 160, 48).backend().to_string();
+    assert!(
+        text.contains("12 packets not saved: exports cover the capture's start"),
         "{text}"
     );
 }
