@@ -1,6 +1,6 @@
 //! Stage 3: TCP reassembly.
 //!
-//! A connection table keyed by the 4-tuple turns [`Segment`]s into per-direction, in-order
+//! A connection table keyed by the 4-tuple turns [`Segment`](crate::net::Segment)s into per-direction, in-order
 //! byte streams and connection events ([`StreamEvent`]). Written for this job; see the README
 //! ("Why our own TCP reassembly") for why no crate fitted.
 //!

@@ -5,7 +5,7 @@ use crate::auth::error::{DecodeError, ErrorKind};
 use serde::Serialize;
 
 /// MS-NLMP 2.2.1.1 `DomainNameFields` and its siblings: the view checked once, then
-/// [`SecurityBuffer::slice`] gives the bytes or an error naming the field.
+/// `SecurityBuffer::slice` gives the bytes or an error naming the field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SecurityBuffer {
     pub len: u16,
