@@ -807,6 +807,11 @@ impl State {
                     path.pop();
                 }
             }
+            Action::ExportClear => {
+                if let Mode::Export { path, .. } = &mut self.mode {
+                    path.clear();
+                }
+            }
             Action::ExportCancel => self.mode = Mode::Normal,
             Action::ExportApply => {
                 if let Mode::Export { path, ids, starts } =

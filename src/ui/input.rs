@@ -1,6 +1,6 @@
 //! Terminal events -> [`Action`]s, by mode. The bindings themselves are in `keys`.
 
-use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, MouseEventKind};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
 
 use super::app::Mode;
 use super::keys;
@@ -35,6 +35,7 @@ pub enum Action {
     Export(bool),
     ExportChar(char),
     ExportBackspace,
+    ExportClear,
     ExportApply,
     ExportCancel,
     Resize(u16, u16),
@@ -81,6 +82,9 @@ fn filter_key(k: &KeyEvent) -> Action {
     if keys::is_ctrl(k, 'u') {
         return Action::FilterClear;
     }
+    if k.modifiers.contains(KeyModifiers::CONTROL) || k.modifiers.contains(KeyModifiers::ALT) {
+        return Action::None;
+    }
     match k.code {
         KeyCode::Enter => Action::FilterApply,
         KeyCode::Esc => Action::FilterCancel,
@@ -93,6 +97,13 @@ fn filter_key(k: &KeyEvent) -> Action {
 fn export_key(k: &KeyEvent) -> Action {
     if keys::is_ctrl(k, 'c') {
         return Action::Quit;
+    }
+    // As in a shell's line editor: the suggested name is cleared at once to type a path.
+    if keys::is_ctrl(k, 'u') {
+        return Action::ExportClear;
+    }
+    if k.modifiers.contains(KeyModifiers::CONTROL) || k.modifiers.contains(KeyModifiers::ALT) {
+        return Action::None;
     }
     match k.code {
         KeyCode::Enter => Action::ExportApply,
@@ -150,7 +161,6 @@ fn normal_key(k: &KeyEvent) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossterm::event::KeyModifiers;
 
     fn k(code: KeyCode) -> Event {
         Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
@@ -176,6 +186,28 @@ mod tests {
         assert_eq!(action(&k(KeyCode::Esc), &f), Action::FilterCancel);
         let ctrl_c = Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
         assert_eq!(action(&ctrl_c, &f), Action::Quit);
+    }
+
+    #[test]
+    fn export_mode_takes_letters_and_ctrl_u_clears() {
+        let e = Mode::Export {
+            path: "authscope-handshake-1.html".into(),
+            ids: Vec::new(),
+            starts: Vec::new(),
+        };
+        assert_eq!(action(&k(KeyCode::Char('q')), &e), Action::ExportChar('q'));
+        let ctrl = |c| Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL));
+        assert_eq!(action(&ctrl('u'), &e), Action::ExportClear);
+        assert_eq!(
+            action(&ctrl('w'), &e),
+            Action::None,
+            "never typed as a letter"
+        );
+        assert_eq!(action(&ctrl('c'), &e), Action::Quit);
+        let f = Mode::Filter {
+            before: String::new(),
+        };
+        assert_eq!(action(&ctrl('w'), &f), Action::None);
     }
 
     #[test]

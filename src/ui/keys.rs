@@ -36,7 +36,8 @@ pub const HINTS: &[(&str, &str)] = &[
 ];
 
 /// The hint bar while typing an export file name.
-pub const EXPORT_HINTS: &[(&str, &str)] = &[("Enter", "write"), ("Esc", "cancel")];
+pub const EXPORT_HINTS: &[(&str, &str)] =
+    &[("Enter", "write"), ("Esc", "cancel"), ("Ctrl-U", "clear")];
 
 /// The hint bar while typing a filter.
 pub const FILTER_HINTS: &[(&str, &str)] =
