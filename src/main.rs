@@ -234,10 +234,24 @@ fn main() -> ExitCode {
                     return ExitCode::SUCCESS;
                 }
             }
-            let _ = writeln!(std::io::stderr(), "authscope: {e:#}");
+            let _ = writeln!(std::io::stderr(), "authscope: {}", one_line(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: most of our errors already quote
+/// their cause in their own message, which `{:#}` would repeat.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
 }
 
 /// The pipeline's options with the caps of `--limit` applied.

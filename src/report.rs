@@ -110,13 +110,26 @@ struct Group {
 pub enum ReportError {
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    // Not a `source`: the message says it all, and `{:#}` would repeat it.
     #[error("writing the report: {0}")]
-    Write(#[from] io::Error),
+    Write(io::Error),
     #[error("writing the report: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
     #[cfg(feature = "live")]
     #[error(transparent)]
     Live(#[from] crate::capture::live::LiveError),
+}
+
+impl From<io::Error> for ReportError {
+    fn from(e: io::Error) -> Self {
+        ReportError::Write(e)
+    }
+}
+
+impl From<serde_json::Error> for ReportError {
+    fn from(e: serde_json::Error) -> Self {
+        ReportError::Json(e)
+    }
 }
 
 /// A JSON array written as it grows to a temporary file, and copied into the document at the

@@ -312,16 +312,31 @@ pub fn to_path(
         let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
         return run(paths, opts, &mut out);
     }
+    let named = |e: io::Error| {
+        // tempfile's errors end with the name of its own file; the user named `output`.
+        let text = e.to_string();
+        let text = text.split(" at path \"").next().unwrap_or_default();
+        ExportError::Write(io::Error::new(
+            e.kind(),
+            format!("{}: {text}", output.display()),
+        ))
+    };
+    // A device or a pipe (`/dev/stdout`, a FIFO) is written as it is: renaming a file over it
+    // would replace it.
+    if std::fs::metadata(output).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(output)
+            .map_err(named)?;
+        let mut out = io::BufWriter::with_capacity(1 << 16, file);
+        let summary = run(paths, opts, &mut out)?;
+        out.flush().map_err(named)?;
+        return Ok(summary);
+    }
     let dir = output
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
-    let named = |e: io::Error| {
-        ExportError::Write(io::Error::new(
-            e.kind(),
-            format!("{}: {e}", output.display()),
-        ))
-    };
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(named)?;
     let mut out = io::BufWriter::with_capacity(1 << 16, tmp);
     let summary = run(paths, opts, &mut out)?;

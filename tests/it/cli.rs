@@ -85,6 +85,43 @@ fn an_unusable_file_among_several_is_skipped_with_a_warning() {
 }
 
 #[test]
+fn errors_name_their_cause_once() {
+    let out = Command::new(bin())
+        .args(["report", "/nonexistent/file.pcap"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn export_to_a_device_writes_to_it_and_leaves_it_a_device() {
+    use std::os::unix::fs::FileTypeExt;
+    let capture = root().join("captures/ntlm-success.pcap");
+    let out = Command::new(bin())
+        .args(["export", "--format", "json", "-o", "/dev/null"])
+        .arg(&capture)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let kind = std::fs::metadata("/dev/null").unwrap().file_type();
+    assert!(kind.is_char_device(), "/dev/null is still a device");
+    if std::path::Path::new("/dev/full").exists() {
+        let out = Command::new(bin())
+            .args(["export", "--format", "csv", "-o", "/dev/full"])
+            .arg(&capture)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("No space left"), "{err}");
+        let kind = std::fs::metadata("/dev/full").unwrap().file_type();
+        assert!(kind.is_char_device(), "/dev/full is still a device");
+    }
+}
+
+#[test]
 fn bad_arguments_exit_2() {
     let out = Command::new(bin()).args(["report"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
