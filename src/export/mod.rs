@@ -321,11 +321,13 @@ pub fn to_path(
             format!("{}: {text}", output.display()),
         ))
     };
-    // A device or a pipe (`/dev/stdout`, a FIFO) is written as it is: renaming a file over it
-    // would replace it.
-    if std::fs::metadata(output).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+    // A device, a pipe or a symbolic link (`/dev/stdout`) is written through: renaming a file
+    // over it would replace it.
+    if std::fs::symlink_metadata(output).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
         let file = std::fs::OpenOptions::new()
             .write(true)
+            .create(true)
+            .truncate(true)
             .open(output)
             .map_err(named)?;
         let mut out = io::BufWriter::with_capacity(1 << 16, file);

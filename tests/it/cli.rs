@@ -119,6 +119,19 @@ fn export_to_a_device_writes_to_it_and_leaves_it_a_device() {
         let kind = std::fs::metadata("/dev/full").unwrap().file_type();
         assert!(kind.is_char_device(), "/dev/full is still a device");
     }
+    // A symbolic link is written through, not replaced.
+    let dir = tempfile::tempdir().unwrap();
+    let (link, target) = (dir.path().join("link.csv"), dir.path().join("target.csv"));
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let out = Command::new(bin())
+        .args(["export", "--format", "csv", "-o"])
+        .arg(&link)
+        .arg(&capture)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    assert!(std::fs::read_to_string(&target).unwrap().contains("alice"));
 }
 
 #[test]
