@@ -18,6 +18,7 @@
 //! eviction are forgotten: a later packet opens a new, mid-stream connection.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::hash::BuildHasher as _;
 
 use crate::map::Map as HashMap;
 
@@ -90,9 +91,13 @@ pub struct TcpTable {
     /// Open connections by `(idle_at, id)`: the least recently active first. Updated lazily:
     /// a connection's entry moves only when it is looked at (expiry, eviction).
     idle: BTreeSet<(i64, ConnId)>,
-    closed: HashMap<FlowKey, ClosedConn>,
+    /// Closed 4-tuples, by a 64-bit hash of the tuple rather than the tuple (64 bytes): they
+    /// are kept for the idle timeout, often many more than the open ones. The hash is seeded
+    /// per process, so two tuples meet by chance only (about n/2^64), never by design.
+    closed: HashMap<u64, ClosedConn>,
     /// Closed 4-tuples, oldest close first (entries whose tuple was reopened are stale).
-    closed_order: VecDeque<(FlowKey, ConnId)>,
+    closed_order: VecDeque<(u64, ConnId)>,
+    closed_hasher: foldhash::fast::RandomState,
     next_id: ConnId,
     /// Out-of-order bytes held over all connections.
     held: usize,
@@ -111,6 +116,7 @@ impl TcpTable {
             idle: BTreeSet::new(),
             closed: HashMap::default(),
             closed_order: VecDeque::new(),
+            closed_hasher: foldhash::fast::RandomState::default(),
             next_id: 0,
             held: 0,
             last_conn: None,
@@ -149,7 +155,7 @@ impl TcpTable {
             if let Some(conn) = self.open.remove(&key) {
                 self.close(key, conn, CloseReason::Reused, seg.ts, sink);
             }
-        } else if let Some(closed) = self.closed.get_mut(&key) {
+        } else if let Some(closed) = self.closed.get_mut(&self.closed_hasher.hash_one(key)) {
             let isn = if src_is_a { closed.isn_a } else { closed.isn_b };
             // A late copy of the closed connection's SYN stays with it; any other SYN
             // starts a new connection. Other packets after a close stay with it, unseen.
@@ -309,7 +315,7 @@ impl TcpTable {
             last_seen: now,
             idle_at: now,
         };
-        self.closed.remove(&key);
+        self.closed.remove(&self.closed_hasher.hash_one(key));
         self.open.insert(key, Box::new(conn));
         self.keys.insert(id, key);
         self.idle.insert((now, id));
@@ -456,6 +462,7 @@ impl TcpTable {
 
     /// Remembers a closed 4-tuple, forgetting the oldest beyond `max_connections`.
     fn remember(&mut self, key: FlowKey, closed: ClosedConn) {
+        let key = self.closed_hasher.hash_one(key);
         let cap = self.config.max_connections.max(1);
         while self.closed.len() >= cap {
             let Some((old, id)) = self.closed_order.pop_front() else {
