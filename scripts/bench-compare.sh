@@ -4,6 +4,7 @@
 # against tshark with the filter of ../shared/bench/README.md, with the ratios.
 #
 #   sudo scripts/bench-compare.sh [SIZE...]      SIZE: 100m 1g (default: both)
+#   BASELINE_BIN=/path/to/old/authscope scripts/bench-compare.sh 1g   # adds "before" rows
 #
 # Captures are made once under $BENCH_DIR (default /tmp/authscope-bench) and reused.
 # Warm cache: each file is read once before it is timed.
@@ -45,9 +46,13 @@ for size in "${SIZES[@]}"; do
     results+=("$(run "authscope json --threads 1" "$BIN" report --threads 1 --format json "$f")")
     results+=("$(run "authscope json --threads 2" "$BIN" report --threads 2 --format json "$f")")
     results+=("$(run "authscope text --threads 1" "$BIN" report --threads 1 "$f")")
+    if [ -n "${BASELINE_BIN:-}" ]; then
+      results+=("$(run "before: json" "$BASELINE_BIN" report --format json "$f")")
+      results+=("$(run "before: text" "$BASELINE_BIN" report "$f")")
+    fi
     results+=("$(run "tshark -Y auth -T fields" tshark -n -r "$f" -Y 'ntlmssp or http.authorization or http.www_authenticate' -T fields -e frame.number)")
     cat_s=$(echo "${results[0]}" | cut -d'|' -f2)
-    tshark_s=$(echo "${results[4]}" | cut -d'|' -f2)
+    tshark_s=$(echo "${results[-1]}" | cut -d'|' -f2)
     for r in "${results[@]}"; do
       name=$(echo "$r" | cut -d'|' -f1)
       wall=$(echo "$r" | cut -d'|' -f2)
