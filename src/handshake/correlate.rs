@@ -418,8 +418,12 @@ impl Correlator {
         let Some(mut o) = self.open.remove(&id) else {
             return;
         };
+        // Drops every finished id at the front, this one included: once a client's last
+        // open handshake goes, its queue is empty and removed, so the map holds only clients
+        // with handshakes open.
         if let Some(q) = self.by_client.get_mut(&o.hs.client) {
-            if q.front() == Some(&id) {
+            let open = &self.open;
+            while q.front().is_some_and(|f| !open.contains_key(f)) {
                 q.pop_front();
             }
             if q.is_empty() {
