@@ -49,7 +49,7 @@ pub const LIMITS: &[(&str, &str)] = &[
     ("interim-responses", "1xx responses kept per exchange (16)"),
     (
         "http-bytes",
-        "HTTP state held over all connections (67108864)",
+        "HTTP state held over all connections (33554432)",
     ),
     ("handshakes", "handshakes open at once (50000)"),
     (

@@ -41,7 +41,9 @@ impl Default for HttpConfig {
             max_pending_requests: 64,
             max_interim_responses: 16,
             detect_budget: 16 << 10,
-            max_buffered_total: 64 << 20,
+            // With the TCP table full (100 000 connections, about 2 KB each), this keeps the
+            // whole analysis under 256 MB; real captures hold well under 1 MB here.
+            max_buffered_total: 32 << 20,
         }
     }
 }

@@ -23,6 +23,8 @@ const MARK: &str = "HARDENING-FIGURES";
 const MAX_RSS_KB: u64 = 256 * 1024;
 /// Whole input time over quarter input time; linear is 4.
 const MAX_TIME_RATIO: f64 = 6.0;
+/// Runs shorter than this (CPU time of the whole input) are not judged for linearity.
+const MIN_JUDGED_MS: f64 = 50.0;
 
 // ---- frames -------------------------------------------------------------------------------
 
@@ -442,8 +444,10 @@ fn flood(
         "{name}: peak RSS {} KiB",
         whole.rss_kb
     );
+    // Under a few tens of milliseconds (a release build reading a header) the clock's
+    // granularity is the ratio: nothing to judge.
     assert!(
-        ratio < MAX_TIME_RATIO,
+        whole.cpu_ms < MIN_JUDGED_MS || ratio < MAX_TIME_RATIO,
         "{name}: 4x the input took {ratio:.2}x the time ({quarter:?} vs {whole:?})"
     );
 }
