@@ -471,27 +471,7 @@ fn live_ui_shows_handshakes_as_they_happen() {
         status.display()
     );
     let s = Session(format!("authscope-live-ui-{}", std::process::id()));
-    let dir_arg = dir.path().display().to_string();
-    let out = s.tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &s.0,
-        "-x",
-        "160",
-        "-y",
-        "48",
-        "-c",
-        &dir_arg,
-        "-e",
-        "NO_COLOR=1",
-        &cmd,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    s.start(160, 48, dir.path(), &cmd);
     let screen = s.wait("the live UI", |t| {
         t.contains("authscope live lo") && t.contains("capturing")
     });
@@ -653,8 +633,9 @@ fn live_ui_exports_from_its_own_file_and_ends_cleanly_on_signals() {
     let run_a = dir.path().join("a");
     std::fs::create_dir(&run_a).unwrap();
     let s = Session(format!("authscope-live-sig-a-{}", std::process::id()));
-    start_in_tmux(
-        &s,
+    s.start(
+        160,
+        48,
         &run_a,
         &signalable(&format!("live -i lo -f \"{filter}\""), &run_a),
     );
@@ -693,8 +674,9 @@ fn live_ui_exports_from_its_own_file_and_ends_cleanly_on_signals() {
     std::fs::create_dir(&run_b).unwrap();
     let written = run_b.join("term.pcapng");
     let s = Session(format!("authscope-live-sig-b-{}", std::process::id()));
-    start_in_tmux(
-        &s,
+    s.start(
+        160,
+        48,
         &run_b,
         &signalable(
             &format!("live -i lo -f \"{filter}\" --write {}", written.display()),
@@ -732,36 +714,4 @@ fn live_ui_exports_from_its_own_file_and_ends_cleanly_on_signals() {
         outcome("success", None),
     )];
     assert_eq!(got, want, "the --write file read back");
-}
-
-/// A detached tmux session of 160x48 in `dir`, without colours, running `cmd`. Tried again
-/// after a failure: tests running at once can start the tmux server at once, and one of them
-/// may then lose it.
-fn start_in_tmux(s: &super::ui::Session, dir: &Path, cmd: &str) {
-    let dir_arg = dir.display().to_string();
-    let args = [
-        "new-session",
-        "-d",
-        "-s",
-        &s.0,
-        "-x",
-        "160",
-        "-y",
-        "48",
-        "-c",
-        &dir_arg,
-        "-e",
-        "NO_COLOR=1",
-        cmd,
-    ];
-    let mut errors = Vec::new();
-    for _ in 0..3 {
-        let out = s.tmux(&args);
-        if out.status.success() {
-            return;
-        }
-        errors.push(String::from_utf8_lossy(&out.stderr).into_owned());
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    panic!("tmux new-session: {errors:?}");
 }

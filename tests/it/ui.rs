@@ -2,6 +2,7 @@
 //! `send-keys`, screens read with `capture-pane`. Runs with AUTHSCOPE_FULL_TESTS=1, and then
 //! fails (never skips) when tmux is missing.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,42 @@ pub(crate) struct Session(pub(crate) String);
 impl Session {
     pub(crate) fn tmux(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux").args(args).output().expect("tmux runs")
+    }
+
+    /// Starts the session detached, `cols` x `rows`, in `dir`, without colours, running
+    /// `cmd`. Tried again after a failure: tests running at once can start the tmux server at
+    /// once, and one of them may then lose it.
+    pub(crate) fn start(&self, cols: u16, rows: u16, dir: &Path, cmd: &str) {
+        let (cols, rows, dir) = (
+            cols.to_string(),
+            rows.to_string(),
+            dir.display().to_string(),
+        );
+        let args = [
+            "new-session",
+            "-d",
+            "-s",
+            &self.0,
+            "-x",
+            &cols,
+            "-y",
+            &rows,
+            "-c",
+            &dir,
+            "-e",
+            "NO_COLOR=1",
+            cmd,
+        ];
+        let mut errors = Vec::new();
+        for _ in 0..3 {
+            let out = self.tmux(&args);
+            if out.status.success() {
+                return;
+            }
+            errors.push(String::from_utf8_lossy(&out.stderr).into_owned());
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        panic!("tmux new-session: {errors:?}");
     }
 
     pub(crate) fn keys(&self, keys: &[&str]) {
@@ -189,24 +226,7 @@ fn open_move_filter_drill_quit() {
         caps.join("kerberos-success.pcap").display()
     );
     let s = Session(format!("authscope-ui-{}", std::process::id()));
-    let out = s.tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &s.0,
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "-e",
-        "NO_COLOR=1",
-        &cmd,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    s.start(120, 40, &root(), &cmd);
 
     // Open: both handshakes, read in full, the first selected.
     let screen = s.wait("the capture to be read", |t| {
@@ -295,27 +315,7 @@ fn export_from_the_ui() {
         caps.join("kerberos-success.pcap").display()
     );
     let s = Session(format!("authscope-ui-export-{}", std::process::id()));
-    let dir_arg = dir.path().display().to_string();
-    let out = s.tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &s.0,
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "-c",
-        &dir_arg,
-        "-e",
-        "NO_COLOR=1",
-        &cmd,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    s.start(120, 40, dir.path(), &cmd);
     s.wait("the capture to be read", |t| {
         t.contains("read in full") && t.contains("Handshakes 2")
     });
@@ -359,24 +359,7 @@ fn sigterm_puts_the_terminal_back() {
     let caps = root().join("captures");
     let args = format!("open {}", caps.join("ntlm-keepalive-broken.pcap").display());
     let s = Session(format!("authscope-ui-term-{}", std::process::id()));
-    let out = s.tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &s.0,
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "-e",
-        "NO_COLOR=1",
-        &signalable(&args, dir.path()),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    s.start(120, 40, dir.path(), &signalable(&args, dir.path()));
     s.wait("the capture to be read", |t| t.contains("read in full"));
     let on = s.tmux(&["display-message", "-p", "-t", &s.0, "#{alternate_on}"]);
     assert_eq!(String::from_utf8_lossy(&on.stdout).trim(), "1");
