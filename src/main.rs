@@ -42,9 +42,9 @@ enum Command {
         /// headers or a 401/407, every one, or none.
         #[arg(long, value_enum, default_value_t = ExchangesArg::Auth)]
         exchanges: ExchangesArg,
-        /// Threads for reading files (default: the cores available). With 2 or more the
-        /// analysis and the writing of the report run side by side; the report is the same
-        /// byte for byte.
+        /// Threads for reading files (default: the cores available). With 2 or more,
+        /// reading, reassembly and HTTP framing run beside joining, judging and writing
+        /// the report; the report is the same byte for byte.
         #[arg(long, value_name = "N")]
         threads: Option<usize>,
         /// Exit with status 1 when a finding of this severity or worse exists.

@@ -2,6 +2,11 @@
 //!
 //! [`Analyzer`] is incremental: push frames one at a time (from a file or a live capture) and
 //! receive [`Output`]s as they are decided; ask for [`Analyzer::stats`] at any moment.
+//!
+//! Inside, it is two halves joined by one ordered stream of [`ModelEvent`]s: the [`Front`]
+//! (stages 2 to 5: link, IP, TCP, HTTP) and the [`Model`] (stages 6 and 7: handshakes,
+//! diagnosis). Nothing flows back from the model to the front, so `report --threads` runs
+//! the halves on two threads and gets the outputs of one, in the same order.
 
 use crate::map::Map as HashMap;
 use std::net::SocketAddr;
@@ -9,7 +14,8 @@ use std::net::SocketAddr;
 use crate::capture::{Frame, Timestamp};
 use crate::diagnose::{diagnose, DiagnoseConfig, Finding};
 use crate::handshake::{
-    ConnEvent, ConnEventKind, CorrelateConfig, CorrelateStats, Correlator, Handshake, Side,
+    leg_of, ConnEvent, ConnEventKind, CorrelateConfig, CorrelateStats, Correlator, Handshake, Leg,
+    SharedAuth, Side,
 };
 use crate::http::{Anomaly, Exchange, HttpConfig, HttpEvent, HttpStats, HttpTracker};
 use crate::net::{NetDecoder, NetStats};
@@ -161,8 +167,8 @@ pub struct Connection {
 pub enum Output {
     /// A connection ended (or the input did); sent once per connection.
     Connection(Box<Connection>),
-    /// A request and its response.
-    Exchange(Box<Exchange>),
+    /// A request and its response, with the auth headers its handshake leg decoded.
+    Exchange(Box<Exchange>, SharedAuth),
     /// A handshake that nothing more can join, judged.
     Handshake(Box<Analysed>),
     /// Something odd in an HTTP stream.
@@ -209,10 +215,20 @@ pub struct Stats {
 /// Stages 2 to 7 over a stream of frames.
 #[derive(Debug)]
 pub struct Analyzer {
+    front: Front,
+    model: Model,
+}
+
+/// Stages 2 to 5: frames in, [`ModelEvent`]s out.
+#[derive(Debug)]
+pub struct Front {
     net: NetDecoder,
     tcp: TcpTable,
     http: HttpTracker,
-    model: Model,
+    /// The frame being processed (gaps are dated by the segment that revealed them).
+    frame: u64,
+    /// Make each exchange's leg here rather than in the model.
+    pub prepare_legs: bool,
     /// Boxed, as in the TCP table: small buckets, and the box goes out as the output.
     open: HashMap<ConnId, Box<Connection>>,
     stats: Stats,
@@ -241,47 +257,49 @@ const LEAP_NS: i64 = 86_400 * 1_000_000_000;
 impl Analyzer {
     pub fn new(config: Config) -> Self {
         Analyzer {
-            net: NetDecoder::new(),
-            tcp: TcpTable::new(config.tcp),
-            http: HttpTracker::new(config.http),
+            front: Front {
+                net: NetDecoder::new(),
+                tcp: TcpTable::new(config.tcp),
+                http: HttpTracker::new(config.http),
+                frame: 0,
+                prepare_legs: false,
+                open: HashMap::default(),
+                stats: Stats::default(),
+                swept: Timestamp(i64::MIN),
+                since_sweep: 0,
+                leap_pending: false,
+                drop_data: Vec::new(),
+                last_was_tcp: false,
+            },
             model: Model {
                 correlator: Correlator::new(config.correlate),
                 diagnose: config.diagnose,
-                frame: 0,
             },
-            open: HashMap::default(),
-            stats: Stats::default(),
-            swept: Timestamp(i64::MIN),
-            since_sweep: 0,
-            leap_pending: false,
-            drop_data: Vec::new(),
-            last_was_tcp: false,
         }
+    }
+
+    /// The front stages and the model apart, to run on two threads: the model must be given
+    /// every event the front makes, in order.
+    pub fn into_parts(self) -> (Front, Model) {
+        (self.front, self.model)
     }
 
     /// Everything counted so far.
     pub fn stats(&self) -> Stats {
-        Stats {
-            net: *self.net.stats(),
-            tcp: *self.tcp.stats(),
-            http: *self.http.stats(),
-            correlate: self.model.correlator.stats(),
-            handshakes: self.model.correlator.finished(),
-            ..self.stats
-        }
+        self.model.stats(self.front.stats())
     }
 
     /// Connections open right now.
     pub fn open_connections(&self) -> usize {
-        self.open.len()
+        self.front.open.len()
     }
 
     /// The TCP connection the last pushed frame's segment went to; `None` when that frame
     /// carried no TCP segment. `authscope export --format pcapng` uses it to copy the frames
     /// of chosen connections.
     pub fn last_conn(&self) -> Option<ConnId> {
-        if self.last_was_tcp {
-            self.tcp.last_conn()
+        if self.front.last_was_tcp {
+            self.front.tcp.last_conn()
         } else {
             None
         }
@@ -289,6 +307,42 @@ impl Analyzer {
 
     /// Feeds one frame.
     pub fn push(&mut self, frame: &Frame<'_>, sink: &mut dyn FnMut(Output)) {
+        let model = &mut self.model;
+        self.front.push(frame, &mut |e| model.apply(e, sink));
+    }
+
+    /// No frame came and the clock is at `now` (a quiet live capture): what was waiting only
+    /// for time to pass is handed out as a frame at `now` would have it (handshakes past
+    /// their join window, idle connections). A `now` before the last frame changes nothing.
+    pub fn advance(&mut self, now: Timestamp, sink: &mut dyn FnMut(Output)) {
+        if self.front.stats.last.is_none_or(|l| now < l) {
+            return;
+        }
+        let model = &mut self.model;
+        self.front.sweep(now, &mut |e| model.apply(e, sink));
+        model.apply(ModelEvent::Sweep(now), sink);
+    }
+
+    /// The input ended: flushes every stage.
+    pub fn finish(&mut self, sink: &mut dyn FnMut(Output)) {
+        let model = &mut self.model;
+        self.front.finish(&mut |e| model.apply(e, sink));
+    }
+}
+
+impl Front {
+    /// What stages 2 to 5 counted (the model's counters are zero).
+    pub fn stats(&self) -> Stats {
+        Stats {
+            net: *self.net.stats(),
+            tcp: *self.tcp.stats(),
+            http: *self.http.stats(),
+            ..self.stats
+        }
+    }
+
+    /// Feeds one frame.
+    pub fn push(&mut self, frame: &Frame<'_>, sink: &mut dyn FnMut(ModelEvent)) {
         let s = &mut self.stats;
         s.packets = s.packets.saturating_add(1);
         s.bytes = s.bytes.saturating_add(frame.data.len() as u64);
@@ -305,27 +359,27 @@ impl Analyzer {
         if self.since_sweep >= SWEEP_FRAMES {
             self.sweep(frame.ts, sink);
         }
-        self.model.frame = frame.number;
+        self.frame = frame.number;
         self.last_was_tcp = false;
         let Some(seg) = self.net.decode(frame) else {
             return;
         };
         self.last_was_tcp = true;
-        let (http, open, drop_data, model) = (
+        let (http, open, drop_data, at) = (
             &mut self.http,
             &mut self.open,
             &mut self.drop_data,
-            &mut self.model,
+            (self.frame, self.prepare_legs),
         );
         self.tcp.push(&seg, &mut |ev| {
-            on_stream(http, open, drop_data, model, &ev, sink)
+            on_stream(http, open, drop_data, at, &ev, sink)
         });
         for conn in self.drop_data.drain(..) {
             self.tcp.ignore_data(conn);
         }
     }
 
-    fn sweep(&mut self, now: Timestamp, sink: &mut dyn FnMut(Output)) {
+    fn sweep(&mut self, now: Timestamp, sink: &mut dyn FnMut(ModelEvent)) {
         self.since_sweep = 0;
         let step = now.since(self.swept);
         if self.swept != Timestamp(i64::MIN) && step > LEAP_NS && !self.leap_pending {
@@ -337,58 +391,114 @@ impl Analyzer {
             return;
         }
         self.swept = now;
-        let (http, open, drop_data, model) = (
+        let (http, open, drop_data, at) = (
             &mut self.http,
             &mut self.open,
             &mut self.drop_data,
-            &mut self.model,
+            (self.frame, self.prepare_legs),
         );
         self.tcp.expire(now, &mut |ev| {
-            on_stream(http, open, drop_data, model, &ev, sink)
+            on_stream(http, open, drop_data, at, &ev, sink)
         });
     }
 
-    /// No frame came and the clock is at `now` (a quiet live capture): what was waiting only
-    /// for time to pass is handed out as a frame at `now` would have it (handshakes past
-    /// their join window, idle connections). A `now` before the last frame changes nothing.
-    pub fn advance(&mut self, now: Timestamp, sink: &mut dyn FnMut(Output)) {
-        if self.stats.last.is_none_or(|l| now < l) {
-            return;
-        }
-        self.sweep(now, sink);
-        let diag = self.model.diagnose;
-        self.model
-            .correlator
-            .sweep(now, false, &mut |h| emit_handshake(h, &diag, sink));
-    }
-
-    /// The input ended: flushes every stage.
-    pub fn finish(&mut self, sink: &mut dyn FnMut(Output)) {
+    /// The input ended: flushes stages 2 to 5, then tells the model.
+    pub fn finish(&mut self, sink: &mut dyn FnMut(ModelEvent)) {
         let now = self.stats.last.unwrap_or_default();
-        let (http, open, drop_data, model) = (
+        let (http, open, drop_data, at) = (
             &mut self.http,
             &mut self.open,
             &mut self.drop_data,
-            &mut self.model,
+            (self.frame, self.prepare_legs),
         );
         self.tcp.finish(now, &mut |ev| {
-            on_stream(http, open, drop_data, model, &ev, sink)
+            on_stream(http, open, drop_data, at, &ev, sink)
         });
         self.drop_data.clear();
-        let diag = self.model.diagnose;
-        self.model
-            .correlator
-            .finish(now, &mut |h| emit_handshake(h, &diag, sink));
+        sink(ModelEvent::Finish(now));
     }
 }
 
-/// Stages 6 and 7.
+/// What stages 2 to 5 hand to stages 6 and 7, in order. One thread applies each at once;
+/// `report --threads` applies them on a second thread in the same order, so the outputs are
+/// the same either way.
 #[derive(Debug)]
-struct Model {
+pub enum ModelEvent {
+    ConnOpen {
+        client: SocketAddr,
+        server: SocketAddr,
+        event: ConnEvent,
+    },
+    Conn(ConnEvent),
+    /// An exchange, and maybe its leg already made.
+    Exchange(Box<Exchange>, LegPrep),
+    ConnClosed {
+        conn: ConnId,
+        ts: Timestamp,
+    },
+    /// An output of stages 2 to 5, passed on in its place.
+    Output(Output),
+    /// The clock moved to here with no frame (live capture).
+    Sweep(Timestamp),
+    /// The input ended at this time.
+    Finish(Timestamp),
+}
+
+/// An exchange's leg (its tokens decoded), made by the front when told to
+/// ([`Front::prepare_legs`]) or else by the model. [`leg_of`] is a pure function, so which
+/// thread makes it does not change the outputs; `report --threads` has it made by the
+/// less busy one.
+#[derive(Debug)]
+pub enum LegPrep {
+    Later,
+    Made(Option<Box<Leg>>),
+}
+
+/// Stages 6 and 7: handshakes joined and judged.
+#[derive(Debug)]
+pub struct Model {
     correlator: Correlator,
     diagnose: DiagnoseConfig,
-    /// The frame being processed (gaps are dated by the segment that revealed them).
-    frame: u64,
+}
+
+impl Model {
+    pub fn apply(&mut self, e: ModelEvent, sink: &mut dyn FnMut(Output)) {
+        let diag = self.diagnose;
+        let corr = &mut self.correlator;
+        match e {
+            ModelEvent::ConnOpen {
+                client,
+                server,
+                event,
+            } => corr.conn_open(event.conn, client, server, event),
+            ModelEvent::Conn(event) => corr.conn_event(event),
+            ModelEvent::Exchange(x, prep) => {
+                let leg = match prep {
+                    LegPrep::Later => leg_of(&x),
+                    LegPrep::Made(leg) => leg.map(|l| *l),
+                };
+                let auth = corr.leg(leg, &mut |h| emit_handshake(h, &diag, sink));
+                sink(Output::Exchange(x, auth));
+            }
+            ModelEvent::ConnClosed { conn, ts } => {
+                corr.conn_closed(conn, ts, &mut |h| emit_handshake(h, &diag, sink))
+            }
+            ModelEvent::Output(o) => sink(o),
+            ModelEvent::Sweep(now) => {
+                corr.sweep(now, false, &mut |h| emit_handshake(h, &diag, sink))
+            }
+            ModelEvent::Finish(now) => corr.finish(now, &mut |h| emit_handshake(h, &diag, sink)),
+        }
+    }
+
+    /// `front`'s counters with the model's.
+    pub fn stats(&self, front: Stats) -> Stats {
+        Stats {
+            correlate: self.correlator.stats(),
+            handshakes: self.correlator.finished(),
+            ..front
+        }
+    }
 }
 
 fn emit_handshake(h: Handshake, cfg: &DiagnoseConfig, sink: &mut dyn FnMut(Output)) {
@@ -403,13 +513,10 @@ fn on_stream(
     http: &mut HttpTracker,
     open: &mut HashMap<ConnId, Box<Connection>>,
     drop_data: &mut Vec<ConnId>,
-    model: &mut Model,
+    (model_frame, prepare_legs): (u64, bool),
     ev: &StreamEvent<'_>,
-    sink: &mut dyn FnMut(Output),
+    sink: &mut dyn FnMut(ModelEvent),
 ) {
-    let diag = model.diagnose;
-    let corr = &mut model.correlator;
-    let model_frame = model.frame;
     match *ev {
         StreamEvent::Open {
             conn,
@@ -419,11 +526,10 @@ fn on_stream(
             kind,
             ..
         } => {
-            corr.conn_open(
-                conn,
+            sink(ModelEvent::ConnOpen {
                 client,
                 server,
-                ConnEvent {
+                event: ConnEvent {
                     conn,
                     ts,
                     frame: ev_frame(ev),
@@ -431,7 +537,7 @@ fn on_stream(
                         handshake_seen: kind == OpenKind::Handshake,
                     },
                 },
-            );
+            });
             open.insert(
                 conn,
                 Box::new(Connection {
@@ -453,7 +559,7 @@ fn on_stream(
         StreamEvent::Gap {
             conn, ts, len, dir, ..
         } => {
-            corr.conn_event(ConnEvent {
+            sink(ModelEvent::Conn(ConnEvent {
                 conn,
                 ts,
                 frame: model_frame,
@@ -461,7 +567,7 @@ fn on_stream(
                     by: Side::from(dir),
                     len,
                 },
-            });
+            }));
             if let Some(c) = open.get_mut(&conn) {
                 c.gap_bytes = c.gap_bytes.saturating_add(len);
                 c.last = c.last.max(ts);
@@ -473,14 +579,14 @@ fn on_stream(
             ts,
             frame,
         } => {
-            corr.conn_event(ConnEvent {
+            sink(ModelEvent::Conn(ConnEvent {
                 conn,
                 ts,
                 frame,
                 kind: ConnEventKind::Fin {
                     by: Side::from(dir),
                 },
-            });
+            }));
             if let Some(c) = open.get_mut(&conn) {
                 let by = Side::from(dir);
                 if !c.fins.iter().any(|f| f.by == by) {
@@ -495,14 +601,14 @@ fn on_stream(
             ts,
             frame,
         } => {
-            corr.conn_event(ConnEvent {
+            sink(ModelEvent::Conn(ConnEvent {
                 conn,
                 ts,
                 frame,
                 kind: ConnEventKind::Rst {
                     by: Side::from(dir),
                 },
-            });
+            }));
             if let Some(c) = open.get_mut(&conn) {
                 if c.rst.is_none() {
                     c.rst = Some(TcpMark {
@@ -525,20 +631,24 @@ fn on_stream(
         HttpEvent::NotHttp { conn } => drop_data.push(conn),
         HttpEvent::RequestHead { .. } => {}
         HttpEvent::Exchange(x) => {
-            corr.exchange(&x, &mut |h| emit_handshake(h, &diag, sink));
-            sink(Output::Exchange(x));
+            let prep = if prepare_legs {
+                LegPrep::Made(leg_of(&x).map(Box::new))
+            } else {
+                LegPrep::Later
+            };
+            sink(ModelEvent::Exchange(x, prep));
         }
         HttpEvent::Anomaly {
             conn,
             dir,
             ts,
             anomaly,
-        } => sink(Output::HttpAnomaly {
+        } => sink(ModelEvent::Output(Output::HttpAnomaly {
             conn,
             dir,
             ts,
             anomaly,
-        }),
+        })),
     });
     match *ev {
         StreamEvent::Closed { conn, ts, reason } => {
@@ -554,11 +664,13 @@ fn on_stream(
                 if reason != CloseReason::EndOfInput {
                     c.last = c.last.max(ts);
                 }
-                sink(Output::Connection(c));
+                sink(ModelEvent::Output(Output::Connection(c)));
             }
-            corr.conn_closed(conn, ts, &mut |h| emit_handshake(h, &diag, sink));
+            sink(ModelEvent::ConnClosed { conn, ts });
         }
-        StreamEvent::LimitHit { conn, ts, limit } => sink(Output::Limit { conn, ts, limit }),
+        StreamEvent::LimitHit { conn, ts, limit } => {
+            sink(ModelEvent::Output(Output::Limit { conn, ts, limit }))
+        }
         _ => {}
     }
 }

@@ -3,18 +3,19 @@
 //! The JSON document is written as the analysis goes: exchanges are streamed out as they
 //! complete, so memory does not grow with the capture; connections, handshakes and findings
 //! are spooled to temporary files as they end and copied in at the end.
-//! at the end, sorted by id.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use crate::auth::{decode_headers, AuthHeader, HeaderKind, RevealSecrets};
 use crate::capture::{CaptureError, Frame, MergedSource, Timestamp};
 use crate::diagnose::{Finding, Severity};
-use crate::handshake::{Outcome, TimelineWhat};
+use crate::handshake::{Outcome, SharedAuth, TimelineWhat};
 use crate::http::{Exchange, Header};
-use crate::pipeline::{Analysed, Analyzer, Config, Ending, Output, Stats};
+use crate::pipeline::{Analysed, Analyzer, Config, Ending, ModelEvent, Output, Stats};
 
 /// Version of the JSON document; changes when a field changes meaning or goes away.
 pub const SCHEMA: &str = "authscope/1";
@@ -134,6 +135,9 @@ impl From<serde_json::Error> for ReportError {
 
 /// A JSON array written as it grows to a temporary file, and copied into the document at the
 /// end, so a report's memory does not grow with the capture.
+/// Buffer of a spool's writes and of its copy into the document.
+const SPOOL_BUFFER: usize = 1 << 18;
+
 struct Spool {
     file: io::BufWriter<std::fs::File>,
     count: u64,
@@ -142,7 +146,8 @@ struct Spool {
 impl Spool {
     fn new() -> io::Result<Spool> {
         Ok(Spool {
-            file: io::BufWriter::new(tempfile::tempfile()?),
+            // Large writes: a spool holds up to hundreds of MB, and each write is a syscall.
+            file: io::BufWriter::with_capacity(SPOOL_BUFFER, tempfile::tempfile()?),
             count: 0,
         })
     }
@@ -173,11 +178,19 @@ impl Spool {
     }
 
     fn copy_into(self, out: &mut dyn Write) -> io::Result<()> {
-        use std::io::Seek;
+        use std::io::{Read, Seek};
         let mut f = self.file.into_inner().map_err(|e| e.into_error())?;
         f.seek(io::SeekFrom::Start(0))?;
-        io::copy(&mut f, out)?;
-        Ok(())
+        // Not io::copy: through `dyn Write` it moves 8 KiB a call.
+        let mut buf = vec![0u8; SPOOL_BUFFER];
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => out.write_all(buf.get(..n).unwrap_or_default())?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
@@ -254,29 +267,35 @@ fn redact_exchange(x: &mut Exchange) {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ExchangeAuth {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub authorization: Option<AuthHeader>,
+    pub authorization: Option<Arc<AuthHeader>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub proxy_authorization: Option<AuthHeader>,
+    pub proxy_authorization: Option<Arc<AuthHeader>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub www_authenticate: Option<AuthHeader>,
+    pub www_authenticate: Option<Arc<AuthHeader>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub proxy_authenticate: Option<AuthHeader>,
+    pub proxy_authenticate: Option<Arc<AuthHeader>>,
 }
 
 impl ExchangeAuth {
     /// Decodes the four authentication headers of an exchange (the request's credentials, the
-    /// final response's challenges).
-    pub fn of(x: &Exchange, reveal: bool) -> Option<ExchangeAuth> {
+    /// final response's challenges), reusing those its handshake leg decoded already.
+    pub fn of(x: &Exchange, shared: &SharedAuth, reveal: bool) -> Option<ExchangeAuth> {
         let decode = |headers: &[Header], kind: HeaderKind| {
-            let values: Vec<&[u8]> = crate::http::headers_named(headers, kind.name())
-                .map(str::as_bytes)
-                .collect();
-            if values.is_empty() {
-                return None;
-            }
-            let mut h = decode_headers(kind, &values);
+            let mut h = match shared.get(kind) {
+                Some(h) => h.clone(),
+                None => {
+                    let values: Vec<&[u8]> = crate::http::headers_named(headers, kind.name())
+                        .map(str::as_bytes)
+                        .collect();
+                    if values.is_empty() {
+                        return None;
+                    }
+                    Arc::new(decode_headers(kind, &values))
+                }
+            };
             if reveal {
-                h.reveal_secrets();
+                // A copy: the handshake's leg shares the decoded header.
+                Arc::make_mut(&mut h).reveal_secrets();
             }
             Some(h)
         };
@@ -405,7 +424,7 @@ impl Collector<'_> {
                     }
                 }
             }
-            Output::Exchange(x) => {
+            Output::Exchange(x, shared) => {
                 summary.exchanges = summary.exchanges.saturating_add(1);
                 for r in x.interim.iter().chain(x.response.as_ref()) {
                     let n = summary.statuses.entry(r.status).or_default();
@@ -413,7 +432,7 @@ impl Collector<'_> {
                 }
                 if self.json && self.write_err.is_none() && self.exchanges.keeps(&x) {
                     // Decoded before redaction: the decoder redacts what it shows itself.
-                    let auth = ExchangeAuth::of(&x, self.reveal);
+                    let auth = ExchangeAuth::of(&x, &shared, self.reveal);
                     let mut x = x;
                     if !self.reveal {
                         redact_exchange(&mut x);
@@ -468,7 +487,7 @@ impl Collector<'_> {
                     return;
                 }
                 if self.reveal {
-                    reveal(&mut a);
+                    a.handshake.reveal_secrets();
                 }
                 if self.ndjson {
                     if let Err(e) = write_line(out, "handshake", &*a) {
@@ -537,18 +556,6 @@ fn outcome_key(o: &Outcome) -> String {
 fn has_problem(a: &Analysed) -> bool {
     a.handshake.outcome != Outcome::Success
         || a.findings.iter().any(|f| f.severity >= Severity::Warning)
-}
-
-/// Shows the secrets of a handshake's decoded tokens (`--reveal-secrets`).
-fn reveal(a: &mut Analysed) {
-    for leg in &mut a.handshake.legs {
-        if let Some(c) = leg.request.as_mut().and_then(|r| r.credential.as_mut()) {
-            c.reveal_secrets();
-        }
-        if let Some(c) = leg.response.as_mut().and_then(|r| r.challenges.as_mut()) {
-            c.reveal_secrets();
-        }
-    }
 }
 
 fn ending_name(e: Ending) -> &'static str {
@@ -732,46 +739,51 @@ impl<'k> Report<'k> {
         write_end(self.c, stats, self.format, self.color, inputs, out)
     }
 
-    /// Reads `source` to its end with the analysis on a thread of its own, and writes the
-    /// report from its outputs here. The outputs come in the order one thread makes them, so
-    /// the report is the same byte for byte; the analysis and the writing (decoding auth
-    /// headers for the JSON exchanges, serialising) then overlap.
+    /// Reads `source` to its end with stages 2 to 5 on a thread of its own, and joins,
+    /// judges and writes here. The model gets the front's events in the order one thread
+    /// makes them, so the report is the same byte for byte; reading, reassembly and HTTP
+    /// framing then overlap with decoding, joining and serialising, which costs about as much.
     pub fn run_threaded(
         self,
         mut source: MergedSource,
         out: &mut dyn Write,
     ) -> Result<Summary, ReportError> {
         let Report {
-            mut analyzer,
+            analyzer,
             mut c,
             format,
             color,
         } = self;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Output>>(HANDOFF_BATCHES);
-        let (analyzer, source) = std::thread::scope(|scope| {
+        let (mut front, mut model) = analyzer.into_parts();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ModelEvent>>(HANDOFF_BATCHES);
+        let in_flight = &AtomicUsize::new(0);
+        let (front, source) = std::thread::scope(|scope| {
             let worker = std::thread::Builder::new()
                 .name("authscope-analysis".into())
                 .spawn_scoped(scope, move || {
                     let mut batch = Batcher {
                         tx,
                         batch: Vec::with_capacity(HANDOFF_BATCH),
+                        in_flight,
                         closed: false,
                     };
                     while let Some(frame) = source.next_frame() {
-                        analyzer.push(&frame, &mut |o| batch.push(o));
+                        front.prepare_legs = batch.model_behind();
+                        front.push(&frame, &mut |e| batch.push(e));
                         if batch.closed {
                             break;
                         }
                     }
                     if !batch.closed {
-                        analyzer.finish(&mut |o| batch.push(o));
+                        front.finish(&mut |e| batch.push(e));
                     }
                     batch.flush();
-                    (analyzer, source)
+                    (front, source)
                 })?;
-            for outputs in &rx {
-                for o in outputs {
-                    c.take(o, out);
+            for events in &rx {
+                in_flight.fetch_sub(1, Ordering::Relaxed);
+                for e in events {
+                    model.apply(e, &mut |o| c.take(o, out));
                 }
                 if c.write_err.is_some() {
                     break;
@@ -786,26 +798,33 @@ impl<'k> Report<'k> {
         if let Some(e) = c.write_err.take() {
             return Err(e);
         }
-        write_end(c, analyzer.stats(), format, color, &source, out)
+        write_end(c, model.stats(front.stats()), format, color, &source, out)
     }
 }
 
-/// Outputs handed from the analysis thread to the writing one, a batch at a time (a channel
-/// send per output would cost more than a small output's formatting).
+/// Events handed from the front's thread to the model's, a batch at a time (a channel send
+/// per event would cost more than most events' handling).
 const HANDOFF_BATCH: usize = 128;
-/// Batches in flight: bounds what the analysis can run ahead (a few MB of outputs).
+/// Batches in flight: bounds what the front can run ahead (a few MB of exchanges).
 const HANDOFF_BATCHES: usize = 8;
 
-struct Batcher {
-    tx: std::sync::mpsc::SyncSender<Vec<Output>>,
-    batch: Vec<Output>,
+struct Batcher<'a> {
+    tx: std::sync::mpsc::SyncSender<Vec<ModelEvent>>,
+    batch: Vec<ModelEvent>,
+    /// Batches sent and not yet taken.
+    in_flight: &'a AtomicUsize,
     /// The writing side is gone (it failed): nothing more is worth making.
     closed: bool,
 }
 
-impl Batcher {
-    fn push(&mut self, o: Output) {
-        self.batch.push(o);
+impl Batcher<'_> {
+    /// The model's thread is behind: the front should take on what it can of its work.
+    fn model_behind(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) >= HANDOFF_BATCHES / 2
+    }
+
+    fn push(&mut self, e: ModelEvent) {
+        self.batch.push(e);
         if self.batch.len() >= HANDOFF_BATCH {
             self.flush();
         }
@@ -816,6 +835,7 @@ impl Batcher {
             return;
         }
         let full = std::mem::replace(&mut self.batch, Vec::with_capacity(HANDOFF_BATCH));
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
         if self.tx.send(full).is_err() {
             self.closed = true;
         }

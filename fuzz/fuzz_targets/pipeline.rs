@@ -10,7 +10,7 @@ use authscope::pipeline::{Analyzer, Config, Output};
 use libfuzzer_sys::fuzz_target;
 
 fn take(o: Output) {
-    let Output::Exchange(x) = o else { return };
+    let Output::Exchange(x, _) = o else { return };
     let heads = x
         .request
         .iter()

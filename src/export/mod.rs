@@ -30,7 +30,6 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use crate::auth::RevealSecrets as _;
 use crate::capture::{CaptureError, MergedSource};
 use crate::filter::Filter;
 use crate::handshake::{Answer, Credential, Handshake, Leg};
@@ -371,7 +370,7 @@ pub(crate) fn for_each_selected(
         found.add(&opts.selection, &a);
         summary.selected = summary.selected.saturating_add(1);
         if opts.reveal_secrets {
-            reveal(&mut a);
+            a.handshake.reveal_secrets();
         }
         if let Err(e) = each(&a) {
             err = Some(e);
@@ -397,18 +396,6 @@ fn stream(
     let summary = for_each_selected(paths, opts, &mut |a| w.handshake(a, out))?;
     w.finish(out)?;
     Ok(summary)
-}
-
-/// Shows the secrets of a handshake's decoded tokens (`--reveal-secrets`).
-pub fn reveal(a: &mut Analysed) {
-    for leg in &mut a.handshake.legs {
-        if let Some(c) = leg.request.as_mut().and_then(|r| r.credential.as_mut()) {
-            c.reveal_secrets();
-        }
-        if let Some(c) = leg.response.as_mut().and_then(|r| r.challenges.as_mut()) {
-            c.reveal_secrets();
-        }
-    }
 }
 
 /// `DOMAIN\user`, `user`, or nothing.

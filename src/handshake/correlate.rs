@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use crate::map::Map as HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use super::leg::{leg_of, Answer, Credential, Leg};
+use super::leg::{leg_of, Answer, Credential, Leg, SharedAuth};
 use super::{ConnEvent, ConnEventKind, Failure, Handshake, Outcome, SchemeUsed};
 use crate::capture::Timestamp;
 use crate::http::Exchange;
@@ -207,10 +207,23 @@ impl Correlator {
     }
 
     /// An HTTP exchange; a leg of a handshake when it has anything to do with authentication.
-    pub fn exchange(&mut self, x: &Exchange, sink: &mut dyn FnMut(Handshake)) {
-        let Some(leg) = leg_of(x) else {
-            return;
+    /// Returns the auth headers the leg decoded, for later stages to reuse.
+    pub fn exchange(&mut self, x: &Exchange, sink: &mut dyn FnMut(Handshake)) -> SharedAuth {
+        self.leg(leg_of(x), sink)
+    }
+
+    /// An exchange's leg as [`leg_of`] made it (on the thread that framed it, with
+    /// `report --threads`).
+    pub fn leg(&mut self, leg: Option<Leg>, sink: &mut dyn FnMut(Handshake)) -> SharedAuth {
+        let Some(leg) = leg else {
+            return SharedAuth::default();
         };
+        let shared = leg.shared_auth();
+        self.add_leg(leg, sink);
+        shared
+    }
+
+    fn add_leg(&mut self, leg: Leg, sink: &mut dyn FnMut(Handshake)) {
         let now = leg.ts();
         let Some(ci) = self.conns.get(&leg.conn) else {
             return;

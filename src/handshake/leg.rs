@@ -8,6 +8,7 @@ use crate::auth::{decode_headers, AuthHeader, HeaderKind, Token};
 use crate::capture::Timestamp;
 use crate::http::{headers_named, Exchange, Request, Response};
 use crate::tcp::ConnId;
+use std::sync::Arc;
 
 /// The request half of a leg.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -21,9 +22,10 @@ pub struct LegRequest {
     /// The `Connection` header, when sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection: Option<String>,
-    /// `Authorization` (or `Proxy-Authorization` on a proxy leg), decoded.
+    /// `Authorization` (or `Proxy-Authorization` on a proxy leg), decoded. Shared with the
+    /// exchange's output, so the report does not decode it again.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub credential: Option<AuthHeader>,
+    pub credential: Option<Arc<AuthHeader>>,
 }
 
 /// The response half of a leg.
@@ -37,7 +39,7 @@ pub struct LegResponse {
     pub connection: Option<String>,
     /// `WWW-Authenticate` (or `Proxy-Authenticate`), every field in order, decoded.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub challenges: Option<AuthHeader>,
+    pub challenges: Option<Arc<AuthHeader>>,
     /// An IIS substatus (`401.1`) named in the error page body, never guessed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iis_substatus: Option<String>,
@@ -178,6 +180,33 @@ impl Leg {
 }
 
 /// Is this exchange part of an authentication? `None` when it is not.
+/// The auth headers of an exchange that its leg decoded (the credential and the final
+/// response's challenges), shared so that the report does not decode them a second time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SharedAuth {
+    pub credential: Option<Arc<AuthHeader>>,
+    pub challenges: Option<Arc<AuthHeader>>,
+}
+
+impl SharedAuth {
+    /// The decoded header of this kind, if the leg decoded it.
+    pub fn get(&self, kind: HeaderKind) -> Option<&Arc<AuthHeader>> {
+        [&self.credential, &self.challenges]
+            .into_iter()
+            .flatten()
+            .find(|h| h.kind == kind)
+    }
+}
+
+impl Leg {
+    pub fn shared_auth(&self) -> SharedAuth {
+        SharedAuth {
+            credential: self.request.as_ref().and_then(|r| r.credential.clone()),
+            challenges: self.response.as_ref().and_then(|r| r.challenges.clone()),
+        }
+    }
+}
+
 pub fn leg_of(x: &Exchange) -> Option<Leg> {
     let req = x.request.as_ref();
     let resp = x.response.as_ref();
@@ -194,18 +223,20 @@ pub fn leg_of(x: &Exchange) -> Option<Leg> {
     } else {
         (HeaderKind::Authorization, HeaderKind::WwwAuthenticate)
     };
-    let credential = req.and_then(|r| decode_named(&r.headers, cred_kind));
-    let challenges = resp.and_then(|r| decode_named(&r.headers, chal_kind));
+    let credential = req.and_then(|r| decode_named(&r.headers, cred_kind).map(Arc::new));
+    let challenges = resp.and_then(|r| decode_named(&r.headers, chal_kind).map(Arc::new));
     let relevant = credential.is_some()
         || matches!(status, Some(401 | 407))
         || challenges.as_ref().is_some_and(|c| !c.items.is_empty());
     if !relevant {
         return None;
     }
-    let cred = credential.as_ref().map_or(Credential::None, credential_of);
+    let cred = credential
+        .as_deref()
+        .map_or(Credential::None, credential_of);
     let answer = match resp {
         None => Answer::Missing,
-        Some(r) => answer_of(r.status, challenges.as_ref()),
+        Some(r) => answer_of(r.status, challenges.as_deref()),
     };
     let request = req.map(|r| leg_request(r, credential));
     let response = resp.map(|r| leg_response(r, challenges));
@@ -235,7 +266,7 @@ fn header_value(headers: &[crate::http::Header], name: &str) -> Option<String> {
     crate::http::header(headers, name).map(str::to_owned)
 }
 
-fn leg_request(r: &Request, credential: Option<AuthHeader>) -> LegRequest {
+fn leg_request(r: &Request, credential: Option<Arc<AuthHeader>>) -> LegRequest {
     LegRequest {
         frame: r.frame,
         ts: r.ts,
@@ -248,7 +279,7 @@ fn leg_request(r: &Request, credential: Option<AuthHeader>) -> LegRequest {
     }
 }
 
-fn leg_response(r: &Response, challenges: Option<AuthHeader>) -> LegResponse {
+fn leg_response(r: &Response, challenges: Option<Arc<AuthHeader>>) -> LegResponse {
     LegResponse {
         frame: r.frame,
         ts: r.ts,

@@ -19,7 +19,9 @@ use crate::capture::Timestamp;
 use crate::tcp::{ConnId, Dir};
 
 pub use correlate::{CorrelateConfig, CorrelateStats, Correlator};
-pub use leg::{iis_substatus, leg_of, Answer, Credential, Leg, LegRequest, LegResponse};
+pub use leg::{
+    iis_substatus, leg_of, Answer, Credential, Leg, LegRequest, LegResponse, SharedAuth,
+};
 
 /// Which end of a connection.
 // Deserialize: the UI spools timelines to disk and reads them back.
@@ -261,6 +263,19 @@ pub struct Handshake {
 }
 
 impl Handshake {
+    /// Shows the secrets of the decoded tokens (`--reveal-secrets`). A token shared with an
+    /// exchange's output is copied first, so only this handshake's copy changes.
+    pub fn reveal_secrets(&mut self) {
+        for leg in &mut self.legs {
+            if let Some(c) = leg.request.as_mut().and_then(|r| r.credential.as_mut()) {
+                crate::auth::RevealSecrets::reveal_secrets(std::sync::Arc::make_mut(c));
+            }
+            if let Some(c) = leg.response.as_mut().and_then(|r| r.challenges.as_mut()) {
+                crate::auth::RevealSecrets::reveal_secrets(std::sync::Arc::make_mut(c));
+            }
+        }
+    }
+
     /// The legs that carried a complete credential.
     pub fn credential_legs(&self) -> impl Iterator<Item = (usize, &Leg)> {
         self.legs

@@ -104,7 +104,7 @@ impl LegDetail {
                 method: r.method.clone(),
                 uri: r.uri.clone(),
                 connection: r.connection.clone(),
-                credential: r.credential.as_ref().map(Token::of),
+                credential: r.credential.as_deref().map(Token::of),
             }),
             response: l.response.as_ref().map(|r| ResponseDetail {
                 frame: r.frame,
@@ -113,7 +113,7 @@ impl LegDetail {
                 reason: r.reason.clone(),
                 iis_substatus: r.iis_substatus.clone(),
                 connection: r.connection.clone(),
-                challenges: r.challenges.as_ref().map(Token::of),
+                challenges: r.challenges.as_deref().map(Token::of),
             }),
             raw_at,
             raw: None,

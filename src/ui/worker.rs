@@ -10,7 +10,6 @@ use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::auth::RevealSecrets;
 use crate::capture::MergedSource;
 use crate::http::{Exchange, Header};
 use crate::pipeline::{Analysed, Analyzer, Config, Output};
@@ -176,21 +175,14 @@ impl Collect {
     fn take(&mut self, o: Output) {
         match o {
             Output::Connection(_) => self.connections = self.connections.saturating_add(1),
-            Output::Exchange(x) => {
+            Output::Exchange(x, _) => {
                 if let Err(e) = self.heads.keep(&x, self.reveal, &mut self.spool) {
                     self.note(e);
                 }
             }
             Output::Handshake(mut a) => {
                 if self.reveal {
-                    for leg in &mut a.handshake.legs {
-                        if let Some(c) = leg.request.as_mut().and_then(|r| r.credential.as_mut()) {
-                            c.reveal_secrets();
-                        }
-                        if let Some(c) = leg.response.as_mut().and_then(|r| r.challenges.as_mut()) {
-                            c.reveal_secrets();
-                        }
-                    }
+                    a.handshake.reveal_secrets();
                 }
                 let raw = self.heads.take_for(&a);
                 if self.listed >= MAX_RECORDS {

@@ -82,7 +82,7 @@ impl Outputs {
     fn take(&mut self, o: Output) {
         match o {
             Output::Connection(_) => self.connections += 1,
-            Output::Exchange(_) => self.exchanges += 1,
+            Output::Exchange(..) => self.exchanges += 1,
             Output::HttpAnomaly { .. } => self.anomalies += 1,
             Output::Limit { .. } => self.limits += 1,
             Output::Handshake(_) => self.handshakes += 1,

@@ -68,3 +68,66 @@ fn the_benchmark_capture_gives_the_same_report_with_one_and_two_threads() {
     };
     same_with_one_and_two_threads(&[path]);
 }
+
+/// The front and the model apart give the outputs of the whole analyzer, whichever side
+/// makes the legs: `report --threads` lets the less busy thread make them, so both must
+/// agree on every capture, leg for leg and output for output.
+#[test]
+fn the_model_gives_the_same_outputs_whichever_side_makes_the_legs() {
+    use authscope::capture::MergedSource;
+    use authscope::pipeline::{Analyzer, Config, Output};
+
+    let whole = |path: &PathBuf| {
+        let mut source = MergedSource::open(std::slice::from_ref(path)).unwrap();
+        let mut a = Analyzer::new(Config::default());
+        let mut got: Vec<Output> = Vec::new();
+        while let Some(f) = source.next_frame() {
+            a.push(&f, &mut |o| got.push(o));
+        }
+        a.finish(&mut |o| got.push(o));
+        (got, a.stats())
+    };
+    // `prepare(n)`: whether the front makes the legs at the n-th frame.
+    let parts = |path: &PathBuf, prepare: &dyn Fn(u64) -> bool| {
+        let mut source = MergedSource::open(std::slice::from_ref(path)).unwrap();
+        let (mut front, mut model) = Analyzer::new(Config::default()).into_parts();
+        let mut events = Vec::new();
+        let mut n = 0;
+        while let Some(f) = source.next_frame() {
+            front.prepare_legs = prepare(n);
+            n += 1;
+            front.push(&f, &mut |e| events.push(e));
+        }
+        front.finish(&mut |e| events.push(e));
+        let mut got: Vec<Output> = Vec::new();
+        for e in events {
+            model.apply(e, &mut |o| got.push(o));
+        }
+        (got, model.stats(front.stats()))
+    };
+    let mut captures = captures_in(&root().join("captures"));
+    assert!(!captures.is_empty());
+    captures.extend(std::env::var_os("AUTHSCOPE_BENCH_CAPTURE").map(PathBuf::from));
+    let mut handshakes = 0;
+    for path in &captures {
+        let (want, want_stats) = whole(path);
+        handshakes += want
+            .iter()
+            .filter(|o| matches!(o, Output::Handshake(_)))
+            .count();
+        let ways: [(&str, &dyn Fn(u64) -> bool); 3] = [
+            ("front", &|_| true),
+            ("model", &|_| false),
+            ("alternating", &|n| n % 2 == 0),
+        ];
+        for (way, prepare) in ways {
+            let (got, stats) = parts(path, prepare);
+            assert!(got == want, "{}: legs made by {way}", path.display());
+            assert_eq!(stats, want_stats, "{}: legs made by {way}", path.display());
+        }
+    }
+    assert!(
+        handshakes >= 20,
+        "{handshakes} handshakes: too few to compare"
+    );
+}
