@@ -21,12 +21,15 @@
 //! `Authorization`, `Proxy-Authorization` (after the scheme name: passwords, NTLM
 //! responses, Kerberos tickets, bearer tokens), `Cookie`, `Set-Cookie`, and `Negotiate`
 //! tokens in `WWW-Authenticate`/`Proxy-Authenticate` (AP-REP, session keys). NTLM Type 2
-//! challenges and the other challenges stay readable. A header value that runs on into the
-//! next segment of the same direction is masked there up to its line end.
+//! challenges and the other challenges stay readable. Segments are masked in capture order,
+//! each with what the previous one of its direction left ([`Carry`]): a value that runs on
+//! into the next segment is masked there up to its line end, a header whose name or scheme is
+//! cut by the boundary is recognised there, and folded continuation lines of a secret value
+//! are masked too.
 //!
 //! Limits: an IPv4 datagram reassembled from fragments is attributed to its last fragment's
-//! frame, and the earlier fragments are not copied; a header whose *name* is cut by a
-//! segment boundary is not recognised for masking.
+//! frame, and the earlier fragments are not copied; masking follows capture order, so a
+//! retransmitted or reordered segment is masked as it comes, not as the stream orders it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -129,8 +132,8 @@ pub(crate) fn write(
     let mut source = MergedSource::open(paths)?;
     let mut analyzer = Analyzer::new(opts.config);
     let mut net = NetDecoder::new();
-    // (connection, sender) whose last segment ended inside a secret header value.
-    let mut carry: BTreeSet<(ConnId, std::net::SocketAddr)> = BTreeSet::new();
+    // What each (connection, sender)'s last segment left for masking its next one.
+    let mut carry: BTreeMap<(ConnId, std::net::SocketAddr), Carry> = BTreeMap::new();
     while let Some(frame) = source.next_frame() {
         analyzer.push(&frame, &mut |_| {});
         if plan.conns.is_empty() {
@@ -156,11 +159,10 @@ pub(crate) fn write(
                 let key = (conn, seg.src);
                 let end = start.saturating_add(seg.payload.len());
                 if let Some(payload) = data.get_mut(start..end).filter(|p| !p.is_empty()) {
-                    let open = mask_secrets(payload, carry.contains(&key));
-                    if open {
-                        carry.insert(key);
-                    } else {
-                        carry.remove(&key);
+                    let left = carry.remove(&key).unwrap_or_default();
+                    let left = mask_secrets(payload, left);
+                    if left != Carry::Clear {
+                        carry.insert(key, left);
                     }
                 }
             }
@@ -195,34 +197,153 @@ enum Mask {
     Negotiate,
 }
 
-/// Masks secret header values in one TCP payload with `*`, in place. `carry`: the previous
-/// segment of this direction ended inside such a value, so this one starts masked up to its
-/// first line end. Returns whether this one ends inside such a value.
-pub fn mask_secrets(payload: &mut [u8], carry: bool) -> bool {
+/// What a segment leaves to the next one of its direction: masking runs a segment at a time,
+/// in capture order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Carry {
+    /// It ended at a line boundary, outside any secret.
+    #[default]
+    Clear,
+    /// It ended inside a line that is no secret header: the next one starts in that line.
+    InLine,
+    /// It ended inside a secret value: the next one is masked up to its first line end.
+    InSecret,
+    /// It ended after a secret header's line and `breaks` line feeds (0 or 1: two end the
+    /// head): a folded continuation line at the start of the next one (obs-fold, RFC 9112
+    /// 5.2) is still that value.
+    AfterSecret { breaks: usize },
+    /// It ended inside a line that may still turn out to be a secret header, its name or its
+    /// scheme cut by the boundary: the bytes of that line so far.
+    Partial(Vec<u8>),
+}
+
+/// A line cut by a segment boundary is remembered up to this length; a longer one cannot be
+/// the start of a header named in [`MASKED`].
+const MAX_PARTIAL: usize = 256;
+
+/// Masks secret header values in one TCP payload with `*`, in place, given what the previous
+/// segment of this direction left; returns what this one leaves to the next.
+pub fn mask_secrets(payload: &mut [u8], carry: Carry) -> Carry {
     let mut i = 0usize;
-    let mut open = false;
-    if carry {
-        let end = line_end(payload, 0);
-        star(payload, 0, end);
-        if end >= payload.len() {
-            return true;
+    // The last line was a secret header's (its folded continuation lines are secret too).
+    let mut after_secret = false;
+    // Line feeds since the last line, counted across the boundary.
+    let mut breaks = 0;
+    let mut head: &[u8] = &[];
+    let partial;
+    match carry {
+        Carry::Clear => {}
+        Carry::InLine => {
+            i = line_end(payload, 0);
+            if i >= payload.len() {
+                return Carry::InLine;
+            }
         }
-        i = end;
+        Carry::InSecret => {
+            let end = line_end(payload, 0);
+            star(payload, 0, end);
+            if end >= payload.len() {
+                return Carry::InSecret;
+            }
+            i = end;
+            after_secret = true;
+        }
+        Carry::AfterSecret { breaks: b } => {
+            after_secret = true;
+            breaks = b;
+        }
+        Carry::Partial(bytes) => {
+            partial = bytes;
+            head = &partial;
+        }
     }
-    while i < payload.len() {
-        let end = line_end(payload, i);
-        let line = payload.get(i..end).unwrap_or_default();
-        if let Some(from) = secret_from(line) {
-            star(payload, i.saturating_add(from), end);
-            open = end >= payload.len();
+    loop {
+        if !head.is_empty() && matches!(payload.get(i), Some(b'\r' | b'\n') | None) {
+            // The cut line ended at the boundary, with no secret byte after it.
+            after_secret = secret_from(head).is_some();
+            if payload.is_empty() {
+                return Carry::Partial(head.to_vec());
+            }
+            head = &[];
         }
-        // Past the CR LF.
-        i = end;
-        while i < payload.len() && matches!(payload.get(i), Some(b'\r' | b'\n')) {
+        // Past the line break; a blank line ends the head, and with it any folded value.
+        while let Some(&b) = payload.get(i).filter(|b| matches!(b, b'\r' | b'\n')) {
+            breaks = breaks.saturating_add(usize::from(b == b'\n'));
             i = i.saturating_add(1);
         }
+        if breaks > 1 {
+            after_secret = false;
+        }
+        if i >= payload.len() {
+            break;
+        }
+        breaks = 0;
+        let end = line_end(payload, i);
+        let line = payload.get(i..end).unwrap_or_default();
+        let folded = head.is_empty() && after_secret && matches!(line.first(), Some(b' ' | b'\t'));
+        let from = if folded {
+            Some(0)
+        } else if head.is_empty() {
+            secret_from(line)
+        } else {
+            // The line began in the previous segment, which held no secret byte of it.
+            let whole = [head, line].concat();
+            secret_from(&whole).map(|f| f.saturating_sub(head.len()))
+        };
+        let at_end = end >= payload.len();
+        match from {
+            Some(from) => {
+                if at_end && i.saturating_add(from) >= end {
+                    // Cut before its value (or its scheme) began: decided with the rest.
+                    let whole = [head, payload.get(i..end).unwrap_or_default()].concat();
+                    if whole.len() <= MAX_PARTIAL {
+                        return Carry::Partial(whole);
+                    }
+                }
+                star(payload, i.saturating_add(from), end);
+                if at_end {
+                    return Carry::InSecret;
+                }
+                after_secret = true;
+            }
+            None => {
+                if at_end {
+                    let whole = [head, payload.get(i..end).unwrap_or_default()].concat();
+                    return match may_become_secret(&whole) {
+                        Some(true) => Carry::Partial(whole),
+                        // Too long to keep: masking the rest of the line is the safe side.
+                        Some(false) => Carry::InSecret,
+                        None => Carry::InLine,
+                    };
+                }
+                after_secret = false;
+            }
+        }
+        head = &[];
+        i = end;
     }
-    open
+    if after_secret {
+        Carry::AfterSecret { breaks }
+    } else {
+        Carry::Clear
+    }
+}
+
+/// Whether a line cut short could still be a header named in [`MASKED`]: the start of such
+/// a name, or such a name whose value (its scheme, for `Negotiate`) is not known yet. `None`
+/// if not; `Some(false)` if it could but is longer than [`MAX_PARTIAL`].
+fn may_become_secret(line: &[u8]) -> Option<bool> {
+    let may = match line.iter().position(|&b| b == b':') {
+        None => MASKED.iter().any(|(name, _)| {
+            name.get(..line.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(line))
+        }),
+        Some(colon) => {
+            let name = line.get(..colon).unwrap_or_default();
+            MASKED.iter().any(|(n, _)| name.eq_ignore_ascii_case(n))
+        }
+    };
+    may.then_some(line.len() <= MAX_PARTIAL)
 }
 
 /// Where the secret part of a header line starts, if the line is a secret header.
@@ -425,7 +546,7 @@ mod tests {
               Cookie: a=b\r\n\r\n"
             .to_vec();
         let n = p.len();
-        assert!(!mask_secrets(&mut p, false));
+        assert_eq!(mask_secrets(&mut p, Carry::Clear), Carry::Clear);
         assert_eq!(p.len(), n);
         let t = String::from_utf8(p).unwrap();
         assert!(t.contains("Authorization: Basic ************\r\n"), "{t}");
@@ -435,18 +556,137 @@ mod tests {
         let mut p = b"HTTP/1.1 401 x\r\nWWW-Authenticate: NTLM TlRMTVNT\r\n\
               WWW-Authenticate: Negotiate oYG3\r\n\r\n"
             .to_vec();
-        mask_secrets(&mut p, false);
+        mask_secrets(&mut p, Carry::Clear);
         let t = String::from_utf8(p).unwrap();
         assert!(t.contains("NTLM TlRMTVNT"), "a Type 2 is no secret: {t}");
         assert!(t.contains("Negotiate ****\r\n"), "{t}");
 
         // A value cut by the segment boundary is masked on in the next segment.
         let mut a = b"GET / HTTP/1.1\r\nAuthorization: NTLM TlRM".to_vec();
-        assert!(mask_secrets(&mut a, false));
+        assert_eq!(mask_secrets(&mut a, Carry::Clear), Carry::InSecret);
         assert!(a.ends_with(b"NTLM ****"));
         let mut b = b"TVNTUAAB\r\nHost: y\r\n\r\n".to_vec();
-        assert!(!mask_secrets(&mut b, true));
+        assert_eq!(mask_secrets(&mut b, Carry::InSecret), Carry::Clear);
         assert_eq!(&b[..], b"********\r\nHost: y\r\n\r\n");
+    }
+
+    /// Masks `segments` one after the other as the export does, and returns them joined.
+    fn mask_all(segments: &[&[u8]]) -> String {
+        let mut carry = Carry::Clear;
+        let mut out = Vec::new();
+        for seg in segments {
+            let mut s = seg.to_vec();
+            carry = mask_secrets(&mut s, carry);
+            out.extend_from_slice(&s);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_header_cut_by_a_segment_boundary_is_still_masked() {
+        // The name cut, once and in three pieces.
+        let t = mask_all(&[b"GET / HTTP/1.1\r\nAuthor", b"ization: Basic YWxp\r\n\r\n"]);
+        assert_eq!(t, "GET / HTTP/1.1\r\nAuthorization: Basic ****\r\n\r\n");
+        let t = mask_all(&[b"GET / HTTP/1.1\r\nAu", b"thoriz", b"ation: NTLM TlRM\r\n"]);
+        assert_eq!(t, "GET / HTTP/1.1\r\nAuthorization: NTLM ****\r\n");
+        let t = mask_all(&[b"HTTP/1.1 200 OK\r\nSet-Coo", b"kie: sid=1; Path=/\r\n\r\n"]);
+        assert_eq!(t, "HTTP/1.1 200 OK\r\nSet-Cookie: *************\r\n\r\n");
+        // The Negotiate scheme cut: the AP-REP after it is masked; an NTLM Type 2 is not.
+        let t = mask_all(&[
+            b"HTTP/1.1 401 x\r\nWWW-Authenticate: Nego",
+            b"tiate oYG3\r\n\r\n",
+        ]);
+        assert_eq!(
+            t,
+            "HTTP/1.1 401 x\r\nWWW-Authenticate: Negotiate ****\r\n\r\n"
+        );
+        let t = mask_all(&[
+            b"HTTP/1.1 401 x\r\nWWW-Authenticate: NT",
+            b"LM TlRMTVNT\r\n\r\n",
+        ]);
+        assert_eq!(
+            t,
+            "HTTP/1.1 401 x\r\nWWW-Authenticate: NTLM TlRMTVNT\r\n\r\n"
+        );
+        // A cut line that cannot become a secret header leaves nothing behind.
+        let mut body = b"\r\n\r\n<html>Authori".to_vec();
+        assert_eq!(mask_secrets(&mut body, Carry::Clear), Carry::InLine);
+        let mut body = b"HTTP/1.1 200 OK\r\nX-Long: aaaa".to_vec();
+        assert_eq!(mask_secrets(&mut body, Carry::Clear), Carry::InLine);
+        // ... and the rest of that line is no header.
+        let t = mask_all(&[b"HTTP/1.1 200 OK\r\nX-", b"Cookie: a\r\n\r\n"]);
+        assert_eq!(t, "HTTP/1.1 200 OK\r\nX-Cookie: a\r\n\r\n");
+    }
+
+    #[test]
+    fn a_folded_secret_value_is_masked_to_its_end() {
+        let t = mask_all(&[
+            b"GET / HTTP/1.1\r\nAuthorization: Basic\r\n YWxp\r\n\tY2U=\r\nHost: x\r\n\r\n",
+        ]);
+        assert_eq!(
+            t,
+            "GET / HTTP/1.1\r\nAuthorization: Basic\r\n*****\r\n*****\r\nHost: x\r\n\r\n"
+        );
+        // Folded across a segment boundary.
+        let t = mask_all(&[
+            b"GET / HTTP/1.1\r\nCookie: a=b\r\n",
+            b" c=d\r\nHost: x\r\n\r\n",
+        ]);
+        assert_eq!(
+            t,
+            "GET / HTTP/1.1\r\nCookie: ***\r\n****\r\nHost: x\r\n\r\n"
+        );
+        // A blank line ends the head: a body line starting with a space is not a fold.
+        let t = mask_all(&[b"GET / HTTP/1.1\r\nCookie: a=b\r\n\r\n", b" body"]);
+        assert_eq!(t, "GET / HTTP/1.1\r\nCookie: ***\r\n\r\n body");
+    }
+
+    proptest::proptest! {
+        /// Where the segments are cut changes nothing: a head masked in two or three pieces
+        /// (empty ones too) is masked as it is whole.
+        #[test]
+        fn masking_does_not_depend_on_where_segments_are_cut(
+            lines in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "GET / HTTP/1.1", "HTTP/1.1 401 x", "Host: x", "Authorization: Basic YWxp",
+                    "authorization: NTLM TlRMTVNT", "Proxy-Authorization: Negotiate YII",
+                    "WWW-Authenticate: Negotiate oYG3", "WWW-Authenticate: NTLM TlRM",
+                    "Proxy-Authenticate: Negotiate", "Cookie: a=b", "Set-Cookie: s=1",
+                    " folded", "\tfolded", "", "X-Authorization: no", "Cookie:",
+                ]),
+                0..12,
+            ),
+            cut in 0usize..400,
+            cut2 in 0usize..400,
+            crlf in proptest::bool::ANY,
+        ) {
+            let eol = if crlf { "\r\n" } else { "\n" };
+            let text = lines.join(eol);
+            let whole = mask_all(&[text.as_bytes()]);
+            let (lo, hi) = (cut.min(cut2).min(text.len()), cut.max(cut2).min(text.len()));
+            let (a, rest) = text.as_bytes().split_at(lo);
+            let (b, c) = rest.split_at(hi - lo);
+            proptest::prop_assert_eq!(&mask_all(&[a, rest]), &whole);
+            proptest::prop_assert_eq!(&mask_all(&[a, b, c]), &whole);
+        }
+
+        /// Any bytes, cut anywhere: masking only ever writes `*` over bytes, never moves one.
+        #[test]
+        fn masking_any_bytes_keeps_every_length_and_position(
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+            cut in 0usize..600,
+        ) {
+            let (a, b) = data.split_at(cut.min(data.len()));
+            let mut carry = Carry::Clear;
+            for seg in [a, b] {
+                let mut m = seg.to_vec();
+                carry = mask_secrets(&mut m, carry);
+                proptest::prop_assert_eq!(m.len(), seg.len());
+                for (x, y) in m.iter().zip(seg) {
+                    proptest::prop_assert!(x == y || *x == b'*');
+                }
+            }
+        }
     }
 
     #[test]
