@@ -27,6 +27,9 @@
 //! cut by the boundary is recognised there, and folded continuation lines of a secret value
 //! are masked too.
 //!
+//! Fragmented IPv4 datagrams are reassembled here as in the analysis and masked whole; the
+//! masked bytes go back into the last fragment's frame at its fragment offset.
+//!
 //! Limits: an IPv4 datagram reassembled from fragments is attributed to its last fragment's
 //! frame, and the earlier fragments are not copied; masking follows capture order, so a
 //! retransmitted or reordered segment is masked as it comes, not as the stream orders it.
@@ -139,44 +142,75 @@ pub(crate) fn write(
         if plan.conns.is_empty() {
             continue;
         }
+        // Every frame, not only the chosen ones, so fragments are reassembled here too.
+        let seg = if opts.reveal_secrets {
+            None
+        } else {
+            net.decode(&frame)
+        };
         let Some(conn) = analyzer.last_conn() else {
             continue;
         };
-        if plan.conns.contains(&conn) {
-            let comments = plan
-                .comments
-                .get(&frame.number)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            if opts.reveal_secrets {
-                w.packet(&frame, comments)?;
-                continue;
-            }
-            let mut data = frame.data.to_vec();
-            if let Some(seg) = net.decode(&frame) {
-                let start =
-                    (seg.payload.as_ptr() as usize).wrapping_sub(frame.data.as_ptr() as usize);
-                let key = (conn, seg.src);
-                let end = start.saturating_add(seg.payload.len());
-                if let Some(payload) = data.get_mut(start..end).filter(|p| !p.is_empty()) {
-                    let left = carry.remove(&key).unwrap_or_default();
-                    let left = mask_secrets(payload, left);
-                    if left != Carry::Clear {
-                        carry.insert(key, left);
-                    }
-                }
-            }
-            w.packet(
-                &Frame {
-                    data: &data,
-                    ..frame
-                },
-                comments,
-            )?;
+        if !plan.conns.contains(&conn) {
+            continue;
         }
+        let comments = plan
+            .comments
+            .get(&frame.number)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut data = frame.data.to_vec();
+        if let Some(seg) = seg.filter(|s| !s.payload.is_empty()) {
+            let key = (conn, seg.src);
+            let mut masked = seg.payload.to_vec();
+            let left = mask_secrets(&mut masked, carry.remove(&key).unwrap_or_default());
+            if left != Carry::Clear {
+                carry.insert(key, left);
+            }
+            put_back(&mut data, &frame, seg.payload, &masked);
+        }
+        w.packet(
+            &Frame {
+                data: &data,
+                ..frame
+            },
+            comments,
+        )?;
     }
     summary.packets = w.packets;
     Ok(summary)
+}
+
+/// Writes a segment's masked payload back into the copy of its frame. A segment reassembled
+/// from IPv4 fragments lives outside the frame, which holds only the last fragment: the part
+/// of the payload that fragment carries is written back at its fragment offset.
+fn put_back(data: &mut [u8], frame: &Frame<'_>, payload: &[u8], masked: &[u8]) {
+    let start = (payload.as_ptr() as usize).wrapping_sub(frame.data.as_ptr() as usize);
+    if start < frame.data.len() {
+        if let Some(dst) = data.get_mut(start..start.saturating_add(masked.len())) {
+            for (d, m) in dst.iter_mut().zip(masked) {
+                *d = *m;
+            }
+        }
+        return;
+    }
+    let Some((in_frame, offset, len)) = crate::net::ipv4_fragment_span(frame) else {
+        return;
+    };
+    // The last fragment ends the datagram; the TCP header is its first bytes.
+    let header = offset.saturating_add(len).saturating_sub(masked.len());
+    let Some(dst) = data.get_mut(in_frame..in_frame.saturating_add(len)) else {
+        return;
+    };
+    for (k, b) in dst.iter_mut().enumerate() {
+        if let Some(&m) = offset
+            .saturating_add(k)
+            .checked_sub(header)
+            .and_then(|j| masked.get(j))
+        {
+            *b = m;
+        }
+    }
 }
 
 /// Header fields whose whole value (after the scheme, for credentials) is secret.

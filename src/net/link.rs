@@ -178,6 +178,25 @@ impl NetDecoder {
     }
 }
 
+/// Where a frame's IPv4 fragment sits: the offset of its payload in the frame's bytes, the
+/// offset of that payload in its datagram (RFC 791 3.1, fragment offset), and its length.
+/// `None` for a frame that is no (outer) IPv4 fragment.
+pub fn ipv4_fragment_span(frame: &Frame<'_>) -> Option<(usize, usize, usize)> {
+    let NetStart::Ip(bytes) = link_payload(frame.link, frame.data)? else {
+        return None;
+    };
+    let Ok((LaxIpSlice::Ipv4(v4), _)) = LaxIpSlice::from_slice(bytes) else {
+        return None;
+    };
+    let payload = v4.payload();
+    if !payload.fragmented {
+        return None;
+    }
+    let in_frame = (payload.payload.as_ptr() as usize).checked_sub(frame.data.as_ptr() as usize)?;
+    let offset = usize::from(v4.header().fragments_offset().value()).saturating_mul(8);
+    Some((in_frame, offset, payload.payload.len()))
+}
+
 /// Bytes of the IP payload that the capture cut off (snap length).
 fn missing_bytes(ip: &LaxIpSlice<'_>) -> usize {
     let payload = ip.payload();

@@ -679,3 +679,118 @@ fn a_start_selects_the_handshake_with_a_leg_in_that_frame() {
     // No start, no id: everything (the UI refuses an empty live selection itself).
     assert!(Selection::starting_at([]).is_all());
 }
+
+/// `captures/ntlm-success.pcap` with the IPv4 packet of its NTLM Type 3 request cut into three
+/// fragments (RFC 791 3.2; header checksum recomputed), written to `dir`; and that Type 3's
+/// token.
+fn fragmented_type3(dir: &Path) -> (PathBuf, String) {
+    let bytes = std::fs::read(capture("ntlm-success.pcap")).unwrap();
+    assert_eq!(
+        &bytes[..4],
+        &0xa1b2_c3d4u32.to_le_bytes(),
+        "a little-endian pcap"
+    );
+    assert_eq!(
+        u32::from_le_bytes(bytes[20..24].try_into().unwrap()),
+        1,
+        "Ethernet"
+    );
+    let mut out = bytes[..24].to_vec();
+    let mut token = None;
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let incl = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        let (rec, data) = (&bytes[at..at + 16], &bytes[at + 16..at + 16 + incl]);
+        at += 16 + incl;
+        let text = String::from_utf8_lossy(data);
+        let Some(i) = text.find("Authorization: NTLM TlRMTVNTUAAD") else {
+            out.extend_from_slice(rec);
+            out.extend_from_slice(data);
+            continue;
+        };
+        let value = &text[i + "Authorization: NTLM ".len()..];
+        token = Some(value[..value.find("\r\n").unwrap()].to_owned());
+        let ip = &data[14..];
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+        let payload = &ip[ihl..total];
+        let mid = (payload.len() / 2) & !7;
+        for (k, (from, to)) in [(0, 24), (24, mid), (mid, payload.len())]
+            .into_iter()
+            .enumerate()
+        {
+            let mut h = ip[..ihl].to_vec();
+            h[2..4].copy_from_slice(&((ihl + to - from) as u16).to_be_bytes());
+            let more = if to < payload.len() { 0x2000 } else { 0 };
+            h[6..8].copy_from_slice(&(more | (from / 8) as u16).to_be_bytes());
+            h[10..12].copy_from_slice(&[0, 0]);
+            let sum: u32 = h
+                .chunks(2)
+                .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+                .sum();
+            let folded = (sum & 0xffff) + (sum >> 16);
+            let folded = (folded & 0xffff) + (folded >> 16);
+            h[10..12].copy_from_slice(&(!(folded as u16)).to_be_bytes());
+            let mut frame = data[..14].to_vec();
+            frame.extend_from_slice(&h);
+            frame.extend_from_slice(&payload[from..to]);
+            let mut r = rec.to_vec();
+            let usec = u32::from_le_bytes(r[4..8].try_into().unwrap()) + k as u32;
+            r[4..8].copy_from_slice(&usec.to_le_bytes());
+            r[8..12].copy_from_slice(&(frame.len() as u32).to_le_bytes());
+            r[12..16].copy_from_slice(&(frame.len() as u32).to_le_bytes());
+            out.extend_from_slice(&r);
+            out.extend_from_slice(&frame);
+        }
+    }
+    let path = dir.join("ntlm-type3-fragmented.pcap");
+    std::fs::write(&path, out).unwrap();
+    (path, token.expect("a Type 3 in ntlm-success.pcap"))
+}
+
+/// A Type 3 sent in IPv4 fragments: the handshake is still found, and the pcapng slice masks
+/// the part of the token that the copied (last) fragment carries.
+#[test]
+fn pcapng_masks_a_token_sent_in_fragments() {
+    let dir = tmp();
+    let (cap, token) = fragmented_type3(dir.path());
+    let o = Command::new(bin())
+        .args(["report", "--format", "json"])
+        .arg(&cap)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        r["summary"]["stats"]["net"]["ipv4_reassembled"], 1,
+        "{}",
+        r["summary"]
+    );
+    assert_eq!(r["handshakes"][0]["outcome"]["result"], "success");
+    assert_eq!(
+        r["handshakes"][0]["user"], "alice",
+        "{}",
+        r["handshakes"][0]
+    );
+
+    // The end of the token and its line end: only the Type 3's Authorization line has it
+    // (the Type 2 challenge carries some of the same AV pairs, unmasked by design).
+    let tail = format!("{}\r\n", &token[token.len() - 24..]);
+    let revealed =
+        std::fs::read(export(&cap, "pcapng", dir.path(), &["--reveal-secrets"])).unwrap();
+    let at = revealed
+        .windows(tail.len())
+        .position(|w| w == tail.as_bytes())
+        .expect("the last fragment, with the end of the token, is in the slice");
+    let masked = std::fs::read(export(&cap, "pcapng", dir.path(), &[])).unwrap();
+    assert_eq!(masked.len(), revealed.len(), "masking moves no byte");
+    let end = at + tail.len() - 2;
+    assert!(
+        masked[at..end].iter().all(|&b| b == b'*'),
+        "unmasked in the last fragment: {}",
+        String::from_utf8_lossy(&masked[at..end])
+    );
+    for (m, r) in masked.iter().zip(&revealed) {
+        assert!(m == r || *m == b'*');
+    }
+}
