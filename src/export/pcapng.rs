@@ -28,10 +28,11 @@
 //! are masked too.
 //!
 //! Fragmented IPv4 datagrams are reassembled here as in the analysis and masked whole; the
-//! masked bytes go back into the last fragment's frame at its fragment offset.
+//! masked bytes go back into each fragment's frame at its fragment offset. The fragments
+//! before the one that completes a datagram are held (8 MiB at most) and copied just before
+//! it, so they can come slightly out of capture order.
 //!
-//! Limits: an IPv4 datagram reassembled from fragments is attributed to its last fragment's
-//! frame, and the earlier fragments are not copied; masking follows capture order, so a
+//! Limits: masking follows capture order, so a
 //! retransmitted or reordered segment is masked as it comes, not as the stream orders it.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,7 +42,7 @@ use std::path::PathBuf;
 use super::{for_each_selected, request_label, response_label, tcp_label, ExportError, Options};
 use crate::capture::{Frame, LinkType, MergedSource};
 use crate::handshake::ConnEventKind;
-use crate::net::NetDecoder;
+use crate::net::{FragmentSpan, NetDecoder};
 use crate::pipeline::{Analysed, Analyzer};
 use crate::tcp::ConnId;
 
@@ -137,6 +138,7 @@ pub(crate) fn write(
     let mut net = NetDecoder::new();
     // What each (connection, sender)'s last segment left for masking its next one.
     let mut carry: BTreeMap<(ConnId, std::net::SocketAddr), Carry> = BTreeMap::new();
+    let mut held = Held::default();
     while let Some(frame) = source.next_frame() {
         analyzer.push(&frame, &mut |_| {});
         if plan.conns.is_empty() {
@@ -148,18 +150,20 @@ pub(crate) fn write(
         } else {
             net.decode(&frame)
         };
+        let frag = crate::net::ipv4_fragment_span(&frame);
         let Some(conn) = analyzer.last_conn() else {
+            if let Some(f) = frag {
+                held.keep(f, &frame);
+            }
             continue;
         };
+        // The fragments before the one that completed this datagram.
+        let earlier = frag.map(|f| held.take(f.datagram)).unwrap_or_default();
         if !plan.conns.contains(&conn) {
             continue;
         }
-        let comments = plan
-            .comments
-            .get(&frame.number)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
         let mut data = frame.data.to_vec();
+        let mut earlier = earlier;
         if let Some(seg) = seg.filter(|s| !s.payload.is_empty()) {
             let key = (conn, seg.src);
             let mut masked = seg.payload.to_vec();
@@ -167,8 +171,52 @@ pub(crate) fn write(
             if left != Carry::Clear {
                 carry.insert(key, left);
             }
-            put_back(&mut data, &frame, seg.payload, &masked);
+            let start = (seg.payload.as_ptr() as usize).wrapping_sub(frame.data.as_ptr() as usize);
+            if start < frame.data.len() {
+                let end = start.saturating_add(masked.len());
+                for (d, m) in data
+                    .get_mut(start..end)
+                    .unwrap_or_default()
+                    .iter_mut()
+                    .zip(&masked)
+                {
+                    *d = *m;
+                }
+            } else if let Some(f) = frag {
+                // Reassembled: the TCP header opens the datagram, the payload ends it.
+                let datagram = earlier
+                    .iter()
+                    .map(|h| h.span)
+                    .chain([f])
+                    .map(|s| s.offset.saturating_add(s.len))
+                    .max()
+                    .unwrap_or_default();
+                let header = datagram.saturating_sub(masked.len());
+                put_back(&mut data, f, header, &masked);
+                for h in &mut earlier {
+                    let span = h.span;
+                    put_back(&mut h.data, span, header, &masked);
+                }
+            }
         }
+        for h in &earlier {
+            let comments = plan.comments.get(&h.number).map(Vec::as_slice);
+            w.packet(
+                &Frame {
+                    number: h.number,
+                    ts: h.ts,
+                    link: h.link,
+                    data: &h.data,
+                    orig_len: h.orig_len,
+                },
+                comments.unwrap_or_default(),
+            )?;
+        }
+        let comments = plan
+            .comments
+            .get(&frame.number)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         w.packet(
             &Frame {
                 data: &data,
@@ -181,35 +229,95 @@ pub(crate) fn write(
     Ok(summary)
 }
 
-/// Writes a segment's masked payload back into the copy of its frame. A segment reassembled
-/// from IPv4 fragments lives outside the frame, which holds only the last fragment: the part
-/// of the payload that fragment carries is written back at its fragment offset.
-fn put_back(data: &mut [u8], frame: &Frame<'_>, payload: &[u8], masked: &[u8]) {
-    let start = (payload.as_ptr() as usize).wrapping_sub(frame.data.as_ptr() as usize);
-    if start < frame.data.len() {
-        if let Some(dst) = data.get_mut(start..start.saturating_add(masked.len())) {
-            for (d, m) in dst.iter_mut().zip(masked) {
-                *d = *m;
-            }
-        }
-        return;
-    }
-    let Some((in_frame, offset, len)) = crate::net::ipv4_fragment_span(frame) else {
-        return;
-    };
-    // The last fragment ends the datagram; the TCP header is its first bytes.
-    let header = offset.saturating_add(len).saturating_sub(masked.len());
-    let Some(dst) = data.get_mut(in_frame..in_frame.saturating_add(len)) else {
+/// Writes the part of a reassembled segment's masked payload that one fragment carries back
+/// into that fragment's frame: datagram byte `offset + k` is payload byte `offset + k -
+/// header`.
+fn put_back(data: &mut [u8], span: FragmentSpan, header: usize, masked: &[u8]) {
+    let end = span.in_frame.saturating_add(span.len);
+    let Some(dst) = data.get_mut(span.in_frame..end) else {
         return;
     };
     for (k, b) in dst.iter_mut().enumerate() {
-        if let Some(&m) = offset
+        if let Some(&m) = span
+            .offset
             .saturating_add(k)
             .checked_sub(header)
             .and_then(|j| masked.get(j))
         {
             *b = m;
         }
+    }
+}
+
+/// An earlier fragment of an IPv4 datagram, copied until the datagram is complete.
+#[derive(Debug, Clone)]
+struct HeldFrame {
+    number: u64,
+    ts: crate::capture::Timestamp,
+    link: LinkType,
+    data: Vec<u8>,
+    orig_len: u32,
+    span: FragmentSpan,
+}
+
+type Datagram = (std::net::Ipv4Addr, std::net::Ipv4Addr, u16, u8);
+
+/// Fragments of datagrams not complete yet, in case one turns out to belong to a chosen
+/// connection: copied into the slice just before the fragment that completes it. Bounded:
+/// past [`MAX_HELD`] bytes the oldest datagrams' fragments are let go (the reassembly in the
+/// analysis has caps of its own).
+#[derive(Debug, Default)]
+struct Held {
+    by_datagram: crate::map::Map<Datagram, Vec<HeldFrame>>,
+    /// Datagrams in the order first held (some since taken).
+    order: std::collections::VecDeque<Datagram>,
+    bytes: usize,
+}
+
+const MAX_HELD: usize = 8 << 20;
+
+impl Held {
+    fn keep(&mut self, span: FragmentSpan, frame: &Frame<'_>) {
+        let len = frame.data.len();
+        if len > MAX_HELD {
+            return;
+        }
+        while self.bytes.saturating_add(len) > MAX_HELD {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            self.release(old);
+        }
+        let list = self.by_datagram.entry(span.datagram).or_default();
+        if list.is_empty() {
+            self.order.push_back(span.datagram);
+        }
+        list.push(HeldFrame {
+            number: frame.number,
+            ts: frame.ts,
+            link: frame.link,
+            data: frame.data.to_vec(),
+            orig_len: frame.orig_len,
+            span,
+        });
+        self.bytes = self.bytes.saturating_add(len);
+        // Taken datagrams leave their key in `order`: dropped now and then, so it stays
+        // within twice the datagrams held.
+        if self.order.len() > self.by_datagram.len().saturating_mul(2).saturating_add(64) {
+            let held = &self.by_datagram;
+            self.order.retain(|d| held.contains_key(d));
+        }
+    }
+
+    fn take(&mut self, d: Datagram) -> Vec<HeldFrame> {
+        self.release(d)
+    }
+
+    fn release(&mut self, d: Datagram) -> Vec<HeldFrame> {
+        let list = self.by_datagram.remove(&d).unwrap_or_default();
+        let freed: usize = list.iter().map(|h| h.data.len()).sum();
+        self.bytes = self.bytes.saturating_sub(freed);
+        list
     }
 }
 

@@ -4,7 +4,7 @@
 //! Ethernet, VLAN and SLL. IP (with IPv6 extension headers) and TCP are etherparse's, in its
 //! lax mode, so a packet cut by the snap length is used as far as it goes.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use etherparse::{LaxIpSlice, TcpSlice};
 
@@ -178,10 +178,20 @@ impl NetDecoder {
     }
 }
 
-/// Where a frame's IPv4 fragment sits: the offset of its payload in the frame's bytes, the
-/// offset of that payload in its datagram (RFC 791 3.1, fragment offset), and its length.
-/// `None` for a frame that is no (outer) IPv4 fragment.
-pub fn ipv4_fragment_span(frame: &Frame<'_>) -> Option<(usize, usize, usize)> {
+/// Where a frame's IPv4 fragment sits in its datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FragmentSpan {
+    /// The datagram (RFC 791 3.2: source, destination, identification, protocol).
+    pub datagram: (Ipv4Addr, Ipv4Addr, u16, u8),
+    /// Where the fragment's payload starts in the frame's bytes.
+    pub in_frame: usize,
+    /// Where it starts in the datagram's payload (fragment offset, RFC 791 3.1).
+    pub offset: usize,
+    pub len: usize,
+}
+
+/// The span of a frame that is an (outer) IPv4 fragment; `None` for any other frame.
+pub fn ipv4_fragment_span(frame: &Frame<'_>) -> Option<FragmentSpan> {
     let NetStart::Ip(bytes) = link_payload(frame.link, frame.data)? else {
         return None;
     };
@@ -192,9 +202,18 @@ pub fn ipv4_fragment_span(frame: &Frame<'_>) -> Option<(usize, usize, usize)> {
     if !payload.fragmented {
         return None;
     }
-    let in_frame = (payload.payload.as_ptr() as usize).checked_sub(frame.data.as_ptr() as usize)?;
-    let offset = usize::from(v4.header().fragments_offset().value()).saturating_mul(8);
-    Some((in_frame, offset, payload.payload.len()))
+    let h = v4.header();
+    Some(FragmentSpan {
+        datagram: (
+            h.source_addr(),
+            h.destination_addr(),
+            h.identification(),
+            payload.ip_number.0,
+        ),
+        in_frame: (payload.payload.as_ptr() as usize).checked_sub(frame.data.as_ptr() as usize)?,
+        offset: usize::from(h.fragments_offset().value()).saturating_mul(8),
+        len: payload.payload.len(),
+    })
 }
 
 /// Bytes of the IP payload that the capture cut off (snap length).

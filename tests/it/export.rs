@@ -748,8 +748,8 @@ fn fragmented_type3(dir: &Path) -> (PathBuf, String) {
     (path, token.expect("a Type 3 in ntlm-success.pcap"))
 }
 
-/// A Type 3 sent in IPv4 fragments: the handshake is still found, and the pcapng slice masks
-/// the part of the token that the copied (last) fragment carries.
+/// A Type 3 sent in IPv4 fragments: the handshake is still found, and the pcapng slice holds
+/// every fragment, with the token masked in each.
 #[test]
 fn pcapng_masks_a_token_sent_in_fragments() {
     let dir = tmp();
@@ -782,6 +782,11 @@ fn pcapng_masks_a_token_sent_in_fragments() {
         .windows(tail.len())
         .position(|w| w == tail.as_bytes())
         .expect("the last fragment, with the end of the token, is in the slice");
+    let head = b"Authorization: NTLM TlRMTVNTUAAD";
+    let head_at = revealed
+        .windows(head.len())
+        .position(|w| w == head)
+        .expect("the fragment with the start of the Authorization line is in the slice");
     let masked = std::fs::read(export(&cap, "pcapng", dir.path(), &[])).unwrap();
     assert_eq!(masked.len(), revealed.len(), "masking moves no byte");
     let end = at + tail.len() - 2;
@@ -790,7 +795,16 @@ fn pcapng_masks_a_token_sent_in_fragments() {
         "unmasked in the last fragment: {}",
         String::from_utf8_lossy(&masked[at..end])
     );
+    assert_eq!(
+        &masked[head_at..head_at + head.len()],
+        b"Authorization: NTLM ************",
+        "the start of the token, in an earlier fragment"
+    );
+    let mut starred = 0;
     for (m, r) in masked.iter().zip(&revealed) {
         assert!(m == r || *m == b'*');
+        starred += usize::from(m != r);
     }
+    // The Type 3 and, unfragmented, the Type 1 before it.
+    assert!(starred >= token.len(), "{starred} bytes masked");
 }
