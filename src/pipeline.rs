@@ -477,7 +477,9 @@ impl Model {
                     LegPrep::Later => leg_of(&x),
                     LegPrep::Made(leg) => leg.map(|l| *l),
                 };
-                let auth = corr.leg(leg, &mut |h| emit_handshake(h, &diag, sink));
+                let auth = leg
+                    .map(|l| corr.leg(l, &mut |h| emit_handshake(h, &diag, sink)))
+                    .unwrap_or_default();
                 sink(Output::Exchange(x, auth));
             }
             ModelEvent::ConnClosed { conn, ts } => {

@@ -145,12 +145,19 @@ pub(crate) fn write(
             continue;
         }
         // Every frame, not only the chosen ones, so fragments are reassembled here too.
-        let seg = if opts.reveal_secrets {
-            None
-        } else {
-            net.decode(&frame)
-        };
-        let frag = crate::net::ipv4_fragment_span(&frame);
+        let seg = net
+            .decode(&frame)
+            .filter(|s| !opts.reveal_secrets && !s.payload.is_empty())
+            .map(|s| {
+                // Where the payload sits in the frame; `None` when it was reassembled.
+                let at = (s.payload.as_ptr() as usize).wrapping_sub(frame.data.as_ptr() as usize);
+                (
+                    s.src,
+                    (at < frame.data.len()).then_some(at),
+                    s.payload.to_vec(),
+                )
+            });
+        let frag = net.last_fragment();
         let Some(conn) = analyzer.last_conn() else {
             if let Some(f) = frag {
                 held.keep(f, &frame);
@@ -158,45 +165,38 @@ pub(crate) fn write(
             continue;
         };
         // The fragments before the one that completed this datagram.
-        let earlier = frag.map(|f| held.take(f.datagram)).unwrap_or_default();
+        let mut earlier = frag.map(|f| held.take(f.datagram)).unwrap_or_default();
         if !plan.conns.contains(&conn) {
             continue;
         }
         let mut data = frame.data.to_vec();
-        let mut earlier = earlier;
-        if let Some(seg) = seg.filter(|s| !s.payload.is_empty()) {
-            let key = (conn, seg.src);
-            let mut masked = seg.payload.to_vec();
+        if let Some((src, at, mut masked)) = seg {
+            let key = (conn, src);
             let left = mask_secrets(&mut masked, carry.remove(&key).unwrap_or_default());
             if left != Carry::Clear {
                 carry.insert(key, left);
             }
-            let start = (seg.payload.as_ptr() as usize).wrapping_sub(frame.data.as_ptr() as usize);
-            if start < frame.data.len() {
-                let end = start.saturating_add(masked.len());
-                for (d, m) in data
-                    .get_mut(start..end)
-                    .unwrap_or_default()
-                    .iter_mut()
-                    .zip(&masked)
-                {
-                    *d = *m;
+            match (at, frag) {
+                (Some(at), _) => {
+                    let end = at.saturating_add(masked.len());
+                    put_back(data.get_mut(at..end).unwrap_or_default(), 0, 0, &masked);
                 }
-            } else if let Some(f) = frag {
-                // Reassembled: the TCP header opens the datagram, the payload ends it.
-                let datagram = earlier
-                    .iter()
-                    .map(|h| h.span)
-                    .chain([f])
-                    .map(|s| s.offset.saturating_add(s.len))
-                    .max()
-                    .unwrap_or_default();
-                let header = datagram.saturating_sub(masked.len());
-                put_back(&mut data, f, header, &masked);
-                for h in &mut earlier {
-                    let span = h.span;
-                    put_back(&mut h.data, span, header, &masked);
+                (None, Some(f)) => {
+                    // Reassembled: the TCP header opens the datagram, the payload ends it.
+                    let datagram = earlier
+                        .iter()
+                        .map(|h| h.span)
+                        .chain([f])
+                        .map(|s| s.offset.saturating_add(s.len))
+                        .max()
+                        .unwrap_or_default();
+                    let header = datagram.saturating_sub(masked.len());
+                    put_back_fragment(&mut data, f, header, &masked);
+                    for h in &mut earlier {
+                        put_back_fragment(&mut h.data, h.span, header, &masked);
+                    }
                 }
+                (None, None) => {}
             }
         }
         for h in &earlier {
@@ -229,23 +229,23 @@ pub(crate) fn write(
     Ok(summary)
 }
 
-/// Writes the part of a reassembled segment's masked payload that one fragment carries back
-/// into that fragment's frame: datagram byte `offset + k` is payload byte `offset + k -
-/// header`.
-fn put_back(data: &mut [u8], span: FragmentSpan, header: usize, masked: &[u8]) {
+/// Copies masked payload bytes over the frame's: `dst[skip..]` gets `masked[from..]`.
+fn put_back(dst: &mut [u8], skip: usize, from: usize, masked: &[u8]) {
+    for (d, m) in dst.iter_mut().skip(skip).zip(masked.iter().skip(from)) {
+        *d = *m;
+    }
+}
+
+/// The part of a reassembled segment's masked payload that one fragment carries, back into
+/// that fragment's frame: datagram byte `offset + k` is payload byte `offset + k - header`.
+fn put_back_fragment(data: &mut [u8], span: FragmentSpan, header: usize, masked: &[u8]) {
     let end = span.in_frame.saturating_add(span.len);
-    let Some(dst) = data.get_mut(span.in_frame..end) else {
-        return;
-    };
-    for (k, b) in dst.iter_mut().enumerate() {
-        if let Some(&m) = span
-            .offset
-            .saturating_add(k)
-            .checked_sub(header)
-            .and_then(|j| masked.get(j))
-        {
-            *b = m;
-        }
+    if let Some(dst) = data.get_mut(span.in_frame..end) {
+        let (skip, from) = (
+            header.saturating_sub(span.offset),
+            span.offset.saturating_sub(header),
+        );
+        put_back(dst, skip, from, masked);
     }
 }
 
@@ -286,7 +286,7 @@ impl Held {
             let Some(old) = self.order.pop_front() else {
                 break;
             };
-            self.release(old);
+            self.take(old);
         }
         let list = self.by_datagram.entry(span.datagram).or_default();
         if list.is_empty() {
@@ -309,11 +309,8 @@ impl Held {
         }
     }
 
+    /// The fragments held of this datagram, let go.
     fn take(&mut self, d: Datagram) -> Vec<HeldFrame> {
-        self.release(d)
-    }
-
-    fn release(&mut self, d: Datagram) -> Vec<HeldFrame> {
         let list = self.by_datagram.remove(&d).unwrap_or_default();
         let freed: usize = list.iter().map(|h| h.data.len()).sum();
         self.bytes = self.bytes.saturating_sub(freed);

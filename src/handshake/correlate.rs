@@ -6,10 +6,9 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use crate::map::Map as HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use super::leg::{leg_of, Answer, Credential, Leg, SharedAuth};
+use super::leg::{Answer, Credential, Leg, SharedAuth};
 use super::{ConnEvent, ConnEventKind, Failure, Handshake, Outcome, SchemeUsed};
 use crate::capture::Timestamp;
-use crate::http::Exchange;
 use crate::tcp::ConnId;
 
 /// Options of the correlator.
@@ -206,18 +205,10 @@ impl Correlator {
         self.sweep(now, false, sink);
     }
 
-    /// An HTTP exchange; a leg of a handshake when it has anything to do with authentication.
-    /// Returns the auth headers the leg decoded, for later stages to reuse.
-    pub fn exchange(&mut self, x: &Exchange, sink: &mut dyn FnMut(Handshake)) -> SharedAuth {
-        self.leg(leg_of(x), sink)
-    }
-
-    /// An exchange's leg as [`leg_of`] made it (on the thread that framed it, with
-    /// `report --threads`).
-    pub fn leg(&mut self, leg: Option<Leg>, sink: &mut dyn FnMut(Handshake)) -> SharedAuth {
-        let Some(leg) = leg else {
-            return SharedAuth::default();
-        };
+    /// An HTTP exchange's leg, as [`leg_of`](super::leg_of) made it (an exchange that has
+    /// anything to do with authentication). Returns the auth headers the leg decoded, for
+    /// later stages to reuse.
+    pub fn leg(&mut self, leg: Leg, sink: &mut dyn FnMut(Handshake)) -> SharedAuth {
         let shared = leg.shared_auth();
         self.add_leg(leg, sink);
         shared

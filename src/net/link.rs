@@ -71,6 +71,8 @@ pub struct NetDecoder {
     stats: NetStats,
     /// The last reassembled datagram, borrowed by the segment returned from it.
     assembled: Vec<u8>,
+    /// Where the last decoded frame sat in its datagram, if it was an IPv4 fragment.
+    last_fragment: Option<FragmentSpan>,
 }
 
 /// Where the network layer starts in a frame.
@@ -89,9 +91,16 @@ impl NetDecoder {
         &self.stats
     }
 
+    /// Where the frame last decoded sits in its datagram; `None` unless it was an (outer)
+    /// IPv4 fragment. The pcapng export masks and copies fragments by it.
+    pub fn last_fragment(&self) -> Option<FragmentSpan> {
+        self.last_fragment
+    }
+
     /// Decodes one frame; `None` when it is not a (decodable) TCP segment, which is counted.
     pub fn decode<'a>(&'a mut self, frame: &Frame<'a>) -> Option<Segment<'a>> {
         self.stats.frames = self.stats.frames.saturating_add(1);
+        self.last_fragment = None;
         let start = match link_payload(frame.link, frame.data) {
             Some(s) => s,
             None => {
@@ -155,6 +164,12 @@ impl NetDecoder {
             more: h.more_fragments(),
             data: payload.payload,
         };
+        self.last_fragment = Some(FragmentSpan {
+            datagram: (frag.src, frag.dst, frag.id, frag.protocol),
+            in_frame: (frag.data.as_ptr() as usize).wrapping_sub(frame.data.as_ptr() as usize),
+            offset: frag.offset,
+            len: frag.data.len(),
+        });
         let before = self.defrag.dropped();
         let done = self.defrag.add(frame.ts, &frag, &mut self.assembled);
         self.stats.ipv4_fragments_dropped = self
@@ -188,32 +203,6 @@ pub struct FragmentSpan {
     /// Where it starts in the datagram's payload (fragment offset, RFC 791 3.1).
     pub offset: usize,
     pub len: usize,
-}
-
-/// The span of a frame that is an (outer) IPv4 fragment; `None` for any other frame.
-pub fn ipv4_fragment_span(frame: &Frame<'_>) -> Option<FragmentSpan> {
-    let NetStart::Ip(bytes) = link_payload(frame.link, frame.data)? else {
-        return None;
-    };
-    let Ok((LaxIpSlice::Ipv4(v4), _)) = LaxIpSlice::from_slice(bytes) else {
-        return None;
-    };
-    let payload = v4.payload();
-    if !payload.fragmented {
-        return None;
-    }
-    let h = v4.header();
-    Some(FragmentSpan {
-        datagram: (
-            h.source_addr(),
-            h.destination_addr(),
-            h.identification(),
-            payload.ip_number.0,
-        ),
-        in_frame: (payload.payload.as_ptr() as usize).checked_sub(frame.data.as_ptr() as usize)?,
-        offset: usize::from(h.fragments_offset().value()).saturating_mul(8),
-        len: payload.payload.len(),
-    })
 }
 
 /// Bytes of the IP payload that the capture cut off (snap length).

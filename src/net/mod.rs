@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use crate::capture::Timestamp;
 
-pub use link::{ipv4_fragment_span, FragmentSpan, NetDecoder, NetStats, UnknownLink};
+pub use link::{FragmentSpan, NetDecoder, NetStats, UnknownLink};
 
 /// TCP header flags (RFC 9293 3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
