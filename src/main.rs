@@ -11,6 +11,20 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Where a file report goes: standard output's descriptor itself where it can be had. Through
+/// `Stdout` every write is searched for a line end (it is line-buffered), which costs a scan
+/// of the whole JSON document; the report flushes what it streams itself.
+fn report_output(stdout: &std::io::Stdout) -> Box<dyn Write + '_> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd as _;
+        if let Ok(fd) = stdout.as_fd().try_clone_to_owned() {
+            return Box::new(std::fs::File::from(fd));
+        }
+    }
+    Box::new(stdout.lock())
+}
+
 /// Shows why HTTP authentication fails, from the packets.
 #[derive(Debug, Parser)]
 #[command(name = "authscope", version, about)]
@@ -309,7 +323,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             let summary = match interface {
                 Some(iface) => live::report(&iface, capture, &opts)?,
                 None => {
-                    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+                    let mut out =
+                        std::io::BufWriter::with_capacity(1 << 16, report_output(&stdout));
                     authscope::report::run(&files, &opts, &mut out)?
                 }
             };

@@ -152,11 +152,17 @@ impl Spool {
         })
     }
 
-    fn push<T: serde::Serialize>(&mut self, item: &T) -> Result<(), ReportError> {
+    fn push<T: serde::Serialize>(
+        &mut self,
+        item: &T,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), ReportError> {
         if self.count > 0 {
             self.file.write_all(b",")?;
         }
-        serde_json::to_writer(&mut self.file, item)?;
+        buf.clear();
+        serde_json::to_writer(&mut *buf, item)?;
+        self.file.write_all(buf)?;
         self.count = self.count.saturating_add(1);
         Ok(())
     }
@@ -205,6 +211,11 @@ const SECRET_HEADERS: [&str; 4] = [
 /// A header value with its secret part replaced, keeping what a reader needs: the scheme of a
 /// credential (RFC 9110 11.4) and the size of what was hidden.
 pub fn redact_value(name: &str, value: &str) -> String {
+    redacted(name, value).unwrap_or_else(|| value.to_owned())
+}
+
+/// [`redact_value`], or `None` when the value shows as it is (most headers: no copy made).
+fn redacted(name: &str, value: &str) -> Option<String> {
     // A `Negotiate` token in a challenge can carry a Kerberos AP-REP (cipher text, a session
     // subkey): hidden too.
     let challenge = name.eq_ignore_ascii_case("www-authenticate")
@@ -213,30 +224,32 @@ pub fn redact_value(name: &str, value: &str) -> String {
         let (scheme, rest) = value.trim_start().split_once(' ').unwrap_or((value, ""));
         let rest = rest.trim();
         if scheme.eq_ignore_ascii_case("negotiate") && !rest.is_empty() && !rest.contains(',') {
-            return format!("{scheme} <redacted {} chars>", rest.len());
+            return Some(format!("{scheme} <redacted {} chars>", rest.len()));
         }
-        return value.to_owned();
+        return None;
     }
     if !SECRET_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s)) {
-        return value.to_owned();
+        return None;
     }
     let lower = name.to_ascii_lowercase();
-    if lower.ends_with("authorization") {
+    let shown = if lower.ends_with("authorization") {
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
         let rest = rest.trim();
         if rest.is_empty() {
-            return scheme.to_owned();
+            scheme.to_owned()
+        } else {
+            format!("{scheme} <redacted {} chars>", rest.len())
         }
-        return format!("{scheme} <redacted {} chars>", rest.len());
-    }
-    format!("<redacted {} chars>", value.len())
+    } else {
+        format!("<redacted {} chars>", value.len())
+    };
+    (shown != value).then_some(shown)
 }
 
 /// Redacts secrets in place, replacing only the values that change.
 fn redact_headers(headers: &mut [Header]) {
     for h in headers {
-        let shown = redact_value(&h.name, &h.value);
-        if shown != h.value {
+        if let Some(shown) = redacted(&h.name, &h.value) {
             h.value = shown;
         }
     }
@@ -419,7 +432,7 @@ impl Collector<'_> {
                 let n = summary.ended.entry(ending_name(c.ended)).or_default();
                 *n = n.saturating_add(1);
                 if let Some(sp) = self.connections.as_mut() {
-                    if let Err(e) = sp.push(&*c) {
+                    if let Err(e) = sp.push(&*c, &mut self.buf) {
                         self.write_err.get_or_insert(e);
                     }
                 }
@@ -500,9 +513,10 @@ impl Collector<'_> {
                         self.write_err.get_or_insert(e.into());
                     }
                 } else if let Some((hs, fs)) = self.spools.as_mut() {
+                    let buf = &mut self.buf;
                     let r = hs
-                        .push_analysed(&a, &mut self.buf)
-                        .and_then(|_| a.findings.iter().try_for_each(|f| fs.push(f)));
+                        .push_analysed(&a, buf)
+                        .and_then(|_| a.findings.iter().try_for_each(|f| fs.push(f, buf)));
                     if let Err(e) = r {
                         self.write_err.get_or_insert(e);
                     }

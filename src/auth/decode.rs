@@ -234,6 +234,11 @@ pub fn decode_headers(kind: HeaderKind, values: &[&[u8]]) -> AuthHeader {
         anomalies: Vec::new(),
         error: None,
     };
+    // Most headers appear once: their decoding is the answer, sized as it came. Open
+    // handshakes hold these, so spare capacity would be paid per leg.
+    if let [v] = values {
+        return decode_header(kind, v);
+    }
     for v in values {
         let h = decode_header(kind, v);
         out.items.extend(h.items);
@@ -242,6 +247,8 @@ pub fn decode_headers(kind: HeaderKind, values: &[&[u8]]) -> AuthHeader {
             out.error = h.error;
         }
     }
+    out.items.shrink_to_fit();
+    out.anomalies.shrink_to_fit();
     out
 }
 

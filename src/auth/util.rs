@@ -48,6 +48,12 @@ pub(crate) fn utf16le(bytes: &[u8]) -> (String, bool) {
 
 /// OEM code pages differ per machine; Latin-1 keeps every byte visible and reversible.
 pub(crate) fn latin1(bytes: &[u8]) -> String {
+    // Nearly always ASCII, which is the same text in both: copied whole, not char by char.
+    if bytes.is_ascii() {
+        if let Ok(s) = std::str::from_utf8(bytes) {
+            return s.to_owned();
+        }
+    }
     bytes.iter().map(|&b| char::from(b)).collect()
 }
 

@@ -219,7 +219,10 @@ impl FileSource {
                 return None;
             }
             if self.pending > 0 {
-                self.reader.consume(self.pending);
+                // Not `consume`: past half the buffer it moves the unread half to the front,
+                // copying the whole file once more. `refill` moves only the partial record
+                // left when the buffer runs out.
+                self.reader.consume_noshift(self.pending);
                 self.pending = 0;
                 self.head = None;
             }

@@ -298,8 +298,10 @@ fn leg_response(r: &Response, challenges: Option<Arc<AuthHeader>>) -> LegRespons
 /// be read (WINDOWS-AUTH-FACTS.md); without it, none is reported.
 pub fn iis_substatus(body: &[u8]) -> Option<String> {
     // On the bytes: every 401 body passes here, and most are not the IIS page.
+    static ERROR_40: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"Error 40"));
     let mut rest = body;
-    while let Some(at) = memchr::memmem::find(rest, b"Error 40") {
+    while let Some(at) = ERROR_40.find(rest) {
         let after = rest.get(at.saturating_add(6)..).unwrap_or_default();
         let len = after
             .iter()

@@ -1,5 +1,7 @@
 //! One direction of an HTTP/1.x connection: message heads and body framing (RFC 9112 6).
 
+use std::sync::LazyLock;
+
 use memchr::memmem;
 
 use super::{Anomaly, Header, HttpConfig};
@@ -549,12 +551,17 @@ fn take(have: usize, want: u64) -> usize {
 
 /// End of a message head (just past the empty line), searching from `from`.
 fn head_end(b: &[u8], from: usize) -> Option<usize> {
+    // Built once: `memmem::find` builds a searcher on every call.
+    static CRLF2: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"\r\n\r\n"));
+    static LF2: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\n\n"));
     let hay = b.get(from..)?;
-    if let Some(i) = memmem::find(hay, b"\r\n\r\n") {
+    if let Some(i) = CRLF2.find(hay) {
         return from.checked_add(i)?.checked_add(4);
     }
     // Lenient: bare LF line endings (RFC 9112 2.2 allows a recipient to accept them).
-    memmem::find(hay, b"\n\n").and_then(|i| from.checked_add(i)?.checked_add(2))
+    LF2.find(hay)
+        .and_then(|i| from.checked_add(i)?.checked_add(2))
 }
 
 /// Does `b` begin like a message of `role`? (`HTTP/1.` for a status line; an upper-case method
@@ -612,7 +619,7 @@ fn owned_headers(h: &[httparse::Header<'_>]) -> Vec<Header> {
     h.iter()
         .filter(|h| !h.name.is_empty())
         .map(|h| Header {
-            name: h.name.to_owned(),
+            name: super::header_name(h.name),
             value: text(h.value).trim().to_owned(),
         })
         .collect()
@@ -710,12 +717,13 @@ fn parse_lenient(raw: &[u8], role: Role) -> Option<Head> {
         .filter_map(|l| {
             let colon = memchr::memchr(b':', l)?;
             let (name, value) = l.split_at(colon);
-            let name = text(name).trim().to_owned();
+            let name = text(name);
+            let name = name.trim();
             if name.is_empty() || name.contains(' ') {
                 return None;
             }
             Some(Header {
-                name,
+                name: super::header_name(name),
                 value: text(value.get(1..).unwrap_or_default()).trim().to_owned(),
             })
         })

@@ -438,8 +438,11 @@ fn weight_response(r: &Response) -> usize {
 fn weight_headers(h: &[super::Header]) -> usize {
     let slots = h.len().saturating_mul(std::mem::size_of::<super::Header>());
     h.iter().fold(slots, |n, h| {
-        n.saturating_add(h.name.capacity())
-            .saturating_add(h.value.capacity())
+        let name = match &h.name {
+            std::borrow::Cow::Borrowed(_) => 0,
+            std::borrow::Cow::Owned(n) => n.capacity(),
+        };
+        n.saturating_add(name).saturating_add(h.value.capacity())
     })
 }
 

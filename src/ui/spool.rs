@@ -418,7 +418,7 @@ mod tests {
         let (mut w, r) = create().unwrap();
         let heads = RawHeads {
             request: Some(vec![Header {
-                name: String::new(),
+                name: "".into(),
                 value: "GET / HTTP/1.1".into(),
             }]),
             response: None,

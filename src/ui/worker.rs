@@ -96,7 +96,7 @@ impl Heads {
         let heads = RawHeads {
             request: shown.request.map(|r| {
                 let mut v = vec![Header {
-                    name: String::new(),
+                    name: "".into(),
                     value: format!("{} {} HTTP/1.{}", r.method, r.uri, r.version),
                 }];
                 v.extend(r.headers);
@@ -104,7 +104,7 @@ impl Heads {
             }),
             response: shown.response.map(|r| {
                 let mut v = vec![Header {
-                    name: String::new(),
+                    name: "".into(),
                     value: format!("HTTP/1.{} {} {}", r.version, r.status, r.reason),
                 }];
                 v.extend(r.headers);
