@@ -68,10 +68,12 @@ pub enum Token {
     Bare,
     BasicChallenge(BasicChallenge),
     Basic(BasicCredentials),
-    DigestChallenge(DigestChallenge),
-    DigestResponse(DigestResponse),
-    BearerChallenge(BearerChallenge),
-    Bearer(BearerToken),
+    // Boxed, as the NTLM and Negotiate tokens are: every decoded item is as large as the
+    // largest variant, and open handshakes hold several.
+    DigestChallenge(Box<DigestChallenge>),
+    DigestResponse(Box<DigestResponse>),
+    BearerChallenge(Box<BearerChallenge>),
+    Bearer(Box<BearerToken>),
     /// `NTLM <token68>`, either direction.
     Ntlm(Box<NtlmMessage>),
     /// `Negotiate <token68>` (or `Kerberos <token68>`), either direction.
@@ -340,14 +342,14 @@ fn decode_item(item: &AuthItem, challenge: bool) -> Token {
             None => Token::Bare,
         },
         (Scheme::Digest, true) => digest::parse_challenge(item)
-            .map(Token::DigestChallenge)
+            .map(|c| Token::DigestChallenge(Box::new(c)))
             .unwrap_or_else(|e| malformed(Vec::new(), e)),
         (Scheme::Digest, false) => digest::parse_response(item)
-            .map(Token::DigestResponse)
+            .map(|r| Token::DigestResponse(Box::new(r)))
             .unwrap_or_else(|e| malformed(Vec::new(), e)),
-        (Scheme::Bearer, true) => Token::BearerChallenge(bearer::parse_challenge(item)),
+        (Scheme::Bearer, true) => Token::BearerChallenge(Box::new(bearer::parse_challenge(item))),
         (Scheme::Bearer, false) => match token68 {
-            Some(t) => Token::Bearer(bearer::parse_token(t)),
+            Some(t) => Token::Bearer(Box::new(bearer::parse_token(t))),
             None => Token::Bare,
         },
         (Scheme::Ntlm, _) => match token68 {

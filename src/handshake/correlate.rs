@@ -634,6 +634,9 @@ impl Open {
         if repeat {
             hs.reused_requests = hs.reused_requests.saturating_add(1);
         } else if hs.legs.len() < max_legs {
+            // One slot at a time: most handshakes have one to four legs, and an open one is
+            // held for the join window, so doubling's spare slots would be paid per handshake.
+            hs.legs.reserve_exact(1);
             hs.legs.push(leg);
         } else {
             hs.dropped_legs = hs.dropped_legs.saturating_add(1);
