@@ -135,11 +135,12 @@ impl<T: RevealSecrets> RevealSecrets for Box<T> {
 
 /// Lower-case hex, the form tshark and pyspnego print.
 pub fn hex(bytes: &[u8]) -> String {
-    use fmt::Write as _;
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digit = |n: u8| char::from(DIGITS.get(usize::from(n)).copied().unwrap_or(b'0'));
     let mut s = String::with_capacity(bytes.len().saturating_mul(2));
     for b in bytes {
-        // Writing to a String cannot fail.
-        let _ = write!(s, "{b:02x}");
+        s.push(digit(b >> 4));
+        s.push(digit(b & 0xf));
     }
     s
 }
@@ -162,5 +163,13 @@ mod tests {
         let mut p = Secret::new("pw".to_string());
         p.reveal_secrets();
         assert_eq!(serde_json::to_string(&p).ok().as_deref(), Some("\"pw\""));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hex_is_lower_case_two_digits_a_byte(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let want: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            proptest::prop_assert_eq!(super::hex(&bytes), want);
+        }
     }
 }

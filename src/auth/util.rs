@@ -64,26 +64,51 @@ const FILETIME_UNIX_DIFF_SECS: u64 = 11_644_473_600;
 pub(crate) fn filetime_to_rfc3339(ticks: u64) -> Option<String> {
     let secs = (ticks / 10_000_000).checked_sub(FILETIME_UNIX_DIFF_SECS)?;
     let frac = ticks % 10_000_000;
-    let base = unix_to_rfc3339(i64::try_from(secs).ok()?)?;
-    // Insert the sub-second part before the trailing `Z`.
-    let stem = base.strip_suffix('Z')?;
-    Some(format!("{stem}.{frac:07}Z"))
+    let mut s = unix_to_rfc3339(i64::try_from(secs).ok()?)?;
+    // The sub-second part goes before the trailing `Z`.
+    s.pop();
+    s.push('.');
+    push_digits(&mut s, frac, 7);
+    s.push('Z');
+    Some(s)
+}
+
+/// Appends `n`'s last `width` decimal digits, zero-padded (`{n:0width$}` for n < 10^width),
+/// without the formatting machinery: every NTLM Type 2 and Type 3 carries a timestamp.
+fn push_digits(s: &mut String, n: u64, width: u32) {
+    for i in (0..width).rev() {
+        let d = n
+            .checked_div(10u64.saturating_pow(i))
+            .and_then(|q| q.checked_rem(10))
+            .unwrap_or(0);
+        s.push(char::from(
+            b'0'.saturating_add(u8::try_from(d).unwrap_or(0)),
+        ));
+    }
 }
 
 /// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC); `None` if out of range.
 pub(crate) fn unix_to_rfc3339(secs: i64) -> Option<String> {
     let days = secs.checked_div_euclid(86_400)?;
-    let rem = secs.checked_rem_euclid(86_400)?;
+    let rem = u64::try_from(secs.checked_rem_euclid(86_400)?).ok()?;
     let (y, m, d) = civil_from_days(days)?;
     if !(0..=9999).contains(&y) {
         return None;
     }
-    Some(format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    ))
+    let mut s = String::with_capacity(28);
+    push_digits(&mut s, u64::try_from(y).ok()?, 4);
+    s.push('-');
+    push_digits(&mut s, m.into(), 2);
+    s.push('-');
+    push_digits(&mut s, d.into(), 2);
+    s.push('T');
+    push_digits(&mut s, rem / 3600, 2);
+    s.push(':');
+    push_digits(&mut s, rem % 3600 / 60, 2);
+    s.push(':');
+    push_digits(&mut s, rem % 60, 2);
+    s.push('Z');
+    Some(s)
 }
 
 // Howard Hinnant's days-to-civil algorithm, with checked arithmetic for hostile inputs.
@@ -204,6 +229,26 @@ mod tests {
             Some("1970-01-01T00:00:00.0000000Z")
         );
         assert_eq!(unix_to_rfc3339(i64::MAX), None);
+    }
+
+    proptest::proptest! {
+        // The digits are written by hand for speed; they must read as `format!` would.
+        #[test]
+        fn times_read_as_the_formatter_writes_them(secs in 0i64..253_402_300_800, frac in 0u64..10_000_000) {
+            let days = secs.div_euclid(86_400);
+            let rem = secs.rem_euclid(86_400);
+            let (y, m, d) = civil_from_days(days).unwrap();
+            let want = format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+                rem / 3600,
+                (rem % 3600) / 60,
+                rem % 60
+            );
+            proptest::prop_assert_eq!(unix_to_rfc3339(secs), Some(want.clone()));
+            let ticks = (secs as u64 + FILETIME_UNIX_DIFF_SECS) * 10_000_000 + frac;
+            let stem = want.strip_suffix('Z').unwrap();
+            proptest::prop_assert_eq!(filetime_to_rfc3339(ticks), Some(format!("{stem}.{frac:07}Z")));
+        }
     }
 
     #[test]
