@@ -30,6 +30,10 @@ pub struct Config {
     pub http: HttpConfig,
     pub correlate: CorrelateConfig,
     pub diagnose: DiagnoseConfig,
+    /// Drop the values of decoded secrets as each leg is made, keeping their lengths: for an
+    /// output that will not reveal them (no `--reveal-secrets`), which then shows the same and
+    /// holds no credentials for the join window.
+    pub forget_secrets: bool,
 }
 
 /// The caps `--limit NAME=N` sets: name, what it bounds, and where it goes.
@@ -229,6 +233,8 @@ pub struct Front {
     frame: u64,
     /// Make each exchange's leg here rather than in the model.
     pub prepare_legs: bool,
+    /// [`Config::forget_secrets`].
+    forget_secrets: bool,
     /// Boxed, as in the TCP table: small buckets, and the box goes out as the output.
     open: HashMap<ConnId, Box<Connection>>,
     stats: Stats,
@@ -263,6 +269,7 @@ impl Analyzer {
                 http: HttpTracker::new(config.http),
                 frame: 0,
                 prepare_legs: false,
+                forget_secrets: config.forget_secrets,
                 open: HashMap::default(),
                 stats: Stats::default(),
                 swept: Timestamp(i64::MIN),
@@ -274,6 +281,7 @@ impl Analyzer {
             model: Model {
                 correlator: Correlator::new(config.correlate),
                 diagnose: config.diagnose,
+                forget_secrets: config.forget_secrets,
             },
         }
     }
@@ -369,7 +377,7 @@ impl Front {
             &mut self.http,
             &mut self.open,
             &mut self.drop_data,
-            (self.frame, self.prepare_legs),
+            (self.frame, self.prepare_legs, self.forget_secrets),
         );
         self.tcp.push(&seg, &mut |ev| {
             on_stream(http, open, drop_data, at, &ev, sink)
@@ -395,7 +403,7 @@ impl Front {
             &mut self.http,
             &mut self.open,
             &mut self.drop_data,
-            (self.frame, self.prepare_legs),
+            (self.frame, self.prepare_legs, self.forget_secrets),
         );
         self.tcp.expire(now, &mut |ev| {
             on_stream(http, open, drop_data, at, &ev, sink)
@@ -409,7 +417,7 @@ impl Front {
             &mut self.http,
             &mut self.open,
             &mut self.drop_data,
-            (self.frame, self.prepare_legs),
+            (self.frame, self.prepare_legs, self.forget_secrets),
         );
         self.tcp.finish(now, &mut |ev| {
             on_stream(http, open, drop_data, at, &ev, sink)
@@ -459,6 +467,7 @@ pub enum LegPrep {
 pub struct Model {
     correlator: Correlator,
     diagnose: DiagnoseConfig,
+    forget_secrets: bool,
 }
 
 impl Model {
@@ -474,7 +483,7 @@ impl Model {
             ModelEvent::Conn(event) => corr.conn_event(event),
             ModelEvent::Exchange(x, prep) => {
                 let leg = match prep {
-                    LegPrep::Later => leg_of(&x),
+                    LegPrep::Later => make_leg(&x, self.forget_secrets),
                     LegPrep::Made(leg) => leg.map(|l| *l),
                 };
                 let auth = leg
@@ -511,11 +520,21 @@ fn emit_handshake(h: Handshake, cfg: &DiagnoseConfig, sink: &mut dyn FnMut(Outpu
     })));
 }
 
+/// An exchange's leg, its secrets' values dropped when they will not be shown (while the leg
+/// is their only holder, before its exchange's output shares them).
+fn make_leg(x: &Exchange, forget_secrets: bool) -> Option<Leg> {
+    let mut leg = leg_of(x)?;
+    if forget_secrets {
+        leg.forget_secrets();
+    }
+    Some(leg)
+}
+
 fn on_stream(
     http: &mut HttpTracker,
     open: &mut HashMap<ConnId, Box<Connection>>,
     drop_data: &mut Vec<ConnId>,
-    (model_frame, prepare_legs): (u64, bool),
+    (model_frame, prepare_legs, forget_secrets): (u64, bool, bool),
     ev: &StreamEvent<'_>,
     sink: &mut dyn FnMut(ModelEvent),
 ) {
@@ -634,7 +653,7 @@ fn on_stream(
         HttpEvent::RequestHead { .. } => {}
         HttpEvent::Exchange(x) => {
             let prep = if prepare_legs {
-                LegPrep::Made(leg_of(&x).map(Box::new))
+                LegPrep::Made(make_leg(&x, forget_secrets).map(Box::new))
             } else {
                 LegPrep::Later
             };

@@ -705,7 +705,10 @@ impl<'k> Report<'k> {
             write!(out, "\"exchanges\":[")?;
         }
         Ok(Report {
-            analyzer: Analyzer::new(opts.config),
+            analyzer: Analyzer::new(Config {
+                forget_secrets: !opts.reveal_secrets,
+                ..opts.config
+            }),
             c,
             format: opts.format,
             color: opts.color,

@@ -24,8 +24,8 @@ pub struct BasicCredentials {
 }
 
 impl RevealSecrets for BasicCredentials {
-    fn reveal_secrets(&mut self) {
-        self.password.reveal_secrets();
+    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+        self.password.each_secret(f);
     }
 }
 
@@ -103,7 +103,7 @@ mod tests {
             Some("<redacted 9 bytes>".to_string())
         );
         assert_eq!(
-            c.map(|c| c.password.reveal().clone()),
+            c.and_then(|c| c.password.reveal().cloned()),
             Some("openwall2".to_string())
         );
         // http-basic-double-space.pcap: test:1234.
@@ -114,7 +114,7 @@ mod tests {
         // The password may itself hold colons (RFC 7617 2).
         let c = parse_credentials("YTpiOmM=").ok();
         assert_eq!(
-            c.map(|c| c.password.reveal().clone()),
+            c.and_then(|c| c.password.reveal().cloned()),
             Some("b:c".to_string())
         );
     }

@@ -86,10 +86,10 @@ pub struct BearerToken {
 }
 
 impl RevealSecrets for BearerToken {
-    fn reveal_secrets(&mut self) {
-        self.token.reveal_secrets();
+    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+        self.token.each_secret(f);
         if let Some(j) = &mut self.jwt {
-            j.signature.reveal_secrets();
+            j.signature.each_secret(f);
         }
     }
 }

@@ -84,13 +84,13 @@ pub enum Token {
 }
 
 impl RevealSecrets for Token {
-    fn reveal_secrets(&mut self) {
+    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
         match self {
-            Self::Basic(b) => b.reveal_secrets(),
-            Self::DigestResponse(d) => d.reveal_secrets(),
-            Self::Bearer(b) => b.reveal_secrets(),
-            Self::Ntlm(m) => m.reveal_secrets(),
-            Self::Negotiate(n) => n.reveal_secrets(),
+            Self::Basic(b) => b.each_secret(f),
+            Self::DigestResponse(d) => d.each_secret(f),
+            Self::Bearer(b) => b.each_secret(f),
+            Self::Ntlm(m) => m.each_secret(f),
+            Self::Negotiate(n) => n.each_secret(f),
             Self::Bare
             | Self::BasicChallenge(_)
             | Self::DigestChallenge(_)
@@ -135,19 +135,19 @@ pub struct Decoded {
 }
 
 impl RevealSecrets for ParamValue {
-    fn reveal_secrets(&mut self) {
+    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
         if let Self::Secret(s) = self {
-            s.reveal_secrets();
+            s.each_secret(f);
         }
     }
 }
 
 impl RevealSecrets for Decoded {
-    fn reveal_secrets(&mut self) {
-        self.token.reveal_secrets();
-        self.token68.reveal_secrets();
+    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+        self.token.each_secret(f);
+        self.token68.each_secret(f);
         for p in &mut self.params {
-            p.value.reveal_secrets();
+            p.value.each_secret(f);
         }
     }
 }
@@ -195,8 +195,8 @@ pub struct AuthHeader {
 }
 
 impl RevealSecrets for AuthHeader {
-    fn reveal_secrets(&mut self) {
-        self.items.reveal_secrets();
+    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+        self.items.each_secret(f);
     }
 }
 

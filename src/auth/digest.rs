@@ -130,8 +130,8 @@ pub struct DigestResponse {
 }
 
 impl RevealSecrets for DigestResponse {
-    fn reveal_secrets(&mut self) {
-        self.response.reveal_secrets();
+    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+        self.response.each_secret(f);
     }
 }
 

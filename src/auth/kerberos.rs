@@ -211,21 +211,21 @@ pub struct KerberosToken {
 }
 
 impl RevealSecrets for KerberosMessage {
-    fn reveal_secrets(&mut self) {
+    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
         match self {
             Self::ApReq(r) => {
-                r.ticket_cipher.reveal_secrets();
-                r.authenticator_cipher.reveal_secrets();
+                r.ticket_cipher.each_secret(f);
+                r.authenticator_cipher.each_secret(f);
             }
-            Self::ApRep(r) => r.cipher.reveal_secrets(),
+            Self::ApRep(r) => r.cipher.each_secret(f),
             Self::KrbError(_) => {}
         }
     }
 }
 
 impl RevealSecrets for KerberosToken {
-    fn reveal_secrets(&mut self) {
-        self.message.reveal_secrets();
+    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+        self.message.each_secret(f);
     }
 }
 

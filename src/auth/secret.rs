@@ -3,7 +3,9 @@
 //!
 //! A [`Secret`] prints and serializes as `<redacted N bytes>`. Revealing is a deliberate
 //! act on the decoded value ([`RevealSecrets::reveal_secrets`]), so a decoder never needs
-//! to know the user's choice and no output path can forget to redact.
+//! to know the user's choice and no output path can forget to redact. An analysis that will
+//! not reveal drops the values once decoded ([`RevealSecrets::forget_secrets`]): the length
+//! is all it shows, and open handshakes then hold no credentials.
 
 use serde::{Serialize, Serializer};
 use std::fmt;
@@ -11,8 +13,15 @@ use std::fmt;
 /// Bytes or text that are redacted when displayed or serialized, unless revealed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret<T: SecretValue> {
-    value: T,
+    held: Held<T>,
     revealed: bool,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum Held<T> {
+    Value(T),
+    /// Dropped by [`RevealSecrets::forget_secrets`]: only its length is left.
+    Forgotten(usize),
 }
 
 /// What a [`Secret`] may hold: something with a length and a revealed form.
@@ -45,19 +54,26 @@ impl<T: SecretValue> Secret<T> {
     /// Wraps a value; it starts redacted.
     pub fn new(value: T) -> Self {
         Self {
-            value,
+            held: Held::Value(value),
             revealed: false,
         }
     }
 
-    /// The value itself. Callers use this to compute (lengths, kinds), never to print.
-    pub fn reveal(&self) -> &T {
-        &self.value
+    /// The value itself (`None` once forgotten). Callers use this to compute (lengths,
+    /// kinds), never to print.
+    pub fn reveal(&self) -> Option<&T> {
+        match &self.held {
+            Held::Value(v) => Some(v),
+            Held::Forgotten(_) => None,
+        }
     }
 
     /// Length in bytes.
     pub fn len(&self) -> usize {
-        self.value.secret_len()
+        match &self.held {
+            Held::Value(v) => v.secret_len(),
+            Held::Forgotten(n) => *n,
+        }
     }
 
     /// True when the secret is empty.
@@ -74,14 +90,19 @@ impl<T: SecretValue> Secret<T> {
     pub fn set_revealed(&mut self, revealed: bool) {
         self.revealed = revealed;
     }
+
+    /// Drops the value, keeping its length.
+    pub fn forget(&mut self) {
+        self.held = Held::Forgotten(self.len());
+    }
 }
 
 impl<T: SecretValue> fmt::Display for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.revealed {
-            f.write_str(&self.value.revealed_text())
-        } else {
-            write!(f, "<redacted {} bytes>", self.len())
+        match (&self.held, self.revealed) {
+            (Held::Value(v), true) => f.write_str(&v.revealed_text()),
+            // A forgotten value cannot be shown, revealed or not.
+            _ => write!(f, "<redacted {} bytes>", self.len()),
         }
     }
 }
@@ -99,37 +120,64 @@ impl<T: SecretValue> Serialize for Secret<T> {
     }
 }
 
+/// One [`Secret`], whatever it holds, as [`RevealSecrets::each_secret`] hands it out.
+pub trait SecretSlot {
+    fn set_revealed(&mut self, revealed: bool);
+    /// Drops the value, keeping its length.
+    fn forget(&mut self);
+}
+
+impl<T: SecretValue> SecretSlot for Secret<T> {
+    fn set_revealed(&mut self, revealed: bool) {
+        Secret::set_revealed(self, revealed);
+    }
+    fn forget(&mut self) {
+        Secret::forget(self);
+    }
+}
+
 /// Implemented by every decoded type that holds a [`Secret`], directly or inside.
 pub trait RevealSecrets {
+    /// Hands every secret inside to `f`.
+    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn SecretSlot));
+
     /// Marks every secret inside as revealed.
-    fn reveal_secrets(&mut self);
+    fn reveal_secrets(&mut self) {
+        self.each_secret(&mut |s| s.set_revealed(true));
+    }
+
+    /// Drops every secret's value, keeping its length: what an analysis that will not reveal
+    /// them does once they are decoded, so they are neither held nor copied for nothing.
+    fn forget_secrets(&mut self) {
+        self.each_secret(&mut |s| s.forget());
+    }
 }
 
 impl<T: SecretValue> RevealSecrets for Secret<T> {
-    fn reveal_secrets(&mut self) {
-        self.revealed = true;
+    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn SecretSlot)) {
+        f(self);
     }
 }
 
 impl<T: RevealSecrets> RevealSecrets for Option<T> {
-    fn reveal_secrets(&mut self) {
+    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn SecretSlot)) {
         if let Some(v) = self {
-            v.reveal_secrets();
+            v.each_secret(f);
         }
     }
 }
 
 impl<T: RevealSecrets> RevealSecrets for Vec<T> {
-    fn reveal_secrets(&mut self) {
+    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn SecretSlot)) {
         for v in self {
-            v.reveal_secrets();
+            v.each_secret(f);
         }
     }
 }
 
 impl<T: RevealSecrets> RevealSecrets for Box<T> {
-    fn reveal_secrets(&mut self) {
-        (**self).reveal_secrets();
+    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn SecretSlot)) {
+        (**self).each_secret(f);
     }
 }
 
@@ -163,6 +211,18 @@ mod tests {
         let mut p = Secret::new("pw".to_string());
         p.reveal_secrets();
         assert_eq!(serde_json::to_string(&p).ok().as_deref(), Some("\"pw\""));
+    }
+
+    #[test]
+    fn a_forgotten_secret_keeps_its_length_and_cannot_be_revealed() {
+        let mut s = Secret::new(b"hunter2".to_vec());
+        s.forget_secrets();
+        assert_eq!(s.len(), 7);
+        assert_eq!(s.reveal(), None);
+        assert_eq!(s.to_string(), "<redacted 7 bytes>");
+        s.reveal_secrets();
+        assert!(s.is_revealed());
+        assert_eq!(s.to_string(), "<redacted 7 bytes>");
     }
 
     proptest::proptest! {

@@ -288,7 +288,9 @@ fn rfc_7616_3_9_1_digest() {
             Some("f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ")
         );
         assert_eq!(
-            r.response.as_ref().map(|s| s.reveal().as_str()),
+            r.response
+                .as_ref()
+                .and_then(|s| s.reveal().map(String::as_str)),
             Some(response)
         );
         assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
@@ -302,7 +304,10 @@ fn rfc_6750_bearer() {
     let Token::Bearer(b) = &h.items[0].token else {
         panic!("{h:?}")
     };
-    assert_eq!(b.token.reveal(), "mF_9.B5f-4.1JqM");
+    assert_eq!(
+        b.token.reveal().map(String::as_str),
+        Some("mF_9.B5f-4.1JqM")
+    );
     assert_eq!(b.token.to_string(), "<redacted 15 bytes>");
     // 3 The WWW-Authenticate Response Header Field: both examples.
     let h = decode_header(HeaderKind::WwwAuthenticate, br#"Bearer realm="example""#);

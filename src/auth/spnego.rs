@@ -123,24 +123,24 @@ pub enum NegotiateToken {
 }
 
 impl RevealSecrets for InnerToken {
-    fn reveal_secrets(&mut self) {
+    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
         match self {
-            Self::Ntlm { message } => message.reveal_secrets(),
-            Self::Kerberos { token } => token.reveal_secrets(),
+            Self::Ntlm { message } => message.each_secret(f),
+            Self::Kerberos { token } => token.each_secret(f),
             Self::Unknown { .. } | Self::Malformed { .. } => {}
         }
     }
 }
 
 impl RevealSecrets for NegotiateToken {
-    fn reveal_secrets(&mut self) {
+    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
         match self {
             Self::Spnego { token, .. } => match token {
-                NegotiationToken::Init(i) => i.mech_token.reveal_secrets(),
-                NegotiationToken::Resp(r) => r.response_token.reveal_secrets(),
+                NegotiationToken::Init(i) => i.mech_token.each_secret(f),
+                NegotiationToken::Resp(r) => r.response_token.each_secret(f),
             },
-            Self::Kerberos { token } => token.reveal_secrets(),
-            Self::RawNtlm { message } => message.reveal_secrets(),
+            Self::Kerberos { token } => token.each_secret(f),
+            Self::RawNtlm { message } => message.each_secret(f),
         }
     }
 }

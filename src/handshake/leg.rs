@@ -165,6 +165,19 @@ impl Leg {
         self.response.as_ref().map(|r| r.status)
     }
 
+    /// Drops the values of the secrets in its decoded headers, keeping their lengths. Only
+    /// where the leg holds a header alone: a header already shared keeps them.
+    pub fn forget_secrets(&mut self) {
+        use crate::auth::RevealSecrets as _;
+        let credential = self.request.as_mut().and_then(|r| r.credential.as_mut());
+        let challenges = self.response.as_mut().and_then(|r| r.challenges.as_mut());
+        for h in credential.into_iter().chain(challenges) {
+            if let Some(h) = Arc::get_mut(h) {
+                h.forget_secrets();
+            }
+        }
+    }
+
     /// Time from the request to its response.
     pub fn latency_ns(&self) -> Option<i64> {
         Some(self.response.as_ref()?.ts.since(self.request.as_ref()?.ts))

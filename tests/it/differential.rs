@@ -415,14 +415,20 @@ impl Cmp {
                     &format!("{d}/ticket/enc-part"),
                     i64::from(r.ticket_etype.value()),
                     r.ticket_kvno,
-                    r.ticket_cipher.reveal(),
+                    r.ticket_cipher
+                        .reveal()
+                        .map(Vec::as_slice)
+                        .unwrap_or_default(),
                 );
                 enc(
                     self,
                     &format!("{d}/authenticator"),
                     i64::from(r.authenticator_etype.value()),
                     r.authenticator_kvno,
-                    r.authenticator_cipher.reveal(),
+                    r.authenticator_cipher
+                        .reveal()
+                        .map(Vec::as_slice)
+                        .unwrap_or_default(),
                 );
             }
             KerberosMessage::ApRep(r) => {
@@ -432,7 +438,7 @@ impl Cmp {
                     &format!("{d}/enc-part"),
                     i64::from(r.etype.value()),
                     r.kvno,
-                    r.cipher.reveal(),
+                    r.cipher.reveal().map(Vec::as_slice).unwrap_or_default(),
                 );
             }
             KerberosMessage::KrbError(e) => {
@@ -557,7 +563,7 @@ impl Cmp {
                     json!(a
                         .encrypted_session_key
                         .as_ref()
-                        .map(|k| upper_hex(k.reveal()))),
+                        .map(|k| upper_hex(k.reveal().map(Vec::as_slice).unwrap_or_default()))),
                 );
                 self.lm(py, &format!("{pl}/LmChallengeResponse"), a);
                 self.nt(py, &format!("{pl}/NtChallengeResponse"), &a.nt_response);
@@ -699,7 +705,7 @@ impl Cmp {
             }
             LmResponse::Lm { response }
             | LmResponse::LmV2 { response }
-            | LmResponse::Other { response } => Some(response.reveal().clone()),
+            | LmResponse::Other { response } => response.reveal().cloned(),
         };
         let Some(b) = bytes else {
             self.eq(py, p, Value::Null);
@@ -736,7 +742,9 @@ impl Cmp {
                 self.eq(
                     py,
                     &format!("{p}/NTProofStr"),
-                    json!(upper_hex(response.reveal())),
+                    json!(upper_hex(
+                        response.reveal().map(Vec::as_slice).unwrap_or_default()
+                    )),
                 );
             }
             NtResponse::V2 {
@@ -746,7 +754,9 @@ impl Cmp {
                 self.eq(
                     py,
                     &format!("{p}/NTProofStr"),
-                    json!(upper_hex(nt_proof_str.reveal())),
+                    json!(upper_hex(
+                        nt_proof_str.reveal().map(Vec::as_slice).unwrap_or_default()
+                    )),
                 );
                 let c = format!("{p}/ClientChallenge");
                 match blob {

@@ -328,6 +328,62 @@ fn secrets_are_redacted_unless_revealed() {
     assert!(String::from_utf8(out).unwrap().contains("Summer2024!"));
 }
 
+/// Without `--reveal-secrets` the analysis drops secret values once a leg is decoded: the
+/// handshakes read the same (a redacted secret shows only its length) and hold no credential.
+#[test]
+fn forgotten_secrets_read_the_same_and_are_gone() {
+    use authscope::auth::RevealSecrets as _;
+    use authscope::capture::MergedSource;
+    use authscope::pipeline::{Analyzer, Config, Output};
+
+    let handshakes = |path: &std::path::PathBuf, forget_secrets: bool| {
+        let mut source = MergedSource::open(std::slice::from_ref(path)).unwrap();
+        let mut a = Analyzer::new(Config {
+            forget_secrets,
+            ..Config::default()
+        });
+        let mut got = Vec::new();
+        let mut keep = |o: Output| {
+            if let Output::Handshake(h) = o {
+                got.push(h);
+            }
+        };
+        while let Some(f) = source.next_frame() {
+            a.push(&f, &mut keep);
+        }
+        a.finish(&mut keep);
+        got
+    };
+    let mut secrets = 0;
+    for path in captures_in(&root().join("captures")) {
+        let kept = handshakes(&path, false);
+        let mut forgotten = handshakes(&path, true);
+        assert_eq!(
+            serde_json::to_string(&kept).unwrap(),
+            serde_json::to_string(&forgotten).unwrap(),
+            "{}",
+            path.display()
+        );
+        // Revealing what was forgotten shows nothing more: the values are gone.
+        for h in &mut forgotten {
+            for leg in &mut h.handshake.legs {
+                let headers = [
+                    leg.request.as_mut().and_then(|r| r.credential.as_mut()),
+                    leg.response.as_mut().and_then(|r| r.challenges.as_mut()),
+                ];
+                for header in headers.into_iter().flatten() {
+                    let header = std::sync::Arc::make_mut(header);
+                    header.each_secret(&mut |_| secrets += 1);
+                    let before = serde_json::to_string(&*header).unwrap();
+                    header.reveal_secrets();
+                    assert_eq!(serde_json::to_string(&*header).unwrap(), before);
+                }
+            }
+        }
+    }
+    assert!(secrets > 20, "only {secrets} secrets seen");
+}
+
 fn text_report(name: &str) -> String {
     let path = root().join("captures").join(name);
     let mut out = Vec::new();

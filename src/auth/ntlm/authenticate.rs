@@ -123,10 +123,10 @@ pub struct Authenticate {
 }
 
 impl RevealSecrets for LmResponse {
-    fn reveal_secrets(&mut self) {
+    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
         match self {
             Self::Lm { response } | Self::LmV2 { response } | Self::Other { response } => {
-                response.reveal_secrets()
+                response.each_secret(f)
             }
             Self::Empty | Self::AnonymousZero | Self::Ess { .. } | Self::Zeros { .. } => {}
         }
@@ -134,20 +134,20 @@ impl RevealSecrets for LmResponse {
 }
 
 impl RevealSecrets for NtResponse {
-    fn reveal_secrets(&mut self) {
+    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
         match self {
-            Self::V1 { response } | Self::Other { response } => response.reveal_secrets(),
-            Self::V2 { nt_proof_str, .. } => nt_proof_str.reveal_secrets(),
+            Self::V1 { response } | Self::Other { response } => response.each_secret(f),
+            Self::V2 { nt_proof_str, .. } => nt_proof_str.each_secret(f),
             Self::Empty => {}
         }
     }
 }
 
 impl RevealSecrets for Authenticate {
-    fn reveal_secrets(&mut self) {
-        self.lm_response.reveal_secrets();
-        self.nt_response.reveal_secrets();
-        self.encrypted_session_key.reveal_secrets();
+    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+        self.lm_response.each_secret(f);
+        self.nt_response.each_secret(f);
+        self.encrypted_session_key.each_secret(f);
     }
 }
 

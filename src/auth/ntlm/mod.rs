@@ -83,9 +83,9 @@ impl NtlmMessage {
 }
 
 impl RevealSecrets for NtlmMessage {
-    fn reveal_secrets(&mut self) {
+    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
         if let Self::Authenticate(m) = self {
-            m.reveal_secrets();
+            m.each_secret(f);
         }
     }
 }
