@@ -36,6 +36,17 @@ pub struct Config {
     pub forget_secrets: bool,
 }
 
+impl Config {
+    /// This configuration for an output that shows secrets only if `reveal_secrets`: one that
+    /// does not can have their values dropped ([`Config::forget_secrets`]).
+    pub fn revealing(self, reveal_secrets: bool) -> Config {
+        Config {
+            forget_secrets: !reveal_secrets,
+            ..self
+        }
+    }
+}
+
 /// The caps `--limit NAME=N` sets: name, what it bounds, and where it goes.
 pub const LIMITS: &[(&str, &str)] = &[
     ("connections", "open TCP connections (100000)"),

@@ -705,10 +705,7 @@ impl<'k> Report<'k> {
             write!(out, "\"exchanges\":[")?;
         }
         Ok(Report {
-            analyzer: Analyzer::new(Config {
-                forget_secrets: !opts.reveal_secrets,
-                ..opts.config
-            }),
+            analyzer: Analyzer::new(opts.config.revealing(opts.reveal_secrets)),
             c,
             format: opts.format,
             color: opts.color,

@@ -24,7 +24,7 @@ pub struct BasicCredentials {
 }
 
 impl RevealSecrets for BasicCredentials {
-    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+    fn each_secret(&mut self, f: &mut crate::auth::secret::EachSecret<'_>) {
         self.password.each_secret(f);
     }
 }

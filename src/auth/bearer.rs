@@ -86,7 +86,7 @@ pub struct BearerToken {
 }
 
 impl RevealSecrets for BearerToken {
-    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+    fn each_secret(&mut self, f: &mut crate::auth::secret::EachSecret<'_>) {
         self.token.each_secret(f);
         if let Some(j) = &mut self.jwt {
             j.signature.each_secret(f);

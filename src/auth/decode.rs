@@ -84,7 +84,7 @@ pub enum Token {
 }
 
 impl RevealSecrets for Token {
-    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+    fn each_secret(&mut self, f: &mut crate::auth::secret::EachSecret<'_>) {
         match self {
             Self::Basic(b) => b.each_secret(f),
             Self::DigestResponse(d) => d.each_secret(f),
@@ -135,7 +135,7 @@ pub struct Decoded {
 }
 
 impl RevealSecrets for ParamValue {
-    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+    fn each_secret(&mut self, f: &mut crate::auth::secret::EachSecret<'_>) {
         if let Self::Secret(s) = self {
             s.each_secret(f);
         }
@@ -143,7 +143,7 @@ impl RevealSecrets for ParamValue {
 }
 
 impl RevealSecrets for Decoded {
-    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+    fn each_secret(&mut self, f: &mut crate::auth::secret::EachSecret<'_>) {
         self.token.each_secret(f);
         self.token68.each_secret(f);
         for p in &mut self.params {
@@ -195,7 +195,7 @@ pub struct AuthHeader {
 }
 
 impl RevealSecrets for AuthHeader {
-    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+    fn each_secret(&mut self, f: &mut crate::auth::secret::EachSecret<'_>) {
         self.items.each_secret(f);
     }
 }
@@ -230,17 +230,17 @@ pub fn decode_header(kind: HeaderKind, value: &[u8]) -> AuthHeader {
 /// Decodes every value of a header that appeared several times (a 401 often carries
 /// `WWW-Authenticate: Negotiate` and `WWW-Authenticate: NTLM` as two fields), in order.
 pub fn decode_headers(kind: HeaderKind, values: &[&[u8]]) -> AuthHeader {
+    // Most headers appear once: their decoding is the answer, sized as it came. Open
+    // handshakes hold these, so spare capacity would be paid per leg.
+    if let [v] = values {
+        return decode_header(kind, v);
+    }
     let mut out = AuthHeader {
         kind,
         items: Vec::new(),
         anomalies: Vec::new(),
         error: None,
     };
-    // Most headers appear once: their decoding is the answer, sized as it came. Open
-    // handshakes hold these, so spare capacity would be paid per leg.
-    if let [v] = values {
-        return decode_header(kind, v);
-    }
     for v in values {
         let h = decode_header(kind, v);
         out.items.extend(h.items);

@@ -130,7 +130,7 @@ pub struct DigestResponse {
 }
 
 impl RevealSecrets for DigestResponse {
-    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+    fn each_secret(&mut self, f: &mut crate::auth::secret::EachSecret<'_>) {
         self.response.each_secret(f);
     }
 }

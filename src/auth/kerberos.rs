@@ -211,7 +211,7 @@ pub struct KerberosToken {
 }
 
 impl RevealSecrets for KerberosMessage {
-    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+    fn each_secret(&mut self, f: &mut crate::auth::secret::EachSecret<'_>) {
         match self {
             Self::ApReq(r) => {
                 r.ticket_cipher.each_secret(f);
@@ -224,7 +224,7 @@ impl RevealSecrets for KerberosMessage {
 }
 
 impl RevealSecrets for KerberosToken {
-    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+    fn each_secret(&mut self, f: &mut crate::auth::secret::EachSecret<'_>) {
         self.message.each_secret(f);
     }
 }

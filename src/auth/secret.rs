@@ -136,10 +136,13 @@ impl<T: SecretValue> SecretSlot for Secret<T> {
     }
 }
 
+/// What [`RevealSecrets::each_secret`] calls on every secret.
+pub type EachSecret<'a> = dyn FnMut(&mut dyn SecretSlot) + 'a;
+
 /// Implemented by every decoded type that holds a [`Secret`], directly or inside.
 pub trait RevealSecrets {
     /// Hands every secret inside to `f`.
-    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn SecretSlot));
+    fn each_secret(&mut self, f: &mut EachSecret<'_>);
 
     /// Marks every secret inside as revealed.
     fn reveal_secrets(&mut self) {
@@ -154,13 +157,13 @@ pub trait RevealSecrets {
 }
 
 impl<T: SecretValue> RevealSecrets for Secret<T> {
-    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn SecretSlot)) {
+    fn each_secret(&mut self, f: &mut EachSecret<'_>) {
         f(self);
     }
 }
 
 impl<T: RevealSecrets> RevealSecrets for Option<T> {
-    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn SecretSlot)) {
+    fn each_secret(&mut self, f: &mut EachSecret<'_>) {
         if let Some(v) = self {
             v.each_secret(f);
         }
@@ -168,7 +171,7 @@ impl<T: RevealSecrets> RevealSecrets for Option<T> {
 }
 
 impl<T: RevealSecrets> RevealSecrets for Vec<T> {
-    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn SecretSlot)) {
+    fn each_secret(&mut self, f: &mut EachSecret<'_>) {
         for v in self {
             v.each_secret(f);
         }
@@ -176,7 +179,7 @@ impl<T: RevealSecrets> RevealSecrets for Vec<T> {
 }
 
 impl<T: RevealSecrets> RevealSecrets for Box<T> {
-    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn SecretSlot)) {
+    fn each_secret(&mut self, f: &mut EachSecret<'_>) {
         (**self).each_secret(f);
     }
 }

@@ -123,7 +123,7 @@ pub enum NegotiateToken {
 }
 
 impl RevealSecrets for InnerToken {
-    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+    fn each_secret(&mut self, f: &mut crate::auth::secret::EachSecret<'_>) {
         match self {
             Self::Ntlm { message } => message.each_secret(f),
             Self::Kerberos { token } => token.each_secret(f),
@@ -133,7 +133,7 @@ impl RevealSecrets for InnerToken {
 }
 
 impl RevealSecrets for NegotiateToken {
-    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+    fn each_secret(&mut self, f: &mut crate::auth::secret::EachSecret<'_>) {
         match self {
             Self::Spnego { token, .. } => match token {
                 NegotiationToken::Init(i) => i.mech_token.each_secret(f),

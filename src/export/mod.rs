@@ -355,10 +355,7 @@ pub(crate) fn for_each_selected(
     each: &mut dyn FnMut(&Analysed) -> Result<(), ExportError>,
 ) -> Result<Summary, ExportError> {
     let mut source = MergedSource::open(paths)?;
-    let mut analyzer = Analyzer::new(crate::pipeline::Config {
-        forget_secrets: !opts.reveal_secrets,
-        ..opts.config
-    });
+    let mut analyzer = Analyzer::new(opts.config.revealing(opts.reveal_secrets));
     let mut summary = Summary::default();
     let mut found = Found::default();
     let mut err: Option<ExportError> = None;

@@ -134,10 +134,7 @@ pub(crate) fn write(
     })?;
     let mut w = PcapngWriter::new(out)?;
     let mut source = MergedSource::open(paths)?;
-    let mut analyzer = Analyzer::new(crate::pipeline::Config {
-        forget_secrets: !opts.reveal_secrets,
-        ..opts.config
-    });
+    let mut analyzer = Analyzer::new(opts.config.revealing(opts.reveal_secrets));
     let mut net = NetDecoder::new();
     // What each (connection, sender)'s last segment left for masking its next one.
     let mut carry: BTreeMap<(ConnId, std::net::SocketAddr), Carry> = BTreeMap::new();

@@ -240,10 +240,7 @@ fn run(job: Job) {
         tx,
         stop,
     } = job;
-    let mut analyzer = Analyzer::new(Config {
-        forget_secrets: !reveal,
-        ..config
-    });
+    let mut analyzer = Analyzer::new(config.revealing(reveal));
     let mut c = Collect::new(reveal, spool);
     match input {
         Input::Files(source) => run_files(source, &mut analyzer, &mut c, &tx, &stop),
@@ -389,10 +386,7 @@ pub fn read_all(
     reveal: bool,
     spool: SpoolWriter,
 ) -> Batch {
-    let mut analyzer = Analyzer::new(Config {
-        forget_secrets: !reveal,
-        ..config
-    });
+    let mut analyzer = Analyzer::new(config.revealing(reveal));
     let mut c = Collect::new(reveal, spool);
     while let Some(frame) = source.next_frame() {
         analyzer.push(&frame, &mut |o| c.take(o));

@@ -123,7 +123,7 @@ pub struct Authenticate {
 }
 
 impl RevealSecrets for LmResponse {
-    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+    fn each_secret(&mut self, f: &mut crate::auth::secret::EachSecret<'_>) {
         match self {
             Self::Lm { response } | Self::LmV2 { response } | Self::Other { response } => {
                 response.each_secret(f)
@@ -134,7 +134,7 @@ impl RevealSecrets for LmResponse {
 }
 
 impl RevealSecrets for NtResponse {
-    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+    fn each_secret(&mut self, f: &mut crate::auth::secret::EachSecret<'_>) {
         match self {
             Self::V1 { response } | Self::Other { response } => response.each_secret(f),
             Self::V2 { nt_proof_str, .. } => nt_proof_str.each_secret(f),
@@ -144,7 +144,7 @@ impl RevealSecrets for NtResponse {
 }
 
 impl RevealSecrets for Authenticate {
-    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+    fn each_secret(&mut self, f: &mut crate::auth::secret::EachSecret<'_>) {
         self.lm_response.each_secret(f);
         self.nt_response.each_secret(f);
         self.encrypted_session_key.each_secret(f);

@@ -83,7 +83,7 @@ impl NtlmMessage {
 }
 
 impl RevealSecrets for NtlmMessage {
-    fn each_secret(&mut self, f: &mut dyn FnMut(&mut dyn crate::auth::secret::SecretSlot)) {
+    fn each_secret(&mut self, f: &mut crate::auth::secret::EachSecret<'_>) {
         if let Self::Authenticate(m) = self {
             m.each_secret(f);
         }
