@@ -20,6 +20,7 @@ pub mod handshake;
 pub mod diagnose;
 pub mod export;
 pub mod filter;
+pub mod json;
 pub mod map;
 pub mod capture;
 pub mod http;

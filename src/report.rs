@@ -15,6 +15,7 @@ use crate::capture::{CaptureError, Frame, MergedSource, Timestamp};
 use crate::diagnose::{Finding, Severity};
 use crate::handshake::{Outcome, SharedAuth, TimelineWhat};
 use crate::http::{Exchange, Header};
+use crate::json;
 use crate::pipeline::{Analysed, Analyzer, Config, Ending, ModelEvent, Output, Stats};
 
 /// Version of the JSON document; changes when a field changes meaning or goes away.
@@ -127,6 +128,12 @@ impl From<io::Error> for ReportError {
     }
 }
 
+impl From<json::Error> for ReportError {
+    fn from(e: json::Error) -> Self {
+        ReportError::Json(e.into())
+    }
+}
+
 impl From<serde_json::Error> for ReportError {
     fn from(e: serde_json::Error) -> Self {
         ReportError::Json(e)
@@ -161,7 +168,7 @@ impl Spool {
             self.file.write_all(b",")?;
         }
         buf.clear();
-        serde_json::to_writer(&mut *buf, item)?;
+        json::extend(buf, item)?;
         self.file.write_all(buf)?;
         self.count = self.count.saturating_add(1);
         Ok(())
@@ -279,13 +286,25 @@ fn redact_exchange(x: &mut Exchange) {
 /// The authentication headers of one exchange, decoded.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ExchangeAuth {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "json::shared"
+    )]
     pub authorization: Option<Arc<AuthHeader>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "json::shared"
+    )]
     pub proxy_authorization: Option<Arc<AuthHeader>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "json::shared"
+    )]
     pub www_authenticate: Option<Arc<AuthHeader>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "json::shared"
+    )]
     pub proxy_authenticate: Option<Arc<AuthHeader>>,
 }
 
@@ -346,16 +365,16 @@ fn write_object_with<T: serde::Serialize, E: serde::Serialize>(
     extra: Option<&E>,
 ) -> Result<(), ReportError> {
     buf.clear();
-    serde_json::to_writer(&mut *buf, object)?;
+    json::extend(buf, object)?;
     if let Some(extra) = extra {
         if buf.last() == Some(&b'}') {
             buf.pop();
             if buf.last() != Some(&b'{') {
                 buf.push(b',');
             }
-            serde_json::to_writer(&mut *buf, key)?;
+            json::extend(buf, key)?;
             buf.push(b':');
-            serde_json::to_writer(&mut *buf, extra)?;
+            json::extend(buf, extra)?;
             buf.push(b'}');
         }
     }
@@ -605,7 +624,7 @@ impl Inputs for MergedSource {
 
     fn write_json(&self, out: &mut dyn Write) -> Result<(), ReportError> {
         let inputs: Vec<_> = self.files().iter().map(|f| f.stats()).collect();
-        serde_json::to_writer(out, &inputs)?;
+        write_value(out, &inputs)?;
         Ok(())
     }
 
@@ -617,6 +636,15 @@ impl Inputs for MergedSource {
             .chain(self.skipped().iter().map(|e| format!("{e} (skipped)")))
             .collect()
     }
+}
+
+/// `value`'s JSON, in one write.
+fn write_value<T: serde::Serialize + ?Sized>(
+    out: &mut dyn Write,
+    value: &T,
+) -> Result<(), ReportError> {
+    out.write_all(&json::to_vec(value)?)?;
+    Ok(())
 }
 
 /// One NDJSON line: `{"type":KIND, ...item}`, flushed.
@@ -632,7 +660,7 @@ fn write_line<T: serde::Serialize>(
         #[serde(flatten)]
         item: &'a T,
     }
-    serde_json::to_writer(&mut *out, &Line { kind, item })?;
+    write_value(out, &Line { kind, item })?;
     out.write_all(b"\n")?;
     out.flush()?;
     Ok(())
@@ -699,7 +727,7 @@ impl<'k> Report<'k> {
             write!(out, "{{\"schema\":\"{SCHEMA}\",")?;
             if let Some(sel) = &opts.selection {
                 write!(out, "\"selection\":")?;
-                serde_json::to_writer(&mut *out, sel)?;
+                write_value(out, sel)?;
                 write!(out, ",")?;
             }
             write!(out, "\"exchanges\":[")?;
@@ -894,18 +922,18 @@ fn write_end(
             }
             write!(out, "]")?;
             write!(out, ",\"anomalies\":")?;
-            serde_json::to_writer(&mut *out, &anomalies)?;
+            write_value(out, &anomalies)?;
             write!(out, ",\"inputs\":")?;
             inputs.write_json(out)?;
             write!(out, ",\"summary\":")?;
-            serde_json::to_writer(&mut *out, &summary)?;
+            write_value(out, &summary)?;
             writeln!(out, "}}")?;
         }
         Format::Ndjson => {
             write!(out, "{{\"type\":\"summary\",\"inputs\":")?;
             inputs.write_json(out)?;
             write!(out, ",\"summary\":")?;
-            serde_json::to_writer(&mut *out, &summary)?;
+            write_value(out, &summary)?;
             writeln!(out, "}}")?;
         }
         Format::Text => {

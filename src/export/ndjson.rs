@@ -117,8 +117,9 @@ pub struct Ndjson;
 
 impl HandshakeWriter for Ndjson {
     fn handshake(&mut self, a: &Analysed, out: &mut dyn Write) -> Result<(), ExportError> {
-        serde_json::to_writer(&mut *out, &Line::of(a))?;
-        out.write_all(b"\n")?;
+        let mut line = crate::json::to_vec(&Line::of(a)).map_err(serde_json::Error::from)?;
+        line.push(b'\n');
+        out.write_all(&line)?;
         Ok(())
     }
 

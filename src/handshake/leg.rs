@@ -24,7 +24,10 @@ pub struct LegRequest {
     pub connection: Option<String>,
     /// `Authorization` (or `Proxy-Authorization` on a proxy leg), decoded. Shared with the
     /// exchange's output, so the report does not decode it again.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::json::shared"
+    )]
     pub credential: Option<Arc<AuthHeader>>,
 }
 
@@ -38,7 +41,10 @@ pub struct LegResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection: Option<String>,
     /// `WWW-Authenticate` (or `Proxy-Authenticate`), every field in order, decoded.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::json::shared"
+    )]
     pub challenges: Option<Arc<AuthHeader>>,
     /// An IIS substatus (`401.1`) named in the error page body, never guessed.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -277,7 +277,7 @@ impl SpoolWriter {
             return Ok(None);
         }
         self.buf.clear();
-        if let Err(e) = serde_json::to_writer(&mut self.buf, d) {
+        if let Err(e) = crate::json::extend(&mut self.buf, d) {
             // One record that does not serialize costs only itself.
             return Err(format!("{what}: details not kept: {e}"));
         }
