@@ -160,7 +160,9 @@ pub struct TcpMark {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Connection {
     pub id: ConnId,
+    #[serde(serialize_with = "crate::json::socket_addr")]
     pub client: SocketAddr,
+    #[serde(serialize_with = "crate::json::socket_addr")]
     pub server: SocketAddr,
     /// False when picked up mid-stream (client and server guessed).
     pub handshake_seen: bool,

@@ -217,7 +217,9 @@ pub struct Handshake {
     /// The client address (its port changes from connection to connection).
     pub client: IpAddr,
     /// The client socket of the first connection.
+    #[serde(serialize_with = "crate::json::socket_addr")]
     pub client_socket: SocketAddr,
+    #[serde(serialize_with = "crate::json::socket_addr")]
     pub server: SocketAddr,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,

@@ -79,9 +79,27 @@ impl fmt::Display for NegotiateFlags {
 impl Serialize for NegotiateFlags {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct as _;
+        // As `Display` writes it, without formatting machinery or allocations: every NTLM
+        // message of the report carries its flags.
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut value = *b"0x00000000";
+        for (i, d) in value.iter_mut().skip(2).enumerate() {
+            let shift = 28u32.saturating_sub(4u32.saturating_mul(i as u32));
+            *d = HEX
+                .get(((self.0 >> shift) & 0xf) as usize)
+                .copied()
+                .unwrap_or(b'0');
+        }
+        let mut names = [""; 32];
+        let mut count = 0usize;
+        let set = NAMES.iter().filter(|(bit, _)| self.0 & bit != 0);
+        for ((_, name), slot) in set.zip(&mut names) {
+            *slot = name;
+            count = count.saturating_add(1);
+        }
         let mut st = s.serialize_struct("NegotiateFlags", 2)?;
-        st.serialize_field("value", &self.to_string())?;
-        st.serialize_field("names", &self.names())?;
+        st.serialize_field("value", std::str::from_utf8(&value).unwrap_or_default())?;
+        st.serialize_field("names", names.get(..count).unwrap_or_default())?;
         st.end()
     }
 }
@@ -89,6 +107,16 @@ impl Serialize for NegotiateFlags {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serialised_as_display_and_names_say() {
+        for v in [0u32, 1, 0xa208_8207, u32::MAX, 0x8000_0000] {
+            let f = NegotiateFlags(v);
+            let json = serde_json::to_value(f).unwrap_or_default();
+            assert_eq!(json["value"], f.to_string());
+            assert_eq!(json["names"], serde_json::json!(f.names()));
+        }
+    }
 
     #[test]
     fn every_bit_named_once() {
