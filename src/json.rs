@@ -15,6 +15,7 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt::Display;
+use std::hash::BuildHasher;
 use std::sync::{Arc, Weak};
 
 use serde::ser::{self, Serialize};
@@ -411,9 +412,53 @@ fn half_at(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(chunk))
 }
 
-/// `bytes`, escaped.
+/// `bytes`, escaped. Long strings that need escapes are mostly error pages and the like,
+/// the same few again and again (every 401 of an IIS site carries the same page): the last
+/// few are kept escaped, by their text.
 #[cold]
 fn push_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    if bytes.len() < ESCAPED_MIN {
+        return escape_into(out, bytes);
+    }
+    let hash = ESCAPED.with_borrow(|c| c.hasher.hash_one(bytes));
+    let slot = (hash as usize) % ESCAPED_SLOTS;
+    let known = ESCAPED.with_borrow(|c| {
+        let (h, text, escaped) = c.slots.get(slot)?.as_ref()?;
+        (*h == hash && **text == *bytes).then(|| out.extend_from_slice(escaped))
+    });
+    if known.is_some() {
+        return;
+    }
+    let start = out.len();
+    escape_into(out, bytes);
+    if let Some(escaped) = out.get(start..) {
+        let entry = (hash, Box::<[u8]>::from(bytes), Box::<[u8]>::from(escaped));
+        ESCAPED.with_borrow_mut(|c| {
+            if let Some(s) = c.slots.get_mut(slot) {
+                *s = Some(entry);
+            }
+        });
+    }
+}
+
+/// Strings at least this long are looked up in [`ESCAPED`].
+const ESCAPED_MIN: usize = 256;
+const ESCAPED_SLOTS: usize = 16;
+
+#[derive(Default)]
+struct EscapedCache {
+    hasher: foldhash::fast::RandomState,
+    slots: [Option<Escaped>; ESCAPED_SLOTS],
+}
+
+/// The hash of a text, the text, the text escaped.
+type Escaped = (u64, Box<[u8]>, Box<[u8]>);
+
+thread_local! {
+    static ESCAPED: RefCell<EscapedCache> = RefCell::new(EscapedCache::default());
+}
+
+fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut rest = bytes;
     while let Some(at) = next_escape(rest) {
         let (run, tail) = rest.split_at(at.min(rest.len()));
@@ -1135,6 +1180,20 @@ mod tests {
             to_vec(&(&h, &h)).ok(),
             serde_json::to_vec(&(&h.0, &h.0)).ok()
         );
+    }
+
+    #[test]
+    fn long_strings_with_escapes_read_the_same_each_time() {
+        let page = "<html>\r\n<title>401 - \"Unauthorized\"</title>\r\n".repeat(12);
+        let mut texts: Vec<String> = (0..40).map(|n| format!("{page}{n}")).collect();
+        // Same length and slot candidates, one byte apart.
+        texts.push(page.replacen('4', "5", 1));
+        texts.push(page.clone());
+        for _ in 0..3 {
+            for t in &texts {
+                same(t.as_str());
+            }
+        }
     }
 
     #[derive(Serialize)]

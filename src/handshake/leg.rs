@@ -156,9 +156,33 @@ pub struct Leg {
     pub answer: Answer,
     /// One line for timelines: `GET /app NTLM Type 1 -> 401 NTLM Type 2 challenge ...`.
     pub summary: String,
+    /// Where in `summary` the credential's and the challenges' own summaries are, for the
+    /// timeline, which shows them again (they cost more to make than to keep).
+    #[serde(skip)]
+    parts: SummaryParts,
+}
+
+/// Byte ranges of [`Leg::summary`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct SummaryParts {
+    credential: Option<(usize, usize)>,
+    challenges: Option<(usize, usize)>,
 }
 
 impl Leg {
+    /// The summary of the request's credential, as [`Leg::summary`] shows it.
+    pub fn credential_summary(&self) -> Option<&str> {
+        let (a, b) = self.parts.credential?;
+        self.summary.get(a..b)
+    }
+
+    /// The summary of the response's challenges (when it has some), as [`Leg::summary`]
+    /// shows it.
+    pub fn challenges_summary(&self) -> Option<&str> {
+        let (a, b) = self.parts.challenges?;
+        self.summary.get(a..b)
+    }
+
     pub fn ts(&self) -> Timestamp {
         self.request
             .as_ref()
@@ -259,7 +283,7 @@ pub fn leg_of(x: &Exchange) -> Option<Leg> {
     };
     let request = req.map(|r| leg_request(r, credential));
     let response = resp.map(|r| leg_response(r, challenges));
-    let summary = summarise(request.as_ref(), response.as_ref());
+    let (summary, parts) = summarise(request.as_ref(), response.as_ref());
     Some(Leg {
         conn: x.conn,
         proxy,
@@ -268,6 +292,7 @@ pub fn leg_of(x: &Exchange) -> Option<Leg> {
         credential: cred,
         answer,
         summary,
+        parts,
     })
 }
 
@@ -498,18 +523,23 @@ fn special_answer(t: &Token) -> Option<Answer> {
     }
 }
 
-fn summarise(req: Option<&LegRequest>, resp: Option<&LegResponse>) -> String {
+fn summarise(req: Option<&LegRequest>, resp: Option<&LegResponse>) -> (String, SummaryParts) {
     let mut s = String::new();
+    let mut parts = SummaryParts::default();
+    let bracketed = |s: &mut String, text: &str| {
+        s.push_str(" [");
+        let at = s.len();
+        s.push_str(text);
+        let end = s.len();
+        s.push(']');
+        (at, end)
+    };
     if let Some(r) = req {
         s.push_str(&r.method);
         s.push(' ');
         s.push_str(&r.uri);
         match r.credential.as_ref() {
-            Some(c) => {
-                s.push_str(" [");
-                s.push_str(&c.summary());
-                s.push(']');
-            }
+            Some(c) => parts.credential = Some(bracketed(&mut s, &c.summary())),
             None => s.push_str(" (anonymous)"),
         }
     } else {
@@ -518,19 +548,19 @@ fn summarise(req: Option<&LegRequest>, resp: Option<&LegResponse>) -> String {
     s.push_str(" -> ");
     match resp {
         Some(r) => {
-            s.push_str(&r.status.to_string());
+            s.push_str(itoa::Buffer::new().format(r.status));
             if let Some(sub) = &r.iis_substatus {
-                s.push_str(&format!(" (IIS {sub})"));
+                s.push_str(" (IIS ");
+                s.push_str(sub);
+                s.push(')');
             }
             if let Some(c) = r.challenges.as_ref() {
                 if !c.items.is_empty() {
-                    s.push_str(" [");
-                    s.push_str(&c.summary());
-                    s.push(']');
+                    parts.challenges = Some(bracketed(&mut s, &c.summary()));
                 }
             }
         }
         None => s.push_str("no response"),
     }
-    s
+    (s, parts)
 }

@@ -287,6 +287,8 @@ impl Handshake {
     }
 
     /// Builds the timeline from the legs and the TCP events.
+    ///
+    /// The request's and response's lines reuse the auth summaries the leg's summary holds.
     pub fn build_timeline(&mut self) {
         let mut entries: Vec<TimelineEntry> = Vec::new();
         for (i, leg) in self.legs.iter().enumerate() {
@@ -298,15 +300,7 @@ impl Handshake {
                     frame: r.frame,
                     what: TimelineWhat::Request {
                         leg: i,
-                        text: format!(
-                            "{} {}{}",
-                            r.method,
-                            r.uri,
-                            r.credential
-                                .as_ref()
-                                .map(|c| format!(" [{}]", c.summary()))
-                                .unwrap_or_default()
-                        ),
+                        text: request_text(leg, r),
                     },
                 });
             }
@@ -319,20 +313,7 @@ impl Handshake {
                     what: TimelineWhat::Response {
                         leg: i,
                         status: r.status,
-                        text: format!(
-                            "{} {}{}{}",
-                            r.status,
-                            r.reason,
-                            r.iis_substatus
-                                .as_ref()
-                                .map(|s| format!(" (IIS {s})"))
-                                .unwrap_or_default(),
-                            r.challenges
-                                .as_ref()
-                                .filter(|c| !c.items.is_empty())
-                                .map(|c| format!(" [{}]", c.summary()))
-                                .unwrap_or_default()
-                        ),
+                        text: response_text(leg, r),
                     },
                 });
             }
@@ -355,4 +336,40 @@ impl Handshake {
         }
         self.timeline = entries;
     }
+}
+
+/// A timeline's request line: `GET /app [NTLM Type 1 ...]`.
+fn request_text(leg: &Leg, r: &leg::LegRequest) -> String {
+    let mut text =
+        String::with_capacity(r.method.len().saturating_add(r.uri.len()).saturating_add(1));
+    text.push_str(&r.method);
+    text.push(' ');
+    text.push_str(&r.uri);
+    if r.credential.is_some() {
+        bracket(&mut text, leg.credential_summary());
+    }
+    text
+}
+
+/// A timeline's response line: `401 Unauthorized (IIS 401.1) [NTLM Type 2 ...]`.
+fn response_text(leg: &Leg, r: &leg::LegResponse) -> String {
+    let mut text = String::new();
+    text.push_str(itoa::Buffer::new().format(r.status));
+    text.push(' ');
+    text.push_str(&r.reason);
+    if let Some(sub) = &r.iis_substatus {
+        text.push_str(" (IIS ");
+        text.push_str(sub);
+        text.push(')');
+    }
+    if r.challenges.as_ref().is_some_and(|c| !c.items.is_empty()) {
+        bracket(&mut text, leg.challenges_summary());
+    }
+    text
+}
+
+fn bracket(text: &mut String, inner: Option<&str>) {
+    text.push_str(" [");
+    text.push_str(inner.unwrap_or_default());
+    text.push(']');
 }
