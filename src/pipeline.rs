@@ -14,8 +14,8 @@ use std::net::SocketAddr;
 use crate::capture::{Frame, Timestamp};
 use crate::diagnose::{diagnose, DiagnoseConfig, Finding};
 use crate::handshake::{
-    leg_of, ConnEvent, ConnEventKind, CorrelateConfig, CorrelateStats, Correlator, Handshake, Leg,
-    SharedAuth, Side,
+    leg_of_shared, ConnEvent, ConnEventKind, CorrelateConfig, CorrelateStats, Correlator,
+    Handshake, Leg, SharedAuth, Side,
 };
 use crate::http::{Anomaly, Exchange, HttpConfig, HttpEvent, HttpStats, HttpTracker};
 use crate::net::{NetDecoder, NetStats};
@@ -466,8 +466,8 @@ pub enum ModelEvent {
 }
 
 /// An exchange's leg (its tokens decoded), made by the front when told to
-/// ([`Front::prepare_legs`]) or else by the model. [`leg_of`] is a pure function, so which
-/// thread makes it does not change the outputs; `report --threads` has it made by the
+/// ([`Front::prepare_legs`]) or else by the model. [`leg_of_shared`] is a pure function
+/// (its cache only saves work), so which thread makes it does not change the outputs; `report --threads` has it made by the
 /// less busy one.
 #[derive(Debug)]
 pub enum LegPrep {
@@ -536,11 +536,7 @@ fn emit_handshake(h: Handshake, cfg: &DiagnoseConfig, sink: &mut dyn FnMut(Outpu
 /// An exchange's leg, its secrets' values dropped when they will not be shown (while the leg
 /// is their only holder, before its exchange's output shares them).
 fn make_leg(x: &Exchange, forget_secrets: bool) -> Option<Leg> {
-    let mut leg = leg_of(x)?;
-    if forget_secrets {
-        leg.forget_secrets();
-    }
-    Some(leg)
+    leg_of_shared(x, forget_secrets)
 }
 
 fn on_stream(

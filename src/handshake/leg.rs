@@ -251,6 +251,28 @@ impl Leg {
 }
 
 pub fn leg_of(x: &Exchange) -> Option<Leg> {
+    leg_with(x, &mut |headers, kind| {
+        decode_named(headers, kind).map(Arc::new)
+    })
+}
+
+/// [`leg_of`], with each distinct auth header value decoded once (see [`DecodeCache`]) and,
+/// with `forget_secrets`, its secret values dropped before it is shared: the leg reads the
+/// same, and holds no credential.
+pub fn leg_of_shared(x: &Exchange, forget_secrets: bool) -> Option<Leg> {
+    let mut leg = leg_with(x, &mut |headers, kind| {
+        decode_shared(headers, kind, forget_secrets)
+    })?;
+    if forget_secrets {
+        // What the cache did not hold (it holds all, unless it could not be reached).
+        leg.forget_secrets();
+    }
+    Some(leg)
+}
+
+type Decode<'a> = dyn FnMut(&[crate::http::Header], HeaderKind) -> Option<Arc<AuthHeader>> + 'a;
+
+fn leg_with(x: &Exchange, decode: &mut Decode<'_>) -> Option<Leg> {
     let req = x.request.as_ref();
     let resp = x.response.as_ref();
     let status = resp.map(|r| r.status);
@@ -266,8 +288,8 @@ pub fn leg_of(x: &Exchange) -> Option<Leg> {
     } else {
         (HeaderKind::Authorization, HeaderKind::WwwAuthenticate)
     };
-    let credential = req.and_then(|r| decode_named(&r.headers, cred_kind).map(Arc::new));
-    let challenges = resp.and_then(|r| decode_named(&r.headers, chal_kind).map(Arc::new));
+    let credential = req.and_then(|r| decode(&r.headers, cred_kind));
+    let challenges = resp.and_then(|r| decode(&r.headers, chal_kind));
     let relevant = credential.is_some()
         || matches!(status, Some(401 | 407))
         || challenges.as_ref().is_some_and(|c| !c.items.is_empty());
@@ -304,6 +326,76 @@ fn decode_named(headers: &[crate::http::Header], kind: HeaderKind) -> Option<Aut
         return None;
     }
     Some(decode_headers(kind, &values))
+}
+
+/// Auth header values seen lately, decoded, by a 128-bit keyed hash of the values (two
+/// seeds): the same values come again and again (every server's first 401 offers the same
+/// schemes, a client's NTLM Type 1 and Basic credentials repeat, a Bearer token is sent on
+/// every request), and decoding a token costs thousands of instructions. Shared headers are
+/// also serialised once by the JSON report (`crate::json::shared`). The key is a hash and
+/// not the text, so that no credential is kept here. One per thread (decoding runs on
+/// either of the analyzer's threads); [`DECODE_SLOTS`] headers at most, the newest by slot.
+struct DecodeCache {
+    seeds: (
+        foldhash::quality::RandomState,
+        foldhash::quality::RandomState,
+    ),
+    slots: Vec<Option<Decoded>>,
+}
+
+struct Decoded {
+    key: (u64, u64),
+    header: Arc<AuthHeader>,
+}
+
+const DECODE_SLOTS: usize = 256;
+
+thread_local! {
+    static DECODED: std::cell::RefCell<DecodeCache> = std::cell::RefCell::new(DecodeCache {
+        seeds: Default::default(),
+        slots: Vec::new(),
+    });
+}
+
+fn decode_shared(
+    headers: &[crate::http::Header],
+    kind: HeaderKind,
+    forget_secrets: bool,
+) -> Option<Arc<AuthHeader>> {
+    use std::hash::BuildHasher as _;
+    let values: Vec<&[u8]> = headers_named(headers, kind.name())
+        .map(str::as_bytes)
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    let what = (kind, forget_secrets, &values);
+    let key = DECODED.with_borrow(|c| (c.seeds.0.hash_one(what), c.seeds.1.hash_one(what)));
+    let slot = (key.0 as usize) % DECODE_SLOTS;
+    let known = DECODED.with_borrow(|c| {
+        let d = c.slots.get(slot)?.as_ref()?;
+        (d.key == key).then(|| Arc::clone(&d.header))
+    });
+    if known.is_some() {
+        return known;
+    }
+    let mut header = decode_headers(kind, &values);
+    if forget_secrets {
+        crate::auth::RevealSecrets::forget_secrets(&mut header);
+    }
+    let header = Arc::new(header);
+    DECODED.with_borrow_mut(|c| {
+        if c.slots.is_empty() {
+            c.slots.resize_with(DECODE_SLOTS, || None);
+        }
+        if let Some(s) = c.slots.get_mut(slot) {
+            *s = Some(Decoded {
+                key,
+                header: Arc::clone(&header),
+            });
+        }
+    });
+    Some(header)
 }
 
 fn header_value(headers: &[crate::http::Header], name: &str) -> Option<String> {

@@ -58,10 +58,33 @@ pub struct Segment<'a> {
 }
 
 /// Flow key: the 4-tuple in a canonical order, so both directions map to one key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlowKey {
     pub a: SocketAddr,
     pub b: SocketAddr,
+}
+
+/// Every packet looks its connection up by this key: an IPv4 pair is hashed as two words
+/// (the derived hash fed the hasher field by field, discriminants included). Equal keys hash
+/// the same: IPv6 flow labels and scopes, which `Eq` also compares, are left out.
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        fn word(a: &SocketAddr) -> u128 {
+            match a {
+                SocketAddr::V4(v4) => u128::from(v4.ip().to_bits()) << 16 | u128::from(v4.port()),
+                SocketAddr::V6(v6) => v6.ip().to_bits() ^ u128::from(v6.port()) << 112 ^ 1,
+            }
+        }
+        match (self.a, self.b) {
+            (SocketAddr::V4(_), SocketAddr::V4(_)) => {
+                state.write_u128(word(&self.a) << 64 | word(&self.b));
+            }
+            _ => {
+                state.write_u128(word(&self.a));
+                state.write_u128(word(&self.b));
+            }
+        }
+    }
 }
 
 impl FlowKey {

@@ -384,6 +384,78 @@ fn forgotten_secrets_read_the_same_and_are_gone() {
     assert!(secrets > 20, "only {secrets} secrets seen");
 }
 
+#[test]
+fn legs_from_the_decode_cache_are_the_legs_decoded_afresh() {
+    use authscope::capture::MergedSource;
+    use authscope::handshake::{leg_of, leg_of_shared};
+    use authscope::pipeline::{Analyzer, Config, Output};
+
+    let mut shared = 0;
+    for path in captures_in(&root().join("captures")) {
+        let mut source = MergedSource::open(std::slice::from_ref(&path)).unwrap();
+        let mut a = Analyzer::new(Config::default());
+        let mut exchanges = Vec::new();
+        let mut keep = |o: Output| {
+            if let Output::Exchange(x, _) = o {
+                exchanges.push(x);
+            }
+        };
+        while let Some(f) = source.next_frame() {
+            a.push(&f, &mut keep);
+        }
+        a.finish(&mut keep);
+        // By the header values: those seen before are the same decoded header, not a copy.
+        type Seen = (Vec<String>, std::sync::Arc<authscope::auth::AuthHeader>);
+        let mut seen: Vec<Seen> = Vec::new();
+        for x in &exchanges {
+            let fresh = leg_of(x);
+            // Twice: the second comes from the cache.
+            for _ in 0..2 {
+                assert_eq!(leg_of_shared(x, false), fresh, "{}", path.display());
+            }
+            let Some(leg) = leg_of_shared(x, false) else {
+                continue;
+            };
+            let values = |name: &str, heads: Option<&Vec<authscope::http::Header>>| {
+                authscope::http::headers_named(heads.map(Vec::as_slice).unwrap_or_default(), name)
+                    .map(|v| format!("{name}: {v}"))
+                    .collect::<Vec<_>>()
+            };
+            let request = x.request.as_ref().map(|r| &r.headers);
+            let response = x.response.as_ref().map(|r| &r.headers);
+            let headers = [
+                (
+                    [
+                        values("authorization", request),
+                        values("proxy-authorization", request),
+                    ]
+                    .concat(),
+                    leg.request.and_then(|r| r.credential),
+                ),
+                (
+                    [
+                        values("www-authenticate", response),
+                        values("proxy-authenticate", response),
+                    ]
+                    .concat(),
+                    leg.response.and_then(|r| r.challenges),
+                ),
+            ];
+            for (values, h) in headers {
+                let Some(h) = h else { continue };
+                match seen.iter().find(|(v, _)| *v == values) {
+                    Some((_, s)) => {
+                        assert!(std::sync::Arc::ptr_eq(s, &h), "{}", path.display());
+                        shared += 1;
+                    }
+                    None => seen.push((values, h)),
+                }
+            }
+        }
+    }
+    assert!(shared > 20, "only {shared} headers shared");
+}
+
 fn text_report(name: &str) -> String {
     let path = root().join("captures").join(name);
     let mut out = Vec::new();
