@@ -146,53 +146,60 @@ impl From<serde_json::Error> for ReportError {
 const SPOOL_BUFFER: usize = 1 << 18;
 
 struct Spool {
-    file: io::BufWriter<std::fs::File>,
+    file: std::fs::File,
+    /// Items are serialised straight into it, and it goes to the file when full: a second
+    /// buffer would copy every byte once more.
+    pending: Vec<u8>,
     count: u64,
 }
 
 impl Spool {
     fn new() -> io::Result<Spool> {
         Ok(Spool {
-            // Large writes: a spool holds up to hundreds of MB, and each write is a syscall.
-            file: io::BufWriter::with_capacity(SPOOL_BUFFER, tempfile::tempfile()?),
+            file: tempfile::tempfile()?,
+            pending: Vec::with_capacity(SPOOL_BUFFER),
             count: 0,
         })
     }
 
-    fn push<T: serde::Serialize>(
-        &mut self,
-        item: &T,
-        buf: &mut Vec<u8>,
-    ) -> Result<(), ReportError> {
+    fn next(&mut self) {
         if self.count > 0 {
-            self.file.write_all(b",")?;
+            self.pending.push(b',');
         }
-        buf.clear();
-        json::extend(buf, item)?;
-        self.file.write_all(buf)?;
         self.count = self.count.saturating_add(1);
+    }
+
+    /// Large writes: a spool holds up to hundreds of MB, and each write is a syscall.
+    fn spill(&mut self) -> io::Result<()> {
+        if self.pending.len() >= SPOOL_BUFFER {
+            self.file.write_all(&self.pending)?;
+            self.pending.clear();
+        }
         Ok(())
     }
 
+    fn push<T: serde::Serialize>(&mut self, item: &T) -> Result<(), ReportError> {
+        self.next();
+        json::extend(&mut self.pending, item)?;
+        Ok(self.spill()?)
+    }
+
     /// Pushes a handshake as [`Analysed`] serialises it.
-    fn push_analysed(&mut self, a: &Analysed, buf: &mut Vec<u8>) -> Result<(), ReportError> {
-        if self.count > 0 {
-            self.file.write_all(b",")?;
-        }
-        write_object_with(
-            buf,
-            &mut self.file,
+    fn push_analysed(&mut self, a: &Analysed) -> Result<(), ReportError> {
+        self.next();
+        append_object_with(
+            &mut self.pending,
             &a.handshake,
             "findings",
             Some(&a.findings),
         )?;
-        self.count = self.count.saturating_add(1);
-        Ok(())
+        Ok(self.spill()?)
     }
 
     fn copy_into(self, out: &mut dyn Write) -> io::Result<()> {
         use std::io::{Read, Seek};
-        let mut f = self.file.into_inner().map_err(|e| e.into_error())?;
+        let mut f = self.file;
+        f.write_all(&self.pending)?;
         f.seek(io::SeekFrom::Start(0))?;
         // Not io::copy: through `dyn Write` it moves 8 KiB a call.
         let mut buf = vec![0u8; SPOOL_BUFFER];
@@ -365,11 +372,24 @@ fn write_object_with<T: serde::Serialize, E: serde::Serialize>(
     extra: Option<&E>,
 ) -> Result<(), ReportError> {
     buf.clear();
+    append_object_with(buf, object, key, extra)?;
+    out.write_all(buf)?;
+    Ok(())
+}
+
+/// [`write_object_with`], appended to `buf`.
+fn append_object_with<T: serde::Serialize, E: serde::Serialize>(
+    buf: &mut Vec<u8>,
+    object: &T,
+    key: &str,
+    extra: Option<&E>,
+) -> Result<(), ReportError> {
+    let start = buf.len();
     json::extend(buf, object)?;
     if let Some(extra) = extra {
         if buf.last() == Some(&b'}') {
             buf.pop();
-            if buf.last() != Some(&b'{') {
+            if buf.len() > start.saturating_add(1) {
                 buf.push(b',');
             }
             json::extend(buf, key)?;
@@ -378,7 +398,6 @@ fn write_object_with<T: serde::Serialize, E: serde::Serialize>(
             buf.push(b'}');
         }
     }
-    out.write_all(buf)?;
     Ok(())
 }
 
@@ -451,7 +470,7 @@ impl Collector<'_> {
                 let n = summary.ended.entry(ending_name(c.ended)).or_default();
                 *n = n.saturating_add(1);
                 if let Some(sp) = self.connections.as_mut() {
-                    if let Err(e) = sp.push(&*c, &mut self.buf) {
+                    if let Err(e) = sp.push(&*c) {
                         self.write_err.get_or_insert(e);
                     }
                 }
@@ -532,10 +551,9 @@ impl Collector<'_> {
                         self.write_err.get_or_insert(e.into());
                     }
                 } else if let Some((hs, fs)) = self.spools.as_mut() {
-                    let buf = &mut self.buf;
                     let r = hs
-                        .push_analysed(&a, buf)
-                        .and_then(|_| a.findings.iter().try_for_each(|f| fs.push(f, buf)));
+                        .push_analysed(&a)
+                        .and_then(|_| a.findings.iter().try_for_each(|f| fs.push(f)));
                     if let Err(e) = r {
                         self.write_err.get_or_insert(e);
                     }
