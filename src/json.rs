@@ -501,6 +501,30 @@ fn push_f32(out: &mut Vec<u8>, v: f32) {
     }
 }
 
+/// The methods of a `Serializer` that write a string (a unit variant is its name), the
+/// same for a value and for a key.
+macro_rules! strings {
+    () => {
+        fn serialize_char(self, v: char) -> Result<(), Error> {
+            push_str(self.out, v.encode_utf8(&mut [0u8; 4]));
+            Ok(())
+        }
+        fn serialize_str(self, v: &str) -> Result<(), Error> {
+            push_str(self.out, v);
+            Ok(())
+        }
+        fn serialize_unit_variant(
+            self,
+            _name: &'static str,
+            _index: u32,
+            variant: &'static str,
+        ) -> Result<(), Error> {
+            push_str(self.out, variant);
+            Ok(())
+        }
+    };
+}
+
 /// The integer methods of a `Serializer`, each writing its value with `$write(self, v)`.
 macro_rules! integers {
     ($write:ident) => {
@@ -598,14 +622,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         push_f64(self.out, v);
         Ok(())
     }
-    fn serialize_char(self, v: char) -> Result<(), Error> {
-        push_str(self.out, v.encode_utf8(&mut [0u8; 4]));
-        Ok(())
-    }
-    fn serialize_str(self, v: &str) -> Result<(), Error> {
-        push_str(self.out, v);
-        Ok(())
-    }
+    strings!();
     /// As serde_json: an array of numbers.
     fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
         let mut seq = Compound::open(self, b"[", b"]");
@@ -627,15 +644,6 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
     }
     fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
         self.serialize_unit()
-    }
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> Result<(), Error> {
-        push_str(self.out, variant);
-        Ok(())
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
@@ -825,14 +833,7 @@ impl ser::Serializer for KeyWriter<'_> {
         }
         self.quoted(zmij::Buffer::new().format_finite(v).as_bytes())
     }
-    fn serialize_char(self, v: char) -> Result<(), Error> {
-        push_str(self.out, v.encode_utf8(&mut [0u8; 4]));
-        Ok(())
-    }
-    fn serialize_str(self, v: &str) -> Result<(), Error> {
-        push_str(self.out, v);
-        Ok(())
-    }
+    strings!();
     fn serialize_bytes(self, _v: &[u8]) -> Result<(), Error> {
         refused()
     }
@@ -847,15 +848,6 @@ impl ser::Serializer for KeyWriter<'_> {
     }
     fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
         refused()
-    }
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> Result<(), Error> {
-        push_str(self.out, variant);
-        Ok(())
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,

@@ -496,7 +496,7 @@ impl Model {
             ModelEvent::Conn(event) => corr.conn_event(event),
             ModelEvent::Exchange(x, prep) => {
                 let leg = match prep {
-                    LegPrep::Later => make_leg(&x, self.forget_secrets),
+                    LegPrep::Later => leg_of_shared(&x, self.forget_secrets),
                     LegPrep::Made(leg) => leg.map(|l| *l),
                 };
                 let auth = leg
@@ -535,10 +535,6 @@ fn emit_handshake(h: Handshake, cfg: &DiagnoseConfig, sink: &mut dyn FnMut(Outpu
 
 /// An exchange's leg, its secrets' values dropped when they will not be shown (while the leg
 /// is their only holder, before its exchange's output shares them).
-fn make_leg(x: &Exchange, forget_secrets: bool) -> Option<Leg> {
-    leg_of_shared(x, forget_secrets)
-}
-
 fn on_stream(
     http: &mut HttpTracker,
     open: &mut HashMap<ConnId, Box<Connection>>,
@@ -662,7 +658,7 @@ fn on_stream(
         HttpEvent::RequestHead { .. } => {}
         HttpEvent::Exchange(x) => {
             let prep = if prepare_legs {
-                LegPrep::Made(make_leg(&x, forget_secrets).map(Box::new))
+                LegPrep::Made(leg_of_shared(&x, forget_secrets).map(Box::new))
             } else {
                 LegPrep::Later
             };

@@ -195,19 +195,6 @@ impl Leg {
         self.response.as_ref().map(|r| r.status)
     }
 
-    /// Drops the values of the secrets in its decoded headers, keeping their lengths. Only
-    /// where the leg holds a header alone: a header already shared keeps them.
-    pub fn forget_secrets(&mut self) {
-        use crate::auth::RevealSecrets as _;
-        let credential = self.request.as_mut().and_then(|r| r.credential.as_mut());
-        let challenges = self.response.as_mut().and_then(|r| r.challenges.as_mut());
-        for h in credential.into_iter().chain(challenges) {
-            if let Some(h) = Arc::get_mut(h) {
-                h.forget_secrets();
-            }
-        }
-    }
-
     /// Time from the request to its response.
     pub fn latency_ns(&self) -> Option<i64> {
         Some(self.response.as_ref()?.ts.since(self.request.as_ref()?.ts))
@@ -260,14 +247,9 @@ pub fn leg_of(x: &Exchange) -> Option<Leg> {
 /// with `forget_secrets`, its secret values dropped before it is shared: the leg reads the
 /// same, and holds no credential.
 pub fn leg_of_shared(x: &Exchange, forget_secrets: bool) -> Option<Leg> {
-    let mut leg = leg_with(x, &mut |headers, kind| {
+    leg_with(x, &mut |headers, kind| {
         decode_shared(headers, kind, forget_secrets)
-    })?;
-    if forget_secrets {
-        // What the cache did not hold (it holds all, unless it could not be reached).
-        leg.forget_secrets();
-    }
-    Some(leg)
+    })
 }
 
 type Decode<'a> = dyn FnMut(&[crate::http::Header], HeaderKind) -> Option<Arc<AuthHeader>> + 'a;

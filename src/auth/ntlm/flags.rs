@@ -79,17 +79,9 @@ impl fmt::Display for NegotiateFlags {
 impl Serialize for NegotiateFlags {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct as _;
-        // As `Display` writes it, without formatting machinery or allocations: every NTLM
-        // message of the report carries its flags.
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut value = *b"0x00000000";
-        for (i, d) in value.iter_mut().skip(2).enumerate() {
-            let shift = 28u32.saturating_sub(4u32.saturating_mul(i as u32));
-            *d = HEX
-                .get(((self.0 >> shift) & 0xf) as usize)
-                .copied()
-                .unwrap_or(b'0');
-        }
+        // As `Display` writes it, without the formatting machinery: every NTLM message of the
+        // report carries its flags.
+        let value = ["0x", &crate::auth::secret::hex(&self.0.to_be_bytes())].concat();
         let mut names = [""; 32];
         let mut count = 0usize;
         let set = NAMES.iter().filter(|(bit, _)| self.0 & bit != 0);
@@ -98,7 +90,7 @@ impl Serialize for NegotiateFlags {
             count = count.saturating_add(1);
         }
         let mut st = s.serialize_struct("NegotiateFlags", 2)?;
-        st.serialize_field("value", std::str::from_utf8(&value).unwrap_or_default())?;
+        st.serialize_field("value", &value)?;
         st.serialize_field("names", names.get(..count).unwrap_or_default())?;
         st.end()
     }
