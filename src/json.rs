@@ -48,7 +48,13 @@ impl From<Error> for serde_json::Error {
 /// Appends `value`'s compact JSON to `out`.
 pub fn extend<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), Error> {
     let outer = WRITING.replace(true);
-    let r = value.serialize(&mut Writer { out });
+    // Taken, not borrowed: a value that calls `extend` while being written gets a new one.
+    let mut keys = KEYS.take().unwrap_or_default();
+    let r = value.serialize(&mut Writer {
+        out,
+        keys: &mut keys,
+    });
+    KEYS.set(Some(keys));
     WRITING.set(outer);
     r
 }
@@ -75,6 +81,80 @@ thread_local! {
     /// What [`shared`] asks of the writer it knows is serialising.
     static RAW: Cell<Option<Pending>> = const { Cell::new(None) };
     static SHARED: RefCell<SharedJson> = RefCell::new(SharedJson::default());
+    /// This thread's [`Keys`], between two calls of [`extend`].
+    static KEYS: Cell<Option<Box<Keys>>> = const { Cell::new(None) };
+}
+
+/// Struct keys as written (`"key":`), by the address and length of their `&'static str`.
+/// A report writes some forty keys for every value it writes, from a few hundred distinct
+/// names: a slot's copy is a fixed-size one, where checking and quoting the key again cost
+/// about 70 instructions. The text behind a `&'static str` never changes, so its address
+/// names it. Direct-mapped: two keys that share a slot take turns, which costs time only.
+struct Keys {
+    slots: [KeySlot; KEY_SLOTS],
+}
+
+#[derive(Clone, Copy, Default)]
+struct KeySlot {
+    /// 0 when empty (no text lives at address 0).
+    addr: usize,
+    len: u8,
+    /// How much of `json` is the key's.
+    used: u8,
+    json: [u8; KEY_JSON],
+}
+
+/// A report names about 250 keys; fewer slots than twice that let them collide.
+const KEY_BITS: u32 = 9;
+const KEY_SLOTS: usize = 1 << KEY_BITS;
+/// The longest key kept, quotes and colon included (a slot is 40 bytes).
+const KEY_JSON: usize = 30;
+
+impl Default for Keys {
+    fn default() -> Self {
+        Keys {
+            slots: [KeySlot::default(); KEY_SLOTS],
+        }
+    }
+}
+
+impl Keys {
+    /// `"key":`, escaped as any string is (a rename may hold anything).
+    #[inline]
+    fn push(&mut self, out: &mut Vec<u8>, key: &'static str) {
+        let addr = key.as_ptr() as usize;
+        // Fibonacci hashing: literals sit a few bytes apart, in runs.
+        let at = (addr as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - KEY_BITS);
+        match self.slots.get_mut(at as usize) {
+            Some(slot) if slot.addr == addr && usize::from(slot.len) == key.len() => {
+                let start = out.len();
+                out.extend_from_slice(&slot.json);
+                out.truncate(start.saturating_add(usize::from(slot.used)));
+            }
+            slot => Keys::miss(slot, out, key),
+        }
+    }
+
+    /// Writes the key the long way, and keeps it in `slot` if it fits.
+    #[cold]
+    #[inline(never)]
+    fn miss(slot: Option<&mut KeySlot>, out: &mut Vec<u8>, key: &'static str) {
+        let start = out.len();
+        push_str(out, key);
+        out.push(b':');
+        let (Some(slot), Some(written)) = (slot, out.get(start..)) else {
+            return;
+        };
+        let (Ok(len), Ok(used)) = (u8::try_from(key.len()), u8::try_from(written.len())) else {
+            return;
+        };
+        if let Some(to) = slot.json.get_mut(..written.len()) {
+            to.copy_from_slice(written);
+            slot.addr = key.as_ptr() as usize;
+            slot.len = len;
+            slot.used = used;
+        }
+    }
 }
 
 /// The JSON of values shared by `Arc` and serialised more than once: a handshake's leg and
@@ -338,7 +418,7 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let start = out.len();
     let clean = if bytes.len() <= SHORT {
-        push_short(out, bytes)
+        push_words::<true>(out, bytes)
     } else if next_escape(bytes).is_none() {
         out.extend_from_slice(bytes);
         true
@@ -352,14 +432,15 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// The longest string [`push_short`] takes.
+/// The longest string [`push_words`] takes.
 const SHORT: usize = 32;
 
-/// Writes `bytes` (at most [`SHORT`] of them) if none needs an escape; false if one does,
-/// with some of them written. Most keys and values are this short, and a copy of a length
-/// known only at run time is a call to `memcpy`, which costs more than the copy: these go
-/// as whole words (the last one overlapping the one before), checked as they go.
-fn push_short(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
+/// Writes `bytes` (at most [`SHORT`] of them), checked as they go if `CHECK`: false if one
+/// needs an escape, with some of them written. Most keys, values and numbers are this short,
+/// and a copy of a length known only at run time is a call to `memcpy`, which costs more
+/// than the copy: these go as whole words (the last one overlapping the one before).
+fn push_words<const CHECK: bool>(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
+    let dirty = |w: u64| CHECK && must_escape(w) != 0;
     let len = bytes.len();
     let start = out.len();
     if len < 8 {
@@ -368,7 +449,7 @@ fn push_short(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
             else {
                 return false;
             };
-            if must_escape(u64::from(a) | u64::from(b) << 32) != 0 {
+            if dirty(u64::from(a) | u64::from(b) << 32) {
                 return false;
             }
             out.extend_from_slice(&a.to_le_bytes());
@@ -377,7 +458,7 @@ fn push_short(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
             return true;
         }
         for &b in bytes {
-            if needs_escape(b) {
+            if CHECK && needs_escape(b) {
                 return false;
             }
             out.push(b);
@@ -386,7 +467,7 @@ fn push_short(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
     }
     let mut at = 0usize;
     while let Some(w) = word_at(bytes, at) {
-        if must_escape(w) != 0 {
+        if dirty(w) {
             return false;
         }
         out.extend_from_slice(&w.to_le_bytes());
@@ -397,7 +478,7 @@ fn push_short(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
         let Some(w) = word_at(bytes, last) else {
             return false;
         };
-        if must_escape(w) != 0 {
+        if dirty(w) {
             return false;
         }
         out.truncate(start.saturating_add(last));
@@ -472,22 +553,22 @@ fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(rest);
 }
 
-/// A struct's key, `"key":`. The derive's keys are Rust names or our renames, which need no
-/// escape, but they are checked like any string all the same.
-fn push_static_key(out: &mut Vec<u8>, key: &'static str) {
-    push_str(out, key);
-    out.push(b':');
+fn push_int<I: itoa::Integer>(out: &mut Vec<u8>, i: I) {
+    push_number(out, itoa::Buffer::new().format(i).as_bytes());
 }
 
-fn push_int<I: itoa::Integer>(out: &mut Vec<u8>, i: I) {
-    out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+/// A number's digits (at most 40, an i128's), copied by words when they fit.
+fn push_number(out: &mut Vec<u8>, digits: &[u8]) {
+    if digits.len() > SHORT || !push_words::<false>(out, digits) {
+        out.extend_from_slice(digits);
+    }
 }
 
 /// Shortest round-trip digits (zmij), as serde_json writes them; JSON has no NaN or
 /// infinity, so those are `null`, as there.
 fn push_f64(out: &mut Vec<u8>, v: f64) {
     if v.is_finite() {
-        out.extend_from_slice(zmij::Buffer::new().format_finite(v).as_bytes());
+        push_number(out, zmij::Buffer::new().format_finite(v).as_bytes());
     } else {
         out.extend_from_slice(b"null");
     }
@@ -495,7 +576,7 @@ fn push_f64(out: &mut Vec<u8>, v: f64) {
 
 fn push_f32(out: &mut Vec<u8>, v: f32) {
     if v.is_finite() {
-        out.extend_from_slice(zmij::Buffer::new().format_finite(v).as_bytes());
+        push_number(out, zmij::Buffer::new().format_finite(v).as_bytes());
     } else {
         out.extend_from_slice(b"null");
     }
@@ -546,23 +627,35 @@ fn push_int_to<I: itoa::Integer>(w: &mut Writer<'_>, i: I) -> Result<(), Error> 
 
 struct Writer<'a> {
     out: &'a mut Vec<u8>,
+    keys: &'a mut Keys,
 }
 
 /// An array or object being written: whether a member was written yet, and what closes it
-/// (`]`, `}`, or `]}` / `}}` for an enum variant's).
+/// (`]` or `}`, and a `}` more for an enum variant's). Bytes, not a slice: a slice of a length
+/// known only at run time is copied by a call to `memcpy`.
 struct Compound<'w, 'a> {
     w: &'w mut Writer<'a>,
     first: bool,
-    close: &'static [u8],
+    close: u8,
+    variant: bool,
 }
 
 impl<'w, 'a> Compound<'w, 'a> {
-    fn open(w: &'w mut Writer<'a>, open: &[u8], close: &'static [u8]) -> Self {
-        w.out.extend_from_slice(open);
+    fn open(w: &'w mut Writer<'a>, open: u8, close: u8) -> Self {
+        w.out.push(open);
         Compound {
             w,
             first: true,
             close,
+            variant: false,
+        }
+    }
+
+    /// The content of a variant, after [`open_variant`].
+    fn open_in_variant(w: &'w mut Writer<'a>, open: u8, close: u8) -> Self {
+        Compound {
+            variant: true,
+            ..Compound::open(w, open, close)
         }
     }
 
@@ -580,12 +673,15 @@ impl<'w, 'a> Compound<'w, 'a> {
 
     fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
         self.comma();
-        push_static_key(self.w.out, key);
+        self.w.keys.push(self.w.out, key);
         value.serialize(&mut *self.w)
     }
 
     fn end(self) -> Result<(), Error> {
-        self.w.out.extend_from_slice(self.close);
+        self.w.out.push(self.close);
+        if self.variant {
+            self.w.out.push(b'}');
+        }
         Ok(())
     }
 }
@@ -625,7 +721,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
     strings!();
     /// As serde_json: an array of numbers.
     fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
-        let mut seq = Compound::open(self, b"[", b"]");
+        let mut seq = Compound::open(self, b'[', b']');
         for b in v {
             seq.element(b)?;
         }
@@ -679,17 +775,17 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         Ok(())
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'w, 'a>, Error> {
-        Ok(Compound::open(self, b"[", b"]"))
+        Ok(Compound::open(self, b'[', b']'))
     }
     fn serialize_tuple(self, _len: usize) -> Result<Compound<'w, 'a>, Error> {
-        Ok(Compound::open(self, b"[", b"]"))
+        Ok(Compound::open(self, b'[', b']'))
     }
     fn serialize_tuple_struct(
         self,
         _name: &'static str,
         _len: usize,
     ) -> Result<Compound<'w, 'a>, Error> {
-        Ok(Compound::open(self, b"[", b"]"))
+        Ok(Compound::open(self, b'[', b']'))
     }
     fn serialize_tuple_variant(
         self,
@@ -699,13 +795,13 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         _len: usize,
     ) -> Result<Compound<'w, 'a>, Error> {
         open_variant(self.out, variant);
-        Ok(Compound::open(self, b"[", b"]}"))
+        Ok(Compound::open_in_variant(self, b'[', b']'))
     }
     fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'w, 'a>, Error> {
-        Ok(Compound::open(self, b"{", b"}"))
+        Ok(Compound::open(self, b'{', b'}'))
     }
     fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Compound<'w, 'a>, Error> {
-        Ok(Compound::open(self, b"{", b"}"))
+        Ok(Compound::open(self, b'{', b'}'))
     }
     fn serialize_struct_variant(
         self,
@@ -715,7 +811,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         _len: usize,
     ) -> Result<Compound<'w, 'a>, Error> {
         open_variant(self.out, variant);
-        Ok(Compound::open(self, b"{", b"}}"))
+        Ok(Compound::open_in_variant(self, b'{', b'}'))
     }
 }
 
@@ -1028,6 +1124,37 @@ mod tests {
         });
         same(&serde_json::json!({"a": [1, 2.5, null, "x", {"b": {}}], "c": []}));
         same(&(Some(1u8), None::<u8>, (), 'x'));
+    }
+
+    /// Keys of every length around the slot's size, one that needs escapes, and more keys
+    /// than slots, so that some share a slot and take turns.
+    #[test]
+    fn struct_keys_read_the_same_from_the_cache_as_written_the_long_way() {
+        const NAMES: [&str; 8] = [
+            "a",
+            "four",
+            "we\"ird\nkey",
+            "exactly_twenty_seven_chars_",
+            "exactly_twenty_eight_chars__",
+            "a_key_much_longer_than_any_slot_can_hold_at_all",
+            "",
+            "\u{7f}\u{1}",
+        ];
+        let mut keys = Keys::default();
+        let mut many: Vec<&'static str> = NAMES.to_vec();
+        // Slices of one leaked text: at one address with many lengths, and at more addresses
+        // than there are slots.
+        let text: &'static str = Box::leak("k".repeat(KEY_SLOTS * 3).into_boxed_str());
+        many.extend((1..40).map(|n| text.get(..n).unwrap_or_default()));
+        many.extend((0..KEY_SLOTS * 2).map(|n| text.get(n..n + 1 + n % 31).unwrap_or_default()));
+        for round in 0..3 {
+            for &name in &many {
+                let mut out = Vec::new();
+                keys.push(&mut out, name);
+                let want = format!("{}:", serde_json::to_string(name).unwrap());
+                assert_eq!(out, want.as_bytes(), "{name:?}, round {round}");
+            }
+        }
     }
 
     #[test]

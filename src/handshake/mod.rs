@@ -87,13 +87,64 @@ impl std::fmt::Display for ConnEventKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// Serialised with `kind`'s members inline, as `#[serde(flatten)]` would write it (see
+/// [`ConnEventKind::serialize_members`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnEvent {
     pub conn: ConnId,
     pub ts: Timestamp,
     pub frame: u64,
-    #[serde(flatten)]
     pub kind: ConnEventKind,
+}
+
+impl serde::Serialize for ConnEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut st = s.serialize_struct("ConnEvent", 3 + self.kind.members())?;
+        st.serialize_field("conn", &self.conn)?;
+        st.serialize_field("ts", &self.ts)?;
+        st.serialize_field("frame", &self.frame)?;
+        self.kind.serialize_members(&mut st)?;
+        st.end()
+    }
+}
+
+impl ConnEventKind {
+    /// How many members [`ConnEventKind::serialize_members`] writes.
+    fn members(&self) -> usize {
+        match self {
+            ConnEventKind::Open { .. } | ConnEventKind::Fin { .. } | ConnEventKind::Rst { .. } => 2,
+            ConnEventKind::Gap { .. } => 3,
+        }
+    }
+
+    /// The members the derive writes (`kind` and the variant's fields), into an enclosing
+    /// object. `#[serde(flatten)]` would do the same through a map, entry by entry, at about
+    /// twice the cost, and timelines hold many of these.
+    fn serialize_members<S: serde::ser::SerializeStruct>(
+        &self,
+        st: &mut S,
+    ) -> Result<(), S::Error> {
+        match self {
+            ConnEventKind::Open { handshake_seen } => {
+                st.serialize_field("kind", "open")?;
+                st.serialize_field("handshake_seen", handshake_seen)
+            }
+            ConnEventKind::Fin { by } => {
+                st.serialize_field("kind", "fin")?;
+                st.serialize_field("by", by)
+            }
+            ConnEventKind::Rst { by } => {
+                st.serialize_field("kind", "rst")?;
+                st.serialize_field("by", by)
+            }
+            ConnEventKind::Gap { by, len } => {
+                st.serialize_field("kind", "gap")?;
+                st.serialize_field("by", by)?;
+                st.serialize_field("len", len)
+            }
+        }
+    }
 }
 
 /// The scheme a handshake actually used (serialized by its name: `negotiate-ntlm`).
@@ -111,15 +162,10 @@ pub enum SchemeUsed {
     Other(String),
 }
 
-impl serde::Serialize for SchemeUsed {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl std::fmt::Display for SchemeUsed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl SchemeUsed {
+    /// The scheme's name, as reports write it.
+    pub fn as_str(&self) -> &str {
+        match self {
             SchemeUsed::None => "none",
             SchemeUsed::Ntlm => "ntlm",
             SchemeUsed::NegotiateNtlm => "negotiate-ntlm",
@@ -128,7 +174,19 @@ impl std::fmt::Display for SchemeUsed {
             SchemeUsed::Digest => "digest",
             SchemeUsed::Bearer => "bearer",
             SchemeUsed::Other(s) => s,
-        })
+        }
+    }
+}
+
+impl serde::Serialize for SchemeUsed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for SchemeUsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -185,15 +243,50 @@ impl Outcome {
 
 /// One line of a timeline: a leg's request or response, or a TCP event, with its time and
 /// the time since the line before.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+///
+/// Serialised with `what`'s members inline, as `#[serde(flatten)]` would write it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct TimelineEntry {
     pub ts: Timestamp,
     /// Nanoseconds since the previous entry (0 for the first).
     pub delta_ns: i64,
     pub conn: ConnId,
     pub frame: u64,
-    #[serde(flatten)]
     pub what: TimelineWhat,
+}
+
+impl serde::Serialize for TimelineEntry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let members = match &self.what {
+            TimelineWhat::Request { .. } => 3,
+            TimelineWhat::Response { .. } => 4,
+            TimelineWhat::Tcp(kind) => 1 + kind.members(),
+        };
+        let mut st = s.serialize_struct("TimelineEntry", 4 + members)?;
+        st.serialize_field("ts", &self.ts)?;
+        st.serialize_field("delta_ns", &self.delta_ns)?;
+        st.serialize_field("conn", &self.conn)?;
+        st.serialize_field("frame", &self.frame)?;
+        match &self.what {
+            TimelineWhat::Request { leg, text } => {
+                st.serialize_field("event", "request")?;
+                st.serialize_field("leg", leg)?;
+                st.serialize_field("text", text)?;
+            }
+            TimelineWhat::Response { leg, status, text } => {
+                st.serialize_field("event", "response")?;
+                st.serialize_field("leg", leg)?;
+                st.serialize_field("status", status)?;
+                st.serialize_field("text", text)?;
+            }
+            TimelineWhat::Tcp(kind) => {
+                st.serialize_field("event", "tcp")?;
+                kind.serialize_members(&mut st)?;
+            }
+        }
+        st.end()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -373,4 +466,113 @@ fn bracket(text: &mut String, inner: Option<&str>) {
     text.push_str(" [");
     text.push_str(inner.unwrap_or_default());
     text.push(']');
+}
+
+#[cfg(test)]
+mod serialize_tests {
+    use super::*;
+
+    /// What the derive with `#[serde(flatten)]` wrote before the hand-written impls.
+    #[derive(serde::Serialize)]
+    struct FlatConnEvent {
+        conn: ConnId,
+        ts: Timestamp,
+        frame: u64,
+        #[serde(flatten)]
+        kind: ConnEventKind,
+    }
+
+    #[derive(serde::Serialize)]
+    struct FlatTimelineEntry {
+        ts: Timestamp,
+        delta_ns: i64,
+        conn: ConnId,
+        frame: u64,
+        #[serde(flatten)]
+        what: TimelineWhat,
+    }
+
+    fn kinds() -> Vec<ConnEventKind> {
+        vec![
+            ConnEventKind::Open {
+                handshake_seen: true,
+            },
+            ConnEventKind::Open {
+                handshake_seen: false,
+            },
+            ConnEventKind::Fin { by: Side::Client },
+            ConnEventKind::Rst { by: Side::Server },
+            ConnEventKind::Gap {
+                by: Side::Server,
+                len: 1460,
+            },
+        ]
+    }
+
+    #[test]
+    fn conn_events_and_timeline_lines_serialise_as_the_flattened_derive() {
+        let ts = Timestamp(1_795_655_832_610_608_800);
+        let mut whats: Vec<TimelineWhat> = kinds().into_iter().map(TimelineWhat::Tcp).collect();
+        whats.push(TimelineWhat::Request {
+            leg: 0,
+            text: "GET / [NTLM \"negotiate\"]".into(),
+        });
+        whats.push(TimelineWhat::Response {
+            leg: 3,
+            status: 401,
+            text: "401 Unauthorized".into(),
+        });
+        for kind in kinds() {
+            let ours = ConnEvent {
+                conn: 7,
+                ts,
+                frame: 310,
+                kind,
+            };
+            let flat = FlatConnEvent {
+                conn: 7,
+                ts,
+                frame: 310,
+                kind,
+            };
+            let want = serde_json::to_string(&flat).unwrap();
+            assert_eq!(serde_json::to_string(&ours).unwrap(), want);
+            assert_eq!(crate::json::to_vec(&ours).unwrap(), want.as_bytes());
+        }
+        for what in whats {
+            let ours = TimelineEntry {
+                ts,
+                delta_ns: 8_271_000,
+                conn: 103,
+                frame: 824,
+                what: what.clone(),
+            };
+            let flat = FlatTimelineEntry {
+                ts,
+                delta_ns: 8_271_000,
+                conn: 103,
+                frame: 824,
+                what,
+            };
+            let want = serde_json::to_string(&flat).unwrap();
+            assert_eq!(serde_json::to_string(&ours).unwrap(), want);
+            assert_eq!(crate::json::to_vec(&ours).unwrap(), want.as_bytes());
+        }
+    }
+
+    #[test]
+    fn scheme_names_serialise_as_they_display() {
+        for s in [
+            SchemeUsed::None,
+            SchemeUsed::Ntlm,
+            SchemeUsed::NegotiateNtlm,
+            SchemeUsed::Kerberos,
+            SchemeUsed::Basic,
+            SchemeUsed::Digest,
+            SchemeUsed::Bearer,
+            SchemeUsed::Other("Hoba".into()),
+        ] {
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
+        }
+    }
 }
