@@ -151,12 +151,32 @@ pub fn parse_credentials(value: &[u8]) -> Result<ParsedHeader, DecodeError> {
     Ok(parsed)
 }
 
+// RFC 9110 5.6.2. `matches!`, not a search of a list: tokens are checked byte by byte, and
+// a Kerberos token68 is two kilobytes.
 fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
 }
 
+// RFC 9110 11.2.
 fn is_token68_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~+/".contains(&b)
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
 }
 
 struct Cursor<'a> {
@@ -452,6 +472,23 @@ fn parse_param_value(c: &mut Cursor<'_>, name: String, anomalies: &mut Vec<Anoma
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_and_token68_bytes_are_those_rfc_9110_lists() {
+        for b in 0..=u8::MAX {
+            let alnum = b.is_ascii_alphanumeric();
+            assert_eq!(
+                is_tchar(b),
+                alnum || b"!#$%&'*+-.^_`|~".contains(&b),
+                "{b:#x}"
+            );
+            assert_eq!(
+                is_token68_char(b),
+                alnum || b"-._~+/".contains(&b),
+                "{b:#x}"
+            );
+        }
+    }
 
     fn items(v: &str) -> Vec<AuthItem> {
         parse_challenges(v.as_bytes())

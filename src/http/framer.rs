@@ -615,12 +615,26 @@ pub(super) fn find_head_start(b: &[u8], role: Role) -> Option<usize> {
     None
 }
 
-fn owned_headers(h: &[httparse::Header<'_>]) -> Vec<Header> {
+/// The fields httparse found in `raw`. The head is checked for UTF-8 once, as a whole, and
+/// each value then taken from it by its place: checking each value on its own cost a call
+/// per field, a tenth of the HTTP stage.
+fn owned_headers(h: &[httparse::Header<'_>], raw: &[u8]) -> Vec<Header> {
+    let whole = std::str::from_utf8(raw).ok();
+    let value = |v: &[u8]| -> String {
+        let within = whole.and_then(|w| {
+            let at = (v.as_ptr() as usize).checked_sub(raw.as_ptr() as usize)?;
+            w.get(at..at.checked_add(v.len())?)
+        });
+        match within {
+            Some(t) => t.trim().to_owned(),
+            None => text(v).trim().to_owned(),
+        }
+    };
     h.iter()
         .filter(|h| !h.name.is_empty())
         .map(|h| Header {
             name: super::header_name(h.name),
-            value: text(h.value).trim().to_owned(),
+            value: value(h.value),
         })
         .collect()
 }
@@ -653,13 +667,13 @@ fn parse_request(raw: &[u8]) -> Result<Head, String> {
     let mut small = [httparse::EMPTY_HEADER; HEADERS_SMALL];
     let mut req = httparse::Request::new(&mut small);
     match config().parse_request(&mut req, raw) {
-        Ok(httparse::Status::Complete(_)) => Ok(request_head(&req)),
+        Ok(httparse::Status::Complete(_)) => Ok(request_head(&req, raw)),
         Ok(httparse::Status::Partial) => Err("incomplete request head".into()),
         Err(httparse::Error::TooManyHeaders) => {
             let mut big = vec![httparse::EMPTY_HEADER; HEADERS_MAX];
             let mut req = httparse::Request::new(&mut big);
             match config().parse_request(&mut req, raw) {
-                Ok(httparse::Status::Complete(_)) => Ok(request_head(&req)),
+                Ok(httparse::Status::Complete(_)) => Ok(request_head(&req, raw)),
                 Ok(httparse::Status::Partial) => Err("incomplete request head".into()),
                 Err(e) => Err(format!("request head: {e}")),
             }
@@ -668,12 +682,12 @@ fn parse_request(raw: &[u8]) -> Result<Head, String> {
     }
 }
 
-fn request_head(req: &httparse::Request<'_, '_>) -> Head {
+fn request_head(req: &httparse::Request<'_, '_>, raw: &[u8]) -> Head {
     Head::Request {
         method: req.method.unwrap_or_default().to_owned(),
         uri: req.path.unwrap_or_default().to_owned(),
         version: req.version.unwrap_or(1),
-        headers: owned_headers(req.headers),
+        headers: owned_headers(req.headers, raw),
     }
 }
 
@@ -681,13 +695,13 @@ fn parse_response(raw: &[u8]) -> Result<Head, String> {
     let mut small = [httparse::EMPTY_HEADER; HEADERS_SMALL];
     let mut resp = httparse::Response::new(&mut small);
     match config().parse_response(&mut resp, raw) {
-        Ok(httparse::Status::Complete(_)) => Ok(response_head(&resp)),
+        Ok(httparse::Status::Complete(_)) => Ok(response_head(&resp, raw)),
         Ok(httparse::Status::Partial) => Err("incomplete response head".into()),
         Err(httparse::Error::TooManyHeaders) => {
             let mut big = vec![httparse::EMPTY_HEADER; HEADERS_MAX];
             let mut resp = httparse::Response::new(&mut big);
             match config().parse_response(&mut resp, raw) {
-                Ok(httparse::Status::Complete(_)) => Ok(response_head(&resp)),
+                Ok(httparse::Status::Complete(_)) => Ok(response_head(&resp, raw)),
                 Ok(httparse::Status::Partial) => Err("incomplete response head".into()),
                 Err(e) => Err(format!("response head: {e}")),
             }
@@ -696,12 +710,12 @@ fn parse_response(raw: &[u8]) -> Result<Head, String> {
     }
 }
 
-fn response_head(resp: &httparse::Response<'_, '_>) -> Head {
+fn response_head(resp: &httparse::Response<'_, '_>, raw: &[u8]) -> Head {
     Head::Response {
         status: resp.code.unwrap_or(0),
         reason: resp.reason.unwrap_or_default().to_owned(),
         version: resp.version.unwrap_or(1),
-        headers: owned_headers(resp.headers),
+        headers: owned_headers(resp.headers, raw),
     }
 }
 
