@@ -655,7 +655,6 @@ fn on_stream(
             }
         }
         HttpEvent::NotHttp { conn } => drop_data.push(conn),
-        HttpEvent::RequestHead { .. } => {}
         HttpEvent::Exchange(x) => {
             let prep = if prepare_legs {
                 LegPrep::Made(leg_of_shared(&x, forget_secrets).map(Box::new))

@@ -247,7 +247,7 @@ fn redacted(name: &str, value: &str) -> Option<String> {
         let (scheme, rest) = value.trim_start().split_once(' ').unwrap_or((value, ""));
         let rest = rest.trim();
         if scheme.eq_ignore_ascii_case("negotiate") && !rest.is_empty() && !rest.contains(',') {
-            return Some(format!("{scheme} <redacted {} chars>", rest.len()));
+            return Some(hidden(scheme, rest.len()));
         }
         return None;
     }
@@ -261,12 +261,28 @@ fn redacted(name: &str, value: &str) -> Option<String> {
         if rest.is_empty() {
             scheme.to_owned()
         } else {
-            format!("{scheme} <redacted {} chars>", rest.len())
+            hidden(scheme, rest.len())
         }
     } else {
-        format!("<redacted {} chars>", value.len())
+        hidden("", value.len())
     };
     (shown != value).then_some(shown)
+}
+
+/// `<scheme> <redacted N chars>` (or without the scheme), built without the formatting
+/// machinery: a report redacts a cookie or a credential in most exchanges.
+fn hidden(scheme: &str, chars: usize) -> String {
+    let mut n = itoa::Buffer::new();
+    let n = n.format(chars);
+    let mut s = String::with_capacity(scheme.len().saturating_add(n.len()).saturating_add(18));
+    if !scheme.is_empty() {
+        s.push_str(scheme);
+        s.push(' ');
+    }
+    s.push_str("<redacted ");
+    s.push_str(n);
+    s.push_str(" chars>");
+    s
 }
 
 /// Redacts secrets in place, replacing only the values that change.
@@ -1478,6 +1494,14 @@ mod tests {
             assert!(shown.is_some(), "{name} is not redacted");
         }
         assert_eq!(redacted("Accept", "secret"), None);
+        assert_eq!(
+            redacted("Authorization", "NTLM TlRMTVNTUAAB").as_deref(),
+            Some("NTLM <redacted 12 chars>")
+        );
+        assert_eq!(
+            redacted("Cookie", "a=b").as_deref(),
+            Some("<redacted 3 chars>")
+        );
         assert_eq!(redacted("X-Cookie", "secret"), None);
     }
 }

@@ -213,8 +213,6 @@ pub enum HttpEvent {
     Detected { conn: ConnId, ts: Timestamp },
     /// The connection does not carry HTTP/1.x; nothing more comes for it.
     NotHttp { conn: ConnId },
-    /// A request seen, before its response (for live views; the exchange follows).
-    RequestHead { conn: ConnId, request: Request },
     /// A complete exchange (or a half one, when the connection ended).
     Exchange(Box<Exchange>),
     Anomaly {

@@ -545,10 +545,6 @@ fn handle(
                 });
                 emit(stats, c, conn, None, sink);
             }
-            sink(HttpEvent::RequestHead {
-                conn,
-                request: request.clone(),
-            });
             c.owned = c.owned.saturating_add(weight_request(&request));
             c.pending.push_back(request);
             c.request_in_body = true;
