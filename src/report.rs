@@ -289,7 +289,7 @@ fn hidden(scheme: &str, chars: usize) -> String {
 fn redact_headers(headers: &mut [Header]) {
     for h in headers {
         if let Some(shown) = redacted(&h.name, &h.value) {
-            h.value = shown;
+            h.value = shown.into();
         }
     }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 pub struct LegRequest {
     pub frame: u64,
     pub ts: Timestamp,
-    pub method: String,
+    pub method: compact_str::CompactString,
     pub uri: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
@@ -37,7 +37,7 @@ pub struct LegResponse {
     pub frame: u64,
     pub ts: Timestamp,
     pub status: u16,
-    pub reason: String,
+    pub reason: compact_str::CompactString,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection: Option<String>,
     /// `WWW-Authenticate` (or `Proxy-Authenticate`), every field in order, decoded.

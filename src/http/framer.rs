@@ -2,6 +2,7 @@
 
 use std::sync::LazyLock;
 
+use compact_str::CompactString;
 use memchr::memmem;
 
 use super::{Anomaly, Header, HttpConfig};
@@ -29,14 +30,14 @@ pub(super) enum Body {
 #[derive(Debug, Clone)]
 pub(super) enum Head {
     Request {
-        method: String,
+        method: CompactString,
         uri: String,
         version: u8,
         headers: Vec<Header>,
     },
     Response {
         status: u16,
-        reason: String,
+        reason: CompactString,
         version: u8,
         headers: Vec<Header>,
     },
@@ -620,14 +621,14 @@ pub(super) fn find_head_start(b: &[u8], role: Role) -> Option<usize> {
 /// per field, a tenth of the HTTP stage.
 fn owned_headers(h: &[httparse::Header<'_>], raw: &[u8]) -> Vec<Header> {
     let whole = std::str::from_utf8(raw).ok();
-    let value = |v: &[u8]| -> String {
+    let value = |v: &[u8]| -> CompactString {
         let within = whole.and_then(|w| {
             let at = (v.as_ptr() as usize).checked_sub(raw.as_ptr() as usize)?;
             w.get(at..at.checked_add(v.len())?)
         });
         match within {
-            Some(t) => t.trim().to_owned(),
-            None => text(v).trim().to_owned(),
+            Some(t) => CompactString::from(t.trim()),
+            None => CompactString::from(text(v).trim()),
         }
     };
     h.iter()
@@ -684,7 +685,7 @@ fn parse_request(raw: &[u8]) -> Result<Head, String> {
 
 fn request_head(req: &httparse::Request<'_, '_>, raw: &[u8]) -> Head {
     Head::Request {
-        method: req.method.unwrap_or_default().to_owned(),
+        method: CompactString::from(req.method.unwrap_or_default()),
         uri: req.path.unwrap_or_default().to_owned(),
         version: req.version.unwrap_or(1),
         headers: owned_headers(req.headers, raw),
@@ -713,7 +714,7 @@ fn parse_response(raw: &[u8]) -> Result<Head, String> {
 fn response_head(resp: &httparse::Response<'_, '_>, raw: &[u8]) -> Head {
     Head::Response {
         status: resp.code.unwrap_or(0),
-        reason: resp.reason.unwrap_or_default().to_owned(),
+        reason: CompactString::from(resp.reason.unwrap_or_default()),
         version: resp.version.unwrap_or(1),
         headers: owned_headers(resp.headers, raw),
     }
@@ -738,7 +739,7 @@ fn parse_lenient(raw: &[u8], role: Role) -> Option<Head> {
             }
             Some(Header {
                 name: super::header_name(name),
-                value: text(value.get(1..).unwrap_or_default()).trim().to_owned(),
+                value: CompactString::from(text(value.get(1..).unwrap_or_default()).trim()),
             })
         })
         .collect();
@@ -778,7 +779,7 @@ fn partial_start_line(b: &[u8], role: Role) -> Option<Head> {
     let mut words = line.split(' ').filter(|w| !w.is_empty());
     match role {
         Role::Requests => Some(Head::Request {
-            method: words.next()?.to_owned(),
+            method: CompactString::from(words.next()?),
             uri: words.next().unwrap_or_default().trim_end().to_owned(),
             version: u8::from(!words.next().is_some_and(|v| v.starts_with("HTTP/1.0"))),
             headers: Vec::new(),
@@ -792,7 +793,7 @@ fn partial_start_line(b: &[u8], role: Role) -> Option<Head> {
             let status = words.next()?.get(..3)?.parse().ok()?;
             Some(Head::Response {
                 status,
-                reason: words.collect::<Vec<_>>().join(" ").trim_end().to_owned(),
+                reason: CompactString::from(words.collect::<Vec<_>>().join(" ").trim_end()),
                 version,
                 headers: Vec::new(),
             })

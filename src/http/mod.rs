@@ -55,7 +55,8 @@ impl Default for HttpConfig {
 pub struct Header {
     /// The name as sent; the common names, sent in their usual case, are not copied.
     pub name: std::borrow::Cow<'static, str>,
-    pub value: String,
+    /// Kept inline up to 24 bytes (most values), else on the heap.
+    pub value: compact_str::CompactString,
 }
 
 /// A request head and where it was seen.
@@ -64,7 +65,7 @@ pub struct Request {
     /// Frame holding the first byte of the request line.
     pub frame: u64,
     pub ts: Timestamp,
-    pub method: String,
+    pub method: compact_str::CompactString,
     pub uri: String,
     /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub version: u8,
@@ -79,7 +80,7 @@ pub struct Response {
     pub frame: u64,
     pub ts: Timestamp,
     pub status: u16,
-    pub reason: String,
+    pub reason: compact_str::CompactString,
     pub version: u8,
     pub headers: Vec<Header>,
     pub body_len: u64,

@@ -420,19 +420,19 @@ fn shed(
 }
 
 /// Heap bytes a request holds, roughly: its strings and its header fields (the struct itself
-/// sits in a queue slot or in the connection).
+/// sits in a queue slot or in the connection). Short strings are kept inline
+/// (`CompactString`) and hold no heap, but their length is counted, as the capacity of the
+/// exactly sized `String`s they were: the budget and its peak read as before.
 fn weight_request(r: &Request) -> usize {
     r.method
-        .capacity()
+        .len()
         .saturating_add(r.uri.capacity())
         .saturating_add(weight_headers(&r.headers))
 }
 
 /// As [`weight_request`]; the body start is counted by the framer while it is held.
 fn weight_response(r: &Response) -> usize {
-    r.reason
-        .capacity()
-        .saturating_add(weight_headers(&r.headers))
+    r.reason.len().saturating_add(weight_headers(&r.headers))
 }
 
 fn weight_headers(h: &[super::Header]) -> usize {
@@ -442,7 +442,7 @@ fn weight_headers(h: &[super::Header]) -> usize {
             std::borrow::Cow::Borrowed(_) => 0,
             std::borrow::Cow::Owned(n) => n.capacity(),
         };
-        n.saturating_add(name).saturating_add(h.value.capacity())
+        n.saturating_add(name).saturating_add(h.value.len())
     })
 }
 

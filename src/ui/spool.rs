@@ -101,7 +101,7 @@ impl LegDetail {
             request: l.request.as_ref().map(|r| RequestDetail {
                 frame: r.frame,
                 ts: r.ts.0,
-                method: r.method.clone(),
+                method: r.method.to_string(),
                 uri: r.uri.clone(),
                 connection: r.connection.clone(),
                 credential: r.credential.as_deref().map(Token::of),
@@ -110,7 +110,7 @@ impl LegDetail {
                 frame: r.frame,
                 ts: r.ts.0,
                 status: r.status,
-                reason: r.reason.clone(),
+                reason: r.reason.to_string(),
                 iis_substatus: r.iis_substatus.clone(),
                 connection: r.connection.clone(),
                 challenges: r.challenges.as_deref().map(Token::of),

@@ -97,7 +97,7 @@ impl Heads {
             request: shown.request.map(|r| {
                 let mut v = vec![Header {
                     name: "".into(),
-                    value: format!("{} {} HTTP/1.{}", r.method, r.uri, r.version),
+                    value: format!("{} {} HTTP/1.{}", r.method, r.uri, r.version).into(),
                 }];
                 v.extend(r.headers);
                 v
@@ -105,7 +105,7 @@ impl Heads {
             response: shown.response.map(|r| {
                 let mut v = vec![Header {
                     name: "".into(),
-                    value: format!("HTTP/1.{} {} {}", r.version, r.status, r.reason),
+                    value: format!("HTTP/1.{} {} {}", r.version, r.status, r.reason).into(),
                 }];
                 v.extend(r.headers);
                 v

@@ -100,11 +100,11 @@ fn leg_lines(
 fn push_heads(out: &mut Vec<Line<'static>>, heads: &[Header], t: &Theme) {
     for h in heads {
         if h.name.is_empty() {
-            out.push(Line::styled(h.value.clone(), t.bold()));
+            out.push(Line::styled(h.value.to_string(), t.bold()));
         } else {
             out.push(Line::from(vec![
                 Span::styled(format!("{}: ", h.name), t.key()),
-                Span::raw(h.value.clone()),
+                Span::raw(h.value.to_string()),
             ]));
         }
     }
