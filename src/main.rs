@@ -13,16 +13,22 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Where a file report goes: standard output's descriptor itself where it can be had. Through
 /// `Stdout` every write is searched for a line end (it is line-buffered), which costs a scan
-/// of the whole JSON document; the report flushes what it streams itself.
-fn report_output(stdout: &std::io::Stdout) -> Box<dyn Write + '_> {
+/// of the whole JSON document; the report flushes what it streams itself. With it, a second
+/// handle on the same descriptor for the report to copy its spools to in the kernel
+/// (`report::Options::direct`).
+type ReportOutput<'a> = (Box<dyn Write + 'a>, Option<std::sync::Arc<std::fs::File>>);
+
+fn report_output(stdout: &std::io::Stdout) -> ReportOutput<'_> {
     #[cfg(unix)]
     {
         use std::os::fd::AsFd as _;
         if let Ok(fd) = stdout.as_fd().try_clone_to_owned() {
-            return Box::new(std::fs::File::from(fd));
+            let file = std::fs::File::from(fd);
+            let direct = file.try_clone().ok().map(std::sync::Arc::new);
+            return (Box::new(file), direct);
         }
     }
-    Box::new(stdout.lock())
+    (Box::new(stdout.lock()), None)
 }
 
 /// Shows why HTTP authentication fails, from the packets.
@@ -299,7 +305,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             config.diagnose.slow_ms = slow_ms;
             let stdout = std::io::stdout();
             let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            let opts = authscope::report::Options {
+            let mut opts = authscope::report::Options {
                 format: match format {
                     FormatArg::Text => authscope::report::Format::Text,
                     FormatArg::Json => authscope::report::Format::Json,
@@ -319,12 +325,14 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 threads: threads.unwrap_or_else(|| {
                     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
                 }),
+                direct: None,
             };
             let summary = match interface {
                 Some(iface) => live::report(&iface, capture, &opts)?,
                 None => {
-                    let mut out =
-                        std::io::BufWriter::with_capacity(1 << 16, report_output(&stdout));
+                    let (to, direct) = report_output(&stdout);
+                    opts.direct = direct;
+                    let mut out = std::io::BufWriter::with_capacity(1 << 16, to);
                     authscope::report::run(&files, &opts, &mut out)?
                 }
             };

@@ -56,6 +56,11 @@ pub struct Options {
     /// and hands its outputs, in order, to the thread that writes the report (the output is
     /// the same byte for byte). 0 and 1: everything on the calling thread.
     pub threads: usize,
+    /// The file the report's writer writes to, when it is one (a second handle on it): the
+    /// JSON report's spooled arrays are then copied to it by the kernel (`copy_file_range`,
+    /// `sendfile` or `splice`) rather than read back through a buffer. The writer is flushed
+    /// first, so the two never interleave.
+    pub direct: Option<std::sync::Arc<std::fs::File>>,
 }
 
 /// Which HTTP exchanges the JSON report lists (all of them are always counted).
@@ -196,11 +201,18 @@ impl Spool {
         Ok(self.spill()?)
     }
 
-    fn copy_into(self, out: &mut dyn Write) -> io::Result<()> {
+    fn copy_into(self, out: &mut dyn Write, direct: Option<&std::fs::File>) -> io::Result<()> {
         use std::io::{Read, Seek};
         let mut f = self.file;
         f.write_all(&self.pending)?;
         f.seek(io::SeekFrom::Start(0))?;
+        if let Some(mut to) = direct {
+            // io::copy between two files stays in the kernel: on the 1 GB capture the 130 MB
+            // of spooled handshakes were read and written again, 0.03 to 0.05 s.
+            out.flush()?;
+            io::copy(&mut f, &mut to)?;
+            return Ok(());
+        }
         // Not io::copy: through `dyn Write` it moves 8 KiB a call.
         let mut buf = vec![0u8; SPOOL_BUFFER];
         loop {
@@ -478,6 +490,8 @@ struct Collector<'k> {
     stream_text: Option<Style>,
     /// JSON: reused for each exchange written.
     buf: Vec<u8>,
+    /// [`Options::direct`].
+    direct: Option<std::sync::Arc<std::fs::File>>,
 }
 
 /// HTTP anomalies listed in the JSON document; past this they are only counted.
@@ -765,6 +779,7 @@ impl<'k> Report<'k> {
             stream_text: (opts.format == Format::Text && opts.stream_handshakes)
                 .then_some(Style { color: opts.color }),
             buf: Vec::new(),
+            direct: opts.direct.clone(),
         };
         if json {
             write!(out, "{{\"schema\":\"{SCHEMA}\",")?;
@@ -946,8 +961,10 @@ fn write_end(
         hidden,
         groups,
         stream_text,
+        direct,
         ..
     } = c;
+    let direct = direct.as_deref();
     summary.stats = stats;
     summary.warnings.extend(inputs.warnings());
     summary.warnings.extend(analysis_warnings(&summary.stats));
@@ -955,13 +972,13 @@ fn write_end(
         Format::Json => {
             if let Some((hs, fs)) = spools {
                 write!(out, "],\"handshakes\":[")?;
-                hs.copy_into(out)?;
+                hs.copy_into(out, direct)?;
                 write!(out, "],\"findings\":[")?;
-                fs.copy_into(out)?;
+                fs.copy_into(out, direct)?;
             }
             write!(out, "],\"connections\":[")?;
             if let Some(sp) = connections {
-                sp.copy_into(out)?;
+                sp.copy_into(out, direct)?;
             }
             write!(out, "]")?;
             write!(out, ",\"anomalies\":")?;

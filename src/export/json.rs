@@ -33,6 +33,7 @@ pub(crate) fn write(
         selection: opts.selection.describe(),
         stream_handshakes: false,
         threads: 1,
+        direct: None,
     };
     let found: RefCell<(u64, Found)> = RefCell::new((0, Found::default()));
     let keep = |a: &Analysed| {

@@ -131,3 +131,69 @@ fn the_model_gives_the_same_outputs_whichever_side_makes_the_legs() {
         "{handshakes} handshakes: too few to compare"
     );
 }
+
+/// The JSON report copies its spooled arrays to the output file in the kernel when it has the
+/// file (`Options::direct`, which the CLI sets for standard output): after what a file held
+/// already, to a file as standard output, through a pipe and into a buffer, the document is
+/// the same.
+#[test]
+fn the_json_report_reads_the_same_whether_its_spools_are_copied_by_the_kernel_or_not() {
+    use std::io::{Read as _, Seek as _, Write as _};
+    use std::process::{Command, Stdio};
+    let captures = captures_in(&root().join("captures"));
+    assert!(!captures.is_empty());
+    for path in captures.iter().take(6) {
+        for threads in [1, 2] {
+            let buffered = report(path, Format::Json, threads);
+            // The library, given the file it writes to.
+            let mut file = tempfile::tempfile().unwrap();
+            file.write_all(b"before ").unwrap();
+            let direct = std::sync::Arc::new(file.try_clone().unwrap());
+            let opts = Options {
+                format: Format::Json,
+                exchanges: ExchangeFilter::All,
+                all_handshakes: true,
+                threads,
+                direct: Some(direct),
+                ..Options::default()
+            };
+            let mut out = std::io::BufWriter::new(file.try_clone().unwrap());
+            run(std::slice::from_ref(path), &opts, &mut out).unwrap();
+            out.flush().unwrap();
+            drop(out);
+            let mut got = Vec::new();
+            file.rewind().unwrap();
+            file.read_to_end(&mut got).unwrap();
+            assert_eq!(
+                got.strip_prefix(b"before ".as_slice()),
+                Some(buffered.as_slice())
+            );
+            // The command, its standard output a file, then a pipe.
+            let args = |c: &mut Command| {
+                c.args(["report", "--format", "json", "--exchanges", "all"])
+                    .args(["--all-handshakes", "--threads", &threads.to_string()])
+                    .arg(path);
+            };
+            let mut to_file = tempfile::tempfile().unwrap();
+            let mut c = Command::new(super::util::bin());
+            args(&mut c);
+            let status = c
+                .stdout(Stdio::from(to_file.try_clone().unwrap()))
+                .status()
+                .unwrap();
+            assert!(status.code().is_some_and(|c| c <= 1), "{}", path.display());
+            let mut got = Vec::new();
+            to_file.rewind().unwrap();
+            to_file.read_to_end(&mut got).unwrap();
+            let mut c = Command::new(super::util::bin());
+            args(&mut c);
+            let piped = c.output().unwrap().stdout;
+            assert!(got == piped, "{}: file and pipe differ", path.display());
+            assert!(
+                got == buffered,
+                "{}: the command and the library differ",
+                path.display()
+            );
+        }
+    }
+}
