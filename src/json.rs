@@ -7,8 +7,11 @@
 //! each run between escapes and each short string copied by a call to `memcpy`), and a
 //! fifth of the report is auth headers that an exchange and its handshake's leg share and
 //! that were serialised twice. Here a string is checked eight bytes at a time (SWAR, in safe
-//! code) and short ones are copied as whole words; and values marked [`shared`] are
-//! serialised once and copied after. 1.07 G instructions became 0.90 G, with the same bytes.
+//! code) and short ones (and numbers) are copied as whole words; values marked [`shared`] are
+//! serialised once and copied after; and a struct's keys, written some forty times per value
+//! from a few hundred names, come quoted from a per-thread cache (`Keys`). On the 100 MB
+//! capture's report, 1.07 G instructions became 0.90 G, with the same bytes; the key cache and
+//! the word copies of numbers took 0.05 G more.
 //! serde_json stays the crate for `Value`, parsing and everything off the hot path; the tests
 //! check that both write the same bytes.
 

@@ -243,7 +243,7 @@ pub fn leg_of(x: &Exchange) -> Option<Leg> {
     })
 }
 
-/// [`leg_of`], with each distinct auth header value decoded once (see [`DecodeCache`]) and,
+/// [`leg_of`], with each distinct auth header value decoded once (see `DecodeCache`) and,
 /// with `forget_secrets`, its secret values dropped before it is shared: the leg reads the
 /// same, and holds no credential.
 pub fn leg_of_shared(x: &Exchange, forget_secrets: bool) -> Option<Leg> {

@@ -88,7 +88,7 @@ impl std::fmt::Display for ConnEventKind {
 }
 
 /// Serialised with `kind`'s members inline, as `#[serde(flatten)]` would write it (see
-/// [`ConnEventKind::serialize_members`]).
+/// `ConnEventKind::serialize_members`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnEvent {
     pub conn: ConnId,
