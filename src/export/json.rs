@@ -22,6 +22,7 @@ pub(crate) fn write(
     paths: &[PathBuf],
     opts: &Options,
     out: &mut dyn Write,
+    direct: Option<std::sync::Arc<std::fs::File>>,
 ) -> Result<Summary, ExportError> {
     let ropts = report::Options {
         format: Format::Json,
@@ -33,7 +34,7 @@ pub(crate) fn write(
         selection: opts.selection.describe(),
         stream_handshakes: false,
         threads: 1,
-        direct: None,
+        direct,
     };
     let found: RefCell<(u64, Found)> = RefCell::new((0, Found::default()));
     let keep = |a: &Analysed| {

@@ -285,9 +285,20 @@ pub(crate) trait HandshakeWriter {
 
 /// Reads the files, analyses them, and writes the export to `out`.
 pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Summary, ExportError> {
+    run_into(paths, opts, out, None)
+}
+
+/// [`run`], with the file `out` writes to when there is one: the JSON export then has its
+/// spooled arrays copied to it by the kernel (`report::Options::direct`).
+fn run_into(
+    paths: &[PathBuf],
+    opts: &Options,
+    out: &mut dyn Write,
+    direct: Option<std::sync::Arc<std::fs::File>>,
+) -> Result<Summary, ExportError> {
     let sel = &opts.selection;
     let mut summary = match opts.format {
-        Format::Json => json::write(paths, opts, out)?,
+        Format::Json => json::write(paths, opts, out, direct)?,
         Format::Pcapng => pcapng::write(paths, opts, out)?,
         Format::Ndjson => stream(paths, opts, &mut ndjson::Ndjson, out)?,
         Format::Csv => stream(paths, opts, &mut csv::Csv::new(), out)?,
@@ -329,8 +340,9 @@ pub fn to_path(
             .truncate(true)
             .open(output)
             .map_err(named)?;
+        let direct = file.try_clone().ok().map(std::sync::Arc::new);
         let mut out = io::BufWriter::with_capacity(1 << 16, file);
-        let summary = run(paths, opts, &mut out)?;
+        let summary = run_into(paths, opts, &mut out, direct)?;
         out.flush().map_err(named)?;
         return Ok(summary);
     }
@@ -339,8 +351,9 @@ pub fn to_path(
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(named)?;
+    let direct = tmp.as_file().try_clone().ok().map(std::sync::Arc::new);
     let mut out = io::BufWriter::with_capacity(1 << 16, tmp);
-    let summary = run(paths, opts, &mut out)?;
+    let summary = run_into(paths, opts, &mut out, direct)?;
     let tmp = out.into_inner().map_err(|e| named(e.into_error()))?;
     tmp.persist(output).map_err(|e| named(e.error))?;
     Ok(summary)

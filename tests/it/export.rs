@@ -808,3 +808,26 @@ fn pcapng_masks_a_token_sent_in_fragments() {
     // The Type 3 and, unfragmented, the Type 1 before it.
     assert!(starred >= token.len(), "{starred} bytes masked");
 }
+
+/// A JSON export to a named file has its spooled arrays copied by the kernel; to standard
+/// output (`-o -`) it goes through the writer: the bytes are the same.
+#[test]
+fn json_export_to_a_file_reads_as_the_one_to_standard_output() {
+    let dir = tmp();
+    for name in [
+        "ntlm-keepalive-broken.pcap",
+        "kerberos-unknown-spn-ntlm-fallback.pcap",
+    ] {
+        let c = capture(name);
+        let file = read(&export(&c, "json", dir.path(), &[]));
+        let o = Command::new(bin())
+            .arg("export")
+            .arg(&c)
+            .args(["--format", "json", "-o", "-"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{name}");
+        assert!(file.as_bytes() == o.stdout.as_slice(), "{name}");
+        assert!(file.contains("\"handshakes\":[{"), "{name}");
+    }
+}
