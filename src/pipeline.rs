@@ -466,9 +466,9 @@ pub enum ModelEvent {
 }
 
 /// An exchange's leg (its tokens decoded), made by the front when told to
-/// ([`Front::prepare_legs`]) or else by the model. [`leg_of_shared`] is a pure function
-/// (its cache only saves work), so which thread makes it does not change the outputs; `report --threads` has it made by the
-/// less busy one.
+/// ([`Front::prepare_legs`]) or else by the model. [`leg_of_shared`] is a pure function (its
+/// cache only saves work), so which thread makes it does not change the outputs;
+/// `report --threads` has it made by the less busy one.
 #[derive(Debug)]
 pub enum LegPrep {
     Later,
@@ -533,8 +533,6 @@ fn emit_handshake(h: Handshake, cfg: &DiagnoseConfig, sink: &mut dyn FnMut(Outpu
     })));
 }
 
-/// An exchange's leg, its secrets' values dropped when they will not be shown (while the leg
-/// is their only holder, before its exchange's output shares them).
 fn on_stream(
     http: &mut HttpTracker,
     open: &mut HashMap<ConnId, Box<Connection>>,

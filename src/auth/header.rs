@@ -151,8 +151,7 @@ pub fn parse_credentials(value: &[u8]) -> Result<ParsedHeader, DecodeError> {
     Ok(parsed)
 }
 
-// RFC 9110 5.6.2. `matches!`, not a search of a list: tokens are checked byte by byte, and
-// a Kerberos token68 is two kilobytes.
+// RFC 9110 5.6.2.
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(

@@ -300,14 +300,17 @@ fn leg_with(x: &Exchange, decode: &mut Decode<'_>) -> Option<Leg> {
     })
 }
 
-fn decode_named(headers: &[crate::http::Header], kind: HeaderKind) -> Option<AuthHeader> {
+/// The values of every field of `kind`, in order; `None` when there is none.
+fn values_named(headers: &[crate::http::Header], kind: HeaderKind) -> Option<Vec<&[u8]>> {
     let values: Vec<&[u8]> = headers_named(headers, kind.name())
         .map(str::as_bytes)
         .collect();
-    if values.is_empty() {
-        return None;
-    }
-    Some(decode_headers(kind, &values))
+    (!values.is_empty()).then_some(values)
+}
+
+/// Every field of `kind` decoded together; `None` when there is none.
+pub fn decode_named(headers: &[crate::http::Header], kind: HeaderKind) -> Option<AuthHeader> {
+    Some(decode_headers(kind, &values_named(headers, kind)?))
 }
 
 /// Auth header values seen lately, decoded, by a 128-bit keyed hash of the values (two
@@ -345,18 +348,14 @@ fn decode_shared(
     forget_secrets: bool,
 ) -> Option<Arc<AuthHeader>> {
     use std::hash::BuildHasher as _;
-    let values: Vec<&[u8]> = headers_named(headers, kind.name())
-        .map(str::as_bytes)
-        .collect();
-    if values.is_empty() {
-        return None;
-    }
+    let values = values_named(headers, kind)?;
     let what = (kind, forget_secrets, &values);
-    let key = DECODED.with_borrow(|c| (c.seeds.0.hash_one(what), c.seeds.1.hash_one(what)));
-    let slot = (key.0 as usize) % DECODE_SLOTS;
-    let known = DECODED.with_borrow(|c| {
-        let d = c.slots.get(slot)?.as_ref()?;
-        (d.key == key).then(|| Arc::clone(&d.header))
+    let (key, slot, known) = DECODED.with_borrow(|c| {
+        let key = (c.seeds.0.hash_one(what), c.seeds.1.hash_one(what));
+        let slot = (key.0 as usize) % DECODE_SLOTS;
+        let d = c.slots.get(slot).and_then(Option::as_ref);
+        let known = d.filter(|d| d.key == key).map(|d| Arc::clone(&d.header));
+        (key, slot, known)
     });
     if known.is_some() {
         return known;

@@ -20,8 +20,8 @@ use crate::tcp::{ConnId, Dir};
 
 pub use correlate::{CorrelateConfig, CorrelateStats, Correlator};
 pub use leg::{
-    iis_substatus, leg_of, leg_of_shared, Answer, Credential, Leg, LegRequest, LegResponse,
-    SharedAuth,
+    decode_named, iis_substatus, leg_of, leg_of_shared, Answer, Credential, Leg, LegRequest,
+    LegResponse, SharedAuth,
 };
 
 /// Which end of a connection.
