@@ -62,9 +62,10 @@ enum Command {
         /// headers or a 401/407, every one, or none.
         #[arg(long, value_enum, default_value_t = ExchangesArg::Auth)]
         exchanges: ExchangesArg,
-        /// Threads for reading files (default: the cores available). With 2 or more,
-        /// reading, reassembly and HTTP framing run beside joining, judging and writing
-        /// the report; the report is the same byte for byte.
+        /// Threads for reading files (default: the cores available). With N of 2 or more,
+        /// N-1 threads each read the files and reassemble and frame their share of the
+        /// connections (a connection stays on one), while one merges, joins, judges and
+        /// writes the report; the report is the same byte for byte.
         #[arg(long, value_name = "N")]
         threads: Option<usize>,
         /// Exit with status 1 when a finding of this severity or worse exists.

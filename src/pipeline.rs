@@ -8,6 +8,8 @@
 //! diagnosis). Nothing flows back from the model to the front, so `report --threads` runs
 //! the halves on two threads and gets the outputs of one, in the same order.
 
+pub mod shard;
+
 use crate::map::Map as HashMap;
 use std::net::SocketAddr;
 
@@ -22,6 +24,7 @@ use crate::net::{NetDecoder, NetStats};
 use crate::tcp::{
     CloseReason, ConnId, Dir, Limit, OpenKind, StreamEvent, TcpConfig, TcpStats, TcpTable,
 };
+use shard::{Gauges, Item, Key};
 
 /// Options of the whole pipeline.
 #[derive(Debug, Clone, Copy, Default)]
@@ -232,6 +235,7 @@ pub struct Stats {
 /// Stages 2 to 7 over a stream of frames.
 #[derive(Debug)]
 pub struct Analyzer {
+    config: Config,
     front: Front,
     model: Model,
 }
@@ -262,6 +266,8 @@ pub struct Front {
     drop_data: Vec<ConnId>,
     /// The last pushed frame carried a TCP segment.
     last_was_tcp: bool,
+    /// This front is one of several, each with its share of the connections.
+    shard: Option<Box<shard::Shard>>,
 }
 
 /// Idle connections are looked for every this many frames, and no more often than every second
@@ -276,6 +282,7 @@ const LEAP_NS: i64 = 86_400 * 1_000_000_000;
 impl Analyzer {
     pub fn new(config: Config) -> Self {
         Analyzer {
+            config,
             front: Front {
                 net: NetDecoder::new(),
                 tcp: TcpTable::new(config.tcp),
@@ -290,6 +297,7 @@ impl Analyzer {
                 leap_pending: false,
                 drop_data: Vec::new(),
                 last_was_tcp: false,
+                shard: None,
             },
             model: Model {
                 correlator: Correlator::new(config.correlate),
@@ -303,6 +311,28 @@ impl Analyzer {
     /// every event the front makes, in order.
     pub fn into_parts(self) -> (Front, Model) {
         (self.front, self.model)
+    }
+
+    /// `n` fronts, each the shard of its share of the connections (see [`shard`]), and the
+    /// model they all feed. For an analyzer that has been given nothing yet.
+    pub fn into_shards(self, n: usize) -> (Vec<Front>, Model, shard::Caps) {
+        let n = n.max(1);
+        let c = self.config;
+        let as_u64 = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        let caps = shard::Caps {
+            connections: as_u64(c.tcp.max_connections.max(1)),
+            reorder_bytes: as_u64(c.tcp.max_buffered_total),
+            http_bytes: as_u64(c.http.max_buffered_total),
+        };
+        if n == 1 {
+            // All connections on one front: numbered, capped and counted as one thread does.
+            return (vec![self.front], self.model, caps);
+        }
+        let mut fronts = vec![self.front.into_shard(0, n)];
+        for i in 1..n {
+            fronts.push(Analyzer::new(c).front.into_shard(i, n));
+        }
+        (fronts, self.model, caps)
     }
 
     /// Everything counted so far.
@@ -340,7 +370,9 @@ impl Analyzer {
             return;
         }
         let model = &mut self.model;
-        self.front.sweep(now, &mut |e| model.apply(e, sink));
+        let frame = self.front.frame;
+        self.front
+            .sweep(frame, now, &mut Out::Direct(&mut |e| model.apply(e, sink)));
         model.apply(ModelEvent::Sweep(now), sink);
     }
 
@@ -364,6 +396,12 @@ impl Front {
 
     /// Feeds one frame.
     pub fn push(&mut self, frame: &Frame<'_>, sink: &mut dyn FnMut(ModelEvent)) {
+        self.push_keyed(frame, &mut Out::Direct(sink));
+    }
+
+    /// [`Front::push`], each event with the place it would take among every shard's
+    /// (see [`shard`]).
+    fn push_keyed(&mut self, frame: &Frame<'_>, out: &mut Out<'_>) {
         let s = &mut self.stats;
         s.packets = s.packets.saturating_add(1);
         s.bytes = s.bytes.saturating_add(frame.data.len() as u64);
@@ -378,7 +416,7 @@ impl Front {
         }
         self.since_sweep = self.since_sweep.saturating_add(1);
         if self.since_sweep >= SWEEP_FRAMES {
-            self.sweep(frame.ts, sink);
+            self.sweep(frame.number, frame.ts, out);
         }
         self.frame = frame.number;
         self.last_was_tcp = false;
@@ -386,6 +424,11 @@ impl Front {
             return;
         };
         self.last_was_tcp = true;
+        if self.shard.as_ref().is_some_and(|sh| !sh.owns(&seg)) {
+            return;
+        }
+        let key = Key::packet(frame.number);
+        unit_start(&self.shard, &mut self.tcp, &mut self.http);
         let (http, open, drop_data, at) = (
             &mut self.http,
             &mut self.open,
@@ -393,14 +436,17 @@ impl Front {
             (self.frame, self.prepare_legs, self.forget_secrets),
         );
         self.tcp.push(&seg, &mut |ev| {
-            on_stream(http, open, drop_data, at, &ev, sink)
+            out.with(key, |sink| on_stream(http, open, drop_data, at, &ev, sink))
         });
         for conn in self.drop_data.drain(..) {
             self.tcp.ignore_data(conn);
         }
+        unit_end(&mut self.shard, &self.tcp, &self.http, key, out);
     }
 
-    fn sweep(&mut self, now: Timestamp, sink: &mut dyn FnMut(ModelEvent)) {
+    /// Closes the connections idle at `now` (the sweep made before frame `frame`), one unit
+    /// of work each.
+    fn sweep(&mut self, frame: u64, now: Timestamp, out: &mut Out<'_>) {
         self.since_sweep = 0;
         let step = now.since(self.swept);
         if self.swept != Timestamp(i64::MIN) && step > LEAP_NS && !self.leap_pending {
@@ -412,31 +458,117 @@ impl Front {
             return;
         }
         self.swept = now;
-        let (http, open, drop_data, at) = (
-            &mut self.http,
-            &mut self.open,
-            &mut self.drop_data,
-            (self.frame, self.prepare_legs, self.forget_secrets),
-        );
-        self.tcp.expire(now, &mut |ev| {
-            on_stream(http, open, drop_data, at, &ev, sink)
-        });
+        for (idle_at, id) in self.tcp.idle_before(now) {
+            self.close_unit(Key::sweep(frame, idle_at, id), out, |tcp, sink| {
+                tcp.time_out(id, now, sink)
+            });
+        }
+        self.unit_start();
+        self.tcp.forget_closed(now);
+        self.unit_end(Key::sweep(frame, i64::MAX, ConnId::MAX), out);
     }
 
     /// The input ended: flushes stages 2 to 5, then tells the model.
     pub fn finish(&mut self, sink: &mut dyn FnMut(ModelEvent)) {
+        self.finish_keyed(&mut Out::Direct(sink));
+    }
+
+    fn finish_keyed(&mut self, out: &mut Out<'_>) {
         let now = self.stats.last.unwrap_or_default();
+        for id in self.tcp.open_ids() {
+            self.close_unit(Key::finish(id), out, |tcp, sink| {
+                tcp.end_input(id, now, sink)
+            });
+        }
+        self.drop_data.clear();
+        out.with(Key::END, |sink| sink(ModelEvent::Finish(now)));
+    }
+
+    /// One connection closed by `close` (idle, or the input ended) as a unit of work.
+    fn close_unit(
+        &mut self,
+        key: Key,
+        out: &mut Out<'_>,
+        close: impl FnOnce(&mut TcpTable, &mut dyn FnMut(StreamEvent<'_>)),
+    ) {
+        self.unit_start();
         let (http, open, drop_data, at) = (
             &mut self.http,
             &mut self.open,
             &mut self.drop_data,
             (self.frame, self.prepare_legs, self.forget_secrets),
         );
-        self.tcp.finish(now, &mut |ev| {
-            on_stream(http, open, drop_data, at, &ev, sink)
+        close(&mut self.tcp, &mut |ev| {
+            out.with(key, |sink| on_stream(http, open, drop_data, at, &ev, sink))
         });
-        self.drop_data.clear();
-        sink(ModelEvent::Finish(now));
+        self.unit_end(key, out);
+    }
+
+    fn unit_start(&mut self) {
+        unit_start(&self.shard, &mut self.tcp, &mut self.http);
+    }
+
+    fn unit_end(&mut self, key: Key, out: &mut Out<'_>) {
+        unit_end(&mut self.shard, &self.tcp, &self.http, key, out);
+    }
+}
+
+/// Where a front's events go: straight on (one front), or keyed into a shard's batch.
+enum Out<'a> {
+    Direct(&'a mut dyn FnMut(ModelEvent)),
+    Keyed(&'a mut Vec<(Key, Item)>),
+}
+
+impl Out<'_> {
+    /// Runs `f` with a sink for the events of the unit `key`.
+    #[inline]
+    fn with<R>(&mut self, key: Key, f: impl FnOnce(&mut dyn FnMut(ModelEvent)) -> R) -> R {
+        match self {
+            Out::Direct(sink) => f(*sink),
+            Out::Keyed(items) => f(&mut |e| items.push((key, Item::Event(e)))),
+        }
+    }
+
+    fn gauges(&mut self, key: Key, g: Gauges) {
+        if let Out::Keyed(items) = self {
+            items.push((key, Item::Gauges(g)));
+        }
+    }
+}
+
+/// A unit of work (a frame's segment, or one connection's close) begins: a shard's peaks
+/// start again from what it holds, so that the merge can add them up exactly.
+#[inline]
+fn unit_start(shard: &Option<Box<shard::Shard>>, tcp: &mut TcpTable, http: &mut HttpTracker) {
+    if shard.is_some() {
+        tcp.restart_peaks();
+        http.restart_peak();
+    }
+}
+
+/// A unit of work ended: a shard hands on what its gauges did in it, if anything.
+#[inline]
+fn unit_end(
+    shard: &mut Option<Box<shard::Shard>>,
+    tcp: &TcpTable,
+    http: &HttpTracker,
+    key: Key,
+    out: &mut Out<'_>,
+) {
+    let Some(sh) = shard.as_mut() else {
+        return;
+    };
+    let [open, reorder, closed] = tcp.gauges();
+    let h = http.stats();
+    let g = Gauges([
+        open,
+        reorder,
+        (h.buffered_bytes, h.peak_buffered_bytes),
+        closed,
+    ]);
+    if g.moved_since(&sh.gauges) {
+        sh.gauges = g;
+        out.gauges(key, g);
     }
 }
 

@@ -16,7 +16,8 @@ use crate::diagnose::{Finding, Severity};
 use crate::handshake::{Outcome, SharedAuth, TimelineWhat};
 use crate::http::{Exchange, Header};
 use crate::json;
-use crate::pipeline::{Analysed, Analyzer, Config, Ending, ModelEvent, Output, Stats};
+use crate::pipeline::shard::{Batch, Key, Merger, Next};
+use crate::pipeline::{Analysed, Analyzer, Config, Ending, Front, Output, Stats};
 
 /// Version of the JSON document; changes when a field changes meaning or goes away.
 pub const SCHEMA: &str = "authscope/1";
@@ -842,13 +843,14 @@ impl<'k> Report<'k> {
         write_end(self.c, stats, self.format, self.color, inputs, out)
     }
 
-    /// Reads `source` to its end with stages 2 to 5 on a thread of its own, and joins,
-    /// judges and writes here. The model gets the front's events in the order one thread
-    /// makes them, so the report is the same byte for byte; reading, reassembly and HTTP
-    /// framing then overlap with decoding, joining and serialising, which costs about as much.
-    pub fn run_threaded(
+    /// Reads the files once per shard, each of `shards` threads reassembling and framing its
+    /// share of the connections (flow sharding: a connection stays on one thread), and
+    /// merges, joins, judges and writes here, in the order one thread would (see
+    /// [`crate::pipeline::shard`]): the report is the same byte for byte.
+    pub fn run_sharded(
         self,
-        mut source: MergedSource,
+        mut first: MergedSource,
+        shards: usize,
         out: &mut dyn Write,
     ) -> Result<Summary, ReportError> {
         let Report {
@@ -857,93 +859,149 @@ impl<'k> Report<'k> {
             format,
             color,
         } = self;
-        let (mut front, mut model) = analyzer.into_parts();
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ModelEvent>>(HANDOFF_BATCHES);
+        let (fronts, mut model, caps) = analyzer.into_shards(shards);
+        let mut merger = Merger::new(fronts.len(), caps);
+        // Batches sent and not yet taken, over all shards: while the merge is behind, the
+        // shards decode the legs' tokens too.
         let in_flight = &AtomicUsize::new(0);
-        let (front, source) = std::thread::scope(|scope| {
-            let worker = std::thread::Builder::new()
-                .name("authscope-analysis".into())
-                .spawn_scoped(scope, move || {
-                    let mut batch = Batcher {
-                        tx,
-                        batch: Vec::with_capacity(HANDOFF_BATCH),
-                        in_flight,
-                        closed: false,
-                    };
-                    while let Some(frame) = source.next_frame() {
-                        front.prepare_legs = batch.model_behind();
-                        front.push(&frame, &mut |e| batch.push(e));
-                        if batch.closed {
+        let behind = fronts.len().saturating_mul(HANDOFF_BATCHES) / 2;
+        let sources = if fronts.len() == 1 {
+            vec![first]
+        } else {
+            let mut sources = Vec::with_capacity(fronts.len());
+            for _ in 0..fronts.len() {
+                sources.push(first.reopen()?);
+            }
+            // What could not be opened is reported once, by the first shard's.
+            if let Some(s) = sources.first_mut() {
+                s.take_skipped(&mut first);
+            }
+            sources
+        };
+        let ended = std::thread::scope(|scope| {
+            let mut rxs = Vec::new();
+            let mut workers = Vec::new();
+            for (i, (front, source)) in fronts.into_iter().zip(sources).enumerate() {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(HANDOFF_BATCHES);
+                rxs.push(rx);
+                workers.push(
+                    std::thread::Builder::new()
+                        .name(format!("authscope-shard-{i}"))
+                        .spawn_scoped(scope, move || {
+                            let handoff = Handoff {
+                                tx,
+                                in_flight,
+                                behind,
+                            };
+                            shard_loop(front, source, &handoff)
+                        })?,
+                );
+            }
+            loop {
+                match merger.next_event() {
+                    Next::Event(e) => {
+                        model.apply(e, &mut |o| c.take(o, out));
+                        if c.write_err.is_some() {
                             break;
                         }
                     }
-                    if !batch.closed {
-                        front.finish(&mut |e| batch.push(e));
-                    }
-                    batch.flush();
-                    (front, source)
-                })?;
-            for events in &rx {
-                in_flight.fetch_sub(1, Ordering::Relaxed);
-                for e in events {
-                    model.apply(e, &mut |o| c.take(o, out));
-                }
-                if c.write_err.is_some() {
-                    break;
+                    Next::Need(i) => match rxs.get(i).map(|rx| rx.recv()) {
+                        Some(Ok(batch)) => {
+                            in_flight.fetch_sub(1, Ordering::Relaxed);
+                            merger.add(i, batch)
+                        }
+                        _ => merger.end(i),
+                    },
+                    Next::Done => break,
                 }
             }
-            // The worker stops at its next batch once this end is gone.
-            drop(rx);
-            worker
-                .join()
-                .map_err(|_| io::Error::other("the analysis thread failed"))
+            // The shards stop at their next batch once these ends are gone.
+            drop(rxs);
+            workers
+                .into_iter()
+                .map(|w| w.join())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| io::Error::other("a shard thread failed"))
         })?;
         if let Some(e) = c.write_err.take() {
             return Err(e);
         }
-        write_end(c, model.stats(front.stats()), format, color, &source, out)
+        let (stats, sources): (Vec<Stats>, Vec<MergedSource>) = ended.into_iter().unzip();
+        let stats = model.stats(merger.stats(&stats));
+        c.summary.warnings.extend(merger.warnings());
+        let Some(source) = sources.into_iter().next() else {
+            return Err(io::Error::other("no shard").into());
+        };
+        write_end(c, stats, format, color, &source, out)
     }
 }
+
+/// A shard's end of the hand-off to the merge.
+struct Handoff<'a> {
+    tx: std::sync::mpsc::SyncSender<Batch>,
+    /// Batches sent and not yet taken, over all shards.
+    in_flight: &'a AtomicUsize,
+    /// The merge is behind from this many batches in flight.
+    behind: usize,
+}
+
+impl Handoff<'_> {
+    fn send(&self, batch: Batch) -> bool {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.tx.send(batch).is_ok()
+    }
+}
+
+/// A shard's thread: every frame to its front, batches of what it makes to the merge.
+fn shard_loop(
+    mut front: Front,
+    mut source: MergedSource,
+    out: &Handoff<'_>,
+) -> (Stats, MergedSource) {
+    let mut items = Vec::with_capacity(HANDOFF_BATCH);
+    let mut frames = 0u32;
+    let mut sent = true;
+    while let Some(frame) = source.next_frame() {
+        let number = frame.number;
+        // Decoding tokens costs about as much as reassembly and framing: whichever side has
+        // time does it. Where it is done does not change the leg (a pure function).
+        front.prepare_legs = out.in_flight.load(Ordering::Relaxed) >= out.behind;
+        front.push_sharded(&frame, &mut items);
+        frames = frames.saturating_add(1);
+        // Empty batches too, now and then: the merge waits for every shard's word that it
+        // has nothing before the next event.
+        if items.len() >= HANDOFF_BATCH || frames >= WATERMARK_FRAMES {
+            frames = 0;
+            let batch = Batch {
+                items: std::mem::replace(&mut items, Vec::with_capacity(HANDOFF_BATCH)),
+                through: Key::after(number),
+            };
+            if !out.send(batch) {
+                sent = false;
+                break;
+            }
+        }
+    }
+    if sent {
+        front.finish_sharded(&mut items);
+        // A closed merge is not an error here: it has its own.
+        out.send(Batch {
+            items,
+            through: Key::END,
+        });
+    }
+    (front.stats(), source)
+}
+
+/// A shard sends a batch at least every this many frames, so that the merge, which waits
+/// for every shard, is never held up long by one that owns few connections.
+const WATERMARK_FRAMES: u32 = 4096;
 
 /// Events handed from the front's thread to the model's, a batch at a time (a channel send
 /// per event would cost more than most events' handling).
 const HANDOFF_BATCH: usize = 128;
 /// Batches in flight: bounds what the front can run ahead (a few MB of exchanges).
 const HANDOFF_BATCHES: usize = 8;
-
-struct Batcher<'a> {
-    tx: std::sync::mpsc::SyncSender<Vec<ModelEvent>>,
-    batch: Vec<ModelEvent>,
-    /// Batches sent and not yet taken.
-    in_flight: &'a AtomicUsize,
-    /// The writing side is gone (it failed): nothing more is worth making.
-    closed: bool,
-}
-
-impl Batcher<'_> {
-    /// The model's thread is behind: the front should take on what it can of its work.
-    fn model_behind(&self) -> bool {
-        self.in_flight.load(Ordering::Relaxed) >= HANDOFF_BATCHES / 2
-    }
-
-    fn push(&mut self, e: ModelEvent) {
-        self.batch.push(e);
-        if self.batch.len() >= HANDOFF_BATCH {
-            self.flush();
-        }
-    }
-
-    fn flush(&mut self) {
-        if self.batch.is_empty() || self.closed {
-            return;
-        }
-        let full = std::mem::replace(&mut self.batch, Vec::with_capacity(HANDOFF_BATCH));
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        if self.tx.send(full).is_err() {
-            self.closed = true;
-        }
-    }
-}
 
 /// Writes what comes after the streamed part: the spooled arrays and the summary (JSON,
 /// NDJSON) or the whole text report.
@@ -1033,7 +1091,12 @@ pub fn run_selected(
     let mut source = MergedSource::open(paths)?;
     let mut report = Report::start_selected(opts, Box::new(keep), out)?;
     if opts.threads > 1 {
-        return report.run_threaded(source, out);
+        // Flow shards read the files once each: a pipe or a device has one reader, one shard.
+        let files = paths
+            .iter()
+            .all(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()));
+        let shards = if files { opts.threads - 1 } else { 1 };
+        return report.run_sharded(source, shards, out);
     }
     while let Some(frame) = source.next_frame() {
         report.push(&frame, out)?;

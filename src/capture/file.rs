@@ -558,6 +558,26 @@ impl MergedSource {
         &self.files
     }
 
+    /// The same files opened again, each read only as far as its size when first opened: a
+    /// file still being written then reads the same in every copy (`report --threads`, whose
+    /// flow shards read the inputs once each).
+    pub fn reopen(&self) -> Result<MergedSource, CaptureError> {
+        let mut files = Vec::with_capacity(self.files.len());
+        for f in &self.files {
+            let file = File::open(&f.path).map_err(|source| CaptureError::Open {
+                path: f.path.clone(),
+                source,
+            })?;
+            files.push(FileSource::from_reader(&f.path, file.take(f.size), f.size)?);
+        }
+        Ok(MergedSource::new(files))
+    }
+
+    /// Takes over `other`'s list of files that could not be opened.
+    pub fn take_skipped(&mut self, other: &mut MergedSource) {
+        self.skipped.append(&mut other.skipped);
+    }
+
     /// Total size of the inputs in bytes.
     pub fn total_size(&self) -> u64 {
         self.files.iter().map(FileSource::size).sum()
@@ -858,5 +878,26 @@ mod tests {
                 (4, b"b4".to_vec())
             ]
         );
+    }
+
+    #[test]
+    fn a_reopened_source_reads_what_the_file_held_when_first_opened() {
+        use std::io::Write as _;
+        let packets: Vec<(u32, u32, &[u8], u32)> = vec![(1, 0, b"one", 3), (2, 0, b"two", 3)];
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(&legacy(false, false, 1, &packets)).unwrap();
+        file.flush().unwrap();
+        let first = MergedSource::open(&[file.path().to_owned()]).unwrap();
+        // The capture grows (tcpdump still writing) before the copy is opened.
+        file.write_all(&legacy(false, false, 1, &packets)[24..])
+            .unwrap();
+        file.flush().unwrap();
+        let mut again = first.reopen().unwrap();
+        let mut got = Vec::new();
+        while let Some(f) = again.next_frame() {
+            got.push((f.number, f.data.to_vec()));
+        }
+        assert_eq!(got, vec![(1, b"one".to_vec()), (2, b"two".to_vec())]);
+        assert_eq!(again.total_size(), first.total_size());
     }
 }

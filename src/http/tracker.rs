@@ -111,6 +111,12 @@ impl HttpTracker {
         &self.stats
     }
 
+    /// Starts `peak_buffered_bytes` again from what is held now (for a flow shard, whose
+    /// merge adds the shards' peaks up as one tracker would have counted them).
+    pub fn restart_peak(&mut self) {
+        self.stats.peak_buffered_bytes = self.stats.buffered_bytes;
+    }
+
     /// Connections with HTTP state held right now.
     pub fn open(&self) -> usize {
         self.conns.len()

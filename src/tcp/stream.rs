@@ -129,6 +129,7 @@ impl Stream {
     }
 
     /// Takes one segment of this direction: payload, bytes the capture cut off, FIN.
+    #[inline]
     pub fn segment(
         &mut self,
         cx: &mut Ctx<'_>,
@@ -190,6 +191,7 @@ impl Stream {
 
     /// The peer acknowledged up to `ack` (RFC 9293 3.4): holes it acknowledged will never be
     /// retransmitted, they were lost by the capture. Delivered as gaps, then what follows.
+    #[inline]
     pub fn peer_ack(
         &mut self,
         cx: &mut Ctx<'_>,
@@ -284,6 +286,7 @@ impl Stream {
 
     /// Takes bytes starting at offset `start` (not before `next`), followed by `missing`
     /// bytes the capture cut off.
+    #[inline]
     #[allow(clippy::too_many_arguments)] // one segment, taken apart: cheaper than a struct
     fn take(
         &mut self,

@@ -99,6 +99,10 @@ pub struct TcpTable {
     closed_order: VecDeque<(u64, ConnId)>,
     closed_hasher: foldhash::fast::RandomState,
     next_id: ConnId,
+    /// [`TcpTable::number_by_frame`].
+    frame_ids: bool,
+    /// The most closed 4-tuples remembered at once.
+    peak_closed: usize,
     /// Out-of-order bytes held over all connections.
     held: usize,
     /// The connection the last pushed segment went to (for `authscope export --format pcapng`).
@@ -118,6 +122,8 @@ impl TcpTable {
             closed_order: VecDeque::new(),
             closed_hasher: foldhash::fast::RandomState::default(),
             next_id: 0,
+            frame_ids: false,
+            peak_closed: 0,
             held: 0,
             last_conn: None,
         }
@@ -202,12 +208,23 @@ impl TcpTable {
 
     /// Closes connections idle since before `now - idle_timeout`.
     pub fn expire(&mut self, now: Timestamp, sink: &mut dyn FnMut(StreamEvent<'_>)) {
+        for (_, id) in self.idle_before(now) {
+            self.time_out(id, now, sink);
+        }
+        self.forget_closed(now);
+    }
+
+    /// The connections [`TcpTable::expire`] would close at `now`, in the order it closes
+    /// them: by `(index time, id)`. Those active since they were indexed are indexed again
+    /// under their last packet, as `expire` does.
+    pub fn idle_before(&mut self, now: Timestamp) -> Vec<(i64, ConnId)> {
         let cutoff = now.0.saturating_sub(self.config.idle_timeout_ns);
-        while let Some(&(at, id)) = self.idle.first() {
+        let mut due = Vec::new();
+        while let Some((at, id)) = self.idle.pop_first() {
             if at >= cutoff {
+                self.idle.insert((at, id));
                 break;
             }
-            self.idle.remove(&(at, id));
             let Some(&key) = self.keys.get(&id) else {
                 continue;
             };
@@ -220,36 +237,89 @@ impl TcpTable {
                 self.idle.insert((conn.idle_at, id));
                 continue;
             }
-            if let Some(conn) = self.open.remove(&key) {
-                self.stats.timeouts = self.stats.timeouts.saturating_add(1);
-                self.close(key, conn, CloseReason::Timeout, now, sink);
-            }
+            // Still indexed, so that `close` finds the entry to remove.
+            due.push((at, id));
         }
-        // Closed 4-tuples are kept only while a late packet could still belong to them.
-        // The queue is in order of closing, close enough to the order of last packets.
-        while let Some(&(key, id)) = self.closed_order.front() {
-            match self.closed.get(&key) {
-                Some(c) if c.id == id && c.last_seen >= cutoff => break,
-                Some(c) if c.id == id => {
-                    self.closed.remove(&key);
-                }
-                _ => {}
-            }
-            self.closed_order.pop_front();
+        self.idle.extend(due.iter().copied());
+        due
+    }
+
+    /// Closes `id` for being idle (one of [`TcpTable::idle_before`]'s).
+    pub fn time_out(&mut self, id: ConnId, now: Timestamp, sink: &mut dyn FnMut(StreamEvent<'_>)) {
+        let Some(&key) = self.keys.get(&id) else {
+            return;
+        };
+        if let Some(conn) = self.open.remove(&key) {
+            self.stats.timeouts = self.stats.timeouts.saturating_add(1);
+            self.close(key, conn, CloseReason::Timeout, now, sink);
+        }
+    }
+
+    /// Forgets the closed 4-tuples a late packet can no longer belong to (the idle timeout
+    /// after their last packet). Each is judged by its own last packet, not by its place in
+    /// the queue: a flow shard holds only some of the tuples, and must forget the same ones
+    /// as one table does (`pipeline::shard`).
+    pub fn forget_closed(&mut self, now: Timestamp) {
+        let cutoff = now.0.saturating_sub(self.config.idle_timeout_ns);
+        let before = self.closed.len();
+        self.closed.retain(|_, c| c.last_seen >= cutoff);
+        if self.closed.len() != before {
+            let closed = &self.closed;
+            self.closed_order
+                .retain(|(k, id)| closed.get(k).is_some_and(|c| c.id == *id));
         }
     }
 
     /// End of input: releases what is buffered (with gaps for the holes) and closes every open
     /// connection with `EndOfInput`, in ConnId order.
     pub fn finish(&mut self, now: Timestamp, sink: &mut dyn FnMut(StreamEvent<'_>)) {
-        let mut ids: Vec<(ConnId, FlowKey)> =
-            self.keys.iter().map(|(&id, &key)| (id, key)).collect();
-        ids.sort_unstable_by_key(|&(id, _)| id);
-        for (_, key) in ids {
-            if let Some(conn) = self.open.remove(&key) {
-                self.close(key, conn, CloseReason::EndOfInput, now, sink);
-            }
+        for id in self.open_ids() {
+            self.end_input(id, now, sink);
         }
+    }
+
+    /// The open connections, in ConnId order.
+    pub fn open_ids(&self) -> Vec<ConnId> {
+        let mut ids: Vec<ConnId> = self.keys.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Closes `id` because the input ended (one of [`TcpTable::open_ids`]).
+    pub fn end_input(&mut self, id: ConnId, now: Timestamp, sink: &mut dyn FnMut(StreamEvent<'_>)) {
+        let Some(&key) = self.keys.get(&id) else {
+            return;
+        };
+        if let Some(conn) = self.open.remove(&key) {
+            self.close(key, conn, CloseReason::EndOfInput, now, sink);
+        }
+    }
+
+    /// Numbers each new connection by the frame that opened it instead of counting: a flow
+    /// shard, which sees only some connections, can then name them so that the merge can
+    /// number them as one table would (`pipeline::shard`). One frame opens one connection
+    /// at most.
+    pub fn number_by_frame(&mut self) {
+        self.frame_ids = true;
+    }
+
+    /// What the shards' merge needs to add up what one table would have held: open
+    /// connections, out-of-order bytes and closed 4-tuples, each now and at most since
+    /// [`TcpTable::restart_peaks`].
+    pub fn gauges(&self) -> [(u64, u64); 3] {
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        [
+            (n(self.open.len()), self.stats.peak_open_connections),
+            (n(self.held), self.stats.peak_buffered_bytes),
+            (n(self.closed.len()), n(self.peak_closed)),
+        ]
+    }
+
+    /// Starts the peaks of [`TcpTable::gauges`] again from what is held now.
+    pub fn restart_peaks(&mut self) {
+        self.stats.peak_open_connections = u64::try_from(self.open.len()).unwrap_or(u64::MAX);
+        self.stats.peak_buffered_bytes = u64::try_from(self.held).unwrap_or(u64::MAX);
+        self.peak_closed = self.closed.len();
     }
 
     /// The counters so far.
@@ -274,7 +344,11 @@ impl TcpTable {
         if self.open.len() >= self.config.max_connections.max(1) {
             self.evict_one(seg.ts, sink);
         }
-        let id = self.next_id;
+        let id = if self.frame_ids {
+            seg.frame
+        } else {
+            self.next_id
+        };
         self.next_id = self.next_id.saturating_add(1);
         self.stats.connections = self.stats.connections.saturating_add(1);
 
@@ -473,6 +547,7 @@ impl TcpTable {
             }
         }
         self.closed.insert(key, closed);
+        self.peak_closed = self.peak_closed.max(self.closed.len());
         self.closed_order.push_back((key, closed.id));
         // Stale entries (tuples reopened since) must not pile up in the queue.
         if self.closed_order.len() > cap.saturating_mul(2) {

@@ -28,36 +28,12 @@ const MIN_JUDGED_MS: f64 = 50.0;
 
 // ---- frames -------------------------------------------------------------------------------
 
+use super::util::tcp_frame;
+
 const SYN: u8 = 0x02;
 const ACK: u8 = 0x10;
 const PSH_ACK: u8 = 0x18;
 const RST: u8 = 0x04;
-
-/// One Ethernet + IPv4 + TCP frame (checksums left zero: nothing on the way checks them).
-fn tcp_frame(
-    out: &mut Vec<u8>,
-    src: ([u8; 4], u16),
-    dst: ([u8; 4], u16),
-    seq: u32,
-    ack: u32,
-    flags: u8,
-    payload: &[u8],
-) {
-    out.clear();
-    out.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
-    let total = u16::try_from(40 + payload.len()).unwrap();
-    out.extend_from_slice(&[0x45, 0]);
-    out.extend_from_slice(&total.to_be_bytes());
-    out.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
-    out.extend_from_slice(&src.0);
-    out.extend_from_slice(&dst.0);
-    out.extend_from_slice(&src.1.to_be_bytes());
-    out.extend_from_slice(&dst.1.to_be_bytes());
-    out.extend_from_slice(&seq.to_be_bytes());
-    out.extend_from_slice(&ack.to_be_bytes());
-    out.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    out.extend_from_slice(payload);
-}
 
 /// Pushes frames into an analyzer, counting its outputs.
 struct Feed {

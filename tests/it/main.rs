@@ -20,5 +20,6 @@ mod lab;
 mod ui;
 mod live;
 mod hardening;
+mod shards;
 mod threads;
 mod util;

@@ -1,5 +1,5 @@
-//! `--threads` (issue 9): the report is the same byte for byte whatever the number of threads,
-//! on every capture: the lab's, the public corpus (under `AUTHSCOPE_FULL_TESTS=1`) and the
+//! `--threads` (issue 9): the report is the same byte for byte whatever the number of threads
+//! (2: one front and the merge; 3 and 4: two and three flow shards), on every capture: the lab's, the public corpus (under `AUTHSCOPE_FULL_TESTS=1`) and the
 //! benchmark capture when `AUTHSCOPE_BENCH_CAPTURE` names one.
 
 use std::path::PathBuf;
@@ -22,29 +22,31 @@ fn report(path: &PathBuf, format: Format, threads: usize) -> Vec<u8> {
     out
 }
 
-fn same_with_one_and_two_threads(captures: &[PathBuf]) {
+fn same_whatever_the_threads(captures: &[PathBuf]) {
     assert!(!captures.is_empty());
     for path in captures {
         for format in [Format::Json, Format::Text, Format::Ndjson] {
             let one = report(path, format, 1);
-            let two = report(path, format, 2);
             assert!(!one.is_empty());
-            assert!(
-                one == two,
-                "{}: {format:?} differs between 1 and 2 threads",
-                path.display()
-            );
+            for threads in [2, 3, 4] {
+                let more = report(path, format, threads);
+                assert!(
+                    one == more,
+                    "{}: {format:?} differs between 1 and {threads} threads",
+                    path.display()
+                );
+            }
         }
     }
 }
 
 #[test]
-fn lab_captures_give_the_same_report_with_one_and_two_threads() {
-    same_with_one_and_two_threads(&captures_in(&root().join("captures")));
+fn lab_captures_give_the_same_report_with_one_to_four_threads() {
+    same_whatever_the_threads(&captures_in(&root().join("captures")));
 }
 
 #[test]
-fn public_captures_give_the_same_report_with_one_and_two_threads() {
+fn public_captures_give_the_same_report_with_one_to_four_threads() {
     if !full() {
         return;
     }
@@ -54,11 +56,11 @@ fn public_captures_give_the_same_report_with_one_and_two_threads() {
         "the public corpus is missing: {}",
         public_corpus().display()
     );
-    same_with_one_and_two_threads(&captures);
+    same_whatever_the_threads(&captures);
 }
 
 #[test]
-fn the_benchmark_capture_gives_the_same_report_with_one_and_two_threads() {
+fn the_benchmark_capture_gives_the_same_report_with_one_to_four_threads() {
     let Some(path) = std::env::var_os("AUTHSCOPE_BENCH_CAPTURE").map(PathBuf::from) else {
         assert!(
             !full(),
@@ -66,7 +68,7 @@ fn the_benchmark_capture_gives_the_same_report_with_one_and_two_threads() {
         );
         return;
     };
-    same_with_one_and_two_threads(&[path]);
+    same_whatever_the_threads(&[path]);
 }
 
 /// The front and the model apart give the outputs of the whole analyzer, whichever side

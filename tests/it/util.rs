@@ -43,3 +43,29 @@ pub fn captures_in(dir: &Path) -> Vec<PathBuf> {
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_authscope"))
 }
+
+/// One Ethernet + IPv4 + TCP frame (checksums left zero: nothing on the way checks them).
+pub fn tcp_frame(
+    out: &mut Vec<u8>,
+    src: ([u8; 4], u16),
+    dst: ([u8; 4], u16),
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: &[u8],
+) {
+    out.clear();
+    out.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
+    let total = u16::try_from(40 + payload.len()).unwrap();
+    out.extend_from_slice(&[0x45, 0]);
+    out.extend_from_slice(&total.to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
+    out.extend_from_slice(&src.0);
+    out.extend_from_slice(&dst.0);
+    out.extend_from_slice(&src.1.to_be_bytes());
+    out.extend_from_slice(&dst.1.to_be_bytes());
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(&ack.to_be_bytes());
+    out.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    out.extend_from_slice(payload);
+}

@@ -1,0 +1,598 @@
+//! Flow sharding of stages 2 to 5 (`report --threads`): each of N fronts reads every frame,
+//! but reassembles and frames only the TCP connections whose 4-tuple hashes to it, so a
+//! connection stays on one worker. A merge puts their events back in the order one front
+//! would have made them, numbers the connections as one table would, and hands them to the
+//! one [`Model`](super::Model): the outputs are the same byte for byte.
+//!
+//! The order is a [`Key`] on every event. A frame is one unit of work, and only the shard
+//! owning its connection has events for it. The idle sweep every shard makes before the same
+//! frame (they all see every frame's time) and the end of input close connections one unit
+//! each, keyed as one table orders them: by `(index time, id)` and by id. Connections are
+//! named by the frame that opened them ([`TcpTable::number_by_frame`](crate::tcp::TcpTable)),
+//! which orders them as the count of one table does; the merge renumbers them.
+//!
+//! The counters add up, but the peaks (open connections, out-of-order bytes, HTTP bytes
+//! held) are the most held at once over all shards. Each shard therefore restarts its peaks
+//! at every unit and reports its gauges when they moved; the merge adds them up in order,
+//! which gives the peak of the sum exactly.
+//!
+//! Each shard has the whole caps, not a share: it holds at most what one front would, so a
+//! shard hits a cap only where one front would have hit it too. Where one front would have
+//! hit one (the sum went over), the merge says so in a warning, as the outputs may then
+//! differ from one thread's.
+
+use std::hash::BuildHasher as _;
+
+use super::{ConnId, Front, ModelEvent, Output, Stats};
+use crate::map::Map as HashMap;
+use crate::net::{FlowKey, Segment};
+
+/// Where an event goes among every shard's: units in capture order, then by the order one
+/// connection table closes connections in a sweep and at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Key {
+    /// The frame before which (sweep) or in which (segment) the unit happens.
+    frame: u64,
+    /// Sweep, segment, end of input, and the model's `Finish`.
+    phase: u8,
+    /// The closed connection's index time (sweep).
+    at: i64,
+    /// The closed connection (sweep, end of input).
+    conn: ConnId,
+}
+
+impl Key {
+    /// The `Finish` after everything: every shard sends one, the merge passes one on.
+    pub const END: Key = Key {
+        frame: u64::MAX,
+        phase: 3,
+        at: 0,
+        conn: 0,
+    };
+
+    pub(super) fn sweep(frame: u64, at: i64, conn: ConnId) -> Key {
+        Key {
+            frame,
+            phase: 0,
+            at,
+            conn,
+        }
+    }
+
+    pub(super) fn packet(frame: u64) -> Key {
+        Key {
+            frame,
+            phase: 1,
+            at: 0,
+            conn: 0,
+        }
+    }
+
+    pub(super) fn finish(conn: ConnId) -> Key {
+        Key {
+            frame: u64::MAX,
+            phase: 2,
+            at: 0,
+            conn,
+        }
+    }
+
+    /// Below every key of the frames after `frame`: what a shard can still make once given
+    /// frame `frame`.
+    pub fn after(frame: u64) -> Key {
+        Key::sweep(frame.saturating_add(1), i64::MIN, 0)
+    }
+}
+
+/// What a shard hands on.
+#[derive(Debug)]
+pub enum Item {
+    Event(ModelEvent),
+    Gauges(Gauges),
+}
+
+/// A shard's open connections, out-of-order bytes, HTTP bytes held and closed 4-tuples, each
+/// as (at the end of the unit, at most during it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Gauges(pub(super) [(u64, u64); 4]);
+
+impl Gauges {
+    pub(super) fn moved_since(&self, last: &Gauges) -> bool {
+        self.0
+            .iter()
+            .zip(&last.0)
+            .any(|(&(now, peak), &(then, _))| now != then || peak > now)
+    }
+}
+
+/// A front's share of the connections.
+#[derive(Debug)]
+pub(super) struct Shard {
+    index: u64,
+    count: u64,
+    /// Fixed, so that every shard sends a connection to the same one.
+    hasher: foldhash::fast::FixedState,
+    /// The gauges last handed on.
+    pub(super) gauges: Gauges,
+}
+
+impl Shard {
+    /// Whether this shard reassembles `seg`'s connection. Both directions share a key.
+    pub(super) fn owns(&self, seg: &Segment<'_>) -> bool {
+        let (key, _) = FlowKey::of(seg.src, seg.dst);
+        self.hasher.hash_one(key) % self.count == self.index
+    }
+}
+
+impl Front {
+    /// Makes this front shard `index` of `count` (`index < count`).
+    pub fn into_shard(mut self, index: usize, count: usize) -> Front {
+        let as_u64 = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        self.tcp.number_by_frame();
+        self.shard = Some(Box::new(Shard {
+            index: as_u64(index),
+            count: as_u64(count.max(1)),
+            hasher: foldhash::fast::FixedState::with_seed(0x5eed_f10e),
+            gauges: Gauges::default(),
+        }));
+        self
+    }
+
+    /// Feeds one frame to a shard; what it makes goes to `out`, keyed.
+    pub fn push_sharded(&mut self, frame: &crate::capture::Frame<'_>, out: &mut Vec<(Key, Item)>) {
+        self.push_keyed(frame, &mut super::Out::Keyed(out));
+    }
+
+    /// The input ended (a shard).
+    pub fn finish_sharded(&mut self, out: &mut Vec<(Key, Item)>) {
+        self.finish_keyed(&mut super::Out::Keyed(out));
+    }
+}
+
+/// A shard's items, in key order, and the lowest key it can make after them.
+#[derive(Debug)]
+pub struct Batch {
+    pub items: Vec<(Key, Item)>,
+    pub through: Key,
+}
+
+/// The caps the shards each had in whole, to tell when their sum went over.
+#[derive(Debug, Clone, Copy)]
+pub struct Caps {
+    pub connections: u64,
+    pub reorder_bytes: u64,
+    pub http_bytes: u64,
+}
+
+/// What [`Merger::next`] has.
+#[derive(Debug)]
+pub enum Next {
+    Event(ModelEvent),
+    /// Nothing can go on before shard `n`'s next batch.
+    Need(usize),
+    /// Every shard ended.
+    Done,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    /// The batch being taken (the next one is asked for once it is empty).
+    items: std::vec::IntoIter<(Key, Item)>,
+    through: Option<Key>,
+    /// The shard ended (its last batch came, or it is gone).
+    done: bool,
+    gauges: Gauges,
+}
+
+/// Merges the shards' batches into the one order, numbering connections as one table does.
+#[derive(Debug)]
+pub struct Merger {
+    queues: Vec<Queue>,
+    /// Shard names (the opening frame) to numbers, for the connections open.
+    ids: HashMap<ConnId, ConnId>,
+    next_id: ConnId,
+    /// Over all shards: now, and at most.
+    sum: [u64; 4],
+    peak: [u64; 4],
+    finish: Option<ModelEvent>,
+    caps: Caps,
+}
+
+impl Merger {
+    pub fn new(shards: usize, caps: Caps) -> Merger {
+        Merger {
+            queues: (0..shards.max(1)).map(|_| Queue::default()).collect(),
+            ids: HashMap::default(),
+            next_id: 0,
+            sum: [0; 4],
+            peak: [0; 4],
+            finish: None,
+            caps,
+        }
+    }
+
+    /// Shard `n`'s next batch.
+    pub fn add(&mut self, n: usize, batch: Batch) {
+        if let Some(q) = self.queues.get_mut(n) {
+            if q.items.len() == 0 {
+                q.items = batch.items.into_iter();
+            } else {
+                let mut items: Vec<_> = std::mem::take(&mut q.items).collect();
+                items.extend(batch.items);
+                q.items = items.into_iter();
+            }
+            q.through = Some(batch.through);
+        }
+    }
+
+    /// Shard `n` will send nothing more.
+    pub fn end(&mut self, n: usize) {
+        if let Some(q) = self.queues.get_mut(n) {
+            q.done = true;
+        }
+    }
+
+    /// The next event in the order of one front, if every shard has said enough to know it.
+    pub fn next_event(&mut self) -> Next {
+        loop {
+            let mut first: Option<(usize, Key)> = None;
+            for (i, q) in self.queues.iter().enumerate() {
+                if let Some(&(k, _)) = q.items.as_slice().first() {
+                    if first.is_none_or(|(_, f)| k < f) {
+                        first = Some((i, k));
+                    }
+                }
+            }
+            // A shard with nothing queued may still make something before `first`.
+            for (i, q) in self.queues.iter().enumerate() {
+                if q.items.len() == 0
+                    && !q.done
+                    && first.is_none_or(|(_, f)| q.through.is_none_or(|t| t <= f))
+                {
+                    return Next::Need(i);
+                }
+            }
+            let Some((i, _)) = first else {
+                return match self.finish.take() {
+                    Some(e) => Next::Event(e),
+                    None => Next::Done,
+                };
+            };
+            let Some((_, item)) = self.queues.get_mut(i).and_then(|q| q.items.next()) else {
+                continue;
+            };
+            match item {
+                Item::Gauges(g) => self.gauges(i, g),
+                Item::Event(ModelEvent::Finish(now)) => {
+                    self.finish.get_or_insert(ModelEvent::Finish(now));
+                }
+                Item::Event(mut e) => {
+                    self.renumber(&mut e);
+                    return Next::Event(e);
+                }
+            }
+        }
+    }
+
+    /// Adds shard `i`'s gauges to the sum: its peak in the unit stood over the others' held.
+    fn gauges(&mut self, i: usize, g: Gauges) {
+        let Some(q) = self.queues.get_mut(i) else {
+            return;
+        };
+        for (j, (&(now, peak), &(before, _))) in g.0.iter().zip(&q.gauges.0).enumerate() {
+            if let (Some(sum), Some(max)) = (self.sum.get_mut(j), self.peak.get_mut(j)) {
+                let others = sum.saturating_sub(before);
+                *max = (*max).max(others.saturating_add(peak));
+                *sum = others.saturating_add(now);
+            }
+        }
+        q.gauges = g;
+    }
+
+    /// Renames the event's connection from the shard's name to one table's number (one
+    /// front numbers them itself).
+    fn renumber(&mut self, e: &mut ModelEvent) {
+        if self.queues.len() < 2 {
+            return;
+        }
+        if let ModelEvent::ConnOpen { event, .. } = e {
+            self.ids.insert(event.conn, self.next_id);
+            self.next_id = self.next_id.saturating_add(1);
+        }
+        let ids = &mut self.ids;
+        let map = |c: &mut ConnId| {
+            if let Some(&n) = ids.get(c) {
+                *c = n;
+            }
+        };
+        match e {
+            ModelEvent::ConnOpen { event, .. } | ModelEvent::Conn(event) => map(&mut event.conn),
+            ModelEvent::Exchange(x, prep) => {
+                map(&mut x.conn);
+                if let super::LegPrep::Made(Some(leg)) = prep {
+                    map(&mut leg.conn);
+                }
+            }
+            ModelEvent::ConnClosed { conn, .. } => {
+                if let Some(n) = ids.remove(conn) {
+                    *conn = n;
+                }
+            }
+            ModelEvent::Output(o) => match o {
+                Output::Connection(c) => map(&mut c.id),
+                Output::HttpAnomaly { conn, .. } => map(conn),
+                Output::Limit { conn, .. } => {
+                    if let Some(c) = conn {
+                        map(c)
+                    }
+                }
+                Output::Exchange(..) | Output::Handshake(..) => {}
+            },
+            ModelEvent::Sweep(_) | ModelEvent::Finish(_) => {}
+        }
+    }
+
+    /// The shards' counters as one front's: what every shard counted alike (frames, the
+    /// network layer) from the first, the connections' counters added up, the peaks of the
+    /// sum.
+    pub fn stats(&self, shards: &[Stats]) -> Stats {
+        let Some(first) = shards.first() else {
+            return Stats::default();
+        };
+        if shards.len() == 1 {
+            return *first;
+        }
+        let mut st = *first;
+        let (mut tcp, mut http) = (crate::tcp::TcpStats::default(), super::HttpStats::default());
+        for s in shards {
+            tcp = add_tcp(tcp, &s.tcp);
+            http = add_http(http, &s.http);
+        }
+        let [open, reorder, held, _] = self.peak;
+        tcp.peak_open_connections = open;
+        tcp.peak_buffered_bytes = reorder;
+        http.peak_buffered_bytes = held;
+        http.buffered_bytes = self.sum[2];
+        st.tcp = tcp;
+        st.http = http;
+        st
+    }
+
+    /// Where the sum went over a cap that each shard had whole: one front would have hit it
+    /// there, so the outputs may differ from one thread's.
+    pub fn warnings(&self) -> Vec<String> {
+        if self.queues.len() < 2 {
+            return Vec::new();
+        }
+        let [open, reorder, held, closed] = self.peak;
+        let c = self.caps;
+        let over = [
+            ("connections", open.max(closed), c.connections),
+            ("reorder-bytes", reorder, c.reorder_bytes),
+            ("http-bytes", held, c.http_bytes),
+        ];
+        over.iter()
+            .filter(|(_, peak, cap)| peak > cap)
+            .map(|(name, peak, cap)| {
+                format!(
+                    "the threads held {peak} against the cap {name}={cap} that one thread \
+                     keeps to; the report may differ from --threads 1's"
+                )
+            })
+            .collect()
+    }
+}
+
+fn add_tcp(a: crate::tcp::TcpStats, b: &crate::tcp::TcpStats) -> crate::tcp::TcpStats {
+    let s = |x: u64, y: u64| x.saturating_add(y);
+    crate::tcp::TcpStats {
+        segments: s(a.segments, b.segments),
+        connections: s(a.connections, b.connections),
+        bytes_delivered: s(a.bytes_delivered, b.bytes_delivered),
+        retransmitted_bytes: s(a.retransmitted_bytes, b.retransmitted_bytes),
+        out_of_order_segments: s(a.out_of_order_segments, b.out_of_order_segments),
+        gaps: s(a.gaps, b.gaps),
+        gap_bytes: s(a.gap_bytes, b.gap_bytes),
+        timeouts: s(a.timeouts, b.timeouts),
+        evicted_connections: s(a.evicted_connections, b.evicted_connections),
+        buffer_limit_hits: s(a.buffer_limit_hits, b.buffer_limit_hits),
+        peak_open_connections: 0,
+        peak_buffered_bytes: 0,
+    }
+}
+
+fn add_http(a: super::HttpStats, b: &super::HttpStats) -> super::HttpStats {
+    let s = |x: u64, y: u64| x.saturating_add(y);
+    super::HttpStats {
+        http_connections: s(a.http_connections, b.http_connections),
+        other_connections: s(a.other_connections, b.other_connections),
+        requests: s(a.requests, b.requests),
+        responses: s(a.responses, b.responses),
+        exchanges: s(a.exchanges, b.exchanges),
+        malformed_heads: s(a.malformed_heads, b.malformed_heads),
+        head_cap_hits: s(a.head_cap_hits, b.head_cap_hits),
+        pending_cap_hits: s(a.pending_cap_hits, b.pending_cap_hits),
+        interim_cap_hits: s(a.interim_cap_hits, b.interim_cap_hits),
+        budget_hits: s(a.budget_hits, b.budget_hits),
+        buffered_bytes: 0,
+        peak_buffered_bytes: 0,
+        gaps: s(a.gaps, b.gaps),
+        resyncs: s(a.resyncs, b.resyncs),
+        tunnels: s(a.tunnels, b.tunnels),
+        body_bytes: s(a.body_bytes, b.body_bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Timestamp;
+    use crate::handshake::{ConnEvent, ConnEventKind};
+
+    const CAPS: Caps = Caps {
+        connections: 100,
+        reorder_bytes: 100,
+        http_bytes: 100,
+    };
+
+    fn open(conn: ConnId) -> Item {
+        let addr = std::net::SocketAddr::from(([10, 0, 0, 1], 80));
+        Item::Event(ModelEvent::ConnOpen {
+            client: addr,
+            server: addr,
+            event: ConnEvent {
+                conn,
+                ts: Timestamp(0),
+                frame: conn,
+                kind: ConnEventKind::Open {
+                    handshake_seen: true,
+                },
+            },
+        })
+    }
+
+    fn closed(conn: ConnId) -> Item {
+        Item::Event(ModelEvent::ConnClosed {
+            conn,
+            ts: Timestamp(0),
+        })
+    }
+
+    fn gauges(open: (u64, u64)) -> Item {
+        Item::Gauges(Gauges([open, (0, 0), (0, 0), (0, 0)]))
+    }
+
+    fn drain(m: &mut Merger) -> Vec<ModelEvent> {
+        let mut got = Vec::new();
+        loop {
+            match m.next_event() {
+                Next::Event(e) => got.push(e),
+                Next::Need(i) => m.end(i),
+                Next::Done => return got,
+            }
+        }
+    }
+
+    #[test]
+    fn events_come_in_key_order_and_connections_are_numbered_as_they_open() {
+        let mut m = Merger::new(2, CAPS);
+        m.add(
+            0,
+            Batch {
+                items: vec![(Key::packet(9), open(9)), (Key::packet(12), closed(9))],
+                through: Key::END,
+            },
+        );
+        // Shard 1 has not spoken: nothing can go before it has.
+        assert!(matches!(m.next_event(), Next::Need(1)));
+        m.add(
+            1,
+            Batch {
+                items: vec![(Key::packet(7), open(7))],
+                through: Key::after(10),
+            },
+        );
+        let first = m.next_event();
+        assert!(
+            matches!(&first, Next::Event(ModelEvent::ConnOpen { event, .. }) if event.conn == 0 && event.frame == 7),
+            "{first:?}"
+        );
+        let second = m.next_event();
+        assert!(
+            matches!(&second, Next::Event(ModelEvent::ConnOpen { event, .. }) if event.conn == 1 && event.frame == 9),
+            "{second:?}"
+        );
+        // Shard 1 said nothing below frame 11: frame 12 waits for its word.
+        assert!(matches!(m.next_event(), Next::Need(1)));
+        m.add(
+            1,
+            Batch {
+                items: vec![(Key::finish(7), closed(7))],
+                through: Key::END,
+            },
+        );
+        let got = drain(&mut m);
+        let conns: Vec<ConnId> = got
+            .iter()
+            .filter_map(|e| match e {
+                ModelEvent::ConnClosed { conn, .. } => Some(*conn),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(conns, vec![1, 0]);
+    }
+
+    #[test]
+    fn the_peak_is_of_the_sum_not_the_sum_of_the_peaks() {
+        let mut m = Merger::new(2, CAPS);
+        m.add(
+            0,
+            Batch {
+                items: vec![
+                    (Key::packet(1), gauges((3, 3))),
+                    (Key::packet(4), gauges((0, 3))),
+                ],
+                through: Key::END,
+            },
+        );
+        m.add(
+            1,
+            Batch {
+                items: vec![
+                    (Key::packet(2), gauges((2, 2))),
+                    (Key::packet(5), gauges((1, 4))),
+                ],
+                through: Key::END,
+            },
+        );
+        assert!(drain(&mut m).is_empty());
+        let st = m.stats(&[Stats::default(), Stats::default()]);
+        // 3 + 2 after frame 2; then 0 + 4 at most during frame 5. The shards' peaks add to 7.
+        assert_eq!(st.tcp.peak_open_connections, 5);
+        assert!(m.warnings().is_empty());
+    }
+
+    #[test]
+    fn a_sum_over_a_cap_is_a_warning() {
+        let mut m = Merger::new(
+            2,
+            Caps {
+                connections: 4,
+                ..CAPS
+            },
+        );
+        for (i, frame) in [(0, 1), (1, 2)] {
+            m.add(
+                i,
+                Batch {
+                    items: vec![(Key::packet(frame), gauges((3, 3)))],
+                    through: Key::END,
+                },
+            );
+        }
+        drain(&mut m);
+        let w = m.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("held 6") && w[0].contains("connections=4"),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn the_model_is_told_the_input_ended_once() {
+        let mut m = Merger::new(3, CAPS);
+        for i in 0..3 {
+            m.add(
+                i,
+                Batch {
+                    items: vec![(Key::END, Item::Event(ModelEvent::Finish(Timestamp(5))))],
+                    through: Key::END,
+                },
+            );
+        }
+        let got = drain(&mut m);
+        assert_eq!(got.len(), 1);
+        assert!(matches!(got[0], ModelEvent::Finish(Timestamp(5))));
+    }
+}
