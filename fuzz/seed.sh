@@ -111,6 +111,7 @@ for c in captures:
     base = os.path.basename(c).split(".")[0][:40]
     put("pcap_reader", cut(b, 8 << 10), base)
     put("pipeline", cut(b, 48 << 10), base)
+    put("shards", cut(b, 48 << 10), base)
     # net: the first frames, 4 KiB of records at most per seed.
     rec = b""
     for link, f in frames(b)[:64]:

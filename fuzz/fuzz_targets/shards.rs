@@ -1,0 +1,76 @@
+//! Flow shards against one front on a (byte-mutated) capture file: 2 or 3 shards, merged,
+//! make every output and counter one front makes, unless the merge warns that a cap was
+//! crossed (`pipeline::shard`).
+#![no_main]
+use std::io::Cursor;
+use std::path::Path;
+
+use authscope::capture::{FileSource, Frame, LinkType, Timestamp};
+use authscope::pipeline::shard::{Batch, Key, Merger, Next};
+use authscope::pipeline::{Analyzer, Config, Output};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(mut source) =
+        FileSource::from_reader(Path::new("fuzz.pcap"), Cursor::new(data.to_vec()), 0)
+    else {
+        return;
+    };
+    let mut frames: Vec<(Timestamp, LinkType, Vec<u8>, u32)> = Vec::new();
+    while let Some(f) = source.next_frame() {
+        frames.push((f.ts, f.link, f.data.to_vec(), f.orig_len));
+    }
+    let frame = |i: usize, f: &(Timestamp, LinkType, Vec<u8>, u32)| Frame {
+        number: i as u64 + 1,
+        ts: f.0,
+        link: f.1,
+        data: &f.2,
+        orig_len: f.3,
+    };
+    // Small caps now and then, so that the shards cross them.
+    let mut config = Config::default();
+    if data.len() % 3 == 0 {
+        config.tcp.max_connections = 3;
+        config.tcp.max_buffered_total = 2048;
+        config.http.max_buffered_total = 4096;
+    }
+    let mut one = Analyzer::new(config);
+    let mut want: Vec<Output> = Vec::new();
+    for (i, f) in frames.iter().enumerate() {
+        one.push(&frame(i, f), &mut |o| want.push(o));
+    }
+    one.finish(&mut |o| want.push(o));
+
+    let n = 2 + data.len() % 2;
+    let (fronts, mut model, caps) = Analyzer::new(config).into_shards(n);
+    let mut batches = Vec::new();
+    let mut stats = Vec::new();
+    for mut front in fronts {
+        let mut items = Vec::new();
+        for (i, f) in frames.iter().enumerate() {
+            front.push_sharded(&frame(i, f), &mut items);
+        }
+        front.finish_sharded(&mut items);
+        stats.push(front.stats());
+        batches.push(Some(Batch {
+            items,
+            through: Key::END,
+        }));
+    }
+    let mut merger = Merger::new(n, caps);
+    let mut got: Vec<Output> = Vec::new();
+    loop {
+        match merger.next_event() {
+            Next::Event(e) => model.apply(e, &mut |o| got.push(o)),
+            Next::Need(i) => match batches.get_mut(i).and_then(Option::take) {
+                Some(b) => merger.add(i, b),
+                None => merger.end(i),
+            },
+            Next::Done => break,
+        }
+    }
+    if merger.warnings().is_empty() {
+        assert_eq!(model.stats(merger.stats(&stats)), one.stats());
+        assert!(got == want, "the shards' outputs differ from one front's");
+    }
+});
