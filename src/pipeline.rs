@@ -6,7 +6,8 @@
 //! Inside, it is two halves joined by one ordered stream of [`ModelEvent`]s: the [`Front`]
 //! (stages 2 to 5: link, IP, TCP, HTTP) and the [`Model`] (stages 6 and 7: handshakes,
 //! diagnosis). Nothing flows back from the model to the front, so `report --threads` runs
-//! the halves on two threads and gets the outputs of one, in the same order.
+//! the model on a thread of its own, fed by one front or by several, each reassembling a
+//! share of the connections ([`shard`]), and gets the outputs of one, in the same order.
 
 pub mod shard;
 
@@ -573,8 +574,8 @@ fn unit_end(
 }
 
 /// What stages 2 to 5 hand to stages 6 and 7, in order. One thread applies each at once;
-/// `report --threads` applies them on a second thread in the same order, so the outputs are
-/// the same either way.
+/// `report --threads` applies them on a thread of its own in the same order (merged from the
+/// shards', [`shard::Merger`]), so the outputs are the same either way.
 #[derive(Debug)]
 pub enum ModelEvent {
     ConnOpen {

@@ -10,23 +10,28 @@ use authscope::pipeline::shard::{Batch, Key, Merger, Next};
 use authscope::pipeline::{Analyzer, Config, Output};
 use libfuzzer_sys::fuzz_target;
 
+type Owned = (Timestamp, LinkType, Vec<u8>, u32);
+
+fn frame(i: usize, f: &Owned) -> Frame<'_> {
+    Frame {
+        number: i as u64 + 1,
+        ts: f.0,
+        link: f.1,
+        data: &f.2,
+        orig_len: f.3,
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Ok(mut source) =
         FileSource::from_reader(Path::new("fuzz.pcap"), Cursor::new(data.to_vec()), 0)
     else {
         return;
     };
-    let mut frames: Vec<(Timestamp, LinkType, Vec<u8>, u32)> = Vec::new();
+    let mut frames: Vec<Owned> = Vec::new();
     while let Some(f) = source.next_frame() {
         frames.push((f.ts, f.link, f.data.to_vec(), f.orig_len));
     }
-    let frame = |i: usize, f: &(Timestamp, LinkType, Vec<u8>, u32)| Frame {
-        number: i as u64 + 1,
-        ts: f.0,
-        link: f.1,
-        data: &f.2,
-        orig_len: f.3,
-    };
     // Small caps now and then, so that the shards cross them.
     let mut config = Config::default();
     if data.len() % 3 == 0 {

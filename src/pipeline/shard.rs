@@ -164,7 +164,7 @@ pub struct Caps {
     pub http_bytes: u64,
 }
 
-/// What [`Merger::next`] has.
+/// What [`Merger::next_event`] has.
 #[derive(Debug)]
 pub enum Next {
     Event(ModelEvent),
