@@ -41,7 +41,7 @@ run() {
 }
 
 printf '%s\n' "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
-printf '%-16s %-34s %9s %10s %12s %10s %9s %9s\n' capture tool wall_s MB/s packets/s rss_MB x_cat x_tshark
+printf '%-16s %-38s %9s %10s %12s %10s %9s %9s\n' capture tool wall_s MB/s packets/s rss_MB x_cat x_tshark
 for size in "${SIZES[@]}"; do
   cap="$BENCH_DIR/cap$size.pcap"
   if [ ! -f "$cap" ]; then
@@ -56,6 +56,8 @@ for size in "${SIZES[@]}"; do
     results+=("$(run cat cat "$f")")
     results+=("$(run "authscope json --threads 1" "$BIN" report --threads 1 --format json "$f")")
     results+=("$(run "authscope json --threads 2" "$BIN" report --threads 2 --format json "$f")")
+    # Two flow shards and the merge: three threads, more than this 2-core machine has.
+    results+=("$(run "authscope json --threads 3 (2 shards)" "$BIN" report --threads 3 --format json "$f")")
     results+=("$(run "authscope text --threads 1" "$BIN" report --threads 1 "$f")")
     results+=("$(run "authscope text --threads 2" "$BIN" report --threads 2 "$f")")
     if [ -n "${BASELINE_BIN:-}" ]; then
@@ -72,12 +74,12 @@ for size in "${SIZES[@]}"; do
       awk -v c="$(basename "$f")" -v n="$name" -v w="$wall" -v r="$rss" -v b="$mb" -v p="$pkts" \
           -v cs="$cat_s" -v ts="$tshark_s" 'BEGIN {
         w2 = (w > 0 ? w : 0.001);
-        printf "%-16s %-34s %9.2f %10.0f %12.0f %10.1f %9.1f %9.2f\n", c, n, w, b/1e6/w2, p/w2, r/1024, w2/(cs>0?cs:0.001), w2/(ts>0?ts:0.001)
+        printf "%-16s %-38s %9.2f %10.0f %12.0f %10.1f %9.1f %9.2f\n", c, n, w, b/1e6/w2, p/w2, r/1024, w2/(cs>0?cs:0.001), w2/(ts>0?ts:0.001)
       }'
     done
     one=$(echo "${results[1]}" | cut -d'|' -f2)
     two=$(echo "${results[2]}" | cut -d'|' -f2)
     awk -v c="$(basename "$f")" -v a="$one" -v b="$two" \
-      'BEGIN { printf "%-16s %-34s %9.2fx\n", c, "json: 2 threads over 1", a/(b>0?b:0.001) }'
+      'BEGIN { printf "%-16s %-38s %9.2fx\n", c, "json: 2 threads over 1", a/(b>0?b:0.001) }'
   done
 done
