@@ -308,14 +308,10 @@ impl Analyzer {
         }
     }
 
-    /// The front stages and the model apart, to run on two threads: the model must be given
-    /// every event the front makes, in order.
-    pub fn into_parts(self) -> (Front, Model) {
-        (self.front, self.model)
-    }
-
     /// `n` fronts, each the shard of its share of the connections (see [`shard`]), and the
-    /// model they all feed. For an analyzer that has been given nothing yet.
+    /// model they all feed, to run on threads of their own: the model must be given every
+    /// event in the order one front makes them. With `n` = 1, the front and the model apart.
+    /// For an analyzer that has been given nothing yet.
     pub fn into_shards(self, n: usize) -> (Vec<Front>, Model, shard::Caps) {
         let n = n.max(1);
         let c = self.config;

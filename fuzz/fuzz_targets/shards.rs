@@ -6,7 +6,7 @@ use std::io::Cursor;
 use std::path::Path;
 
 use authscope::capture::{FileSource, Frame, LinkType, Timestamp};
-use authscope::pipeline::shard::{Batch, Key, Merger, Next};
+use authscope::pipeline::shard::run_in_turn;
 use authscope::pipeline::{Analyzer, Config, Output};
 use libfuzzer_sys::fuzz_target;
 
@@ -47,35 +47,16 @@ fuzz_target!(|data: &[u8]| {
     one.finish(&mut |o| want.push(o));
 
     let n = 2 + data.len() % 2;
-    let (fronts, mut model, caps) = Analyzer::new(config).into_shards(n);
-    let mut batches = Vec::new();
-    let mut stats = Vec::new();
-    for mut front in fronts {
-        let mut items = Vec::new();
+    let shards = run_in_turn(config, n, usize::MAX, &|push| {
         for (i, f) in frames.iter().enumerate() {
-            front.push_sharded(&frame(i, f), &mut items);
+            push(&frame(i, f));
         }
-        front.finish_sharded(&mut items);
-        stats.push(front.stats());
-        batches.push(Some(Batch {
-            items,
-            through: Key::END,
-        }));
-    }
-    let mut merger = Merger::new(n, caps);
-    let mut got: Vec<Output> = Vec::new();
-    loop {
-        match merger.next_event() {
-            Next::Event(e) => model.apply(e, &mut |o| got.push(o)),
-            Next::Need(i) => match batches.get_mut(i).and_then(Option::take) {
-                Some(b) => merger.add(i, b),
-                None => merger.end(i),
-            },
-            Next::Done => break,
-        }
-    }
-    if merger.warnings().is_empty() {
-        assert_eq!(model.stats(merger.stats(&stats)), one.stats());
-        assert!(got == want, "the shards' outputs differ from one front's");
+    });
+    if shards.warnings.is_empty() {
+        assert_eq!(shards.stats, one.stats());
+        assert!(
+            shards.outputs == want,
+            "the shards' outputs differ from one front's"
+        );
     }
 });

@@ -23,7 +23,8 @@
 
 use std::hash::BuildHasher as _;
 
-use super::{ConnId, Front, ModelEvent, Output, Stats};
+use super::{Analyzer, Config, ConnId, Front, ModelEvent, Output, Stats};
+use crate::capture::Frame;
 use crate::map::Map as HashMap;
 use crate::net::{FlowKey, Segment};
 
@@ -139,7 +140,7 @@ impl Front {
     }
 
     /// Feeds one frame to a shard; what it makes goes to `out`, keyed.
-    pub fn push_sharded(&mut self, frame: &crate::capture::Frame<'_>, out: &mut Vec<(Key, Item)>) {
+    pub fn push_sharded(&mut self, frame: &Frame<'_>, out: &mut Vec<(Key, Item)>) {
         self.push_keyed(frame, &mut super::Out::Keyed(out));
     }
 
@@ -380,6 +381,60 @@ impl Merger {
                 )
             })
             .collect()
+    }
+}
+
+/// Hands every frame of an input to its argument, in order, each time it is called.
+pub type Frames<'a> = dyn Fn(&mut dyn FnMut(&Frame<'_>)) + 'a;
+
+/// What [`run_in_turn`] made.
+#[derive(Debug)]
+pub struct InTurn {
+    pub outputs: Vec<Output>,
+    pub stats: Stats,
+    pub warnings: Vec<String>,
+}
+
+/// `n` shards over the same frames, one after another on this thread, merged from batches of
+/// `batch` items (so that the merge waits on one shard, then another): what the threads of
+/// `report --threads` make, without threads, for tests and fuzzing.
+pub fn run_in_turn(config: Config, n: usize, batch: usize, frames: &Frames<'_>) -> InTurn {
+    let (fronts, mut model, caps) = Analyzer::new(config).into_shards(n);
+    let mut batches = Vec::new();
+    let mut stats = Vec::new();
+    for mut front in fronts {
+        let mut items = Vec::new();
+        frames(&mut |f| front.push_sharded(f, &mut items));
+        front.finish_sharded(&mut items);
+        stats.push(front.stats());
+        // Each batch says that the next key is at least the first of the next batch.
+        let mut cut = Vec::new();
+        while !items.is_empty() {
+            let rest = items.split_off(batch.max(1).min(items.len()));
+            let through = rest.first().map_or(Key::END, |(k, _)| *k);
+            cut.push(Batch {
+                items: std::mem::replace(&mut items, rest),
+                through,
+            });
+        }
+        batches.push(cut.into_iter());
+    }
+    let mut merger = Merger::new(batches.len(), caps);
+    let mut outputs = Vec::new();
+    loop {
+        match merger.next_event() {
+            Next::Event(e) => model.apply(e, &mut |o| outputs.push(o)),
+            Next::Need(i) => match batches.get_mut(i).and_then(Iterator::next) {
+                Some(b) => merger.add(i, b),
+                None => merger.end(i),
+            },
+            Next::Done => break,
+        }
+    }
+    InTurn {
+        outputs,
+        stats: model.stats(merger.stats(&stats)),
+        warnings: merger.warnings(),
     }
 }
 

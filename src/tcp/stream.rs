@@ -129,6 +129,8 @@ impl Stream {
     }
 
     /// Takes one segment of this direction: payload, bytes the capture cut off, FIN.
+    // Once per segment: kept inlined into the table's `feed` (callgrind: about 1 % of the
+    // report's instructions when it was not).
     #[inline]
     pub fn segment(
         &mut self,

@@ -4,7 +4,7 @@
 //! of order, many connections open at once, and caps hit.
 
 use authscope::capture::{Frame, LinkType, Timestamp};
-use authscope::pipeline::shard::{Batch, Key, Merger, Next};
+use authscope::pipeline::shard::run_in_turn;
 use authscope::pipeline::{Analyzer, Config, Output, Stats};
 use proptest::prelude::*;
 
@@ -66,20 +66,6 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-/// One Ethernet + IPv4 + TCP frame.
-fn tcp_frame(
-    src: ([u8; 4], u16),
-    dst: ([u8; 4], u16),
-    seq: u32,
-    ack: u32,
-    flags: u8,
-    payload: &[u8],
-) -> Vec<u8> {
-    let mut out = Vec::new();
-    super::util::tcp_frame(&mut out, src, dst, seq, ack, flags, payload);
-    out
-}
-
 /// An ARP request: a frame the network layer passes over.
 fn filler_frame() -> Vec<u8> {
     let mut out = vec![0xff; 6];
@@ -100,6 +86,11 @@ struct Conn {
 
 /// The frames (time, bytes) the steps make.
 fn frames(steps: &[Step]) -> Vec<(i64, Vec<u8>)> {
+    let tcp_frame = |src, dst, seq, ack, flags, payload: &[u8]| {
+        let mut frame = Vec::new();
+        super::util::tcp_frame(&mut frame, src, dst, seq, ack, flags, payload);
+        frame
+    };
     let mut out = Vec::new();
     let mut ts: i64 = 1_700_000_000_000_000_000;
     let mut conns = [Conn::default(); 24];
@@ -246,7 +237,7 @@ fn one(config: Config, frames: &[(i64, Vec<u8>)]) -> (Vec<Output>, Stats) {
     (outs, a.stats())
 }
 
-/// `n` shards' outputs and counters, merged from batches of the given sizes (so the merge
+/// `n` shards' outputs and counters, merged from batches of `batch` items (so the merge
 /// waits on one shard and then another), and the merge's warnings.
 fn sharded(
     config: Config,
@@ -254,44 +245,12 @@ fn sharded(
     frames: &[(i64, Vec<u8>)],
     batch: usize,
 ) -> (Vec<Output>, Stats, Vec<String>) {
-    let (fronts, mut model, caps) = Analyzer::new(config).into_shards(n);
-    let mut batches = Vec::new();
-    let mut stats = Vec::new();
-    for mut front in fronts {
-        let mut items = Vec::new();
+    let r = run_in_turn(config, n, batch, &|push| {
         for (i, f) in frames.iter().enumerate() {
-            front.push_sharded(&frame(i, f), &mut items);
+            push(&frame(i, f));
         }
-        front.finish_sharded(&mut items);
-        stats.push(front.stats());
-        // Cut into batches; each says the next key is at least the first of the next.
-        let mut cut: Vec<Batch> = Vec::new();
-        let mut rest = items;
-        while !rest.is_empty() {
-            let tail = rest.split_off(batch.min(rest.len()));
-            let through = tail.first().map_or(Key::END, |(k, _)| *k);
-            cut.push(Batch {
-                items: rest,
-                through,
-            });
-            rest = tail;
-        }
-        batches.push(cut.into_iter());
-    }
-    let mut merger = Merger::new(batches.len(), caps);
-    let mut outs = Vec::new();
-    loop {
-        match merger.next_event() {
-            Next::Event(e) => model.apply(e, &mut |o| outs.push(o)),
-            Next::Need(i) => match batches[i].next() {
-                Some(b) => merger.add(i, b),
-                None => merger.end(i),
-            },
-            Next::Done => break,
-        }
-    }
-    let st = model.stats(merger.stats(&stats));
-    (outs, st, merger.warnings())
+    });
+    (r.outputs, r.stats, r.warnings)
 }
 
 fn config(idle_seconds: i64) -> Config {

@@ -92,7 +92,8 @@ fn the_model_gives_the_same_outputs_whichever_side_makes_the_legs() {
     // `prepare(n)`: whether the front makes the legs at the n-th frame.
     let parts = |path: &PathBuf, prepare: &dyn Fn(u64) -> bool| {
         let mut source = MergedSource::open(std::slice::from_ref(path)).unwrap();
-        let (mut front, mut model) = Analyzer::new(Config::default()).into_parts();
+        let (mut fronts, mut model, _) = Analyzer::new(Config::default()).into_shards(1);
+        let mut front = fronts.remove(0);
         let mut events = Vec::new();
         let mut n = 0;
         while let Some(f) = source.next_frame() {
