@@ -76,6 +76,10 @@ pub const LIMITS: &[(&str, &str)] = &[
         "http-bytes",
         "HTTP state held over all connections (33554432)",
     ),
+    (
+        "join-seconds",
+        "a handshake waits this long for its client on another connection (10)",
+    ),
     ("handshakes", "handshakes open at once (50000)"),
     (
         "handshakes-per-client",
@@ -115,16 +119,18 @@ impl Config {
             .ok()
             .filter(|n| *n > 0)
             .ok_or_else(|| LimitError::Value(spec.to_owned()))?;
+        let nanos = |secs: usize| {
+            i64::try_from(secs)
+                .ok()
+                .and_then(|s| s.checked_mul(1_000_000_000))
+                .ok_or_else(|| LimitError::Value(spec.to_owned()))
+        };
         match name.trim() {
             "connections" => self.tcp.max_connections = n,
             "reorder-bytes-per-conn" => self.tcp.max_buffered_per_conn = n,
             "reorder-bytes" => self.tcp.max_buffered_total = n,
-            "idle-seconds" => {
-                self.tcp.idle_timeout_ns = i64::try_from(n)
-                    .ok()
-                    .and_then(|s| s.checked_mul(1_000_000_000))
-                    .ok_or_else(|| LimitError::Value(spec.to_owned()))?;
-            }
+            "idle-seconds" => self.tcp.idle_timeout_ns = nanos(n)?,
+            "join-seconds" => self.correlate.join_window_ns = nanos(n)?,
             "head-bytes" => self.http.max_head_bytes = n,
             "pending-requests" => self.http.max_pending_requests = n,
             "interim-responses" => self.http.max_interim_responses = n,
@@ -858,6 +864,8 @@ mod tests {
         assert_eq!(c.correlate.max_open_per_client, 3);
         c.set_limit("idle-seconds=2").unwrap();
         assert_eq!(c.tcp.idle_timeout_ns, 2_000_000_000);
+        c.set_limit("join-seconds=30").unwrap();
+        assert_eq!(c.correlate.join_window_ns, 30_000_000_000);
         assert!(matches!(c.set_limit("legs"), Err(LimitError::Syntax(_))));
         assert!(matches!(c.set_limit("legs=0"), Err(LimitError::Value(_))));
         assert!(matches!(c.set_limit("legs=-1"), Err(LimitError::Value(_))));
@@ -883,6 +891,7 @@ mod tests {
                 "reorder-bytes-per-conn" => c.tcp.max_buffered_per_conn as u64,
                 "reorder-bytes" => c.tcp.max_buffered_total as u64,
                 "idle-seconds" => (c.tcp.idle_timeout_ns / 1_000_000_000) as u64,
+                "join-seconds" => (c.correlate.join_window_ns / 1_000_000_000) as u64,
                 "head-bytes" => c.http.max_head_bytes as u64,
                 "pending-requests" => c.http.max_pending_requests as u64,
                 "interim-responses" => c.http.max_interim_responses as u64,
