@@ -31,6 +31,19 @@ fn report_output(stdout: &std::io::Stdout) -> ReportOutput<'_> {
     (Box::new(stdout.lock()), None)
 }
 
+/// mimalloc asks for transparent huge pages on its arenas. One thread gains about 2 % from them
+/// (fewer TLB misses), but each thread's heap then takes whole 2 MiB pages: with flow shards,
+/// each heap grows by about 10 MB (50 against 24 MB peak RSS for `--threads 3` on the 1 GB
+/// benchmark capture, 67 against 28 MB for 4) for no measured gain. Pages already faulted in
+/// stay as they are; little has been by now.
+fn fewer_huge_pages() {
+    #[cfg(target_os = "linux")]
+    {
+        // Best effort: without it the report is the same, only larger in memory.
+        let _ = nix::sys::prctl::set_thp_disable(true);
+    }
+}
+
 /// Shows why HTTP authentication fails, from the packets.
 #[derive(Debug, Parser)]
 #[command(name = "authscope", version, about)]
@@ -331,6 +344,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             let summary = match interface {
                 Some(iface) => live::report(&iface, capture, &opts)?,
                 None => {
+                    if authscope::report::flow_shards(&files, opts.threads) > 1 {
+                        fewer_huge_pages();
+                    }
                     let (to, direct) = report_output(&stdout);
                     opts.direct = direct;
                     let mut out = std::io::BufWriter::with_capacity(1 << 16, to);

@@ -1083,6 +1083,22 @@ pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Sum
     run_selected(paths, opts, &|_| true, out)
 }
 
+/// The flow shards a report on `paths` with `threads` runs: one for each thread but the merge,
+/// or one if some input is not a regular file (a pipe or a device has one reader).
+pub fn flow_shards(paths: &[PathBuf], threads: usize) -> usize {
+    if threads < 2 {
+        return 0;
+    }
+    let files = paths
+        .iter()
+        .all(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()));
+    if files {
+        threads - 1
+    } else {
+        1
+    }
+}
+
 /// [`run`], listing only the handshakes (and their findings) that `keep` accepts; the summary
 /// still counts every one. `authscope export --format json` with `--handshake` or `--filter`.
 pub fn run_selected(
@@ -1094,12 +1110,7 @@ pub fn run_selected(
     let mut source = MergedSource::open(paths)?;
     let mut report = Report::start_selected(opts, Box::new(keep), out)?;
     if opts.threads > 1 {
-        // Flow shards read the files once each: a pipe or a device has one reader, one shard.
-        let files = paths
-            .iter()
-            .all(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()));
-        let shards = if files { opts.threads - 1 } else { 1 };
-        return report.run_sharded(source, shards, out);
+        return report.run_sharded(source, flow_shards(paths, opts.threads), out);
     }
     while let Some(frame) = source.next_frame() {
         report.push(&frame, out)?;
@@ -1571,6 +1582,18 @@ fn analysis_warnings(st: &Stats) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flow_shards_need_two_threads_and_regular_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.pcap");
+        std::fs::write(&file, b"").unwrap();
+        assert_eq!(flow_shards(std::slice::from_ref(&file), 1), 0);
+        assert_eq!(flow_shards(std::slice::from_ref(&file), 2), 1);
+        assert_eq!(flow_shards(std::slice::from_ref(&file), 4), 3);
+        // Not a regular file (as a pipe or a device is not): one reader.
+        assert_eq!(flow_shards(&[file, dir.path().to_path_buf()], 4), 1);
+    }
 
     #[test]
     fn a_spool_keeps_its_buffer_at_its_size() {
