@@ -1404,6 +1404,10 @@ impl TextReport<'_> {
         // Every cap is counted: say which were hit (the JSON summary has each counter).
         let limits: Vec<String> = [
             (st.tcp.evicted_connections, "connections evicted"),
+            (
+                st.tcp.forgotten_closed,
+                "closed connections forgotten early",
+            ),
             (st.tcp.buffer_limit_hits, "out-of-order buffers full"),
             (st.http.head_cap_hits, "HTTP heads too large"),
             (st.http.pending_cap_hits, "pipelined requests unpaired"),

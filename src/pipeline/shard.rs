@@ -450,6 +450,7 @@ fn add_tcp(a: crate::tcp::TcpStats, b: &crate::tcp::TcpStats) -> crate::tcp::Tcp
         gap_bytes: s(a.gap_bytes, b.gap_bytes),
         timeouts: s(a.timeouts, b.timeouts),
         evicted_connections: s(a.evicted_connections, b.evicted_connections),
+        forgotten_closed: s(a.forgotten_closed, b.forgotten_closed),
         buffer_limit_hits: s(a.buffer_limit_hits, b.buffer_limit_hits),
         peak_open_connections: 0,
         peak_buffered_bytes: 0,

@@ -192,6 +192,9 @@ pub struct TcpStats {
     pub gap_bytes: u64,
     pub timeouts: u64,
     pub evicted_connections: u64,
+    /// Closed 4-tuples forgotten before the idle timeout, because as many as the connection
+    /// cap were remembered: a late packet on one is taken as a new connection.
+    pub forgotten_closed: u64,
     pub buffer_limit_hits: u64,
     pub peak_open_connections: u64,
     pub peak_buffered_bytes: u64,

@@ -544,6 +544,7 @@ impl TcpTable {
             };
             if self.closed.get(&old).is_some_and(|c| c.id == id) {
                 self.closed.remove(&old);
+                self.stats.forgotten_closed = self.stats.forgotten_closed.saturating_add(1);
             }
         }
         self.closed.insert(key, closed);
@@ -1473,6 +1474,28 @@ mod tests {
         );
         assert_eq!(t.table.stats().evicted_connections, 1);
         assert_eq!(t.table.stats().peak_open_connections, 2);
+    }
+
+    #[test]
+    fn closed_tuples_past_the_cap_are_forgotten_and_counted() {
+        let config = TcpConfig {
+            max_connections: 2,
+            ..TcpConfig::default()
+        };
+        let mut t = Trace::with(config);
+        for port in ["10.0.0.1:1000", "10.0.0.1:1001", "10.0.0.1:1002"] {
+            t.send(port, S, "S", 1, 0, b"");
+            t.send(port, S, "R", 2, 0, b"");
+        }
+        t.check_invariants();
+        assert_eq!(t.table.stats().forgotten_closed, 1);
+        assert_eq!(t.table.stats().evicted_connections, 0);
+        // The first was forgotten: a late packet on it opens a new connection; the second is
+        // still known.
+        t.send("10.0.0.1:1001", S, "A", 2, 0, b"");
+        assert_eq!(t.table.stats().connections, 3);
+        t.send("10.0.0.1:1000", S, "A", 2, 0, b"");
+        assert_eq!(t.table.stats().connections, 4);
     }
 
     #[test]
