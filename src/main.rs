@@ -33,9 +33,9 @@ fn report_output(stdout: &std::io::Stdout) -> ReportOutput<'_> {
 
 /// mimalloc asks for transparent huge pages on its arenas. One thread gains about 2 % from them
 /// (fewer TLB misses), but each thread's heap then takes whole 2 MiB pages: with flow shards,
-/// each heap grows by about 10 MB (50 against 24 MB peak RSS for `--threads 3` on the 1 GB
-/// benchmark capture, 67 against 28 MB for 4) for no measured gain. Pages already faulted in
-/// stay as they are; little has been by now.
+/// about 12 MB more a shard (peak RSS on the 1 GB benchmark capture with `--threads 3`, 50 MB
+/// with them and 26 MB without; with 4, 57 to 73 MB against 32 MB) for no measured gain.
+/// Pages already faulted in stay as they are; little has been by now.
 fn fewer_huge_pages() {
     #[cfg(target_os = "linux")]
     {
