@@ -17,7 +17,7 @@
 //! no longer than the idle timeout after their last packet. Connections closed by timeout or
 //! eviction are forgotten: a later packet opens a new, mid-stream connection.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::hash::BuildHasher as _;
 
 use crate::map::Map as HashMap;
@@ -95,8 +95,6 @@ pub struct TcpTable {
     /// are kept for the idle timeout, often many more than the open ones. The hash is seeded
     /// per process, so two tuples meet by chance only (about n/2^64), never by design.
     closed: HashMap<u64, ClosedConn>,
-    /// Closed 4-tuples, oldest close first (entries whose tuple was reopened are stale).
-    closed_order: VecDeque<(u64, ConnId)>,
     closed_hasher: foldhash::fast::RandomState,
     next_id: ConnId,
     /// [`TcpTable::number_by_frame`].
@@ -119,7 +117,6 @@ impl TcpTable {
             keys: HashMap::default(),
             idle: BTreeSet::new(),
             closed: HashMap::default(),
-            closed_order: VecDeque::new(),
             closed_hasher: foldhash::fast::RandomState::default(),
             next_id: 0,
             frame_ids: false,
@@ -256,18 +253,12 @@ impl TcpTable {
     }
 
     /// Forgets the closed 4-tuples a late packet can no longer belong to (the idle timeout
-    /// after their last packet). Each is judged by its own last packet, not by its place in
-    /// the queue: a flow shard holds only some of the tuples, and must forget the same ones
-    /// as one table does (`pipeline::shard`).
+    /// after their last packet). Each is judged by its own last packet, not by when it
+    /// closed among the others: a flow shard holds only some of the tuples, and must forget
+    /// the same ones as one table does (`pipeline::shard`).
     pub fn forget_closed(&mut self, now: Timestamp) {
         let cutoff = now.0.saturating_sub(self.config.idle_timeout_ns);
-        let before = self.closed.len();
         self.closed.retain(|_, c| c.last_seen >= cutoff);
-        if self.closed.len() != before {
-            let closed = &self.closed;
-            self.closed_order
-                .retain(|(k, id)| closed.get(k).is_some_and(|c| c.id == *id));
-        }
     }
 
     /// End of input: releases what is buffered (with gaps for the holes) and closes every open
@@ -534,28 +525,38 @@ impl TcpTable {
         }
     }
 
-    /// Remembers a closed 4-tuple, forgetting the oldest beyond `max_connections`.
+    /// Remembers a closed 4-tuple; at `max_connections` of them, forgets the oldest first.
     fn remember(&mut self, key: FlowKey, closed: ClosedConn) {
         let key = self.closed_hasher.hash_one(key);
         let cap = self.config.max_connections.max(1);
-        while self.closed.len() >= cap {
-            let Some((old, id)) = self.closed_order.pop_front() else {
-                break;
-            };
-            if self.closed.get(&old).is_some_and(|c| c.id == id) {
-                self.closed.remove(&old);
-                self.stats.forgotten_closed = self.stats.forgotten_closed.saturating_add(1);
-            }
+        if self.closed.len() >= cap {
+            self.forget_oldest_closed(cap);
         }
         self.closed.insert(key, closed);
         self.peak_closed = self.peak_closed.max(self.closed.len());
-        self.closed_order.push_back((key, closed.id));
-        // Stale entries (tuples reopened since) must not pile up in the queue.
-        if self.closed_order.len() > cap.saturating_mul(2) {
-            let closed = &self.closed;
-            self.closed_order
-                .retain(|(k, id)| closed.get(k).is_some_and(|c| c.id == *id));
-        }
+    }
+
+    /// Forgets the eighth of the closed 4-tuples (at least one) that were seen longest ago,
+    /// judged like the idle timeout by each one's last packet, its id breaking ties so that
+    /// every run forgets the same ones. An eighth at a time costs one pass over the table per
+    /// `cap / 8` closes; a queue of the closes beside the table, to forget one at a time,
+    /// cost 16 to 32 bytes a tuple (100 000 of them under the default cap).
+    fn forget_oldest_closed(&mut self, cap: usize) {
+        let keep = cap.saturating_sub(cap.div_ceil(8));
+        let mut ages: Vec<(i64, ConnId)> =
+            self.closed.values().map(|c| (c.last_seen, c.id)).collect();
+        let Some(forget) = ages.len().checked_sub(keep).filter(|n| *n > 0) else {
+            return;
+        };
+        let (_, &mut newest_forgotten, _) = ages.select_nth_unstable(forget.saturating_sub(1));
+        let before = self.closed.len();
+        self.closed
+            .retain(|_, c| (c.last_seen, c.id) > newest_forgotten);
+        let gone = before.saturating_sub(self.closed.len());
+        self.stats.forgotten_closed = self
+            .stats
+            .forgotten_closed
+            .saturating_add(u64::try_from(gone).unwrap_or(u64::MAX));
     }
 }
 
@@ -1499,6 +1500,40 @@ mod tests {
     }
 
     #[test]
+    fn the_closed_tuples_forgotten_are_those_seen_longest_ago() {
+        let config = TcpConfig {
+            max_connections: 16,
+            ..TcpConfig::default()
+        };
+        let mut t = Trace::with(config);
+        let port = |i: usize| format!("10.0.0.1:{}", 1000 + i);
+        for i in 0..16 {
+            t.send(&port(i), S, "S", 1, 0, b"");
+            t.send(&port(i), S, "R", 2, 0, b"");
+        }
+        // A late packet on the first: now seen after all the others.
+        t.send(&port(0), S, "A", 2, 0, b"");
+        assert_eq!(t.table.stats().connections, 16);
+        // The cap is reached: an eighth (two) go, the oldest by their last packet.
+        t.send(&port(16), S, "S", 1, 0, b"");
+        t.send(&port(16), S, "R", 2, 0, b"");
+        assert_eq!(t.table.stats().forgotten_closed, 2);
+        assert_eq!(t.table.closed.len(), 15);
+        t.check_invariants();
+        for i in [0, 3, 15] {
+            t.send(&port(i), S, "A", 2, 0, b"");
+        }
+        assert_eq!(
+            t.table.stats().connections,
+            17,
+            "0, 3 and 15 are still known"
+        );
+        t.send(&port(1), S, "A", 2, 0, b"");
+        t.send(&port(2), S, "A", 2, 0, b"");
+        assert_eq!(t.table.stats().connections, 19, "1 and 2 were forgotten");
+    }
+
+    #[test]
     fn ignore_data_frees_buffers_and_keeps_control_events() {
         let mut t = Trace::new();
         handshake(&mut t);
@@ -1644,7 +1679,6 @@ mod tests {
         t.check_invariants();
         assert_eq!(t.table.stats().connections, 50);
         assert!(t.table.closed.len() <= 3);
-        assert!(t.table.closed_order.len() <= 6);
     }
 
     /// Rough speed of the in-order path: `cargo test --release --lib throughput -- --ignored
