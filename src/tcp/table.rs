@@ -751,6 +751,14 @@ mod tests {
             }
         }
 
+        /// A trace whose table keeps at most `n` connections (open, and closed apart).
+        pub fn capped(n: usize) -> Self {
+            Trace::with(TcpConfig {
+                max_connections: n,
+                ..TcpConfig::default()
+            })
+        }
+
         #[allow(clippy::too_many_arguments)]
         pub fn send_missing(
             &mut self,
@@ -1449,11 +1457,7 @@ mod tests {
 
     #[test]
     fn open_connection_cap_evicts_least_recently_active() {
-        let config = TcpConfig {
-            max_connections: 2,
-            ..TcpConfig::default()
-        };
-        let mut t = Trace::with(config);
+        let mut t = Trace::capped(2);
         t.send("10.0.0.1:1000", S, "S", 1, 0, b"");
         t.send("10.0.0.1:1001", S, "S", 1, 0, b"");
         t.send("10.0.0.1:1000", S, "A", 2, 1, b""); // conn 0 active again
@@ -1479,11 +1483,7 @@ mod tests {
 
     #[test]
     fn closed_tuples_past_the_cap_are_forgotten_and_counted() {
-        let config = TcpConfig {
-            max_connections: 2,
-            ..TcpConfig::default()
-        };
-        let mut t = Trace::with(config);
+        let mut t = Trace::capped(2);
         for port in ["10.0.0.1:1000", "10.0.0.1:1001", "10.0.0.1:1002"] {
             t.send(port, S, "S", 1, 0, b"");
             t.send(port, S, "R", 2, 0, b"");
@@ -1501,11 +1501,7 @@ mod tests {
 
     #[test]
     fn the_closed_tuples_forgotten_are_those_seen_longest_ago() {
-        let config = TcpConfig {
-            max_connections: 16,
-            ..TcpConfig::default()
-        };
-        let mut t = Trace::with(config);
+        let mut t = Trace::capped(16);
         let port = |i: usize| format!("10.0.0.1:{}", 1000 + i);
         for i in 0..16 {
             t.send(&port(i), S, "S", 1, 0, b"");
@@ -1667,11 +1663,7 @@ mod tests {
 
     #[test]
     fn closed_tuple_memory_is_bounded() {
-        let config = TcpConfig {
-            max_connections: 3,
-            ..TcpConfig::default()
-        };
-        let mut t = Trace::with(config);
+        let mut t = Trace::capped(3);
         for i in 0..50u32 {
             t.send(C, S, "S", i * 1000, 0, b"");
             t.send(S, C, "RA", 0, i * 1000 + 1, b"");
