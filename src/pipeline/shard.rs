@@ -409,11 +409,12 @@ pub fn run_in_turn(config: Config, n: usize, batch: usize, frames: &Frames<'_>) 
         stats.push(front.stats());
         // Each batch says that the next key is at least the first of the next batch.
         let mut cut = Vec::new();
-        while !items.is_empty() {
-            let rest = items.split_off(batch.max(1).min(items.len()));
-            let through = rest.first().map_or(Key::END, |(k, _)| *k);
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() {
+            let chunk: Vec<_> = items.by_ref().take(batch.max(1)).collect();
+            let through = items.peek().map_or(Key::END, |(k, _)| *k);
             cut.push(Batch {
-                items: std::mem::replace(&mut items, rest),
+                items: chunk,
                 through,
             });
         }
