@@ -89,9 +89,9 @@ enum Command {
         #[arg(long)]
         all_handshakes: bool,
         /// Change a resource cap, NAME=N (repeatable): connections, reorder-bytes-per-conn,
-        /// reorder-bytes, idle-seconds, join-seconds, head-bytes, pending-requests,
-        /// interim-responses, http-bytes, handshakes, handshakes-per-client, legs. The README
-        /// lists the defaults; the report counts every cap that was hit.
+        /// reorder-bytes, idle-seconds, closed-seconds, join-seconds, head-bytes,
+        /// pending-requests, interim-responses, http-bytes, handshakes, handshakes-per-client,
+        /// legs. The README lists the defaults; the report counts every cap that was hit.
         #[arg(long = "limit", value_name = "NAME=N")]
         limits: Vec<String>,
         /// Rounds of refusal without success that make an `auth-loop`.
@@ -130,9 +130,9 @@ enum Command {
         #[arg(long)]
         reveal_secrets: bool,
         /// Change a resource cap, NAME=N (repeatable): connections, reorder-bytes-per-conn,
-        /// reorder-bytes, idle-seconds, join-seconds, head-bytes, pending-requests,
-        /// interim-responses, http-bytes, handshakes, handshakes-per-client, legs. The README
-        /// lists the defaults; the report counts every cap that was hit.
+        /// reorder-bytes, idle-seconds, closed-seconds, join-seconds, head-bytes,
+        /// pending-requests, interim-responses, http-bytes, handshakes, handshakes-per-client,
+        /// legs. The README lists the defaults; the report counts every cap that was hit.
         #[arg(long = "limit", value_name = "NAME=N")]
         limits: Vec<String>,
         /// Rounds of refusal without success that make an `auth-loop`.
@@ -166,9 +166,9 @@ enum Command {
         #[arg(long)]
         reveal_secrets: bool,
         /// Change a resource cap, NAME=N (repeatable): connections, reorder-bytes-per-conn,
-        /// reorder-bytes, idle-seconds, join-seconds, head-bytes, pending-requests,
-        /// interim-responses, http-bytes, handshakes, handshakes-per-client, legs. The README
-        /// lists the defaults; the report counts every cap that was hit.
+        /// reorder-bytes, idle-seconds, closed-seconds, join-seconds, head-bytes,
+        /// pending-requests, interim-responses, http-bytes, handshakes, handshakes-per-client,
+        /// legs. The README lists the defaults; the report counts every cap that was hit.
         #[arg(long = "limit", value_name = "NAME=N")]
         limits: Vec<String>,
         /// Rounds of refusal without success that make an `auth-loop`.

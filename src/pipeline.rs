@@ -66,6 +66,10 @@ pub const LIMITS: &[(&str, &str)] = &[
         "idle-seconds",
         "a connection idle this long is closed (600)",
     ),
+    (
+        "closed-seconds",
+        "a closed connection's 4-tuple is remembered this long after its last packet (10)",
+    ),
     ("head-bytes", "the largest HTTP message head (65536)"),
     (
         "pending-requests",
@@ -130,6 +134,7 @@ impl Config {
             "reorder-bytes-per-conn" => self.tcp.max_buffered_per_conn = n,
             "reorder-bytes" => self.tcp.max_buffered_total = n,
             "idle-seconds" => self.tcp.idle_timeout_ns = nanos(n)?,
+            "closed-seconds" => self.tcp.closed_window_ns = nanos(n)?,
             "join-seconds" => self.correlate.join_window_ns = nanos(n)?,
             "head-bytes" => self.http.max_head_bytes = n,
             "pending-requests" => self.http.max_pending_requests = n,
@@ -891,6 +896,7 @@ mod tests {
                 "reorder-bytes-per-conn" => c.tcp.max_buffered_per_conn as u64,
                 "reorder-bytes" => c.tcp.max_buffered_total as u64,
                 "idle-seconds" => (c.tcp.idle_timeout_ns / 1_000_000_000) as u64,
+                "closed-seconds" => (c.tcp.closed_window_ns / 1_000_000_000) as u64,
                 "join-seconds" => (c.correlate.join_window_ns / 1_000_000_000) as u64,
                 "head-bytes" => c.http.max_head_bytes as u64,
                 "pending-requests" => c.http.max_pending_requests as u64,

@@ -18,7 +18,8 @@ use crate::capture::Timestamp;
 pub use table::TcpTable;
 
 /// Identifies one TCP connection for the whole analysis: 0, 1, 2 ... in order of first packet,
-/// the same numbering as Wireshark's `tcp.stream`.
+/// the same numbering as Wireshark's `tcp.stream` (but for packets later than the closed window
+/// after a close, [`CLOSED_WINDOW_NS`]).
 pub type ConnId = u64;
 
 /// Direction of travel within a connection.
@@ -156,6 +157,16 @@ impl StreamEvent<'_> {
     }
 }
 
+/// How long a closed 4-tuple is remembered after its last packet. Late packets after a close
+/// are retransmissions (a FIN whose ACK was lost, a SYN answered by a RST), each within a
+/// backed-off retransmission timeout of the one before, and each restarts the window: 10 s
+/// covers gaps that double from an initial timeout of 1 s (RFC 6298 2.1 and 5.5: 1, 2, 4,
+/// 8 s) or of RFC 1122's older 3 s (3, 6 s). Zeek flushes a
+/// closed connection after 5 s (`tcp_close_delay`). Kept for the idle timeout instead, every
+/// closed tuple of a busy capture stayed, up to the connection cap: memory that grew with
+/// the file rather than with what is open.
+pub const CLOSED_WINDOW_NS: i64 = 10 * 1_000_000_000;
+
 /// Resource caps and timeouts of the reassembler.
 #[derive(Debug, Clone, Copy)]
 pub struct TcpConfig {
@@ -167,6 +178,9 @@ pub struct TcpConfig {
     pub max_buffered_total: usize,
     /// A connection idle for longer than this (capture time) is closed with `Timeout`.
     pub idle_timeout_ns: i64,
+    /// A closed connection's 4-tuple is remembered this long after its last packet (capture
+    /// time), so that late packets stay with it.
+    pub closed_window_ns: i64,
 }
 
 impl Default for TcpConfig {
@@ -176,6 +190,7 @@ impl Default for TcpConfig {
             max_buffered_per_conn: 1 << 20,
             max_buffered_total: 64 << 20,
             idle_timeout_ns: 600 * 1_000_000_000,
+            closed_window_ns: CLOSED_WINDOW_NS,
         }
     }
 }
@@ -192,7 +207,7 @@ pub struct TcpStats {
     pub gap_bytes: u64,
     pub timeouts: u64,
     pub evicted_connections: u64,
-    /// Closed 4-tuples forgotten before the idle timeout, because as many as the connection
+    /// Closed 4-tuples forgotten before the closed window, because as many as the connection
     /// cap were remembered: a late packet on one is taken as a new connection.
     pub forgotten_closed: u64,
     pub buffer_limit_hits: u64,

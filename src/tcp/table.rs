@@ -14,8 +14,10 @@
 //!   absorbing it would lose a whole connection's data.
 //!
 //! Closed 4-tuples are remembered only for that decision, at most `max_connections` of them and
-//! no longer than the idle timeout after their last packet. Connections closed by timeout or
-//! eviction are forgotten: a later packet opens a new, mid-stream connection.
+//! no longer than the closed window (`TcpConfig::closed_window_ns`, 10 s) after their last
+//! packet: a packet later than that opens a new, mid-stream connection, where Wireshark, which
+//! forgets nothing, keeps it with the old one. Connections closed by timeout or eviction are
+//! forgotten at once.
 
 use std::collections::BTreeSet;
 use std::hash::BuildHasher as _;
@@ -92,7 +94,7 @@ pub struct TcpTable {
     /// a connection's entry moves only when it is looked at (expiry, eviction).
     idle: BTreeSet<(i64, ConnId)>,
     /// Closed 4-tuples, by a 64-bit hash of the tuple rather than the tuple (64 bytes): they
-    /// are kept for the idle timeout, often many more than the open ones. The hash is seeded
+    /// are kept for the closed window, often more than the open ones. The hash is seeded
     /// per process, so two tuples meet by chance only (about n/2^64), never by design.
     closed: HashMap<u64, ClosedConn>,
     closed_hasher: foldhash::fast::RandomState,
@@ -252,12 +254,12 @@ impl TcpTable {
         }
     }
 
-    /// Forgets the closed 4-tuples a late packet can no longer belong to (the idle timeout
+    /// Forgets the closed 4-tuples a late packet can no longer belong to (the closed window
     /// after their last packet). Each is judged by its own last packet, not by when it
     /// closed among the others: a flow shard holds only some of the tuples, and must forget
     /// the same ones as one table does (`pipeline::shard`).
     pub fn forget_closed(&mut self, now: Timestamp) {
-        let cutoff = now.0.saturating_sub(self.config.idle_timeout_ns);
+        let cutoff = now.0.saturating_sub(self.config.closed_window_ns);
         self.closed.retain(|_, c| c.last_seen >= cutoff);
     }
 
@@ -537,7 +539,7 @@ impl TcpTable {
     }
 
     /// Forgets the eighth of the closed 4-tuples (at least one) that were seen longest ago,
-    /// judged like the idle timeout by each one's last packet, its id breaking ties so that
+    /// judged like the closed window by each one's last packet, its id breaking ties so that
     /// every run forgets the same ones. An eighth at a time costs one pass over the table per
     /// `cap / 8` closes; a queue of the closes beside the table, to forget one at a time,
     /// cost 16 to 32 bytes a tuple (100 000 of them under the default cap).
@@ -1358,6 +1360,31 @@ mod tests {
         // Packets after the RST stay with the closed connection.
         t.send(C, S, "PA", CISN + 16, SISN + 1, b"more");
         assert_eq!(t.table.stats().connections, 1);
+        t.check_invariants();
+    }
+
+    #[test]
+    fn a_closed_tuple_is_remembered_for_the_closed_window_after_its_last_packet() {
+        let mut t = Trace::new();
+        let window = TcpConfig::default().closed_window_ns;
+        assert_eq!(window, 10_000_000_000);
+        handshake(&mut t);
+        t.send(C, S, "R", CISN + 1, 0, b"");
+        // Late copies, each within the window of the one before, stay with the closed
+        // connection however long the whole takes (retransmissions back off).
+        for _ in 0..3 {
+            t.ts += window - 1_000_000_000;
+            t.expire_at(t.ts);
+            t.send(S, C, "PA", SISN + 1, CISN + 1, b"late");
+            assert_eq!(t.table.stats().connections, 1);
+        }
+        // Past the window it is forgotten: the next packet starts a mid-stream connection,
+        // the idle timeout (600 s) notwithstanding.
+        t.ts += window + 1;
+        t.expire_at(t.ts);
+        t.send(S, C, "PA", SISN + 5, CISN + 1, b"later");
+        assert_eq!(t.table.stats().connections, 2);
+        assert_eq!(t.table.stats().forgotten_closed, 0);
         t.check_invariants();
     }
 
