@@ -41,6 +41,7 @@ struct Input {
     per_conn: u16,
     total: u16,
     idle_ms: u16,
+    closed_ms: u16,
     ops: Vec<Op>,
 }
 
@@ -114,6 +115,7 @@ fuzz_target!(|input: Input| {
         max_buffered_per_conn: usize::from(input.per_conn),
         max_buffered_total: usize::from(input.total),
         idle_timeout_ns: i64::from(input.idle_ms) * 1_000_000,
+        closed_window_ns: i64::from(input.closed_ms) * 1_000_000,
     };
     let mut table = TcpTable::new(config);
     let mut check = Check::default();
