@@ -88,12 +88,8 @@ enum Command {
         /// with a problem are shown).
         #[arg(long)]
         all_handshakes: bool,
-        /// Change a resource cap, NAME=N (repeatable): connections, reorder-bytes-per-conn,
-        /// reorder-bytes, idle-seconds, closed-seconds, join-seconds, head-bytes,
-        /// pending-requests, interim-responses, http-bytes, handshakes, handshakes-per-client,
-        /// legs. The README lists the defaults; the report counts every cap that was hit.
-        #[arg(long = "limit", value_name = "NAME=N")]
-        limits: Vec<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
         /// Rounds of refusal without success that make an `auth-loop`.
         #[arg(long, default_value_t = 3, value_name = "N")]
         loop_rounds: u32,
@@ -129,12 +125,8 @@ enum Command {
         /// Show passwords, hashes and tokens instead of redacting them.
         #[arg(long)]
         reveal_secrets: bool,
-        /// Change a resource cap, NAME=N (repeatable): connections, reorder-bytes-per-conn,
-        /// reorder-bytes, idle-seconds, closed-seconds, join-seconds, head-bytes,
-        /// pending-requests, interim-responses, http-bytes, handshakes, handshakes-per-client,
-        /// legs. The README lists the defaults; the report counts every cap that was hit.
-        #[arg(long = "limit", value_name = "NAME=N")]
-        limits: Vec<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
         /// Rounds of refusal without success that make an `auth-loop`.
         #[arg(long, default_value_t = 3, value_name = "N")]
         loop_rounds: u32,
@@ -165,12 +157,8 @@ enum Command {
         /// Show passwords, hashes and tokens instead of redacting them.
         #[arg(long)]
         reveal_secrets: bool,
-        /// Change a resource cap, NAME=N (repeatable): connections, reorder-bytes-per-conn,
-        /// reorder-bytes, idle-seconds, closed-seconds, join-seconds, head-bytes,
-        /// pending-requests, interim-responses, http-bytes, handshakes, handshakes-per-client,
-        /// legs. The README lists the defaults; the report counts every cap that was hit.
-        #[arg(long = "limit", value_name = "NAME=N")]
-        limits: Vec<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
         /// Rounds of refusal without success that make an `auth-loop`.
         #[arg(long, default_value_t = 3, value_name = "N")]
         loop_rounds: u32,
@@ -194,6 +182,17 @@ enum Command {
         #[arg(long)]
         reveal_secrets: bool,
     },
+}
+
+/// `--limit`, of every command that analyses.
+#[derive(Debug, clap::Args)]
+struct LimitArgs {
+    /// Change a resource cap, NAME=N (repeatable): connections, reorder-bytes-per-conn,
+    /// reorder-bytes, idle-seconds, closed-seconds, join-seconds, head-bytes,
+    /// pending-requests, interim-responses, http-bytes, handshakes, handshakes-per-client,
+    /// legs. The README lists the defaults; the report counts every cap that was hit.
+    #[arg(long = "limit", value_name = "NAME=N")]
+    limits: Vec<String>,
 }
 
 /// Options of a live capture.
@@ -289,9 +288,9 @@ fn one_line(e: &anyhow::Error) -> String {
 }
 
 /// The pipeline's options with the caps of `--limit` applied.
-fn config_with(limits: &[String]) -> anyhow::Result<authscope::pipeline::Config> {
+fn config_with(limits: &LimitArgs) -> anyhow::Result<authscope::pipeline::Config> {
     let mut config = authscope::pipeline::Config::default();
-    for l in limits {
+    for l in &limits.limits {
         config.set_limit(l)?;
     }
     Ok(config)

@@ -161,10 +161,10 @@ impl StreamEvent<'_> {
 /// are retransmissions (a FIN whose ACK was lost, a SYN answered by a RST), each within a
 /// backed-off retransmission timeout of the one before, and each restarts the window: 10 s
 /// covers gaps that double from an initial timeout of 1 s (RFC 6298 2.1 and 5.5: 1, 2, 4,
-/// 8 s) or of RFC 1122's older 3 s (3, 6 s). Zeek flushes a
-/// closed connection after 5 s (`tcp_close_delay`). Kept for the idle timeout instead, every
-/// closed tuple of a busy capture stayed, up to the connection cap: memory that grew with
-/// the file rather than with what is open.
+/// 8 s) or of RFC 1122's older 3 s (3, 6 s). Zeek flushes a closed connection after 5 s
+/// (`tcp_close_delay`). Kept for the idle timeout instead, every closed tuple of a busy
+/// capture stayed, up to the connection cap: memory that grew with the file rather than with
+/// what is open.
 pub const CLOSED_WINDOW_NS: i64 = 10 * 1_000_000_000;
 
 /// Resource caps and timeouts of the reassembler.
