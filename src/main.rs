@@ -610,6 +610,9 @@ fn decode(values: &[String], format: FormatArg, reveal_secrets: bool) -> anyhow:
                     writeln!(out)?;
                 }
                 out.write_all(authscope::auth::tree::render(&h).as_bytes())?;
+                if let Some(line) = jwt_expiry_now(&h) {
+                    writeln!(out, "{line}")?;
+                }
             }
             // One JSON object per value: JSON and NDJSON are the same here.
             FormatArg::Json | FormatArg::Ndjson => {
@@ -623,5 +626,24 @@ fn decode(values: &[String], format: FormatArg, reveal_secrets: bool) -> anyhow:
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+/// For `decode`: whether a JWT's `exp` has passed now (RFC 7519 4.1.4).
+fn jwt_expiry_now(h: &authscope::auth::AuthHeader) -> Option<String> {
+    use authscope::auth::Token;
+    let exp = h.items.iter().find_map(|i| match &i.token {
+        Token::Bearer(b) => b.jwt.as_ref().and_then(|j| j.exp),
+        _ => None,
+    })?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok())?;
+    let span = authscope::auth::util::span(now.saturating_sub(exp));
+    Some(if exp <= now {
+        format!("JWT expired {span} ago (exp has passed)")
+    } else {
+        format!("JWT valid for {span} more (exp not reached)")
     })
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::auth::{AuthHeader, HeaderKind, RevealSecrets};
 use crate::capture::{CaptureError, Frame, MergedSource, Timestamp};
-use crate::diagnose::{Finding, Severity};
+use crate::diagnose::{is_symptom, Severity};
 use crate::handshake::{Outcome, SharedAuth, TimelineWhat};
 use crate::http::{Exchange, Header};
 use crate::json;
@@ -102,14 +102,25 @@ const TEXT_BLOCKS: usize = 100;
 /// Handshake ids named beside a grouped finding.
 const EXAMPLES: usize = 6;
 
-/// All findings of one code, for the text report: how many, the first one's words, and a
-/// few handshakes that have it.
+/// All findings of one code, for the text report: how many, and each distinct wording
+/// (up to [`EXAMPLES`]) with a few handshakes that have it.
 #[derive(Debug)]
 struct Group {
     severity: Severity,
+    code: &'static str,
     count: u64,
-    first: Finding,
-    first_target: String,
+    variants: Vec<Variant>,
+    /// Findings whose wording was not kept (past [`EXAMPLES`] variants).
+    more: u64,
+}
+
+/// One wording of a finding code: its summary and next step, where it was found.
+#[derive(Debug)]
+struct Variant {
+    summary: String,
+    next_step: String,
+    target: String,
+    count: u64,
     examples: Vec<u64>,
 }
 
@@ -285,7 +296,15 @@ fn redacted(name: &str, value: &str) -> Option<String> {
     let shown = if lower.ends_with("authorization") {
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
         let rest = rest.trim();
-        if rest.is_empty() {
+        if rest.is_empty()
+            && matches!(
+                crate::auth::Scheme::from_name(scheme.trim()),
+                crate::auth::Scheme::Unknown(_)
+            )
+        {
+            // No scheme in front (a bare JWT): the whole value is the token.
+            hidden("", value.len())
+        } else if rest.is_empty() {
             scheme.to_owned()
         } else {
             hidden(scheme, rest.len())
@@ -633,14 +652,35 @@ impl Collector<'_> {
         for f in &a.findings {
             let g = self.groups.entry(f.code).or_insert_with(|| Group {
                 severity: f.severity,
+                code: f.code,
                 count: 0,
-                first: f.clone(),
-                first_target: target(&a.handshake),
-                examples: Vec::new(),
+                variants: Vec::new(),
+                more: 0,
             });
             g.count = g.count.saturating_add(1);
-            if g.examples.len() < EXAMPLES {
-                g.examples.push(a.handshake.id);
+            // A code's severity can rise with the case (a reset that ends the handshake).
+            g.severity = g.severity.max(f.severity);
+            let same = g
+                .variants
+                .iter()
+                .position(|v| v.summary == f.summary && v.next_step == f.next_step);
+            if let Some(v) = same.and_then(|i| g.variants.get_mut(i)) {
+                v.count = v.count.saturating_add(1);
+                if v.examples.len() < EXAMPLES {
+                    v.examples.push(a.handshake.id);
+                }
+                continue;
+            }
+            if g.variants.len() < EXAMPLES {
+                g.variants.push(Variant {
+                    summary: f.summary.clone(),
+                    next_step: f.next_step.clone(),
+                    target: target(&a.handshake),
+                    count: 1,
+                    examples: vec![a.handshake.id],
+                });
+            } else {
+                g.more = g.more.saturating_add(1);
             }
         }
     }
@@ -1175,8 +1215,9 @@ impl TextReport<'_> {
         groups.sort_by(|a, b| {
             b.severity
                 .cmp(&a.severity)
+                .then(is_symptom(a.code).cmp(&is_symptom(b.code)))
                 .then(b.count.cmp(&a.count))
-                .then(a.first.code.cmp(b.first.code))
+                .then(a.code.cmp(b.code))
         });
         writeln!(out)?;
         if groups.is_empty() {
@@ -1192,27 +1233,7 @@ impl TextReport<'_> {
                 self.paint("1", &format!("FINDINGS ({})", by.join(", ")))
             )?;
             for g in groups {
-                let f = &g.first;
-                let whom = if g.count == 1 {
-                    format!("handshake #{}  {}", f.handshake, g.first_target)
-                } else {
-                    let ids: Vec<String> = g.examples.iter().map(|i| format!("#{i}")).collect();
-                    let more = if g.count > g.examples.len() as u64 {
-                        ", ..."
-                    } else {
-                        ""
-                    };
-                    format!("x{}  handshakes {}{more}", g.count, ids.join(", "))
-                };
-                writeln!(
-                    out,
-                    "{} {}  {}",
-                    self.severity(f.severity),
-                    self.paint("1", f.code),
-                    whom
-                )?;
-                wrap(out, "        ", &f.summary)?;
-                wrap(out, "        next: ", &f.next_step)?;
+                self.group(out, g)?;
             }
         }
         writeln!(out)?;
@@ -1250,6 +1271,73 @@ impl TextReport<'_> {
         }
         writeln!(out)?;
         self.counters(out)
+    }
+}
+
+impl TextReport<'_> {
+    /// One code's findings: the code, then each distinct wording with the handshakes it
+    /// concerns, so that a summary is never shown for a handshake it does not describe.
+    fn group(&self, out: &mut dyn Write, g: &Group) -> io::Result<()> {
+        let ids = |v: &Variant| {
+            let mut ids: Vec<String> = v.examples.iter().map(|i| format!("#{i}")).collect();
+            if v.count > v.examples.len() as u64 {
+                ids.push("...".to_owned());
+            }
+            ids.join(", ")
+        };
+        let one_step = g.variants.iter().all(|v| {
+            g.variants
+                .first()
+                .is_some_and(|f| f.next_step == v.next_step)
+        });
+        match g.variants.as_slice() {
+            [v] if g.more == 0 => {
+                let whom = if v.count == 1 {
+                    format!("handshake {}  {}", ids(v), v.target)
+                } else {
+                    format!("x{}  handshakes {}", v.count, ids(v))
+                };
+                writeln!(
+                    out,
+                    "{} {}  {}",
+                    self.severity(g.severity),
+                    self.paint("1", g.code),
+                    whom
+                )?;
+                wrap(out, "        ", &v.summary)?;
+                wrap(out, "        next: ", &v.next_step)?;
+            }
+            variants => {
+                writeln!(
+                    out,
+                    "{} {}  x{}",
+                    self.severity(g.severity),
+                    self.paint("1", g.code),
+                    g.count
+                )?;
+                for v in variants {
+                    let whom = if v.count == 1 {
+                        format!("handshake {}  {}", ids(v), v.target)
+                    } else {
+                        format!("x{}  handshakes {}", v.count, ids(v))
+                    };
+                    wrap(out, "        ", &whom)?;
+                    wrap(out, "          ", &v.summary)?;
+                    if !one_step {
+                        wrap(out, "          next: ", &v.next_step)?;
+                    }
+                }
+                if g.more > 0 {
+                    writeln!(out, "        ({} more worded otherwise)", g.more)?;
+                }
+                if one_step {
+                    if let Some(v) = variants.first() {
+                        wrap(out, "        next: ", &v.next_step)?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -1539,7 +1627,8 @@ fn hang(out: &mut dyn Write, lead: &str, text: &str, width: usize) -> io::Result
 
 /// Writes `text` wrapped at 80 columns, the first line after `lead`, the rest indented.
 fn wrap(out: &mut dyn Write, lead: &str, text: &str) -> io::Result<()> {
-    let indent = " ".repeat(8);
+    // Continuation lines line up with the lead's own indentation.
+    let indent = " ".repeat(lead.len().saturating_sub(lead.trim_start().len()));
     let mut line = lead.to_owned();
     let mut empty = true;
     for word in text.split_whitespace() {

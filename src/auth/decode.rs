@@ -200,8 +200,60 @@ impl RevealSecrets for AuthHeader {
     }
 }
 
+/// The anomaly of a credential header that has no auth-scheme in front of its token.
+pub const NO_SCHEME_ANOMALY: &str = "header.credentials.no_scheme";
+
+/// A credential value that is a bare token rather than `scheme [token]`: a JWT (RFC 7519
+/// 3.1, its header always begins `eyJ`), anything a scheme name cannot hold (base64's `/` and
+/// `=` are not tchars, RFC 9110 5.6.2), a token longer than any scheme's name, or the base64
+/// of `user:password`. Registered scheme names alone (`Negotiate`) stay schemes.
+fn schemeless(value: &[u8]) -> Option<&str> {
+    let v = std::str::from_utf8(value).ok()?.trim_matches([' ', '\t']);
+    if v.is_empty() || v.contains([' ', '\t', ',']) {
+        return None;
+    }
+    if !matches!(Scheme::from_name(v), Scheme::Unknown(_)) {
+        return None;
+    }
+    const LONGEST_SCHEME: usize = 24;
+    let jwt = v.starts_with("eyJ") && v.split('.').count() == 3;
+    let not_a_name = v
+        .bytes()
+        .any(|b| matches!(b, b'/' | b'=') || !b.is_ascii_graphic());
+    let user_pass = || {
+        decode_base64(v, "token68").is_ok_and(|b| {
+            std::str::from_utf8(&b)
+                .is_ok_and(|t| t.contains(':') && !t.chars().any(char::is_control))
+        })
+    };
+    (jwt || not_a_name || v.len() > LONGEST_SCHEME || user_pass()).then_some(v)
+}
+
 /// Decodes one header value. Never fails; see [`AuthHeader::error`] and [`Token::Malformed`].
 pub fn decode_header(kind: HeaderKind, value: &[u8]) -> AuthHeader {
+    if !kind.is_challenge() {
+        if let Some(token) = schemeless(value) {
+            // Still a credential: kept as a secret token, decoded as a bearer token would
+            // be (a JWT shows its header and claims).
+            return AuthHeader {
+                kind,
+                items: vec![Decoded {
+                    scheme: Scheme::Unknown(String::new()),
+                    scheme_raw: String::new(),
+                    offset: 0,
+                    token68: Some(Secret::new(token.to_owned())),
+                    params: Vec::new(),
+                    token: Token::Bearer(Box::new(bearer::parse_token(token))),
+                }],
+                anomalies: vec![Anomaly::new(
+                    NO_SCHEME_ANOMALY,
+                    "no auth-scheme before the token (RFC 9110 11.6.2); the server probably \
+                     expects `Bearer`",
+                )],
+                error: None,
+            };
+        }
+    }
     let parsed = if kind.is_challenge() {
         header::parse_challenges(value)
     } else {
@@ -264,6 +316,10 @@ pub fn decode_pasted(text: &str) -> AuthHeader {
         if let Some(kind) = HeaderKind::from_name(name) {
             return decode_header(kind, value.trim().as_bytes());
         }
+    }
+    if !text.contains(char::is_whitespace) && text.starts_with("eyJ") {
+        // A bare JWT, as copied from a browser's storage or a log.
+        return decode_header(HeaderKind::Authorization, text.as_bytes());
     }
     let first_word = text.split_whitespace().next().unwrap_or_default();
     let looks_like_scheme = text.contains(char::is_whitespace)
@@ -429,6 +485,13 @@ impl Decoded {
     /// `Scheme: token summary`, e.g. `NTLM: NTLM Type 2 challenge ..., target CORP`.
     pub fn summary(&self) -> String {
         match &self.token {
+            Token::Bearer(b) if self.scheme_raw.is_empty() => {
+                let s = b.summary();
+                format!(
+                    "no auth-scheme: {}",
+                    s.strip_prefix("Bearer ").unwrap_or(&s)
+                )
+            }
             Token::Bare => format!("{} offered", self.scheme),
             Token::Unknown => {
                 let detail = match &self.token68 {

@@ -40,7 +40,7 @@ mod robustness;
 
 pub use decode::{
     decode_header, decode_headers, decode_kerberos_token, decode_pasted, AuthHeader, Decoded,
-    HeaderKind, Malformed, ParamValue, RawParam, Token,
+    HeaderKind, Malformed, ParamValue, RawParam, Token, NO_SCHEME_ANOMALY,
 };
 pub use error::{DecodeError, ErrorKind};
 pub use header::{AuthItem, AuthParam, Scheme};

@@ -28,7 +28,12 @@ pub fn render(h: &AuthHeader) -> String {
         let _ = writeln!(out, "  unreadable: {e}");
     }
     for d in &h.items {
-        let _ = writeln!(out, "  {}: {}", d.scheme_raw, d.summary());
+        if d.scheme_raw.is_empty() {
+            // The summary says there is no scheme.
+            let _ = writeln!(out, "  {}", d.summary());
+        } else {
+            let _ = writeln!(out, "  {}: {}", d.scheme_raw, d.summary());
+        }
         let token = serde_json::to_value(&d.token).unwrap_or(Value::Null);
         if let Value::Object(m) = &token {
             for (k, v) in m {

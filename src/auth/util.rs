@@ -211,6 +211,18 @@ macro_rules! open_enum {
 }
 pub(crate) use open_enum;
 
+/// A duration in seconds in the largest unit that keeps it readable (`40 s`, `3 min`, `5 h`,
+/// `12 days`).
+pub fn span(secs: i64) -> String {
+    let s = secs.unsigned_abs();
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        7200..=172_799 => format!("{} h", s / 3600),
+        _ => format!("{} days", s / 86_400),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ mod rules;
 use crate::handshake::Handshake;
 use crate::tcp::ConnId;
 
-pub use rules::CODES;
+pub use rules::{is_symptom, CODES};
 
 /// How bad a finding is.
 // Deserialize: the UI spools findings to disk and reads them back.
@@ -73,9 +73,14 @@ impl Default for DiagnoseConfig {
     }
 }
 
-/// Every finding about `hs`, most severe first.
+/// Every finding about `hs`, most severe first, a root cause before the symptom it explains.
 pub fn diagnose(hs: &Handshake, cfg: &DiagnoseConfig) -> Vec<Finding> {
     let mut out = rules::run(hs, cfg);
-    out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.code.cmp(b.code)));
+    out.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(is_symptom(a.code).cmp(&is_symptom(b.code)))
+            .then(a.code.cmp(b.code))
+    });
     out
 }

@@ -478,8 +478,8 @@ pub fn response_label(leg: &Leg) -> String {
         Answer::Refused => "refused".into(),
         Answer::Accepted { mutual: true } => "accepted (mutual auth)".into(),
         Answer::Accepted { mutual: false } => "accepted".into(),
-        Answer::Forbidden => "forbidden".into(),
-        Answer::Other { .. } => String::new(),
+        Answer::RequestFailed { mutual: true, .. } => "authenticated (final token)".into(),
+        Answer::RequestFailed { mutual: false, .. } => String::new(),
     };
     let mut s = r.status.to_string();
     if let Some(sub) = &r.iis_substatus {

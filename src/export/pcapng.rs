@@ -510,9 +510,33 @@ fn secret_from(line: &[u8]) -> Option<usize> {
             if *mask == Mask::Negotiate && !scheme.eq_ignore_ascii_case(b"negotiate") {
                 return None;
             }
+            // A credential with no scheme in front (a bare JWT) is all token: masked whole.
+            // A registered scheme alone, perhaps cut by the segment's end, waits for the rest.
+            if *mask == Mask::AfterScheme && scheme_end == line.len() && !is_scheme_name(scheme) {
+                return Some(at);
+            }
             Some(skip_space(scheme_end))
         }
     }
+}
+
+/// A registered auth-scheme name (RFC 9110 16.4, IANA), or the start of one cut short.
+fn is_scheme_name(word: &[u8]) -> bool {
+    const SCHEMES: [&[u8]; 8] = [
+        b"basic",
+        b"bearer",
+        b"digest",
+        b"negotiate",
+        b"ntlm",
+        b"kerberos",
+        b"hoba",
+        b"mutual",
+    ];
+    !word.is_empty()
+        && SCHEMES.iter().any(|s| {
+            s.get(..word.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(word))
+        })
 }
 
 fn line_end(b: &[u8], from: usize) -> usize {
@@ -707,6 +731,25 @@ mod tests {
         let mut b = b"TVNTUAAB\r\nHost: y\r\n\r\n".to_vec();
         assert_eq!(mask_secrets(&mut b, Carry::InSecret), Carry::Clear);
         assert_eq!(&b[..], b"********\r\nHost: y\r\n\r\n");
+    }
+
+    #[test]
+    fn a_credential_without_a_scheme_is_masked_whole() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLWJ5dGVz";
+        let req = format!("GET / HTTP/1.1\r\nAuthorization: {jwt}\r\nHost: x\r\n\r\n");
+        let t = mask_all(&[req.as_bytes()]);
+        assert!(!t.contains("eyJ"), "{t}");
+        assert!(t.contains(&format!("Authorization: {}\r\n", "*".repeat(jwt.len()))));
+        // Cut anywhere, in the scheme-less token or before it, nothing of it is left.
+        for cut in 1..req.len() {
+            let (a, b) = req.as_bytes().split_at(cut);
+            let t = mask_all(&[a, b]);
+            assert!(!t.contains("c2lnbmF0dXJl"), "cut at {cut}: {t}");
+            assert!(!t.contains("eyJzdWIi"), "cut at {cut}: {t}");
+        }
+        // A registered scheme alone is left for the dissector.
+        let t = mask_all(&[b"GET / HTTP/1.1\r\nAuthorization: Negotiate\r\n\r\n"]);
+        assert!(t.contains("Authorization: Negotiate\r\n"), "{t}");
     }
 
     /// Masks `segments` one after the other as the export does, and returns them joined.

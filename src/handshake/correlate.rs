@@ -7,7 +7,7 @@ use crate::map::Map as HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use super::leg::{Answer, Credential, Leg, SharedAuth};
-use super::{ConnEvent, ConnEventKind, Failure, Handshake, Outcome, SchemeUsed};
+use super::{ConnEvent, ConnEventKind, Failure, Handshake, Outcome, SchemeUsed, SharedChallenge};
 use crate::capture::Timestamp;
 use crate::tcp::ConnId;
 
@@ -79,6 +79,7 @@ struct JoinKey {
     client: IpAddr,
     server: SocketAddr,
     host: Option<String>,
+    method: compact_str::CompactString,
     target: String,
     proxy: bool,
 }
@@ -88,6 +89,7 @@ struct Open {
     hs: Handshake,
     keys: Vec<JoinKey>,
     ntlm_ts: Vec<u64>,
+    challenges: Vec<String>,
     last_activity: Timestamp,
     /// Its connections still open.
     open_conns: u32,
@@ -102,6 +104,9 @@ pub struct Correlator {
     open: BTreeMap<u64, Open>,
     by_key: HashMap<JoinKey, u64>,
     by_ntlm_ts: HashMap<u64, u64>,
+    /// Open handshakes by the NTLM server challenges they were given: the same challenge
+    /// given to another client or by another server is a relay's mark.
+    by_challenge: HashMap<String, u64>,
     /// Handshakes whose connections have all closed, by the time after which nothing can
     /// join them (earliest first).
     closing: BinaryHeap<Reverse<(Timestamp, u64)>>,
@@ -225,6 +230,11 @@ impl Correlator {
             client: client.ip(),
             server,
             host: leg.request.as_ref().and_then(|r| r.host.clone()),
+            method: leg
+                .request
+                .as_ref()
+                .map(|r| r.method.clone())
+                .unwrap_or_default(),
             target: leg
                 .request
                 .as_ref()
@@ -285,6 +295,21 @@ impl Correlator {
             self.by_ntlm_ts.insert(*t, id);
             o.ntlm_ts.push(*t);
         }
+        if let Answer::NtlmChallenge {
+            server_challenge, ..
+        } = &leg.answer
+        {
+            if !server_challenge.is_empty() && o.challenges.len() < MAX_KEYS {
+                let frame = leg.response.as_ref().map_or(0, |r| r.frame);
+                let here = (o.hs.client, o.hs.server, o.hs.legs.len(), frame);
+                o.challenges.push(server_challenge.clone());
+                let twin = self.by_challenge.insert(server_challenge.clone(), id);
+                self.challenge_twins(id, twin, server_challenge, here, leg.conn);
+            }
+        }
+        let Some(o) = self.open.get_mut(&id) else {
+            return;
+        };
         // Keys are kept (and indexed) up to a few per handshake, so the index cannot grow
         // with a long connection's requests.
         if !o.keys.contains(&key) && o.keys.len() < MAX_KEYS {
@@ -300,6 +325,70 @@ impl Correlator {
         }
         o.last_activity = o.last_activity.max(now);
         self.sweep(now, false, sink);
+    }
+
+    /// Handshake `id` was just given `challenge`, which open handshake `twin` was given too:
+    /// when the two are between other ends, each names the other (MS-NLMP 3.1.5.1.1: a
+    /// server makes a fresh random challenge for every context, so only a relay passes one
+    /// on).
+    fn challenge_twins(
+        &mut self,
+        id: u64,
+        twin: Option<u64>,
+        challenge: &str,
+        (client, server, leg, frame): (IpAddr, SocketAddr, usize, u64),
+        conn: ConnId,
+    ) {
+        let Some(twin) = twin.filter(|t| *t != id) else {
+            return;
+        };
+        let Some(other) = self.open.get_mut(&twin) else {
+            return;
+        };
+        if other.hs.client == client && other.hs.server == server {
+            return;
+        }
+        let (o_client, o_server) = (other.hs.client, other.hs.server);
+        let o_at = other
+            .hs
+            .legs
+            .iter()
+            .enumerate()
+            .rev()
+            .find_map(|(i, l)| match &l.answer {
+                Answer::NtlmChallenge {
+                    server_challenge, ..
+                } if server_challenge == challenge => {
+                    Some((i, l.conn, l.response.as_ref().map_or(0, |r| r.frame)))
+                }
+                _ => None,
+            });
+        if let Some((o_leg, o_conn, o_frame)) = o_at {
+            if other.hs.shared_challenges.len() < MAX_KEYS {
+                other.hs.shared_challenges.push(SharedChallenge {
+                    challenge: challenge.to_owned(),
+                    leg: o_leg,
+                    other: id,
+                    other_client: client,
+                    other_server: server,
+                    other_conn: conn,
+                    other_frame: frame,
+                });
+            }
+            if let Some(me) = self.open.get_mut(&id) {
+                if me.hs.shared_challenges.len() < MAX_KEYS {
+                    me.hs.shared_challenges.push(SharedChallenge {
+                        challenge: challenge.to_owned(),
+                        leg,
+                        other: twin,
+                        other_client: o_client,
+                        other_server: o_server,
+                        other_conn: o_conn,
+                        other_frame: o_frame,
+                    });
+                }
+            }
+        }
     }
 
     /// Keeps `client` under `max_open_per_client` open handshakes by finishing its oldest.
@@ -329,7 +418,7 @@ impl Correlator {
         // 1. The handshake in progress on this connection.
         if let Some(id) = self.conns.get(&leg.conn).and_then(|c| c.get_current(slot)) {
             if let Some(o) = self.open.get(&id) {
-                if !o.starts_anew(leg) {
+                if o.continues(leg) {
                     return Some(id);
                 }
             }
@@ -444,6 +533,11 @@ impl Correlator {
                 self.by_ntlm_ts.remove(t);
             }
         }
+        for c in &o.challenges {
+            if self.by_challenge.get(c) == Some(&id) {
+                self.by_challenge.remove(c);
+            }
+        }
         // Connections still open contribute what they have so far.
         for conn in o.hs.connections.clone() {
             if let Some(c) = self.conns.get(&conn) {
@@ -487,11 +581,17 @@ impl Open {
                 client_socket: client,
                 server,
                 host: leg.request.as_ref().and_then(|r| r.host.clone()),
+                method: leg
+                    .request
+                    .as_ref()
+                    .map(|r| r.method.to_string())
+                    .unwrap_or_default(),
                 resource: leg
                     .request
                     .as_ref()
                     .map(|r| r.uri.clone())
                     .unwrap_or_default(),
+                status: None,
                 proxy: leg.proxy,
                 scheme: SchemeUsed::None,
                 offered: Vec::new(),
@@ -510,14 +610,59 @@ impl Open {
                 rechallenged: 0,
                 dropped_legs: 0,
                 earlier_on_connection: earlier,
+                shared_challenges: Vec::new(),
                 tcp: Vec::new(),
                 timeline: Vec::new(),
             },
             keys: Vec::new(),
             ntlm_ts: Vec::new(),
+            challenges: Vec::new(),
             last_activity: ts,
             open_conns: 0,
         }
+    }
+
+    /// Does this leg, on the handshake's own connection, belong to it? A handshake is one
+    /// method and one resource: a step the server asked for (the answer to its challenge),
+    /// and the accepted credential sent again with a later request, join it whatever their
+    /// request; anything else joins only a handshake of the same request.
+    fn continues(&self, leg: &Leg) -> bool {
+        if leg.credential != Credential::None && self.awaits_credential() {
+            return true;
+        }
+        if self.reuses_accepted(leg) {
+            return true;
+        }
+        let same = leg.request.as_ref().is_none_or(|r| {
+            r.method.as_str() == self.hs.method.as_str() && r.uri == self.hs.resource
+        });
+        same && !self.starts_anew(leg)
+    }
+
+    /// The last leg was a challenge or a step that the client has yet to answer.
+    fn awaits_credential(&self) -> bool {
+        self.hs.legs.last().is_some_and(|l| {
+            !l.credential.is_complete()
+                && matches!(
+                    l.answer,
+                    Answer::Offer { .. } | Answer::NtlmChallenge { .. } | Answer::DigestStale
+                )
+        })
+    }
+
+    /// After success, the accepted credential sent again (Basic, Bearer and Digest go with
+    /// every request) and taken again.
+    fn reuses_accepted(&self, leg: &Leg) -> bool {
+        self.hs.outcome == Outcome::Success
+            && leg.answer.accepts()
+            && leg.credential.is_complete()
+            && self
+                .hs
+                .legs
+                .iter()
+                .rev()
+                .find(|l| l.credential.is_complete() && l.answer.accepts())
+                .is_some_and(|l| l.credential == leg.credential)
     }
 
     /// Does this leg, on the handshake's own connection, begin a new handshake instead?
@@ -545,7 +690,7 @@ impl Open {
         self.hs.user.as_deref().is_some_and(|u| u != user)
     }
 
-    fn add(&mut self, leg: Leg, max_legs: usize) {
+    fn add(&mut self, mut leg: Leg, max_legs: usize) {
         // A new round: the client starts over after a refusal or an unanswered challenge.
         let starts_round = matches!(
             leg.credential,
@@ -616,13 +761,19 @@ impl Open {
         if new_round {
             hs.rounds = hs.rounds.saturating_add(1);
         }
+        leg.round = hs.rounds;
         // The accepted credential sent again on the same connection: counted, not kept.
         let repeat = hs.outcome == Outcome::Success
-            && matches!(leg.answer, Answer::Accepted { .. })
+            && leg.answer.accepts()
             && hs
                 .legs
                 .last()
                 .is_some_and(|l| l.credential == leg.credential);
+        if !repeat && !rechallenge {
+            if let Some(status) = leg.status() {
+                hs.status = Some(status);
+            }
+        }
         if rechallenge {
             // Authenticated, then challenged again on the next request: the server keeps
             // authentication for one request only (AuthPersistSingleRequest, Kerberos without
@@ -694,13 +845,24 @@ fn next_outcome(current: Outcome, leg: &Leg, prev: Option<&Leg>) -> Outcome {
             return Outcome::Failed(Failure::NegotiateRefused);
         }
     }
+    if leg.token_too_large() {
+        return Outcome::Failed(Failure::TokenTooLarge);
+    }
     match &leg.answer {
-        Answer::Accepted { .. } => {
+        Answer::Accepted { .. } | Answer::RequestFailed { mutual: true, .. } => {
             if leg.credential != Credential::None || current == Outcome::Success {
                 Outcome::Success
             } else {
                 current
             }
+        }
+        // Any final answer but a 401/407 takes the credential (RFC 9110 11.6.1); what the
+        // application then did with the request is the request's status, not the login's.
+        Answer::RequestFailed { .. } if leg.credential.is_complete() => Outcome::Success,
+        // A step before the credential (an NTLM Type 1, a token that did not decode)
+        // answered with an error: the mechanism failed on the server.
+        Answer::RequestFailed { .. } if leg.credential != Credential::None => {
+            Outcome::Failed(Failure::Error)
         }
         Answer::NoChallenge => {
             if leg.credential.is_complete() {
@@ -723,11 +885,7 @@ fn next_outcome(current: Outcome, leg: &Leg, prev: Option<&Leg>) -> Outcome {
         | Answer::Refused
         | Answer::NtlmChallenge { .. }
         | Answer::DigestStale => Outcome::InProgress,
-        Answer::Forbidden => Outcome::Failed(Failure::Forbidden),
-        Answer::Other { status } if *status >= 400 && leg.credential.is_complete() => {
-            Outcome::Failed(Failure::Error)
-        }
-        Answer::Other { .. } | Answer::Missing => current,
+        Answer::RequestFailed { .. } | Answer::Missing => current,
     }
 }
 

@@ -49,6 +49,9 @@ pub struct LegResponse {
     /// An IIS substatus (`401.1`) named in the error page body, never guessed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iis_substatus: Option<String>,
+    /// The error page says a request header was too long (http.sys, Apache, nginx).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub header_too_long: bool,
     pub body_len: u64,
 }
 
@@ -77,6 +80,10 @@ pub enum Credential {
         workstation: String,
         /// LM, NTLMv1, NTLMv1-ESS, NTLMv2, anonymous.
         response: String,
+        /// The service the client meant to log on to: MsvAvTargetName of its NTLMv2 blob
+        /// (MS-NLMP 2.2.2.1), an SPN such as `HTTP/intranet.corp.example`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
         /// The MsvAvTimestamp echoed in an NTLMv2 blob (MS-NLMP 3.1.5.2.1).
         #[serde(skip)]
         echo_timestamp: Option<u64>,
@@ -138,10 +145,18 @@ pub enum Answer {
     Refused,
     /// A 2xx/3xx: accepted (possibly with a final token: AP-REP, NegTokenResp).
     Accepted { mutual: bool },
-    /// 403.
-    Forbidden,
-    /// Another status (4xx/5xx), kept by number.
-    Other { status: u16 },
+    /// The request failed: a 4xx/5xx other than 401/407 (403, 405, 500 ...), or a 401/407
+    /// that carries the server's final authentication token (a Kerberos AP-REP, SPNEGO
+    /// accept-completed), which says the login itself worked. `mutual` as for `Accepted`.
+    RequestFailed { status: u16, mutual: bool },
+}
+
+impl Answer {
+    /// The server took the credential of this leg: any final answer but a 401/407, or a
+    /// 401/407 that completed the authentication (RFC 9110 11.6.1: only a 401/407 refuses).
+    pub fn accepts(&self) -> bool {
+        matches!(self, Answer::Accepted { .. } | Answer::RequestFailed { .. })
+    }
 }
 
 /// One leg: an exchange of a handshake.
@@ -154,6 +169,9 @@ pub struct Leg {
     pub response: Option<LegResponse>,
     pub credential: Credential,
     pub answer: Answer,
+    /// The attempt of its handshake this leg belongs to, from 1 (the client starts a new
+    /// round after a refusal or a cut connection); 0 until the leg joins a handshake.
+    pub round: u32,
     /// One line for timelines: `GET /app NTLM Type 1 -> 401 NTLM Type 2 challenge ...`.
     pub summary: String,
     /// Where in `summary` the credential's and the challenges' own summaries are, for the
@@ -198,6 +216,25 @@ impl Leg {
     /// Time from the request to its response.
     pub fn latency_ns(&self) -> Option<i64> {
         Some(self.response.as_ref()?.ts.since(self.request.as_ref()?.ts))
+    }
+
+    /// The server turned the request away for the size of its header before checking the
+    /// credential in it: 431 (RFC 6585 5), or 400/413 with an error page that says so or a
+    /// token past the size most servers accept in one field (Apache's 8190-byte
+    /// `LimitRequestFieldSize`; http.sys's `MaxFieldLength` is larger).
+    pub fn token_too_large(&self) -> bool {
+        const LARGE: usize = 8000;
+        let Some(r) = &self.response else {
+            return false;
+        };
+        let Some(cred) = self.request.as_ref().and_then(|q| q.credential.as_ref()) else {
+            return false;
+        };
+        match r.status {
+            431 => true,
+            400 | 413 => r.header_too_long || credential_len(cred) >= LARGE,
+            _ => false,
+        }
     }
 
     /// The response asked to close the connection.
@@ -295,6 +332,7 @@ fn leg_with(x: &Exchange, decode: &mut Decode<'_>) -> Option<Leg> {
         response,
         credential: cred,
         answer,
+        round: 0,
         summary,
         parts,
     })
@@ -406,6 +444,10 @@ fn leg_response(r: &Response, challenges: Option<Arc<AuthHeader>>) -> LegRespons
             .or_else(|| header_value(&r.headers, "proxy-connection")),
         challenges,
         iis_substatus: r.body_prefix.as_deref().and_then(iis_substatus),
+        header_too_long: r.status >= 400
+            && r.status != 401
+            && r.status != 407
+            && r.body_prefix.as_deref().is_some_and(names_header_too_long),
         body_len: r.body_len,
     }
 }
@@ -434,6 +476,41 @@ pub fn iis_substatus(body: &[u8]) -> Option<String> {
         rest = after;
     }
     None
+}
+
+/// Error pages of the servers that refuse an oversized header before any authentication:
+/// http.sys ("Request Header Too Long", "Header Field Too Long"), Apache ("Size of a request
+/// header field exceeds server limit"), nginx ("Request Header Or Cookie Too Large").
+fn names_header_too_long(body: &[u8]) -> bool {
+    const PHRASES: [&[u8]; 4] = [
+        b"header too long",
+        b"header field too long",
+        b"header field exceeds",
+        b"header or cookie too large",
+    ];
+    let lower = body.to_ascii_lowercase();
+    PHRASES
+        .iter()
+        .any(|p| memchr::memmem::find(&lower, p).is_some())
+}
+
+/// The length of the credential's token as sent (a token68, or all its params), for the
+/// size limits servers put on one header field.
+pub fn credential_len(h: &AuthHeader) -> usize {
+    h.items
+        .iter()
+        .map(|i| {
+            i.token68.as_ref().map_or(0, |t| t.len()).saturating_add(
+                i.params
+                    .iter()
+                    .map(|p| match &p.value {
+                        crate::auth::ParamValue::Plain(v) => v.len(),
+                        crate::auth::ParamValue::Secret(v) => v.len(),
+                    })
+                    .sum(),
+            )
+        })
+        .sum()
 }
 
 fn credential_of(h: &AuthHeader) -> Credential {
@@ -485,18 +562,24 @@ fn ntlm_credential(m: &NtlmMessage, negotiate: bool) -> Credential {
     match m {
         NtlmMessage::Negotiate(_) => Credential::NtlmNegotiate { negotiate },
         NtlmMessage::Authenticate(a) => {
-            let echo_timestamp = match &a.nt_response {
+            let blob = match &a.nt_response {
                 crate::auth::ntlm::NtResponse::V2 {
                     blob: Some(blob), ..
-                } => blob.av_pairs.timestamp(),
+                } => Some(blob),
                 _ => None,
             };
+            let echo_timestamp = blob.and_then(|b| b.av_pairs.timestamp());
+            let target = blob
+                .and_then(|b| b.av_pairs.text(crate::auth::ntlm::MsvAvId::TargetName))
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
             Credential::NtlmAuthenticate {
                 negotiate,
                 user: a.user.clone(),
                 domain: a.domain.clone(),
                 workstation: a.workstation.clone(),
                 response: a.kind.label().to_owned(),
+                target,
                 echo_timestamp,
             }
         }
@@ -510,6 +593,14 @@ fn answer_of(status: u16, challenges: Option<&AuthHeader>) -> Answer {
         401 | 407 => {
             if items.is_empty() {
                 return Answer::NoChallenge;
+            }
+            // Authenticated, then refused by authorization (a `Require user` that does not
+            // name this user): the final token says the credential itself was good.
+            if items.iter().any(|i| completes(&i.token)) {
+                return Answer::RequestFailed {
+                    status,
+                    mutual: true,
+                };
             }
             if let Some(a) = items.iter().find_map(|i| special_answer(&i.token)) {
                 return a;
@@ -545,16 +636,33 @@ fn answer_of(status: u16, challenges: Option<&AuthHeader>) -> Answer {
             }
         }
         200..=399 => Answer::Accepted {
-            mutual: items.iter().any(|i| match &i.token {
-                Token::Negotiate(n) => n
-                    .kerberos()
-                    .is_some_and(|k| matches!(k.message, KerberosMessage::ApRep(_))),
-                _ => false,
-            }),
+            mutual: items.iter().any(|i| completes(&i.token)),
         },
-        403 => Answer::Forbidden,
-        s => Answer::Other { status: s },
+        s => Answer::RequestFailed {
+            status: s,
+            mutual: items.iter().any(|i| completes(&i.token)),
+        },
     }
+}
+
+/// A server token that ends the authentication with success: a Kerberos AP-REP (RFC 4120
+/// 3.2.4), or a SPNEGO NegTokenResp with negState accept-completed (RFC 4178 4.2.2).
+fn completes(t: &Token) -> bool {
+    let Token::Negotiate(n) = t else {
+        return false;
+    };
+    if n.kerberos()
+        .is_some_and(|k| matches!(k.message, KerberosMessage::ApRep(_)))
+    {
+        return true;
+    }
+    matches!(
+        &**n,
+        crate::auth::spnego::NegotiateToken::Spnego {
+            token: crate::auth::spnego::NegotiationToken::Resp(r),
+            ..
+        } if r.neg_state == Some(NegState::AcceptCompleted)
+    )
 }
 
 /// A challenge token that decides the answer's kind, if this one is such.
@@ -596,6 +704,23 @@ fn special_answer(t: &Token) -> Option<Answer> {
     }
 }
 
+/// Whether a JWT in the credential had expired when the request was sent (RFC 7519 4.1.4):
+/// the most common reason a bearer token is refused.
+fn jwt_expiry(h: &AuthHeader, at: Timestamp) -> Option<String> {
+    let exp = h.items.iter().find_map(|i| match &i.token {
+        Token::Bearer(b) => b.jwt.as_ref().and_then(|j| j.exp),
+        _ => None,
+    })?;
+    let now = at.0.div_euclid(1_000_000_000);
+    let late = now.checked_sub(exp)?;
+    (late > 0).then(|| {
+        format!(
+            "expired {} before the request",
+            crate::auth::util::span(late)
+        )
+    })
+}
+
 fn summarise(req: Option<&LegRequest>, resp: Option<&LegResponse>) -> (String, SummaryParts) {
     let mut s = String::new();
     let mut parts = SummaryParts::default();
@@ -612,7 +737,14 @@ fn summarise(req: Option<&LegRequest>, resp: Option<&LegResponse>) -> (String, S
         s.push(' ');
         s.push_str(&r.uri);
         match r.credential.as_ref() {
-            Some(c) => parts.credential = Some(bracketed(&mut s, &c.summary())),
+            Some(c) => {
+                let mut text = c.summary();
+                if let Some(note) = jwt_expiry(c, r.ts) {
+                    text.push_str(", ");
+                    text.push_str(&note);
+                }
+                parts.credential = Some(bracketed(&mut s, &text));
+            }
             None => s.push_str(" (anonymous)"),
         }
     } else {

@@ -20,8 +20,8 @@ use crate::tcp::{ConnId, Dir};
 
 pub use correlate::{CorrelateConfig, CorrelateStats, Correlator};
 pub use leg::{
-    decode_named, iis_substatus, leg_of, leg_of_shared, Answer, Credential, Leg, LegRequest,
-    LegResponse, SharedAuth,
+    credential_len, decode_named, iis_substatus, leg_of, leg_of_shared, Answer, Credential, Leg,
+    LegRequest, LegResponse, SharedAuth,
 };
 
 /// Which end of a connection.
@@ -204,11 +204,14 @@ pub enum Failure {
     ConnectionReset,
     /// Kerberos refused (a KRB-ERROR or a SPNEGO reject).
     KerberosRejected,
-    /// 403 after authenticating.
-    Forbidden,
     /// The server refused to start: an NTLM Type 1 answered without a Type 2.
     NegotiateRefused,
-    /// Another error status after a credential.
+    /// The credential never reached the check: its header was too large for the server
+    /// (400, 413 or 431 to a large token; http.sys `MaxFieldLength`, Apache
+    /// `LimitRequestFieldSize`).
+    TokenTooLarge,
+    /// An error status (4xx/5xx other than 401/407) to a step before the credential, such as
+    /// an NTLM Type 1 answered 500: the mechanism failed on the server.
     Error,
 }
 
@@ -304,6 +307,23 @@ pub enum TimelineWhat {
     Tcp(ConnEventKind),
 }
 
+/// An NTLM server challenge that two handshakes between different ends were both given:
+/// a server draws a fresh one for each context, so the second copy was passed on by a relay.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SharedChallenge {
+    /// The server challenge, hex.
+    pub challenge: String,
+    /// This handshake's leg that carried it.
+    pub leg: usize,
+    /// The other handshake, its ends, and where it got the challenge.
+    pub other: u64,
+    pub other_client: IpAddr,
+    #[serde(serialize_with = "crate::json::socket_addr")]
+    pub other_server: SocketAddr,
+    pub other_conn: ConnId,
+    pub other_frame: u64,
+}
+
 /// One authentication attempt, with everything the rules and the faces need.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Handshake {
@@ -317,8 +337,14 @@ pub struct Handshake {
     pub server: SocketAddr,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
-    /// The request target of the first leg.
+    /// The request method and target of the first leg: a handshake is one method and one
+    /// resource.
+    pub method: String,
     pub resource: String,
+    /// The status the server gave the request in the end (the last response), which the
+    /// outcome does not judge: a login can succeed and its request still fail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
     /// Authentication to a proxy (407) rather than to the site.
     pub proxy: bool,
     pub scheme: SchemeUsed,
@@ -353,6 +379,10 @@ pub struct Handshake {
     pub dropped_legs: u64,
     /// Handshakes that completed on the same connection before this one.
     pub earlier_on_connection: u32,
+    /// NTLM server challenges of this handshake that another one, between other ends, was
+    /// given too.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shared_challenges: Vec<SharedChallenge>,
     /// TCP events of the connections, for the timeline and the rules.
     pub tcp: Vec<ConnEvent>,
     pub timeline: Vec<TimelineEntry>,

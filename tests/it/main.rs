@@ -23,3 +23,4 @@ mod hardening;
 mod shards;
 mod threads;
 mod util;
+mod verdicts;

@@ -22,6 +22,18 @@ pub fn public_corpus() -> PathBuf {
         .join("public")
 }
 
+/// The public corpus's captures; fails when the corpus is missing (for tests that run when
+/// `.ci/run` asks for the full tests).
+pub fn public_captures() -> Vec<PathBuf> {
+    let captures = captures_in(&public_corpus());
+    assert!(
+        captures.len() >= 40,
+        "the public corpus is missing: {}",
+        public_corpus().display()
+    );
+    captures
+}
+
 /// Capture files in a folder, sorted.
 pub fn captures_in(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)

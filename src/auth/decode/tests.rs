@@ -439,3 +439,63 @@ proptest::proptest! {
         let _ = serde_json::to_string(&h);
     }
 }
+
+/// A credential with no auth-scheme (RFC 9110 11.6.2 requires one) stays a credential: its
+/// token is a secret, a JWT is decoded, and the header says what is wrong.
+#[test]
+fn credentials_without_a_scheme_are_secret_tokens() {
+    // RFC 7519 3.1's example, sent bare.
+    let jwt = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    for value in [
+        jwt.to_owned(),
+        format!("  {jwt} "),
+        // base64 of `alice:Summer2024!`, as a broken client sends Basic.
+        "YWxpY2U6U3VtbWVyMjAyNCE=".to_owned(),
+        "YWxpY2U6U3VtbWVyMjAyNCE".to_owned(),
+        // An opaque API key.
+        "0123456789abcdef0123456789abcdef".to_owned(),
+    ] {
+        let h = decode_header(HeaderKind::Authorization, value.as_bytes());
+        assert_eq!(h.items.len(), 1, "{value}");
+        let d = &h.items[0];
+        assert_eq!(d.scheme_raw, "", "{value}");
+        assert!(matches!(d.token, Token::Bearer(_)), "{value}");
+        assert!(
+            h.anomalies.iter().any(|a| a.code == NO_SCHEME_ANOMALY),
+            "{value}"
+        );
+        let json = serde_json::to_string(&h).unwrap();
+        let summary = h.summary();
+        for shown in [&json, &summary] {
+            assert!(!shown.contains(value.trim()), "{value} leaked: {shown}");
+            assert!(!shown.contains("dBjftJeZ4CVP"), "signature leaked: {shown}");
+        }
+        assert!(summary.starts_with("no auth-scheme: "), "{summary}");
+    }
+    let h = decode_header(HeaderKind::Authorization, jwt.as_bytes());
+    let Token::Bearer(b) = &h.items[0].token else {
+        panic!("not a bearer token");
+    };
+    assert_eq!(b.jwt.as_ref().and_then(|j| j.iss.as_deref()), Some("joe"));
+    assert_eq!(
+        h.summary(),
+        "no auth-scheme: JWT alg HS256, iss joe, exp 2011-03-22T18:43:00Z"
+    );
+    // Schemes stay schemes, alone or with their token.
+    for value in [
+        "Negotiate",
+        "NTLM",
+        "Bearer",
+        "PrivateToken",
+        "Basic YWxpY2U6cHc=",
+    ] {
+        let h = decode_header(HeaderKind::Authorization, value.as_bytes());
+        assert!(
+            !h.anomalies.iter().any(|a| a.code == NO_SCHEME_ANOMALY),
+            "{value}"
+        );
+    }
+    // A pasted bare JWT decodes the same.
+    let h = decode_pasted(jwt);
+    assert!(matches!(h.items[0].token, Token::Bearer(_)));
+}
