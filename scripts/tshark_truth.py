@@ -8,6 +8,9 @@ writes tests/truth/<name>.json with what tshark finds:
   responses  HTTP response messages (every http.response.code occurrence, 1xx included)
   http_ports the ports tshark was told to decode as HTTP (-d tcp.port==P,http): every port
              whose first payload bytes in a stream begin an HTTP request or status line.
+  request_frames, response_frames
+             the frame tshark shows each HTTP message on, once per message (a frame with
+             four pipelined requests is listed four times).
 Needs tshark; the tests read the JSON, so `cargo test` does not.
 """
 import glob
@@ -65,6 +68,19 @@ def count(path, ports, field, filt):
     return sum(len([v for v in line.split(";") if v]) for line in out.splitlines())
 
 
+def frames(path, ports, field, filt):
+    args = ["-r", path]
+    for p in ports:
+        args += ["-d", f"tcp.port=={p},http"]
+    out = tshark(*args, "-Y", filt, "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=;",
+                 "-e", "frame.number", "-e", field)
+    found = []
+    for line in out.splitlines():
+        number, _, values = line.partition("\t")
+        found += [int(number)] * len([v for v in values.split(";") if v])
+    return found
+
+
 def streams(path):
     out = tshark("-r", path, "-T", "fields", "-e", "tcp.stream")
     values = set()
@@ -89,6 +105,8 @@ def main(paths):
             "http_ports": ports,
             "requests": count(path, ports, "http.request.method", "http.request && tcp"),
             "responses": count(path, ports, "http.response.code", "http.response && tcp"),
+            "request_frames": frames(path, ports, "http.request.method", "http.request && tcp"),
+            "response_frames": frames(path, ports, "http.response.code", "http.response && tcp"),
         }
         with open(os.path.join(OUT, name + ".json"), "w") as f:
             json.dump(truth, f, indent=1)

@@ -90,7 +90,7 @@ enum Command {
         all_handshakes: bool,
         #[command(flatten)]
         limits: LimitArgs,
-        /// Rounds of refusal without success that make an `auth-loop`.
+        /// Rounds ending without success (a refused credential, a cut connection) that make an `auth-loop`.
         #[arg(long, default_value_t = 3, value_name = "N")]
         loop_rounds: u32,
         /// A credential answered later than this is `slow-auth` (milliseconds).
@@ -110,7 +110,7 @@ enum Command {
         /// Show passwords, hashes and tokens instead of redacting them.
         #[arg(long)]
         reveal_secrets: bool,
-        /// Rounds of refusal without success that make an `auth-loop`.
+        /// Rounds ending without success (a refused credential, a cut connection) that make an `auth-loop`.
         #[arg(long, default_value_t = 3, value_name = "N")]
         loop_rounds: u32,
         /// A credential answered later than this is `slow-auth` (milliseconds).
@@ -127,7 +127,7 @@ enum Command {
         reveal_secrets: bool,
         #[command(flatten)]
         limits: LimitArgs,
-        /// Rounds of refusal without success that make an `auth-loop`.
+        /// Rounds ending without success (a refused credential, a cut connection) that make an `auth-loop`.
         #[arg(long, default_value_t = 3, value_name = "N")]
         loop_rounds: u32,
         /// A credential answered later than this is `slow-auth` (milliseconds).
@@ -159,7 +159,7 @@ enum Command {
         reveal_secrets: bool,
         #[command(flatten)]
         limits: LimitArgs,
-        /// Rounds of refusal without success that make an `auth-loop`.
+        /// Rounds ending without success (a refused credential, a cut connection) that make an `auth-loop`.
         #[arg(long, default_value_t = 3, value_name = "N")]
         loop_rounds: u32,
         /// A credential answered later than this is `slow-auth` (milliseconds).

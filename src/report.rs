@@ -1401,7 +1401,14 @@ impl Style {
                 TimelineWhat::Response { text, .. } => format!("<- {text}"),
                 TimelineWhat::Tcp(k) => tcp_text(k),
             };
-            let lead = format!("   {} {:>9} c{:<3} ", clock(e.ts), delta, e.conn);
+            // `f12`: the frame Wireshark shows this on, to type into its Go to Packet.
+            let lead = format!(
+                "   {} {:>9} c{:<3} f{:<5} ",
+                clock(e.ts),
+                delta,
+                e.conn,
+                e.frame
+            );
             hang(out, &lead, &clip(&text, 240), 80)?;
         }
         if !a.findings.is_empty() {

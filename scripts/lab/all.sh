@@ -6,7 +6,8 @@
 #   scripts/lab/all.sh ntlm kerberos      only these families
 #   scripts/lab/all.sh --list             list the families
 #
-# Families: basic digest ntlm kerberos proxy nomethod plain (one script each, beside this one).
+# Families: basic digest ntlm kerberos proxy nomethod plain verdicts (one script each, beside
+# this one).
 # Environment:
 #   LAB_CAPTURES=DIR        write the captures (and README.md) there instead of captures/
 #   LAB_SKIP_INSTALL=1      do not install anything (fail if something is missing)
@@ -17,9 +18,9 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-FAMILIES=(basic digest ntlm kerberos proxy nomethod plain)
+FAMILIES=(basic digest ntlm kerberos proxy nomethod plain verdicts)
 DEB_PACKAGES=(apache2 apache2-utils libapache2-mod-auth-gssapi gss-ntlmssp krb5-kdc krb5-admin-server
-    krb5-user squid tcpdump tshark curl nghttp2-client python3-venv iproute2)
+    krb5-user squid tcpdump tshark curl nghttp2-client python3-venv iproute2 openssl)
 PY_PACKAGES=(pyspnego==0.12.4 requests-ntlm==1.3.0 requests==2.34.2)
 
 usage() {
@@ -55,7 +56,7 @@ install_venv() {
 
 # write_readme: the table of scenarios.tsv, with what tshark sees in each capture found.
 write_readme() {
-    local out="$LAB_CAPTURES/README.md" file family scenario client server expected seen
+    local out="$LAB_CAPTURES/README.md" file scenario client server expected seen
     {
         cat <<'HEAD'
 # Sample captures
@@ -69,12 +70,17 @@ every run makes new nonces, challenges, tickets and timestamps, so the bytes cha
 exchange does not.
 
 Addresses: the client ("workstation") is 127.0.0.100; servers are on 127.0.0.11 to
-127.0.0.20 under names in `lab.test` that the scripts add to /etc/hosts while they run
-(portal 11, docs 12, sharepoint 13, legacy 14, intranet and intranet-alias 15, kdc 16,
-proxy 17, web 18, app 19, static 20). Lab accounts (not secrets): `alice` / `Summer2024!`
-(NTLM domain LAB, Kerberos realm LAB.TEST), `bob` / `Autumn2024!` (Digest realm Docs),
-`LAB\carol` (proxy; any password is accepted). Wrong passwords used: `Winter2023`,
-`Spring2023`.
+127.0.0.25 under names in `lab.test` that the scripts add to /etc/hosts while they run
+(portal 11, docs 12, sharepoint 13, legacy 14, intranet, intranet-alias and the short name
+intranet 15, kdc 16, proxy 17, web 18, app 19, static 20, dav 21, relay 22, api 23, crm 24,
+ca 25; fileserver.lab.test only appears as a target name). Lab accounts (not secrets):
+`alice` / `Summer2024!` (NTLM domain LAB, Kerberos realm LAB.TEST), `bob` / `Autumn2024!`
+(Digest realm Docs), `LAB\carol` (proxy; any password is accepted), the machine account
+`LAB\WS01$` / `Ws01-Machine-Account-Pw`. Wrong passwords used: `Winter2023`, `Spring2023`.
+The two JWTs of `bearer-bare-jwt.pcap` are fixed lab values (HS256 with the key
+`authscope-lab-hs256-key`), the same on every run; their signatures are
+`XiQjCW6OGhpM1opTt0AvKQrlM5UZwM2SrU5910gdcyY` (the expired one, sent without a scheme) and
+`5Kxa2umh1BmCwRWU4YCH-6HYOPZ1-SVphUHpaG9etdw` (the valid one, sent as a Bearer token).
 
 "What tshark sees" is computed from the file by `lab_summary` in `scripts/lab/lib.sh`:
 requests (HTTP methods), response codes with counts, TCP connections (SYNs), RSTs, NTLM
@@ -84,13 +90,14 @@ include the one inside each TGS-REQ).
 | file | scenario | client | server | expected exchange | what tshark sees |
 | --- | --- | --- | --- | --- | --- |
 HEAD
-        while IFS=$'\t' read -r file family scenario client server expected; do
+        while IFS=$'\t' read -r file _ scenario client server expected; do
             case "$file" in '#'* | '') continue ;; esac
             if [ -f "$LAB_CAPTURES/$file" ]; then
                 seen="$(lab_summary "$LAB_CAPTURES/$file")"
             else
                 seen="(not made by the last run)"
             fi
+            # shellcheck disable=SC2016 # the backquotes are Markdown
             printf '| `%s` | %s | %s | %s | %s | %s |\n' "$file" "$scenario" "$client" "$server" "$expected" "$seen"
         done <"$LAB_DIR/scenarios.tsv"
         cat <<'TAIL'
@@ -105,6 +112,24 @@ HEAD
   KRB_AP_ERR_BAD_INTEGRITY (31), where Windows reports KRB_AP_ERR_MODIFIED (41).
 - The IIS error page in `no-auth-method-iis-body.pcap` is IIS's text served by Apache.
 - HTTP pipelining comes from h2load (nghttp2-client) because curl no longer pipelines.
+- gss-ntlmssp accepts a Type 3 whose MsvAvTargetName names another service or host, so the
+  relayed logins (`ntlm-relay-*.pcap`) get 200; a Windows server with Extended Protection
+  (service binding) would refuse them. The AD CS pages are a CGI served by apache, not IIS.
+- The Kerberos 500 comes from a CGI that dies before writing its headers; apache keeps the
+  mutual-authentication token (`WWW-Authenticate: Negotiate` with the AP-REP) on the 500.
+- mod_auth_gssapi 1.6.4 cannot run a second NTLM handshake on a connection it has already
+  authenticated (the new Type 1 gets a 401 without a Type 2: clearing the connection's
+  context also forgets that it is connection-bound), so in `webdav-ntlm-one-connection.pcap`
+  the NTLM server is the pyspnego one, which authenticates each request and hands it to
+  apache2 mod_dav; its `Server: Microsoft-IIS/10.0` is the lab's imitation. It also keeps
+  the connection after the 400, which apache itself would close.
+- The lab's Kerberos tokens are small (an MIT ticket with a PAC for one user: an
+  `Authorization` line of about 1 KB, where a Windows user in many groups sends 10 KB or
+  more), so `kerberos-token-too-large.pcap` lowers `LimitRequestFieldSize` to 800 bytes
+  instead of growing the ticket past apache's default 8190.
+- When authorization refuses a user Kerberos authenticated, apache answers 401 and keeps
+  the AP-REP on it (`kerberos-authz-denied.pcap`); with `AuthzSendForbiddenOnFailure On` it
+  answers 403 with the same token instead (tried, not recorded).
 TAIL
     } >"$out"
     lab_log "wrote $out"

@@ -97,29 +97,22 @@ CONF
 # (given through KRB5_KTNAME, see LAB-NOTES). MECHS defaults to "krb5"; "krb5 ntlmssp"
 # also lets SPNEGO pick NTLM. Sets KRB_URL.
 krb_web_start() {
-    local keytab="$1" mechs="${2:-krb5}" d m
+    local keytab="$1" mech_list=() d
+    read -ra mech_list <<<"${2:-krb5}"
     lab_tmpdir d
     lab_apache_conf "$d" "$KRB_WEB_ADDR" "$KRB_WEB_PORT" "$KRB_WEB_HOST" auth_gssapi authz_user
     mkdir -p "$d/htdocs/secure"
     echo "<html><body>intranet home</body></html>" >"$d/htdocs/secure/index.html"
     printf 'LAB:%s:%s\n' "$KRB_USER" "$KRB_PASS" >"$d/ntlm-users"
     chmod 644 "$d/ntlm-users"
-    {
-        echo "<Location /secure>"
-        echo "    AuthType GSSAPI"
-        echo "    AuthName \"Intranet\""
-        for m in $mechs; do echo "    GssapiAllowedMech $m"; done
-        echo "    GssapiConnectionBound On"
-        echo "    GssapiBasicAuth Off"
-        echo "    Require valid-user"
-        echo "</Location>"
-    } >>"$d/httpd.conf"
+    lab_apache_gssapi /secure Intranet "${mech_list[@]}" >>"$d/httpd.conf"
     if [ "${KRB_WEB_HOSTS_ADDED:-0}" = 0 ]; then
         lab_hosts_add "$KRB_WEB_ADDR" "$KRB_WEB_HOST" "$KRB_ALIAS_HOST"
         KRB_WEB_HOSTS_ADDED=1
     fi
     lab_apache_start "$d" "$KRB_WEB_ADDR" "$KRB_WEB_PORT" KRB5_CONFIG="$KRB_DIR/krb5.conf" \
         KRB5_KTNAME="FILE:$keytab" NTLM_USER_FILE="$d/ntlm-users"
+    # shellcheck disable=SC2034 # for the scripts that source this file
     KRB_URL="$(lab_url "$KRB_WEB_HOST" "$KRB_WEB_PORT" /secure/index.html)"
     KRB_NTLM_USERS="$d/ntlm-users"
 }

@@ -24,14 +24,12 @@ LAB_PIDNAMES=() # their names, for messages
 LAB_TMPDIRS=()
 LAB_HOSTS_ADDED=0
 LAB_TCPDUMP_PID=""
-LAB_FAILED=0
 
 lab_log() { printf '[lab %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # Fail loudly: a clear message on stderr and a non-zero exit (the EXIT trap cleans up).
 lab_fail() {
     printf '\n*** LAB FAILURE: %s\n\n' "$*" >&2
-    LAB_FAILED=1
     exit 1
 }
 
@@ -93,7 +91,7 @@ lab_stop_all() {
     for ((i = ${#LAB_PIDS[@]} - 1; i >= 0; i--)); do
         [ -n "${LAB_PIDS[$i]}" ] || continue
         lab_stop_pid "${LAB_PIDS[$i]}" "${LAB_PIDNAMES[$i]}"
-        LAB_PIDS[$i]=""
+        LAB_PIDS[i]=""
     done
 }
 
@@ -103,7 +101,7 @@ lab_stop() {
     for ((i = ${#LAB_PIDS[@]} - 1; i >= 0; i--)); do
         if [ "${LAB_PIDNAMES[$i]}" = "$1" ] && [ -n "${LAB_PIDS[$i]}" ]; then
             lab_stop_pid "${LAB_PIDS[$i]}" "$1"
-            LAB_PIDS[$i]=""
+            LAB_PIDS[i]=""
         fi
     done
 }
@@ -145,7 +143,7 @@ _lab_hosts_rewrite() {
 # Drop entries left behind by lab runs whose process no longer exists (a SIGKILLed run).
 lab_hosts_purge_stale() {
     local pids p keep=""
-    pids="$(grep -o "$LAB_HOSTS_MARK[0-9]*" "$LAB_HOSTS_FILE" 2>/dev/null | sed "s/.*pid=//" | sort -u || true)"
+    pids="$(grep -o "${LAB_HOSTS_MARK}[0-9]*" "$LAB_HOSTS_FILE" 2>/dev/null | sed "s/.*pid=//" | sort -u || true)"
     [ -n "$pids" ] || return 0
     for p in $pids; do
         if [ "$p" != "$$" ] && ! kill -0 "$p" 2>/dev/null; then
@@ -212,7 +210,7 @@ lab_capture_stop() {
     done
     lab_stop_pid "$LAB_TCPDUMP_PID" tcpdump
     for i in "${!LAB_PIDS[@]}"; do
-        [ "${LAB_PIDS[$i]}" = "$LAB_TCPDUMP_PID" ] && LAB_PIDS[$i]=""
+        [ "${LAB_PIDS[$i]}" = "$LAB_TCPDUMP_PID" ] && LAB_PIDS[i]=""
     done
     grep -E "packets (captured|received)" "$LAB_TCPDUMP_LOG" | tr '\n' ' ' | sed 's/^/[tcpdump] /' >&2 || true
     echo >&2
@@ -255,7 +253,7 @@ lab_fields() {
 lab_expect() {
     local file="$1" filter="$2" op="$3" n="$4" what="$5" got
     got="$(lab_count "$file" "$filter")"
-    if ! [ "$got" "-$op" "$n" ]; then
+    if ! test "$got" "-$op" "$n"; then
         lab_fail "$(basename "$file"): expected $what ($op $n frames matching '$filter'), found $got"
     fi
     lab_log "ok $(basename "$file"): $what ($got)"
@@ -411,6 +409,23 @@ lab_apache_start() {
     }
     lab_bg apache2 "$dir/apache2.out" env "$@" apache2 -f "$dir/httpd.conf" -DFOREGROUND
     lab_wait_port "$addr" "$port" 15 "$LAB_LAST_PID"
+}
+
+# lab_apache_gssapi LOCATION AUTHNAME MECH...: print the mod_auth_gssapi block that puts
+# LOCATION behind the GSS-API mechanisms MECH... (krb5, ntlmssp), to append to an httpd.conf.
+# The security context is kept on the connection: NTLM needs its three legs on one
+# connection, and a connection that authenticated stays authenticated.
+lab_apache_gssapi() {
+    local loc="$1" name="$2" m
+    shift 2
+    echo "<Location $loc>"
+    echo "    AuthType GSSAPI"
+    echo "    AuthName \"$name\""
+    for m in "$@"; do echo "    GssapiAllowedMech $m"; done
+    echo "    GssapiConnectionBound On"
+    echo "    GssapiBasicAuth Off"
+    echo "    Require valid-user"
+    echo "</Location>"
 }
 
 # --- cleanup -----------------------------------------------------------------------------

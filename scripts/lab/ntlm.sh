@@ -32,17 +32,7 @@ ntlm_apache_start() {
     mkdir -p "$d/htdocs/secure"
     echo "<html><body>team site of $NTLM_DOMAIN</body></html>" >"$d/htdocs/secure/index.html"
     _ntlm_users "$d"
-    cat >>"$d/httpd.conf" <<CONF
-<Location /secure>
-    AuthType GSSAPI
-    AuthName "SharePoint"
-    GssapiAllowedMech ntlmssp
-    # NTLM needs three legs on one connection: keep the context on the connection
-    GssapiConnectionBound On
-    GssapiBasicAuth Off
-    Require valid-user
-</Location>
-CONF
+    lab_apache_gssapi /secure SharePoint ntlmssp >>"$d/httpd.conf"
     lab_hosts_add "$NTLM_APACHE_ADDR" "$NTLM_APACHE_HOST"
     lab_apache_start "$d" "$NTLM_APACHE_ADDR" "$NTLM_APACHE_PORT" NTLM_USER_FILE="$NTLM_USER_FILE_PATH"
     NTLM_APACHE_URL="$(lab_url "$NTLM_APACHE_HOST" "$NTLM_APACHE_PORT" /secure/index.html)"

@@ -13,15 +13,24 @@ Modes (--mode):
   reset-on-authenticate  the server resets (RST) the connection when the Type 3 arrives
 
 A Type 3 on a connection that has no pending challenge is answered like IIS does, with a
-fresh "401 WWW-Authenticate: NTLM" (the handshake restarts).
+fresh "401 WWW-Authenticate: NTLM" (the handshake restarts). Authentication holds for one
+request only (as IIS with authPersistSingleRequest): the next request must bring its own
+Type 1.
+
+With --backend URL, an authenticated request (any method, WebDAV's included) is passed to
+the server at URL (a plain HTTP server, on a connection of its own) and its answer sent
+back, so the statuses come from a real application (apache2 mod_dav in the lab); without
+it, the server answers 200 with a page of its own.
 """
 
 import argparse
 import base64
+import http.client
 import http.server
 import socket
 import struct
 import sys
+from urllib.parse import urlsplit
 
 import spnego
 
@@ -67,14 +76,43 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def drain_body(self):
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        self.body = self.rfile.read(length) if length else None
+
+    # hop-by-hop headers and the ones this server writes itself
+    NOT_FORWARDED = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date",
+                     "authorization", "host", "te", "upgrade", "proxy-connection"}
+
+    def forward(self, user):
+        """Pass the authenticated request to the backend and its answer to the client."""
+        host, port = self.server.backend
+        conn = http.client.HTTPConnection(host, port, timeout=10)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in self.NOT_FORWARDED}
+        headers["Host"] = self.headers.get("Host", host)
+        headers["X-Authenticated-User"] = user
+        conn.request(self.command, self.path, body=self.body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        self.send_response(resp.status, resp.reason)
+        for name, value in resp.getheaders():
+            if name.lower() not in self.NOT_FORWARDED:
+                self.send_header(name, value)
+        if resp.status not in (204, 304) and not 100 <= resp.status < 200:
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD" and resp.status not in (204, 304):
+            self.wfile.write(data)
+        self.wfile.flush()
 
     def do_HEAD(self):
         self.do_GET()
 
     def do_POST(self):
         self.do_GET()
+
+    # WebDAV and the other methods, for --backend
+    do_PUT = do_DELETE = do_OPTIONS = do_PROPFIND = do_PROPPATCH = do_MKCOL = do_COPY = do_MOVE = \
+        do_LOCK = do_UNLOCK = do_POST
 
     def do_GET(self):
         self.drain_body()
@@ -120,7 +158,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.log_message("NTLM authentication failed: %s", err)
                 self.reply(401, PAGE_401, [("WWW-Authenticate", "NTLM")])
                 return
-            self.reply(200, PAGE_OK.format(user=ctx.client_principal))
+            if self.server.backend:
+                self.forward(ctx.client_principal)
+            else:
+                self.reply(200, PAGE_OK.format(user=ctx.client_principal))
             return
 
         self.reply(400, "unexpected NTLM message type %d\n" % msg_type, close=True)
@@ -135,10 +176,15 @@ def main():
         default="ok",
         choices=["ok", "close-after-challenge", "reset-after-challenge", "reset-on-authenticate"],
     )
+    ap.add_argument("--backend", default=None, help="http://HOST:PORT to pass authenticated requests to")
     args = ap.parse_args()
     server = http.server.ThreadingHTTPServer((args.addr, args.port), Handler)
     server.daemon_threads = True
     server.mode = args.mode
+    server.backend = None
+    if args.backend:
+        u = urlsplit(args.backend)
+        server.backend = (u.hostname, u.port or 80)
     print("listening on http://%s:%d/ mode %s" % (args.addr, args.port, args.mode), flush=True)
     try:
         server.serve_forever()

@@ -58,7 +58,8 @@ pub struct Finding {
 /// Thresholds of the rules.
 #[derive(Debug, Clone, Copy)]
 pub struct DiagnoseConfig {
-    /// Rounds of refusal (401/407 without success in between) that make a loop.
+    /// Rounds ending without success (a complete credential refused, or the round cut by a
+    /// reset or a close) that make a loop.
     pub loop_rounds: u32,
     /// A credential leg whose answer takes longer than this is slow (milliseconds).
     pub slow_ms: u64,

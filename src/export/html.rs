@@ -151,7 +151,10 @@ fn finding_html(f: &Finding, target: &str) -> String {
             f.evidence.len()
         );
         for e in &f.evidence {
-            let leg = e.leg.map(|l| format!("leg {l}, ")).unwrap_or_default();
+            let leg = e
+                .leg
+                .map(|l| format!("leg {}, ", l.saturating_add(1)))
+                .unwrap_or_default();
             let _ = write!(
                 s,
                 "<li>{leg}c{} frame {}: {}</li>",
@@ -303,7 +306,8 @@ fn leg_details(i: usize, leg: &Leg) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        "<details><summary>leg {i} (c{}): {} → {}</summary>",
+        "<details><summary>leg {} (c{}): {} → {}</summary>",
+        i.saturating_add(1),
         leg.conn,
         esc(&request_label(leg)),
         esc(&response_label(leg))

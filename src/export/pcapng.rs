@@ -74,6 +74,8 @@ impl Plan {
         let h = &a.handshake;
         self.conns.extend(h.connections.iter().copied());
         for (i, leg) in h.legs.iter().enumerate() {
+            // Legs are numbered from 1 for people, as in the report and the UI.
+            let i = i.saturating_add(1);
             self.conns.insert(leg.conn);
             if let Some(r) = &leg.request {
                 self.note(

@@ -255,7 +255,11 @@ impl Correlator {
                 self.make_room_for(client.ip(), sink);
                 let id = self.next_id;
                 self.next_id = self.next_id.saturating_add(1);
-                let earlier = self.conns.get(&leg.conn).map_or(0, |c| c.completed);
+                // The handshake this one replaces on the connection counts as completed.
+                let earlier = self.conns.get(&leg.conn).map_or(0, |c| {
+                    c.completed
+                        .saturating_add(u32::from(c.get_current(slot).is_some()))
+                });
                 self.open
                     .insert(id, Open::new(id, client, server, &leg, earlier));
                 self.by_client.entry(client.ip()).or_default().push_back(id);

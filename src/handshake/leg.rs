@@ -13,7 +13,10 @@ use std::sync::Arc;
 /// The request half of a leg.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct LegRequest {
+    /// The frame Wireshark shows the request on (the segment that completes it).
     pub frame: u64,
+    /// The frame of its first byte.
+    pub first_frame: u64,
     pub ts: Timestamp,
     pub method: compact_str::CompactString,
     pub uri: String,
@@ -34,7 +37,10 @@ pub struct LegRequest {
 /// The response half of a leg.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct LegResponse {
+    /// The frame Wireshark shows the response on (the segment that completes it).
     pub frame: u64,
+    /// The frame of its first byte.
+    pub first_frame: u64,
     pub ts: Timestamp,
     pub status: u16,
     pub reason: compact_str::CompactString,
@@ -424,6 +430,7 @@ fn header_value(headers: &[crate::http::Header], name: &str) -> Option<String> {
 fn leg_request(r: &Request, credential: Option<Arc<AuthHeader>>) -> LegRequest {
     LegRequest {
         frame: r.frame,
+        first_frame: r.first_frame,
         ts: r.ts,
         method: r.method.clone(),
         uri: r.uri.clone(),
@@ -437,6 +444,7 @@ fn leg_request(r: &Request, credential: Option<Arc<AuthHeader>>) -> LegRequest {
 fn leg_response(r: &Response, challenges: Option<Arc<AuthHeader>>) -> LegResponse {
     LegResponse {
         frame: r.frame,
+        first_frame: r.first_frame,
         ts: r.ts,
         status: r.status,
         reason: r.reason.clone(),

@@ -47,15 +47,18 @@ pub(super) enum Head {
 #[derive(Debug)]
 pub(super) enum Out {
     /// A head; the callback answers how its body is framed and whether to keep its start.
+    /// `frame` holds its first byte, `end_frame` its last.
     Head {
         frame: u64,
+        end_frame: u64,
         ts: Timestamp,
         head: Head,
     },
-    /// The body of the last head ended.
+    /// The body of the last head ended, in `frame`.
     BodyDone {
         body_len: u64,
         prefix: Option<Vec<u8>>,
+        frame: u64,
     },
     Anomaly(Anomaly),
 }
@@ -106,6 +109,8 @@ pub(super) struct Framer {
     /// Bytes of `buf` already searched for the end of the head.
     searched: usize,
     head_at: Option<(u64, Timestamp)>,
+    /// The frame of the bytes fed last: where a head or a body that ends now ends.
+    fed_frame: u64,
     body_len: u64,
     prefix: Option<Vec<u8>>,
     skipped: u64,
@@ -120,6 +125,7 @@ impl Framer {
             buf: Vec::new(),
             searched: 0,
             head_at: None,
+            fed_frame: 0,
             body_len: 0,
             prefix: None,
             skipped: 0,
@@ -164,6 +170,7 @@ impl Framer {
         cfg: &HttpConfig,
         out: &mut dyn FnMut(Out) -> BodyPlan,
     ) {
+        self.fed_frame = frame;
         while !input.is_empty() {
             input = match self.state {
                 State::Head => self.head(input, frame, ts, cfg, out),
@@ -325,7 +332,12 @@ impl Framer {
         };
         if let Ok(head) = parsed {
             out(Out::Anomaly(Anomaly::TruncatedHead));
-            out(Out::Head { frame, ts, head });
+            out(Out::Head {
+                frame,
+                end_frame: self.fed_frame,
+                ts,
+                head,
+            });
             self.finish_body(out);
         }
     }
@@ -354,7 +366,11 @@ impl Framer {
         self.state = State::Head;
         self.buf.clear();
         self.searched = 0;
-        out(Out::BodyDone { body_len, prefix });
+        out(Out::BodyDone {
+            body_len,
+            prefix,
+            frame: self.fed_frame,
+        });
     }
 
     fn head<'i>(
@@ -448,7 +464,12 @@ impl Framer {
                 }
             }
         };
-        let plan = out(Out::Head { frame, ts, head });
+        let plan = out(Out::Head {
+            frame,
+            end_frame: self.fed_frame,
+            ts,
+            head,
+        });
         self.body_len = 0;
         self.prefix = plan.keep_prefix.then(Vec::new);
         match plan.body {
@@ -894,7 +915,9 @@ mod tests {
                         head: Head::Response { status, .. },
                         ..
                     } => format!("resp {status}"),
-                    Out::BodyDone { body_len, prefix } => format!(
+                    Out::BodyDone {
+                        body_len, prefix, ..
+                    } => format!(
                         "body {body_len} {}",
                         prefix
                             .map(|p| String::from_utf8_lossy(&p).into_owned())

@@ -62,8 +62,11 @@ pub struct Header {
 /// A request head and where it was seen.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Request {
-    /// Frame holding the first byte of the request line.
+    /// The frame Wireshark shows the request on: the one whose segment completes it (its
+    /// head, or its body when it has one).
     pub frame: u64,
+    /// The frame holding the first byte of the request line.
+    pub first_frame: u64,
     pub ts: Timestamp,
     pub method: compact_str::CompactString,
     pub uri: String,
@@ -77,7 +80,10 @@ pub struct Request {
 /// A response head, and the start of its body when kept.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Response {
+    /// As for [`Request::frame`]: the frame whose segment completes the response.
     pub frame: u64,
+    /// The frame holding the first byte of the status line.
+    pub first_frame: u64,
     pub ts: Timestamp,
     pub status: u16,
     pub reason: compact_str::CompactString,

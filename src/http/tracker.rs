@@ -519,6 +519,7 @@ fn handle(
             Role::Requests,
             Out::Head {
                 frame,
+                end_frame,
                 ts,
                 head:
                     Head::Request {
@@ -531,7 +532,8 @@ fn handle(
         ) => {
             stats.requests = stats.requests.saturating_add(1);
             let request = Request {
-                frame,
+                frame: end_frame,
+                first_frame: frame,
                 ts,
                 method,
                 uri,
@@ -555,11 +557,19 @@ fn handle(
             c.pending.push_back(request);
             c.request_in_body = true;
         }
-        (Role::Requests, Out::BodyDone { body_len, .. }) => {
+        (
+            Role::Requests,
+            Out::BodyDone {
+                body_len, frame, ..
+            },
+        ) => {
             stats.body_bytes = stats.body_bytes.saturating_add(body_len);
             if c.request_in_body {
                 if let Some(r) = c.pending.back_mut() {
                     r.body_len = body_len;
+                    if body_len > 0 {
+                        r.frame = frame;
+                    }
                 }
             }
             c.request_in_body = false;
@@ -568,6 +578,7 @@ fn handle(
             Role::Responses,
             Out::Head {
                 frame,
+                end_frame,
                 ts,
                 head:
                     Head::Response {
@@ -580,7 +591,8 @@ fn handle(
         ) => {
             stats.responses = stats.responses.saturating_add(1);
             let response = Response {
-                frame,
+                frame: end_frame,
+                first_frame: frame,
                 ts,
                 status,
                 reason,
@@ -626,10 +638,20 @@ fn handle(
                 });
             }
         }
-        (Role::Responses, Out::BodyDone { body_len, prefix }) => {
+        (
+            Role::Responses,
+            Out::BodyDone {
+                body_len,
+                prefix,
+                frame,
+            },
+        ) => {
             stats.body_bytes = stats.body_bytes.saturating_add(body_len);
             if let Some(mut resp) = c.current.take() {
                 resp.body_len = body_len;
+                if body_len > 0 {
+                    resp.frame = frame;
+                }
                 resp.body_prefix = prefix;
                 emit(stats, c, conn, Some(resp), sink);
             }

@@ -126,6 +126,8 @@ impl LegDetail {
 pub struct Step {
     pub delta_ns: i64,
     pub conn: u64,
+    /// The frame Wireshark shows it on.
+    pub frame: u64,
     pub what: TimelineWhat,
 }
 
@@ -191,6 +193,7 @@ impl Detail {
                 .map(|e| Step {
                     delta_ns: e.delta_ns,
                     conn: e.conn,
+                    frame: e.frame,
                     what: e.what.clone(),
                 })
                 .collect(),
@@ -461,6 +464,7 @@ mod tests {
             timeline: vec![Step {
                 delta_ns: 0,
                 conn: 0,
+                frame: 1,
                 what: TimelineWhat::Tcp(crate::handshake::ConnEventKind::Fin {
                     by: crate::handshake::Side::Server,
                 }),

@@ -12,6 +12,9 @@ struct Truth {
     streams: u64,
     requests: u64,
     responses: u64,
+    /// The frame tshark shows each HTTP message on.
+    request_frames: Vec<u64>,
+    response_frames: Vec<u64>,
 }
 
 /// Where authscope and tshark rightly differ, and why. (file, what, ours, tshark's, why)
@@ -138,4 +141,90 @@ fn public_corpus_matches_tshark() {
         dir.display()
     );
     compare(&captures_in(&dir));
+}
+
+/// The frame of each HTTP message, and of every leg and every finding's evidence, is the
+/// frame Wireshark shows the message on: the one whose segment completes it.
+#[test]
+fn message_frames_are_the_frames_wireshark_shows() {
+    let mut failures = Vec::new();
+    for c in captures_in(&root().join("captures")) {
+        let name = c.file_name().unwrap().to_string_lossy().into_owned();
+        let t = truth_for(&c);
+        let opts = Options {
+            format: Format::Json,
+            exchanges: authscope::report::ExchangeFilter::All,
+            ..Options::default()
+        };
+        let mut out = Vec::new();
+        run(std::slice::from_ref(&c), &opts, &mut out).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let frames_of = |half: &str| {
+            let mut v: Vec<u64> = doc["exchanges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|x| x[half]["frame"].as_u64())
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let (mut want_req, mut want_resp) = (t.request_frames.clone(), t.response_frames.clone());
+        want_req.sort_unstable();
+        want_resp.sort_unstable();
+        // Interim (1xx) responses are not exchanges of their own.
+        let interim = t
+            .responses
+            .saturating_sub(frames_of("response").len() as u64);
+        if frames_of("request") != want_req {
+            failures.push(format!(
+                "{name}: requests on {:?}, tshark {want_req:?}",
+                frames_of("request")
+            ));
+        }
+        let resp = frames_of("response");
+        if interim == 0 && resp != want_resp
+            || interim > 0 && !resp.iter().all(|f| want_resp.contains(f))
+        {
+            failures.push(format!(
+                "{name}: responses on {resp:?}, tshark {want_resp:?}"
+            ));
+        }
+        for h in doc["handshakes"].as_array().unwrap() {
+            for leg in h["legs"].as_array().unwrap() {
+                for (half, want) in [("request", &want_req), ("response", &want_resp)] {
+                    if let Some(f) = leg[half]["frame"].as_u64() {
+                        if !want.contains(&f) {
+                            failures.push(format!("{name}: a leg's {half} on frame {f}"));
+                        }
+                    }
+                }
+            }
+            for f in h["findings"].as_array().unwrap() {
+                for e in f["evidence"].as_array().unwrap() {
+                    let Some(i) = e["leg"].as_u64() else {
+                        continue;
+                    };
+                    let leg = &h["legs"][i as usize];
+                    let frame = e["frame"].as_u64().unwrap();
+                    let halves = [
+                        leg["request"]["frame"].as_u64(),
+                        leg["response"]["frame"].as_u64(),
+                    ];
+                    let on_tcp_event = h["tcp"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|t| t["frame"].as_u64() == Some(frame));
+                    if !halves.contains(&Some(frame)) && !on_tcp_event {
+                        failures.push(format!(
+                            "{name}: {} evidence on frame {frame}, its leg on {halves:?}",
+                            f["code"]
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -400,3 +400,55 @@ fn relayed_ntlm_logins_are_flagged_with_their_evidence() {
         assert!(summary.contains("server challenge"), "{summary}");
     }
 }
+
+/// Five methods on one connection, each with its own NTLM handshake: five handshakes, each
+/// judged by its own login, none a loop.
+#[test]
+fn methods_on_one_connection_are_handshakes_of_their_own() {
+    let doc = lab("webdav-ntlm-one-connection.pcap");
+    let hs = doc["handshakes"].as_array().unwrap();
+    let seen: Vec<(&str, u64)> = hs
+        .iter()
+        .map(|h| (h["method"].as_str().unwrap(), h["status"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("PROPFIND", 207),
+            ("MKCOL", 405),
+            ("MOVE", 400),
+            ("LOCK", 200),
+            ("UNLOCK", 204)
+        ]
+    );
+    for (i, h) in hs.iter().enumerate() {
+        assert_eq!(h["outcome"]["result"], "success");
+        assert_eq!(h["connections"].as_array().unwrap().len(), 1);
+        assert_eq!(h["earlier_on_connection"], i);
+        assert_eq!(h["rounds"], 1);
+    }
+}
+
+#[test]
+fn a_token_over_the_header_limit_is_never_a_logon_failure() {
+    let doc = lab("kerberos-token-too-large.pcap");
+    let h = &doc["handshakes"][0];
+    assert_eq!(h["outcome"]["how"], "token-too-large");
+    let fs = findings_of(h);
+    assert_eq!(fs.len(), 1, "{fs:?}");
+    let (_, severity, summary) = finding(&fs, "token-too-large");
+    assert_eq!(severity, "error");
+    assert!(summary.contains("answered 400"), "{summary}");
+}
+
+#[test]
+fn authorization_refusing_an_authenticated_user_is_named_so() {
+    let doc = lab("kerberos-authz-denied.pcap");
+    let h = &doc["handshakes"][0];
+    assert_eq!(h["outcome"]["result"], "success");
+    assert_eq!(h["status"], 401);
+    let fs = findings_of(h);
+    assert_eq!(fs.len(), 1, "{fs:?}");
+    let (_, _, summary) = finding(&fs, "request-failed-after-auth");
+    assert!(summary.contains("authorization failure"), "{summary}");
+}

@@ -135,7 +135,8 @@ fn findings_pane_compact() {
     s.apply(Action::PrevPane);
     assert_eq!(s.focus, Pane::Findings);
     let text = draw(&s, 80, 24).backend().to_string();
-    assert!(text.contains("ERROR auth-loop"), "{text}");
+    // The root cause comes first, before the loop it explains.
+    assert!(text.contains("ERROR ntlm-connection-closed"), "{text}");
     assert!(text.contains("next:"), "{text}");
 }
 

@@ -1,7 +1,7 @@
 //! The timeline of the selected handshake as a sequence diagram: client and server (and the
 //! proxy between them when there is one), each leg an arrow with its method or status and a
 //! one-line summary of its token, TCP events on the side that sent them, the connection id
-//! beside each line and the time since the line before.
+//! and the frame beside each line and the time since the line before.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -18,8 +18,8 @@ use crate::ui::theme::Theme;
 
 use super::canvas::{clip, Row};
 
-/// Columns before the diagram: cursor mark, delta, connection.
-const GUTTER: usize = 15;
+/// Columns before the diagram: cursor mark, delta, connection, frame.
+const GUTTER: usize = 21;
 
 pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme, wide: bool) {
     if area.is_empty() {
@@ -144,6 +144,8 @@ fn entry_line(
     };
     row.text(1, &format!("{delta:>8}"), t.dim(), 8);
     row.text(10, &format!("c{:<3}", e.conn), t.conn(e.conn), 4);
+    // The frame Wireshark shows the line on, for its Go to Packet.
+    row.text(15, &format!("f{:<5}", e.frame), t.dim(), 6);
     let mut d = Row::new(dw);
     let lane = t.dim();
     for x in [lanes.client, lanes.hop, lanes.origin] {
