@@ -27,5 +27,6 @@ pub mod http;
 pub mod net;
 pub mod pipeline;
 pub mod report;
+pub mod shown;
 pub mod tcp;
 pub mod ui;

@@ -267,7 +267,11 @@ fn main() -> ExitCode {
                     return ExitCode::SUCCESS;
                 }
             }
-            let _ = writeln!(std::io::stderr(), "authscope: {}", one_line(&e));
+            let _ = writeln!(
+                std::io::stderr(),
+                "authscope: {}",
+                authscope::shown::shown(&one_line(&e))
+            );
             ExitCode::from(2)
         }
     }
@@ -445,7 +449,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             let summary = authscope::export::to_path(&files, &opts, &output)?;
             let mut err = std::io::stderr().lock();
             for n in &summary.notes {
-                writeln!(err, "authscope: note: {n}")?;
+                writeln!(err, "authscope: note: {}", authscope::shown::shown(n))?;
             }
             if output.as_os_str() != "-" {
                 let packets = if format == Format::Pcapng {

@@ -18,6 +18,7 @@ use crate::http::{Exchange, Header};
 use crate::json;
 use crate::pipeline::shard::{Batch, Key, Merger, Next};
 use crate::pipeline::{Analysed, Analyzer, Config, Ending, Front, Output, Stats};
+use crate::shown::shown;
 
 /// Version of the JSON document; changes when a field changes meaning or goes away.
 pub const SCHEMA: &str = "authscope/1";
@@ -718,10 +719,16 @@ impl Inputs for MergedSource {
     fn text_header(&self, out: &mut dyn Write) -> io::Result<()> {
         for f in self.files() {
             let fs = f.stats();
-            writeln!(out, "{}: {} packets ({})", fs.path, fs.packets, fs.format)?;
+            writeln!(
+                out,
+                "{}: {} packets ({})",
+                shown(&fs.path),
+                fs.packets,
+                fs.format
+            )?;
         }
         for e in self.skipped() {
-            writeln!(out, "{e} (skipped)")?;
+            writeln!(out, "{} (skipped)", shown(&e.to_string()))?;
         }
         Ok(())
     }
@@ -1365,9 +1372,9 @@ impl Style {
             out,
             "\n{} {}{}  {}{}",
             self.paint("1", &format!("#{}", h.id)),
-            h.scheme,
+            shown(h.scheme.as_str()),
             if h.proxy { " (proxy)" } else { "" },
-            who,
+            shown(&who),
             outcome
         )?;
         writeln!(out, "   {} -> {}  {}", h.client_socket, h.server, target(h))?;
@@ -1388,7 +1395,7 @@ impl Style {
             facts.push(format!("+{} requests reusing it", h.reused_requests));
         }
         if !facts.is_empty() {
-            writeln!(out, "   {}", facts.join("  "))?;
+            writeln!(out, "   {}", shown(&facts.join("  ")))?;
         }
         for e in &h.timeline {
             let delta = if e.delta_ns == 0 {
@@ -1528,21 +1535,27 @@ impl TextReport<'_> {
             notes.push(format!("limits hit: {}", limits.join(", ")));
         }
         for n in notes {
-            writeln!(out, "note:        {n}")?;
+            writeln!(out, "note:        {}", shown(&n))?;
         }
         for w in &s.warnings {
-            writeln!(out, "warning:     {w}")?;
+            writeln!(out, "warning:     {}", shown(w))?;
         }
         Ok(())
     }
 }
 
+/// `host/resource` as the text report shows it (made harmless: see [`shown`]).
 fn target(h: &crate::handshake::Handshake) -> String {
     // A proxy request carries the absolute URI already.
     if h.resource.contains("://") {
-        return h.resource.clone();
+        return shown(&h.resource).into_owned();
     }
-    format!("{}{}", h.host.as_deref().unwrap_or(""), h.resource)
+    shown(&format!(
+        "{}{}",
+        h.host.as_deref().unwrap_or(""),
+        h.resource
+    ))
+    .into_owned()
 }
 
 fn tcp_text(k: &crate::handshake::ConnEventKind) -> String {
@@ -1588,6 +1601,7 @@ fn clip(s: &str, max: usize) -> String {
 /// Writes `lead` then `text`, continuing on lines indented to the text's column so that no
 /// line passes `width` (a word longer than the room is cut across lines).
 fn hang(out: &mut dyn Write, lead: &str, text: &str, width: usize) -> io::Result<()> {
+    let text = &*shown(text);
     let indent = lead.chars().count();
     let room = width.saturating_sub(indent).max(20);
     let mut first = true;
@@ -1634,6 +1648,7 @@ fn hang(out: &mut dyn Write, lead: &str, text: &str, width: usize) -> io::Result
 
 /// Writes `text` wrapped at 80 columns, the first line after `lead`, the rest indented.
 fn wrap(out: &mut dyn Write, lead: &str, text: &str) -> io::Result<()> {
+    let text = &*shown(text);
     // Continuation lines line up with the lead's own indentation.
     let indent = " ".repeat(lead.len().saturating_sub(lead.trim_start().len()));
     let mut line = lead.to_owned();

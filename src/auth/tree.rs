@@ -9,6 +9,7 @@
 //! the serialized form unless revealed.
 
 use crate::auth::decode::AuthHeader;
+use crate::shown::{shown, shown_json};
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
 
@@ -25,16 +26,17 @@ pub fn render(h: &AuthHeader) -> String {
     };
     let _ = writeln!(out, "{}: {what}", h.kind.name());
     if let Some(e) = &h.error {
-        let _ = writeln!(out, "  unreadable: {e}");
+        let _ = writeln!(out, "  unreadable: {}", shown(&e.to_string()));
     }
     for d in &h.items {
         if d.scheme_raw.is_empty() {
             // The summary says there is no scheme.
-            let _ = writeln!(out, "  {}", d.summary());
+            let _ = writeln!(out, "  {}", shown(&d.summary()));
         } else {
-            let _ = writeln!(out, "  {}: {}", d.scheme_raw, d.summary());
+            let _ = writeln!(out, "  {}: {}", shown(&d.scheme_raw), shown(&d.summary()));
         }
-        let token = serde_json::to_value(&d.token).unwrap_or(Value::Null);
+        let mut token = serde_json::to_value(&d.token).unwrap_or(Value::Null);
+        shown_json(&mut token);
         if let Value::Object(m) = &token {
             for (k, v) in m {
                 // The tag is already in the summary line.
@@ -44,7 +46,8 @@ pub fn render(h: &AuthHeader) -> String {
             }
         }
         if matches!(d.scheme, crate::auth::Scheme::Unknown(_)) {
-            let raw = serde_json::to_value(d).unwrap_or(Value::Null);
+            let mut raw = serde_json::to_value(d).unwrap_or(Value::Null);
+            shown_json(&mut raw);
             if let Some(t) = raw.get("token68") {
                 node(&mut out, "token68", t, 2);
             }
@@ -54,7 +57,8 @@ pub fn render(h: &AuthHeader) -> String {
         }
     }
     if !h.anomalies.is_empty() {
-        let v = serde_json::to_value(&h.anomalies).unwrap_or(Value::Null);
+        let mut v = serde_json::to_value(&h.anomalies).unwrap_or(Value::Null);
+        shown_json(&mut v);
         node(&mut out, "header anomalies", &v, 1);
     }
     out

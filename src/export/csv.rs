@@ -1,6 +1,8 @@
 //! `--format csv`: one row a handshake, for a spreadsheet (RFC 4180, with a header row).
-//! Finding codes are joined with spaces in one cell.
+//! Finding codes are joined with spaces in one cell. A cell from the packets that a
+//! spreadsheet would run as a formula is neutralised ([`crate::shown::csv_cell`]).
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use serde::Serialize;
@@ -8,6 +10,7 @@ use serde::Serialize;
 use super::{target, ExportError, HandshakeWriter};
 use crate::pipeline::Analysed;
 use crate::report::rfc3339;
+use crate::shown::csv_cell;
 
 /// One row.
 #[derive(Debug, Serialize)]
@@ -16,12 +19,12 @@ pub struct Row<'a> {
     pub time: String,
     pub client: String,
     pub server: String,
-    pub host: &'a str,
+    pub host: Cow<'a, str>,
     pub resource: String,
     pub proxy: bool,
     pub scheme: String,
-    pub user: &'a str,
-    pub domain: &'a str,
+    pub user: Cow<'a, str>,
+    pub domain: Cow<'a, str>,
     pub outcome: String,
     pub findings: String,
     pub duration_ms: f64,
@@ -37,16 +40,17 @@ impl<'a> Row<'a> {
             time: rfc3339(h.first),
             client: h.client_socket.to_string(),
             server: h.server.to_string(),
-            host: h.host.as_deref().unwrap_or_default(),
-            resource: if h.resource.contains("://") {
+            host: csv_cell(h.host.as_deref().unwrap_or_default()),
+            resource: csv_cell(&if h.resource.contains("://") {
                 target(h)
             } else {
                 h.resource.clone()
-            },
+            })
+            .into_owned(),
             proxy: h.proxy,
-            scheme: h.scheme.to_string(),
-            user: h.user.as_deref().unwrap_or_default(),
-            domain: h.domain.as_deref().unwrap_or_default(),
+            scheme: csv_cell(h.scheme.as_str()).into_owned(),
+            user: csv_cell(h.user.as_deref().unwrap_or_default()),
+            domain: csv_cell(h.domain.as_deref().unwrap_or_default()),
             outcome: h.outcome.label(),
             findings: a
                 .findings

@@ -8,6 +8,7 @@
 //! Memory stays flat: handshake sections and findings are spooled to temporary files as the
 //! analyzer hands them out, and copied into the page at the end.
 
+use crate::shown::shown;
 use std::fmt::Write as _;
 use std::io::{self, Seek, Write};
 use std::path::PathBuf;
@@ -25,6 +26,15 @@ pub const MAX_LINES: usize = 300;
 
 /// Text as HTML character data or attribute value.
 pub fn esc(s: &str) -> String {
+    escape(s, false)
+}
+
+/// [`esc`] for a `<pre>` block whose line breaks are ours: they stay.
+fn esc_pre(s: &str) -> String {
+    escape(s, true)
+}
+
+fn escape(s: &str, keep_lines: bool) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -33,8 +43,10 @@ pub fn esc(s: &str) -> String {
             '>' => o.push_str("&gt;"),
             '"' => o.push_str("&quot;"),
             '\'' => o.push_str("&#39;"),
-            c if c.is_control() && c != '\n' => {}
-            c => o.push(c),
+            '\n' if keep_lines => o.push('\n'),
+            // Any other control or reordering character is shown escaped, on one line, as
+            // in the text report (crate::shown).
+            c => o.push_str(&crate::shown::shown(c.encode_utf8(&mut [0; 4]))),
         }
     }
     o
@@ -313,28 +325,28 @@ fn leg_details(i: usize, leg: &Leg) -> String {
         esc(&response_label(leg))
     );
     if let Some(r) = &leg.request {
-        let mut head = format!("{} {}", r.method, r.uri);
+        let mut head = format!("{} {}", shown(&r.method), shown(&r.uri));
         if let Some(hst) = &r.host {
-            let _ = write!(head, "\nHost: {hst}");
+            let _ = write!(head, "\nHost: {}", shown(hst));
         }
         if let Some(c) = &r.connection {
-            let _ = write!(head, "\nConnection: {c}");
+            let _ = write!(head, "\nConnection: {}", shown(c));
         }
         let _ = write!(
             s,
             "<p class=\"meta\">request, frame {} at {}</p><pre>{}</pre>",
             r.frame,
             esc(&rfc3339(r.ts)),
-            esc(&head)
+            esc_pre(&head)
         );
         if let Some(c) = &r.credential {
-            let _ = write!(s, "<pre>{}</pre>", esc(&crate::auth::tree::render(c)));
+            let _ = write!(s, "<pre>{}</pre>", esc_pre(&crate::auth::tree::render(c)));
         }
     }
     if let Some(r) = &leg.response {
-        let mut head = format!("{} {}", r.status, r.reason);
+        let mut head = format!("{} {}", r.status, shown(&r.reason));
         if let Some(c) = &r.connection {
-            let _ = write!(head, "\nConnection: {c}");
+            let _ = write!(head, "\nConnection: {}", shown(c));
         }
         if let Some(sub) = &r.iis_substatus {
             let _ = write!(head, "\n(IIS substatus {sub} named in the error page)");
@@ -345,10 +357,10 @@ fn leg_details(i: usize, leg: &Leg) -> String {
             r.frame,
             esc(&rfc3339(r.ts)),
             r.body_len,
-            esc(&head)
+            esc_pre(&head)
         );
         if let Some(c) = &r.challenges {
-            let _ = write!(s, "<pre>{}</pre>", esc(&crate::auth::tree::render(c)));
+            let _ = write!(s, "<pre>{}</pre>", esc_pre(&crate::auth::tree::render(c)));
         }
     }
     s.push_str("</details>");

@@ -42,9 +42,8 @@ pub fn escape(s: &str) -> String {
             '%' => o.push_str("#37;"),
             '<' => o.push_str("#lt;"),
             '>' => o.push_str("#gt;"),
-            '\r' | '\n' | '\t' => o.push(' '),
-            c if c.is_control() => {}
-            c => o.push(c),
+            // Control and reordering characters shown escaped, on one line (crate::shown).
+            c => o.push_str(&crate::shown::shown(c.encode_utf8(&mut [0; 4]))),
         }
     }
     o
@@ -62,8 +61,8 @@ fn md(s: &str) -> String {
                 o.push('\\');
                 o.push(c);
             }
-            '\r' | '\n' => o.push(' '),
-            c => o.push(c),
+            // Control and reordering characters shown escaped, on one line (crate::shown).
+            c => o.push_str(&crate::shown::shown(c.encode_utf8(&mut [0; 4]))),
         }
     }
     o

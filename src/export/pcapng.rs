@@ -117,6 +117,8 @@ impl Plan {
         if frame == 0 {
             return;
         }
+        // Wireshark shows comments to people: packet text made harmless (crate::shown).
+        let text = crate::shown::shown(&text).into_owned();
         let v = self.comments.entry(frame).or_default();
         if !v.contains(&text) {
             v.push(text);

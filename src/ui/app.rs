@@ -57,7 +57,9 @@ pub struct Record {
 impl Record {
     pub fn of(a: &Analysed, slot: Option<Slot>, strings: &mut Interner) -> Record {
         let h = &a.handshake;
-        let mut opt = |o: &Option<String>| o.as_deref().map(|s| strings.str(s));
+        // Packet text on a person's screen: made harmless (crate::shown).
+        let mut opt =
+            |o: &Option<String>| o.as_deref().map(|s| strings.str(&crate::shown::shown(s)));
         let host = opt(&h.host);
         let user = opt(&h.user);
         let domain = opt(&h.domain);
@@ -73,7 +75,7 @@ impl Record {
             client_socket: h.client_socket,
             server: h.server,
             host,
-            resource: strings.str(&h.resource),
+            resource: strings.str(&crate::shown::shown(&h.resource)),
             proxy: h.proxy,
             scheme: h.scheme.clone(),
             offered: strings.list(&h.offered),

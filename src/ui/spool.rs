@@ -47,10 +47,41 @@ pub struct Token {
 
 impl Token {
     fn of(h: &AuthHeader) -> Token {
+        let mut tree = serde_json::to_value(h).unwrap_or(serde_json::Value::Null);
+        crate::shown::shown_json(&mut tree);
         Token {
             kind: h.kind.name().to_owned(),
-            tree: serde_json::to_value(h).unwrap_or(serde_json::Value::Null),
+            tree,
         }
+    }
+}
+
+/// Packet text as the UI shows it (see [`crate::shown`]).
+fn text(s: &str) -> String {
+    crate::shown::shown(s).into_owned()
+}
+
+fn opt_text(s: &Option<String>) -> Option<String> {
+    s.as_deref().map(text)
+}
+
+/// A timeline line's text made harmless.
+fn harmless(w: &TimelineWhat) -> TimelineWhat {
+    match w {
+        TimelineWhat::Request { leg, text: t } => TimelineWhat::Request {
+            leg: *leg,
+            text: text(t),
+        },
+        TimelineWhat::Response {
+            leg,
+            status,
+            text: t,
+        } => TimelineWhat::Response {
+            leg: *leg,
+            status: *status,
+            text: text(t),
+        },
+        TimelineWhat::Tcp(k) => TimelineWhat::Tcp(*k),
     }
 }
 
@@ -101,18 +132,18 @@ impl LegDetail {
             request: l.request.as_ref().map(|r| RequestDetail {
                 frame: r.frame,
                 ts: r.ts.0,
-                method: r.method.to_string(),
-                uri: r.uri.clone(),
-                connection: r.connection.clone(),
+                method: text(&r.method),
+                uri: text(&r.uri),
+                connection: opt_text(&r.connection),
                 credential: r.credential.as_deref().map(Token::of),
             }),
             response: l.response.as_ref().map(|r| ResponseDetail {
                 frame: r.frame,
                 ts: r.ts.0,
                 status: r.status,
-                reason: r.reason.to_string(),
-                iis_substatus: r.iis_substatus.clone(),
-                connection: r.connection.clone(),
+                reason: text(&r.reason),
+                iis_substatus: opt_text(&r.iis_substatus),
+                connection: opt_text(&r.connection),
                 challenges: r.challenges.as_deref().map(Token::of),
             }),
             raw_at,
@@ -174,16 +205,16 @@ impl Detail {
             id: h.id,
             client_socket: h.client_socket,
             server: h.server,
-            host: h.host.clone(),
-            resource: h.resource.clone(),
+            host: opt_text(&h.host),
+            resource: text(&h.resource),
             proxy: h.proxy,
-            scheme: h.scheme.to_string(),
+            scheme: text(h.scheme.as_str()),
             outcome: h.outcome.label(),
-            offered: h.offered.clone(),
-            user: h.user.clone(),
-            domain: h.domain.clone(),
-            workstation: h.workstation.clone(),
-            spn: h.spn.clone(),
+            offered: h.offered.iter().map(|o| text(o)).collect(),
+            user: opt_text(&h.user),
+            domain: opt_text(&h.domain),
+            workstation: opt_text(&h.workstation),
+            spn: opt_text(&h.spn),
             rounds: h.rounds,
             connections: h.connections.len(),
             reused_requests: h.reused_requests,
@@ -194,7 +225,7 @@ impl Detail {
                     delta_ns: e.delta_ns,
                     conn: e.conn,
                     frame: e.frame,
-                    what: e.what.clone(),
+                    what: harmless(&e.what),
                 })
                 .collect(),
             legs: h
@@ -209,9 +240,16 @@ impl Detail {
                     code: f.code.to_owned(),
                     severity: f.severity,
                     proxy: f.proxy,
-                    summary: f.summary.clone(),
-                    next_step: f.next_step.clone(),
-                    evidence: f.evidence.clone(),
+                    summary: text(&f.summary),
+                    next_step: text(&f.next_step),
+                    evidence: f
+                        .evidence
+                        .iter()
+                        .map(|e| Evidence {
+                            note: text(&e.note),
+                            ..e.clone()
+                        })
+                        .collect(),
                 })
                 .collect(),
         }

@@ -93,6 +93,16 @@ impl Heads {
             return Ok(());
         };
         let shown = present_exchange(x, reveal);
+        // Packet bytes on a person's screen: made harmless (crate::shown).
+        let harmless = |headers: Vec<Header>| -> Vec<Header> {
+            headers
+                .into_iter()
+                .map(|h| Header {
+                    name: crate::shown::shown(&h.name).into_owned().into(),
+                    value: crate::shown::shown(&h.value).as_ref().into(),
+                })
+                .collect()
+        };
         let heads = RawHeads {
             request: shown.request.map(|r| {
                 let mut v = vec![Header {
@@ -100,7 +110,7 @@ impl Heads {
                     value: format!("{} {} HTTP/1.{}", r.method, r.uri, r.version).into(),
                 }];
                 v.extend(r.headers);
-                v
+                harmless(v)
             }),
             response: shown.response.map(|r| {
                 let mut v = vec![Header {
@@ -108,7 +118,7 @@ impl Heads {
                     value: format!("HTTP/1.{} {} {}", r.version, r.status, r.reason).into(),
                 }];
                 v.extend(r.headers);
-                v
+                harmless(v)
             }),
         };
         let Some(slot) = spool.put(&heads, "raw headers")? else {

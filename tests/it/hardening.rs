@@ -14,7 +14,7 @@ use std::time::Instant;
 use authscope::capture::{Frame, LinkType, Timestamp};
 use authscope::pipeline::{Analyzer, Config, Output, Stats};
 
-use super::util::{bin, full};
+use super::util::{bin, full, pcap, pcap_record};
 
 /// Set in a child process: the size of the flood to run.
 const CHILD_ENV: &str = "AUTHSCOPE_HARDENING_SIZE";
@@ -587,29 +587,6 @@ fn conversation() -> Vec<Rec> {
     let ack = cisn + 1 + req.len() as u32;
     push(SERVER, client, sisn + 1, ack, PSH_ACK, resp);
     v
-}
-
-/// A pcap file (little-endian, microseconds) with `link`.
-fn pcap(link: u32, recs: &[Rec]) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    v.extend_from_slice(&2u16.to_le_bytes());
-    v.extend_from_slice(&4u16.to_le_bytes());
-    v.extend_from_slice(&[0; 8]);
-    v.extend_from_slice(&65_535u32.to_le_bytes());
-    v.extend_from_slice(&link.to_le_bytes());
-    for (ts, data) in recs {
-        pcap_record(&mut v, *ts, data, data.len() as u32);
-    }
-    v
-}
-
-fn pcap_record(v: &mut Vec<u8>, ts: u64, data: &[u8], caplen: u32) {
-    v.extend_from_slice(&((ts / 1_000_000) as u32).to_le_bytes());
-    v.extend_from_slice(&((ts % 1_000_000) as u32).to_le_bytes());
-    v.extend_from_slice(&caplen.to_le_bytes());
-    v.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    v.extend_from_slice(data);
 }
 
 /// A pcapng block: type, total length, body (padded to 4), total length again.

@@ -20,6 +20,7 @@ mod lab;
 mod ui;
 mod live;
 mod hardening;
+mod hostile_text;
 mod shards;
 mod threads;
 mod util;

@@ -81,3 +81,40 @@ pub fn tcp_frame(
     out.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
     out.extend_from_slice(payload);
 }
+
+/// A pcap file (little-endian, microseconds) with `link`.
+pub fn pcap(link: u32, recs: &[(u64, Vec<u8>)]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    v.extend_from_slice(&2u16.to_le_bytes());
+    v.extend_from_slice(&4u16.to_le_bytes());
+    v.extend_from_slice(&[0; 8]);
+    v.extend_from_slice(&65_535u32.to_le_bytes());
+    v.extend_from_slice(&link.to_le_bytes());
+    for (ts, data) in recs {
+        pcap_record(&mut v, *ts, data, data.len() as u32);
+    }
+    v
+}
+
+pub fn pcap_record(v: &mut Vec<u8>, ts: u64, data: &[u8], caplen: u32) {
+    v.extend_from_slice(&((ts / 1_000_000) as u32).to_le_bytes());
+    v.extend_from_slice(&((ts % 1_000_000) as u32).to_le_bytes());
+    v.extend_from_slice(&caplen.to_le_bytes());
+    v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    v.extend_from_slice(data);
+}
+
+/// `authscope ARGS`'s standard output; fails unless it exits 0 or 1.
+pub fn stdout_of(args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new(bin())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "authscope {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}

@@ -3,11 +3,10 @@
 //! and no secret of any capture leaves in any output without `--reveal-secrets`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use authscope::report::{run, Format, Options};
 
-use super::util::{bin, captures_in, full, public_captures, root};
+use super::util::{captures_in, full, public_captures, root, stdout_of};
 
 /// Findings that say the login failed, or that the setup is wrong for it: none of them may
 /// be raised on a handshake whose outcome is success.
@@ -135,16 +134,6 @@ fn needles(secrets: Vec<String>) -> Vec<String> {
     n
 }
 
-fn output_of(args: &[&str]) -> Vec<u8> {
-    let out = Command::new(bin()).args(args).output().unwrap();
-    assert!(
-        out.status.code().is_some_and(|c| c <= 1),
-        "authscope {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 #[test]
 fn no_secret_of_a_lab_capture_reaches_any_output_without_reveal() {
     let captures = captures_in(&root().join("captures"));
@@ -164,7 +153,7 @@ fn no_secret_of_a_lab_capture_reaches_any_output_without_reveal() {
         for format in ["text", "json", "ndjson"] {
             outputs.push((
                 format!("report {format}"),
-                output_of(&[
+                stdout_of(&[
                     "report",
                     "--format",
                     format,
@@ -177,7 +166,7 @@ fn no_secret_of_a_lab_capture_reaches_any_output_without_reveal() {
         }
         for format in ["json", "ndjson", "csv", "mermaid", "html", "pcapng"] {
             let file = tmp.path().join(format!("{name}.{format}"));
-            output_of(&[
+            stdout_of(&[
                 "export",
                 "--format",
                 format,
@@ -367,7 +356,7 @@ fn a_bare_jwt_is_a_secret_a_malformed_header_and_its_expiry_is_told() {
     let first = h["legs"][0]["summary"].as_str().unwrap();
     assert!(first.contains("no auth-scheme: JWT"), "{first}");
     assert!(first.contains("before the request"), "{first}");
-    let text = String::from_utf8(output_of(&[
+    let text = String::from_utf8(stdout_of(&[
         "report",
         root()
             .join("captures")
