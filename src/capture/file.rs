@@ -59,6 +59,9 @@ pub struct FileStats {
     pub truncated_packets: u64,
     pub interfaces: u64,
     pub skipped_blocks: u64,
+    /// Packet blocks of an interface that no Interface Description Block declared (pcapng
+    /// 4.2): skipped, as nothing says how to read them (the first one is also a warning).
+    pub undeclared_interface_packets: u64,
     /// Records with no bytes captured (the first one is also a warning).
     pub empty_records: u64,
 }
@@ -101,6 +104,12 @@ pub struct FileSource {
     done: bool,
     stats: FileStats,
     warnings: Vec<CaptureWarning>,
+    /// The warning about packets of undeclared interfaces, kept up to date with their count,
+    /// and the interface and byte offset of the first.
+    undeclared_warning: Option<usize>,
+    undeclared_first: Option<(u32, u64)>,
+    /// Bytes of the file consumed before the block at the head, for messages.
+    offset: u64,
     bytes_read: std::sync::Arc<std::sync::atomic::AtomicU64>,
     size: u64,
 }
@@ -176,6 +185,9 @@ impl FileSource {
                 ..FileStats::default()
             },
             warnings: Vec::new(),
+            undeclared_warning: None,
+            undeclared_first: None,
+            offset: 0,
             bytes_read,
             size,
         })
@@ -223,6 +235,7 @@ impl FileSource {
                 // copying the whole file once more. `refill` moves only the partial record
                 // left when the buffer runs out.
                 self.reader.consume_noshift(self.pending);
+                self.offset = self.offset.saturating_add(self.pending as u64);
                 self.pending = 0;
                 self.head = None;
             }
@@ -261,6 +274,13 @@ impl FileSource {
         }
         let legacy = self.legacy;
         let interfaces = &self.interfaces;
+        // For a message if the block turns out corrupt.
+        let head_type = self
+            .reader
+            .data()
+            .get(..4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok());
+        let (ng_big_endian, offset) = (self.ng_big_endian, self.offset);
         let outcome = match self.reader.next() {
             Ok((len, block)) => match block {
                 PcapBlockOwned::LegacyHeader(h) => {
@@ -359,7 +379,11 @@ impl FileSource {
                         },
                     )
                 }
-                // Packets of an interface never described, and blocks we have no use for.
+                // Packets of an interface never described: nothing says how to read them
+                // (tshark calls the file corrupt); skipped, and said.
+                PcapBlockOwned::NG(Block::EnhancedPacket(b)) => Outcome::Undeclared(len, b.if_id),
+                PcapBlockOwned::NG(Block::SimplePacket(_)) => Outcome::Undeclared(len, 0),
+                // Blocks we have no use for (name resolution, statistics, custom ...).
                 PcapBlockOwned::Legacy(_) | PcapBlockOwned::NG(_) => {
                     self.stats.skipped_blocks = self.stats.skipped_blocks.saturating_add(1);
                     Outcome::Meta(len)
@@ -372,11 +396,37 @@ impl FileSource {
             }
             Err(PcapError::BufferTooSmall) => Outcome::Grow,
             Err(PcapError::ReadError) => Outcome::Fault("read error".into()),
-            Err(e) => Outcome::Fault(format!("corrupt record ({e})")),
+            Err(e) => Outcome::Fault(corrupt(head_type, ng_big_endian, offset, &e)),
         };
         match outcome {
             Outcome::Meta(len) => {
                 self.pending = len;
+                Step::Again
+            }
+            Outcome::Undeclared(len, if_id) => {
+                self.pending = len;
+                self.stats.undeclared_interface_packets =
+                    self.stats.undeclared_interface_packets.saturating_add(1);
+                let n = self.stats.undeclared_interface_packets;
+                let (first_id, at) = *self.undeclared_first.get_or_insert((if_id, self.offset));
+                let message = format!(
+                    "{n} packet block{} of an interface that no Interface Description Block \
+                     declared, skipped: nothing says how to read {} (pcapng 4.2; the first \
+                     names interface {first_id}, at byte {at})",
+                    if n == 1 { "" } else { "s" },
+                    if n == 1 { "it" } else { "them" },
+                );
+                // One warning, at the first, that counts them all.
+                match self
+                    .undeclared_warning
+                    .and_then(|i| self.warnings.get_mut(i))
+                {
+                    Some(w) => w.message = message,
+                    None => {
+                        self.undeclared_warning = Some(self.warnings.len());
+                        self.warn(message);
+                    }
+                }
                 Step::Again
             }
             Outcome::Packet(len, info) => {
@@ -459,6 +509,44 @@ impl FileSource {
 
 /// The total length of the pcapng block at the start of `data`, in the section's byte order;
 /// `None` for a section header (its own byte order) or when too little is buffered.
+/// A parser fault in words: which block (by its type, pcapng 3.1 and 4), where, what is
+/// wrong with it.
+fn corrupt(
+    head_type: Option<[u8; 4]>,
+    ng_big_endian: Option<bool>,
+    offset: u64,
+    e: &PcapError<&[u8]>,
+) -> String {
+    let block = match (ng_big_endian, head_type) {
+        (Some(big), Some(t)) => {
+            let kind = if big {
+                u32::from_be_bytes(t)
+            } else {
+                u32::from_le_bytes(t)
+            };
+            match kind {
+                0x0A0D_0D0A => "Section Header Block".to_owned(),
+                1 => "Interface Description Block".to_owned(),
+                3 => "Simple Packet Block".to_owned(),
+                4 => "Name Resolution Block".to_owned(),
+                5 => "Interface Statistics Block".to_owned(),
+                6 => "Enhanced Packet Block".to_owned(),
+                k => format!("block of type 0x{k:08x}"),
+            }
+        }
+        (Some(_), None) => "block".to_owned(),
+        (None, _) => "packet record".to_owned(),
+    };
+    let what = match e {
+        PcapError::HeaderNotRecognized => "its header is neither pcap's nor pcapng's",
+        PcapError::NomError(..) | PcapError::OwnedNomError(..) => {
+            "its fields do not fit its length (a damaged or cut block)"
+        }
+        _ => "it cannot be read",
+    };
+    format!("corrupt {block} at byte {offset}: {what}; the packets before it stand")
+}
+
 fn ng_block_length(data: &[u8], big_endian: bool) -> Option<u32> {
     let kind = data.get(..4)?;
     if kind == [0x0A, 0x0D, 0x0D, 0x0A] {
@@ -490,6 +578,8 @@ const DEFAULT_IFACE: Interface = Interface {
 
 enum Outcome {
     Meta(usize),
+    /// Block length, and the interface a packet block names that was never declared.
+    Undeclared(usize, u32),
     /// Block length and the packet.
     Packet(usize, PacketInfo),
     End,

@@ -723,9 +723,12 @@ fn corrupt_block_lengths() {
     bad[n - 4..].copy_from_slice(&7u32.to_le_bytes());
     bytes.extend(bad);
     bytes.extend(epb(0, recs[0].0, &recs[0].1));
-    report("trailer.pcapng", &bytes)
-        .analysed_the_conversation()
-        .warns(5, "corrupt");
+    let r = report("trailer.pcapng", &bytes);
+    r.analysed_the_conversation()
+        .warns(5, "corrupt Enhanced Packet Block at byte");
+    // In words a person reads: which block and what is wrong, not the parser's internals.
+    assert!(!r.text.contains("Internal parser error"), "{}", r.text);
+    assert!(r.text.contains("do not fit its length"), "{}", r.text);
     // A block length that is not a multiple of 4, and one below the 12-byte minimum.
     for len in [101u32, 8] {
         let mut bytes = pcapng(&[1], &good);
@@ -739,6 +742,39 @@ fn corrupt_block_lengths() {
             .analysed_the_conversation()
             .warns(5, "corrupt");
     }
+}
+
+/// Packet blocks naming an interface that was never declared, and one before any: skipped,
+/// and said in one warning that names the first and counts them all.
+#[test]
+fn packets_of_undeclared_interfaces_are_a_warning() {
+    let recs = conversation();
+    let mut good: Vec<(u32, Rec)> = recs.iter().cloned().map(|r| (0, r)).collect();
+    for i in 0..3 {
+        good.push((7 + i, recs[0].clone()));
+    }
+    let r = report("undeclared.pcapng", &pcapng(&[1], &good));
+    r.analysed_the_conversation().warns(
+        5,
+        "3 packet blocks of an interface that no Interface Description Block",
+    );
+    assert!(r.text.contains("interface 7"), "{}", r.text);
+    let inputs = &r.json["inputs"][0];
+    assert_eq!(inputs["undeclared_interface_packets"], 3, "{inputs}");
+
+    // A packet before any interface at all, then the conversation.
+    let mut bytes = pcapng(&[], &[]);
+    bytes.extend(epb(0, recs[0].0, &recs[0].1));
+    bytes.extend(block(1, &[1, 0, 0, 0, 0, 0, 0, 0]));
+    for r in &recs {
+        bytes.extend(epb(0, r.0, &r.1));
+    }
+    let r = report("before-any.pcapng", &bytes);
+    r.analysed_the_conversation();
+    r.warns(
+        1,
+        "1 packet block of an interface that no Interface Description Block",
+    );
 }
 
 #[test]
