@@ -210,7 +210,8 @@ struct CaptureArgs {
     /// Save the captured packets to this file (pcapng), to open again later.
     #[arg(long, value_name = "FILE", requires = "interface")]
     write: Option<PathBuf>,
-    /// When started as root: become this user once the interface is open (as tcpdump -Z).
+    /// When started as root: the user to become once the interface is open (as tcpdump -Z);
+    /// by default the one who ran sudo, or nobody; `root` stays root, without capabilities.
     #[arg(long, value_name = "NAME", requires = "interface")]
     user: Option<String>,
     /// Leave the interface out of promiscuous mode.

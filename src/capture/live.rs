@@ -13,8 +13,8 @@
 //! file's packet N; [`Saved`] lets another thread read the file while the capture goes on.
 //!
 //! Opening follows tcpdump: open the interface, compile the filter (a filter that does not
-//! compile is an error before anything starts), drop privileges when asked (`--user`), then
-//! create the output file as that user.
+//! compile is an error before anything starts), give up root and every capability (to the
+//! `sudo` user, `nobody`, or `--user`; `confine`), then create the output file as that user.
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -88,7 +88,8 @@ pub struct LiveConfig {
     pub duration: Option<Duration>,
     /// Save every captured packet to this file (pcapng).
     pub write: Option<PathBuf>,
-    /// When running as root: become this user once the interface is open.
+    /// When running as root: the user to become once the interface is open (by default the
+    /// one who ran sudo, or nobody; `root` stays root). Capabilities go either way.
     pub user: Option<String>,
     pub promiscuous: bool,
     /// Without `write`: save the packets to a temporary file of at most this many bytes
@@ -310,9 +311,7 @@ impl LiveSource {
             (Ok(n), Err(_)) => n,
             _ => format!("{}", dl.0),
         };
-        if let Some(user) = &config.user {
-            drop_privileges(user)?;
-        }
+        confine(config.user.as_deref())?;
         let shared = Arc::new(Shared::default());
         let (tee, saved) = match (&config.write, config.scratch) {
             (Some(path), _) => {
@@ -692,6 +691,63 @@ fn open_error(interface: &str, e: pcap::Error) -> LiveError {
         interface: interface.to_owned(),
         detail,
     }
+}
+
+/// Once the interface is open, nothing the capture does needs privileges, and hostile packets
+/// are parsed from here on: as root, become `user` (by default the user who ran `sudo`, or
+/// `nobody`; `root` stays root), keep no capability at all, and forbid gaining any back
+/// (`no_new_privs`, which also disarms set-user-id programs).
+#[cfg(target_os = "linux")]
+fn confine(user: Option<&str>) -> Result<(), LiveError> {
+    let stay = |detail: String| LiveError::User {
+        user: user.unwrap_or("root").to_owned(),
+        detail,
+    };
+    let drop_all = |sets: &[caps::CapSet]| {
+        sets.iter().try_for_each(|set| {
+            caps::clear(None, *set).map_err(|e| stay(format!("dropping the capabilities: {e}")))
+        })
+    };
+    if nix::unistd::geteuid().is_root() {
+        let target = user
+            .map(str::to_owned)
+            .or_else(sudo_user)
+            .unwrap_or_else(|| "nobody".to_owned());
+        // The bounding set while root may still change it (CAP_SETPCAP): no program started
+        // later could get a capability back.
+        drop_all(&[caps::CapSet::Bounding])?;
+        if target != "root" {
+            drop_privileges(&target)?;
+        }
+    } else if let Some(u) = user {
+        drop_privileges(u)?;
+    }
+    // Changing user cleared these; staying root, they go here.
+    drop_all(&[
+        caps::CapSet::Effective,
+        caps::CapSet::Permitted,
+        caps::CapSet::Inheritable,
+        caps::CapSet::Ambient,
+    ])?;
+    nix::sys::prctl::set_no_new_privs().map_err(|e| stay(format!("setting no_new_privs: {e}")))
+}
+
+/// Elsewhere only `--user` changes anything.
+#[cfg(not(target_os = "linux"))]
+fn confine(user: Option<&str>) -> Result<(), LiveError> {
+    match user {
+        Some(u) => drop_privileges(u),
+        None => Ok(()),
+    }
+}
+
+/// The user who ran `sudo`, when that is how authscope was started (and not as root).
+#[cfg(target_os = "linux")]
+fn sudo_user() -> Option<String> {
+    std::env::var("SUDO_USER")
+        .ok()
+        .filter(|u| !u.is_empty() && u != "root")
+        .filter(|u| nix::unistd::User::from_name(u).ok().flatten().is_some())
 }
 
 /// Becomes `name` (its uid, gid and groups) for good, as tcpdump's `-Z` does.

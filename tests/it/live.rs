@@ -211,7 +211,9 @@ fn live_handshakes_equal_the_written_file() {
         basic.var("PORT")
     );
     let mut authscope = Command::new(bin())
-        .args(["report", "-i", "lo", "-f", &filter, "--format", "ndjson"])
+        // The written file goes into root's temporary folder: the capture stays root.
+        .args(["report", "-i", "lo", "--user", "root", "-f", &filter])
+        .args(["--format", "ndjson"])
         .arg("--write")
         .arg(&written)
         .args(["--duration", "120"])
@@ -397,6 +399,68 @@ fn a_filter_that_does_not_compile_is_one_line_before_anything_starts() {
     assert!(!written.exists(), "the output file was created");
 }
 
+/// `Name:\tvalue` of a process's /proc/PID/status.
+fn proc_status(pid: u32, name: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in\n{status}"))
+        .trim()
+        .to_owned()
+}
+
+/// Started as root, a live capture analyses packets as `nobody` (there is no SUDO_USER
+/// here), or as root only when asked, and either way with no capability and no way to gain
+/// one (`no_new_privs`).
+#[test]
+fn live_capture_parses_packets_without_root_or_capabilities() {
+    if !full() {
+        return;
+    }
+    assert!(nix::unistd::geteuid().is_root(), "needs root");
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("a user named nobody");
+    for (args, uid) in [
+        (&["report", "-i", "lo"][..], nobody.uid.as_raw()),
+        (&["report", "-i", "lo", "--user", "root"][..], 0),
+    ] {
+        let child = Command::new(bin())
+            .args(args)
+            .args(["--duration", "3", "--format", "ndjson"])
+            .env_remove("SUDO_USER")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // Until the interface is open and the process has changed, its uid is root's.
+        let start = std::time::Instant::now();
+        while proc_status(pid, "NoNewPrivs") != "1" {
+            assert!(
+                start.elapsed().as_secs() < 3,
+                "{args:?}: no_new_privs never set"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let uids = proc_status(pid, "Uid");
+        assert!(
+            uids.split_whitespace().all(|u| u == uid.to_string()),
+            "{args:?}: Uid {uids}"
+        );
+        for caps in ["CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"] {
+            assert_eq!(
+                proc_status(pid, caps),
+                "0000000000000000",
+                "{args:?}: {caps}"
+            );
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+}
+
 #[test]
 fn user_drops_root_and_owns_the_file() {
     if !full() {
@@ -465,7 +529,7 @@ fn live_ui_shows_handshakes_as_they_happen() {
         basic.var("PORT")
     );
     let cmd = format!(
-        "{} live -i lo -f '{filter}' --write {}; echo $? > {}",
+        "{} live -i lo --user root -f '{filter}' --write {}; echo $? > {}",
         bin().display(),
         written.display(),
         status.display()
@@ -637,7 +701,7 @@ fn live_ui_exports_from_its_own_file_and_ends_cleanly_on_signals() {
         160,
         48,
         &run_a,
-        &signalable(&format!("live -i lo -f \"{filter}\""), &run_a),
+        &signalable(&format!("live -i lo --user root -f \"{filter}\""), &run_a),
     );
     s.wait("the live UI", |t| t.contains("capturing"));
     let pid = pid_in(&run_a);
@@ -679,7 +743,10 @@ fn live_ui_exports_from_its_own_file_and_ends_cleanly_on_signals() {
         48,
         &run_b,
         &signalable(
-            &format!("live -i lo -f \"{filter}\" --write {}", written.display()),
+            &format!(
+                "live -i lo --user root -f \"{filter}\" --write {}",
+                written.display()
+            ),
             &run_b,
         ),
     );
