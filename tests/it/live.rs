@@ -399,6 +399,19 @@ fn a_filter_that_does_not_compile_is_one_line_before_anything_starts() {
     assert!(!written.exists(), "the output file was created");
 }
 
+/// `nobody`, for a test that runs as root in the full tests (`None` otherwise).
+fn root_and_nobody() -> Option<nix::unistd::User> {
+    if !full() {
+        return None;
+    }
+    assert!(nix::unistd::geteuid().is_root(), "needs root");
+    Some(
+        nix::unistd::User::from_name("nobody")
+            .unwrap()
+            .expect("a user named nobody"),
+    )
+}
+
 /// `Name:\tvalue` of a process's /proc/PID/status.
 fn proc_status(pid: u32, name: &str) -> String {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -415,13 +428,9 @@ fn proc_status(pid: u32, name: &str) -> String {
 /// one (`no_new_privs`).
 #[test]
 fn live_capture_parses_packets_without_root_or_capabilities() {
-    if !full() {
+    let Some(nobody) = root_and_nobody() else {
         return;
-    }
-    assert!(nix::unistd::geteuid().is_root(), "needs root");
-    let nobody = nix::unistd::User::from_name("nobody")
-        .unwrap()
-        .expect("a user named nobody");
+    };
     for (args, uid) in [
         (&["report", "-i", "lo"][..], nobody.uid.as_raw()),
         (&["report", "-i", "lo", "--user", "root"][..], 0),
@@ -463,13 +472,9 @@ fn live_capture_parses_packets_without_root_or_capabilities() {
 
 #[test]
 fn user_drops_root_and_owns_the_file() {
-    if !full() {
+    let Some(nobody) = root_and_nobody() else {
         return;
-    }
-    assert!(nix::unistd::geteuid().is_root(), "needs root");
-    let nobody = nix::unistd::User::from_name("nobody")
-        .unwrap()
-        .expect("a user named nobody");
+    };
     let dir = tempfile::tempdir().unwrap();
     // The directory must be writable by the user the capture becomes.
     std::os::unix::fs::chown(dir.path(), Some(nobody.uid.as_raw()), None).unwrap();
