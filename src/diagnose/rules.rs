@@ -1421,11 +1421,12 @@ fn service_and_host(name: &str) -> Option<(String, String)> {
 fn ntlm_relay_suspected(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) {
     let mut ev = Vec::new();
     let mut why: Vec<String> = Vec::new();
-    let host = hs
-        .host
-        .as_deref()
-        .map(|h| strip_port(h).to_ascii_lowercase());
-    let server_ip = hs.server.ip().to_string();
+    // A sign that stands on its own (the other target name for HTTP/ needs company).
+    let mut strong = false;
+    let ntlm = matches!(hs.scheme, SchemeUsed::Ntlm | SchemeUsed::NegotiateNtlm);
+    if !ntlm {
+        return;
+    }
     for (i, l) in hs.legs.iter().enumerate() {
         let Credential::NtlmAuthenticate {
             target: Some(target),
@@ -1437,7 +1438,14 @@ fn ntlm_relay_suspected(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Findin
         let Some((service, t_host)) = service_and_host(target) else {
             continue;
         };
+        let host = hs
+            .host
+            .as_deref()
+            .map(|h| strip_port(h).to_ascii_lowercase());
+        let server_ip = hs.server.ip().to_string();
         let other_service = service != "http" && service != "host";
+        // HTTP/ for another name alone is no proof: a site reached by an alias (a CNAME)
+        // gets the target name of the canonical host. It counts with another sign below.
         let same_host = |h: &str| {
             h == t_host
                 || (!h.contains('.') && t_host.split('.').next() == Some(h))
@@ -1454,6 +1462,7 @@ fn ntlm_relay_suspected(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Findin
                 "the NTLM Type 3 was made for {target}, not for HTTP/{}",
                 host.as_deref().unwrap_or(&server_ip)
             ));
+            strong |= other_service;
             break;
         }
     }
@@ -1483,11 +1492,11 @@ fn ntlm_relay_suspected(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Findin
              draw a new one for every login",
             c.challenge, c.other_server, c.other_client, c.other
         ));
+        strong = true;
         break;
     }
     let machine = hs.user.as_deref().is_some_and(|u| u.ends_with('$'));
-    let ntlm = matches!(hs.scheme, SchemeUsed::Ntlm | SchemeUsed::NegotiateNtlm);
-    if machine && ntlm && hs.resource.to_ascii_lowercase().contains("/certsrv") {
+    if machine && hs.resource.to_ascii_lowercase().contains("/certsrv") {
         if let Some((i, l)) = hs
             .legs
             .iter()
@@ -1503,9 +1512,10 @@ fn ntlm_relay_suspected(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Findin
                 "the machine account {} logged on with NTLM to AD CS web enrollment",
                 who(hs)
             ));
+            strong = true;
         }
     }
-    if ev.is_empty() {
+    if !strong {
         return;
     }
     out.push(finding(

@@ -89,7 +89,8 @@ struct Open {
     hs: Handshake,
     keys: Vec<JoinKey>,
     ntlm_ts: Vec<u64>,
-    challenges: Vec<String>,
+    /// The NTLM server challenges it was given (8 bytes, MS-NLMP 2.2.1.2).
+    challenges: Vec<u64>,
     last_activity: Timestamp,
     /// Its connections still open.
     open_conns: u32,
@@ -106,7 +107,7 @@ pub struct Correlator {
     by_ntlm_ts: HashMap<u64, u64>,
     /// Open handshakes by the NTLM server challenges they were given: the same challenge
     /// given to another client or by another server is a relay's mark.
-    by_challenge: HashMap<String, u64>,
+    by_challenge: HashMap<u64, u64>,
     /// Handshakes whose connections have all closed, by the time after which nothing can
     /// join them (earliest first).
     closing: BinaryHeap<Reverse<(Timestamp, u64)>>,
@@ -303,11 +304,12 @@ impl Correlator {
             server_challenge, ..
         } = &leg.answer
         {
-            if !server_challenge.is_empty() && o.challenges.len() < MAX_KEYS {
+            let key = u64::from_str_radix(server_challenge, 16).ok();
+            if let Some(key) = key.filter(|_| o.challenges.len() < MAX_KEYS) {
                 let frame = leg.response.as_ref().map_or(0, |r| r.frame);
                 let here = (o.hs.client, o.hs.server, o.hs.legs.len(), frame);
-                o.challenges.push(server_challenge.clone());
-                let twin = self.by_challenge.insert(server_challenge.clone(), id);
+                o.challenges.push(key);
+                let twin = self.by_challenge.insert(key, id);
                 self.challenge_twins(id, twin, server_challenge, here, leg.conn);
             }
         }
@@ -628,10 +630,19 @@ impl Open {
 
     /// Does this leg, on the handshake's own connection, belong to it? A handshake is one
     /// method and one resource: a step the server asked for (the answer to its challenge),
-    /// and the accepted credential sent again with a later request, join it whatever their
-    /// request; anything else joins only a handshake of the same request.
+    /// the accepted credential sent again with a later request, and a later anonymous
+    /// request challenged again join it whatever their request; anything else joins only a
+    /// handshake of the same request.
     fn continues(&self, leg: &Leg) -> bool {
         if leg.credential != Credential::None && self.awaits_credential() {
+            return true;
+        }
+        // Authenticated, then an anonymous request on the connection challenged again: the
+        // server keeps authentication for one request only; counted on this handshake.
+        if self.hs.outcome == Outcome::Success
+            && leg.credential == Credential::None
+            && matches!(leg.answer, Answer::Offer { .. })
+        {
             return true;
         }
         if self.reuses_accepted(leg) {

@@ -15,8 +15,9 @@ use std::sync::Arc;
 pub struct LegRequest {
     /// The frame Wireshark shows the request on (the segment that completes it).
     pub frame: u64,
-    /// The frame of its first byte.
-    pub first_frame: u64,
+    /// The frame of its first byte, when it is not `frame`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_frame: Option<u64>,
     pub ts: Timestamp,
     pub method: compact_str::CompactString,
     pub uri: String,
@@ -39,8 +40,9 @@ pub struct LegRequest {
 pub struct LegResponse {
     /// The frame Wireshark shows the response on (the segment that completes it).
     pub frame: u64,
-    /// The frame of its first byte.
-    pub first_frame: u64,
+    /// The frame of its first byte, when it is not `frame`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_frame: Option<u64>,
     pub ts: Timestamp,
     pub status: u16,
     pub reason: compact_str::CompactString,

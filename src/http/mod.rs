@@ -65,8 +65,10 @@ pub struct Request {
     /// The frame Wireshark shows the request on: the one whose segment completes it (its
     /// head, or its body when it has one).
     pub frame: u64,
-    /// The frame holding the first byte of the request line.
-    pub first_frame: u64,
+    /// The frame holding the first byte of the request line, when it is not `frame` (the
+    /// request spans segments).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_frame: Option<u64>,
     pub ts: Timestamp,
     pub method: compact_str::CompactString,
     pub uri: String,
@@ -82,8 +84,9 @@ pub struct Request {
 pub struct Response {
     /// As for [`Request::frame`]: the frame whose segment completes the response.
     pub frame: u64,
-    /// The frame holding the first byte of the status line.
-    pub first_frame: u64,
+    /// The frame holding the first byte of the status line, when it is not `frame`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_frame: Option<u64>,
     pub ts: Timestamp,
     pub status: u16,
     pub reason: compact_str::CompactString,

@@ -533,7 +533,7 @@ fn handle(
             stats.requests = stats.requests.saturating_add(1);
             let request = Request {
                 frame: end_frame,
-                first_frame: frame,
+                first_frame: (frame != end_frame).then_some(frame),
                 ts,
                 method,
                 uri,
@@ -567,7 +567,8 @@ fn handle(
             if c.request_in_body {
                 if let Some(r) = c.pending.back_mut() {
                     r.body_len = body_len;
-                    if body_len > 0 {
+                    if body_len > 0 && frame != r.frame {
+                        r.first_frame.get_or_insert(r.frame);
                         r.frame = frame;
                     }
                 }
@@ -592,7 +593,7 @@ fn handle(
             stats.responses = stats.responses.saturating_add(1);
             let response = Response {
                 frame: end_frame,
-                first_frame: frame,
+                first_frame: (frame != end_frame).then_some(frame),
                 ts,
                 status,
                 reason,
@@ -649,7 +650,8 @@ fn handle(
             stats.body_bytes = stats.body_bytes.saturating_add(body_len);
             if let Some(mut resp) = c.current.take() {
                 resp.body_len = body_len;
-                if body_len > 0 {
+                if body_len > 0 && frame != resp.frame {
+                    resp.first_frame.get_or_insert(resp.frame);
                     resp.frame = frame;
                 }
                 resp.body_prefix = prefix;

@@ -441,3 +441,54 @@ fn authorization_refusing_an_authenticated_user_is_named_so() {
     let (_, _, summary) = finding(&fs, "request-failed-after-auth");
     assert!(summary.contains("authorization failure"), "{summary}");
 }
+
+/// One connection: GET /a with Basic credentials, accepted; then an anonymous GET /b
+/// challenged again, which the client leaves. The server keeps authentication for one
+/// request: that is the accepted handshake's `rechallenged`, not an abandoned login of its
+/// own (it was one on a synthetic capture of replayed traffic).
+#[test]
+fn an_anonymous_request_challenged_after_success_counts_on_that_login() {
+    use super::util::{pcap, tcp_frame};
+    let exchanges = [
+        (
+            "GET /a HTTP/1.1\r\nHost: h\r\nAuthorization: Basic YWxpY2U6cHc=\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        ),
+        (
+            "GET /b HTTP/1.1\r\nHost: h\r\n\r\n",
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"r\"\r\nContent-Length: 0\r\n\r\n",
+        ),
+    ];
+    let (client, server) = (([10, 0, 0, 1], 50_000), ([10, 0, 0, 2], 80));
+    let (mut c, mut s) = (1_000u32, 9_000u32);
+    let mut recs = Vec::new();
+    let mut push = |src, dst, seq, ack, flags, payload: &[u8]| {
+        let mut f = Vec::new();
+        tcp_frame(&mut f, src, dst, seq, ack, flags, payload);
+        recs.push((1_700_000_000_000_000 + recs.len() as u64 * 1000, f));
+    };
+    push(client, server, c, 0, 0x02, b"");
+    push(server, client, s, c + 1, 0x12, b"");
+    (c, s) = (c + 1, s + 1);
+    for (req, resp) in exchanges {
+        push(client, server, c, s, 0x18, req.as_bytes());
+        c += req.len() as u32;
+        push(server, client, s, c, 0x18, resp.as_bytes());
+        s += resp.len() as u32;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rechallenge.pcap");
+    std::fs::write(&path, pcap(1, &recs)).unwrap();
+    let doc = json_report(&path, false);
+    let hs = doc["handshakes"].as_array().unwrap();
+    assert_eq!(hs.len(), 1, "{hs:?}");
+    assert_eq!(hs[0]["outcome"]["result"], "success");
+    assert_eq!(hs[0]["rechallenged"], 1);
+    assert!(
+        !findings_of(&hs[0])
+            .iter()
+            .any(|f| f.0 == "challenge-unanswered"),
+        "{:?}",
+        findings_of(&hs[0])
+    );
+}
