@@ -364,6 +364,21 @@ impl Analyzer {
         }
     }
 
+    /// Work out [`Analyzer::last_offset`] from now on.
+    pub fn track_offsets(&mut self) {
+        self.front.tcp.track_offsets();
+    }
+
+    /// Where the last pushed frame's TCP payload starts in its direction's stream, after
+    /// [`Analyzer::track_offsets`]; `None` when that frame carried no TCP segment.
+    pub fn last_offset(&self) -> Option<u64> {
+        if self.front.last_was_tcp {
+            self.front.tcp.last_offset()
+        } else {
+            None
+        }
+    }
+
     /// Feeds one frame.
     pub fn push(&mut self, frame: &Frame<'_>, sink: &mut dyn FnMut(Output)) {
         let model = &mut self.model;

@@ -32,8 +32,11 @@
 //! before the one that completes a datagram are held (8 MiB at most) and copied just before
 //! it, so they can come slightly out of capture order.
 //!
-//! Limits: masking follows capture order, so a
-//! retransmitted or reordered segment is masked as it comes, not as the stream orders it.
+//! Masking happens twice over, and what either finds is masked: a pass before the copy puts
+//! each chosen connection's streams back in order and finds the secret values there, by
+//! stream offset, so a value whose end arrives before its start (reordered on the wire) or
+//! in a retransmission is masked wherever its bytes travel; and each copied segment is also
+//! masked in capture order, which covers what the stream never completed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -136,9 +139,15 @@ pub(crate) fn write(
         plan.add(a);
         Ok(())
     })?;
+    let secrets = if opts.reveal_secrets || plan.conns.is_empty() {
+        SecretRanges::default()
+    } else {
+        secret_ranges(paths, opts, &plan)?
+    };
     let mut w = PcapngWriter::new(out)?;
     let mut source = MergedSource::open(paths)?;
     let mut analyzer = Analyzer::new(opts.config.revealing(opts.reveal_secrets));
+    analyzer.track_offsets();
     let mut net = NetDecoder::new();
     // What each (connection, sender)'s last segment left for masking its next one.
     let mut carry: BTreeMap<(ConnId, std::net::SocketAddr), Carry> = BTreeMap::new();
@@ -176,6 +185,12 @@ pub(crate) fn write(
         let mut data = frame.data.to_vec();
         if let Some((src, at, mut masked)) = seg {
             let key = (conn, src);
+            // The secrets found in stream order, wherever this segment falls in it...
+            if let Some(off) = analyzer.last_offset() {
+                secrets.mask(key, off, &mut masked);
+            }
+            // ...and those this segment shows in capture order (a value the stream never
+            // completed, a connection past the reassembly's caps).
             let left = mask_secrets(&mut masked, carry.remove(&key).unwrap_or_default());
             if left != Carry::Clear {
                 carry.insert(key, left);
@@ -231,6 +246,177 @@ pub(crate) fn write(
     }
     summary.packets = w.packets;
     Ok(summary)
+}
+
+/// The secret byte ranges of each (connection, sender)'s stream, by stream offset.
+#[derive(Debug, Default)]
+struct SecretRanges {
+    ranges: BTreeMap<(ConnId, std::net::SocketAddr), Vec<(u64, u64)>>,
+}
+
+impl SecretRanges {
+    /// Masks the part of `payload`, which starts at stream offset `off`, that lies in a
+    /// secret range.
+    fn mask(&self, key: (ConnId, std::net::SocketAddr), off: u64, payload: &mut [u8]) {
+        let Some(ranges) = self.ranges.get(&key) else {
+            return;
+        };
+        let end = off.saturating_add(payload.len() as u64);
+        for &(a, b) in ranges {
+            if b <= off || a >= end {
+                continue;
+            }
+            let from = usize::try_from(a.saturating_sub(off)).unwrap_or(usize::MAX);
+            let to = usize::try_from(b.min(end).saturating_sub(off)).unwrap_or(usize::MAX);
+            star(payload, from, to);
+        }
+    }
+}
+
+/// One direction's stream put back in order, scanned for secrets as it comes together.
+#[derive(Debug, Default)]
+struct Assembly {
+    /// Stream offset of the next byte to scan.
+    next: u64,
+    /// Segments that came before their turn, by offset.
+    early: BTreeMap<u64, Vec<u8>>,
+    early_bytes: usize,
+    carry: Carry,
+    ranges: Vec<(u64, u64)>,
+}
+
+/// Out-of-order bytes held per direction while the hole before them fills; past it, the hole
+/// is given up and what follows is scanned as if inside a secret value (masked to its line
+/// end: the safe side).
+const MAX_EARLY: usize = 4 << 20;
+
+impl Assembly {
+    fn add(&mut self, off: u64, bytes: &[u8]) {
+        let end = off.saturating_add(bytes.len() as u64);
+        if end <= self.next {
+            return;
+        }
+        if off > self.next {
+            let full = |a: &Self| a.early_bytes.saturating_add(bytes.len()) > MAX_EARLY;
+            if full(self) {
+                self.skip_hole();
+            }
+            if off > self.next {
+                if full(self) {
+                    // Still no room: this segment's own hole is given up too.
+                    self.next = off;
+                    self.carry = Carry::InSecret;
+                } else {
+                    let slot = self.early.entry(off).or_default();
+                    if slot.len() < bytes.len() {
+                        self.early_bytes = self
+                            .early_bytes
+                            .saturating_sub(slot.len())
+                            .saturating_add(bytes.len());
+                        *slot = bytes.to_vec();
+                    }
+                    return;
+                }
+            }
+        }
+        let skip = usize::try_from(self.next.saturating_sub(off)).unwrap_or(usize::MAX);
+        self.scan(bytes.get(skip..).unwrap_or_default());
+        self.drain();
+    }
+
+    /// Scans the held segments that are now in turn.
+    fn drain(&mut self) {
+        while let Some(entry) = self.early.first_entry() {
+            if *entry.key() > self.next {
+                return;
+            }
+            let (off, bytes) = entry.remove_entry();
+            self.early_bytes = self.early_bytes.saturating_sub(bytes.len());
+            let end = off.saturating_add(bytes.len() as u64);
+            if end > self.next {
+                let skip = usize::try_from(self.next.saturating_sub(off)).unwrap_or(usize::MAX);
+                self.scan(bytes.get(skip..).unwrap_or_default());
+            }
+        }
+    }
+
+    /// Gives up the first hole: scanning goes on after it, inside a secret for safety.
+    fn skip_hole(&mut self) {
+        if let Some(&first) = self.early.keys().next() {
+            self.next = first;
+            self.carry = Carry::InSecret;
+            self.drain();
+        }
+    }
+
+    fn scan(&mut self, bytes: &[u8]) {
+        let mut copy = bytes.to_vec();
+        self.carry = mask_secrets(&mut copy, std::mem::take(&mut self.carry));
+        let mut run: Option<u64> = None;
+        for (i, (a, b)) in bytes.iter().zip(&copy).enumerate() {
+            let at = self.next.saturating_add(i as u64);
+            match (a != b, run) {
+                (true, None) => run = Some(at),
+                (false, Some(start)) => {
+                    self.push_range(start, at);
+                    run = None;
+                }
+                _ => {}
+            }
+        }
+        self.next = self.next.saturating_add(bytes.len() as u64);
+        if let Some(start) = run {
+            self.push_range(start, self.next);
+        }
+    }
+
+    fn push_range(&mut self, a: u64, b: u64) {
+        match self.ranges.last_mut() {
+            Some(last) if last.1 >= a => last.1 = last.1.max(b),
+            _ => self.ranges.push((a, b)),
+        }
+    }
+}
+
+/// A pass over the input that puts each chosen connection's streams back in order and finds
+/// their secret values there: a value whose end arrives before its start (reordered on the
+/// wire) or in a retransmission is found all the same.
+fn secret_ranges(
+    paths: &[PathBuf],
+    opts: &Options,
+    plan: &Plan,
+) -> Result<SecretRanges, ExportError> {
+    let mut source = MergedSource::open(paths)?;
+    let mut analyzer = Analyzer::new(opts.config.revealing(opts.reveal_secrets));
+    analyzer.track_offsets();
+    let mut net = NetDecoder::new();
+    let mut streams: BTreeMap<(ConnId, std::net::SocketAddr), Assembly> = BTreeMap::new();
+    while let Some(frame) = source.next_frame() {
+        analyzer.push(&frame, &mut |_| {});
+        let Some(seg) = net.decode(&frame).filter(|s| !s.payload.is_empty()) else {
+            continue;
+        };
+        let (Some(conn), Some(off)) = (analyzer.last_conn(), analyzer.last_offset()) else {
+            continue;
+        };
+        if plan.conns.contains(&conn) {
+            streams
+                .entry((conn, seg.src))
+                .or_default()
+                .add(off, seg.payload);
+        }
+    }
+    let mut out = SecretRanges::default();
+    for (key, mut a) in streams {
+        // What never came in turn: scanned after its hole, as inside a secret.
+        while !a.early.is_empty() {
+            a.skip_hole();
+        }
+        if !a.ranges.is_empty() {
+            out.ranges.insert(key, a.ranges);
+        }
+    }
+    Ok(out)
 }
 
 /// Copies masked payload bytes over the frame's: `dst[skip..]` gets `masked[from..]`.

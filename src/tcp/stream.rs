@@ -92,6 +92,11 @@ impl Stream {
         self.sync.map(|s| s.isn)
     }
 
+    /// The stream offset of sequence number `seq` in this direction, once it is synchronised.
+    pub fn offset_of_seq(&self, seq: u32) -> Option<u64> {
+        offset_of(self.sync?, SeqNumber(seq))
+    }
+
     /// `Fin` was emitted for this direction.
     pub fn fin_sent(&self) -> bool {
         self.fin_sent

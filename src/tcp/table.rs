@@ -45,6 +45,19 @@ struct Conn {
 }
 
 impl Conn {
+    /// Where `seg`'s payload starts in the stream of the direction it travels (RFC 9293 3.4:
+    /// a SYN's data follows the sequence number the SYN itself takes).
+    fn payload_offset(&mut self, src_is_a: bool, seg: &Segment<'_>) -> Option<u64> {
+        let dir = self.dir_of(src_is_a);
+        let (this, _) = self.streams(dir);
+        let seq = if seg.flags.syn() {
+            seg.seq.wrapping_add(1)
+        } else {
+            seg.seq
+        };
+        this.offset_of_seq(seq)
+    }
+
     fn dir_of(&self, src_is_a: bool) -> Dir {
         if src_is_a == self.client_is_a {
             Dir::ToServer
@@ -107,6 +120,10 @@ pub struct TcpTable {
     held: usize,
     /// The connection the last pushed segment went to (for `authscope export --format pcapng`).
     last_conn: Option<ConnId>,
+    /// Work out [`TcpTable::last_offset`] (the pcapng export's masking needs it; the analysis
+    /// does not pay for it).
+    track_offsets: bool,
+    last_offset: Option<u64>,
 }
 
 impl TcpTable {
@@ -125,6 +142,8 @@ impl TcpTable {
             peak_closed: 0,
             held: 0,
             last_conn: None,
+            track_offsets: false,
+            last_offset: None,
         }
     }
 
@@ -136,6 +155,7 @@ impl TcpTable {
         let pure_syn = seg.flags.syn() && !seg.flags.ack();
         let seq = SeqNumber(seg.seq);
         self.last_conn = None;
+        self.last_offset = None;
 
         if let Some(conn) = self.open.get_mut(&key) {
             let (isn_a, isn_b) = conn.isns();
@@ -154,6 +174,9 @@ impl TcpTable {
                     seg,
                     sink,
                 );
+                if self.track_offsets {
+                    self.last_offset = conn.payload_offset(src_is_a, seg);
+                }
                 self.end(key, end, seg, sink);
                 return;
             }
@@ -182,6 +205,9 @@ impl TcpTable {
                 seg,
                 sink,
             );
+            if self.track_offsets {
+                self.last_offset = conn.payload_offset(src_is_a, seg);
+            }
             self.end(key, end, seg, sink);
         }
     }
@@ -190,6 +216,18 @@ impl TcpTable {
     /// opened, fed, or (after a close) was absorbed by.
     pub fn last_conn(&self) -> Option<ConnId> {
         self.last_conn
+    }
+
+    /// Asks [`TcpTable::last_offset`] to be worked out for every segment from now on.
+    pub fn track_offsets(&mut self) {
+        self.track_offsets = true;
+    }
+
+    /// Where the last pushed segment's payload starts in its direction's stream (tracked
+    /// only after [`TcpTable::track_offsets`]); `None` for a segment that went to no open
+    /// connection.
+    pub fn last_offset(&self) -> Option<u64> {
+        self.last_offset
     }
 
     /// Stops delivering data for `conn` (the layer above found it is not HTTP): its buffers are

@@ -118,3 +118,18 @@ pub fn stdout_of(args: &[&str]) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// Appends one Ethernet + IPv4 + TCP frame to `recs`, 1 ms after the one before.
+pub fn push_tcp(
+    recs: &mut Vec<(u64, Vec<u8>)>,
+    src: ([u8; 4], u16),
+    dst: ([u8; 4], u16),
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: &[u8],
+) {
+    let mut f = Vec::new();
+    tcp_frame(&mut f, src, dst, seq, ack, flags, payload);
+    recs.push((1_700_000_000_000_000 + recs.len() as u64 * 1000, f));
+}

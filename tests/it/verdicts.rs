@@ -448,7 +448,7 @@ fn authorization_refusing_an_authenticated_user_is_named_so() {
 /// own (it was one on a synthetic capture of replayed traffic).
 #[test]
 fn an_anonymous_request_challenged_after_success_counts_on_that_login() {
-    use super::util::{pcap, tcp_frame};
+    use super::util::{pcap, push_tcp};
     let exchanges = [
         (
             "GET /a HTTP/1.1\r\nHost: h\r\nAuthorization: Basic YWxpY2U6cHc=\r\n\r\n",
@@ -463,9 +463,7 @@ fn an_anonymous_request_challenged_after_success_counts_on_that_login() {
     let (mut c, mut s) = (1_000u32, 9_000u32);
     let mut recs = Vec::new();
     let mut push = |src, dst, seq, ack, flags, payload: &[u8]| {
-        let mut f = Vec::new();
-        tcp_frame(&mut f, src, dst, seq, ack, flags, payload);
-        recs.push((1_700_000_000_000_000 + recs.len() as u64 * 1000, f));
+        push_tcp(&mut recs, src, dst, seq, ack, flags, payload);
     };
     push(client, server, c, 0, 0x02, b"");
     push(server, client, s, c + 1, 0x12, b"");
