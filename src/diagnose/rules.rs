@@ -1410,14 +1410,16 @@ fn token_too_large(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) {
     ));
 }
 
-/// The host part of an SPN-like name (`HTTP/host:port@REALM` -> `host`), lower case.
+/// The service and the host of an SPN-like name (`HTTP/host:port@REALM` -> `http`,
+/// `host`), lower case.
 fn service_and_host(name: &str) -> Option<(String, String)> {
     let (service, _) = name.split_once('/')?;
     Some((service.to_ascii_lowercase(), spn_host(name)?))
 }
 
-/// Signs that an NTLM login was relayed: the client meant another service, or a machine
-/// account logged on to AD CS web enrollment (the target of ESC8 relays).
+/// Signs that an NTLM login was relayed: the client meant another service, its server
+/// challenge was given to another client too, or a machine account logged on to AD CS web
+/// enrollment (the target of ESC8 relays).
 fn ntlm_relay_suspected(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) {
     let mut ev = Vec::new();
     let mut why: Vec<String> = Vec::new();
