@@ -637,11 +637,13 @@ impl Open {
         if leg.credential != Credential::None && self.awaits_credential() {
             return true;
         }
-        // Authenticated, then an anonymous request on the connection challenged again: the
-        // server keeps authentication for one request only; counted on this handshake.
+        // Authenticated, then an anonymous request on the connection challenged again for
+        // the scheme it used: the server keeps authentication for one request only; counted
+        // on this handshake. A challenge for another scheme is another protection space (a
+        // Basic realm after a Digest one), a login of its own.
         if self.hs.outcome == Outcome::Success
             && leg.credential == Credential::None
-            && matches!(leg.answer, Answer::Offer { .. })
+            && self.offers_own_scheme(&leg.answer)
         {
             return true;
         }
@@ -652,6 +654,24 @@ impl Open {
             r.method.as_str() == self.hs.method.as_str() && r.uri == self.hs.resource
         });
         same && !self.starts_anew(leg)
+    }
+
+    /// `answer` offers the scheme this handshake authenticated with.
+    fn offers_own_scheme(&self, answer: &Answer) -> bool {
+        let Answer::Offer { schemes } = answer else {
+            return false;
+        };
+        let own: &[&str] = match &self.hs.scheme {
+            SchemeUsed::Kerberos | SchemeUsed::NegotiateNtlm => &["negotiate", "kerberos"],
+            SchemeUsed::Ntlm => &["ntlm", "negotiate"],
+            SchemeUsed::Basic => &["basic"],
+            SchemeUsed::Digest => &["digest"],
+            SchemeUsed::Bearer => &["bearer"],
+            SchemeUsed::None | SchemeUsed::Other(_) => return false,
+        };
+        schemes
+            .iter()
+            .any(|s| own.iter().any(|o| s.eq_ignore_ascii_case(o)))
     }
 
     /// The last leg was a challenge or a step that the client has yet to answer.

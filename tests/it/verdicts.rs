@@ -490,3 +490,30 @@ fn an_anonymous_request_challenged_after_success_counts_on_that_login() {
         findings_of(&hs[0])
     );
 }
+
+/// Digest for /digest/, then a Basic challenge for /basic/ on the same connection: another
+/// protection space, a login of its own, not a re-challenge of the first.
+#[test]
+fn a_challenge_for_another_scheme_is_another_login() {
+    if !full() {
+        return;
+    }
+    let path = super::util::public_corpus().join("http-digest-then-basic.pcapng");
+    let doc = json_report(&path, false);
+    let seen: Vec<(&str, &str, &str)> = doc["handshakes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["scheme"].as_str().unwrap(),
+                h["user"].as_str().unwrap_or_default(),
+                h["outcome"]["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [("digest", "john", "success"), ("basic", "max", "success")]
+    );
+}
