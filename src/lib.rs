@@ -1,6 +1,6 @@
 //! authscope: shows why HTTP authentication fails, from the packets.
 //!
-//! One pipeline, data flowing one way (see README.md, "Architecture"):
+//! One pipeline, data flowing one way (see docs/architecture.md):
 //!
 //! ```text
 //!  1 capture   frames: (timestamp, link type, bytes)          pcap/pcapng file | live (libpcap)

@@ -190,7 +190,7 @@ struct LimitArgs {
     /// Change a resource cap, NAME=N (repeatable): connections, reorder-bytes-per-conn,
     /// reorder-bytes, idle-seconds, closed-seconds, join-seconds, head-bytes,
     /// pending-requests, interim-responses, http-bytes, handshakes, handshakes-per-client,
-    /// legs. The README lists the defaults; the report counts every cap that was hit.
+    /// legs. docs/hostile-input.md lists the defaults; the report counts every cap that was hit.
     #[arg(long = "limit", value_name = "NAME=N")]
     limits: Vec<String>,
 }

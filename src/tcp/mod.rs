@@ -1,8 +1,8 @@
 //! Stage 3: TCP reassembly.
 //!
 //! A connection table keyed by the 4-tuple turns [`Segment`](crate::net::Segment)s into per-direction, in-order
-//! byte streams and connection events ([`StreamEvent`]). Written for this job; see the README
-//! ("Why our own TCP reassembly") for why no crate fitted.
+//! byte streams and connection events ([`StreamEvent`]). Written for this job; see
+//! docs/architecture.md ("Why our own TCP reassembly") for why no crate fitted.
 //!
 //! Hostile bytes are read here: no indexing that can panic, no unchecked arithmetic.
 #![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
