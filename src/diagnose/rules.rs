@@ -429,14 +429,7 @@ fn ntlm_connection_closed(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Find
             continue;
         }
         let after = l.response.as_ref().map_or(0, |r| r.frame);
-        if let Some(e) = hs.tcp.iter().find(|e| {
-            e.conn == l.conn
-                && e.frame > after
-                && matches!(
-                    e.kind,
-                    ConnEventKind::Fin { .. } | ConnEventKind::Rst { .. }
-                )
-        }) {
+        if let Some(e) = close_after(hs, l.conn, after) {
             let (what, by) = match e.kind {
                 ConnEventKind::Fin { by } => ("closed (FIN)", by),
                 ConnEventKind::Rst { by } => ("reset (RST)", by),
