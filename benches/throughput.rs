@@ -58,6 +58,7 @@ fn net(c: &mut Criterion) {
         b.iter(|| {
             let frame = Frame {
                 number: 1,
+                input: 0,
                 ts: Timestamp(0),
                 link: LinkType::ETHERNET,
                 data: &bytes,

@@ -274,6 +274,7 @@ mod tests {
         Analysed {
             handshake: Handshake {
                 id: 7,
+                input: 0,
                 client: "10.0.0.5".parse().unwrap(),
                 client_socket: "10.0.0.5:50123".parse().unwrap(),
                 server: "10.0.0.80:80".parse().unwrap(),

@@ -56,9 +56,11 @@ struct Args {
 enum Command {
     /// Analyse capture files, or a live capture (`-i`), and print a report.
     Report {
-        /// pcap or pcapng files; several are merged in time order.
+        /// pcap or pcapng files; each is its own capture unless `--merge`.
         #[arg(required_unless_present = "interface", conflicts_with = "interface")]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        merge: MergeArg,
         /// Capture live from this interface instead of reading files (needs the `live`
         /// feature): each handshake is printed when it completes, the summary at the end.
         #[arg(short = 'i', long, value_name = "IFACE")]
@@ -119,9 +121,11 @@ enum Command {
     },
     /// Open capture files in the terminal UI: handshakes, their timelines and decoded legs.
     Open {
-        /// pcap or pcapng files; several are merged in time order.
+        /// pcap or pcapng files; each is its own capture unless `--merge`.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        merge: MergeArg,
         /// Show passwords, hashes and tokens instead of redacting them.
         #[arg(long)]
         reveal_secrets: bool,
@@ -137,9 +141,11 @@ enum Command {
     /// Export handshakes: JSON, NDJSON, CSV, Mermaid, a self-contained HTML page, or a pcapng
     /// slice of their connections with each leg named in a packet comment.
     Export {
-        /// pcap or pcapng files; several are merged in time order.
+        /// pcap or pcapng files; each is its own capture unless `--merge`.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        merge: MergeArg,
         /// Output format (by default, from the extension of `-o`).
         #[arg(long, value_enum)]
         format: Option<ExportFormatArg>,
@@ -182,6 +188,16 @@ enum Command {
         #[arg(long)]
         reveal_secrets: bool,
     },
+}
+
+/// `--merge`, of every command that reads files.
+#[derive(Debug, clap::Args)]
+struct MergeArg {
+    /// Read the files as one capture, their packets in time order and numbered over all (the
+    /// parts of a rotated capture, as `mergecap` joins them). Without it each file is a
+    /// capture of its own: nothing joins across files and frames keep their file's numbers.
+    #[arg(long)]
+    merge: bool,
 }
 
 /// `--limit`, of every command that analyses.
@@ -306,6 +322,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Report {
             files,
+            merge,
             interface,
             capture,
             format,
@@ -344,6 +361,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
                 }),
                 direct: None,
+                merge: merge.merge,
             };
             let summary = match interface {
                 Some(iface) => live::report(&iface, capture, &opts)?,
@@ -384,12 +402,14 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             let opts = authscope::ui::Options {
                 reveal_secrets,
                 config,
+                merge: false,
             };
             let ended = live::ui(&interface, capture, &opts)?;
             Ok(ExitCode::from(ended.status()))
         }
         Command::Open {
             files,
+            merge,
             reveal_secrets,
             limits,
             loop_rounds,
@@ -401,6 +421,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             let opts = authscope::ui::Options {
                 reveal_secrets,
                 config,
+                merge: merge.merge,
             };
             let ended = authscope::ui::run(&files, &opts)?;
             Ok(ExitCode::from(ended.status()))
@@ -412,6 +433,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         } => decode(&values, format, reveal_secrets),
         Command::Export {
             files,
+            merge,
             format,
             output,
             handshakes,
@@ -446,6 +468,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 reveal_secrets,
                 config,
                 selection: authscope::export::Selection::new(handshakes, filter.as_deref()),
+                merge: merge.merge,
             };
             let summary = authscope::export::to_path(&files, &opts, &output)?;
             let mut err = std::io::stderr().lock();

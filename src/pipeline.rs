@@ -175,6 +175,8 @@ pub struct TcpMark {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Connection {
     pub id: ConnId,
+    /// The capture it is in ([`Frame::input`]).
+    pub input: u32,
     #[serde(serialize_with = "crate::json::socket_addr")]
     pub client: SocketAddr,
     #[serde(serialize_with = "crate::json::socket_addr")]
@@ -235,8 +237,10 @@ pub struct Stats {
     pub last: Option<Timestamp>,
     /// Frames whose timestamp is earlier than the one before.
     pub time_went_backwards: u64,
-    /// The number of the first of them.
+    /// The number of the first of them (in its capture)...
     pub first_time_went_backwards: Option<u64>,
+    /// ...and its capture ([`Frame::input`]).
+    pub first_time_went_backwards_input: Option<u32>,
     pub net: NetStats,
     pub tcp: TcpStats,
     pub http: HttpStats,
@@ -280,6 +284,13 @@ pub struct Front {
     last_was_tcp: bool,
     /// This front is one of several, each with its share of the connections.
     shard: Option<Box<shard::Shard>>,
+    /// The capture being read ([`Frame::input`]): when it changes, everything of the one
+    /// before ends, as at the end of input.
+    input: u32,
+    /// Frames pushed over all captures: the order of units among shards.
+    seq: u64,
+    /// The latest time in the capture being read.
+    clock: Option<Timestamp>,
 }
 
 /// Idle connections are looked for every this many frames, and no more often than every second
@@ -310,11 +321,15 @@ impl Analyzer {
                 drop_data: Vec::new(),
                 last_was_tcp: false,
                 shard: None,
+                input: 0,
+                seq: 0,
+                clock: None,
             },
             model: Model {
                 correlator: Correlator::new(config.correlate),
                 diagnose: config.diagnose,
                 forget_secrets: config.forget_secrets,
+                input: 0,
             },
         }
     }
@@ -389,13 +404,13 @@ impl Analyzer {
     /// for time to pass is handed out as a frame at `now` would have it (handshakes past
     /// their join window, idle connections). A `now` before the last frame changes nothing.
     pub fn advance(&mut self, now: Timestamp, sink: &mut dyn FnMut(Output)) {
-        if self.front.stats.last.is_none_or(|l| now < l) {
+        if self.front.clock.is_none_or(|l| now < l) {
             return;
         }
         let model = &mut self.model;
-        let frame = self.front.frame;
+        let seq = self.front.seq;
         self.front
-            .sweep(frame, now, &mut Out::Direct(&mut |e| model.apply(e, sink)));
+            .sweep(seq, now, &mut Out::Direct(&mut |e| model.apply(e, sink)));
         model.apply(ModelEvent::Sweep(now), sink);
     }
 
@@ -422,24 +437,39 @@ impl Front {
         self.push_keyed(frame, &mut Out::Direct(sink));
     }
 
+    /// Frames pushed so far, over all captures.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
     /// [`Front::push`], each event with the place it would take among every shard's
     /// (see [`shard`]).
     fn push_keyed(&mut self, frame: &Frame<'_>, out: &mut Out<'_>) {
+        self.seq = self.seq.saturating_add(1);
+        if frame.input != self.input {
+            self.end_input(frame.input, out);
+        }
         let s = &mut self.stats;
         s.packets = s.packets.saturating_add(1);
         s.bytes = s.bytes.saturating_add(frame.data.len() as u64);
-        if s.first.is_none() {
+        if s.first.is_none_or(|f| frame.ts < f) && self.clock.is_none() {
             s.first = Some(frame.ts);
         }
-        if s.last.is_some_and(|l| frame.ts < l) {
+        if self.clock.is_some_and(|l| frame.ts < l) {
             s.time_went_backwards = s.time_went_backwards.saturating_add(1);
-            s.first_time_went_backwards.get_or_insert(frame.number);
+            if s.first_time_went_backwards.is_none() {
+                s.first_time_went_backwards = Some(frame.number);
+                s.first_time_went_backwards_input = Some(frame.input);
+            }
         } else {
-            s.last = Some(frame.ts);
+            self.clock = Some(frame.ts);
+            if s.last.is_none_or(|l| frame.ts > l) {
+                s.last = Some(frame.ts);
+            }
         }
         self.since_sweep = self.since_sweep.saturating_add(1);
         if self.since_sweep >= SWEEP_FRAMES {
-            self.sweep(frame.number, frame.ts, out);
+            self.sweep(self.seq, frame.ts, out);
         }
         self.frame = frame.number;
         self.last_was_tcp = false;
@@ -450,13 +480,18 @@ impl Front {
         if self.shard.as_ref().is_some_and(|sh| !sh.owns(&seg)) {
             return;
         }
-        let key = Key::packet(frame.number);
+        let key = Key::packet(self.seq);
         unit_start(&self.shard, &mut self.tcp, &mut self.http);
         let (http, open, drop_data, at) = (
             &mut self.http,
             &mut self.open,
             &mut self.drop_data,
-            (self.frame, self.prepare_legs, self.forget_secrets),
+            (
+                self.frame,
+                self.prepare_legs,
+                self.forget_secrets,
+                self.input,
+            ),
         );
         self.tcp.push(&seg, &mut |ev| {
             out.with(key, |sink| on_stream(http, open, drop_data, at, &ev, sink))
@@ -467,9 +502,9 @@ impl Front {
         unit_end(&mut self.shard, &self.tcp, &self.http, key, out);
     }
 
-    /// Closes the connections idle at `now` (the sweep made before frame `frame`), one unit
-    /// of work each.
-    fn sweep(&mut self, frame: u64, now: Timestamp, out: &mut Out<'_>) {
+    /// Closes the connections idle at `now` (the sweep made before the `seq`th frame), one
+    /// unit of work each.
+    fn sweep(&mut self, seq: u64, now: Timestamp, out: &mut Out<'_>) {
         self.since_sweep = 0;
         let step = now.since(self.swept);
         if self.swept != Timestamp(i64::MIN) && step > LEAP_NS && !self.leap_pending {
@@ -482,13 +517,38 @@ impl Front {
         }
         self.swept = now;
         for (idle_at, id) in self.tcp.idle_before(now) {
-            self.close_unit(Key::sweep(frame, idle_at, id), out, |tcp, sink| {
+            self.close_unit(Key::sweep(seq, idle_at, id), out, |tcp, sink| {
                 tcp.time_out(id, now, sink)
             });
         }
         self.unit_start();
         self.tcp.forget_closed(now);
-        self.unit_end(Key::sweep(frame, i64::MAX, ConnId::MAX), out);
+        self.unit_end(Key::sweep(seq, i64::MAX, ConnId::MAX), out);
+    }
+
+    /// A frame of capture `next` came: everything of the capture before ends as at the end
+    /// of input (each file is its own capture: nothing joins across files), one unit of work
+    /// each, before that frame's.
+    fn end_input(&mut self, next: u32, out: &mut Out<'_>) {
+        let now = self.clock.unwrap_or_default();
+        for id in self.tcp.open_ids() {
+            self.close_unit(Key::boundary(self.seq, id), out, |tcp, sink| {
+                tcp.end_input(id, now, sink)
+            });
+        }
+        self.unit_start();
+        self.tcp.forget_all_closed();
+        self.net.forget_fragments();
+        self.drop_data.clear();
+        self.unit_end(Key::boundary(self.seq, ConnId::MAX), out);
+        out.with(Key::boundary(self.seq, ConnId::MAX), |sink| {
+            sink(ModelEvent::EndInput { now, next })
+        });
+        self.input = next;
+        self.clock = None;
+        self.swept = Timestamp(i64::MIN);
+        self.since_sweep = 0;
+        self.leap_pending = false;
     }
 
     /// The input ended: flushes stages 2 to 5, then tells the model.
@@ -497,7 +557,7 @@ impl Front {
     }
 
     fn finish_keyed(&mut self, out: &mut Out<'_>) {
-        let now = self.stats.last.unwrap_or_default();
+        let now = self.clock.unwrap_or_default();
         for id in self.tcp.open_ids() {
             self.close_unit(Key::finish(id), out, |tcp, sink| {
                 tcp.end_input(id, now, sink)
@@ -519,7 +579,12 @@ impl Front {
             &mut self.http,
             &mut self.open,
             &mut self.drop_data,
-            (self.frame, self.prepare_legs, self.forget_secrets),
+            (
+                self.frame,
+                self.prepare_legs,
+                self.forget_secrets,
+                self.input,
+            ),
         );
         close(&mut self.tcp, &mut |ev| {
             out.with(key, |sink| on_stream(http, open, drop_data, at, &ev, sink))
@@ -616,6 +681,12 @@ pub enum ModelEvent {
     Output(Output),
     /// The clock moved to here with no frame (live capture).
     Sweep(Timestamp),
+    /// The capture ended at `now` and capture `next` begins: nothing of the one joins the
+    /// other.
+    EndInput {
+        now: Timestamp,
+        next: u32,
+    },
     /// The input ended at this time.
     Finish(Timestamp),
 }
@@ -636,11 +707,13 @@ pub struct Model {
     correlator: Correlator,
     diagnose: DiagnoseConfig,
     forget_secrets: bool,
+    /// The capture the handshakes being made are in.
+    input: u32,
 }
 
 impl Model {
     pub fn apply(&mut self, e: ModelEvent, sink: &mut dyn FnMut(Output)) {
-        let diag = self.diagnose;
+        let diag = (self.diagnose, self.input);
         let corr = &mut self.correlator;
         match e {
             ModelEvent::ConnOpen {
@@ -666,6 +739,10 @@ impl Model {
             ModelEvent::Sweep(now) => {
                 corr.sweep(now, false, &mut |h| emit_handshake(h, &diag, sink))
             }
+            ModelEvent::EndInput { now, next } => {
+                corr.end_input(now, &mut |h| emit_handshake(h, &diag, sink));
+                self.input = next;
+            }
             ModelEvent::Finish(now) => corr.finish(now, &mut |h| emit_handshake(h, &diag, sink)),
         }
     }
@@ -680,7 +757,12 @@ impl Model {
     }
 }
 
-fn emit_handshake(h: Handshake, cfg: &DiagnoseConfig, sink: &mut dyn FnMut(Output)) {
+fn emit_handshake(
+    mut h: Handshake,
+    (cfg, input): &(DiagnoseConfig, u32),
+    sink: &mut dyn FnMut(Output),
+) {
+    h.input = *input;
     let findings = diagnose(&h, cfg);
     sink(Output::Handshake(Box::new(Analysed {
         handshake: h,
@@ -692,7 +774,7 @@ fn on_stream(
     http: &mut HttpTracker,
     open: &mut HashMap<ConnId, Box<Connection>>,
     drop_data: &mut Vec<ConnId>,
-    (model_frame, prepare_legs, forget_secrets): (u64, bool, bool),
+    (model_frame, prepare_legs, forget_secrets, input): (u64, bool, bool, u32),
     ev: &StreamEvent<'_>,
     sink: &mut dyn FnMut(ModelEvent),
 ) {
@@ -721,6 +803,7 @@ fn on_stream(
                 conn,
                 Box::new(Connection {
                     id: conn,
+                    input,
                     client,
                     server,
                     handshake_seen: kind == OpenKind::Handshake,
@@ -808,7 +891,8 @@ fn on_stream(
             }
         }
         HttpEvent::NotHttp { conn } => drop_data.push(conn),
-        HttpEvent::Exchange(x) => {
+        HttpEvent::Exchange(mut x) => {
+            x.input = input;
             let prep = if prepare_legs {
                 LegPrep::Made(leg_of_shared(&x, forget_secrets).map(Box::new))
             } else {

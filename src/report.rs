@@ -63,6 +63,8 @@ pub struct Options {
     /// `sendfile` or `splice`) rather than read back through a buffer. The writer is flushed
     /// first, so the two never interleave.
     pub direct: Option<std::sync::Arc<std::fs::File>>,
+    /// Read several files as one capture in time order (`--merge`) rather than each on its own.
+    pub merge: bool,
 }
 
 /// Which HTTP exchanges the JSON report lists (all of them are always counted).
@@ -612,7 +614,7 @@ impl Collector<'_> {
                     }
                 } else if let Some(style) = self.stream_text {
                     self.group(&a);
-                    let r = style.handshake(out, &a).and_then(|_| out.flush());
+                    let r = style.handshake(out, &a, None).and_then(|_| out.flush());
                     if let Err(e) = r {
                         self.write_err.get_or_insert(e.into());
                     }
@@ -713,15 +715,34 @@ pub trait Inputs {
     fn text_header(&self, out: &mut dyn Write) -> io::Result<()>;
     fn write_json(&self, out: &mut dyn Write) -> Result<(), ReportError>;
     fn warnings(&self) -> Vec<String>;
+    /// The files were read as one capture (`--merge`).
+    fn merged(&self) -> bool {
+        false
+    }
+    /// The captures the frames come from: their frames are numbered each on its own, so with
+    /// more than one every frame is named with its capture's (`2:f14`).
+    fn captures(&self) -> usize {
+        1
+    }
+    /// The name of capture `input` ([`crate::capture::Frame::input`]).
+    fn capture_name(&self, _input: u32) -> Option<String> {
+        None
+    }
 }
 
 impl Inputs for MergedSource {
     fn text_header(&self, out: &mut dyn Write) -> io::Result<()> {
-        for f in self.files() {
+        let several = self.captures() > 1;
+        for (i, f) in self.files().iter().enumerate() {
             let fs = f.stats();
+            let n = if several {
+                format!("{}: ", i.saturating_add(1))
+            } else {
+                String::new()
+            };
             writeln!(
                 out,
-                "{}: {} packets ({})",
+                "{n}{}: {} packets ({})",
                 shown(&fs.path),
                 fs.packets,
                 fs.format
@@ -730,7 +751,31 @@ impl Inputs for MergedSource {
         for e in self.skipped() {
             writeln!(out, "{} (skipped)", shown(&e.to_string()))?;
         }
+        if several {
+            writeln!(
+                out,
+                "files are separate captures: 2:f14 is frame 14 of file 2; --merge joins them"
+            )?;
+        } else if self.files().len() > 1 {
+            writeln!(
+                out,
+                "read as one capture in time order (--merge): frames are numbered over all files"
+            )?;
+        }
         Ok(())
+    }
+
+    fn merged(&self) -> bool {
+        self.is_merged()
+    }
+
+    fn captures(&self) -> usize {
+        MergedSource::captures(self)
+    }
+
+    fn capture_name(&self, input: u32) -> Option<String> {
+        let f = self.files().get(usize::try_from(input).ok()?)?;
+        Some(f.path().display().to_string())
     }
 
     fn write_json(&self, out: &mut dyn Write) -> Result<(), ReportError> {
@@ -1012,7 +1057,6 @@ fn shard_loop(
     let mut frames = 0u32;
     let mut sent = true;
     while let Some(frame) = source.next_frame() {
-        let number = frame.number;
         // Decoding tokens costs about as much as reassembly and framing: whichever side has
         // time does it. Where it is done does not change the leg (a pure function).
         front.prepare_legs = out.in_flight.load(Ordering::Relaxed) >= out.behind;
@@ -1024,7 +1068,7 @@ fn shard_loop(
             frames = 0;
             let batch = Batch {
                 items: std::mem::replace(&mut items, Vec::with_capacity(HANDOFF_BATCH)),
-                through: Key::after(number),
+                through: Key::after(front.seq()),
             };
             if !out.send(batch) {
                 sent = false;
@@ -1078,7 +1122,9 @@ fn write_end(
     let direct = direct.as_deref();
     summary.stats = stats;
     summary.warnings.extend(inputs.warnings());
-    summary.warnings.extend(analysis_warnings(&summary.stats));
+    summary
+        .warnings
+        .extend(analysis_warnings(&summary.stats, inputs));
     match format {
         Format::Json => {
             if let Some((hs, fs)) = spools {
@@ -1096,6 +1142,7 @@ fn write_end(
             write_value(out, &anomalies)?;
             write!(out, ",\"inputs\":")?;
             inputs.write_json(out)?;
+            write!(out, ",\"merged\":{}", inputs.merged())?;
             write!(out, ",\"summary\":")?;
             write_value(out, &summary)?;
             writeln!(out, "}}")?;
@@ -1103,6 +1150,7 @@ fn write_end(
         Format::Ndjson => {
             write!(out, "{{\"type\":\"summary\",\"inputs\":")?;
             inputs.write_json(out)?;
+            write!(out, ",\"merged\":{}", inputs.merged())?;
             write!(out, ",\"summary\":")?;
             write_value(out, &summary)?;
             writeln!(out, "}}")?;
@@ -1154,7 +1202,7 @@ pub fn run_selected(
     keep: &dyn Fn(&Analysed) -> bool,
     out: &mut dyn Write,
 ) -> Result<Summary, ReportError> {
-    let mut source = MergedSource::open(paths)?;
+    let mut source = MergedSource::open(paths)?.merged(opts.merge);
     let mut report = Report::start_selected(opts, Box::new(keep), out)?;
     if opts.threads > 1 {
         return report.run_sharded(source, flow_shards(paths, opts.threads), out);
@@ -1266,7 +1314,7 @@ impl TextReport<'_> {
             )?;
         }
         for a in self.shown {
-            self.style.handshake(out, a)?;
+            self.style.handshake(out, a, Some(self.inputs))?;
         }
         if self.hidden > 0 {
             writeln!(
@@ -1350,7 +1398,13 @@ impl TextReport<'_> {
 
 impl Style {
     /// One handshake's block: who, against what, the outcome, the timeline.
-    fn handshake(&self, out: &mut dyn Write, a: &Analysed) -> io::Result<()> {
+    /// A handshake's block; `inputs` names its file when there are several captures.
+    fn handshake(
+        &self,
+        out: &mut dyn Write,
+        a: &Analysed,
+        inputs: Option<&dyn Inputs>,
+    ) -> io::Result<()> {
         let h = &a.handshake;
         let outcome = match h.outcome {
             Outcome::Success => self.paint("32", &h.outcome.label()),
@@ -1378,6 +1432,18 @@ impl Style {
             outcome
         )?;
         writeln!(out, "   {} -> {}  {}", h.client_socket, h.server, target(h))?;
+        let several = inputs.is_some_and(|i| i.captures() > 1);
+        if several {
+            let name = inputs
+                .and_then(|i| i.capture_name(h.input))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "   file {}: {}",
+                h.input.saturating_add(1),
+                shown(&name)
+            )?;
+        }
         let mut facts = Vec::new();
         if !h.offered.is_empty() {
             facts.push(format!("offered: {}", h.offered.join(", ")));
@@ -1408,13 +1474,19 @@ impl Style {
                 TimelineWhat::Response { text, .. } => format!("<- {text}"),
                 TimelineWhat::Tcp(k) => tcp_text(k),
             };
-            // `f12`: the frame Wireshark shows this on, to type into its Go to Packet.
+            // `f12`: the frame Wireshark shows this on, to type into its Go to Packet; `2:f12`
+            // in the second of several files.
+            let frame = if several {
+                format!("{}:f{}", h.input.saturating_add(1), e.frame)
+            } else {
+                format!("f{}", e.frame)
+            };
             let lead = format!(
-                "   {} {:>9} c{:<3} f{:<5} ",
+                "   {} {:>9} c{:<3} {:<6} ",
                 clock(e.ts),
                 delta,
                 e.conn,
-                e.frame
+                frame
             );
             hang(out, &lead, &clip(&text, 240), 80)?;
         }
@@ -1675,19 +1747,33 @@ fn wrap(out: &mut dyn Write, lead: &str, text: &str) -> io::Result<()> {
     writeln!(out, "{line}")
 }
 
-/// What the analysis could not use, by the first packet concerned (numbered over all inputs,
-/// as Wireshark numbers a merged file).
-fn analysis_warnings(st: &Stats) -> Vec<String> {
+/// What the analysis could not use, by the first packet concerned (numbered in its capture,
+/// named with its file when there are several).
+fn analysis_warnings(st: &Stats, inputs: &dyn Inputs) -> Vec<String> {
+    let file = |input: u32| {
+        if inputs.captures() > 1 {
+            inputs
+                .capture_name(input)
+                .map(|n| format!("{n}: "))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
     let mut out = Vec::new();
     if let Some(u) = st.net.first_unknown_link {
         out.push(format!(
-            "packet {}: link type {} is not supported ({} frames skipped)",
-            u.frame, u.link_type, st.net.unknown_link
+            "{}packet {}: link type {} is not supported ({} frames skipped)",
+            file(u.input),
+            u.frame,
+            u.link_type,
+            st.net.unknown_link
         ));
     }
     if let Some(n) = st.first_time_went_backwards {
         out.push(format!(
-            "packet {n}: earlier than the packet before it ({} such packets in all)",
+            "{}packet {n}: earlier than the packet before it ({} such packets in all)",
+            file(st.first_time_went_backwards_input.unwrap_or_default()),
             st.time_went_backwards
         ));
     }

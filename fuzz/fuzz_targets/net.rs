@@ -43,6 +43,7 @@ fuzz_target!(|data: &[u8]| {
         let link = LINKS[usize::from(*sel) % LINKS.len()];
         let frame = Frame {
             number,
+            input: 0,
             ts: Timestamp(ts),
             link,
             data: bytes,

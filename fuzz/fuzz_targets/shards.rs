@@ -12,9 +12,12 @@ use libfuzzer_sys::fuzz_target;
 
 type Owned = (Timestamp, LinkType, Vec<u8>, u32);
 
-fn frame(i: usize, f: &Owned) -> Frame<'_> {
+/// Frame `i`; from `split` on, of a second capture (as a second file), numbered from 1 again.
+fn frame(i: usize, split: usize, f: &Owned) -> Frame<'_> {
+    let (input, first) = if i >= split { (1, split) } else { (0, 0) };
     Frame {
-        number: i as u64 + 1,
+        number: (i - first) as u64 + 1,
+        input,
         ts: f.0,
         link: f.1,
         data: &f.2,
@@ -39,17 +42,23 @@ fuzz_target!(|data: &[u8]| {
         config.tcp.max_buffered_total = 2048;
         config.http.max_buffered_total = 4096;
     }
+    // Now and then two captures, so that the shards end the first one together.
+    let split = if data.len() % 5 < 2 {
+        frames.len() / 2
+    } else {
+        usize::MAX
+    };
     let mut one = Analyzer::new(config);
     let mut want: Vec<Output> = Vec::new();
     for (i, f) in frames.iter().enumerate() {
-        one.push(&frame(i, f), &mut |o| want.push(o));
+        one.push(&frame(i, split, f), &mut |o| want.push(o));
     }
     one.finish(&mut |o| want.push(o));
 
     let n = 2 + data.len() % 2;
     let shards = run_in_turn(config, n, usize::MAX, &|push| {
         for (i, f) in frames.iter().enumerate() {
-            push(&frame(i, f));
+            push(&frame(i, split, f));
         }
     });
     if shards.warnings.is_empty() {

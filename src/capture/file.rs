@@ -499,6 +499,7 @@ impl FileSource {
         };
         Next::Frame(Frame {
             number: self.stats.packets,
+            input: 0,
             ts: info.ts,
             link: info.link,
             data,
@@ -594,7 +595,10 @@ enum Step {
     Frame,
 }
 
-/// Several files merged in time order (ties: the file named first), numbered 1, 2, 3 ...
+/// The files to analyse: each its own capture, one after the other (frames numbered in their
+/// file, [`Frame::input`] its index), or with [`MergedSource::merged`] one capture in time
+/// order (ties: the file named first), numbered 1, 2, 3 ... over all, as `mergecap` joins
+/// rotated files.
 #[derive(Debug)]
 pub struct MergedSource {
     files: Vec<FileSource>,
@@ -603,6 +607,9 @@ pub struct MergedSource {
     number: u64,
     /// Files named but not usable at all (the others are still read).
     skipped: Vec<CaptureError>,
+    merge: bool,
+    /// The file being read, when each is its own capture.
+    current: usize,
 }
 
 impl MergedSource {
@@ -636,6 +643,28 @@ impl MergedSource {
             heads,
             number: 0,
             skipped: Vec::new(),
+            merge: false,
+            current: 0,
+        }
+    }
+
+    /// Reads the files as one capture in time order (`--merge`) rather than each on its own.
+    pub fn merged(mut self, merge: bool) -> MergedSource {
+        self.merge = merge;
+        self
+    }
+
+    /// Whether the files are read as one capture.
+    pub fn is_merged(&self) -> bool {
+        self.merge
+    }
+
+    /// How many captures the frames come from: one when merged, else one per file.
+    pub fn captures(&self) -> usize {
+        if self.merge {
+            1
+        } else {
+            self.files.len()
         }
     }
 
@@ -660,7 +689,7 @@ impl MergedSource {
             })?;
             files.push(FileSource::from_reader(&f.path, file.take(f.size), f.size)?);
         }
-        Ok(MergedSource::new(files))
+        Ok(MergedSource::new(files).merged(self.merge))
     }
 
     /// Takes over `other`'s list of files that could not be opened.
@@ -673,14 +702,14 @@ impl MergedSource {
         self.files.iter().map(FileSource::size).sum()
     }
 
-    /// The next frame over all files, in time order.
+    /// The next frame: of the file being read, then of the next one; or, merged, the next
+    /// over all files in time order.
     pub fn next_frame(&mut self) -> Option<Frame<'_>> {
+        if !self.merge || self.files.len() == 1 {
+            return self.next_in_turn();
+        }
         self.number = self.number.saturating_add(1);
         let number = self.number;
-        if self.files.len() == 1 {
-            let f = self.files.first_mut()?.next_frame()?;
-            return Some(Frame { number, ..f });
-        }
         // Peek each file whose head is unknown. Peeking reads the head frame; it is returned
         // later without re-reading because FileSource keeps it pending until the next call.
         let mut best: Option<(usize, Timestamp)> = None;
@@ -704,11 +733,44 @@ impl MergedSource {
         }
         let file = self.files.get_mut(i)?;
         let f = file.current_frame()?;
-        Some(Frame { number, ..f })
+        Some(Frame {
+            number,
+            input: 0,
+            ..f
+        })
+    }
+
+    /// Each file whole, in the order named: its frames keep their own numbers.
+    fn next_in_turn(&mut self) -> Option<Frame<'_>> {
+        if self.files.len() == 1 {
+            return self.files.first_mut()?.next_frame();
+        }
+        while self.current < self.files.len() {
+            let i = self.current;
+            let more = self.files.get_mut(i).is_some_and(|f| f.peek_more());
+            if more {
+                break;
+            }
+            self.current = self.current.saturating_add(1);
+        }
+        let i = self.current;
+        let input = if self.merge {
+            0
+        } else {
+            u32::try_from(i).unwrap_or(u32::MAX)
+        };
+        let f = self.files.get_mut(i)?.current_frame()?;
+        Some(Frame { input, ..f })
     }
 }
 
 impl FileSource {
+    /// Reads on to the next frame and keeps it pending for [`FileSource::current_frame`];
+    /// false at the end.
+    fn peek_more(&mut self) -> bool {
+        self.next_frame().is_some()
+    }
+
     /// The frame returned by the last `next_frame`, again (its block is still pending).
     fn current_frame(&mut self) -> Option<Frame<'_>> {
         if self.pending == 0 || self.done {
@@ -946,26 +1008,43 @@ mod tests {
     }
 
     #[test]
-    fn merged_files_come_in_time_order() {
+    fn files_are_captures_of_their_own_unless_merged() {
         let a = legacy(false, false, 1, &[(1, 0, b"a1", 2), (3, 0, b"a3", 2)]);
         let b = legacy(true, true, 1, &[(2, 0, b"b2", 2), (4, 0, b"b4", 2)]);
         let dir = std::env::temp_dir().join(format!("authscope-merge-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("a.pcap"), a).unwrap();
         std::fs::write(dir.join("b.pcap"), b).unwrap();
-        let mut m = MergedSource::open(&[dir.join("a.pcap"), dir.join("b.pcap")]).unwrap();
-        let mut got = Vec::new();
-        while let Some(f) = m.next_frame() {
-            got.push((f.number, f.data.to_vec()));
-        }
-        std::fs::remove_dir_all(&dir).ok();
+        let paths = [dir.join("a.pcap"), dir.join("b.pcap")];
+        let read = |merge: bool| {
+            let mut m = MergedSource::open(&paths).unwrap().merged(merge);
+            let mut got = Vec::new();
+            while let Some(f) = m.next_frame() {
+                got.push((f.input, f.number, f.data.to_vec()));
+            }
+            (got, m.captures())
+        };
+        let (apart, captures) = read(false);
+        assert_eq!(captures, 2);
         assert_eq!(
-            got,
+            apart,
             vec![
-                (1, b"a1".to_vec()),
-                (2, b"b2".to_vec()),
-                (3, b"a3".to_vec()),
-                (4, b"b4".to_vec())
+                (0, 1, b"a1".to_vec()),
+                (0, 2, b"a3".to_vec()),
+                (1, 1, b"b2".to_vec()),
+                (1, 2, b"b4".to_vec())
+            ]
+        );
+        let (merged, captures) = read(true);
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(captures, 1);
+        assert_eq!(
+            merged,
+            vec![
+                (0, 1, b"a1".to_vec()),
+                (0, 2, b"b2".to_vec()),
+                (0, 3, b"a3".to_vec()),
+                (0, 4, b"b4".to_vec())
             ]
         );
     }

@@ -402,6 +402,7 @@ impl LiveSource {
                 let p = self.current.insert(p);
                 Next::Frame(Frame {
                     number: p.number,
+                    input: 0,
                     ts: p.ts,
                     link: self.link,
                     data: &p.data,

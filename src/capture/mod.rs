@@ -68,8 +68,12 @@ impl LinkType {
 /// One captured packet, borrowed from the reader's buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame<'a> {
-    /// 1-based position in the (merged) input, as Wireshark numbers frames.
+    /// 1-based position in its capture, as Wireshark numbers frames: in its file, or in the
+    /// files read as one (`--merge`).
     pub number: u64,
+    /// Which capture the frame is from: the file's index among those read, or 0 when they
+    /// are read as one.
+    pub input: u32,
     pub ts: Timestamp,
     pub link: LinkType,
     /// The bytes captured (may be shorter than `orig_len` when cut by the snap length).

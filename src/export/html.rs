@@ -84,6 +84,9 @@ impl Spool {
 /// One finding row, kept in the findings spool with its severity for the ordering.
 pub struct Html {
     inputs: Vec<String>,
+    /// The files' names when each is a capture of its own (empty for one capture): a frame
+    /// is then named with its file.
+    captures: Vec<String>,
     reveal: bool,
     filter: String,
     sections: Spool,
@@ -95,8 +98,18 @@ pub struct Html {
 
 impl Html {
     pub fn new(paths: &[PathBuf], opts: &Options) -> io::Result<Html> {
+        // The files that open, as the analysis numbers them.
+        let captures = match crate::capture::MergedSource::open(paths) {
+            Ok(m) if !opts.merge && m.captures() > 1 => m
+                .files()
+                .iter()
+                .map(|f| f.path().display().to_string())
+                .collect(),
+            _ => Vec::new(),
+        };
         Ok(Html {
             inputs: paths.iter().map(|p| p.display().to_string()).collect(),
+            captures,
             reveal: opts.reveal_secrets,
             filter: opts.selection.filter_text.clone(),
             sections: Spool::new()?,
@@ -104,6 +117,14 @@ impl Html {
             counts: [0; 3],
             handshakes: 0,
         })
+    }
+}
+
+/// `frame 14`, or `file 2 frame 14` among several captures.
+fn frame_at(file: Option<u32>, frame: u64) -> String {
+    match file {
+        Some(n) => format!("file {n} frame {frame}"),
+        None => format!("frame {frame}"),
     }
 }
 
@@ -137,7 +158,7 @@ fn severity_slot(s: Severity) -> usize {
     }
 }
 
-fn finding_html(f: &Finding, target: &str) -> String {
+fn finding_html(f: &Finding, target: &str, file: Option<u32>) -> String {
     let sev = f.severity.label();
     let mut s = format!(
         "<div class=\"finding {sev}\"><span class=\"sev\">{sev}</span><code>{}</code> \
@@ -169,9 +190,9 @@ fn finding_html(f: &Finding, target: &str) -> String {
                 .unwrap_or_default();
             let _ = write!(
                 s,
-                "<li>{leg}c{} frame {}: {}</li>",
+                "<li>{leg}c{} {}: {}</li>",
                 e.conn,
-                e.frame,
+                frame_at(file, e.frame),
                 esc(&e.note)
             );
         }
@@ -314,7 +335,7 @@ pub fn timeline_svg(a: &Analysed) -> String {
     s
 }
 
-fn leg_details(i: usize, leg: &Leg) -> String {
+fn leg_details(i: usize, leg: &Leg, file: Option<u32>) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
@@ -334,8 +355,8 @@ fn leg_details(i: usize, leg: &Leg) -> String {
         }
         let _ = write!(
             s,
-            "<p class=\"meta\">request, frame {} at {}</p><pre>{}</pre>",
-            r.frame,
+            "<p class=\"meta\">request, {} at {}</p><pre>{}</pre>",
+            frame_at(file, r.frame),
             esc(&rfc3339(r.ts)),
             esc_pre(&head)
         );
@@ -353,8 +374,8 @@ fn leg_details(i: usize, leg: &Leg) -> String {
         }
         let _ = write!(
             s,
-            "<p class=\"meta\">response, frame {} at {}, body {} bytes</p><pre>{}</pre>",
-            r.frame,
+            "<p class=\"meta\">response, {} at {}, body {} bytes</p><pre>{}</pre>",
+            frame_at(file, r.frame),
             esc(&rfc3339(r.ts)),
             r.body_len,
             esc_pre(&head)
@@ -367,7 +388,8 @@ fn leg_details(i: usize, leg: &Leg) -> String {
     s
 }
 
-fn section(a: &Analysed) -> String {
+/// `file`: the handshake's file's number and name, among several captures.
+fn section(a: &Analysed, file: Option<(u32, &str)>) -> String {
     let h = &a.handshake;
     let outcome_class = match h.outcome {
         crate::handshake::Outcome::Success => "outcome-success",
@@ -400,6 +422,9 @@ fn section(a: &Analysed) -> String {
         esc(&rfc3339(h.first)),
         esc(&clock(h.last)),
     );
+    if let Some((n, name)) = file {
+        let _ = write!(s, "<p class=\"meta\">file {n}: {}</p>", esc(name));
+    }
     let mut facts = Vec::new();
     if !h.offered.is_empty() {
         facts.push(format!("offered: {}", h.offered.join(", ")));
@@ -438,7 +463,7 @@ fn section(a: &Analysed) -> String {
         );
     }
     for (i, leg) in h.legs.iter().enumerate() {
-        s.push_str(&leg_details(i, leg));
+        s.push_str(&leg_details(i, leg, file.map(|(n, _)| n)));
     }
     s.push_str("</article>\n");
     s
@@ -448,14 +473,20 @@ impl HandshakeWriter for Html {
     fn handshake(&mut self, a: &Analysed, _out: &mut dyn Write) -> Result<(), ExportError> {
         self.handshakes = self.handshakes.saturating_add(1);
         let t = target(&a.handshake);
+        let input = a.handshake.input;
+        let file = usize::try_from(input)
+            .ok()
+            .and_then(|i| self.captures.get(i))
+            .map(|name| (input.saturating_add(1), name.as_str()));
         for f in &a.findings {
             let slot = severity_slot(f.severity);
             if let (Some(sp), Some(n)) = (self.findings.get_mut(slot), self.counts.get_mut(slot)) {
-                sp.file.write_all(finding_html(f, &t).as_bytes())?;
+                sp.file
+                    .write_all(finding_html(f, &t, file.map(|(n, _)| n)).as_bytes())?;
                 *n = n.saturating_add(1);
             }
         }
-        self.sections.file.write_all(section(a).as_bytes())?;
+        self.sections.file.write_all(section(a, file).as_bytes())?;
         Ok(())
     }
 

@@ -35,6 +35,7 @@ pub(crate) fn write(
         stream_handshakes: false,
         threads: 1,
         direct,
+        merge: opts.merge,
     };
     let found: RefCell<(u64, Found)> = RefCell::new((0, Found::default()));
     let keep = |a: &Analysed| {

@@ -93,6 +93,8 @@ pub struct Options {
     pub reveal_secrets: bool,
     pub config: Config,
     pub selection: Selection,
+    /// Read several files as one capture in time order (`--merge`) rather than each on its own.
+    pub merge: bool,
 }
 
 /// Which handshakes an export takes: those named by id or by where they start (all when none
@@ -367,7 +369,7 @@ pub(crate) fn for_each_selected(
     opts: &Options,
     each: &mut dyn FnMut(&Analysed) -> Result<(), ExportError>,
 ) -> Result<Summary, ExportError> {
-    let mut source = MergedSource::open(paths)?;
+    let mut source = MergedSource::open(paths)?.merged(opts.merge);
     let mut analyzer = Analyzer::new(opts.config.revealing(opts.reveal_secrets));
     let mut summary = Summary::default();
     let mut found = Found::default();

@@ -63,11 +63,12 @@ const IF_TSRESOL: u16 = 9;
 /// An option's value is at most this long (its length is a u16).
 const MAX_OPTION: usize = 0xFFFC;
 
-/// What the first pass learns: the connections to copy and the comments by frame number.
+/// What the first pass learns: the connections to copy and the comments by capture and
+/// frame number.
 #[derive(Debug, Default)]
 pub struct Plan {
     pub conns: BTreeSet<ConnId>,
-    pub comments: BTreeMap<u64, Vec<String>>,
+    pub comments: BTreeMap<(u32, u64), Vec<String>>,
 }
 
 impl Plan {
@@ -82,7 +83,7 @@ impl Plan {
             self.conns.insert(leg.conn);
             if let Some(r) = &leg.request {
                 self.note(
-                    r.frame,
+                    (h.input, r.frame),
                     format!(
                         "{} ({} {}; handshake #{}, leg {i} request)",
                         request_label(leg),
@@ -94,7 +95,7 @@ impl Plan {
             }
             if let Some(r) = &leg.response {
                 self.note(
-                    r.frame,
+                    (h.input, r.frame),
                     format!(
                         "{} (handshake #{}, leg {i} response)",
                         response_label(leg),
@@ -109,20 +110,20 @@ impl Plan {
                 ConnEventKind::Fin { .. } | ConnEventKind::Rst { .. }
             ) {
                 self.note(
-                    e.frame,
+                    (h.input, e.frame),
                     format!("{} (handshake #{})", tcp_label(&e.kind), h.id),
                 );
             }
         }
     }
 
-    fn note(&mut self, frame: u64, text: String) {
+    fn note(&mut self, (input, frame): (u32, u64), text: String) {
         if frame == 0 {
             return;
         }
         // Wireshark shows comments to people: packet text made harmless (crate::shown).
         let text = crate::shown::shown(&text).into_owned();
-        let v = self.comments.entry(frame).or_default();
+        let v = self.comments.entry((input, frame)).or_default();
         if !v.contains(&text) {
             v.push(text);
         }
@@ -145,17 +146,24 @@ pub(crate) fn write(
         secret_ranges(paths, opts, &plan)?
     };
     let mut w = PcapngWriter::new(out)?;
-    let mut source = MergedSource::open(paths)?;
+    let mut source = MergedSource::open(paths)?.merged(opts.merge);
     let mut analyzer = Analyzer::new(opts.config.revealing(opts.reveal_secrets));
     analyzer.track_offsets();
     let mut net = NetDecoder::new();
     // What each (connection, sender)'s last segment left for masking its next one.
     let mut carry: BTreeMap<(ConnId, std::net::SocketAddr), Carry> = BTreeMap::new();
     let mut held = Held::default();
+    let mut input = 0;
     while let Some(frame) = source.next_frame() {
         analyzer.push(&frame, &mut |_| {});
         if plan.conns.is_empty() {
             continue;
+        }
+        if frame.input != input {
+            // Each file is its own capture: no datagram is put together across two.
+            input = frame.input;
+            net.forget_fragments();
+            held = Held::default();
         }
         // Every frame, not only the chosen ones, so fragments are reassembled here too.
         let seg = net
@@ -219,10 +227,11 @@ pub(crate) fn write(
             }
         }
         for h in &earlier {
-            let comments = plan.comments.get(&h.number).map(Vec::as_slice);
+            let comments = plan.comments.get(&(h.input, h.number)).map(Vec::as_slice);
             w.packet(
                 &Frame {
                     number: h.number,
+                    input: h.input,
                     ts: h.ts,
                     link: h.link,
                     data: &h.data,
@@ -233,7 +242,7 @@ pub(crate) fn write(
         }
         let comments = plan
             .comments
-            .get(&frame.number)
+            .get(&(frame.input, frame.number))
             .map(Vec::as_slice)
             .unwrap_or_default();
         w.packet(
@@ -386,13 +395,18 @@ fn secret_ranges(
     opts: &Options,
     plan: &Plan,
 ) -> Result<SecretRanges, ExportError> {
-    let mut source = MergedSource::open(paths)?;
+    let mut source = MergedSource::open(paths)?.merged(opts.merge);
     let mut analyzer = Analyzer::new(opts.config.revealing(opts.reveal_secrets));
     analyzer.track_offsets();
     let mut net = NetDecoder::new();
     let mut streams: BTreeMap<(ConnId, std::net::SocketAddr), Assembly> = BTreeMap::new();
+    let mut input = 0;
     while let Some(frame) = source.next_frame() {
         analyzer.push(&frame, &mut |_| {});
+        if frame.input != input {
+            input = frame.input;
+            net.forget_fragments();
+        }
         let Some(seg) = net.decode(&frame).filter(|s| !s.payload.is_empty()) else {
             continue;
         };
@@ -443,6 +457,7 @@ fn put_back_fragment(data: &mut [u8], span: FragmentSpan, header: usize, masked:
 #[derive(Debug, Clone)]
 struct HeldFrame {
     number: u64,
+    input: u32,
     ts: crate::capture::Timestamp,
     link: LinkType,
     data: Vec<u8>,
@@ -484,6 +499,7 @@ impl Held {
         }
         list.push(HeldFrame {
             number: frame.number,
+            input: frame.input,
             ts: frame.ts,
             link: frame.link,
             data: frame.data.to_vec(),
@@ -870,6 +886,7 @@ mod tests {
             let mut w = PcapngWriter::new(&mut out).unwrap();
             let f = Frame {
                 number: 1,
+                input: 0,
                 ts: Timestamp(1_700_000_000_123_456_789),
                 link: LinkType::ETHERNET,
                 data: &[1, 2, 3, 4, 5],

@@ -513,6 +513,19 @@ impl Correlator {
         self.sweep(now, true, sink);
     }
 
+    /// The capture ended at `now`: every handshake is finished as at the end of input, and
+    /// nothing of it is kept to join what comes next (the handshake numbers go on).
+    pub fn end_input(&mut self, now: Timestamp, sink: &mut dyn FnMut(Handshake)) {
+        self.finish(now, sink);
+        *self = Correlator {
+            cfg: self.cfg,
+            next_id: self.next_id,
+            finished: self.finished,
+            stats: self.stats,
+            ..Correlator::default()
+        };
+    }
+
     fn finish_one(&mut self, id: u64, sink: &mut dyn FnMut(Handshake)) {
         let Some(mut o) = self.open.remove(&id) else {
             return;
@@ -582,6 +595,7 @@ impl Open {
         let ts = leg.ts();
         Open {
             hs: Handshake {
+                input: 0,
                 id,
                 client: client.ip(),
                 client_socket: client,

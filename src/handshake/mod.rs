@@ -328,6 +328,8 @@ pub struct SharedChallenge {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Handshake {
     pub id: u64,
+    /// The capture it is in ([`crate::capture::Frame::input`]).
+    pub input: u32,
     /// The client address (its port changes from connection to connection).
     pub client: IpAddr,
     /// The client socket of the first connection.

@@ -178,6 +178,8 @@ impl Response {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Exchange {
     pub conn: ConnId,
+    /// The capture it is in ([`crate::capture::Frame::input`]).
+    pub input: u32,
     /// `None` for a response whose request was not captured (picked up mid-stream, or lost).
     pub request: Option<Request>,
     /// `None` when the connection ended before a response.

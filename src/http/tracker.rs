@@ -703,6 +703,7 @@ fn emit(
     c.owned = c.owned.saturating_sub(gone);
     stats.exchanges = stats.exchanges.saturating_add(1);
     sink(HttpEvent::Exchange(Box::new(Exchange {
+        input: 0,
         conn,
         request,
         response,

@@ -63,6 +63,13 @@ pub struct Defragmenter {
 }
 
 impl Defragmenter {
+    /// Lets go of every datagram in reassembly (its capture ended: nothing of another joins
+    /// it). Not counted as dropped: the capture held no more of them.
+    pub fn clear(&mut self) {
+        self.partial.clear();
+        self.held = 0;
+    }
+
     /// Fragments dropped so far (caps, timeouts, impossible offsets).
     pub fn dropped(&self) -> u64 {
         self.dropped

@@ -61,6 +61,8 @@ pub struct NetStats {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct UnknownLink {
     pub frame: u64,
+    /// Its capture ([`Frame::input`]).
+    pub input: u32,
     pub link_type: u16,
 }
 
@@ -87,6 +89,11 @@ impl NetDecoder {
         NetDecoder::default()
     }
 
+    /// The capture ended: datagrams still in reassembly will never complete.
+    pub fn forget_fragments(&mut self) {
+        self.defrag.clear();
+    }
+
     pub fn stats(&self) -> &NetStats {
         &self.stats
     }
@@ -108,6 +115,7 @@ impl NetDecoder {
                 if self.stats.first_unknown_link.is_none() {
                     self.stats.first_unknown_link = Some(UnknownLink {
                         frame: frame.number,
+                        input: frame.input,
                         link_type: frame.link.0,
                     });
                 }

@@ -32,9 +32,10 @@ use crate::net::{FlowKey, Segment};
 /// connection table closes connections in a sweep and at the end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Key {
-    /// The frame before which (sweep) or in which (segment) the unit happens.
+    /// The frame (counted over all captures) before which (a capture's end, a sweep) or in
+    /// which (segment) the unit happens.
     frame: u64,
-    /// Sweep, segment, end of input, and the model's `Finish`.
+    /// A capture's end, sweep, segment, end of input, and the model's `Finish`.
     phase: u8,
     /// The closed connection's index time (sweep).
     at: i64,
@@ -46,15 +47,25 @@ impl Key {
     /// The `Finish` after everything: every shard sends one, the merge passes one on.
     pub const END: Key = Key {
         frame: u64::MAX,
-        phase: 3,
+        phase: 4,
         at: 0,
         conn: 0,
     };
 
-    pub(super) fn sweep(frame: u64, at: i64, conn: ConnId) -> Key {
+    /// The capture before the frame ends: its connections closed by id, then the model told.
+    pub(super) fn boundary(frame: u64, conn: ConnId) -> Key {
         Key {
             frame,
             phase: 0,
+            at: 0,
+            conn,
+        }
+    }
+
+    pub(super) fn sweep(frame: u64, at: i64, conn: ConnId) -> Key {
+        Key {
+            frame,
+            phase: 1,
             at,
             conn,
         }
@@ -63,7 +74,7 @@ impl Key {
     pub(super) fn packet(frame: u64) -> Key {
         Key {
             frame,
-            phase: 1,
+            phase: 2,
             at: 0,
             conn: 0,
         }
@@ -72,16 +83,16 @@ impl Key {
     pub(super) fn finish(conn: ConnId) -> Key {
         Key {
             frame: u64::MAX,
-            phase: 2,
+            phase: 3,
             at: 0,
             conn,
         }
     }
 
-    /// Below every key of the frames after `frame`: what a shard can still make once given
-    /// frame `frame`.
-    pub fn after(frame: u64) -> Key {
-        Key::sweep(frame.saturating_add(1), i64::MIN, 0)
+    /// Below every key of the frames after the `seq`th: what a shard can still make once
+    /// given that frame.
+    pub fn after(seq: u64) -> Key {
+        Key::boundary(seq.saturating_add(1), 0)
     }
 }
 
@@ -196,6 +207,8 @@ pub struct Merger {
     sum: [u64; 4],
     peak: [u64; 4],
     finish: Option<ModelEvent>,
+    /// The key of the last capture's end passed on.
+    ended: Option<Key>,
     caps: Caps,
 }
 
@@ -208,6 +221,7 @@ impl Merger {
             sum: [0; 4],
             peak: [0; 4],
             finish: None,
+            ended: None,
             caps,
         }
     }
@@ -259,13 +273,19 @@ impl Merger {
                     None => Next::Done,
                 };
             };
-            let Some((_, item)) = self.queues.get_mut(i).and_then(|q| q.items.next()) else {
+            let Some((key, item)) = self.queues.get_mut(i).and_then(|q| q.items.next()) else {
                 continue;
             };
             match item {
                 Item::Gauges(g) => self.gauges(i, g),
                 Item::Event(ModelEvent::Finish(now)) => {
                     self.finish.get_or_insert(ModelEvent::Finish(now));
+                }
+                // Every shard ends each capture; the model is told once.
+                Item::Event(ModelEvent::EndInput { .. }) if self.ended == Some(key) => {}
+                Item::Event(e @ ModelEvent::EndInput { .. }) => {
+                    self.ended = Some(key);
+                    return Next::Event(e);
                 }
                 Item::Event(mut e) => {
                     self.renumber(&mut e);
@@ -329,7 +349,7 @@ impl Merger {
                 }
                 Output::Exchange(..) | Output::Handshake(..) => {}
             },
-            ModelEvent::Sweep(_) | ModelEvent::Finish(_) => {}
+            ModelEvent::Sweep(_) | ModelEvent::Finish(_) | ModelEvent::EndInput { .. } => {}
         }
     }
 

@@ -301,6 +301,11 @@ impl TcpTable {
         self.closed.retain(|_, c| c.last_seen >= cutoff);
     }
 
+    /// Forgets every closed 4-tuple (its capture ended: no late packet of it can come).
+    pub fn forget_all_closed(&mut self) {
+        self.closed.clear();
+    }
+
     /// End of input: releases what is buffered (with gaps for the holes) and closes every open
     /// connection with `EndOfInput`, in ConnId order.
     pub fn finish(&mut self, now: Timestamp, sink: &mut dyn FnMut(StreamEvent<'_>)) {

@@ -55,6 +55,8 @@ use theme::Theme;
 pub struct Options {
     pub reveal_secrets: bool,
     pub config: Config,
+    /// Read several files as one capture in time order (`--merge`) rather than each on its own.
+    pub merge: bool,
 }
 
 /// Why the UI could not run.
@@ -132,7 +134,7 @@ impl Drop for TermGuard {
 pub fn run(paths: &[PathBuf], opts: &Options) -> Result<Ended, UiError> {
     // Opening reads only the file headers; an unusable file is an error before the screen
     // changes.
-    let source = MergedSource::open(paths)?;
+    let source = MergedSource::open(paths)?.merged(opts.merge);
     let src = Source {
         names: paths.iter().map(|p| p.display().to_string()).collect(),
         total_bytes: source.total_size(),
@@ -313,6 +315,7 @@ impl Exporter {
             reveal_secrets: self.opts.reveal_secrets,
             config: self.opts.config,
             selection,
+            merge: self.opts.merge,
         };
         let tx = self.tx.clone();
         let spawned = std::thread::Builder::new()

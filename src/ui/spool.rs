@@ -194,9 +194,22 @@ pub struct Detail {
     pub timeline: Vec<Step>,
     pub legs: Vec<LegDetail>,
     pub findings: Vec<FindingDetail>,
+    /// Its file's number (from 1) and name, when the files are several captures: its frames
+    /// are that file's.
+    #[serde(default)]
+    pub file: Option<(u32, String)>,
 }
 
 impl Detail {
+    /// A timeline line's frame as the user types it into Wireshark: `f12`, or `2:f12` in the
+    /// second of several files.
+    pub fn frame_label(&self, frame: u64) -> String {
+        match &self.file {
+            Some((n, _)) => format!("{n}:f{frame}"),
+            None => format!("f{frame}"),
+        }
+    }
+
     /// `raw` holds where the raw heads are, by leg (shorter when some were not kept).
     pub fn of(a: &Analysed, raw: Vec<Option<Slot>>) -> Detail {
         let h = &a.handshake;
@@ -252,6 +265,7 @@ impl Detail {
                         .collect(),
                 })
                 .collect(),
+            file: None,
         }
     }
 }
@@ -484,6 +498,7 @@ mod tests {
     fn detail(id: u64) -> Detail {
         Detail {
             id,
+            file: None,
             client_socket: "10.0.0.5:50123".parse().unwrap(),
             server: "10.0.0.80:80".parse().unwrap(),
             host: Some("intranet".into()),

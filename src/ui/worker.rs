@@ -166,6 +166,8 @@ struct Collect {
     listed: u64,
     /// The first spool error not yet sent.
     spool_error: Option<String>,
+    /// The files' names when each is its own capture (empty for one capture).
+    files: Vec<String>,
 }
 
 impl Collect {
@@ -179,6 +181,18 @@ impl Collect {
             strings: Interner::default(),
             listed: 0,
             spool_error: None,
+            files: Vec::new(),
+        }
+    }
+
+    /// The handshakes come from these captures, each numbering its own frames.
+    fn captures_of(&mut self, source: &MergedSource) {
+        if source.captures() > 1 {
+            self.files = source
+                .files()
+                .iter()
+                .map(|f| crate::shown::shown(&f.path().display().to_string()).into_owned())
+                .collect();
         }
     }
 
@@ -205,7 +219,13 @@ impl Collect {
                     return;
                 }
                 let what = format!("handshake #{}", a.handshake.id);
-                let slot = match self.spool.put(&Detail::of(&a, raw), &what) {
+                let mut detail = Detail::of(&a, raw);
+                let input = a.handshake.input;
+                detail.file = usize::try_from(input)
+                    .ok()
+                    .and_then(|i| self.files.get(i))
+                    .map(|name| (input.saturating_add(1), name.clone()));
+                let slot = match self.spool.put(&detail, &what) {
                     Ok(slot) => slot,
                     Err(e) => {
                         self.note(e);
@@ -268,6 +288,7 @@ fn run_files(
 ) {
     let mut last = Instant::now();
     let mut n: u32 = 0;
+    c.captures_of(&source);
     while let Some(frame) = source.next_frame() {
         analyzer.push(&frame, &mut |o| c.take(o));
         n = n.wrapping_add(1);
@@ -398,6 +419,7 @@ pub fn read_all(
 ) -> Batch {
     let mut analyzer = Analyzer::new(config.revealing(reveal));
     let mut c = Collect::new(reveal, spool);
+    c.captures_of(&source);
     while let Some(frame) = source.next_frame() {
         analyzer.push(&frame, &mut |o| c.take(o));
     }

@@ -94,6 +94,7 @@ impl Feed {
         self.ts += 1_000;
         let frame = Frame {
             number: self.number,
+            input: 0,
             ts: Timestamp(self.ts),
             link: LinkType::ETHERNET,
             data: &self.buf,
@@ -224,6 +225,7 @@ fn fragment_flood(n: u64) -> (Stats, Outputs) {
         f.ts += 1_000;
         let frame = Frame {
             number: f.number,
+            input: 0,
             ts: Timestamp(f.ts),
             link: LinkType::ETHERNET,
             data: &buf,

@@ -21,6 +21,7 @@ mod ui;
 mod live;
 mod hardening;
 mod hostile_text;
+mod inputs;
 mod shards;
 mod slice_masking;
 mod threads;

@@ -219,6 +219,7 @@ fn frames(steps: &[Step]) -> Vec<(i64, Vec<u8>)> {
 fn frame(number: usize, (ts, data): &(i64, Vec<u8>)) -> Frame<'_> {
     Frame {
         number: u64::try_from(number + 1).unwrap(),
+        input: 0,
         ts: Timestamp(*ts),
         link: LinkType::ETHERNET,
         data,

@@ -81,6 +81,7 @@ fn slice(bytes: &[u8]) -> Vec<u8> {
         reveal_secrets: false,
         config: authscope::pipeline::Config::default(),
         selection: Selection::new(Vec::new(), None),
+        merge: false,
     };
     let mut out = Vec::new();
     authscope::export::run(&[path], &opts, &mut out).unwrap();

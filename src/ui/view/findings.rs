@@ -58,6 +58,9 @@ fn lines(h: &Detail, t: &Theme) -> Vec<Line<'static>> {
         Span::styled(format!("#{} ", h.id), t.bold()),
         Span::raw(format!("{} -> {}  {target}", h.client_socket, h.server)),
     ]));
+    if let Some((n, name)) = &h.file {
+        out.push(Line::styled(format!("file {n}: {name}"), t.dim()));
+    }
     let mut facts = vec![format!("outcome: {}", h.outcome)];
     if !h.offered.is_empty() {
         facts.push(format!("offered: {}", h.offered.join(", ")));

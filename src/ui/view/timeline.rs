@@ -18,8 +18,21 @@ use crate::ui::theme::Theme;
 
 use super::canvas::{clip, Row};
 
-/// Columns before the diagram: cursor mark, delta, connection, frame.
-const GUTTER: usize = 21;
+/// Columns before the diagram: cursor mark, delta, connection, then the frame in as many as
+/// the handshake's longest needs (at least [`FRAME_COLUMNS`]).
+const GUTTER: usize = 15;
+const FRAME_COLUMNS: usize = 6;
+
+/// The gutter of `h`'s timeline: a frame number is never cut.
+fn gutter(h: &Detail) -> usize {
+    let longest = h
+        .timeline
+        .iter()
+        .map(|e| h.frame_label(e.frame).len().saturating_add(1))
+        .max()
+        .unwrap_or(0);
+    GUTTER.saturating_add(longest.max(FRAME_COLUMNS))
+}
 
 pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme, wide: bool) {
     if area.is_empty() {
@@ -55,8 +68,9 @@ pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme, wide: bool) {
         return;
     };
     let width = usize::from(inner.width);
-    let dw = width.saturating_sub(GUTTER);
-    let lanes = Lanes::of(h, dw);
+    let gutter = gutter(h);
+    let dw = width.saturating_sub(gutter);
+    let lanes = Lanes::of(h, dw, gutter);
     let mut lines = vec![lanes.labels(h, width, t)];
     let rows = usize::from(inner.height.saturating_sub(1));
     let cur = s.timeline_cursor;
@@ -82,10 +96,12 @@ struct Lanes {
     /// The origin server behind a proxy (equal to `hop` without one).
     origin: usize,
     proxied: bool,
+    /// Columns before the diagram.
+    gutter: usize,
 }
 
 impl Lanes {
-    fn of(h: &Detail, dw: usize) -> Lanes {
+    fn of(h: &Detail, dw: usize, gutter: usize) -> Lanes {
         let proxied = h.proxy || h.resource.contains("://") || h.legs.iter().any(|l| l.proxy);
         let right = dw.saturating_sub(2);
         let hop = if proxied { right / 2 } else { right };
@@ -94,12 +110,13 @@ impl Lanes {
             hop,
             origin: right,
             proxied,
+            gutter,
         }
     }
 
     fn labels(&self, h: &Detail, width: usize, t: &Theme) -> Line<'static> {
         let mut row = Row::new(width);
-        let at = |x: usize| GUTTER.saturating_add(x);
+        let at = |x: usize| self.gutter.saturating_add(x);
         let client = format!("client {}", h.client_socket);
         row.text(at(self.client), &client, t.bold(), width);
         let hop_name = if self.proxied {
@@ -135,7 +152,7 @@ fn entry_line(
     t: &Theme,
     cursor: bool,
 ) -> Line<'static> {
-    let mut row = Row::new(GUTTER);
+    let mut row = Row::new(lanes.gutter);
     row.text(0, if cursor { ">" } else { " " }, Style::new(), 1);
     let delta = if e.delta_ns == 0 {
         String::new()
@@ -145,7 +162,8 @@ fn entry_line(
     row.text(1, &format!("{delta:>8}"), t.dim(), 8);
     row.text(10, &format!("c{:<3}", e.conn), t.conn(e.conn), 4);
     // The frame Wireshark shows the line on, for its Go to Packet.
-    row.text(15, &format!("f{:<5}", e.frame), t.dim(), 6);
+    let frame = h.frame_label(e.frame);
+    row.text(GUTTER, &frame, t.dim(), frame.len());
     let mut d = Row::new(dw);
     let lane = t.dim();
     for x in [lanes.client, lanes.hop, lanes.origin] {

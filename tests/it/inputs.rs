@@ -1,0 +1,248 @@
+//! Several files are several captures: `report a b` gives the handshakes of `report a` and of
+//! `report b`, numbered on, each naming its file and its file's frames; `--merge` reads them as
+//! one capture, as `mergecap` joins the parts of a rotated capture.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use authscope::report::{run, ExchangeFilter, Format, Options};
+use serde_json::Value;
+
+use super::util::{bin, captures_in, full, public_captures, root};
+
+fn json(paths: &[PathBuf], merge: bool, threads: usize) -> Value {
+    let opts = Options {
+        format: Format::Json,
+        exchanges: ExchangeFilter::All,
+        all_handshakes: true,
+        threads,
+        merge,
+        ..Options::default()
+    };
+    let mut out = Vec::new();
+    run(paths, &opts, &mut out).unwrap();
+    serde_json::from_slice(&out).unwrap()
+}
+
+fn array<'a>(doc: &'a Value, key: &str) -> &'a Vec<Value> {
+    doc[key].as_array().unwrap()
+}
+
+/// `v` as the report on several files has it: connection ids and handshake ids moved on by
+/// what the files before held, and the capture named.
+fn shifted(v: &Value, conns: u64, handshakes: u64, input: u64) -> Value {
+    fn walk(v: &Value, key: Option<&str>, conns: u64, handshakes: u64, input: u64) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, x)| (k.clone(), walk(x, Some(k), conns, handshakes, input)))
+                    .collect(),
+            ),
+            Value::Array(a) if key == Some("connections") => Value::Array(
+                a.iter()
+                    .map(|x| match x.as_u64() {
+                        Some(c) => Value::from(c + conns),
+                        None => walk(x, None, conns, handshakes, input),
+                    })
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(
+                a.iter()
+                    .map(|x| walk(x, None, conns, handshakes, input))
+                    .collect(),
+            ),
+            // Sentences name connections and handshakes by number too.
+            Value::String(text) if matches!(key, Some("note" | "summary" | "next_step")) => {
+                Value::String(digits_masked(text))
+            }
+            Value::Number(n) => match key {
+                Some("conn" | "other_conn") => Value::from(n.as_u64().unwrap() + conns),
+                Some("handshake" | "other") => Value::from(n.as_u64().unwrap() + handshakes),
+                Some("input") => Value::from(input),
+                _ => v.clone(),
+            },
+            _ => v.clone(),
+        }
+    }
+    let mut out = walk(v, None, conns, handshakes, input);
+    // A handshake's and a connection's own id.
+    if let Some(id) = v.get("id").and_then(Value::as_u64) {
+        let base = if v.get("legs").is_some() {
+            handshakes
+        } else {
+            conns
+        };
+        out["id"] = Value::from(id + base);
+    }
+    out
+}
+
+/// `text` with each run of digits as one `#`.
+fn digits_masked(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if !c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('#') {
+            out.push('#');
+        }
+    }
+    out
+}
+
+#[test]
+fn several_files_report_what_each_reports_alone() {
+    let files = captures_in(&root().join("captures"));
+    assert!(files.len() > 10);
+    let together = json(&files, false, 1);
+    assert_eq!(together["merged"], Value::Bool(false));
+    assert_eq!(array(&together, "inputs").len(), files.len());
+    let (mut conns, mut handshakes) = (0u64, 0u64);
+    let mut want = [
+        ("handshakes", Vec::new()),
+        ("findings", Vec::new()),
+        ("connections", Vec::new()),
+        ("exchanges", Vec::new()),
+    ];
+    for (input, f) in files.iter().enumerate() {
+        let alone = json(std::slice::from_ref(f), false, 1);
+        for (key, list) in &mut want {
+            list.extend(
+                array(&alone, key)
+                    .iter()
+                    .map(|v| shifted(v, conns, handshakes, input as u64)),
+            );
+        }
+        conns += array(&alone, "connections").len() as u64;
+        handshakes += alone["summary"]["stats"]["handshakes"].as_u64().unwrap();
+    }
+    for (key, list) in &want {
+        let got = array(&together, key);
+        assert_eq!(got.len(), list.len(), "{key}: how many");
+        for (g, w) in got.iter().zip(list) {
+            assert_eq!(
+                &shifted(g, 0, 0, g["input"].as_u64().unwrap_or(0)),
+                w,
+                "{key}"
+            );
+        }
+    }
+    let hs = array(&together, "handshakes");
+    assert!(hs.iter().any(|h| h["input"] != 0), "the inputs are named");
+}
+
+#[test]
+fn several_files_report_the_same_whatever_the_threads() {
+    let files = captures_in(&root().join("captures"));
+    let one = json(&files, false, 1);
+    for threads in [2, 3, 4] {
+        assert!(
+            one == json(&files, false, threads),
+            "{threads} threads differ from one"
+        );
+    }
+    let merged = json(&files, true, 1);
+    for threads in [3, 4] {
+        assert!(
+            merged == json(&files, true, threads),
+            "--merge, {threads} threads"
+        );
+    }
+}
+
+/// The text report numbers its files and names each frame with its file's number.
+#[test]
+fn the_text_report_names_the_file_of_every_frame() {
+    let files = [
+        root().join("captures/ntlm-wrong-password.pcap"),
+        root().join("captures/basic-success.pcap"),
+    ];
+    let out = Command::new(bin())
+        .arg("report")
+        .args(&files)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("1: "), "{text}");
+    assert!(text.contains("\n2: "), "{text}");
+    let block = text.split("\n#1 ").nth(1).unwrap();
+    assert!(block.contains("file 2: "), "{block}");
+    let timeline: Vec<&str> = block
+        .lines()
+        .filter(|l| l.contains(" c1 ") || l.contains(" c1  "))
+        .collect();
+    assert!(!timeline.is_empty(), "{block}");
+    for l in timeline {
+        assert!(l.contains(" 2:f"), "a frame without its file: {l}");
+    }
+    let first = text
+        .split("\n#0 ")
+        .nth(1)
+        .unwrap()
+        .split("\n#1 ")
+        .next()
+        .unwrap();
+    for l in first.lines() {
+        assert!(!l.contains(" 2:f"), "file 1's handshake names file 2: {l}");
+    }
+}
+
+/// Parts of one capture cut by `editcap -c`, read with `--merge`, report what the whole does.
+#[test]
+fn merged_parts_report_what_the_whole_capture_does() {
+    if !full() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut wholes: Vec<PathBuf> = captures_in(&root().join("captures"));
+    wholes.extend(public_captures().into_iter().take(6));
+    for whole in wholes {
+        let parts = split(&whole, dir.path(), 7);
+        if parts.len() < 2 {
+            continue;
+        }
+        let mut want = json(std::slice::from_ref(&whole), false, 1);
+        let mut got = json(&parts, true, 1);
+        assert_eq!(got["merged"], Value::Bool(true));
+        for doc in [&mut want, &mut got] {
+            let m = doc.as_object_mut().unwrap();
+            m.remove("inputs");
+            m.remove("merged");
+            m["summary"].as_object_mut().unwrap().remove("warnings");
+        }
+        assert!(
+            want == got,
+            "{}: --merge of its {} parts differs from the whole",
+            whole.display(),
+            parts.len()
+        );
+        for p in parts {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+}
+
+/// `whole` cut into files of `packets` packets each, in `dir`.
+fn split(whole: &Path, dir: &Path, packets: u32) -> Vec<PathBuf> {
+    let stem = whole.file_stem().unwrap().to_string_lossy().into_owned();
+    let out = dir.join(format!("{stem}.pcapng"));
+    let status = Command::new("editcap")
+        .args(["-c", &packets.to_string()])
+        .arg(whole)
+        .arg(&out)
+        .status()
+        .expect("editcap (Wireshark's) is needed for the full tests");
+    assert!(status.success(), "editcap on {}", whole.display());
+    let mut parts: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{stem}_"))
+        })
+        .collect();
+    parts.sort();
+    parts
+}
