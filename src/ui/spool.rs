@@ -210,6 +210,14 @@ impl Detail {
         }
     }
 
+    /// The same in words, for a line of prose: `frame 12`, or `file 2 frame 12`.
+    pub fn frame_words(&self, frame: u64) -> String {
+        match &self.file {
+            Some((n, _)) => format!("file {n} frame {frame}"),
+            None => format!("frame {frame}"),
+        }
+    }
+
     /// `raw` holds where the raw heads are, by leg (shorter when some were not kept).
     pub fn of(a: &Analysed, raw: Vec<Option<Slot>>) -> Detail {
         let h = &a.handshake;

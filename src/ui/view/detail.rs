@@ -10,7 +10,7 @@ use crate::capture::Timestamp;
 use crate::http::Header;
 use crate::report::{clock, human_delta};
 use crate::ui::app::{Pane, RawHeads, State};
-use crate::ui::spool::LegDetail;
+use crate::ui::spool::{Detail, LegDetail};
 use crate::ui::strings;
 use crate::ui::theme::Theme;
 
@@ -46,7 +46,14 @@ fn lines(s: &State, t: &Theme) -> Vec<Line<'static>> {
     let leg_no = s.current_leg();
     match (s.current(), s.detail(), leg_no) {
         (Some(_), Some(d), Some(n)) => match d.legs.get(n) {
-            Some(leg) => leg_lines(leg, leg.raw.as_ref(), s.show_raw, s.cursor_on_response(), t),
+            Some(leg) => leg_lines(
+                d,
+                leg,
+                leg.raw.as_ref(),
+                s.show_raw,
+                s.cursor_on_response(),
+                t,
+            ),
             None => vec![Line::styled(strings::NO_LEG, t.dim())],
         },
         (None, _, _) => vec![Line::styled(strings::NO_SELECTION, t.dim())],
@@ -57,6 +64,7 @@ fn lines(s: &State, t: &Theme) -> Vec<Line<'static>> {
 
 /// Every line of a leg's detail.
 fn leg_lines(
+    d: &Detail,
     leg: &LegDetail,
     raw: Option<&RawHeads>,
     show_raw: bool,
@@ -73,9 +81,9 @@ fn leg_lines(
     }
     out.push(Line::styled(head, t.dim()));
     let mut req = Vec::new();
-    request_lines(&mut req, leg, t);
+    request_lines(&mut req, d, leg, t);
     let mut resp = Vec::new();
-    response_lines(&mut resp, leg, t);
+    response_lines(&mut resp, d, leg, t);
     if response_first {
         out.extend(resp);
         out.extend(req);
@@ -123,14 +131,14 @@ fn push_tree(out: &mut Vec<Line<'static>>, roots: &[tree::Node], t: &Theme) {
     }
 }
 
-fn request_lines(out: &mut Vec<Line<'static>>, leg: &LegDetail, t: &Theme) {
+fn request_lines(out: &mut Vec<Line<'static>>, d: &Detail, leg: &LegDetail, t: &Theme) {
     match &leg.request {
         Some(r) => {
             out.push(Line::from(vec![
                 Span::styled("Request ", t.bold()),
                 Span::raw(format!("{} {}", r.method, r.uri)),
                 Span::styled(
-                    format!("  frame {} at {}", r.frame, clock(Timestamp(r.ts))),
+                    format!("  {} at {}", d.frame_words(r.frame), clock(Timestamp(r.ts))),
                     t.dim(),
                 ),
             ]));
@@ -149,7 +157,7 @@ fn request_lines(out: &mut Vec<Line<'static>>, leg: &LegDetail, t: &Theme) {
     }
 }
 
-fn response_lines(out: &mut Vec<Line<'static>>, leg: &LegDetail, t: &Theme) {
+fn response_lines(out: &mut Vec<Line<'static>>, d: &Detail, leg: &LegDetail, t: &Theme) {
     match &leg.response {
         Some(r) => {
             let mut status = format!("{} {}", r.status, r.reason);
@@ -160,7 +168,7 @@ fn response_lines(out: &mut Vec<Line<'static>>, leg: &LegDetail, t: &Theme) {
                 Span::styled("Response ", t.bold()),
                 Span::styled(status, t.status(r.status)),
                 Span::styled(
-                    format!("  frame {} at {}", r.frame, clock(Timestamp(r.ts))),
+                    format!("  {} at {}", d.frame_words(r.frame), clock(Timestamp(r.ts))),
                     t.dim(),
                 ),
             ]));

@@ -111,7 +111,7 @@ fn lines(h: &Detail, t: &Theme) -> Vec<Line<'static>> {
                 .map(|l| format!("leg {} ", l.saturating_add(1)))
                 .unwrap_or_default();
             out.push(Line::styled(
-                format!("  {leg}c{} frame {}: {}", e.conn, e.frame, e.note),
+                format!("  {leg}c{} {}: {}", e.conn, h.frame_words(e.frame), e.note),
                 t.dim(),
             ));
         }
