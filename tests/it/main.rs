@@ -22,6 +22,7 @@ mod live;
 mod hardening;
 mod hostile_text;
 mod shards;
+mod slice_dissects;
 mod slice_masking;
 mod threads;
 mod util;
