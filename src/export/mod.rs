@@ -24,6 +24,7 @@ pub mod json;
 pub mod mermaid;
 pub mod ndjson;
 pub mod pcapng;
+pub mod token_mask;
 
 use std::collections::BTreeSet;
 use std::io::{self, Write};

@@ -16,32 +16,39 @@
 //! type, total length, body padded to 32 bits, total length again (3.1).
 //!
 //! Secrets are in the packets themselves, so unless `--reveal-secrets` the copied frames are
-//! masked in place, byte for byte with `*` (lengths, sequence numbers and framing unchanged;
-//! TCP checksums no longer match, which Wireshark does not check by default): the values of
-//! `Authorization`, `Proxy-Authorization` (after the scheme name: passwords, NTLM
-//! responses, Kerberos tickets, bearer tokens), `Cookie`, `Set-Cookie`, and `Negotiate`
-//! tokens in `WWW-Authenticate`/`Proxy-Authenticate` (AP-REP, session keys). NTLM Type 2
-//! challenges and the other challenges stay readable. Segments are masked in capture order,
-//! each with what the previous one of its direction left ([`Carry`]): a value that runs on
-//! into the next segment is masked there up to its line end, a header whose name or scheme is
-//! cut by the boundary is recognised there, and folded continuation lines of a secret value
-//! are masked too.
+//! masked in place (lengths, sequence numbers and framing unchanged; TCP checksums no longer
+//! match, which Wireshark does not check by default). A header line seen whole loses only its
+//! secret bytes ([`token_mask`]: passwords, NTLM responses, session keys and MICs, Kerberos
+//! cipher text, mechListMICs, Digest responses, JWT signatures), so Wireshark still dissects
+//! every NTLM, SPNEGO and Kerberos message of the slice. Anything else is starred with `*`
+//! byte for byte: the values of `Authorization`, `Proxy-Authorization` (after the scheme),
+//! `Cookie`, `Set-Cookie`, `Authentication-Info`, and `Negotiate` or `Kerberos` tokens in
+//! `WWW-Authenticate`/`Proxy-Authenticate` (AP-REP, session keys); NTLM Type 2 challenges and
+//! the other challenges stay readable. Segments are starred in capture order, each with what
+//! the previous one of its direction left ([`Carry`]): a value that runs on into the next
+//! segment is masked there up to its line end, a header whose name or scheme is cut by the
+//! boundary is recognised there, and folded continuation lines of a secret value are masked
+//! too.
 //!
 //! Fragmented IPv4 datagrams are reassembled here as in the analysis and masked whole; the
 //! masked bytes go back into each fragment's frame at its fragment offset. The fragments
 //! before the one that completes a datagram are held (8 MiB at most) and copied just before
 //! it, so they can come slightly out of capture order.
 //!
-//! Masking happens twice over, and what either finds is masked: a pass before the copy puts
+//! Masking happens twice over, and what either finds is starred: a pass before the copy puts
 //! each chosen connection's streams back in order and finds the secret values there, by
 //! stream offset, so a value whose end arrives before its start (reordered on the wire) or
 //! in a retransmission is masked wherever its bytes travel; and each copied segment is also
-//! masked in capture order, which covers what the stream never completed.
+//! masked in capture order, which covers what the stream never completed. The first pass also
+//! keeps each header line it saw whole masked down to its secret bytes ([`Precise`]); where a
+//! copied segment carries such a line's bytes as the stream had them, they replace whatever
+//! both passes starred there.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::PathBuf;
 
+use super::token_mask;
 use super::{for_each_selected, request_label, response_label, tcp_label, ExportError, Options};
 use crate::capture::{Frame, LinkType, MergedSource};
 use crate::handshake::ConnEventKind;
@@ -193,15 +200,23 @@ pub(crate) fn write(
         let mut data = frame.data.to_vec();
         if let Some((src, at, mut masked)) = seg {
             let key = (conn, src);
+            let off = analyzer.last_offset();
+            let captured = off
+                .filter(|&off| secrets.refines(key, off, masked.len()))
+                .map(|_| masked.clone());
             // The secrets found in stream order, wherever this segment falls in it...
-            if let Some(off) = analyzer.last_offset() {
+            if let Some(off) = off {
                 secrets.mask(key, off, &mut masked);
             }
             // ...and those this segment shows in capture order (a value the stream never
-            // completed, a connection past the reassembly's caps).
+            // completed, a connection past the reassembly's caps)...
             let left = mask_secrets(&mut masked, carry.remove(&key).unwrap_or_default());
             if left != Carry::Clear {
                 carry.insert(key, left);
+            }
+            // ...but a header line the stream showed whole loses only its secret bytes.
+            if let (Some(off), Some(captured)) = (off, &captured) {
+                secrets.refine(key, off, captured, &mut masked);
             }
             match (at, frag) {
                 (Some(at), _) => {
@@ -257,10 +272,35 @@ pub(crate) fn write(
     Ok(summary)
 }
 
-/// The secret byte ranges of each (connection, sender)'s stream, by stream offset.
+/// The secret byte ranges of each (connection, sender)'s stream, by stream offset, and the
+/// header lines there masked down to their secret bytes.
 #[derive(Debug, Default)]
 struct SecretRanges {
     ranges: BTreeMap<(ConnId, std::net::SocketAddr), Vec<(u64, u64)>>,
+    precise: BTreeMap<(ConnId, std::net::SocketAddr), Vec<Precise>>,
+}
+
+/// A header line seen whole in stream order that [`token_mask::mask_line`] masked more
+/// finely than the whole value.
+#[derive(Debug)]
+struct Precise {
+    /// Stream offset of its first byte.
+    start: u64,
+    /// The line as masked.
+    line: Vec<u8>,
+    /// The runs of `line` that differ from the line as sent, from its start.
+    changed: Vec<(usize, usize)>,
+}
+
+impl Precise {
+    fn end(&self) -> u64 {
+        self.start.saturating_add(self.line.len() as u64)
+    }
+
+    fn changed(&self, k: usize) -> bool {
+        let i = self.changed.partition_point(|&(_, b)| b <= k);
+        self.changed.get(i).is_some_and(|&(a, _)| a <= k)
+    }
 }
 
 impl SecretRanges {
@@ -280,6 +320,55 @@ impl SecretRanges {
             star(payload, from, to);
         }
     }
+
+    /// Whether `len` bytes at stream offset `off` hold part of a line masked precisely.
+    fn refines(&self, key: (ConnId, std::net::SocketAddr), off: u64, len: usize) -> bool {
+        self.precise.get(&key).is_some_and(|lines| {
+            let first = lines.partition_point(|p| p.end() <= off);
+            lines
+                .get(first)
+                .is_some_and(|p| p.start < off.saturating_add(len as u64))
+        })
+    }
+
+    /// Puts the precisely masked lines over `out`, the masked `captured` payload at stream
+    /// offset `off`: the part of such a line the payload holds becomes the line as masked,
+    /// whatever the two passes starred there. A payload whose bytes differ from the line's
+    /// (a retransmission with other contents) keeps its stars.
+    fn refine(
+        &self,
+        key: (ConnId, std::net::SocketAddr),
+        off: u64,
+        captured: &[u8],
+        out: &mut [u8],
+    ) {
+        let Some(lines) = self.precise.get(&key) else {
+            return;
+        };
+        let end = off.saturating_add(captured.len() as u64);
+        let first = lines.partition_point(|p| p.end() <= off);
+        for p in lines.iter().skip(first).take_while(|p| p.start < end) {
+            let (from, to) = (p.start.max(off), p.end().min(end));
+            let at = |s: u64| {
+                (
+                    usize::try_from(s.saturating_sub(p.start)).unwrap_or(usize::MAX),
+                    usize::try_from(s.saturating_sub(off)).unwrap_or(usize::MAX),
+                )
+            };
+            let same = (from..to).all(|s| {
+                let (k, i) = at(s);
+                p.changed(k) || p.line.get(k) == captured.get(i)
+            });
+            if same {
+                for s in from..to {
+                    let (k, i) = at(s);
+                    if let (Some(o), Some(&m)) = (out.get_mut(i), p.line.get(k)) {
+                        *o = m;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// One direction's stream put back in order, scanned for secrets as it comes together.
@@ -292,6 +381,7 @@ struct Assembly {
     early_bytes: usize,
     carry: Carry,
     ranges: Vec<(u64, u64)>,
+    lines: Lines,
 }
 
 /// Out-of-order bytes held per direction while the hole before them fills; past it, the hole
@@ -315,6 +405,7 @@ impl Assembly {
                     // Still no room: this segment's own hole is given up too.
                     self.next = off;
                     self.carry = Carry::InSecret;
+                    self.lines.state = LineState::Skip;
                 } else {
                     let slot = self.early.entry(off).or_default();
                     if slot.len() < bytes.len() {
@@ -354,11 +445,13 @@ impl Assembly {
         if let Some(&first) = self.early.keys().next() {
             self.next = first;
             self.carry = Carry::InSecret;
+            self.lines.state = LineState::Skip;
             self.drain();
         }
     }
 
     fn scan(&mut self, bytes: &[u8]) {
+        self.lines.feed(self.next, bytes);
         let mut copy = bytes.to_vec();
         self.carry = mask_secrets(&mut copy, std::mem::take(&mut self.carry));
         let mut run: Option<u64> = None;
@@ -384,6 +477,111 @@ impl Assembly {
             Some(last) if last.1 >= a => last.1 = last.1.max(b),
             _ => self.ranges.push((a, b)),
         }
+    }
+}
+
+/// Where a direction's stream stands for [`Lines`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum LineState {
+    /// The next byte starts a line.
+    #[default]
+    AtStart,
+    /// In a line that may be a header [`token_mask`] masks finely, which started at this
+    /// stream offset.
+    Keep(u64),
+    /// In a line that is not, or whose start was lost: up to its end.
+    Skip,
+}
+
+/// A line longer than this is not kept whole (Kerberos tokens with large PACs stay below,
+/// and servers refuse such long header lines anyway): its value is starred.
+const MAX_LINE: usize = 128 << 10;
+
+/// The longest header name [`token_mask::may_refine`] knows, with its colon: a line whose
+/// start has no colon by then is none of them.
+const MAX_NAME: usize = 32;
+
+/// The header lines of one direction's stream, gathered as the stream comes together, each
+/// masked by [`token_mask::mask_line`] once its end arrives.
+#[derive(Debug, Default)]
+struct Lines {
+    state: LineState,
+    line: Vec<u8>,
+    found: Vec<Precise>,
+}
+
+impl Lines {
+    /// Takes the next `bytes` of the stream, the first at stream offset `at`.
+    fn feed(&mut self, at: u64, bytes: &[u8]) {
+        let mut i = 0usize;
+        while i < bytes.len() {
+            let end = line_end(bytes, i);
+            if end > i {
+                if self.state == LineState::AtStart {
+                    self.state = LineState::Keep(at.saturating_add(i as u64));
+                    self.line.clear();
+                }
+                if matches!(self.state, LineState::Keep(_)) {
+                    self.keep(bytes.get(i..end).unwrap_or_default());
+                }
+            }
+            if end >= bytes.len() {
+                return;
+            }
+            if let LineState::Keep(start) = self.state {
+                self.finish(start);
+            }
+            self.state = LineState::AtStart;
+            i = end.saturating_add(1);
+        }
+    }
+
+    fn keep(&mut self, part: &[u8]) {
+        let before = self.line.len();
+        if self.line.len().saturating_add(part.len()) > MAX_LINE {
+            self.state = LineState::Skip;
+            self.line = Vec::new();
+            return;
+        }
+        self.line.extend_from_slice(part);
+        if before < MAX_NAME {
+            let name = self
+                .line
+                .get(..self.line.len().min(MAX_NAME))
+                .unwrap_or_default();
+            if !token_mask::may_refine(name) {
+                self.state = LineState::Skip;
+                self.line.clear();
+            }
+        }
+    }
+
+    /// The line starting at stream offset `start` is whole: kept if masked more finely
+    /// than the whole value.
+    fn finish(&mut self, start: u64) {
+        let line = std::mem::take(&mut self.line);
+        let Some(masked) = token_mask::mask_line(&line) else {
+            return;
+        };
+        let mut whole = line.clone();
+        mask_secrets(&mut whole, Carry::Clear);
+        if masked == whole {
+            return;
+        }
+        let mut changed: Vec<(usize, usize)> = Vec::new();
+        for (k, (a, b)) in line.iter().zip(&masked).enumerate() {
+            if a != b {
+                match changed.last_mut() {
+                    Some(last) if last.1 == k => last.1 = k.saturating_add(1),
+                    _ => changed.push((k, k.saturating_add(1))),
+                }
+            }
+        }
+        self.found.push(Precise {
+            start,
+            line: masked,
+            changed,
+        });
     }
 }
 
@@ -428,6 +626,9 @@ fn secret_ranges(
         }
         if !a.ranges.is_empty() {
             out.ranges.insert(key, a.ranges);
+        }
+        if !a.lines.found.is_empty() {
+            out.precise.insert(key, a.lines.found);
         }
     }
     Ok(out)
@@ -525,20 +726,23 @@ impl Held {
 }
 
 /// Header fields whose whole value (after the scheme, for credentials) is secret.
-const MASKED: [(&[u8], Mask); 6] = [
+const MASKED: [(&[u8], Mask); 8] = [
     (b"authorization", Mask::AfterScheme),
     (b"proxy-authorization", Mask::AfterScheme),
     (b"cookie", Mask::All),
     (b"set-cookie", Mask::All),
     (b"www-authenticate", Mask::Negotiate),
     (b"proxy-authenticate", Mask::Negotiate),
+    // Digest's rspauth (RFC 7616 3.5).
+    (b"authentication-info", Mask::All),
+    (b"proxy-authentication-info", Mask::All),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mask {
     All,
     AfterScheme,
-    /// Only a `Negotiate` token (it may carry an AP-REP or a session key).
+    /// Only a `Negotiate` or `Kerberos` token (it may carry an AP-REP or a session key).
     Negotiate,
 }
 
@@ -713,7 +917,24 @@ fn secret_from(line: &[u8]) -> Option<usize> {
                 .position(|&b| b == b' ' || b == b'\t')
                 .map_or(line.len(), |p| at.saturating_add(p));
             let scheme = line.get(at..scheme_end)?;
-            if *mask == Mask::Negotiate && !scheme.eq_ignore_ascii_case(b"negotiate") {
+            if *mask == Mask::Negotiate && !is_negotiate(scheme) {
+                // A later challenge of the line may be one (`NTLM, Negotiate <token>`);
+                // commas in quoted strings are not told apart: the safe side.
+                let mut from = at;
+                while let Some(p) = line.get(from..)?.iter().position(|&b| b == b',') {
+                    from = skip_space(from.saturating_add(p).saturating_add(1));
+                    let end = line
+                        .get(from..)?
+                        .iter()
+                        .position(|&b| matches!(b, b' ' | b'\t' | b','))
+                        .map_or(line.len(), |p| from.saturating_add(p));
+                    if end < line.len()
+                        && line.get(end) != Some(&b',')
+                        && is_negotiate(line.get(from..end)?)
+                    {
+                        return Some(skip_space(end));
+                    }
+                }
                 return None;
             }
             // A credential with no scheme in front (a bare JWT) is all token: masked whole.
@@ -724,6 +945,11 @@ fn secret_from(line: &[u8]) -> Option<usize> {
             Some(skip_space(scheme_end))
         }
     }
+}
+
+/// The schemes whose challenges carry tokens that may hold secrets.
+fn is_negotiate(scheme: &[u8]) -> bool {
+    scheme.eq_ignore_ascii_case(b"negotiate") || scheme.eq_ignore_ascii_case(b"kerberos")
 }
 
 /// A registered auth-scheme name (RFC 9110 16.4, IANA), or the start of one cut short.
@@ -931,6 +1157,26 @@ mod tests {
         assert!(t.contains("NTLM TlRMTVNT"), "a Type 2 is no secret: {t}");
         assert!(t.contains("Negotiate ****\r\n"), "{t}");
 
+        // A token after another challenge, a Kerberos one, and Digest's rspauth.
+        let t = mask_all(&[
+            b"HTTP/1.1 200 OK\r\nWWW-Authenticate: NTLM, Negotiate oYG3\r\n\
+              WWW-Authenticate: Kerberos oYG3\r\nWWW-Authenticate: NTLM, Basic realm=x\r\n\
+              Authentication-Info: rspauth=\"ab\", qop=auth\r\n\r\n",
+        ]);
+        assert!(
+            t.contains("WWW-Authenticate: NTLM, Negotiate ****\r\n"),
+            "{t}"
+        );
+        assert!(t.contains("WWW-Authenticate: Kerberos ****\r\n"), "{t}");
+        assert!(
+            t.contains("WWW-Authenticate: NTLM, Basic realm=x\r\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("Authentication-Info: **********************\r\n"),
+            "{t}"
+        );
+
         // A value cut by the segment boundary is masked on in the next segment.
         let mut a = b"GET / HTTP/1.1\r\nAuthorization: NTLM TlRM".to_vec();
         assert_eq!(mask_secrets(&mut a, Carry::Clear), Carry::InSecret);
@@ -1041,6 +1287,8 @@ mod tests {
                     "authorization: NTLM TlRMTVNT", "Proxy-Authorization: Negotiate YII",
                     "WWW-Authenticate: Negotiate oYG3", "WWW-Authenticate: NTLM TlRM",
                     "Proxy-Authenticate: Negotiate", "Cookie: a=b", "Set-Cookie: s=1",
+                    "WWW-Authenticate: NTLM, Negotiate oYG3", "WWW-Authenticate: Kerberos oY",
+                    "Authentication-Info: rspauth=\"ab\"",
                     " folded", "\tfolded", "", "X-Authorization: no", "Cookie:",
                 ]),
                 0..12,

@@ -23,6 +23,7 @@ mod hardening;
 mod hostile_text;
 mod inputs;
 mod shards;
+mod slice_dissects;
 mod slice_masking;
 mod threads;
 mod util;
