@@ -26,6 +26,9 @@ def put(target, data, tag):
     with open(os.path.join(d, name), "wb") as f:
         f.write(data)
     written[target] = written.get(target, 0) + 1
+    # The slice's masking reads the same header values, picked by the same first byte.
+    if target == "auth_header":
+        put("token_mask", data, tag)
 
 # --- capture files: cut at a record boundary, and their frames --------------------------
 
