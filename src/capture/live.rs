@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::pcapng_out as out;
 use super::{Frame, LinkType, Timestamp};
 
 /// The filter used when the user gives none: HTTP is carried over TCP.
@@ -869,19 +870,6 @@ struct PcapngWriter {
     block: Vec<u8>,
 }
 
-/// pcapng block types and option codes.
-mod ng {
-    pub const SHB: u32 = 0x0A0D_0D0A;
-    pub const IDB: u32 = 1;
-    pub const EPB: u32 = 6;
-    pub const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
-    pub const OPT_END: u16 = 0;
-    pub const SHB_USERAPPL: u16 = 4;
-    pub const IF_NAME: u16 = 2;
-    pub const IF_TSRESOL: u16 = 9;
-    pub const IF_FILTER: u16 = 11;
-}
-
 impl PcapngWriter {
     fn create(
         path: &Path,
@@ -937,7 +925,7 @@ impl PcapngWriter {
 
     /// Writes a packet; false (and nothing written) when it would take the file past its cap.
     fn packet(&mut self, ts: Timestamp, orig_len: u32, data: &[u8]) -> io::Result<bool> {
-        let len = epb_len(data.len()) as u64;
+        let len = out::enhanced_packet_len(data.len()) as u64;
         let after = self.bytes.saturating_add(len);
         if self.cap.is_some_and(|cap| after > cap) {
             return Ok(false);
@@ -945,7 +933,14 @@ impl PcapngWriter {
         // One write a block: whenever the buffer goes to the file, the file ends on a whole
         // block, so an export reading it during the capture does not meet half a packet.
         self.block.clear();
-        write_epb(&mut self.block, ts, orig_len, data)?;
+        let p = out::Packet {
+            interface: 0,
+            ts,
+            tsresol: 6,
+            data,
+            orig_len,
+        };
+        out::enhanced_packet(&mut self.block, &p, &[])?;
         self.out.write_all(&self.block)?;
         self.bytes = after;
         Ok(true)
@@ -956,90 +951,18 @@ impl PcapngWriter {
     }
 }
 
-fn pad4(n: usize) -> usize {
-    n.saturating_add(3) & !3
-}
-
-fn push_option(body: &mut Vec<u8>, code: u16, value: &[u8]) {
-    let len = u16::try_from(value.len()).unwrap_or(u16::MAX);
-    let value = value.get(..usize::from(len)).unwrap_or_default();
-    body.extend_from_slice(&code.to_le_bytes());
-    body.extend_from_slice(&len.to_le_bytes());
-    body.extend_from_slice(value);
-    body.resize(pad4(body.len()), 0);
-}
-
-fn block(kind: u32, body: &[u8]) -> Vec<u8> {
-    let len = u32::try_from(body.len().saturating_add(12)).unwrap_or(u32::MAX);
-    let mut v = Vec::with_capacity(body.len().saturating_add(12));
-    v.extend_from_slice(&kind.to_le_bytes());
-    v.extend_from_slice(&len.to_le_bytes());
-    v.extend_from_slice(body);
-    v.extend_from_slice(&len.to_le_bytes());
-    v
-}
-
 /// The Section Header Block and the Interface Description Block.
 fn header_blocks(link: LinkType, interface: &str, filter: &str) -> Vec<u8> {
-    let mut shb = Vec::new();
-    shb.extend_from_slice(&ng::BYTE_ORDER_MAGIC.to_le_bytes());
-    shb.extend_from_slice(&1u16.to_le_bytes());
-    shb.extend_from_slice(&0u16.to_le_bytes());
-    // Section length not given.
-    shb.extend_from_slice(&(-1i64).to_le_bytes());
-    let app = format!("authscope {}", env!("CARGO_PKG_VERSION"));
-    push_option(&mut shb, ng::SHB_USERAPPL, app.as_bytes());
-    push_option(&mut shb, ng::OPT_END, &[]);
-    let mut idb = Vec::new();
-    idb.extend_from_slice(&link.0.to_le_bytes());
-    idb.extend_from_slice(&0u16.to_le_bytes());
-    idb.extend_from_slice(&u32::try_from(SNAPLEN).unwrap_or(0).to_le_bytes());
-    push_option(&mut idb, ng::IF_NAME, interface.as_bytes());
-    // if_filter: a first byte 0 says the rest is a libpcap filter string.
-    let mut f = vec![0u8];
-    f.extend_from_slice(filter.as_bytes());
-    push_option(&mut idb, ng::IF_FILTER, &f);
-    // 10^-6 s, the default, written out for readers that ask.
-    push_option(&mut idb, ng::IF_TSRESOL, &[6]);
-    push_option(&mut idb, ng::OPT_END, &[]);
-    let mut v = block(ng::SHB, &shb);
-    v.extend(block(ng::IDB, &idb));
+    let mut v = out::section_header(&format!("authscope {}", env!("CARGO_PKG_VERSION")));
+    v.extend(out::interface_description(&out::Interface {
+        link,
+        snaplen: u32::try_from(SNAPLEN).unwrap_or(0),
+        // 10^-6 s, the default, written out for readers that ask.
+        tsresol: 6,
+        name: Some(interface),
+        filter: Some(filter),
+    }));
     v
-}
-
-/// The length of the Enhanced Packet Block of `len` bytes of packet data.
-fn epb_len(len: usize) -> usize {
-    pad4(len).saturating_add(32)
-}
-
-/// An Enhanced Packet Block on interface 0.
-fn write_epb(out: &mut dyn Write, ts: Timestamp, orig_len: u32, data: &[u8]) -> io::Result<()> {
-    let micros = u64::try_from(ts.0 / 1000).unwrap_or(0);
-    let caplen = u32::try_from(data.len()).unwrap_or(u32::MAX);
-    let padded = pad4(data.len());
-    let total = u32::try_from(epb_len(data.len())).unwrap_or(u32::MAX);
-    let mut head = [0u8; 28];
-    let fields = [
-        ng::EPB,
-        total,
-        0,
-        (micros >> 32) as u32,
-        micros as u32,
-        caplen,
-        orig_len,
-    ];
-    for (slot, v) in head.chunks_exact_mut(4).zip(fields) {
-        slot.copy_from_slice(&v.to_le_bytes());
-    }
-    out.write_all(&head)?;
-    out.write_all(data)?;
-    let padding = [0u8; 3];
-    out.write_all(
-        padding
-            .get(..padded.saturating_sub(data.len()))
-            .unwrap_or_default(),
-    )?;
-    out.write_all(&total.to_le_bytes())
 }
 
 #[cfg(test)]
@@ -1106,7 +1029,7 @@ mod tests {
     #[test]
     fn the_scratch_file_stops_at_its_cap_and_reads_back() {
         let head = header_blocks(LinkType::ETHERNET, "lo", "tcp").len();
-        let cap = (head + 2 * epb_len(10) + 8) as u64;
+        let cap = (head + 2 * out::enhanced_packet_len(10) + 8) as u64;
         let (w, path) = PcapngWriter::scratch(LinkType::ETHERNET, "lo", "tcp", cap).unwrap();
         let shared = Shared::default();
         let mut tee = Tee::On(w);

@@ -50,25 +50,11 @@ use std::path::PathBuf;
 
 use super::token_mask;
 use super::{for_each_selected, request_label, response_label, tcp_label, ExportError, Options};
-use crate::capture::{Frame, LinkType, MergedSource};
+use crate::capture::{pcapng_out, Frame, LinkType, MergedSource};
 use crate::handshake::ConnEventKind;
 use crate::net::{FragmentSpan, NetDecoder};
 use crate::pipeline::{Analysed, Analyzer};
 use crate::tcp::ConnId;
-
-/// pcapng block types (draft-ietf-opsawg-pcapng 4).
-const SHB: u32 = 0x0A0D_0D0A;
-const IDB: u32 = 0x0000_0001;
-const EPB: u32 = 0x0000_0006;
-/// 4.1: written in the writer's byte order; readers detect ours from it.
-const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
-/// 3.5 option codes.
-const OPT_ENDOFOPT: u16 = 0;
-const OPT_COMMENT: u16 = 1;
-const SHB_USERAPPL: u16 = 4;
-const IF_TSRESOL: u16 = 9;
-/// An option's value is at most this long (its length is a u16).
-const MAX_OPTION: usize = 0xFFFC;
 
 /// What the first pass learns: the connections to copy and the comments by capture and
 /// frame number.
@@ -984,7 +970,8 @@ fn star(b: &mut [u8], from: usize, to: usize) {
 }
 
 /// A pcapng stream: the Section Header Block at creation, an Interface Description Block per
-/// link type when first met, an Enhanced Packet Block per packet.
+/// link type when first met (snap length 0, timestamps in nanoseconds), an Enhanced Packet
+/// Block per packet with its comments.
 pub struct PcapngWriter<'a> {
     out: &'a mut dyn Write,
     interfaces: Vec<LinkType>,
@@ -992,18 +979,9 @@ pub struct PcapngWriter<'a> {
 }
 
 impl<'a> PcapngWriter<'a> {
-    /// Writes the Section Header Block (4.1): magic, version 1.0, section length unknown
-    /// (-1), `shb_userappl`.
     pub fn new(out: &'a mut dyn Write) -> std::io::Result<PcapngWriter<'a>> {
-        let mut body = Vec::new();
-        body.extend_from_slice(&BYTE_ORDER_MAGIC.to_le_bytes());
-        body.extend_from_slice(&1u16.to_le_bytes());
-        body.extend_from_slice(&0u16.to_le_bytes());
-        body.extend_from_slice(&u64::MAX.to_le_bytes());
         let app = format!("authscope {} export", env!("CARGO_PKG_VERSION"));
-        option(&mut body, SHB_USERAPPL, app.as_bytes());
-        option(&mut body, OPT_ENDOFOPT, &[]);
-        block(out, SHB, &body)?;
+        out.write_all(&pcapng_out::section_header(&app))?;
         Ok(PcapngWriter {
             out,
             interfaces: Vec::new(),
@@ -1011,93 +989,37 @@ impl<'a> PcapngWriter<'a> {
         })
     }
 
-    /// The interface id of a link type, writing its Interface Description Block (4.2) the
-    /// first time: snap length 0 (no limit), timestamps in nanoseconds.
+    /// The interface id of a link type, writing its description the first time.
     fn interface(&mut self, link: LinkType) -> std::io::Result<u32> {
         if let Some(i) = self.interfaces.iter().position(|l| *l == link) {
             return Ok(u32::try_from(i).unwrap_or(u32::MAX));
         }
-        let mut body = Vec::new();
-        body.extend_from_slice(&link.0.to_le_bytes());
-        body.extend_from_slice(&0u16.to_le_bytes());
-        body.extend_from_slice(&0u32.to_le_bytes());
-        option(&mut body, IF_TSRESOL, &[9]);
-        option(&mut body, OPT_ENDOFOPT, &[]);
-        block(self.out, IDB, &body)?;
+        let idb = pcapng_out::interface_description(&pcapng_out::Interface {
+            link,
+            snaplen: 0,
+            tsresol: 9,
+            name: None,
+            filter: None,
+        });
+        self.out.write_all(&idb)?;
         self.interfaces.push(link);
         Ok(u32::try_from(self.interfaces.len().saturating_sub(1)).unwrap_or(u32::MAX))
     }
 
-    /// One Enhanced Packet Block (4.3): interface, 64-bit timestamp in nanoseconds, captured
-    /// and original lengths, the bytes padded to 32 bits, then one `opt_comment` per comment.
+    /// One packet, with a comment each for `comments`.
     pub fn packet(&mut self, frame: &Frame<'_>, comments: &[String]) -> std::io::Result<()> {
-        let iface = self.interface(frame.link)?;
-        let ts = u64::try_from(frame.ts.0).unwrap_or(0);
-        let caplen = u32::try_from(frame.data.len()).unwrap_or(u32::MAX);
-        let mut body = Vec::with_capacity(frame.data.len().saturating_add(64));
-        body.extend_from_slice(&iface.to_le_bytes());
-        body.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
-        body.extend_from_slice(&(ts as u32).to_le_bytes());
-        body.extend_from_slice(&caplen.to_le_bytes());
-        body.extend_from_slice(&frame.orig_len.max(caplen).to_le_bytes());
-        body.extend_from_slice(frame.data);
-        pad(&mut body);
-        if !comments.is_empty() {
-            for c in comments {
-                option(
-                    &mut body,
-                    OPT_COMMENT,
-                    utf8_prefix(c, MAX_OPTION).as_bytes(),
-                );
-            }
-            option(&mut body, OPT_ENDOFOPT, &[]);
-        }
-        block(self.out, EPB, &body)?;
+        let interface = self.interface(frame.link)?;
+        let p = pcapng_out::Packet {
+            interface,
+            ts: frame.ts,
+            tsresol: 9,
+            data: frame.data,
+            orig_len: frame.orig_len,
+        };
+        pcapng_out::write_packet(self.out, &p, comments)?;
         self.packets = self.packets.saturating_add(1);
         Ok(())
     }
-}
-
-/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
-fn utf8_prefix(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while end > 0 && !s.is_char_boundary(end) {
-        end = end.saturating_sub(1);
-    }
-    s.get(..end).unwrap_or_default()
-}
-
-fn pad(v: &mut Vec<u8>) {
-    while v.len() % 4 != 0 {
-        v.push(0);
-    }
-}
-
-/// 3.5: code, length, value padded to 32 bits.
-fn option(body: &mut Vec<u8>, code: u16, value: &[u8]) {
-    let len = u16::try_from(value.len()).unwrap_or(u16::MAX);
-    body.extend_from_slice(&code.to_le_bytes());
-    body.extend_from_slice(&len.to_le_bytes());
-    body.extend_from_slice(value.get(..usize::from(len)).unwrap_or(value));
-    pad(body);
-}
-
-/// 3.1: type, total length, body, total length.
-fn block(out: &mut dyn Write, kind: u32, body: &[u8]) -> std::io::Result<()> {
-    let total = u32::try_from(body.len().saturating_add(12)).map_err(|_| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "packet too large for pcapng",
-        )
-    })?;
-    out.write_all(&kind.to_le_bytes())?;
-    out.write_all(&total.to_le_bytes())?;
-    out.write_all(body)?;
-    out.write_all(&total.to_le_bytes())?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -1132,7 +1054,8 @@ mod tests {
             kinds.push(kind);
             at += len;
         }
-        assert_eq!(kinds, vec![SHB, IDB, EPB]);
+        // Section header, interface description, enhanced packet (pcapng 4.1 to 4.3).
+        assert_eq!(kinds, vec![0x0A0D_0D0A, 1, 6]);
         assert_eq!(at, out.len());
     }
 
@@ -1324,12 +1247,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn long_comments_are_cut_on_a_char_boundary() {
-        let s = "é".repeat(40_000);
-        let p = utf8_prefix(&s, MAX_OPTION);
-        assert!(p.len() <= MAX_OPTION && p.len() % 2 == 0);
     }
 }
