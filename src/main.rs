@@ -1,10 +1,12 @@
 //! The command line: parse, call the library, print one line and exit 2 on error.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser as _;
+
+mod cli;
+use cli::{Args, CaptureArgs, Command, ExchangesArg, ExportFormatArg, FormatArg, SeverityArg};
 
 // The pipeline allocates many small owned strings (header fields, decoded tokens); mimalloc
 // halves what the system allocator costs there.
@@ -42,228 +44,6 @@ fn fewer_huge_pages() {
         // Best effort: without it the report is the same, only larger in memory.
         let _ = nix::sys::prctl::set_thp_disable(true);
     }
-}
-
-/// Shows why HTTP authentication fails, from the packets.
-#[derive(Debug, Parser)]
-#[command(name = "authscope", version, about)]
-struct Args {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Analyse capture files, or a live capture (`-i`), and print a report.
-    Report {
-        /// pcap or pcapng files; each is its own capture unless `--merge`.
-        #[arg(required_unless_present = "interface", conflicts_with = "interface")]
-        files: Vec<PathBuf>,
-        #[command(flatten)]
-        merge: MergeArg,
-        /// Capture live from this interface instead of reading files (needs the `live`
-        /// feature): each handshake is printed when it completes, the summary at the end.
-        #[arg(short = 'i', long, value_name = "IFACE")]
-        interface: Option<String>,
-        #[command(flatten)]
-        capture: CaptureArgs,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
-        format: FormatArg,
-        /// Show passwords, hashes and tokens instead of redacting them.
-        #[arg(long)]
-        reveal_secrets: bool,
-        /// JSON: which HTTP exchanges to list (all are counted): those with authentication
-        /// headers or a 401/407, every one, or none.
-        #[arg(long, value_enum, default_value_t = ExchangesArg::Auth)]
-        exchanges: ExchangesArg,
-        /// Threads for reading files (default: the cores available). With N of 2 or more,
-        /// N-1 threads each read the files and reassemble and frame their share of the
-        /// connections (a connection stays on one), while one merges, joins, judges and
-        /// writes the report; the report is the same byte for byte.
-        #[arg(long, value_name = "N")]
-        threads: Option<usize>,
-        /// Exit with status 1 when a finding of this severity or worse exists.
-        #[arg(long, value_enum)]
-        fail_on: Option<SeverityArg>,
-        /// Text: a block for every handshake (by default, past 100 handshakes only those
-        /// with a problem are shown).
-        #[arg(long)]
-        all_handshakes: bool,
-        #[command(flatten)]
-        limits: LimitArgs,
-        /// Rounds ending without success (a refused credential, a cut connection) that make an `auth-loop`.
-        #[arg(long, default_value_t = 3, value_name = "N")]
-        loop_rounds: u32,
-        /// A credential answered later than this is `slow-auth` (milliseconds).
-        #[arg(long, default_value_t = 2000, value_name = "MS")]
-        slow_ms: u64,
-    },
-    /// List the interfaces live capture can use, with their addresses and flags.
-    Interfaces,
-    /// Watch a live capture in the terminal UI: handshakes appear as they happen (`q` stops
-    /// the capture; `--write` keeps the packets). `report -i` prints a report instead.
-    Live {
-        /// The interface to capture on.
-        #[arg(short = 'i', long, value_name = "IFACE")]
-        interface: String,
-        #[command(flatten)]
-        capture: CaptureArgs,
-        /// Show passwords, hashes and tokens instead of redacting them.
-        #[arg(long)]
-        reveal_secrets: bool,
-        /// Rounds ending without success (a refused credential, a cut connection) that make an `auth-loop`.
-        #[arg(long, default_value_t = 3, value_name = "N")]
-        loop_rounds: u32,
-        /// A credential answered later than this is `slow-auth` (milliseconds).
-        #[arg(long, default_value_t = 2000, value_name = "MS")]
-        slow_ms: u64,
-    },
-    /// Open capture files in the terminal UI: handshakes, their timelines and decoded legs.
-    Open {
-        /// pcap or pcapng files; each is its own capture unless `--merge`.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        #[command(flatten)]
-        merge: MergeArg,
-        /// Show passwords, hashes and tokens instead of redacting them.
-        #[arg(long)]
-        reveal_secrets: bool,
-        #[command(flatten)]
-        limits: LimitArgs,
-        /// Rounds ending without success (a refused credential, a cut connection) that make an `auth-loop`.
-        #[arg(long, default_value_t = 3, value_name = "N")]
-        loop_rounds: u32,
-        /// A credential answered later than this is `slow-auth` (milliseconds).
-        #[arg(long, default_value_t = 2000, value_name = "MS")]
-        slow_ms: u64,
-    },
-    /// Export handshakes: JSON, NDJSON, CSV, Mermaid, a self-contained HTML page, or a pcapng
-    /// slice of their connections with each leg named in a packet comment.
-    Export {
-        /// pcap or pcapng files; each is its own capture unless `--merge`.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        #[command(flatten)]
-        merge: MergeArg,
-        /// Output format (by default, from the extension of `-o`).
-        #[arg(long, value_enum)]
-        format: Option<ExportFormatArg>,
-        /// The file to write; `-` writes to standard output.
-        #[arg(short, long, value_name = "OUT")]
-        output: PathBuf,
-        /// Export this handshake (by its id, as the report and the UI show it); repeatable.
-        /// Without it, every handshake the filter keeps.
-        #[arg(long = "handshake", value_name = "ID")]
-        handshakes: Vec<u64>,
-        /// Keep the handshakes this filter matches (the UI's language: `user:alice
-        /// code:loop -scheme:basic host:intranet outcome:failed ...`).
-        #[arg(long, value_name = "EXPR")]
-        filter: Option<String>,
-        /// Show passwords, hashes and tokens instead of redacting them.
-        #[arg(long)]
-        reveal_secrets: bool,
-        #[command(flatten)]
-        limits: LimitArgs,
-        /// Rounds ending without success (a refused credential, a cut connection) that make an `auth-loop`.
-        #[arg(long, default_value_t = 3, value_name = "N")]
-        loop_rounds: u32,
-        /// A credential answered later than this is `slow-auth` (milliseconds).
-        #[arg(long, default_value_t = 2000, value_name = "MS")]
-        slow_ms: u64,
-    },
-    /// Decode authentication header values pasted from developer tools or a log.
-    ///
-    /// Takes `NTLM TlRMTVNT...`, `Negotiate YII...`, `Authorization: Negotiate ...`,
-    /// `WWW-Authenticate: ...` with several challenges, or a bare base64 token. Exit status 1
-    /// when a value or a token in it could not be decoded (it is still printed).
-    Decode {
-        /// Header values; `-` reads stdin, one value per line.
-        #[arg(required = true, value_name = "VALUE")]
-        values: Vec<String>,
-        /// Output format: an indented tree, or one JSON object per value (JSON Lines).
-        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
-        format: FormatArg,
-        /// Show passwords, hashes and tokens instead of redacting them.
-        #[arg(long)]
-        reveal_secrets: bool,
-    },
-}
-
-/// `--merge`, of every command that reads files.
-#[derive(Debug, clap::Args)]
-struct MergeArg {
-    /// Read the files as one capture, their packets in time order and numbered over all (the
-    /// parts of a rotated capture, as `mergecap` joins them). Without it each file is a
-    /// capture of its own: nothing joins across files and frames keep their file's numbers.
-    #[arg(long)]
-    merge: bool,
-}
-
-/// `--limit`, of every command that analyses.
-#[derive(Debug, clap::Args)]
-struct LimitArgs {
-    /// Change a resource cap, NAME=N (repeatable): connections, reorder-bytes-per-conn,
-    /// reorder-bytes, idle-seconds, closed-seconds, join-seconds, head-bytes,
-    /// pending-requests, interim-responses, http-bytes, handshakes, handshakes-per-client,
-    /// legs. docs/hostile-input.md lists the defaults; the report counts every cap that was hit.
-    #[arg(long = "limit", value_name = "NAME=N")]
-    limits: Vec<String>,
-}
-
-/// Options of a live capture.
-#[derive(Debug, clap::Args)]
-struct CaptureArgs {
-    /// BPF capture filter, replacing the default `tcp` (for example `tcp port 80`).
-    #[arg(short = 'f', long, value_name = "BPF", requires = "interface")]
-    filter: Option<String>,
-    /// Stop after this many seconds.
-    #[arg(long, value_name = "S", requires = "interface")]
-    duration: Option<f64>,
-    /// Stop after this many packets.
-    #[arg(long, value_name = "N", requires = "interface")]
-    count: Option<u64>,
-    /// Save the captured packets to this file (pcapng), to open again later.
-    #[arg(long, value_name = "FILE", requires = "interface")]
-    write: Option<PathBuf>,
-    /// When started as root: the user to become once the interface is open (as tcpdump -Z);
-    /// by default the one who ran sudo, or nobody; `root` stays root, without capabilities.
-    #[arg(long, value_name = "NAME", requires = "interface")]
-    user: Option<String>,
-    /// Leave the interface out of promiscuous mode.
-    #[arg(long, requires = "interface")]
-    no_promiscuous: bool,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ExchangesArg {
-    Auth,
-    All,
-    None,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum SeverityArg {
-    Error,
-    Warning,
-    Info,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ExportFormatArg {
-    Json,
-    Ndjson,
-    Csv,
-    Mermaid,
-    Html,
-    Pcapng,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum FormatArg {
-    Text,
-    Json,
-    Ndjson,
 }
 
 fn main() -> ExitCode {
@@ -308,15 +88,6 @@ fn one_line(e: &anyhow::Error) -> String {
     msg
 }
 
-/// The pipeline's options with the caps of `--limit` applied.
-fn config_with(limits: &LimitArgs) -> anyhow::Result<authscope::pipeline::Config> {
-    let mut config = authscope::pipeline::Config::default();
-    for l in &limits.limits {
-        config.set_limit(l)?;
-    }
-    Ok(config)
-}
-
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal;
     match args.command {
@@ -326,18 +97,13 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             interface,
             capture,
             format,
-            reveal_secrets,
+            analysis,
             exchanges,
             threads,
             fail_on,
             all_handshakes,
-            limits,
-            loop_rounds,
-            slow_ms,
         } => {
-            let mut config = config_with(&limits)?;
-            config.diagnose.loop_rounds = loop_rounds;
-            config.diagnose.slow_ms = slow_ms;
+            let config = analysis.config()?;
             let stdout = std::io::stdout();
             let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
             let mut opts = authscope::report::Options {
@@ -346,7 +112,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                     FormatArg::Json => authscope::report::Format::Json,
                     FormatArg::Ndjson => authscope::report::Format::Ndjson,
                 },
-                reveal_secrets,
+                reveal_secrets: analysis.reveal_secrets,
                 config,
                 color,
                 all_handshakes,
@@ -392,16 +158,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Live {
             interface,
             capture,
-            reveal_secrets,
-            loop_rounds,
-            slow_ms,
+            analysis,
         } => {
-            let mut config = authscope::pipeline::Config::default();
-            config.diagnose.loop_rounds = loop_rounds;
-            config.diagnose.slow_ms = slow_ms;
             let opts = authscope::ui::Options {
-                reveal_secrets,
-                config,
+                reveal_secrets: analysis.reveal_secrets,
+                config: analysis.config()?,
                 merge: false,
             };
             let ended = live::ui(&interface, capture, &opts)?;
@@ -410,17 +171,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Open {
             files,
             merge,
-            reveal_secrets,
-            limits,
-            loop_rounds,
-            slow_ms,
+            analysis,
         } => {
-            let mut config = config_with(&limits)?;
-            config.diagnose.loop_rounds = loop_rounds;
-            config.diagnose.slow_ms = slow_ms;
             let opts = authscope::ui::Options {
-                reveal_secrets,
-                config,
+                reveal_secrets: analysis.reveal_secrets,
+                config: analysis.config()?,
                 merge: merge.merge,
             };
             let ended = authscope::ui::run(&files, &opts)?;
@@ -438,10 +193,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             output,
             handshakes,
             filter,
-            reveal_secrets,
-            limits,
-            loop_rounds,
-            slow_ms,
+            analysis,
         } => {
             use authscope::export::Format;
             let format = match format {
@@ -460,13 +212,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                     )
                 })?,
             };
-            let mut config = config_with(&limits)?;
-            config.diagnose.loop_rounds = loop_rounds;
-            config.diagnose.slow_ms = slow_ms;
             let opts = authscope::export::Options {
                 format,
-                reveal_secrets,
-                config,
+                reveal_secrets: analysis.reveal_secrets,
+                config: analysis.config()?,
                 selection: authscope::export::Selection::new(handshakes, filter.as_deref()),
                 merge: merge.merge,
             };

@@ -1,0 +1,223 @@
+//! The command line's grammar (clap): the commands, and the argument groups they share,
+//! declared once and flattened where they apply.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Shows why HTTP authentication fails, from the packets.
+#[derive(Debug, Parser)]
+#[command(name = "authscope", version, about)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyse capture files, or a live capture (`-i`), and print a report.
+    Report {
+        /// pcap or pcapng files; each is its own capture unless `--merge`.
+        #[arg(required_unless_present = "interface", conflicts_with = "interface")]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        merge: MergeArg,
+        /// Capture live from this interface instead of reading files (needs the `live`
+        /// feature): each handshake is printed when it completes, the summary at the end.
+        #[arg(short = 'i', long, value_name = "IFACE")]
+        interface: Option<String>,
+        #[command(flatten)]
+        capture: CaptureArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+        format: FormatArg,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+        /// JSON: which HTTP exchanges to list (all are counted): those with authentication
+        /// headers or a 401/407, every one, or none.
+        #[arg(long, value_enum, default_value_t = ExchangesArg::Auth)]
+        exchanges: ExchangesArg,
+        /// Threads for reading files (default: the cores available). With N of 2 or more,
+        /// N-1 threads each read the files and reassemble and frame their share of the
+        /// connections (a connection stays on one), while one merges, joins, judges and
+        /// writes the report; the report is the same byte for byte.
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
+        /// Exit with status 1 when a finding of this severity or worse exists.
+        #[arg(long, value_enum)]
+        fail_on: Option<SeverityArg>,
+        /// Text: a block for every handshake (by default, past 100 handshakes only those
+        /// with a problem are shown).
+        #[arg(long)]
+        all_handshakes: bool,
+    },
+    /// List the interfaces live capture can use, with their addresses and flags.
+    Interfaces,
+    /// Watch a live capture in the terminal UI: handshakes appear as they happen (`q` stops
+    /// the capture; `--write` keeps the packets). `report -i` prints a report instead.
+    Live {
+        /// The interface to capture on.
+        #[arg(short = 'i', long, value_name = "IFACE")]
+        interface: String,
+        #[command(flatten)]
+        capture: CaptureArgs,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+    },
+    /// Open capture files in the terminal UI: handshakes, their timelines and decoded legs.
+    Open {
+        /// pcap or pcapng files; each is its own capture unless `--merge`.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        merge: MergeArg,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+    },
+    /// Export handshakes: JSON, NDJSON, CSV, Mermaid, a self-contained HTML page, or a pcapng
+    /// slice of their connections with each leg named in a packet comment.
+    Export {
+        /// pcap or pcapng files; each is its own capture unless `--merge`.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        merge: MergeArg,
+        /// Output format (by default, from the extension of `-o`).
+        #[arg(long, value_enum)]
+        format: Option<ExportFormatArg>,
+        /// The file to write; `-` writes to standard output.
+        #[arg(short, long, value_name = "OUT")]
+        output: PathBuf,
+        /// Export this handshake (by its id, as the report and the UI show it); repeatable.
+        /// Without it, every handshake the filter keeps.
+        #[arg(long = "handshake", value_name = "ID")]
+        handshakes: Vec<u64>,
+        /// Keep the handshakes this filter matches (the UI's language: `user:alice
+        /// code:loop -scheme:basic host:intranet outcome:failed ...`).
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+    },
+    /// Decode authentication header values pasted from developer tools or a log.
+    ///
+    /// Takes `NTLM TlRMTVNT...`, `Negotiate YII...`, `Authorization: Negotiate ...`,
+    /// `WWW-Authenticate: ...` with several challenges, or a bare base64 token. Exit status 1
+    /// when a value or a token in it could not be decoded (it is still printed).
+    Decode {
+        /// Header values; `-` reads stdin, one value per line.
+        #[arg(required = true, value_name = "VALUE")]
+        values: Vec<String>,
+        /// Output format: an indented tree, or one JSON object per value (JSON Lines).
+        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+        format: FormatArg,
+        /// Show passwords, hashes and tokens instead of redacting them.
+        #[arg(long)]
+        reveal_secrets: bool,
+    },
+}
+
+/// `--merge`, of every command that reads files.
+#[derive(Debug, clap::Args)]
+pub struct MergeArg {
+    /// Read the files as one capture, their packets in time order and numbered over all (the
+    /// parts of a rotated capture, as `mergecap` joins them). Without it each file is a
+    /// capture of its own: nothing joins across files and frames keep their file's numbers.
+    #[arg(long)]
+    pub merge: bool,
+}
+
+/// What every command that analyses captures takes: how to judge, what to reveal, the caps.
+#[derive(Debug, clap::Args)]
+pub struct AnalysisArgs {
+    /// Show passwords, hashes and tokens instead of redacting them.
+    #[arg(long)]
+    pub reveal_secrets: bool,
+    /// Rounds ending without success (a refused credential, a cut connection) that make an `auth-loop`.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub loop_rounds: u32,
+    /// A credential answered later than this is `slow-auth` (milliseconds).
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    pub slow_ms: u64,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+impl AnalysisArgs {
+    /// The pipeline's options these arguments set.
+    pub fn config(&self) -> anyhow::Result<authscope::pipeline::Config> {
+        let mut config = authscope::pipeline::Config::default();
+        for l in &self.limits.limits {
+            config.set_limit(l)?;
+        }
+        config.diagnose.loop_rounds = self.loop_rounds;
+        config.diagnose.slow_ms = self.slow_ms;
+        Ok(config)
+    }
+}
+
+/// `--limit`, of every command that analyses.
+#[derive(Debug, clap::Args)]
+pub struct LimitArgs {
+    /// Change a resource cap, NAME=N (repeatable): connections, reorder-bytes-per-conn,
+    /// reorder-bytes, idle-seconds, closed-seconds, join-seconds, head-bytes,
+    /// pending-requests, interim-responses, http-bytes, handshakes, handshakes-per-client,
+    /// legs. docs/hostile-input.md lists the defaults; the report counts every cap that was hit.
+    #[arg(long = "limit", value_name = "NAME=N")]
+    pub limits: Vec<String>,
+}
+
+/// Options of a live capture.
+#[derive(Debug, clap::Args)]
+pub struct CaptureArgs {
+    /// BPF capture filter, replacing the default `tcp` (for example `tcp port 80`).
+    #[arg(short = 'f', long, value_name = "BPF", requires = "interface")]
+    pub filter: Option<String>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "S", requires = "interface")]
+    pub duration: Option<f64>,
+    /// Stop after this many packets.
+    #[arg(long, value_name = "N", requires = "interface")]
+    pub count: Option<u64>,
+    /// Save the captured packets to this file (pcapng), to open again later.
+    #[arg(long, value_name = "FILE", requires = "interface")]
+    pub write: Option<PathBuf>,
+    /// When started as root: the user to become once the interface is open (as tcpdump -Z);
+    /// by default the one who ran sudo, or nobody; `root` stays root, without capabilities.
+    #[arg(long, value_name = "NAME", requires = "interface")]
+    pub user: Option<String>,
+    /// Leave the interface out of promiscuous mode.
+    #[arg(long, requires = "interface")]
+    pub no_promiscuous: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExchangesArg {
+    Auth,
+    All,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SeverityArg {
+    Error,
+    Warning,
+    Info,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormatArg {
+    Json,
+    Ndjson,
+    Csv,
+    Mermaid,
+    Html,
+    Pcapng,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Text,
+    Json,
+    Ndjson,
+}
