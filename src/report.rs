@@ -18,6 +18,7 @@ use crate::http::{Exchange, Header};
 use crate::json;
 use crate::pipeline::shard::{Batch, Key, Merger, Next};
 use crate::pipeline::{Analysed, Analyzer, Config, Ending, Front, Output, Stats};
+use crate::present::{clock, human_delta, rfc3339};
 use crate::shown::shown;
 
 /// Version of the JSON document; changes when a field changes meaning or goes away.
@@ -1618,56 +1619,16 @@ impl TextReport<'_> {
 
 /// `host/resource` as the text report shows it (made harmless: see [`shown`]).
 fn target(h: &crate::handshake::Handshake) -> String {
-    // A proxy request carries the absolute URI already.
-    if h.resource.contains("://") {
-        return shown(&h.resource).into_owned();
-    }
-    shown(&format!(
-        "{}{}",
-        h.host.as_deref().unwrap_or(""),
-        h.resource
-    ))
-    .into_owned()
+    shown(&crate::present::target(h)).into_owned()
+}
+
+/// A value cut to `max` characters, in ASCII.
+fn clip(s: &str, max: usize) -> String {
+    crate::present::clip_with(s, max, "...")
 }
 
 fn tcp_text(k: &crate::handshake::ConnEventKind) -> String {
     k.to_string()
-}
-
-/// RFC 3339 with microseconds, UTC.
-pub fn rfc3339(ts: Timestamp) -> String {
-    let secs = u64::try_from(ts.secs()).unwrap_or(0);
-    let nanos = u32::try_from(ts.subsec_nanos()).unwrap_or(0);
-    let t = std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos);
-    humantime::format_rfc3339_micros(t).to_string()
-}
-
-/// `HH:MM:SS.ffffff` of a timestamp (UTC), for timelines.
-pub fn clock(ts: Timestamp) -> String {
-    let full = rfc3339(ts);
-    full.get(11..26).unwrap_or(&full).to_owned()
-}
-
-/// A signed duration in the unit that reads best (`306us`, `1.3ms`, `2.50s`).
-pub fn human_delta(ns: i64) -> String {
-    let a = ns.unsigned_abs();
-    let sign = if ns < 0 { "-" } else { "" };
-    if a < 1_000_000 {
-        format!("{sign}{}us", a / 1000)
-    } else if a < 1_000_000_000 {
-        format!("{sign}{:.1}ms", a as f64 / 1e6)
-    } else {
-        format!("{sign}{:.2}s", a as f64 / 1e9)
-    }
-}
-
-fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_owned();
-    }
-    let mut t: String = s.chars().take(max.saturating_sub(3)).collect();
-    t.push_str("...");
-    t
 }
 
 /// Writes `lead` then `text`, continuing on lines indented to the text's column so that no

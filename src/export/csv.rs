@@ -7,9 +7,9 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::{target, ExportError, HandshakeWriter};
+use super::{ExportError, HandshakeWriter};
 use crate::pipeline::Analysed;
-use crate::report::rfc3339;
+use crate::present::{rfc3339, target};
 use crate::shown::csv_cell;
 
 /// One row.

@@ -13,13 +13,11 @@ use std::fmt::Write as _;
 use std::io::{self, Seek, Write};
 use std::path::PathBuf;
 
-use super::{
-    request_label, response_label, target, tcp_label, who, ExportError, HandshakeWriter, Options,
-};
+use super::{request_label, response_label, tcp_label, ExportError, HandshakeWriter, Options};
 use crate::diagnose::{Finding, Severity};
 use crate::handshake::{Leg, TimelineWhat};
 use crate::pipeline::Analysed;
-use crate::report::{clock, human_delta, rfc3339};
+use crate::present::{clip, clock, human_delta, rfc3339, target, who};
 
 /// Timeline lines drawn per handshake at most.
 pub const MAX_LINES: usize = 300;
@@ -50,15 +48,6 @@ fn escape(s: &str, keep_lines: bool) -> String {
         }
     }
     o
-}
-
-fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_owned();
-    }
-    let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-    t.push('…');
-    t
 }
 
 struct Spool {

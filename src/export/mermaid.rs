@@ -10,10 +10,10 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::{request_label, response_label, target, tcp_label, who, ExportError, HandshakeWriter};
+use super::{request_label, response_label, tcp_label, ExportError, HandshakeWriter};
 use crate::handshake::TimelineWhat;
 use crate::pipeline::Analysed;
-use crate::report::{clock, human_delta};
+use crate::present::{clock, human_delta, target, who};
 
 /// Timeline lines drawn per diagram at most; past it a note says how many were left out.
 pub const MAX_LINES: usize = 200;

@@ -35,6 +35,7 @@ use crate::capture::{CaptureError, MergedSource};
 use crate::filter::Filter;
 use crate::handshake::{Answer, Credential, Handshake, Leg};
 use crate::pipeline::{Analysed, Analyzer, Config, Output};
+use crate::present::who;
 use crate::report::ReportError;
 
 /// The formats of `authscope export`.
@@ -414,15 +415,6 @@ fn stream(
     Ok(summary)
 }
 
-/// `DOMAIN\user`, `user`, or nothing.
-pub fn who(domain: Option<&str>, user: Option<&str>) -> Option<String> {
-    let u = user.filter(|u| !u.is_empty())?;
-    Some(match domain.filter(|d| !d.is_empty()) {
-        Some(d) => format!("{d}\\{u}"),
-        None => u.to_owned(),
-    })
-}
-
 /// What a leg's request carried, in a few words: `NTLM Type 3 user=CORP\alice`.
 pub fn request_label(leg: &Leg) -> String {
     let scheme = |negotiate: bool| if negotiate { "Negotiate/NTLM" } else { "NTLM" };
@@ -498,14 +490,6 @@ pub fn response_label(leg: &Leg) -> String {
 /// The TCP event of a timeline line, in words.
 pub fn tcp_label(k: &crate::handshake::ConnEventKind) -> String {
     k.to_string()
-}
-
-/// `host/resource` (a proxy request carries the absolute URI already).
-pub fn target(h: &crate::handshake::Handshake) -> String {
-    if h.resource.contains("://") {
-        return h.resource.clone();
-    }
-    format!("{}{}", h.host.as_deref().unwrap_or(""), h.resource)
 }
 
 /// A default file name for an export of `ids` (or of a list when empty).

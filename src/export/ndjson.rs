@@ -6,10 +6,11 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::{request_label, response_label, target, ExportError, HandshakeWriter};
+use super::{request_label, response_label, ExportError, HandshakeWriter};
 use crate::handshake::Outcome;
 use crate::pipeline::Analysed;
-use crate::report::{rfc3339, SCHEMA};
+use crate::present::{rfc3339, target};
+use crate::report::SCHEMA;
 
 /// One line.
 #[derive(Debug, Serialize)]

@@ -12,6 +12,7 @@ const ORDER: &[&str] = &[
     "handshake",
     "diagnose",
     "pipeline",
+    "present",
     "report",
     "filter",
     "export",

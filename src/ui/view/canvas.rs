@@ -65,15 +65,3 @@ impl Row {
         Line::from(spans)
     }
 }
-
-/// `text` cut to `max` characters, with `…` when cut.
-pub fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
-    if max > 0 {
-        s.push('…');
-    }
-    s
-}

@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Widget};
 
 use crate::capture::Timestamp;
 use crate::http::Header;
-use crate::report::{clock, human_delta};
+use crate::present::{clock, human_delta};
 use crate::ui::app::{Pane, RawHeads, State};
 use crate::ui::spool::{Detail, LegDetail};
 use crate::ui::strings;

@@ -7,7 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
-use crate::report::{clock, human_delta};
+use crate::present::{clock, human_delta};
 use crate::ui::app::State;
 use crate::ui::strings;
 use crate::ui::theme::Theme;

@@ -137,18 +137,11 @@ pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme) {
 }
 
 fn user(h: &Record) -> String {
-    match (h.domain.as_deref(), h.user.as_deref()) {
-        (_, None) | (_, Some("")) => String::new(),
-        (Some(d), Some(u)) if !d.is_empty() => format!("{d}\\{u}"),
-        (_, Some(u)) => u.to_owned(),
-    }
+    crate::present::who(h.domain.as_deref(), h.user.as_deref()).unwrap_or_default()
 }
 
 fn target(h: &Record) -> String {
-    if h.resource.contains("://") {
-        return h.resource.to_string();
-    }
-    format!("{}{}", h.host.as_deref().unwrap_or(""), h.resource)
+    crate::present::target_of(h.host.as_deref(), &h.resource)
 }
 
 /// How many columns the list has room for.
@@ -165,7 +158,7 @@ fn row<'a>(r: &'a Record, t: &Theme, tier: Tier) -> Row<'a> {
         strings::severity_mark(r.worst),
         r.worst.map(|w| t.severity(w)).unwrap_or_default(),
     ));
-    let time = crate::report::clock(h.first);
+    let time = crate::present::clock(h.first);
     let short = strings::scheme_short(&h.scheme);
     let scheme = match tier {
         Tier::Wide if h.proxy => format!("{short}+proxy"),

@@ -10,13 +10,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget};
 
 use crate::handshake::{ConnEventKind, Side, TimelineWhat};
-use crate::report::human_delta;
+use crate::present::{clip, human_delta};
 use crate::ui::app::{Pane, State};
 use crate::ui::spool::{Detail, Step};
 use crate::ui::strings;
 use crate::ui::theme::Theme;
 
-use super::canvas::{clip, Row};
+use super::canvas::Row;
 
 /// Columns before the diagram: cursor mark, delta, connection, then the frame in as many as
 /// the handshake's longest needs (at least [`FRAME_COLUMNS`]).

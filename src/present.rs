@@ -1,0 +1,108 @@
+//! How every face writes the same facts for people: times, durations, the request's target,
+//! a user, a value cut to fit. The text report, the UI and the exports import these from
+//! here, so that one fact reads the same everywhere.
+
+use crate::capture::Timestamp;
+use crate::handshake::Handshake;
+
+/// RFC 3339 with microseconds, UTC.
+pub fn rfc3339(ts: Timestamp) -> String {
+    let secs = u64::try_from(ts.secs()).unwrap_or(0);
+    let nanos = u32::try_from(ts.subsec_nanos()).unwrap_or(0);
+    let t = std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos);
+    humantime::format_rfc3339_micros(t).to_string()
+}
+
+/// `HH:MM:SS.ffffff` of a timestamp (UTC), for timelines.
+pub fn clock(ts: Timestamp) -> String {
+    let full = rfc3339(ts);
+    full.get(11..26).unwrap_or(&full).to_owned()
+}
+
+/// A signed duration in the unit that reads best (`306us`, `1.3ms`, `2.50s`).
+pub fn human_delta(ns: i64) -> String {
+    let a = ns.unsigned_abs();
+    let sign = if ns < 0 { "-" } else { "" };
+    if a < 1_000_000 {
+        format!("{sign}{}us", a / 1000)
+    } else if a < 1_000_000_000 {
+        format!("{sign}{:.1}ms", a as f64 / 1e6)
+    } else {
+        format!("{sign}{:.2}s", a as f64 / 1e9)
+    }
+}
+
+/// `host/resource`; a request to a proxy carries the absolute URI already. As captured: a
+/// face that shows it to a person makes it harmless (`crate::shown`).
+pub fn target_of(host: Option<&str>, resource: &str) -> String {
+    if resource.contains("://") {
+        return resource.to_owned();
+    }
+    format!("{}{resource}", host.unwrap_or(""))
+}
+
+/// [`target_of`] a handshake's first request.
+pub fn target(h: &Handshake) -> String {
+    target_of(h.host.as_deref(), &h.resource)
+}
+
+/// `DOMAIN\user`, `user`, or nothing.
+pub fn who(domain: Option<&str>, user: Option<&str>) -> Option<String> {
+    let u = user.filter(|u| !u.is_empty())?;
+    Some(match domain.filter(|d| !d.is_empty()) {
+        Some(d) => format!("{d}\\{u}"),
+        None => u.to_owned(),
+    })
+}
+
+/// `text` cut to `max` characters, ending with `mark` when cut (`…` on a screen or a page,
+/// `...` in the plain-ASCII text report).
+pub fn clip_with(text: &str, max: usize, mark: &str) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let room = max.saturating_sub(mark.chars().count());
+    let mut s: String = text.chars().take(room).collect();
+    if max > 0 {
+        s.push_str(mark);
+    }
+    s
+}
+
+/// `text` cut to `max` characters, with `…` when cut.
+pub fn clip(text: &str, max: usize) -> String {
+    clip_with(text, max, "…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clipping_counts_characters_and_its_mark() {
+        assert_eq!(clip("abcdef", 6), "abcdef");
+        assert_eq!(clip("abcdef", 4), "abc…");
+        assert_eq!(clip_with("abcdef", 5, "..."), "ab...");
+        assert_eq!(clip("éééé", 3), "éé…");
+        assert_eq!(clip("abc", 0), "");
+    }
+
+    #[test]
+    fn targets_and_users() {
+        assert_eq!(target_of(Some("intranet"), "/a"), "intranet/a");
+        assert_eq!(target_of(Some("proxy"), "http://x/a"), "http://x/a");
+        assert_eq!(
+            who(Some("LAB"), Some("alice")).as_deref(),
+            Some("LAB\\alice")
+        );
+        assert_eq!(who(Some(""), Some("alice")).as_deref(), Some("alice"));
+        assert_eq!(who(Some("LAB"), Some("")), None);
+    }
+
+    #[test]
+    fn durations_read_in_their_unit() {
+        assert_eq!(human_delta(306_000), "306us");
+        assert_eq!(human_delta(1_300_000), "1.3ms");
+        assert_eq!(human_delta(-2_500_000_000), "-2.50s");
+    }
+}
