@@ -44,7 +44,7 @@ pub use decode::{
 };
 pub use error::{DecodeError, ErrorKind};
 pub use header::{AuthItem, AuthParam, Scheme};
-pub use secret::{RevealSecrets, Secret};
+pub use secret::{secret_field, RevealSecrets, Secret, SecretField, SECRET_HEADERS};
 pub use util::Anomaly;
 
 use base64::Engine as _;

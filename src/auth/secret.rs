@@ -10,6 +10,42 @@
 use serde::{Serialize, Serializer};
 use std::fmt;
 
+/// What a header field's value hides: the one list that the report's redaction and the
+/// pcapng slice's masking both read, so the two cannot disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretField {
+    /// `credentials` (RFC 9110 11.6.2): everything after the scheme (the whole value when
+    /// no scheme is in front, a bare JWT).
+    Credentials,
+    /// `#challenge` (RFC 9110 11.6.1): a `Negotiate` or `Kerberos` token, which can carry a
+    /// Kerberos AP-REP (cipher text, a session subkey) or a mechListMIC.
+    Challenges,
+    /// `#auth-param` (RFC 7616 3.5): Digest's `rspauth`, computed from the password.
+    Info,
+    /// The whole value: session cookies (RFC 6265 4).
+    Whole,
+}
+
+/// Header fields (lowercase) whose values hold secrets, and what of them.
+pub const SECRET_HEADERS: [(&str, SecretField); 8] = [
+    ("authorization", SecretField::Credentials),
+    ("proxy-authorization", SecretField::Credentials),
+    ("www-authenticate", SecretField::Challenges),
+    ("proxy-authenticate", SecretField::Challenges),
+    ("authentication-info", SecretField::Info),
+    ("proxy-authentication-info", SecretField::Info),
+    ("cookie", SecretField::Whole),
+    ("set-cookie", SecretField::Whole),
+];
+
+/// What the header field `name` hides, if it is one of [`SECRET_HEADERS`].
+pub fn secret_field(name: &[u8]) -> Option<SecretField> {
+    SECRET_HEADERS
+        .iter()
+        .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
+        .map(|(_, f)| *f)
+}
+
 /// Bytes or text that are redacted when displayed or serialized, unless revealed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret<T: SecretValue> {

@@ -50,6 +50,7 @@ use std::path::PathBuf;
 
 use super::token_mask;
 use super::{for_each_selected, request_label, response_label, tcp_label, ExportError, Options};
+use crate::auth::{secret_field, SecretField, SECRET_HEADERS};
 use crate::capture::{pcapng_out, Frame, LinkType, MergedSource};
 use crate::handshake::ConnEventKind;
 use crate::net::{FragmentSpan, NetDecoder};
@@ -711,18 +712,16 @@ impl Held {
     }
 }
 
-/// Header fields whose whole value (after the scheme, for credentials) is secret.
-const MASKED: [(&[u8], Mask); 8] = [
-    (b"authorization", Mask::AfterScheme),
-    (b"proxy-authorization", Mask::AfterScheme),
-    (b"cookie", Mask::All),
-    (b"set-cookie", Mask::All),
-    (b"www-authenticate", Mask::Negotiate),
-    (b"proxy-authenticate", Mask::Negotiate),
-    // Digest's rspauth (RFC 7616 3.5).
-    (b"authentication-info", Mask::All),
-    (b"proxy-authentication-info", Mask::All),
-];
+/// How a header field that holds secrets ([`SECRET_HEADERS`]) is starred when its line is
+/// not masked down to its secret bytes: its whole value (after the scheme, for credentials;
+/// only a `Negotiate` or `Kerberos` token, among challenges).
+fn mask_of(field: SecretField) -> Mask {
+    match field {
+        SecretField::Credentials => Mask::AfterScheme,
+        SecretField::Challenges => Mask::Negotiate,
+        SecretField::Info | SecretField::Whole => Mask::All,
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mask {
@@ -753,7 +752,7 @@ pub enum Carry {
 }
 
 /// A line cut by a segment boundary is remembered up to this length; a longer one cannot be
-/// the start of a header named in [`MASKED`].
+/// the start of a header named in [`SECRET_HEADERS`].
 const MAX_PARTIAL: usize = 256;
 
 /// Masks secret header values in one TCP payload with `*`, in place, given what the previous
@@ -864,18 +863,19 @@ pub fn mask_secrets(payload: &mut [u8], carry: Carry) -> Carry {
     }
 }
 
-/// Whether a line cut short could still be a header named in [`MASKED`]: the start of such
+/// Whether a line cut short could still be a header named in [`SECRET_HEADERS`]: the start of such
 /// a name, or such a name whose value (its scheme, for `Negotiate`) is not known yet. `None`
 /// if not; `Some(false)` if it could but is longer than [`MAX_PARTIAL`].
 fn may_become_secret(line: &[u8]) -> Option<bool> {
     let may = match line.iter().position(|&b| b == b':') {
-        None => MASKED.iter().any(|(name, _)| {
-            name.get(..line.len())
+        None => SECRET_HEADERS.iter().any(|(name, _)| {
+            name.as_bytes()
+                .get(..line.len())
                 .is_some_and(|p| p.eq_ignore_ascii_case(line))
         }),
         Some(colon) => {
             let name = line.get(..colon).unwrap_or_default();
-            MASKED.iter().any(|(n, _)| name.eq_ignore_ascii_case(n))
+            secret_field(name).is_some()
         }
     };
     may.then_some(line.len() <= MAX_PARTIAL)
@@ -885,7 +885,7 @@ fn may_become_secret(line: &[u8]) -> Option<bool> {
 fn secret_from(line: &[u8]) -> Option<usize> {
     let colon = line.iter().position(|&b| b == b':')?;
     let name = line.get(..colon)?;
-    let (_, mask) = MASKED.iter().find(|(n, _)| name.eq_ignore_ascii_case(n))?;
+    let mask = &mask_of(secret_field(name)?);
     let mut at = colon.saturating_add(1);
     let skip_space = |mut at: usize| {
         while matches!(line.get(at), Some(b' ' | b'\t')) {

@@ -24,29 +24,7 @@ use asn1_rs::{Any, Class, FromBer as _, FromDer as _, Tag};
 use base64::Engine as _;
 use kerberos_parser::krb5;
 
-/// What kind of header a name is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Header {
-    /// `credentials` (RFC 9110 11.6.2).
-    Credentials,
-    /// `#challenge` (RFC 9110 11.6.1).
-    Challenges,
-    /// `#auth-param` (RFC 7616 3.5).
-    Info,
-    /// Secret whole (RFC 6265 4).
-    Cookie,
-}
-
-const HEADERS: [(&[u8], Header); 8] = [
-    (b"authorization", Header::Credentials),
-    (b"proxy-authorization", Header::Credentials),
-    (b"www-authenticate", Header::Challenges),
-    (b"proxy-authenticate", Header::Challenges),
-    (b"authentication-info", Header::Info),
-    (b"proxy-authentication-info", Header::Info),
-    (b"cookie", Header::Cookie),
-    (b"set-cookie", Header::Cookie),
-];
+use crate::auth::{secret_field, SecretField, SECRET_HEADERS};
 
 /// Whether a line that starts with `prefix` may be one [`mask_line`] masks more finely than
 /// the whole value (the cookie headers it masks whole, so those are not worth keeping).
@@ -55,8 +33,9 @@ pub(crate) fn may_refine(prefix: &[u8]) -> bool {
         Some(colon) => (prefix.get(..colon).unwrap_or_default(), true),
         None => (prefix, false),
     };
-    HEADERS.iter().any(|(n, h)| {
-        *h != Header::Cookie
+    SECRET_HEADERS.iter().any(|(n, f)| {
+        let n = n.as_bytes();
+        *f != SecretField::Whole
             && if whole {
                 n.eq_ignore_ascii_case(name)
             } else {
@@ -71,18 +50,18 @@ pub(crate) fn may_refine(prefix: &[u8]) -> bool {
 pub fn mask_line(line: &[u8]) -> Option<Vec<u8>> {
     let colon = line.iter().position(|&b| b == b':')?;
     let name = line.get(..colon)?;
-    let (_, header) = HEADERS.iter().find(|(n, _)| n.eq_ignore_ascii_case(name))?;
+    let field = secret_field(name)?;
     let start = ows(line, colon.saturating_add(1));
     let mut end = line.len();
     while end > start && matches!(line.get(end.saturating_sub(1)), Some(b' ' | b'\t')) {
         end = end.saturating_sub(1);
     }
     let mut out = line.to_vec();
-    match header {
-        Header::Credentials => credentials(&mut out, line, start, end)?,
-        Header::Challenges => challenges(&mut out, line, start, end),
-        Header::Info => star_params(&mut out, line, start, end, b"rspauth")?,
-        Header::Cookie => star(&mut out, start..line.len()),
+    match field {
+        SecretField::Credentials => credentials(&mut out, line, start, end)?,
+        SecretField::Challenges => challenges(&mut out, line, start, end),
+        SecretField::Info => star_params(&mut out, line, start, end, b"rspauth")?,
+        SecretField::Whole => star(&mut out, start..line.len()),
     }
     Some(out)
 }
