@@ -386,7 +386,7 @@ fn decode(values: &[String], format: FormatArg, reveal_secrets: bool) -> anyhow:
                 if i > 0 {
                     writeln!(out)?;
                 }
-                out.write_all(authscope::auth::tree::render(&h).as_bytes())?;
+                out.write_all(authscope::present::tree::render(&h).as_bytes())?;
                 if let Some(line) = jwt_expiry_now(&h) {
                     writeln!(out, "{line}")?;
                 }

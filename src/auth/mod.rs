@@ -29,7 +29,6 @@ pub mod kerberos;
 pub mod ntlm;
 pub mod secret;
 pub mod spnego;
-pub mod tree;
 pub mod util;
 
 mod decode;

@@ -4,7 +4,7 @@
 //! SPNEGO, Kerberos, Basic, Bearer, the header grammar and the tree renderer each have a
 //! random-bytes proptest next to them.)
 
-use crate::auth::{bearer, decode_header, ntlm, spnego, tree, HeaderKind};
+use crate::auth::{bearer, decode_header, ntlm, spnego, HeaderKind};
 use base64::Engine as _;
 use proptest::prelude::*;
 
@@ -34,8 +34,7 @@ fn real_tokens_cut_at_every_length() {
                 "Negotiate {}",
                 base64::engine::general_purpose::STANDARD.encode(cut)
             );
-            let h = decode_header(HeaderKind::Authorization, v.as_bytes());
-            let _ = tree::render(&h);
+            let _ = decode_header(HeaderKind::Authorization, v.as_bytes());
         }
         // The whole token decodes.
         assert!(spnego::parse(&tok).is_ok());
@@ -75,8 +74,7 @@ proptest! {
     fn digest_never_panics(params in prop::collection::vec(digest_param(), 0..12)) {
         let v = format!("Digest {}", params.join(", "));
         for kind in [HeaderKind::WwwAuthenticate, HeaderKind::Authorization] {
-            let h = decode_header(kind, v.as_bytes());
-            let _ = tree::render(&h);
+            let _ = decode_header(kind, v.as_bytes());
         }
     }
 

@@ -350,7 +350,11 @@ fn leg_details(i: usize, leg: &Leg, file: Option<u32>) -> String {
             esc_pre(&head)
         );
         if let Some(c) = &r.credential {
-            let _ = write!(s, "<pre>{}</pre>", esc_pre(&crate::auth::tree::render(c)));
+            let _ = write!(
+                s,
+                "<pre>{}</pre>",
+                esc_pre(&crate::present::tree::render(c))
+            );
         }
     }
     if let Some(r) = &leg.response {
@@ -370,7 +374,11 @@ fn leg_details(i: usize, leg: &Leg, file: Option<u32>) -> String {
             esc_pre(&head)
         );
         if let Some(c) = &r.challenges {
-            let _ = write!(s, "<pre>{}</pre>", esc_pre(&crate::auth::tree::render(c)));
+            let _ = write!(
+                s,
+                "<pre>{}</pre>",
+                esc_pre(&crate::present::tree::render(c))
+            );
         }
     }
     s.push_str("</details>");

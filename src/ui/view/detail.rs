@@ -14,7 +14,7 @@ use crate::ui::spool::{Detail, LegDetail};
 use crate::ui::strings;
 use crate::ui::theme::Theme;
 
-use super::tree;
+use crate::present::tree;
 
 pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme, wide: bool) {
     if area.is_empty() {

@@ -9,7 +9,6 @@ mod help;
 mod hints;
 mod list;
 mod timeline;
-mod tree;
 
 use ratatui::layout::{Constraint, Direction, Layout as Split, Rect};
 use ratatui::Frame;

@@ -2,6 +2,8 @@
 //! a user, a value cut to fit. The text report, the UI and the exports import these from
 //! here, so that one fact reads the same everywhere.
 
+pub mod tree;
+
 use crate::capture::Timestamp;
 use crate::handshake::Handshake;
 
