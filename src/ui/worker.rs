@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::capture::MergedSource;
 use crate::http::{Exchange, Header};
 use crate::pipeline::{Analysed, Analyzer, Config, Output};
-use crate::report::present_exchange;
+use crate::present::redact::present_exchange;
 use crate::tcp::ConnId;
 
 use super::app::{Interner, RawHeads, Record};
