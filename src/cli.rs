@@ -40,7 +40,8 @@ pub enum Command {
         /// Threads for reading files (default: the cores available). With N of 2 or more,
         /// N-1 threads each read the files and reassemble and frame their share of the
         /// connections (a connection stays on one), while one merges, joins, judges and
-        /// writes the report; the report is the same byte for byte.
+        /// writes the report; the report is the same byte for byte, unless one of them hits
+        /// its share of a cap (the caps are divided among them: a warning then says so).
         #[arg(long, value_name = "N")]
         threads: Option<usize>,
         /// Exit with status 1 when a finding of this severity or worse exists.

@@ -84,10 +84,10 @@ pub const LIMITS: &[(&str, &str)] = &[
         "join-seconds",
         "a handshake waits this long for its client on another connection (10)",
     ),
-    ("handshakes", "handshakes open at once (50000)"),
+    ("handshakes", "handshakes open at once (10000)"),
     (
         "handshakes-per-client",
-        "handshakes open at once for one client (10000)",
+        "handshakes open at once for one client (2000)",
     ),
     ("legs", "legs kept per handshake (64)"),
 ];
@@ -338,23 +338,25 @@ impl Analyzer {
     /// model they all feed, to run on threads of their own: the model must be given every
     /// event in the order one front makes them. With `n` = 1, the front and the model apart.
     /// For an analyzer that has been given nothing yet.
+    ///
+    /// The caps on what the fronts hold over all their connections (open connections and
+    /// closed 4-tuples, out-of-order bytes, HTTP bytes) are divided among the shards, so that
+    /// together they hold at most what one front would.
     pub fn into_shards(self, n: usize) -> (Vec<Front>, Model, shard::Caps) {
         let n = n.max(1);
         let c = self.config;
-        let as_u64 = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
-        let caps = shard::Caps {
-            connections: as_u64(c.tcp.max_connections.max(1)),
-            reorder_bytes: as_u64(c.tcp.max_buffered_total),
-            http_bytes: as_u64(c.http.max_buffered_total),
-        };
+        let caps = shard::Caps::of(&c, n);
         if n == 1 {
             // All connections on one front: numbered, capped and counted as one thread does.
             return (vec![self.front], self.model, caps);
         }
-        let mut fronts = vec![self.front.into_shard(0, n)];
-        for i in 1..n {
-            fronts.push(Analyzer::new(c).front.into_shard(i, n));
-        }
+        let mut share = c;
+        share.tcp.max_connections = caps.share(caps.connections);
+        share.tcp.max_buffered_total = caps.share(caps.reorder_bytes);
+        share.http.max_buffered_total = caps.share(caps.http_bytes);
+        let fronts = (0..n)
+            .map(|i| Analyzer::new(share).front.into_shard(i, n))
+            .collect();
         (fronts, self.model, caps)
     }
 
@@ -601,10 +603,17 @@ impl Front {
     }
 }
 
-/// Where a front's events go: straight on (one front), or keyed into a shard's batch.
+/// Where a front's events go: straight on (one front), or keyed into a shard's batch, which
+/// may be handed on whenever a unit of work ends with `size` items or more in it (the end of
+/// input closes every open connection: up to the connection cap's worth of events).
 enum Out<'a> {
     Direct(&'a mut dyn FnMut(ModelEvent)),
     Keyed(&'a mut Vec<(Key, Item)>),
+    Batched {
+        items: &'a mut Vec<(Key, Item)>,
+        size: usize,
+        send: &'a mut dyn FnMut(shard::Batch),
+    },
 }
 
 impl Out<'_> {
@@ -613,13 +622,29 @@ impl Out<'_> {
     fn with<R>(&mut self, key: Key, f: impl FnOnce(&mut dyn FnMut(ModelEvent)) -> R) -> R {
         match self {
             Out::Direct(sink) => f(*sink),
-            Out::Keyed(items) => f(&mut |e| items.push((key, Item::Event(e)))),
+            Out::Keyed(items) | Out::Batched { items, .. } => {
+                f(&mut |e| items.push((key, Item::Event(e))))
+            }
         }
     }
 
     fn gauges(&mut self, key: Key, g: Gauges) {
-        if let Out::Keyed(items) = self {
+        if let Out::Keyed(items) | Out::Batched { items, .. } = self {
             items.push((key, Item::Gauges(g)));
+        }
+    }
+
+    /// The unit of work `key` ended: a full batch is handed on. What follows has higher
+    /// keys, so `key` is a bound below it.
+    fn unit_done(&mut self, key: Key) {
+        if let Out::Batched { items, size, send } = self {
+            if items.len() >= *size {
+                let items = std::mem::replace(*items, Vec::with_capacity(*size));
+                send(shard::Batch {
+                    items,
+                    through: key,
+                });
+            }
         }
     }
 }
@@ -634,7 +659,8 @@ fn unit_start(shard: &Option<Box<shard::Shard>>, tcp: &mut TcpTable, http: &mut 
     }
 }
 
-/// A unit of work ended: a shard hands on what its gauges did in it, if anything.
+/// A unit of work ended: a shard hands on what its gauges did in it, if anything, and a full
+/// batch goes.
 #[inline]
 fn unit_end(
     shard: &mut Option<Box<shard::Shard>>,
@@ -643,21 +669,21 @@ fn unit_end(
     key: Key,
     out: &mut Out<'_>,
 ) {
-    let Some(sh) = shard.as_mut() else {
-        return;
-    };
-    let [open, reorder, closed] = tcp.gauges();
-    let h = http.stats();
-    let g = Gauges([
-        open,
-        reorder,
-        (h.buffered_bytes, h.peak_buffered_bytes),
-        closed,
-    ]);
-    if g.moved_since(&sh.gauges) {
-        sh.gauges = g;
-        out.gauges(key, g);
+    if let Some(sh) = shard.as_mut() {
+        let [open, reorder, closed] = tcp.gauges();
+        let h = http.stats();
+        let g = Gauges([
+            open,
+            reorder,
+            (h.buffered_bytes, h.peak_buffered_bytes),
+            closed,
+        ]);
+        if g.moved_since(&sh.gauges) {
+            sh.gauges = g;
+            out.gauges(key, g);
+        }
     }
+    out.unit_done(key);
 }
 
 /// What stages 2 to 5 hand to stages 6 and 7, in order. One thread applies each at once;

@@ -962,11 +962,9 @@ fn shard_loop(
         }
     }
     if sent {
-        front.finish_sharded(&mut items);
         // A closed merge is not an error here: it has its own.
-        out.send(Batch {
-            items,
-            through: Key::END,
+        front.finish_sharded(items, HANDOFF_BATCH, &mut |batch| {
+            out.send(batch);
         });
     }
     (front.stats(), source)

@@ -35,8 +35,8 @@ impl Default for CorrelateConfig {
             join_window_ns: 10_000_000_000,
             max_legs: 64,
             max_conn_events: 32,
-            max_open: 50_000,
-            max_open_per_client: 10_000,
+            max_open: 10_000,
+            max_open_per_client: 2_000,
         }
     }
 }
@@ -101,8 +101,12 @@ struct Open {
 pub struct Correlator {
     cfg: CorrelateConfig,
     next_id: u64,
-    conns: HashMap<ConnId, ConnInfo>,
-    open: BTreeMap<u64, Open>,
+    /// Boxed, as in the TCP table: under a flood of connections the map's buckets stay small
+    /// (churn at the connection cap leaves tombstones, and the map then doubles).
+    conns: HashMap<ConnId, Box<ConnInfo>>,
+    /// Boxed: a B-tree node holds eleven values, mostly part empty, and an open handshake is
+    /// large.
+    open: BTreeMap<u64, Box<Open>>,
     by_key: HashMap<JoinKey, u64>,
     by_ntlm_ts: HashMap<u64, u64>,
     /// Open handshakes by the NTLM server challenges they were given: the same challenge
@@ -155,7 +159,7 @@ impl Correlator {
     ) {
         self.conns.insert(
             conn,
-            ConnInfo {
+            Box::new(ConnInfo {
                 client,
                 server,
                 events: vec![ev],
@@ -164,7 +168,7 @@ impl Correlator {
                 current: [None, None],
                 completed: 0,
                 handshakes: Vec::new(),
-            },
+            }),
         );
     }
 
@@ -262,7 +266,7 @@ impl Correlator {
                         .saturating_add(u32::from(c.get_current(slot).is_some()))
                 });
                 self.open
-                    .insert(id, Open::new(id, client, server, &leg, earlier));
+                    .insert(id, Box::new(Open::new(id, client, server, &leg, earlier)));
                 self.by_client.entry(client.ip()).or_default().push_back(id);
                 self.stats.peak_open = self.stats.peak_open.max(self.open.len() as u64);
                 id
@@ -298,7 +302,7 @@ impl Correlator {
         } = &leg.answer
         {
             self.by_ntlm_ts.insert(*t, id);
-            o.ntlm_ts.push(*t);
+            push_one(&mut o.ntlm_ts, *t);
         }
         if let Answer::NtlmChallenge {
             server_challenge, ..
@@ -308,7 +312,7 @@ impl Correlator {
             if let Some(key) = key.filter(|_| o.challenges.len() < MAX_KEYS) {
                 let frame = leg.response.as_ref().map_or(0, |r| r.frame);
                 let here = (o.hs.client, o.hs.server, o.hs.legs.len(), frame);
-                o.challenges.push(key);
+                push_one(&mut o.challenges, key);
                 let twin = self.by_challenge.insert(key, id);
                 self.challenge_twins(id, twin, server_challenge, here, leg.conn);
             }
@@ -319,7 +323,7 @@ impl Correlator {
         // Keys are kept (and indexed) up to a few per handshake, so the index cannot grow
         // with a long connection's requests.
         if !o.keys.contains(&key) && o.keys.len() < MAX_KEYS {
-            o.keys.push(key.clone());
+            push_one(&mut o.keys, key.clone());
             self.by_key.insert(key, id);
         } else if o.keys.contains(&key) {
             self.by_key.insert(key, id);
@@ -755,7 +759,7 @@ impl Open {
         let ts = leg.ts();
         hs.last = hs.last.max(leg.response.as_ref().map_or(ts, |r| r.ts));
         if !hs.connections.contains(&leg.conn) {
-            hs.connections.push(leg.conn);
+            push_one(&mut hs.connections, leg.conn);
         }
         // Identity and scheme, from what the client sent.
         match &leg.credential {
@@ -865,6 +869,13 @@ impl Open {
                 || matches!(l.answer, Answer::NoChallenge | Answer::Missing)
         })
     }
+}
+
+/// Pushes with room for one more only: an open handshake's lists hold one item or a few, and
+/// it is held for the join window, so doubling's spare slots would be paid per handshake.
+fn push_one<T>(v: &mut Vec<T>, item: T) {
+    v.reserve_exact(1);
+    v.push(item);
 }
 
 fn ntlm_scheme(negotiate: bool) -> SchemeUsed {

@@ -33,8 +33,9 @@ struct Conn {
     requests: Framer,
     responses: Framer,
     pending: VecDeque<Request>,
-    /// The response whose body is being read.
-    current: Option<Response>,
+    /// The response whose body is being read (boxed: most connections hold none most of
+    /// the time, and a connection's state is held for its life).
+    current: Option<Box<Response>>,
     interim: Vec<Response>,
     /// Index in `pending` of the request whose body is being read, counted from the back.
     request_in_body: bool,
@@ -353,7 +354,7 @@ impl HttpTracker {
         }
         // A response head whose body never ended still pairs with its request.
         if let Some(resp) = c.current.take() {
-            emit(&mut self.stats, &mut c, conn, Some(resp), sink);
+            emit(&mut self.stats, &mut c, conn, Some(*resp), sink);
         }
         // Requests never answered.
         while !c.pending.is_empty() {
@@ -413,7 +414,7 @@ fn shed(
     c.requests.shed();
     c.responses.shed();
     if let Some(resp) = c.current.take() {
-        emit(stats, c, conn, Some(resp), sink);
+        emit(stats, c, conn, Some(*resp), sink);
     }
     while !c.pending.is_empty() {
         emit(stats, c, conn, None, sink);
@@ -554,6 +555,11 @@ fn handle(
                 emit(stats, c, conn, None, sink);
             }
             c.owned = c.owned.saturating_add(weight_request(&request));
+            if c.pending.capacity() == 0 {
+                // One slot first: most connections wait on one request at a time, and a
+                // connection's slots are kept for its life (four, were the queue to choose).
+                c.pending.reserve_exact(1);
+            }
             c.pending.push_back(request);
             c.request_in_body = true;
         }
@@ -624,10 +630,10 @@ fn handle(
                 }
             } else {
                 if let Some(prev) = c.current.take() {
-                    emit(stats, c, conn, Some(prev), sink);
+                    emit(stats, c, conn, Some(*prev), sink);
                 }
                 c.owned = c.owned.saturating_add(weight_response(&response));
-                c.current = Some(response);
+                c.current = Some(Box::new(response));
             }
             if tunnel {
                 stats.tunnels = stats.tunnels.saturating_add(1);
@@ -655,7 +661,7 @@ fn handle(
                     resp.frame = frame;
                 }
                 resp.body_prefix = prefix;
-                emit(stats, c, conn, Some(resp), sink);
+                emit(stats, c, conn, Some(*resp), sink);
             }
         }
         (_, Out::Anomaly(anomaly)) => {

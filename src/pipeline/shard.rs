@@ -16,17 +16,23 @@
 //! at every unit and reports its gauges when they moved; the merge adds them up in order,
 //! which gives the peak of the sum exactly.
 //!
-//! Each shard has the whole caps, not a share: it holds at most what one front would, so a
-//! shard hits a cap only where one front would have hit it too. Where one front would have
-//! hit one (the sum went over), the merge says so in a warning, as the outputs may then
-//! differ from one thread's.
+//! The caps on what a front holds over all its connections (open connections and closed
+//! 4-tuples, out-of-order bytes, HTTP bytes) are divided among the shards ([`Caps`]), so that
+//! the shards together hold at most what one front would: memory is bounded for the process,
+//! not per thread. A shard that stays under its shares makes what one front would (the
+//! shares add up to at most the cap, so one front would not have reached it either). Where a
+//! shard hit its share, or the sum went over a cap (a share rounded up to 1), the merge says
+//! so in a warning, as the outputs may then differ from one thread's: the same caps are hit,
+//! on other connections.
 
 use std::hash::BuildHasher as _;
 
 use super::{Analyzer, Config, ConnId, Front, ModelEvent, Output, Stats};
 use crate::capture::Frame;
+use crate::http::Anomaly;
 use crate::map::Map as HashMap;
 use crate::net::{FlowKey, Segment};
+use crate::tcp::Limit;
 
 /// Where an event goes among every shard's: units in capture order, then by the order one
 /// connection table closes connections in a sweep and at the end.
@@ -155,9 +161,24 @@ impl Front {
         self.push_keyed(frame, &mut super::Out::Keyed(out));
     }
 
-    /// The input ended (a shard).
-    pub fn finish_sharded(&mut self, out: &mut Vec<(Key, Item)>) {
-        self.finish_keyed(&mut super::Out::Keyed(out));
+    /// The input ended (a shard): what it makes goes to `send`, in batches of about `size`
+    /// items (each connection still open closes in one unit of work), the last one through
+    /// [`Key::END`]. `items` are those made before, not yet sent.
+    pub fn finish_sharded(
+        &mut self,
+        mut items: Vec<(Key, Item)>,
+        size: usize,
+        send: &mut dyn FnMut(Batch),
+    ) {
+        self.finish_keyed(&mut super::Out::Batched {
+            items: &mut items,
+            size: size.max(1),
+            send,
+        });
+        send(Batch {
+            items,
+            through: Key::END,
+        });
     }
 }
 
@@ -168,13 +189,41 @@ pub struct Batch {
     pub through: Key,
 }
 
-/// The caps the shards each had in whole, to tell when their sum went over.
+/// The caps on what the fronts hold over all their connections, whole, and the shards they
+/// are divided among.
 #[derive(Debug, Clone, Copy)]
 pub struct Caps {
     pub connections: u64,
     pub reorder_bytes: u64,
     pub http_bytes: u64,
+    /// 1: one front has the caps whole.
+    pub shards: u64,
 }
+
+impl Caps {
+    /// The caps of `config`, divided among `shards`.
+    pub fn of(config: &Config, shards: usize) -> Caps {
+        let as_u64 = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        Caps {
+            connections: as_u64(config.tcp.max_connections.max(1)),
+            reorder_bytes: as_u64(config.tcp.max_buffered_total),
+            http_bytes: as_u64(config.http.max_buffered_total),
+            shards: as_u64(shards.max(1)),
+        }
+    }
+
+    /// A shard's share of `cap`: an equal part, rounded down, and at least 1.
+    pub fn share(&self, cap: u64) -> usize {
+        usize::try_from(cap / self.shards.max(1))
+            .unwrap_or(usize::MAX)
+            .max(1)
+    }
+}
+
+/// The caps whose share a shard hit, in the order of [`Merger::warnings`].
+const CONNECTIONS: usize = 0;
+const REORDER_BYTES: usize = 1;
+const HTTP_BYTES: usize = 2;
 
 /// What [`Merger::next_event`] has.
 #[derive(Debug)]
@@ -210,6 +259,8 @@ pub struct Merger {
     /// The key of the last capture's end passed on.
     ended: Option<Key>,
     caps: Caps,
+    /// A shard hit its share of connections, reorder-bytes, http-bytes.
+    share_hit: [bool; 3],
 }
 
 impl Merger {
@@ -223,6 +274,7 @@ impl Merger {
             finish: None,
             ended: None,
             caps,
+            share_hit: [false; 3],
         }
     }
 
@@ -308,6 +360,13 @@ impl Merger {
             }
         }
         q.gauges = g;
+        // The closed 4-tuples a shard remembers are capped by its share of connections: at
+        // the share, it forgets some early (nothing else says so).
+        let [_, _, _, (_, closed)] = g.0;
+        let share = u64::try_from(self.caps.share(self.caps.connections)).unwrap_or(u64::MAX);
+        if self.queues.len() > 1 && closed >= share {
+            self.share_hit[CONNECTIONS] = true;
+        }
     }
 
     /// Renames the event's connection from the shard's name to one table's number (one
@@ -316,6 +375,7 @@ impl Merger {
         if self.queues.len() < 2 {
             return;
         }
+        self.note_share_hit(e);
         if let ModelEvent::ConnOpen { event, .. } = e {
             self.ids.insert(event.conn, self.next_id);
             self.next_id = self.next_id.saturating_add(1);
@@ -353,6 +413,26 @@ impl Merger {
         }
     }
 
+    /// Notes a cap that a shard hit its share of (eviction, a full out-of-order budget, a
+    /// full HTTP budget): the outputs may differ from one front's from there on.
+    fn note_share_hit(&mut self, e: &ModelEvent) {
+        let hit = match e {
+            ModelEvent::Output(Output::Limit { limit, .. }) => match limit {
+                Limit::OpenConnections => Some(CONNECTIONS),
+                Limit::TotalBuffer => Some(REORDER_BYTES),
+                Limit::ConnectionBuffer => None,
+            },
+            ModelEvent::Output(Output::HttpAnomaly {
+                anomaly: Anomaly::OverBudget { .. },
+                ..
+            }) => Some(HTTP_BYTES),
+            _ => None,
+        };
+        if let Some(flag) = hit.and_then(|i| self.share_hit.get_mut(i)) {
+            *flag = true;
+        }
+    }
+
     /// The shards' counters as one front's: what every shard counted alike (frames, the
     /// network layer) from the first, the connections' counters added up, the peaks of the
     /// sum.
@@ -379,8 +459,9 @@ impl Merger {
         st
     }
 
-    /// Where the sum went over a cap that each shard had whole: one front would have hit it
-    /// there, so the outputs may differ from one thread's.
+    /// Where a shard hit its share of a cap, or the sum went over the cap: one front would
+    /// have kept or dropped other connections' state there, so the outputs may differ from
+    /// one thread's (with the same caps hit).
     pub fn warnings(&self) -> Vec<String> {
         if self.queues.len() < 2 {
             return Vec::new();
@@ -393,12 +474,24 @@ impl Merger {
             ("http-bytes", held, c.http_bytes),
         ];
         over.iter()
-            .filter(|(_, peak, cap)| peak > cap)
-            .map(|(name, peak, cap)| {
-                format!(
-                    "the threads held {peak} against the cap {name}={cap} that one thread \
-                     keeps to; the report may differ from --threads 1's"
-                )
+            .zip(self.share_hit)
+            .filter_map(|(&(name, peak, cap), share_hit)| {
+                if share_hit {
+                    Some(format!(
+                        "a thread hit its share of the cap {name}={cap} ({} for each of {} \
+                         threads reading connections); the report may differ from \
+                         --threads 1's, with the same caps hit",
+                        c.share(cap),
+                        c.shards
+                    ))
+                } else if peak > cap {
+                    Some(format!(
+                        "the threads held {peak} against the cap {name}={cap} that one thread \
+                         keeps to; the report may differ from --threads 1's"
+                    ))
+                } else {
+                    None
+                }
             })
             .collect()
     }
@@ -425,7 +518,9 @@ pub fn run_in_turn(config: Config, n: usize, batch: usize, frames: &Frames<'_>) 
     for mut front in fronts {
         let mut items = Vec::new();
         frames(&mut |f| front.push_sharded(f, &mut items));
-        front.finish_sharded(&mut items);
+        let mut ended = Vec::new();
+        front.finish_sharded(items, batch, &mut |b| ended.extend(b.items));
+        let items = ended;
         stats.push(front.stats());
         // Each batch says that the next key is at least the first of the next batch.
         let mut cut = Vec::new();
@@ -510,6 +605,7 @@ mod tests {
         connections: 100,
         reorder_bytes: 100,
         http_bytes: 100,
+        shards: 2,
     };
 
     fn open(conn: ConnId) -> Item {
@@ -654,6 +750,47 @@ mod tests {
             w[0].contains("held 6") && w[0].contains("connections=4"),
             "{w:?}"
         );
+    }
+
+    #[test]
+    fn a_shard_over_its_share_is_a_warning() {
+        let mut m = Merger::new(2, CAPS);
+        let evicted = Item::Event(ModelEvent::Output(Output::Limit {
+            conn: Some(3),
+            ts: Timestamp(0),
+            limit: Limit::OpenConnections,
+        }));
+        m.add(
+            0,
+            Batch {
+                items: vec![(Key::packet(3), evicted)],
+                through: Key::END,
+            },
+        );
+        m.end(1);
+        assert_eq!(drain(&mut m).len(), 1);
+        let w = m.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("share of the cap connections=100 (50 for each of 2"),
+            "{w:?}"
+        );
+        // Closed 4-tuples at a shard's share: it forgets some early.
+        let mut m = Merger::new(2, CAPS);
+        m.add(
+            1,
+            Batch {
+                items: vec![(
+                    Key::packet(1),
+                    Item::Gauges(Gauges([(0, 0), (0, 0), (0, 0), (50, 50)])),
+                )],
+                through: Key::END,
+            },
+        );
+        m.end(0);
+        drain(&mut m);
+        assert_eq!(m.warnings().len(), 1);
+        assert_eq!(Caps::of(&Config::default(), 3).share(100_000), 33_333);
     }
 
     #[test]

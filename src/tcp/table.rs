@@ -98,19 +98,22 @@ struct ClosedConn {
 pub struct TcpTable {
     config: TcpConfig,
     stats: TcpStats,
-    /// Boxed: the map's buckets stay small, and churn under the connection cap (eviction
-    /// leaves tombstones, and hashbrown then doubles the table) costs pointers, not states.
-    open: HashMap<FlowKey, Box<Conn>>,
-    /// Open connections by id (for `ignore_data` and the idle index).
-    keys: HashMap<ConnId, FlowKey>,
+    /// By the 4-tuple's hash ([`TcpTable::tuple_hasher`]), boxed: the map's buckets stay
+    /// small (16 bytes, not 72), and churn under the connection cap (eviction leaves
+    /// tombstones, and hashbrown then doubles the table) costs pointers, not states.
+    open: HashMap<u64, Box<Conn>>,
+    /// Open connections by id (for `ignore_data` and the idle index): their tuples' hashes.
+    keys: HashMap<ConnId, u64>,
     /// Open connections by `(idle_at, id)`: the least recently active first. Updated lazily:
     /// a connection's entry moves only when it is looked at (expiry, eviction).
     idle: BTreeSet<(i64, ConnId)>,
-    /// Closed 4-tuples, by a 64-bit hash of the tuple rather than the tuple (64 bytes): they
-    /// are kept for the closed window, often more than the open ones. The hash is seeded
-    /// per process, so two tuples meet by chance only (about n/2^64), never by design.
+    /// Closed 4-tuples, by their hash too: they are kept for the closed window, often more
+    /// than the open ones.
     closed: HashMap<u64, ClosedConn>,
-    closed_hasher: foldhash::fast::RandomState,
+    /// Open and closed connections are found by a 64-bit hash of their 4-tuple rather than
+    /// the tuple (64 bytes). The hash is seeded per process, so two tuples meet by chance
+    /// only (about n/2^64), never by design.
+    tuple_hasher: foldhash::fast::RandomState,
     next_id: ConnId,
     /// [`TcpTable::number_by_frame`].
     frame_ids: bool,
@@ -136,7 +139,7 @@ impl TcpTable {
             keys: HashMap::default(),
             idle: BTreeSet::new(),
             closed: HashMap::default(),
-            closed_hasher: foldhash::fast::RandomState::default(),
+            tuple_hasher: foldhash::fast::RandomState::default(),
             next_id: 0,
             frame_ids: false,
             peak_closed: 0,
@@ -150,7 +153,8 @@ impl TcpTable {
     /// Processes one segment; events go to `sink` in the order they happen.
     pub fn push(&mut self, seg: &Segment<'_>, sink: &mut dyn FnMut(StreamEvent<'_>)) {
         self.stats.segments = self.stats.segments.saturating_add(1);
-        let (key, src_is_a) = FlowKey::of(seg.src, seg.dst);
+        let (flow, src_is_a) = FlowKey::of(seg.src, seg.dst);
+        let key = self.tuple_hasher.hash_one(flow);
         // RFC 9293 3.5: a SYN without ACK is the first packet of a connection attempt.
         let pure_syn = seg.flags.syn() && !seg.flags.ack();
         let seq = SeqNumber(seg.seq);
@@ -183,7 +187,7 @@ impl TcpTable {
             if let Some(conn) = self.open.remove(&key) {
                 self.close(key, conn, CloseReason::Reused, seg.ts, sink);
             }
-        } else if let Some(closed) = self.closed.get_mut(&self.closed_hasher.hash_one(key)) {
+        } else if let Some(closed) = self.closed.get_mut(&key) {
             let isn = if src_is_a { closed.isn_a } else { closed.isn_b };
             // A late copy of the closed connection's SYN stays with it; any other SYN
             // starts a new connection. Other packets after a close stay with it, unseen.
@@ -193,7 +197,7 @@ impl TcpTable {
                 return;
             }
         }
-        self.open_conn(key, src_is_a, seg, sink);
+        self.open_conn(flow, key, src_is_a, seg, sink);
         if let Some(conn) = self.open.get_mut(&key) {
             self.last_conn = Some(conn.id);
             let end = feed(
@@ -372,7 +376,8 @@ impl TcpTable {
     /// the table is full, and emits `Open`.
     fn open_conn(
         &mut self,
-        key: FlowKey,
+        flow: FlowKey,
+        key: u64,
         src_is_a: bool,
         seg: &Segment<'_>,
         sink: &mut dyn FnMut(StreamEvent<'_>),
@@ -403,9 +408,9 @@ impl TcpTable {
             }
         };
         let (client, server) = if client_is_a {
-            (key.a, key.b)
+            (flow.a, flow.b)
         } else {
-            (key.b, key.a)
+            (flow.b, flow.a)
         };
         sink(StreamEvent::Open {
             conn: id,
@@ -425,7 +430,7 @@ impl TcpTable {
             last_seen: now,
             idle_at: now,
         };
-        self.closed.remove(&self.closed_hasher.hash_one(key));
+        self.closed.remove(&key);
         self.open.insert(key, Box::new(conn));
         self.keys.insert(id, key);
         self.idle.insert((now, id));
@@ -465,7 +470,7 @@ impl TcpTable {
     /// Closes the connection of `key` if the segment just fed ended it.
     fn end(
         &mut self,
-        key: FlowKey,
+        key: u64,
         end: Ending,
         seg: &Segment<'_>,
         sink: &mut dyn FnMut(StreamEvent<'_>),
@@ -490,7 +495,7 @@ impl TcpTable {
 
     fn close_with_rst(
         &mut self,
-        key: FlowKey,
+        key: u64,
         mut conn: Box<Conn>,
         dir: Dir,
         seg: &Segment<'_>,
@@ -536,7 +541,7 @@ impl TcpTable {
     /// remembers the 4-tuple when late packets may still come for it.
     fn close(
         &mut self,
-        key: FlowKey,
+        key: u64,
         mut conn: Box<Conn>,
         reason: CloseReason,
         ts: Timestamp,
@@ -571,8 +576,7 @@ impl TcpTable {
     }
 
     /// Remembers a closed 4-tuple; at `max_connections` of them, forgets the oldest first.
-    fn remember(&mut self, key: FlowKey, closed: ClosedConn) {
-        let key = self.closed_hasher.hash_one(key);
+    fn remember(&mut self, key: u64, closed: ClosedConn) {
         let cap = self.config.max_connections.max(1);
         if self.closed.len() >= cap {
             self.forget_oldest_closed(cap);

@@ -1,13 +1,17 @@
 //! Hostile input (issue 10): resource bounds under floods, and malformed capture files.
 //!
 //! The floods are built in memory (Ethernet, IPv4 and TCP bytes by hand) and pushed through
-//! [`Analyzer`]. Each runs in a child process of this test binary, so its peak RSS (VmHWM) is
-//! its own: once at a quarter of the input and once whole, to check memory stays under
-//! 256 MB and time grows linearly. That takes a while in a debug build, so it runs with
+//! [`Analyzer`] (`flood_threads.rs` writes the same floods to pcap files for the binary).
+//! Each runs in a child process of this test binary, so its peak RSS (VmHWM) is its own: once
+//! at a quarter of the input and once whole, to check memory stays under 256 MB and time
+//! grows linearly. That takes a while in a debug build, so it runs with
 //! `AUTHSCOPE_FULL_TESTS=1` (as `.ci/run` does); plain `cargo test` runs each flood at 1/100
 //! of its size in-process and checks only what the analysis counted.
 
-use std::io::Write as _;
+use base64::Engine as _;
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
@@ -35,14 +39,20 @@ const ACK: u8 = 0x10;
 const PSH_ACK: u8 = 0x18;
 const RST: u8 = 0x04;
 
-/// Pushes frames into an analyzer, counting its outputs.
-struct Feed {
-    analyzer: Analyzer,
+/// Where a flood's frames go: an analyzer in this process, counting its outputs, or a pcap
+/// file for `authscope report` to read (`flood_threads.rs`).
+enum Sink {
+    Analyzer(Box<Analyzer>, Outputs),
+    Pcap(BufWriter<File>, Vec<u8>),
+}
+
+/// Makes a flood's frames, one at a time, and hands each to its [`Sink`].
+pub(super) struct Feed {
+    sink: Sink,
     buf: Vec<u8>,
     number: u64,
     /// Capture time: 1 µs per frame.
     ts: i64,
-    outputs: Outputs,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -71,12 +81,25 @@ const SERVER: ([u8; 4], u16) = ([10, 0, 0, 2], 80);
 
 impl Feed {
     fn new() -> Self {
+        Feed::with(Sink::Analyzer(
+            Box::new(Analyzer::new(Config::default())),
+            Outputs::default(),
+        ))
+    }
+
+    /// A feed that writes a pcap file (Ethernet, microseconds) at `path`.
+    pub(super) fn pcap_file(path: &Path) -> Self {
+        let mut w = BufWriter::with_capacity(1 << 20, File::create(path).unwrap());
+        w.write_all(&pcap(1, &[])).unwrap();
+        Feed::with(Sink::Pcap(w, Vec::with_capacity(2048)))
+    }
+
+    fn with(sink: Sink) -> Self {
         Feed {
-            analyzer: Analyzer::new(Config::default()),
+            sink,
             buf: Vec::with_capacity(2048),
             number: 0,
             ts: 1_700_000_000_000_000_000,
-            outputs: Outputs::default(),
         }
     }
 
@@ -90,45 +113,67 @@ impl Feed {
         payload: &[u8],
     ) {
         tcp_frame(&mut self.buf, src, dst, seq, ack, flags, payload);
-        self.number += 1;
-        self.ts += 1_000;
-        let frame = Frame {
-            number: self.number,
-            input: 0,
-            ts: Timestamp(self.ts),
-            link: LinkType::ETHERNET,
-            data: &self.buf,
-            orig_len: u32::try_from(self.buf.len()).unwrap(),
-        };
-        let outputs = &mut self.outputs;
-        self.analyzer.push(&frame, &mut |o| outputs.take(o));
+        self.emit();
     }
 
-    fn finish(mut self) -> (Stats, Outputs) {
-        let outputs = &mut self.outputs;
-        self.analyzer.finish(&mut |o| outputs.take(o));
-        (self.analyzer.stats(), self.outputs)
+    /// Hands on the frame in `buf`, 1 µs after the one before.
+    fn emit(&mut self) {
+        self.number += 1;
+        self.ts += 1_000;
+        match &mut self.sink {
+            Sink::Analyzer(analyzer, outputs) => {
+                let frame = Frame {
+                    number: self.number,
+                    input: 0,
+                    ts: Timestamp(self.ts),
+                    link: LinkType::ETHERNET,
+                    data: &self.buf,
+                    orig_len: u32::try_from(self.buf.len()).unwrap(),
+                };
+                analyzer.push(&frame, &mut |o| outputs.take(o));
+            }
+            Sink::Pcap(w, rec) => {
+                rec.clear();
+                let us = u64::try_from(self.ts / 1_000).unwrap();
+                pcap_record(rec, us, &self.buf, u32::try_from(self.buf.len()).unwrap());
+                w.write_all(rec).unwrap();
+            }
+        }
+    }
+
+    /// The analysis's counters and outputs (a feed into an analyzer).
+    fn finish(self) -> (Stats, Outputs) {
+        let Sink::Analyzer(mut analyzer, mut outputs) = self.sink else {
+            panic!("not an analyzer's feed");
+        };
+        analyzer.finish(&mut |o| outputs.take(o));
+        (analyzer.stats(), outputs)
+    }
+
+    /// Writes out the rest of the file (a feed into a pcap file).
+    pub(super) fn close(self) {
+        let Sink::Pcap(mut w, _) = self.sink else {
+            panic!("not a file's feed");
+        };
+        w.flush().unwrap();
     }
 }
 
 // ---- the floods ---------------------------------------------------------------------------
 
 /// `n` SYNs, each from a new client address and port: `n` connections opened, none finished.
-fn syn_flood(n: u64) -> (Stats, Outputs) {
-    let mut f = Feed::new();
+pub(super) fn syn_flood(f: &mut Feed, n: u64) {
     for i in 0..n {
         let host = u32::try_from(i / 50_000).unwrap();
         let port = 10_000 + u16::try_from(i % 50_000).unwrap();
         let ip = [10, 1, (host >> 8) as u8, host as u8];
         f.send((ip, port), SERVER, i as u32, 0, SYN, b"");
     }
-    f.finish()
 }
 
 /// One HTTP connection, then `n` segments that each leave a one-byte hole before them, so
 /// every one arrives out of order and none is ever filled.
-fn out_of_order_flood(n: u64) -> (Stats, Outputs) {
-    let mut f = Feed::new();
+pub(super) fn out_of_order_flood(f: &mut Feed, n: u64) {
     let client = (CLIENT, 50_000);
     let (cisn, sisn) = (1_000u32, 9_000u32);
     f.send(client, SERVER, cisn, 0, SYN, b"");
@@ -142,13 +187,11 @@ fn out_of_order_flood(n: u64) -> (Stats, Outputs) {
         f.send(client, SERVER, seq, sisn + 1, PSH_ACK, request);
         seq = seq.wrapping_add(request.len() as u32);
     }
-    f.finish()
 }
 
 /// A request whose one header field is `n` bytes long, in 1460-byte segments, then a
 /// request that must still be read after it.
-fn huge_header(n: u64) -> (Stats, Outputs) {
-    let mut f = Feed::new();
+pub(super) fn huge_header(f: &mut Feed, n: u64) {
     let client = (CLIENT, 50_001);
     let (cisn, sisn) = (1_000u32, 9_000u32);
     f.send(client, SERVER, cisn, 0, SYN, b"");
@@ -170,13 +213,11 @@ fn huge_header(n: u64) -> (Stats, Outputs) {
     let reply = b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: NTLM\r\nContent-Length: 0\r\n\r\n";
     let ack = seq.wrapping_add(end.len() as u32);
     f.send(SERVER, client, sisn + 1, ack, PSH_ACK, reply);
-    f.finish()
 }
 
 /// One frame per `n`: a response head `100 Continue` (25 bytes) and never a final response,
 /// in 1460-byte segments.
-fn interim_flood(n: u64) -> (Stats, Outputs) {
-    let mut f = Feed::new();
+pub(super) fn interim_flood(f: &mut Feed, n: u64) {
     let client = (CLIENT, 50_002);
     let (cisn, sisn) = (1_000u32, 9_000u32);
     f.send(client, SERVER, cisn, 0, SYN, b"");
@@ -195,7 +236,6 @@ fn interim_flood(n: u64) -> (Stats, Outputs) {
         seq = seq.wrapping_add(bytes.len() as u32);
         left -= k as u64;
     }
-    f.finish()
 }
 
 /// One IPv4 fragment of datagram `id` (protocol TCP) from the client to the server.
@@ -216,37 +256,21 @@ fn ipv4_fragment(out: &mut Vec<u8>, id: u16, offset8: u16, more: bool, payload: 
 
 /// The last fragment of a datagram, then `n` empty and overlapping fragments of it that
 /// never complete it.
-fn fragment_flood(n: u64) -> (Stats, Outputs) {
-    let mut f = Feed::new();
+pub(super) fn fragment_flood(f: &mut Feed, n: u64) {
     let push = |f: &mut Feed, offset8: u16, more: bool, payload: &[u8]| {
-        let mut buf = std::mem::take(&mut f.buf);
-        ipv4_fragment(&mut buf, 7, offset8, more, payload);
-        f.number += 1;
-        f.ts += 1_000;
-        let frame = Frame {
-            number: f.number,
-            input: 0,
-            ts: Timestamp(f.ts),
-            link: LinkType::ETHERNET,
-            data: &buf,
-            orig_len: u32::try_from(buf.len()).unwrap(),
-        };
-        let outputs = &mut f.outputs;
-        f.analyzer.push(&frame, &mut |o| outputs.take(o));
-        f.buf = buf;
+        ipv4_fragment(&mut f.buf, 7, offset8, more, payload);
+        f.emit();
     };
-    push(&mut f, 8, false, &[0; 8]);
+    push(f, 8, false, &[0; 8]);
     for i in 0..n {
         let payload: &[u8] = if i % 2 == 0 { &[] } else { &[0; 8] };
-        push(&mut f, 2, true, payload);
+        push(f, 2, true, payload);
     }
-    f.finish()
 }
 
 /// `n` connections, each sending the start of a request head that never ends (60 KiB, under
 /// the per-connection head cap) and then three complete requests that are never answered.
-fn unfinished_heads(n: u64) -> (Stats, Outputs) {
-    let mut f = Feed::new();
+pub(super) fn unfinished_heads(f: &mut Feed, n: u64) {
     let sisn = 9_000u32;
     let filler = [b'a'; 1460];
     let request = [
@@ -276,13 +300,11 @@ fn unfinished_heads(n: u64) -> (Stats, Outputs) {
             seq = seq.wrapping_add(filler.len() as u32);
         }
     }
-    f.finish()
 }
 
 /// `n` connections from one client address, each with an NTLM negotiation that is refused
 /// and abandoned: `n` handshakes a client could still come back to.
-fn handshake_flood(n: u64) -> (Stats, Outputs) {
-    let mut f = Feed::new();
+pub(super) fn handshake_flood(f: &mut Feed, n: u64) {
     let (cisn, sisn) = (1_000u32, 9_000u32);
     let resp = b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: NTLM\r\nContent-Length: 0\r\n\r\n";
     for i in 0..n {
@@ -302,12 +324,79 @@ fn handshake_flood(n: u64) -> (Stats, Outputs) {
         // the client to come back on another.
         f.send(client, server, ack, 0, RST, b"");
     }
-    f.finish()
+}
+
+/// An NTLM CHALLENGE message (MS-NLMP 2.2.1.2) as a server sends it: the domain as target
+/// name, a server challenge of its own (`n`), and the target information a domain member
+/// gives (NetBIOS and DNS names, a timestamp).
+pub(super) fn ntlm_challenge(n: u64) -> Vec<u8> {
+    let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+    let target = utf16("CORP");
+    let mut info = Vec::new();
+    let mut pair = |id: u16, value: &[u8]| {
+        info.extend_from_slice(&id.to_le_bytes());
+        info.extend_from_slice(&u16::try_from(value.len()).unwrap().to_le_bytes());
+        info.extend_from_slice(value);
+    };
+    pair(2, &utf16("CORP"));
+    pair(1, &utf16("WEB01"));
+    pair(4, &utf16("corp.example"));
+    pair(3, &utf16("web01.corp.example"));
+    pair(7, &(133_500_000_000_000_000u64 + n).to_le_bytes());
+    pair(0, &[]);
+    // Unicode, request target, NTLM, always sign, target type domain, extended session
+    // security, target info, version, 128-bit, key exchange, 56-bit.
+    let flags: u32 = 0xE289_8205;
+    let fields = |len: usize, offset: usize| -> Vec<u8> {
+        let len = u16::try_from(len).unwrap().to_le_bytes();
+        [
+            &len[..],
+            &len[..],
+            &u32::try_from(offset).unwrap().to_le_bytes(),
+        ]
+        .concat()
+    };
+    let mut m = b"NTLMSSP\0".to_vec();
+    m.extend_from_slice(&2u32.to_le_bytes());
+    m.extend(fields(target.len(), 56));
+    m.extend_from_slice(&flags.to_le_bytes());
+    m.extend_from_slice(&n.to_le_bytes());
+    m.extend_from_slice(&[0; 8]);
+    m.extend(fields(info.len(), 56 + target.len()));
+    // Windows 10.0, build 19041, NTLM revision 15.
+    m.extend_from_slice(&[10, 0, 0x61, 0x4a, 0, 0, 0, 15]);
+    m.extend(target);
+    m.extend(info);
+    m
+}
+
+/// `n` clients, each from an address of its own, each on one connection sending a request
+/// with an NTLM NEGOTIATE, getting a 401 with a CHALLENGE, and never answering it (nor
+/// closing): `n` handshakes waiting, none for a client with another.
+pub(super) fn ntlm_clients_flood(f: &mut Feed, n: u64) {
+    let (cisn, sisn) = (1_000u32, 9_000u32);
+    let server = ([10, 0, 0, 5], 80);
+    let req = b"GET /intranet/ HTTP/1.1\r\nHost: web01.corp.example\r\nAuthorization: NTLM TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAGAbEdAAAADw==\r\n\r\n";
+    let ack = cisn + 1 + req.len() as u32;
+    for i in 0..n {
+        let a = u32::try_from(i).unwrap();
+        let client = (
+            [10, 4 + (a >> 16) as u8, (a >> 8) as u8, a as u8],
+            50_000 + (a % 10_000) as u16,
+        );
+        let challenge = base64::engine::general_purpose::STANDARD.encode(ntlm_challenge(i));
+        let resp = format!(
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: NTLM {challenge}\r\nContent-Length: 0\r\n\r\n"
+        );
+        f.send(client, server, cisn, 0, SYN, b"");
+        f.send(server, client, sisn, cisn + 1, SYN | ACK, b"");
+        f.send(client, server, cisn + 1, sisn + 1, PSH_ACK, req);
+        f.send(server, client, sisn + 1, ack, PSH_ACK, resp.as_bytes());
+    }
 }
 
 /// `n` connections, each sending 64 pipelined requests in one segment and never answered.
-fn pipelined_flood(n: u64) -> (Stats, Outputs) {
-    let mut f = Feed::new();
+pub(super) fn pipelined_flood(f: &mut Feed, n: u64) {
     let sisn = 9_000u32;
     let requests = b"GET / HTTP/1.1\r\n\r\n".repeat(64);
     for i in 0..n {
@@ -319,7 +408,6 @@ fn pipelined_flood(n: u64) -> (Stats, Outputs) {
         f.send(SERVER, client, sisn, cisn + 1, SYN | ACK, b"");
         f.send(client, SERVER, cisn + 1, sisn + 1, PSH_ACK, &requests);
     }
-    f.finish()
 }
 
 // ---- measuring in a child process ---------------------------------------------------------
@@ -379,12 +467,12 @@ fn child(name: &str, size: u64) -> Figures {
 
 /// The flood in this process when it is the child; else, under `AUTHSCOPE_FULL_TESTS=1`, the
 /// measured runs in two children; else a small run here. `check` judges what was counted.
-fn flood(
-    name: &str,
-    size: u64,
-    run: fn(u64) -> (Stats, Outputs),
-    check: fn(u64, &Stats, &Outputs),
-) {
+fn flood(name: &str, size: u64, build: fn(&mut Feed, u64), check: fn(u64, &Stats, &Outputs)) {
+    let run = |n| {
+        let mut f = Feed::new();
+        build(&mut f, n);
+        f.finish()
+    };
     if let Ok(n) = std::env::var(CHILD_ENV) {
         let n: u64 = n.parse().unwrap();
         let (t, cpu) = (Instant::now(), thread_cpu_ms());
@@ -562,6 +650,23 @@ fn one_client_opening_many_handshakes() {
                 s.correlate
             );
             assert_eq!(s.correlate.open_cap_hits, 0, "{:?}", s.correlate);
+        },
+    );
+}
+
+#[test]
+fn many_clients_abandoning_ntlm_handshakes() {
+    flood(
+        "hardening::many_clients_abandoning_ntlm_handshakes",
+        200_000,
+        ntlm_clients_flood,
+        |n, s, o| {
+            let c = Config::default();
+            assert_eq!(o.handshakes, n, "every handshake is reported once");
+            assert_eq!(s.http.exchanges, n, "{:?}", s.http);
+            assert!(s.correlate.peak_open <= c.correlate.max_open as u64);
+            assert_eq!(s.correlate.client_cap_hits, 0, "{:?}", s.correlate);
+            assert!(s.tcp.peak_open_connections <= c.tcp.max_connections as u64);
         },
     );
 }

@@ -16,6 +16,7 @@ mod cli;
 mod decode;
 mod differential;
 mod export;
+mod flood_threads;
 mod lab;
 mod ui;
 mod live;
