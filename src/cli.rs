@@ -163,7 +163,7 @@ pub struct LimitArgs {
     /// Change a resource cap, NAME=N (repeatable): connections, reorder-bytes-per-conn,
     /// reorder-bytes, idle-seconds, closed-seconds, join-seconds, head-bytes,
     /// pending-requests, interim-responses, http-bytes, handshakes, handshakes-per-client,
-    /// legs. docs/hostile-input.md lists the defaults; the report counts every cap that was hit.
+    /// legs, handshake-bytes. docs/hostile-input.md lists the defaults; the report counts every cap that was hit.
     #[arg(long = "limit", value_name = "NAME=N")]
     pub limits: Vec<String>,
 }

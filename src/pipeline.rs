@@ -90,6 +90,10 @@ pub const LIMITS: &[(&str, &str)] = &[
         "handshakes open at once for one client (2000)",
     ),
     ("legs", "legs kept per handshake (64)"),
+    (
+        "handshake-bytes",
+        "what open handshakes hold in all, about, in bytes (67108864)",
+    ),
 ];
 
 /// Why `--limit` was refused.
@@ -143,6 +147,7 @@ impl Config {
             "handshakes" => self.correlate.max_open = n,
             "handshakes-per-client" => self.correlate.max_open_per_client = n,
             "legs" => self.correlate.max_legs = n,
+            "handshake-bytes" => self.correlate.max_bytes = n,
             _ => return Err(LimitError::Unknown(name.to_owned())),
         }
         Ok(())
@@ -1030,6 +1035,7 @@ mod tests {
                 "handshakes" => c.correlate.max_open as u64,
                 "handshakes-per-client" => c.correlate.max_open_per_client as u64,
                 "legs" => c.correlate.max_legs as u64,
+                "handshake-bytes" => c.correlate.max_bytes as u64,
                 other => panic!("{other} is not checked here"),
             };
             assert_eq!(stated, actual, "{name}");

@@ -107,6 +107,9 @@ impl ExchangeFilter {
 /// and at most this many of those (unless `all_handshakes`), so the report's memory stays
 /// bounded on any capture.
 const TEXT_BLOCKS: usize = 100;
+/// ...and at most this much of them, about: handshakes of many large legs are counted past
+/// it, so the text report's memory is bounded whatever they hold.
+const TEXT_BYTES: usize = 32 << 20;
 /// Handshake ids named beside a grouped finding.
 const EXAMPLES: usize = 6;
 
@@ -394,6 +397,8 @@ struct Collector<'k> {
     shown: Vec<Analysed>,
     /// Handshakes not kept for a block.
     hidden: u64,
+    /// What the kept blocks hold, about ([`crate::handshake::Handshake::approx_bytes`]).
+    shown_bytes: usize,
     all_handshakes: bool,
     exchanges: ExchangeFilter,
     /// Text: findings by code.
@@ -519,15 +524,25 @@ impl Collector<'_> {
 
     fn keep_for_text(&mut self, a: Analysed) {
         self.group(&a);
-        if self.all_handshakes || self.shown.len() < TEXT_BLOCKS {
+        let bytes = a.handshake.approx_bytes();
+        let room = self.shown_bytes.saturating_add(bytes) <= TEXT_BYTES;
+        if self.all_handshakes || (self.shown.len() < TEXT_BLOCKS && room) {
+            self.shown_bytes = self.shown_bytes.saturating_add(bytes);
             self.shown.push(a);
             return;
         }
         // Full: make room for a problem by dropping a healthy block; else count it.
         if has_problem(&a) {
             if let Some(i) = self.shown.iter().position(|h| !has_problem(h)) {
-                self.shown.remove(i);
-                self.shown.push(a);
+                let gone = self.shown.remove(i).handshake.approx_bytes();
+                let after = self.shown_bytes.saturating_sub(gone).saturating_add(bytes);
+                if after <= TEXT_BYTES {
+                    self.shown_bytes = after;
+                    self.shown.push(a);
+                } else {
+                    self.shown_bytes = self.shown_bytes.saturating_sub(gone);
+                    self.hidden = self.hidden.saturating_add(1);
+                }
                 self.hidden = self.hidden.saturating_add(1);
                 return;
             }
@@ -756,6 +771,7 @@ impl<'k> Report<'k> {
             },
             shown: Vec::new(),
             hidden: 0,
+            shown_bytes: 0,
             all_handshakes: opts.all_handshakes,
             exchanges: opts.exchanges,
             groups: BTreeMap::new(),

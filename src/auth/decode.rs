@@ -200,6 +200,38 @@ impl RevealSecrets for AuthHeader {
     }
 }
 
+impl AuthHeader {
+    /// About how many bytes it holds: an estimate from what was read (a decoded token holds
+    /// at most a few times its encoded size), for the caps on what an analysis keeps.
+    pub fn approx_bytes(&self) -> usize {
+        let items: usize = self
+            .items
+            .iter()
+            .map(|d| {
+                let params: usize = d
+                    .params
+                    .iter()
+                    .map(|p| {
+                        let value = match &p.value {
+                            ParamValue::Plain(v) => v.len(),
+                            ParamValue::Secret(v) => v.len(),
+                        };
+                        p.name.len().saturating_add(value).saturating_add(32)
+                    })
+                    .sum();
+                let token = d.token68.as_ref().map_or(0, Secret::len);
+                std::mem::size_of::<Decoded>()
+                    .saturating_add(d.scheme_raw.len())
+                    .saturating_add(token.saturating_mul(3))
+                    .saturating_add(params)
+            })
+            .sum();
+        std::mem::size_of::<AuthHeader>()
+            .saturating_add(items)
+            .saturating_add(self.anomalies.len().saturating_mul(64))
+    }
+}
+
 /// The anomaly of a credential header that has no auth-scheme in front of its token.
 pub const NO_SCHEME_ANOMALY: &str = "header.credentials.no_scheme";
 

@@ -27,6 +27,10 @@ pub struct CorrelateConfig {
     /// finished early, so one noisy client (a scanner, a flood) cannot push everyone else's
     /// handshakes out through `max_open`.
     pub max_open_per_client: usize,
+    /// What open handshakes may hold in all, in bytes (about: [`Leg::approx_bytes`]); past it
+    /// the oldest is finished early, so handshakes with many large legs cannot hold more than
+    /// this however few they are.
+    pub max_bytes: usize,
 }
 
 impl Default for CorrelateConfig {
@@ -37,6 +41,7 @@ impl Default for CorrelateConfig {
             max_conn_events: 32,
             max_open: 10_000,
             max_open_per_client: 2_000,
+            max_bytes: 64 << 20,
         }
     }
 }
@@ -48,6 +53,8 @@ pub struct CorrelateStats {
     pub open_cap_hits: u64,
     /// Handshakes finished early because their client had `max_open_per_client` open.
     pub client_cap_hits: u64,
+    /// Handshakes finished early because the open ones held `max_bytes`.
+    pub bytes_cap_hits: u64,
     /// Legs past `max_legs` in a handshake, counted and not kept.
     pub legs_dropped: u64,
     /// TCP events past `max_conn_events` on a connection, counted and not kept.
@@ -94,6 +101,8 @@ struct Open {
     last_activity: Timestamp,
     /// Its connections still open.
     open_conns: u32,
+    /// What its legs hold, about ([`Leg::approx_bytes`]).
+    bytes: usize,
 }
 
 /// Stage 6, incremental.
@@ -117,6 +126,8 @@ pub struct Correlator {
     closing: BinaryHeap<Reverse<(Timestamp, u64)>>,
     /// Handshakes finished and handed out.
     finished: u64,
+    /// What the open handshakes hold, about (the sum of their `bytes`).
+    held: usize,
     /// Open handshakes of each client, oldest first. Ids of handshakes finished since are
     /// dropped lazily (from the front, or by a compaction when a queue doubles its cap).
     by_client: HashMap<IpAddr, VecDeque<u64>>,
@@ -329,11 +340,16 @@ impl Correlator {
             self.by_key.insert(key, id);
         }
         let dropped = o.hs.dropped_legs;
+        let bytes = leg.approx_bytes();
         o.add(leg, self.cfg.max_legs);
         if o.hs.dropped_legs > dropped {
             self.stats.legs_dropped = self.stats.legs_dropped.saturating_add(1);
+        } else {
+            o.bytes = o.bytes.saturating_add(bytes);
+            self.held = self.held.saturating_add(bytes);
         }
         o.last_activity = o.last_activity.max(now);
+        self.keep_under_bytes(id, sink);
         self.sweep(now, false, sink);
     }
 
@@ -398,6 +414,19 @@ impl Correlator {
                     });
                 }
             }
+        }
+    }
+
+    /// Keeps what the open handshakes hold under `max_bytes` by finishing the oldest, never
+    /// `current` (the one just given a leg), which is left to its own legs' cap.
+    fn keep_under_bytes(&mut self, current: u64, sink: &mut dyn FnMut(Handshake)) {
+        while self.held > self.cfg.max_bytes {
+            let oldest = self.open.keys().copied().find(|&id| id != current);
+            let Some(oldest) = oldest else {
+                return;
+            };
+            self.stats.bytes_cap_hits = self.stats.bytes_cap_hits.saturating_add(1);
+            self.finish_one(oldest, sink);
         }
     }
 
@@ -534,6 +563,7 @@ impl Correlator {
         let Some(mut o) = self.open.remove(&id) else {
             return;
         };
+        self.held = self.held.saturating_sub(o.bytes);
         // Drops every finished id at the front, this one included: once a client's last
         // open handshake goes, its queue is empty and removed, so the map holds only clients
         // with handshakes open.
@@ -643,6 +673,7 @@ impl Open {
             challenges: Vec::new(),
             last_activity: ts,
             open_conns: 0,
+            bytes: 0,
         }
     }
 

@@ -196,6 +196,32 @@ struct SummaryParts {
 }
 
 impl Leg {
+    /// About how many bytes it holds (its texts and what its headers decoded), for the cap
+    /// on what open handshakes keep.
+    pub fn approx_bytes(&self) -> usize {
+        let auth = |h: &Option<Arc<AuthHeader>>| h.as_ref().map_or(0, |h| h.approx_bytes());
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        let request = self.request.as_ref().map_or(0, |r| {
+            r.uri
+                .len()
+                .saturating_add(r.method.len())
+                .saturating_add(opt(&r.host))
+                .saturating_add(opt(&r.connection))
+                .saturating_add(auth(&r.credential))
+        });
+        let response = self.response.as_ref().map_or(0, |r| {
+            r.reason
+                .len()
+                .saturating_add(opt(&r.connection))
+                .saturating_add(opt(&r.iis_substatus))
+                .saturating_add(auth(&r.challenges))
+        });
+        std::mem::size_of::<Leg>()
+            .saturating_add(self.summary.len())
+            .saturating_add(request)
+            .saturating_add(response)
+    }
+
     /// The summary of the request's credential, as [`Leg::summary`] shows it.
     pub fn credential_summary(&self) -> Option<&str> {
         let (a, b) = self.parts.credential?;

@@ -391,6 +391,16 @@ pub struct Handshake {
 }
 
 impl Handshake {
+    /// About how many bytes it holds: its legs' ([`Leg::approx_bytes`]) and its own.
+    pub fn approx_bytes(&self) -> usize {
+        self.legs
+            .iter()
+            .map(Leg::approx_bytes)
+            .sum::<usize>()
+            .saturating_add(std::mem::size_of::<Handshake>())
+            .saturating_add(self.timeline.len().saturating_mul(96))
+    }
+
     /// Shows the secrets of the decoded tokens (`--reveal-secrets`). A token shared with an
     /// exchange's output is copied first, so only this handshake's copy changes.
     pub fn reveal_secrets(&mut self) {

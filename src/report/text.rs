@@ -386,6 +386,10 @@ impl TextReport<'_> {
                 st.correlate.client_cap_hits,
                 "handshakes finished early (too many open for one client)",
             ),
+            (
+                st.correlate.bytes_cap_hits,
+                "handshakes finished early (too much held)",
+            ),
             (st.correlate.legs_dropped, "legs not kept"),
             (st.correlate.conn_events_dropped, "TCP events not kept"),
         ]

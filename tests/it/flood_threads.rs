@@ -23,8 +23,8 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use super::hardening::{
-    fragment_flood, handshake_flood, huge_header, interim_flood, ntlm_clients_flood,
-    out_of_order_flood, pipelined_flood, syn_flood, unfinished_heads, Feed,
+    big_legs_flood, fragment_flood, handshake_flood, huge_header, interim_flood,
+    ntlm_clients_flood, out_of_order_flood, pipelined_flood, syn_flood, unfinished_heads, Feed,
 };
 use super::util::{bin, full};
 
@@ -158,6 +158,7 @@ fn caps_hit(format: &str, path: &Path) -> BTreeSet<String> {
         ("net", "ipv4_fragments_dropped"),
         ("correlate", "open_cap_hits"),
         ("correlate", "client_cap_hits"),
+        ("correlate", "bytes_cap_hits"),
         ("correlate", "legs_dropped"),
         ("correlate", "conn_events_dropped"),
     ]
@@ -408,6 +409,18 @@ fn ntlm_handshakes_of_200_000_clients_with_1_to_4_threads() {
         200_000,
         ntlm_clients_flood,
         if full() { &["text"] } else { &["text", "json"] },
+    );
+}
+
+/// Handshakes of 64 legs with 12 KB user names (106 MB of capture at full size): what the
+/// open handshakes and the text report's blocks hold is capped by bytes, not only by count.
+#[test]
+fn handshakes_holding_big_legs_with_1_to_4_threads() {
+    flood_in(
+        "flood_threads::handshakes_holding_big_legs_with_1_to_4_threads",
+        100,
+        big_legs_flood,
+        &["text"],
     );
 }
 

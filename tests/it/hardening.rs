@@ -410,6 +410,34 @@ pub(super) fn pipelined_flood(f: &mut Feed, n: u64) {
     }
 }
 
+/// `n` clients, each on a connection of its own sending 64 requests with Basic credentials
+/// whose user name is 12 KB long, each refused: `n` handshakes of 64 legs, every one holding
+/// what its legs decoded until the connection ends (it never does).
+pub(super) fn big_legs_flood(f: &mut Feed, n: u64) {
+    let server = ([10, 0, 0, 6], 80);
+    let user = "u".repeat(12 * 1024);
+    let cred = base64::engine::general_purpose::STANDARD.encode(format!("{user}:password"));
+    let req = format!(
+        "GET /app/ HTTP/1.1\r\nHost: app.corp.example\r\nAuthorization: Basic {cred}\r\n\r\n"
+    );
+    let resp = b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"app\"\r\nContent-Length: 0\r\n\r\n";
+    for i in 0..n {
+        let a = u32::try_from(i).unwrap();
+        let client = ([10, 7 + (a >> 16) as u8, (a >> 8) as u8, a as u8], 40_000);
+        let (mut c, mut s) = (1_000u32, 9_000u32);
+        f.send(client, server, c, 0, SYN, b"");
+        f.send(server, client, s, c + 1, SYN | ACK, b"");
+        c += 1;
+        s += 1;
+        for _ in 0..64 {
+            f.send(client, server, c, s, PSH_ACK, req.as_bytes());
+            c += req.len() as u32;
+            f.send(server, client, s, c, PSH_ACK, resp);
+            s += resp.len() as u32;
+        }
+    }
+}
+
 // ---- measuring in a child process ---------------------------------------------------------
 
 /// CPU time of the calling thread, in ms: steadier than wall time on a shared machine.
@@ -667,6 +695,25 @@ fn many_clients_abandoning_ntlm_handshakes() {
             assert!(s.correlate.peak_open <= c.correlate.max_open as u64);
             assert_eq!(s.correlate.client_cap_hits, 0, "{:?}", s.correlate);
             assert!(s.tcp.peak_open_connections <= c.tcp.max_connections as u64);
+        },
+    );
+}
+
+#[test]
+fn many_handshakes_holding_big_legs() {
+    flood(
+        "hardening::many_handshakes_holding_big_legs",
+        400,
+        big_legs_flood,
+        |n, s, o| {
+            assert_eq!(o.handshakes, n, "every handshake is reported once");
+            assert_eq!(s.http.exchanges, n * 64, "{:?}", s.http);
+            // 64 legs of about 40 KB each (a 12 KB user decoded, its 16 KB token estimated
+            // at three times) make about 2.6 MB a handshake: past 25 of them the byte cap
+            // finishes the oldest.
+            if n >= 100 {
+                assert!(s.correlate.bytes_cap_hits > 0, "{:?}", s.correlate);
+            }
         },
     );
 }
