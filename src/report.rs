@@ -110,6 +110,8 @@ const TEXT_BLOCKS: usize = 100;
 /// ...and at most this much of them, about: handshakes of many large legs are counted past
 /// it, so the text report's memory is bounded whatever they hold.
 const TEXT_BYTES: usize = 32 << 20;
+/// Schemes counted by name in the summary; the others are counted together.
+const MAX_SCHEMES: usize = 32;
 /// Handshake ids named beside a grouped finding.
 const EXAMPLES: usize = 6;
 
@@ -475,9 +477,17 @@ impl Collector<'_> {
             Output::Limit { .. } => summary.limits = summary.limits.saturating_add(1),
             Output::Handshake(mut a) => {
                 summary.handshakes = summary.handshakes.saturating_add(1);
+                // A scheme's name is the client's to choose: past a few dozen, the rest are
+                // counted together.
+                let mut scheme = a.handshake.scheme.to_string();
+                if summary.handshakes_by_scheme.len() >= MAX_SCHEMES
+                    && !summary.handshakes_by_scheme.contains_key(&scheme)
+                {
+                    scheme = "(other schemes)".to_owned();
+                }
                 let n = summary
                     .handshakes_by_scheme
-                    .entry(a.handshake.scheme.to_string())
+                    .entry(scheme)
                     .or_default()
                     .entry(outcome_key(&a.handshake.outcome))
                     .or_default();
