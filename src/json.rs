@@ -25,6 +25,9 @@ use serde::ser::{self, Serialize};
 
 use crate::map::Map;
 
+/// Version of the JSON document; changes when a field changes meaning or goes away.
+pub const SCHEMA: &str = "authscope/1";
+
 /// Why a value could not be written. The report turns it into its JSON error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -22,8 +22,7 @@ use crate::present::redact::redact_exchange;
 use crate::present::{clock, human_delta, rfc3339};
 use crate::shown::shown;
 
-/// Version of the JSON document; changes when a field changes meaning or goes away.
-pub const SCHEMA: &str = "authscope/1";
+pub use crate::json::SCHEMA;
 
 #[cfg(feature = "live")]
 pub mod live;

@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use super::{request_label, response_label, ExportError, HandshakeWriter};
 use crate::handshake::Outcome;
+use crate::json::SCHEMA;
 use crate::pipeline::Analysed;
 use crate::present::{rfc3339, target};
-use crate::report::SCHEMA;
 
 /// One line.
 #[derive(Debug, Serialize)]
