@@ -1,5 +1,5 @@
-//! The pcap/pcapng reader over arbitrary bytes: as one file, and split in two files merged
-//! in time order.
+//! The pcap/pcapng reader over arbitrary bytes: as one file, and split in two files, read
+//! each as its own capture and merged in time order.
 #![no_main]
 use std::io::Cursor;
 use std::path::Path;
@@ -27,19 +27,36 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(f.stats().packets, n);
         let _ = f.warnings();
     }
-    // Two files: the first byte says where to cut.
+    // Two files: the first byte says where to cut. Each is its own capture, numbered in
+    // itself; merged, they are one, numbered over all.
     if let Some((&cut, rest)) = data.split_first() {
         let at = rest.len() * usize::from(cut) / 256;
         let (a, b) = rest.split_at(at);
-        let files: Vec<FileSource> = [open("a.pcap", a), open("b.pcap", b)]
-            .into_iter()
-            .flatten()
-            .collect();
-        let mut m = MergedSource::new(files);
+        let two = || -> Vec<FileSource> {
+            [open("a.pcap", a), open("b.pcap", b)]
+                .into_iter()
+                .flatten()
+                .collect()
+        };
+        let mut m = MergedSource::new(two());
+        let mut last: Option<(u32, u64)> = None;
+        while let Some(frame) = m.next_frame() {
+            match last {
+                Some((input, n)) if input == frame.input => assert_eq!(frame.number, n + 1),
+                Some((input, _)) => {
+                    assert!(frame.input > input);
+                    assert_eq!(frame.number, 1);
+                }
+                None => assert_eq!(frame.number, 1),
+            }
+            last = Some((frame.input, frame.number));
+        }
+        let mut m = MergedSource::new(two()).merged(true);
         let mut n = 0u64;
         while let Some(frame) = m.next_frame() {
             n += 1;
             assert_eq!(frame.number, n);
+            assert_eq!(frame.input, 0);
         }
     }
 });
