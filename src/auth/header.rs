@@ -32,6 +32,33 @@ pub enum Scheme {
     Unknown(String),
 }
 
+/// The registered auth-scheme names (RFC 9110 16.4, the IANA registry), lower case.
+pub const REGISTERED_SCHEMES: [&str; 8] = [
+    "basic",
+    "bearer",
+    "digest",
+    "negotiate",
+    "ntlm",
+    "kerberos",
+    "hoba",
+    "mutual",
+];
+
+/// Whether `word` is one of [`REGISTERED_SCHEMES`], ignoring case; with `cut_short`, or the
+/// start of one (a name cut by a segment's end).
+pub fn is_registered_scheme(word: &[u8], cut_short: bool) -> bool {
+    !word.is_empty()
+        && REGISTERED_SCHEMES.iter().any(|s| {
+            let s = s.as_bytes();
+            let s = if cut_short {
+                s.get(..word.len())
+            } else {
+                Some(s)
+            };
+            s.is_some_and(|p| p.eq_ignore_ascii_case(word))
+        })
+}
+
 impl Scheme {
     /// Maps a scheme name, ignoring case.
     pub fn from_name(name: &str) -> Self {

@@ -42,8 +42,10 @@ pub use decode::{
     HeaderKind, Malformed, ParamValue, RawParam, Token, NO_SCHEME_ANOMALY,
 };
 pub use error::{DecodeError, ErrorKind};
-pub use header::{AuthItem, AuthParam, Scheme};
-pub use secret::{secret_field, RevealSecrets, Secret, SecretField, SECRET_HEADERS};
+pub use header::{is_registered_scheme, AuthItem, AuthParam, Scheme, REGISTERED_SCHEMES};
+pub use secret::{
+    challenge_token_scheme, secret_field, RevealSecrets, Secret, SecretField, SECRET_HEADERS,
+};
 pub use util::Anomaly;
 
 use base64::Engine as _;

@@ -38,6 +38,12 @@ pub const SECRET_HEADERS: [(&str, SecretField); 8] = [
     ("set-cookie", SecretField::Whole),
 ];
 
+/// The schemes whose challenge carries a token that can hold a secret: a Kerberos AP-REP
+/// (cipher text, a session subkey) or a SPNEGO mechListMIC.
+pub fn challenge_token_scheme(scheme: &[u8]) -> bool {
+    scheme.eq_ignore_ascii_case(b"negotiate") || scheme.eq_ignore_ascii_case(b"kerberos")
+}
+
 /// What the header field `name` hides, if it is one of [`SECRET_HEADERS`].
 pub fn secret_field(name: &[u8]) -> Option<SecretField> {
     SECRET_HEADERS

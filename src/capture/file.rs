@@ -668,6 +668,18 @@ impl MergedSource {
         }
     }
 
+    /// The names of the captures, by [`Frame::input`], when there are several (empty for
+    /// one: its frames need no name).
+    pub fn capture_names(&self) -> Vec<String> {
+        if self.captures() < 2 {
+            return Vec::new();
+        }
+        self.files
+            .iter()
+            .map(|f| f.path().display().to_string())
+            .collect()
+    }
+
     /// Files that could not be opened, and why.
     pub fn skipped(&self) -> &[CaptureError] {
         &self.skipped

@@ -87,18 +87,9 @@ pub struct Html {
 
 impl Html {
     pub fn new(paths: &[PathBuf], opts: &Options) -> io::Result<Html> {
-        // The files that open, as the analysis numbers them.
-        let captures = match crate::capture::MergedSource::open(paths) {
-            Ok(m) if !opts.merge && m.captures() > 1 => m
-                .files()
-                .iter()
-                .map(|f| f.path().display().to_string())
-                .collect(),
-            _ => Vec::new(),
-        };
         Ok(Html {
             inputs: paths.iter().map(|p| p.display().to_string()).collect(),
-            captures,
+            captures: Vec::new(),
             reveal: opts.reveal_secrets,
             filter: opts.selection.filter_text.clone(),
             sections: Spool::new()?,
@@ -467,6 +458,10 @@ fn section(a: &Analysed, file: Option<(u32, &str)>) -> String {
 }
 
 impl HandshakeWriter for Html {
+    fn captures(&mut self, names: Vec<String>) {
+        self.captures = names;
+    }
+
     fn handshake(&mut self, a: &Analysed, _out: &mut dyn Write) -> Result<(), ExportError> {
         self.handshakes = self.handshakes.saturating_add(1);
         let t = target(&a.handshake);

@@ -283,6 +283,8 @@ impl From<ReportError> for ExportError {
 /// A format that takes handshakes one at a time, as the analyzer decides them.
 pub(crate) trait HandshakeWriter {
     fn handshake(&mut self, a: &Analysed, out: &mut dyn Write) -> Result<(), ExportError>;
+    /// Before the first: the names of the captures by `input`, when there are several.
+    fn captures(&mut self, _names: Vec<String>) {}
     /// After the last handshake.
     fn finish(&mut self, out: &mut dyn Write) -> Result<(), ExportError>;
 }
@@ -371,7 +373,15 @@ pub(crate) fn for_each_selected(
     opts: &Options,
     each: &mut dyn FnMut(&Analysed) -> Result<(), ExportError>,
 ) -> Result<Summary, ExportError> {
-    let mut source = MergedSource::open(paths)?.merged(opts.merge);
+    for_each_in(MergedSource::open(paths)?.merged(opts.merge), opts, each)
+}
+
+/// [`for_each_selected`] over a source already open.
+fn for_each_in(
+    mut source: MergedSource,
+    opts: &Options,
+    each: &mut dyn FnMut(&Analysed) -> Result<(), ExportError>,
+) -> Result<Summary, ExportError> {
     let mut analyzer = Analyzer::new(opts.config.revealing(opts.reveal_secrets));
     let mut summary = Summary::default();
     let mut found = Found::default();
@@ -410,7 +420,9 @@ fn stream(
     w: &mut dyn HandshakeWriter,
     out: &mut dyn Write,
 ) -> Result<Summary, ExportError> {
-    let summary = for_each_selected(paths, opts, &mut |a| w.handshake(a, out))?;
+    let source = MergedSource::open(paths)?.merged(opts.merge);
+    w.captures(source.capture_names());
+    let summary = for_each_in(source, opts, &mut |a| w.handshake(a, out))?;
     w.finish(out)?;
     Ok(summary)
 }

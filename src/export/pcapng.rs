@@ -50,7 +50,9 @@ use std::path::PathBuf;
 
 use super::token_mask;
 use super::{for_each_selected, request_label, response_label, tcp_label, ExportError, Options};
-use crate::auth::{secret_field, SecretField, SECRET_HEADERS};
+use crate::auth::{
+    challenge_token_scheme, is_registered_scheme, secret_field, SecretField, SECRET_HEADERS,
+};
 use crate::capture::{pcapng_out, Frame, LinkType, MergedSource};
 use crate::handshake::ConnEventKind;
 use crate::net::{FragmentSpan, NetDecoder};
@@ -903,7 +905,7 @@ fn secret_from(line: &[u8]) -> Option<usize> {
                 .position(|&b| b == b' ' || b == b'\t')
                 .map_or(line.len(), |p| at.saturating_add(p));
             let scheme = line.get(at..scheme_end)?;
-            if *mask == Mask::Negotiate && !is_negotiate(scheme) {
+            if *mask == Mask::Negotiate && !challenge_token_scheme(scheme) {
                 // A later challenge of the line may be one (`NTLM, Negotiate <token>`);
                 // commas in quoted strings are not told apart: the safe side.
                 let mut from = at;
@@ -916,7 +918,7 @@ fn secret_from(line: &[u8]) -> Option<usize> {
                         .map_or(line.len(), |p| from.saturating_add(p));
                     if end < line.len()
                         && line.get(end) != Some(&b',')
-                        && is_negotiate(line.get(from..end)?)
+                        && challenge_token_scheme(line.get(from..end)?)
                     {
                         return Some(skip_space(end));
                     }
@@ -925,36 +927,15 @@ fn secret_from(line: &[u8]) -> Option<usize> {
             }
             // A credential with no scheme in front (a bare JWT) is all token: masked whole.
             // A registered scheme alone, perhaps cut by the segment's end, waits for the rest.
-            if *mask == Mask::AfterScheme && scheme_end == line.len() && !is_scheme_name(scheme) {
+            if *mask == Mask::AfterScheme
+                && scheme_end == line.len()
+                && !is_registered_scheme(scheme, true)
+            {
                 return Some(at);
             }
             Some(skip_space(scheme_end))
         }
     }
-}
-
-/// The schemes whose challenges carry tokens that may hold secrets.
-fn is_negotiate(scheme: &[u8]) -> bool {
-    scheme.eq_ignore_ascii_case(b"negotiate") || scheme.eq_ignore_ascii_case(b"kerberos")
-}
-
-/// A registered auth-scheme name (RFC 9110 16.4, IANA), or the start of one cut short.
-fn is_scheme_name(word: &[u8]) -> bool {
-    const SCHEMES: [&[u8]; 8] = [
-        b"basic",
-        b"bearer",
-        b"digest",
-        b"negotiate",
-        b"ntlm",
-        b"kerberos",
-        b"hoba",
-        b"mutual",
-    ];
-    !word.is_empty()
-        && SCHEMES.iter().any(|s| {
-            s.get(..word.len())
-                .is_some_and(|p| p.eq_ignore_ascii_case(word))
-        })
 }
 
 fn line_end(b: &[u8], from: usize) -> usize {

@@ -24,7 +24,9 @@ use asn1_rs::{Any, Class, FromBer as _, FromDer as _, Tag};
 use base64::Engine as _;
 use kerberos_parser::krb5;
 
-use crate::auth::{secret_field, SecretField, SECRET_HEADERS};
+use crate::auth::{
+    challenge_token_scheme, is_registered_scheme, secret_field, SecretField, SECRET_HEADERS,
+};
 
 /// Whether a line that starts with `prefix` may be one [`mask_line`] masks more finely than
 /// the whole value (the cookie headers it masks whole, so those are not worth keeping).
@@ -77,7 +79,7 @@ fn credentials(out: &mut [u8], line: &[u8], start: usize, end: usize) -> Option<
             return Some(());
         }
         // A scheme alone carries nothing; anything else is a token not understood.
-        return is_scheme(scheme).then_some(());
+        return is_registered_scheme(scheme, false).then_some(());
     }
     if !matches!(line.get(scheme_end), Some(b' ' | b'\t')) {
         return None;
@@ -106,9 +108,7 @@ fn challenges(out: &mut [u8], line: &[u8], start: usize, end: usize) {
     for item in elements(line, start, end) {
         let scheme_end = take(line, item.start, item.end, is_tchar);
         let scheme = line.get(item.start..scheme_end).unwrap_or_default();
-        let secret =
-            scheme.eq_ignore_ascii_case(b"negotiate") || scheme.eq_ignore_ascii_case(b"kerberos");
-        if !secret || !matches!(line.get(scheme_end), Some(b' ' | b'\t')) {
+        if !challenge_token_scheme(scheme) || !matches!(line.get(scheme_end), Some(b' ' | b'\t')) {
             continue;
         }
         let at = ows(line, scheme_end);
@@ -513,22 +513,6 @@ fn is_token68(b: u8) -> bool {
 /// RFC 9110 5.6.2.
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// A registered auth-scheme name (RFC 9110 16.4, IANA).
-fn is_scheme(word: &[u8]) -> bool {
-    [
-        &b"basic"[..],
-        b"bearer",
-        b"digest",
-        b"negotiate",
-        b"ntlm",
-        b"kerberos",
-        b"hoba",
-        b"mutual",
-    ]
-    .iter()
-    .any(|s| s.eq_ignore_ascii_case(word))
 }
 
 /// The end of the run of bytes from `at` (before `end`) that `f` accepts.

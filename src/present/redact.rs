@@ -3,7 +3,7 @@
 //! its size, unless the user asked to see it. Which fields hold secrets is the list the
 //! pcapng slice's masking reads too ([`SECRET_HEADERS`]).
 
-use crate::auth::{secret_field, SecretField, SECRET_HEADERS};
+use crate::auth::{challenge_token_scheme, secret_field, SecretField, SECRET_HEADERS};
 use crate::http::{Exchange, Header};
 
 /// The lengths of the names [`redacted`] looks at, as bits.
@@ -59,25 +59,30 @@ pub fn redacted(name: &str, value: &str) -> Option<String> {
 /// or a mechListMIC); `None` when it holds none. Commas inside a quoted parameter are not told
 /// apart: such a piece starts with no token scheme and is kept as it is.
 fn challenge_tokens_hidden(value: &str) -> Option<String> {
-    let mut any = false;
+    // Every 401 has a challenge: most hold no token, and leave without a copy.
+    if !value.split(',').any(|p| token_of(p).is_some()) {
+        return None;
+    }
     let pieces: Vec<String> = value
         .split(',')
-        .map(|piece| {
-            let lead = piece.len().saturating_sub(piece.trim_start().len());
-            let (scheme, rest) = piece.trim().split_once(' ').unwrap_or((piece.trim(), ""));
-            let rest = rest.trim();
-            let token_scheme =
-                scheme.eq_ignore_ascii_case("negotiate") || scheme.eq_ignore_ascii_case("kerberos");
-            // A token68 is one word (RFC 9110 11.2), padding and all.
-            if token_scheme && !rest.is_empty() && !rest.contains(' ') {
-                any = true;
-                format!("{}{}", " ".repeat(lead), hidden(scheme, rest.len()))
-            } else {
-                piece.to_owned()
+        .map(|piece| match token_of(piece) {
+            Some((scheme, len)) => {
+                let lead = piece.len().saturating_sub(piece.trim_start().len());
+                format!("{}{}", " ".repeat(lead), hidden(scheme, len))
             }
+            None => piece.to_owned(),
         })
         .collect();
-    any.then(|| pieces.join(","))
+    Some(pieces.join(","))
+}
+
+/// A challenge's scheme and its token's length, when it is a token scheme's with a token.
+fn token_of(piece: &str) -> Option<(&str, usize)> {
+    let (scheme, rest) = piece.trim().split_once(' ')?;
+    let rest = rest.trim();
+    // A token68 is one word (RFC 9110 11.2), padding and all.
+    (challenge_token_scheme(scheme.as_bytes()) && !rest.is_empty() && !rest.contains(' '))
+        .then_some((scheme, rest.len()))
 }
 
 /// `value` with the auth-param `name`'s value hidden; `None` when it has no such parameter.

@@ -187,13 +187,11 @@ impl Collect {
 
     /// The handshakes come from these captures, each numbering its own frames.
     fn captures_of(&mut self, source: &MergedSource) {
-        if source.captures() > 1 {
-            self.files = source
-                .files()
-                .iter()
-                .map(|f| crate::shown::shown(&f.path().display().to_string()).into_owned())
-                .collect();
-        }
+        self.files = source
+            .capture_names()
+            .iter()
+            .map(|n| crate::shown::shown(n).into_owned())
+            .collect();
     }
 
     fn take(&mut self, o: Output) {
