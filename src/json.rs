@@ -7,22 +7,21 @@
 //! each run between escapes and each short string copied by a call to `memcpy`), and a
 //! fifth of the report is auth headers that an exchange and its handshake's leg share and
 //! that were serialised twice. Here a string is checked eight bytes at a time (SWAR, in safe
-//! code) and short ones (and numbers) are copied as whole words; values marked [`shared`] are
-//! serialised once and copied after; and a struct's keys, written some forty times per value
+//! code) and short ones (and numbers) are copied as whole words; values the model shares
+//! ([`crate::handshake::serial`]) are serialised once and copied after; and a struct's keys, written some forty times per value
 //! from a few hundred names, come quoted from a per-thread cache (`Keys`). On the 100 MB
 //! capture's report, 1.07 G instructions became 0.90 G, with the same bytes; the key cache and
 //! the word copies of numbers took 0.05 G more.
 //! serde_json stays the crate for `Value`, parsing and everything off the hot path; the tests
 //! check that both write the same bytes.
 
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt::Display;
 use std::hash::BuildHasher;
-use std::sync::{Arc, Weak};
 
 use serde::ser::{self, Serialize};
 
+use crate::handshake::serial::{offered, Identity, SHARED_NAME};
 use crate::map::Map;
 
 /// Version of the JSON document; changes when a field changes meaning or goes away.
@@ -53,7 +52,6 @@ impl From<Error> for serde_json::Error {
 
 /// Appends `value`'s compact JSON to `out`.
 pub fn extend<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), Error> {
-    let outer = WRITING.replace(true);
     // Taken, not borrowed: a value that calls `extend` while being written gets a new one.
     let mut keys = KEYS.take().unwrap_or_default();
     let r = value.serialize(&mut Writer {
@@ -61,7 +59,6 @@ pub fn extend<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(),
         keys: &mut keys,
     });
     KEYS.set(Some(keys));
-    WRITING.set(outer);
     r
 }
 
@@ -72,20 +69,7 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
-/// The name of the newtype by which [`shared`] tells this writer, through [`RAW`], to copy
-/// the JSON it holds for a value or to keep the JSON it writes of it.
-const RAW_NAME: &str = "$authscope::json::Shared";
-
-enum Pending {
-    Copy(usize),
-    Keep(usize, Weak<dyn Any + Send + Sync>),
-}
-
 thread_local! {
-    /// This writer is serialising, up the stack on this thread.
-    static WRITING: Cell<bool> = const { Cell::new(false) };
-    /// What [`shared`] asks of the writer it knows is serialising.
-    static RAW: Cell<Option<Pending>> = const { Cell::new(None) };
     static SHARED: RefCell<SharedJson> = RefCell::new(SharedJson::default());
     /// This thread's [`Keys`], between two calls of [`extend`].
     static KEYS: Cell<Option<Box<Keys>>> = const { Cell::new(None) };
@@ -186,7 +170,7 @@ struct SharedJson {
 }
 
 struct SharedEntry {
-    value: Weak<dyn Any + Send + Sync>,
+    value: Identity,
     at: usize,
     len: usize,
 }
@@ -214,7 +198,7 @@ impl SharedJson {
         true
     }
 
-    fn insert(&mut self, key: usize, value: Weak<dyn Any + Send + Sync>, json: &[u8]) {
+    fn insert(&mut self, key: usize, value: Identity, json: &[u8]) {
         let len = json.len();
         if len > RING / 8 {
             return;
@@ -249,56 +233,7 @@ impl SharedJson {
     }
 }
 
-/// `serialize_with` for an `Option<Arc<T>>` that other parts of the model share: written by
-/// this module, its JSON is made once and copied after; by any other serializer, as usual.
-///
-/// The value must not change while shared (an `Arc` is changed only through
-/// `Arc::make_mut`, which copies a shared one): the copy is of what it was.
-pub fn shared<T, S>(value: &Option<Arc<T>>, s: S) -> Result<S::Ok, S::Error>
-where
-    T: Serialize + Any + Send + Sync,
-    S: ser::Serializer,
-{
-    match value {
-        Some(v) => s.serialize_some(&Shared(v)),
-        None => s.serialize_none(),
-    }
-}
-
-struct Shared<'a, T>(&'a Arc<T>);
-
-impl<T: Serialize + Any + Send + Sync> Serialize for Shared<'_, T> {
-    fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let arc = self.0;
-        if !WRITING.get() {
-            return arc.serialize(s);
-        }
-        let key = Arc::as_ptr(arc).cast::<()>() as usize;
-        let pending = if SHARED.with_borrow(|m| m.map.contains_key(&key)) {
-            Pending::Copy(key)
-        } else if Arc::strong_count(arc) > 1 {
-            let weak: Weak<T> = Arc::downgrade(arc);
-            Pending::Keep(key, weak)
-        } else {
-            // Held once: nobody will write it again.
-            return arc.serialize(s);
-        };
-        RAW.set(Some(pending));
-        s.serialize_newtype_struct(RAW_NAME, &Plain(arc))
-    }
-}
-
-/// What the newtype carries for a serializer that does not know [`RAW_NAME`]: the value.
-struct Plain<'a, T>(&'a Arc<T>);
-
-impl<T: Serialize> Serialize for Plain<'_, T> {
-    fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        RAW.set(None);
-        self.0.serialize(s)
-    }
-}
-
-/// Copies the JSON [`shared`] holds under `key` to `out`; false if there is none.
+/// Copies the JSON kept of the shared value `key` to `out`; false if there is none.
 fn copy_shared(out: &mut Vec<u8>, key: usize) -> bool {
     SHARED.with_borrow_mut(|m| {
         let Some(json) = m.get(key) else {
@@ -311,39 +246,6 @@ fn copy_shared(out: &mut Vec<u8>, key: usize) -> bool {
         }
         true
     })
-}
-
-/// `serialize_with` for a `SocketAddr`: what serde writes (its `Display`), an IPv4 one
-/// written digit by digit; through the formatting machinery it cost 1 500 instructions.
-pub fn socket_addr<S: ser::Serializer>(a: &std::net::SocketAddr, s: S) -> Result<S::Ok, S::Error> {
-    let std::net::SocketAddr::V4(v4) = a else {
-        return a.serialize(s);
-    };
-    if !s.is_human_readable() {
-        return a.serialize(s);
-    }
-    // "255.255.255.255:65535"
-    let mut text = [0u8; 21];
-    let mut len = 0usize;
-    let mut put = |bytes: &[u8]| {
-        let end = len.saturating_add(bytes.len());
-        if let Some(slot) = text.get_mut(len..end) {
-            slot.copy_from_slice(bytes);
-            len = end;
-        }
-    };
-    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
-        if i > 0 {
-            put(b".");
-        }
-        put(itoa::Buffer::new().format(octet).as_bytes());
-    }
-    put(b":");
-    put(itoa::Buffer::new().format(v4.port()).as_bytes());
-    match text.get(..len).map(std::str::from_utf8) {
-        Some(Ok(t)) => s.serialize_str(t),
-        _ => a.serialize(s),
-    }
 }
 
 const LO: u64 = 0x0101_0101_0101_0101;
@@ -752,18 +654,21 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         name: &'static str,
         value: &T,
     ) -> Result<(), Error> {
-        if name == RAW_NAME {
-            match RAW.take() {
-                Some(Pending::Copy(key)) if copy_shared(self.out, key) => return Ok(()),
-                Some(Pending::Keep(key, weak)) => {
+        if name == SHARED_NAME {
+            if let Some(identity) = offered() {
+                // The value's address names it while the identity lives.
+                let key = identity.as_ptr().cast::<()>() as usize;
+                if copy_shared(self.out, key) {
+                    return Ok(());
+                }
+                if identity.strong_count() > 1 {
                     let start = self.out.len();
                     value.serialize(&mut *self)?;
                     if let Some(json) = self.out.get(start..) {
-                        SHARED.with_borrow_mut(|m| m.insert(key, weak, json));
+                        SHARED.with_borrow_mut(|m| m.insert(key, identity, json));
                     }
                     return Ok(());
                 }
-                Some(Pending::Copy(_)) | None => {}
             }
         }
         value.serialize(self)
@@ -1016,6 +921,9 @@ mod tests {
     use proptest::prelude::*;
     use serde::Serialize;
     use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use crate::handshake::serial::{shared, socket_addr};
 
     fn same<T: Serialize + ?Sized>(v: &T) {
         let ours = to_vec(v).ok();

@@ -182,9 +182,9 @@ pub struct Connection {
     pub id: ConnId,
     /// The capture it is in ([`Frame::input`]).
     pub input: u32,
-    #[serde(serialize_with = "crate::json::socket_addr")]
+    #[serde(serialize_with = "crate::handshake::serial::socket_addr")]
     pub client: SocketAddr,
-    #[serde(serialize_with = "crate::json::socket_addr")]
+    #[serde(serialize_with = "crate::handshake::serial::socket_addr")]
     pub server: SocketAddr,
     /// False when picked up mid-stream (client and server guessed).
     pub handshake_seen: bool,

@@ -258,22 +258,22 @@ impl Spool {
 pub struct ExchangeAuth {
     #[serde(
         skip_serializing_if = "Option::is_none",
-        serialize_with = "json::shared"
+        serialize_with = "crate::handshake::serial::shared"
     )]
     pub authorization: Option<Arc<AuthHeader>>,
     #[serde(
         skip_serializing_if = "Option::is_none",
-        serialize_with = "json::shared"
+        serialize_with = "crate::handshake::serial::shared"
     )]
     pub proxy_authorization: Option<Arc<AuthHeader>>,
     #[serde(
         skip_serializing_if = "Option::is_none",
-        serialize_with = "json::shared"
+        serialize_with = "crate::handshake::serial::shared"
     )]
     pub www_authenticate: Option<Arc<AuthHeader>>,
     #[serde(
         skip_serializing_if = "Option::is_none",
-        serialize_with = "json::shared"
+        serialize_with = "crate::handshake::serial::shared"
     )]
     pub proxy_authenticate: Option<Arc<AuthHeader>>,
 }

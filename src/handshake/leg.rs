@@ -30,7 +30,7 @@ pub struct LegRequest {
     /// exchange's output, so the report does not decode it again.
     #[serde(
         skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::json::shared"
+        serialize_with = "super::serial::shared"
     )]
     pub credential: Option<Arc<AuthHeader>>,
 }
@@ -51,7 +51,7 @@ pub struct LegResponse {
     /// `WWW-Authenticate` (or `Proxy-Authenticate`), every field in order, decoded.
     #[serde(
         skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::json::shared"
+        serialize_with = "super::serial::shared"
     )]
     pub challenges: Option<Arc<AuthHeader>>,
     /// An IIS substatus (`401.1`) named in the error page body, never guessed.
@@ -389,7 +389,7 @@ pub fn decode_named(headers: &[crate::http::Header], kind: HeaderKind) -> Option
 /// seeds): the same values come again and again (every server's first 401 offers the same
 /// schemes, a client's NTLM Type 1 and Basic credentials repeat, a Bearer token is sent on
 /// every request), and decoding a token costs thousands of instructions. Shared headers are
-/// also serialised once by the JSON report (`crate::json::shared`). The key is a hash and
+/// also serialised once by the JSON report (see [`super::serial`]). The key is a hash and
 /// not the text, so that no credential is kept here. One per thread (decoding runs on
 /// either of the analyzer's threads); [`DECODE_SLOTS`] headers at most, the newest by slot.
 struct DecodeCache {

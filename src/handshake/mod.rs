@@ -12,6 +12,7 @@
 
 mod correlate;
 mod leg;
+pub mod serial;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -318,7 +319,7 @@ pub struct SharedChallenge {
     /// The other handshake, its ends, and where it got the challenge.
     pub other: u64,
     pub other_client: IpAddr,
-    #[serde(serialize_with = "crate::json::socket_addr")]
+    #[serde(serialize_with = "crate::handshake::serial::socket_addr")]
     pub other_server: SocketAddr,
     pub other_conn: ConnId,
     pub other_frame: u64,
@@ -333,9 +334,9 @@ pub struct Handshake {
     /// The client address (its port changes from connection to connection).
     pub client: IpAddr,
     /// The client socket of the first connection.
-    #[serde(serialize_with = "crate::json::socket_addr")]
+    #[serde(serialize_with = "crate::handshake::serial::socket_addr")]
     pub client_socket: SocketAddr,
-    #[serde(serialize_with = "crate::json::socket_addr")]
+    #[serde(serialize_with = "crate::handshake::serial::socket_addr")]
     pub server: SocketAddr,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
@@ -579,7 +580,7 @@ mod serialize_tests {
             };
             let want = serde_json::to_string(&flat).unwrap();
             assert_eq!(serde_json::to_string(&ours).unwrap(), want);
-            assert_eq!(crate::json::to_vec(&ours).unwrap(), want.as_bytes());
+            assert_eq!(serde_json::to_vec(&ours).unwrap(), want.as_bytes());
         }
         for what in whats {
             let ours = TimelineEntry {
@@ -598,7 +599,7 @@ mod serialize_tests {
             };
             let want = serde_json::to_string(&flat).unwrap();
             assert_eq!(serde_json::to_string(&ours).unwrap(), want);
-            assert_eq!(crate::json::to_vec(&ours).unwrap(), want.as_bytes());
+            assert_eq!(serde_json::to_vec(&ours).unwrap(), want.as_bytes());
         }
     }
 

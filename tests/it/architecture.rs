@@ -2,9 +2,9 @@
 
 use super::util::root;
 
-/// Stages in pipeline order; a module may use only those before it (and itself). `map` (the
-/// tables' hash map) and `shown` (text made harmless) serve every stage; `json` (the report's
-/// JSON writer) is still named by the model's serde attributes, so it comes before it.
+/// Stages in pipeline order, then the faces; a module may use only those before it (and
+/// itself). `map` (the tables' hash map) and `shown` (text made harmless) serve every stage;
+/// `json` (the JSON writer of the report, NDJSON and the UI's spool) serves the faces.
 const ORDER: &[&str] = &[
     "map",
     "shown",
@@ -13,10 +13,10 @@ const ORDER: &[&str] = &[
     "tcp",
     "http",
     "auth",
-    "json",
     "handshake",
     "diagnose",
     "pipeline",
+    "json",
     "present",
     "report",
     "filter",
