@@ -21,7 +21,7 @@ pub enum Command {
         #[arg(required_unless_present = "interface", conflicts_with = "interface")]
         files: Vec<PathBuf>,
         #[command(flatten)]
-        merge: MergeArg,
+        reading: FileArgs,
         /// Capture live from this interface instead of reading files (needs the `live`
         /// feature): each handshake is printed when it completes, the summary at the end.
         #[arg(short = 'i', long, value_name = "IFACE")]
@@ -37,13 +37,6 @@ pub enum Command {
         /// headers or a 401/407, every one, or none.
         #[arg(long, value_enum, default_value_t = ExchangesArg::Auth)]
         exchanges: ExchangesArg,
-        /// Threads for reading files (default: the cores available). With N of 2 or more,
-        /// N-1 threads each read the files and reassemble and frame their share of the
-        /// connections (a connection stays on one), while one merges, joins, judges and
-        /// writes the report; the report is the same byte for byte, unless one of them hits
-        /// its share of a cap (the caps are divided among them: a warning then says so).
-        #[arg(long, value_name = "N")]
-        threads: Option<usize>,
         /// Exit with status 1 when a finding of this severity or worse exists.
         #[arg(long, value_enum)]
         fail_on: Option<SeverityArg>,
@@ -71,7 +64,7 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[command(flatten)]
-        merge: MergeArg,
+        reading: FileArgs,
         #[command(flatten)]
         analysis: AnalysisArgs,
     },
@@ -82,7 +75,7 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[command(flatten)]
-        merge: MergeArg,
+        reading: FileArgs,
         /// Output format (by default, from the extension of `-o`).
         #[arg(long, value_enum)]
         format: Option<ExportFormatArg>,
@@ -118,14 +111,30 @@ pub enum Command {
     },
 }
 
-/// `--merge`, of every command that reads files.
+/// How every command that reads files reads them.
 #[derive(Debug, clap::Args)]
-pub struct MergeArg {
+pub struct FileArgs {
     /// Read the files as one capture, their packets in time order and numbered over all (the
     /// parts of a rotated capture, as `mergecap` joins them). Without it each file is a
     /// capture of its own: nothing joins across files and frames keep their file's numbers.
     #[arg(long)]
     pub merge: bool,
+    /// Threads that analyse the files (default: 2, one reading and reassembling, one
+    /// joining, judging and writing; 1 on a one-core machine). With N of 3 or more, N-1
+    /// threads each read the files and reassemble and frame their share of the connections
+    /// (a connection stays on one). The output is the same byte for byte whatever N, unless
+    /// a thread hits its share of a cap (the caps are divided among them: a warning says so).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+impl FileArgs {
+    pub fn plan(&self) -> authscope::pipeline::Plan {
+        match self.threads {
+            Some(n) => authscope::pipeline::Plan::threads(n),
+            None => authscope::pipeline::Plan::default(),
+        }
+    }
 }
 
 /// What every command that analyses captures takes: how to judge, what to reveal, the caps.

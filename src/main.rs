@@ -93,13 +93,12 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Report {
             files,
-            merge,
+            reading,
             interface,
             capture,
             format,
             analysis,
             exchanges,
-            threads,
             fail_on,
             all_handshakes,
         } => {
@@ -123,16 +122,14 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 },
                 stream_handshakes: interface.is_some(),
                 selection: None,
-                threads: threads.unwrap_or_else(|| {
-                    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-                }),
+                plan: reading.plan(),
                 direct: None,
-                merge: merge.merge,
+                merge: reading.merge,
             };
             let summary = match interface {
                 Some(iface) => live::report(&iface, capture, &opts)?,
                 None => {
-                    if authscope::report::flow_shards(&files, opts.threads) > 1 {
+                    if opts.plan.threads > 2 {
                         fewer_huge_pages();
                     }
                     let (to, direct) = report_output(&stdout);
@@ -164,20 +161,26 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 reveal_secrets: analysis.reveal_secrets,
                 config: analysis.config()?,
                 merge: false,
+                // A live capture has one reader.
+                plan: authscope::pipeline::Plan::threads(1),
             };
             let ended = live::ui(&interface, capture, &opts)?;
             Ok(ExitCode::from(ended.status()))
         }
         Command::Open {
             files,
-            merge,
+            reading,
             analysis,
         } => {
             let opts = authscope::ui::Options {
                 reveal_secrets: analysis.reveal_secrets,
                 config: analysis.config()?,
-                merge: merge.merge,
+                merge: reading.merge,
+                plan: reading.plan(),
             };
+            if opts.plan.threads > 2 {
+                fewer_huge_pages();
+            }
             let ended = authscope::ui::run(&files, &opts)?;
             Ok(ExitCode::from(ended.status()))
         }
@@ -188,7 +191,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         } => decode(&values, format, reveal_secrets),
         Command::Export {
             files,
-            merge,
+            reading,
             format,
             output,
             handshakes,
@@ -217,8 +220,12 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 reveal_secrets: analysis.reveal_secrets,
                 config: analysis.config()?,
                 selection: authscope::export::Selection::new(handshakes, filter.as_deref()),
-                merge: merge.merge,
+                merge: reading.merge,
+                plan: reading.plan(),
             };
+            if opts.plan.threads > 2 {
+                fewer_huge_pages();
+            }
             let summary = authscope::export::to_path(&files, &opts, &output)?;
             let mut err = std::io::stderr().lock();
             for n in &summary.notes {

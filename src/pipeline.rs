@@ -9,7 +9,10 @@
 //! the model on a thread of its own, fed by one front or by several, each reassembling a
 //! share of the connections ([`shard`]), and gets the outputs of one, in the same order.
 
+mod drive;
 pub mod shard;
+
+pub use drive::{run, Placed, Plan, Progress, Ran, RunError, Sink, Source};
 
 use crate::map::Map as HashMap;
 use std::net::SocketAddr;

@@ -7,17 +7,17 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::auth::{AuthHeader, HeaderKind, RevealSecrets};
-use crate::capture::{CaptureError, Frame, MergedSource, Timestamp};
+use crate::capture::{CaptureError, MergedSource};
 use crate::diagnose::{is_symptom, Severity};
 use crate::handshake::{Outcome, SharedAuth, TimelineWhat};
 use crate::http::{Exchange, Header};
 use crate::json;
-use crate::pipeline::shard::{Batch, Key, Merger, Next};
-use crate::pipeline::{Analysed, Analyzer, Config, Ending, Front, Output, Stats};
+use crate::pipeline::{
+    self, Analysed, Config, Ending, Output, Plan, RunError, Sink, Source, Stats,
+};
 use crate::present::redact::redact_exchange;
 use crate::present::{clock, human_delta, rfc3339};
 use crate::shown::shown;
@@ -58,10 +58,8 @@ pub struct Options {
     /// JSON: what chose the handshakes listed (written as `"selection"`), when not all are;
     /// see [`run_selected`].
     pub selection: Option<serde_json::Value>,
-    /// Threads for a report on files: with 2 or more, the analysis runs on a thread of its own
-    /// and hands its outputs, in order, to the thread that writes the report (the output is
-    /// the same byte for byte). 0 and 1: everything on the calling thread.
-    pub threads: usize,
+    /// The threads that analyse files (see [`Plan`]): the report is the same whatever they are.
+    pub plan: Plan,
     /// The file the report's writer writes to, when it is one (a second handle on it): the
     /// JSON report's spooled arrays are then copied to it by the kernel (`copy_file_range`,
     /// `sendfile` or `splice`) rather than read back through a buffer. The writer is flushed
@@ -146,9 +144,20 @@ pub enum ReportError {
     Write(io::Error),
     #[error("writing the report: {0}")]
     Json(serde_json::Error),
+    #[error("{0}")]
+    Threads(io::Error),
     #[cfg(feature = "live")]
     #[error(transparent)]
     Live(#[from] crate::capture::live::LiveError),
+}
+
+impl From<RunError> for ReportError {
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::Capture(e) => ReportError::Capture(e),
+            RunError::Threads(e) => ReportError::Threads(e),
+        }
+    }
 }
 
 impl From<io::Error> for ReportError {
@@ -731,12 +740,11 @@ fn write_line<T: serde::Serialize>(
     Ok(())
 }
 
-/// A report being made from frames of any source: push them, then finish with a
-/// description of the inputs. Output that can be written as the analysis goes (JSON
-/// exchanges, NDJSON lines, streamed text blocks) is written to the `out` given to each call.
+/// A report being made: started (the JSON document's opening is written then), fed by
+/// [`Report::read`] from any source, and ended with the rest of the report.
 pub struct Report<'k> {
-    analyzer: Analyzer,
     c: Collector<'k>,
+    config: Config,
     format: Format,
     color: bool,
 }
@@ -747,6 +755,23 @@ impl std::fmt::Debug for Report<'_> {
             .field("format", &self.format)
             .field("summary", &self.c.summary)
             .finish()
+    }
+}
+
+/// The report as the driver's sink: what can be written as the analysis goes (JSON
+/// exchanges, NDJSON lines, streamed text blocks) is written to `out`.
+struct Writing<'a, 'k> {
+    c: &'a mut Collector<'k>,
+    out: &'a mut dyn Write,
+}
+
+impl Sink for Writing<'_, '_> {
+    fn output(&mut self, o: Output) {
+        self.c.take(o, self.out);
+    }
+
+    fn stopped(&mut self) -> bool {
+        self.c.write_err.is_some()
     }
 }
 
@@ -800,210 +825,41 @@ impl<'k> Report<'k> {
             write!(out, "\"exchanges\":[")?;
         }
         Ok(Report {
-            analyzer: Analyzer::new(opts.config.revealing(opts.reveal_secrets)),
             c,
+            config: opts.config.revealing(opts.reveal_secrets),
             format: opts.format,
             color: opts.color,
         })
     }
 
-    /// Analyses one frame.
-    pub fn push(&mut self, frame: &Frame<'_>, out: &mut dyn Write) -> Result<(), ReportError> {
-        let c = &mut self.c;
-        self.analyzer.push(frame, &mut |o| c.take(o, out));
-        match c.write_err.take() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-
-    /// No frame came, and the clock is at `now` (a quiet live capture): what was waiting only
-    /// for time to pass is reported.
-    pub fn advance(&mut self, now: Timestamp, out: &mut dyn Write) -> Result<(), ReportError> {
-        let c = &mut self.c;
-        self.analyzer.advance(now, &mut |o| c.take(o, out));
-        match c.write_err.take() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-
-    /// The counters so far.
-    pub fn stats(&self) -> Stats {
-        self.analyzer.stats()
-    }
-
-    /// The input ended: flushes the pipeline and writes the rest of the report.
-    pub fn finish(
+    /// Reads `source` to its end through the driver and writes the rest of the report.
+    pub fn read(
         mut self,
-        inputs: &dyn Inputs,
+        source: Source,
+        plan: Plan,
         out: &mut dyn Write,
     ) -> Result<Summary, ReportError> {
-        let c = &mut self.c;
-        self.analyzer.finish(&mut |o| c.take(o, out));
-        if let Some(e) = c.write_err.take() {
+        let ran = pipeline::run(
+            source,
+            self.config,
+            plan,
+            &mut Writing {
+                c: &mut self.c,
+                out: &mut *out,
+            },
+        )?;
+        if let Some(e) = self.c.write_err.take() {
             return Err(e);
         }
-        let stats = self.analyzer.stats();
-        write_end(self.c, stats, self.format, self.color, inputs, out)
-    }
-
-    /// Reads the files once per shard, each of `shards` threads reassembling and framing its
-    /// share of the connections (flow sharding: a connection stays on one thread), and
-    /// merges, joins, judges and writes here, in the order one thread would (see
-    /// [`crate::pipeline::shard`]): the report is the same byte for byte.
-    pub fn run_sharded(
-        self,
-        mut first: MergedSource,
-        shards: usize,
-        out: &mut dyn Write,
-    ) -> Result<Summary, ReportError> {
-        let Report {
-            analyzer,
-            mut c,
-            format,
-            color,
-        } = self;
-        let (fronts, mut model, caps) = analyzer.into_shards(shards);
-        let mut merger = Merger::new(fronts.len(), caps);
-        // Batches sent and not yet taken, over all shards: while the merge is behind, the
-        // shards decode the legs' tokens too.
-        let in_flight = &AtomicUsize::new(0);
-        let behind = fronts.len().saturating_mul(HANDOFF_BATCHES) / 2;
-        let sources = if fronts.len() == 1 {
-            vec![first]
-        } else {
-            let mut sources = Vec::with_capacity(fronts.len());
-            for _ in 0..fronts.len() {
-                sources.push(first.reopen()?);
-            }
-            // What could not be opened is reported once, by the first shard's.
-            if let Some(s) = sources.first_mut() {
-                s.take_skipped(&mut first);
-            }
-            sources
+        self.c.summary.warnings.extend(ran.warnings);
+        let inputs: &dyn Inputs = match &ran.source {
+            Source::Files(f) => f,
+            #[cfg(feature = "live")]
+            Source::Live(l) => &**l,
         };
-        let ended = std::thread::scope(|scope| {
-            let mut rxs = Vec::new();
-            let mut workers = Vec::new();
-            for (i, (front, source)) in fronts.into_iter().zip(sources).enumerate() {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(HANDOFF_BATCHES);
-                rxs.push(rx);
-                workers.push(
-                    std::thread::Builder::new()
-                        .name(format!("authscope-shard-{i}"))
-                        .spawn_scoped(scope, move || {
-                            let handoff = Handoff {
-                                tx,
-                                in_flight,
-                                behind,
-                            };
-                            shard_loop(front, source, &handoff)
-                        })?,
-                );
-            }
-            loop {
-                match merger.next_event() {
-                    Next::Event(e) => {
-                        model.apply(e, &mut |o| c.take(o, out));
-                        if c.write_err.is_some() {
-                            break;
-                        }
-                    }
-                    Next::Need(i) => match rxs.get(i).map(|rx| rx.recv()) {
-                        Some(Ok(batch)) => {
-                            in_flight.fetch_sub(1, Ordering::Relaxed);
-                            merger.add(i, batch)
-                        }
-                        _ => merger.end(i),
-                    },
-                    Next::Done => break,
-                }
-            }
-            // The shards stop at their next batch once these ends are gone.
-            drop(rxs);
-            workers
-                .into_iter()
-                .map(|w| w.join())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| io::Error::other("a shard thread failed"))
-        })?;
-        if let Some(e) = c.write_err.take() {
-            return Err(e);
-        }
-        let (stats, sources): (Vec<Stats>, Vec<MergedSource>) = ended.into_iter().unzip();
-        let stats = model.stats(merger.stats(&stats));
-        c.summary.warnings.extend(merger.warnings());
-        let Some(source) = sources.into_iter().next() else {
-            return Err(io::Error::other("no shard").into());
-        };
-        write_end(c, stats, format, color, &source, out)
+        write_end(self.c, ran.stats, self.format, self.color, inputs, out)
     }
 }
-
-/// A shard's end of the hand-off to the merge.
-struct Handoff<'a> {
-    tx: std::sync::mpsc::SyncSender<Batch>,
-    /// Batches sent and not yet taken, over all shards.
-    in_flight: &'a AtomicUsize,
-    /// The merge is behind from this many batches in flight.
-    behind: usize,
-}
-
-impl Handoff<'_> {
-    fn send(&self, batch: Batch) -> bool {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.tx.send(batch).is_ok()
-    }
-}
-
-/// A shard's thread: every frame to its front, batches of what it makes to the merge.
-fn shard_loop(
-    mut front: Front,
-    mut source: MergedSource,
-    out: &Handoff<'_>,
-) -> (Stats, MergedSource) {
-    let mut items = Vec::with_capacity(HANDOFF_BATCH);
-    let mut frames = 0u32;
-    let mut sent = true;
-    while let Some(frame) = source.next_frame() {
-        // Decoding tokens costs about as much as reassembly and framing: whichever side has
-        // time does it. Where it is done does not change the leg (a pure function).
-        front.prepare_legs = out.in_flight.load(Ordering::Relaxed) >= out.behind;
-        front.push_sharded(&frame, &mut items);
-        frames = frames.saturating_add(1);
-        // Empty batches too, now and then: the merge waits for every shard's word that it
-        // has nothing before the next event.
-        if items.len() >= HANDOFF_BATCH || frames >= WATERMARK_FRAMES {
-            frames = 0;
-            let batch = Batch {
-                items: std::mem::replace(&mut items, Vec::with_capacity(HANDOFF_BATCH)),
-                through: Key::after(front.seq()),
-            };
-            if !out.send(batch) {
-                sent = false;
-                break;
-            }
-        }
-    }
-    if sent {
-        // A closed merge is not an error here: it has its own.
-        front.finish_sharded(items, HANDOFF_BATCH, &mut |batch| {
-            out.send(batch);
-        });
-    }
-    (front.stats(), source)
-}
-
-/// A shard sends a batch at least every this many frames, so that the merge, which waits
-/// for every shard, is never held up long by one that owns few connections.
-const WATERMARK_FRAMES: u32 = 4096;
-
-/// Events handed from the front's thread to the model's, a batch at a time (a channel send
-/// per event would cost more than most events' handling).
-const HANDOFF_BATCH: usize = 128;
-/// Batches in flight: bounds what the front can run ahead (a few MB of exchanges).
-const HANDOFF_BATCHES: usize = 8;
 
 /// Writes what comes after the streamed part: the spooled arrays and the summary (JSON,
 /// NDJSON) or the whole text report.
@@ -1086,22 +942,6 @@ pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Sum
     run_selected(paths, opts, &|_| true, out)
 }
 
-/// The flow shards a report on `paths` with `threads` runs: one for each thread but the merge,
-/// or one if some input is not a regular file (a pipe or a device has one reader).
-pub fn flow_shards(paths: &[PathBuf], threads: usize) -> usize {
-    if threads < 2 {
-        return 0;
-    }
-    let files = paths
-        .iter()
-        .all(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()));
-    if files {
-        threads - 1
-    } else {
-        1
-    }
-}
-
 /// [`run`], listing only the handshakes (and their findings) that `keep` accepts; the summary
 /// still counts every one. `authscope export --format json` with `--handshake` or `--filter`.
 pub fn run_selected(
@@ -1110,15 +950,9 @@ pub fn run_selected(
     keep: &dyn Fn(&Analysed) -> bool,
     out: &mut dyn Write,
 ) -> Result<Summary, ReportError> {
-    let mut source = MergedSource::open(paths)?.merged(opts.merge);
-    let mut report = Report::start_selected(opts, Box::new(keep), out)?;
-    if opts.threads > 1 {
-        return report.run_sharded(source, flow_shards(paths, opts.threads), out);
-    }
-    while let Some(frame) = source.next_frame() {
-        report.push(&frame, out)?;
-    }
-    report.finish(&source, out)
+    let source = MergedSource::open(paths)?.merged(opts.merge);
+    let report = Report::start_selected(opts, Box::new(keep), out)?;
+    report.read(Source::Files(source), opts.plan, out)
 }
 
 /// What the analysis could not use, by the first packet concerned (numbered in its capture,
@@ -1157,18 +991,6 @@ fn analysis_warnings(st: &Stats, inputs: &dyn Inputs) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flow_shards_need_two_threads_and_regular_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("a.pcap");
-        std::fs::write(&file, b"").unwrap();
-        assert_eq!(flow_shards(std::slice::from_ref(&file), 1), 0);
-        assert_eq!(flow_shards(std::slice::from_ref(&file), 2), 1);
-        assert_eq!(flow_shards(std::slice::from_ref(&file), 4), 3);
-        // Not a regular file (as a pipe or a device is not): one reader.
-        assert_eq!(flow_shards(&[file, dir.path().to_path_buf()], 4), 1);
-    }
 
     #[test]
     fn a_spool_keeps_its_buffer_at_its_size() {

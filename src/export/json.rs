@@ -33,7 +33,7 @@ pub(crate) fn write(
         exchanges: ExchangeFilter::Auth,
         selection: opts.selection.describe(),
         stream_handshakes: false,
-        threads: 1,
+        plan: opts.plan,
         direct,
         merge: opts.merge,
     };

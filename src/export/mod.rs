@@ -34,7 +34,7 @@ use std::path::PathBuf;
 use crate::capture::{CaptureError, MergedSource};
 use crate::filter::Filter;
 use crate::handshake::{Answer, Credential, Handshake, Leg};
-use crate::pipeline::{Analysed, Analyzer, Config, Output};
+use crate::pipeline::{Analysed, Config, Output, Plan, RunError, Source};
 use crate::present::who;
 use crate::report::ReportError;
 
@@ -97,6 +97,9 @@ pub struct Options {
     pub selection: Selection,
     /// Read several files as one capture in time order (`--merge`) rather than each on its own.
     pub merge: bool,
+    /// The threads that analyse the files (the pcapng slice's passes over the frames run on
+    /// one, whatever this says).
+    pub plan: Plan,
 }
 
 /// Which handshakes an export takes: those named by id or by where they start (all when none
@@ -265,6 +268,17 @@ pub enum ExportError {
     Json(#[from] serde_json::Error),
     #[error("writing the export: {0}")]
     Csv(#[from] ::csv::Error),
+    #[error("{0}")]
+    Threads(io::Error),
+}
+
+impl From<RunError> for ExportError {
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::Capture(e) => ExportError::Capture(e),
+            RunError::Threads(e) => ExportError::Threads(e),
+        }
+    }
 }
 
 impl From<ReportError> for ExportError {
@@ -273,6 +287,7 @@ impl From<ReportError> for ExportError {
             ReportError::Capture(c) => ExportError::Capture(c),
             ReportError::Write(w) => ExportError::Write(w),
             ReportError::Json(j) => ExportError::Json(j),
+            ReportError::Threads(t) => ExportError::Threads(t),
             // Exports read files; a live-capture error cannot reach here, but is kept as text.
             #[cfg(feature = "live")]
             ReportError::Live(l) => ExportError::Write(std::io::Error::other(l.to_string())),
@@ -378,11 +393,10 @@ pub(crate) fn for_each_selected(
 
 /// [`for_each_selected`] over a source already open.
 fn for_each_in(
-    mut source: MergedSource,
+    source: MergedSource,
     opts: &Options,
     each: &mut dyn FnMut(&Analysed) -> Result<(), ExportError>,
 ) -> Result<Summary, ExportError> {
-    let mut analyzer = Analyzer::new(opts.config.revealing(opts.reveal_secrets));
     let mut summary = Summary::default();
     let mut found = Found::default();
     let mut err: Option<ExportError> = None;
@@ -403,10 +417,8 @@ fn for_each_in(
             err = Some(e);
         }
     };
-    while let Some(frame) = source.next_frame() {
-        analyzer.push(&frame, &mut take);
-    }
-    analyzer.finish(&mut take);
+    let config = opts.config.revealing(opts.reveal_secrets);
+    crate::pipeline::run(Source::Files(source), config, opts.plan, &mut take)?;
     if let Some(e) = err {
         return Err(e);
     }

@@ -56,7 +56,7 @@ use crate::auth::{
 use crate::capture::{pcapng_out, Frame, LinkType, MergedSource};
 use crate::handshake::ConnEventKind;
 use crate::net::{FragmentSpan, NetDecoder};
-use crate::pipeline::{Analysed, Analyzer};
+use crate::pipeline::{Analysed, Placed, Sink, Source};
 use crate::tcp::ConnId;
 
 /// What the first pass learns: the connections to copy and the comments by capture and
@@ -141,30 +141,78 @@ pub(crate) fn write(
     } else {
         secret_ranges(paths, opts, &plan)?
     };
-    let mut w = PcapngWriter::new(out)?;
-    let mut source = MergedSource::open(paths)?.merged(opts.merge);
-    let mut analyzer = Analyzer::new(opts.config.revealing(opts.reveal_secrets));
-    analyzer.track_offsets();
-    let mut net = NetDecoder::new();
-    // What each (connection, sender)'s last segment left for masking its next one.
-    let mut carry: BTreeMap<(ConnId, std::net::SocketAddr), Carry> = BTreeMap::new();
-    let mut held = Held::default();
-    let mut input = 0;
-    while let Some(frame) = source.next_frame() {
-        analyzer.push(&frame, &mut |_| {});
-        if plan.conns.is_empty() {
-            continue;
+    let mut slicer = Slicer {
+        w: PcapngWriter::new(out)?,
+        plan: &plan,
+        secrets: &secrets,
+        net: NetDecoder::new(),
+        carry: BTreeMap::new(),
+        held: Held::default(),
+        input: 0,
+        reveal: opts.reveal_secrets,
+        err: None,
+    };
+    let source = MergedSource::open(paths)?.merged(opts.merge);
+    let config = opts.config.revealing(opts.reveal_secrets);
+    crate::pipeline::run(Source::Files(source), config, opts.plan, &mut slicer)?;
+    if let Some(e) = slicer.err {
+        return Err(e);
+    }
+    summary.packets = slicer.w.packets;
+    Ok(summary)
+}
+
+/// The second pass: every frame of the chosen connections copied, its secrets masked.
+struct Slicer<'a> {
+    w: PcapngWriter<'a>,
+    plan: &'a Plan,
+    secrets: &'a SecretRanges,
+    net: NetDecoder,
+    /// What each (connection, sender)'s last segment left for masking its next one.
+    carry: BTreeMap<(ConnId, std::net::SocketAddr), Carry>,
+    held: Held,
+    /// The capture being read ([`Frame::input`]).
+    input: u32,
+    reveal: bool,
+    err: Option<ExportError>,
+}
+
+impl Sink for Slicer<'_> {
+    fn output(&mut self, _o: crate::pipeline::Output) {}
+
+    fn stopped(&mut self) -> bool {
+        self.err.is_some()
+    }
+
+    fn wants_frames(&self) -> bool {
+        true
+    }
+
+    fn frame(&mut self, frame: &Frame<'_>, at: Placed) {
+        if self.err.is_none() {
+            if let Err(e) = self.copy(*frame, at) {
+                self.err = Some(e);
+            }
         }
-        if frame.input != input {
+    }
+}
+
+impl Slicer<'_> {
+    fn copy(&mut self, frame: Frame<'_>, placed: Placed) -> Result<(), ExportError> {
+        if self.plan.conns.is_empty() {
+            return Ok(());
+        }
+        if frame.input != self.input {
             // Each file is its own capture: no datagram is put together across two.
-            input = frame.input;
-            net.forget_fragments();
-            held = Held::default();
+            self.input = frame.input;
+            self.net.forget_fragments();
+            self.held = Held::default();
         }
         // Every frame, not only the chosen ones, so fragments are reassembled here too.
-        let seg = net
+        let seg = self
+            .net
             .decode(&frame)
-            .filter(|s| !opts.reveal_secrets && !s.payload.is_empty())
+            .filter(|s| !self.reveal && !s.payload.is_empty())
             .map(|s| {
                 // Where the payload sits in the frame; `None` when it was reassembled.
                 let at = (s.payload.as_ptr() as usize).wrapping_sub(frame.data.as_ptr() as usize);
@@ -174,38 +222,38 @@ pub(crate) fn write(
                     s.payload.to_vec(),
                 )
             });
-        let frag = net.last_fragment();
-        let Some(conn) = analyzer.last_conn() else {
+        let frag = self.net.last_fragment();
+        let Some(conn) = placed.conn else {
             if let Some(f) = frag {
-                held.keep(f, &frame);
+                self.held.keep(f, &frame);
             }
-            continue;
+            return Ok(());
         };
         // The fragments before the one that completed this datagram.
-        let mut earlier = frag.map(|f| held.take(f.datagram)).unwrap_or_default();
-        if !plan.conns.contains(&conn) {
-            continue;
+        let mut earlier = frag.map(|f| self.held.take(f.datagram)).unwrap_or_default();
+        if !self.plan.conns.contains(&conn) {
+            return Ok(());
         }
         let mut data = frame.data.to_vec();
         if let Some((src, at, mut masked)) = seg {
             let key = (conn, src);
-            let off = analyzer.last_offset();
+            let off = placed.offset;
             let captured = off
-                .filter(|&off| secrets.refines(key, off, masked.len()))
+                .filter(|&off| self.secrets.refines(key, off, masked.len()))
                 .map(|_| masked.clone());
             // The secrets found in stream order, wherever this segment falls in it...
             if let Some(off) = off {
-                secrets.mask(key, off, &mut masked);
+                self.secrets.mask(key, off, &mut masked);
             }
             // ...and those this segment shows in capture order (a value the stream never
             // completed, a connection past the reassembly's caps)...
-            let left = mask_secrets(&mut masked, carry.remove(&key).unwrap_or_default());
+            let left = mask_secrets(&mut masked, self.carry.remove(&key).unwrap_or_default());
             if left != Carry::Clear {
-                carry.insert(key, left);
+                self.carry.insert(key, left);
             }
             // ...but a header line the stream showed whole loses only its secret bytes.
             if let (Some(off), Some(captured)) = (off, &captured) {
-                secrets.refine(key, off, captured, &mut masked);
+                self.secrets.refine(key, off, captured, &mut masked);
             }
             match (at, frag) {
                 (Some(at), _) => {
@@ -231,8 +279,12 @@ pub(crate) fn write(
             }
         }
         for h in &earlier {
-            let comments = plan.comments.get(&(h.input, h.number)).map(Vec::as_slice);
-            w.packet(
+            let comments = self
+                .plan
+                .comments
+                .get(&(h.input, h.number))
+                .map(Vec::as_slice);
+            self.w.packet(
                 &Frame {
                     number: h.number,
                     input: h.input,
@@ -244,21 +296,21 @@ pub(crate) fn write(
                 comments.unwrap_or_default(),
             )?;
         }
-        let comments = plan
+        let comments = self
+            .plan
             .comments
             .get(&(frame.input, frame.number))
             .map(Vec::as_slice)
             .unwrap_or_default();
-        w.packet(
+        self.w.packet(
             &Frame {
                 data: &data,
                 ..frame
             },
             comments,
         )?;
+        Ok(())
     }
-    summary.packets = w.packets;
-    Ok(summary)
 }
 
 /// The secret byte ranges of each (connection, sender)'s stream, by stream offset, and the
@@ -582,31 +634,49 @@ fn secret_ranges(
     opts: &Options,
     plan: &Plan,
 ) -> Result<SecretRanges, ExportError> {
-    let mut source = MergedSource::open(paths)?.merged(opts.merge);
-    let mut analyzer = Analyzer::new(opts.config.revealing(opts.reveal_secrets));
-    analyzer.track_offsets();
-    let mut net = NetDecoder::new();
-    let mut streams: BTreeMap<(ConnId, std::net::SocketAddr), Assembly> = BTreeMap::new();
-    let mut input = 0;
-    while let Some(frame) = source.next_frame() {
-        analyzer.push(&frame, &mut |_| {});
-        if frame.input != input {
-            input = frame.input;
-            net.forget_fragments();
+    /// Each chosen connection's streams, put back in order.
+    struct Streams<'p> {
+        plan: &'p Plan,
+        net: NetDecoder,
+        streams: BTreeMap<(ConnId, std::net::SocketAddr), Assembly>,
+        input: u32,
+    }
+    impl Sink for Streams<'_> {
+        fn output(&mut self, _o: crate::pipeline::Output) {}
+
+        fn wants_frames(&self) -> bool {
+            true
         }
-        let Some(seg) = net.decode(&frame).filter(|s| !s.payload.is_empty()) else {
-            continue;
-        };
-        let (Some(conn), Some(off)) = (analyzer.last_conn(), analyzer.last_offset()) else {
-            continue;
-        };
-        if plan.conns.contains(&conn) {
-            streams
-                .entry((conn, seg.src))
-                .or_default()
-                .add(off, seg.payload);
+
+        fn frame(&mut self, frame: &Frame<'_>, at: Placed) {
+            if frame.input != self.input {
+                self.input = frame.input;
+                self.net.forget_fragments();
+            }
+            let Some(seg) = self.net.decode(frame).filter(|s| !s.payload.is_empty()) else {
+                return;
+            };
+            let (Some(conn), Some(off)) = (at.conn, at.offset) else {
+                return;
+            };
+            if self.plan.conns.contains(&conn) {
+                self.streams
+                    .entry((conn, seg.src))
+                    .or_default()
+                    .add(off, seg.payload);
+            }
         }
     }
+    let mut pass = Streams {
+        plan,
+        net: NetDecoder::new(),
+        streams: BTreeMap::new(),
+        input: 0,
+    };
+    let source = MergedSource::open(paths)?.merged(opts.merge);
+    let config = opts.config.revealing(opts.reveal_secrets);
+    crate::pipeline::run(Source::Files(source), config, opts.plan, &mut pass)?;
+    let streams = pass.streams;
     let mut out = SecretRanges::default();
     for (key, mut a) in streams {
         // What never came in turn: scanned after its hole, as inside a secret.

@@ -1,17 +1,13 @@
-//! The report of a live capture (feature `live`): the same [`Report`] as for files, fed by a
-//! [`LiveSource`] until `--duration`, `--count`, Ctrl-C or SIGTERM ends it.
+//! The report of a live capture (feature `live`): the same [`Report`] as for files, read by the
+//! driver from a [`LiveSource`] until `--duration`, `--count`, Ctrl-C or SIGTERM ends it.
 
 use std::io::{self, Write};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::{Inputs, Options, Report, ReportError, Summary};
-use crate::capture::live::{LiveConfig, LiveSource, LiveStats, Next};
-
-/// How long the analysis waits for a packet before letting its clock move on (so a handshake
-/// that waits only for time to pass is printed on a quiet interface too).
-const TICK: Duration = Duration::from_millis(200);
+use crate::capture::live::{LiveConfig, LiveSource, LiveStats};
+use crate::pipeline::{Plan, Source};
 
 /// Captures on the interface and writes the report to `out` as it goes (NDJSON lines and
 /// text blocks as handshakes complete; the JSON document at the end); one line saying what
@@ -25,7 +21,7 @@ pub fn run(
     out: &mut dyn Write,
     notes: &mut dyn Write,
 ) -> Result<Summary, ReportError> {
-    let mut source = LiveSource::open(config)?;
+    let source = LiveSource::open(config)?;
     let signals = stop_on_signals(&source.stop_flag())?;
     let c = source.config();
     writeln!(
@@ -40,26 +36,14 @@ pub fn run(
             .unwrap_or_default(),
     )?;
     notes.flush()?;
-    let result = analyse(&mut source, opts, out);
+    let result = Report::start(opts, out).and_then(|r| {
+        // One thread: a live capture has one reader.
+        r.read(Source::Live(Box::new(source)), Plan::threads(1), out)
+    });
     for id in signals {
         signal_hook::low_level::unregister(id);
     }
-    result?.finish(&source, out)
-}
-
-fn analyse(
-    source: &mut LiveSource,
-    opts: &Options,
-    out: &mut dyn Write,
-) -> Result<Report<'static>, ReportError> {
-    let mut report = Report::start(opts, out)?;
-    loop {
-        match source.next_frame(TICK) {
-            Next::Frame(f) => report.push(&f, out)?,
-            Next::Idle(now) => report.advance(now, out)?,
-            Next::End => return Ok(report),
-        }
-    }
+    result
 }
 
 /// SIGINT and SIGTERM set `flag`; a second one, once it is set, exits the process.

@@ -57,6 +57,8 @@ pub struct Options {
     pub config: Config,
     /// Read several files as one capture in time order (`--merge`) rather than each on its own.
     pub merge: bool,
+    /// The threads that analyse files (and the exports made from the UI).
+    pub plan: crate::pipeline::Plan,
 }
 
 /// Why the UI could not run.
@@ -142,7 +144,7 @@ pub fn run(paths: &[PathBuf], opts: &Options) -> Result<Ended, UiError> {
         live: None,
     };
     let exports = Exports::Files(paths.to_vec());
-    run_ui(worker::Input::Files(source), src, opts, exports)
+    run_ui(crate::pipeline::Source::Files(source), src, opts, exports)
 }
 
 /// `authscope live -i IFACE`: the UI over a live capture. The interface is open (and the
@@ -167,11 +169,16 @@ pub fn run_live(
         }),
         ..Source::default()
     };
-    run_ui(worker::Input::Live(Box::new(source)), src, opts, exports)
+    run_ui(
+        crate::pipeline::Source::Live(Box::new(source)),
+        src,
+        opts,
+        exports,
+    )
 }
 
 fn run_ui(
-    input: worker::Input,
+    input: crate::pipeline::Source,
     src: Source,
     opts: &Options,
     exports: Exports,
@@ -205,6 +212,7 @@ fn run_ui(
     let worker = worker::spawn(worker::Job {
         input,
         config: opts.config,
+        plan: opts.plan,
         reveal: opts.reveal_secrets,
         spool: spool.unwrap_or_else(spool::SpoolWriter::disabled),
         tx,
@@ -316,6 +324,7 @@ impl Exporter {
             config: self.opts.config,
             selection,
             merge: self.opts.merge,
+            plan: self.opts.plan,
         };
         let tx = self.tx.clone();
         let spawned = std::thread::Builder::new()

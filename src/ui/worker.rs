@@ -1,4 +1,4 @@
-//! The worker: runs the [`Analyzer`] over the input (files, or a live capture) on its own
+//! The worker: reads the input (files, or a live capture) through the driver on its own
 //! thread and sends the UI batches of new handshakes with the counters, at most every
 //! [`BATCH_EVERY`]. Each handshake goes to the spool in full and to the UI as a compact
 //! [`Record`]. The channel is bounded: when the UI falls behind, the worker waits, never the
@@ -12,18 +12,18 @@ use std::time::{Duration, Instant};
 
 use crate::capture::MergedSource;
 use crate::http::{Exchange, Header};
-use crate::pipeline::{Analysed, Analyzer, Config, Output};
+use crate::pipeline::{Analysed, Config, Output, Plan, Progress, Sink, Source, Stats};
 use crate::present::redact::present_exchange;
 use crate::tcp::ConnId;
 
 use super::app::{Interner, RawHeads, Record};
+#[cfg(feature = "live")]
+use super::event::LiveCounters;
 use super::event::{AppEvent, Batch};
 use super::spool::{Detail, Slot, SpoolWriter};
 
 /// How often the worker reports while reading.
 pub const BATCH_EVERY: Duration = Duration::from_millis(100);
-/// The clock is read once per this many frames.
-const CHECK_EVERY: u32 = 256;
 /// Raw heads of authentication exchanges kept until their handshake is decided; the oldest go
 /// first past this (their legs then show no raw headers).
 const MAX_PENDING_HEADS: usize = 65_536;
@@ -31,17 +31,11 @@ const MAX_PENDING_HEADS: usize = 65_536;
 /// still counted and spooled but not listed, and the UI says so.
 pub const MAX_RECORDS: u64 = 1_000_000;
 
-/// Where the frames come from.
-pub enum Input {
-    Files(MergedSource),
-    #[cfg(feature = "live")]
-    Live(Box<crate::capture::live::LiveSource>),
-}
-
 /// What the worker needs.
 pub struct Job {
-    pub input: Input,
+    pub input: Source,
     pub config: Config,
+    pub plan: Plan,
     pub reveal: bool,
     pub spool: SpoolWriter,
     pub tx: SyncSender<AppEvent>,
@@ -243,13 +237,13 @@ impl Collect {
 
     /// What was learnt since the last batch. The spool is flushed first: the records name
     /// their place in it.
-    fn batch(&mut self, analyzer: &Analyzer, done: bool) -> Batch {
+    fn batch(&mut self, stats: Stats, done: bool) -> Batch {
         if let Err(e) = self.spool.flush() {
             self.note(e);
         }
         Batch {
             handshakes: std::mem::take(&mut self.pending),
-            stats: analyzer.stats(),
+            stats,
             connections: self.connections,
             done,
             warnings: Vec::new(),
@@ -259,168 +253,151 @@ impl Collect {
     }
 }
 
+/// The worker as the driver's sink: what the analysis decides is collected, and sent to the
+/// UI in batches as time passes.
+struct Feed<'a> {
+    c: &'a mut Collect,
+    tx: Option<&'a SyncSender<AppEvent>>,
+    stop: Option<&'a AtomicBool>,
+    /// When the last batch went.
+    sent: Instant,
+    /// (when, packets captured) about a second ago, for a live capture's rate.
+    rate_from: (Instant, u64),
+    rate: f64,
+    /// The UI is gone.
+    gone: bool,
+}
+
+/// A live capture's batches go at least this often (its counters move without handshakes).
+#[cfg(feature = "live")]
+const LIVE_EVERY: Duration = Duration::from_millis(250);
+
+impl Feed<'_> {
+    fn new<'a>(
+        c: &'a mut Collect,
+        tx: Option<&'a SyncSender<AppEvent>>,
+        stop: Option<&'a AtomicBool>,
+    ) -> Feed<'a> {
+        Feed {
+            c,
+            tx,
+            stop,
+            sent: Instant::now(),
+            rate_from: (Instant::now(), 0),
+            rate: 0.0,
+            gone: false,
+        }
+    }
+
+    fn send(&mut self, batch: Batch) {
+        self.sent = Instant::now();
+        // The UI is gone: nothing left to do.
+        if let Some(tx) = self.tx {
+            if tx.send(AppEvent::Batch(Box::new(batch))).is_err() {
+                self.gone = true;
+            }
+        }
+    }
+
+    #[cfg(feature = "live")]
+    fn live_counters(&mut self, stats: crate::capture::live::LiveStats) -> LiveCounters {
+        let since = self.rate_from.0.elapsed();
+        if since >= Duration::from_secs(1) {
+            let n = stats.captured.saturating_sub(self.rate_from.1);
+            self.rate = n as f64 / since.as_secs_f64();
+            self.rate_from = (Instant::now(), stats.captured);
+        }
+        LiveCounters {
+            captured: stats.captured,
+            packets_per_second: self.rate,
+            kernel_dropped: stats.kernel_dropped,
+            interface_dropped: stats.interface_dropped,
+            queue_dropped: stats.queue_dropped,
+            unsaved: stats.unsaved,
+        }
+    }
+}
+
+impl Sink for Feed<'_> {
+    fn output(&mut self, o: Output) {
+        self.c.take(o);
+    }
+
+    fn stopped(&mut self) -> bool {
+        self.gone || self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
+    }
+
+    fn progress(&mut self, p: &Progress<'_>) {
+        if self.tx.is_none() {
+            return;
+        }
+        let since = self.sent.elapsed();
+        #[cfg(feature = "live")]
+        if let Some(live) = p.live {
+            let due = since >= LIVE_EVERY || (since >= BATCH_EVERY && !self.c.pending.is_empty());
+            if due {
+                let mut batch = self.c.batch(p.stats(), false);
+                batch.live = Some(self.live_counters(live));
+                self.send(batch);
+            }
+            return;
+        }
+        if since >= BATCH_EVERY {
+            let batch = self.c.batch(p.stats(), false);
+            self.send(batch);
+        }
+    }
+}
+
 fn run(job: Job) {
     let Job {
         input,
         config,
+        plan,
         reveal,
         spool,
         tx,
         stop,
     } = job;
-    let mut analyzer = Analyzer::new(config.revealing(reveal));
     let mut c = Collect::new(reveal, spool);
-    match input {
-        Input::Files(source) => run_files(source, &mut analyzer, &mut c, &tx, &stop),
+    if let Source::Files(files) = &input {
+        c.captures_of(files);
+    }
+    let mut feed = Feed::new(&mut c, Some(&tx), Some(&stop));
+    let Ok(ran) = crate::pipeline::run(input, config.revealing(reveal), plan, &mut feed) else {
+        return;
+    };
+    if ran.stopped {
+        return;
+    }
+    let mut batch = feed.c.batch(ran.stats, true);
+    match &ran.source {
+        Source::Files(source) => {
+            batch.warnings = source
+                .files()
+                .iter()
+                .flat_map(|f| f.warnings())
+                .map(|w| format!("{}: packet {}: {}", w.file, w.packet, w.message))
+                .collect();
+        }
         #[cfg(feature = "live")]
-        Input::Live(source) => live::run(*source, &mut analyzer, &mut c, &tx, &stop),
-    }
-}
-
-fn run_files(
-    mut source: MergedSource,
-    analyzer: &mut Analyzer,
-    c: &mut Collect,
-    tx: &SyncSender<AppEvent>,
-    stop: &AtomicBool,
-) {
-    let mut last = Instant::now();
-    let mut n: u32 = 0;
-    c.captures_of(&source);
-    while let Some(frame) = source.next_frame() {
-        analyzer.push(&frame, &mut |o| c.take(o));
-        n = n.wrapping_add(1);
-        if n % CHECK_EVERY == 0 {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            if last.elapsed() >= BATCH_EVERY {
-                last = Instant::now();
-                let batch = c.batch(analyzer, false);
-                // The UI is gone: nothing left to do.
-                if tx.send(AppEvent::Batch(Box::new(batch))).is_err() {
-                    return;
-                }
-            }
+        Source::Live(source) => {
+            batch.live = Some(feed.live_counters(source.stats()));
+            batch.warnings = source.errors();
         }
     }
-    analyzer.finish(&mut |o| c.take(o));
-    let mut batch = c.batch(analyzer, true);
-    batch.warnings = source
-        .files()
-        .iter()
-        .flat_map(|f| f.warnings())
-        .map(|w| format!("{}: packet {}: {}", w.file, w.packet, w.message))
-        .collect();
-    let _ = tx.send(AppEvent::Batch(Box::new(batch)));
-}
-
-/// A live capture: frames as they come, the analyzer's clock moved on when none does (so a
-/// handshake waiting only for time to pass appears on a quiet link), and the capture's
-/// counters in every batch.
-#[cfg(feature = "live")]
-mod live {
-    use super::*;
-    use crate::capture::live::{LiveSource, Next};
-    use crate::ui::event::LiveCounters;
-
-    /// How long the worker waits for a frame before it moves the clock on.
-    const TICK: Duration = Duration::from_millis(100);
-    /// The clock is moved on at least this often, however busy the link.
-    const ADVANCE_EVERY: Duration = Duration::from_secs(1);
-    /// Batches are sent at least this often (the counters move without handshakes).
-    const REPORT_EVERY: Duration = Duration::from_millis(250);
-
-    pub(super) fn run(
-        mut source: LiveSource,
-        analyzer: &mut Analyzer,
-        c: &mut Collect,
-        tx: &SyncSender<AppEvent>,
-        stop: &AtomicBool,
-    ) {
-        let mut sent = Instant::now();
-        let mut advanced = Instant::now();
-        // (when, packets captured) about a second ago, for the rate.
-        let mut rate_from = (Instant::now(), 0u64);
-        let mut rate = 0.0f64;
-        loop {
-            // Quitting drops the source, which stops the capture and waits for its thread
-            // (so a `--write` file is flushed and closed before the process ends).
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            let ended = match source.next_frame(TICK) {
-                Next::Frame(f) => {
-                    analyzer.push(&f, &mut |o| c.take(o));
-                    false
-                }
-                Next::Idle(now) => {
-                    advanced = Instant::now();
-                    analyzer.advance(now, &mut |o| c.take(o));
-                    false
-                }
-                Next::End => true,
-            };
-            if !ended && advanced.elapsed() >= ADVANCE_EVERY {
-                advanced = Instant::now();
-                analyzer.advance(wall_clock(), &mut |o| c.take(o));
-            }
-            if ended {
-                analyzer.finish(&mut |o| c.take(o));
-            }
-            let due = sent.elapsed() >= REPORT_EVERY
-                || (sent.elapsed() >= BATCH_EVERY && !c.pending.is_empty());
-            if !due && !ended {
-                continue;
-            }
-            sent = Instant::now();
-            let stats = source.stats();
-            let since = rate_from.0.elapsed();
-            if since >= Duration::from_secs(1) {
-                let n = stats.captured.saturating_sub(rate_from.1);
-                rate = n as f64 / since.as_secs_f64();
-                rate_from = (Instant::now(), stats.captured);
-            }
-            let mut batch = c.batch(analyzer, ended);
-            batch.live = Some(LiveCounters {
-                captured: stats.captured,
-                packets_per_second: rate,
-                kernel_dropped: stats.kernel_dropped,
-                interface_dropped: stats.interface_dropped,
-                queue_dropped: stats.queue_dropped,
-                unsaved: stats.unsaved,
-            });
-            if ended {
-                batch.warnings = source.errors();
-            }
-            if tx.send(AppEvent::Batch(Box::new(batch))).is_err() || ended {
-                return;
-            }
-        }
-    }
-
-    fn wall_clock() -> crate::capture::Timestamp {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        crate::capture::Timestamp(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-    }
+    feed.send(batch);
 }
 
 /// Reads everything on the calling thread and returns it as one batch (tests, and faces that
 /// do not need to draw while reading); the details go to `spool`.
-pub fn read_all(
-    mut source: MergedSource,
-    config: Config,
-    reveal: bool,
-    spool: SpoolWriter,
-) -> Batch {
-    let mut analyzer = Analyzer::new(config.revealing(reveal));
+pub fn read_all(source: MergedSource, config: Config, reveal: bool, spool: SpoolWriter) -> Batch {
     let mut c = Collect::new(reveal, spool);
     c.captures_of(&source);
-    while let Some(frame) = source.next_frame() {
-        analyzer.push(&frame, &mut |o| c.take(o));
-    }
-    analyzer.finish(&mut |o| c.take(o));
-    c.batch(&analyzer, true)
+    let mut feed = Feed::new(&mut c, None, None);
+    let config = config.revealing(reveal);
+    let stats = crate::pipeline::run(Source::Files(source), config, Plan::threads(1), &mut feed)
+        .map(|ran| ran.stats)
+        .unwrap_or_default();
+    c.batch(stats, true)
 }

@@ -15,7 +15,7 @@ fn json(paths: &[PathBuf], merge: bool, threads: usize) -> Value {
         format: Format::Json,
         exchanges: ExchangeFilter::All,
         all_handshakes: true,
-        threads,
+        plan: authscope::pipeline::Plan::threads(threads),
         merge,
         ..Options::default()
     };

@@ -144,6 +144,7 @@ fn slice(bytes: &[u8]) -> Vec<u8> {
         config: authscope::pipeline::Config::default(),
         selection: Selection::new(Vec::new(), None),
         merge: false,
+        plan: Default::default(),
     };
     let mut out = Vec::new();
     authscope::export::run(&[path], &opts, &mut out).unwrap();

@@ -14,7 +14,7 @@ fn report(path: &PathBuf, format: Format, threads: usize) -> Vec<u8> {
         // Every exchange listed: the most output to compare.
         exchanges: ExchangeFilter::All,
         all_handshakes: true,
-        threads,
+        plan: authscope::pipeline::Plan::threads(threads),
         ..Options::default()
     };
     let mut out = Vec::new();
@@ -151,7 +151,7 @@ fn the_json_report_reads_the_same_whether_its_spools_are_copied_by_the_kernel_or
                 format: Format::Json,
                 exchanges: ExchangeFilter::All,
                 all_handshakes: true,
-                threads,
+                plan: authscope::pipeline::Plan::threads(threads),
                 direct: Some(direct),
                 ..Options::default()
             };

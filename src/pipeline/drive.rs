@@ -1,0 +1,446 @@
+//! The one driver: every face (the report, the exports, the UI, live capture) reads its
+//! input through [`run`], with a [`Plan`] of threads, and takes what the analysis decides
+//! through a [`Sink`].
+//!
+//! With one thread, frames go through an [`Analyzer`] on the calling thread. With two or more
+//! (files only), flow shards each read the files and reassemble and frame their share of the
+//! connections (a connection stays on one shard), and the calling thread merges their events,
+//! joins, judges and hands out the outputs in the order one thread would (see
+//! [`super::shard`]): the outputs are the same, unless a shard hits its share of a cap.
+
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+#[cfg(feature = "live")]
+use std::time::{Duration, Instant};
+
+use super::shard::{Batch, Key, Merger, Next};
+use super::{Analyzer, Config, Front, Output, Stats};
+use crate::capture::{CaptureError, Frame, MergedSource};
+use crate::tcp::ConnId;
+
+/// Where the frames come from.
+pub enum Source {
+    Files(MergedSource),
+    #[cfg(feature = "live")]
+    Live(Box<crate::capture::live::LiveSource>),
+}
+
+/// How many threads analyse the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    pub threads: usize,
+}
+
+impl Default for Plan {
+    /// One thread reading, reassembling and framing, and one joining, judging and writing,
+    /// where the machine has two cores: measured best on two cores (docs/speed.md). Flow
+    /// shards (`--threads 3` and more) are asked for, not given by default.
+    fn default() -> Plan {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        Plan {
+            threads: cores.min(2),
+        }
+    }
+}
+
+impl Plan {
+    pub fn threads(threads: usize) -> Plan {
+        Plan {
+            threads: threads.max(1),
+        }
+    }
+
+    /// The flow shards this plan runs on `source`: none (everything on the calling thread)
+    /// with one thread, one for each thread but the merge's, or one if some input is not a
+    /// regular file (a pipe or a device has one reader).
+    pub fn shards(&self, source: &MergedSource) -> usize {
+        if self.threads < 2 {
+            return 0;
+        }
+        let files = source
+            .files()
+            .iter()
+            .all(|f| std::fs::metadata(f.path()).is_ok_and(|m| m.is_file()));
+        if files {
+            self.threads - 1
+        } else {
+            1
+        }
+    }
+}
+
+/// Where the analysis put a frame: the TCP connection its segment went to and where its
+/// payload starts in that direction's stream (`None` when it carried no TCP segment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed {
+    pub conn: Option<ConnId>,
+    pub offset: Option<u64>,
+}
+
+/// The counters while reading, for a face that shows them.
+pub struct Progress<'a> {
+    stats: &'a dyn Fn() -> Stats,
+    /// A live capture's counters.
+    #[cfg(feature = "live")]
+    pub live: Option<crate::capture::live::LiveStats>,
+}
+
+impl Progress<'_> {
+    /// Everything counted so far (worked out when asked).
+    pub fn stats(&self) -> Stats {
+        (self.stats)()
+    }
+}
+
+/// What a face does with the analysis.
+pub trait Sink {
+    /// One output, in the order the analysis decides them.
+    fn output(&mut self, o: Output);
+    /// The face wants no more (a write failed, the window was closed): the reading stops
+    /// without finishing the analysis.
+    fn stopped(&mut self) -> bool {
+        false
+    }
+    /// Every so often while reading, and when a live capture is quiet.
+    fn progress(&mut self, _p: &Progress<'_>) {}
+    /// Every frame, with where the analysis put it ([`Sink::frame`]). The analysis then runs
+    /// on one thread, whatever the plan.
+    fn wants_frames(&self) -> bool {
+        false
+    }
+    /// A frame, after the analysis took it.
+    fn frame(&mut self, _frame: &Frame<'_>, _at: Placed) {}
+}
+
+impl<F: FnMut(Output)> Sink for F {
+    fn output(&mut self, o: Output) {
+        self(o)
+    }
+}
+
+/// Why the input could not be read to its end.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("starting the analysis threads: {0}")]
+    Threads(io::Error),
+}
+
+/// What reading the input left.
+pub struct Ran {
+    pub stats: Stats,
+    /// What the threads' shares of the caps changed (see [`Merger::warnings`]).
+    pub warnings: Vec<String>,
+    /// The input, read (its counters and warnings are the faces' to show).
+    pub source: Source,
+    /// The sink stopped the reading before the end.
+    pub stopped: bool,
+}
+
+/// Reads `source` to its end and hands `sink` everything the analysis decides.
+pub fn run(
+    source: Source,
+    config: Config,
+    plan: Plan,
+    sink: &mut dyn Sink,
+) -> Result<Ran, RunError> {
+    match source {
+        Source::Files(files) => {
+            let shards = if sink.wants_frames() {
+                0
+            } else {
+                plan.shards(&files)
+            };
+            if shards == 0 {
+                Ok(one_thread(files, config, sink))
+            } else {
+                sharded(files, config, shards, sink)
+            }
+        }
+        #[cfg(feature = "live")]
+        Source::Live(live) => Ok(live::run(live, config, sink)),
+    }
+}
+
+/// The sink is asked whether it stopped, and shown progress, every this many frames.
+const CHECK_EVERY: u32 = 256;
+
+fn one_thread(mut source: MergedSource, config: Config, sink: &mut dyn Sink) -> Ran {
+    let mut analyzer = Analyzer::new(config);
+    let frames = sink.wants_frames();
+    if frames {
+        analyzer.track_offsets();
+    }
+    let mut n = 0u32;
+    let mut stopped = false;
+    while let Some(frame) = source.next_frame() {
+        analyzer.push(&frame, &mut |o| sink.output(o));
+        if frames {
+            let at = Placed {
+                conn: analyzer.last_conn(),
+                offset: analyzer.last_offset(),
+            };
+            sink.frame(&frame, at);
+        }
+        n = n.wrapping_add(1);
+        if n % CHECK_EVERY == 0 {
+            if sink.stopped() {
+                stopped = true;
+                break;
+            }
+            sink.progress(&Progress {
+                stats: &|| analyzer.stats(),
+                #[cfg(feature = "live")]
+                live: None,
+            });
+        }
+    }
+    if !stopped {
+        analyzer.finish(&mut |o| sink.output(o));
+        stopped = sink.stopped();
+    }
+    Ran {
+        stats: analyzer.stats(),
+        warnings: Vec::new(),
+        source: Source::Files(source),
+        stopped,
+    }
+}
+
+/// Flow shards on threads of their own, the merge on this one.
+fn sharded(
+    mut first: MergedSource,
+    config: Config,
+    shards: usize,
+    sink: &mut dyn Sink,
+) -> Result<Ran, RunError> {
+    let (fronts, mut model, caps) = Analyzer::new(config).into_shards(shards);
+    let mut merger = Merger::new(fronts.len(), caps);
+    // Batches sent and not yet taken, over all shards: while the merge is behind, the
+    // shards decode the legs' tokens too.
+    let in_flight = &AtomicUsize::new(0);
+    let behind = fronts.len().saturating_mul(HANDOFF_BATCHES) / 2;
+    // Each shard's counters as of its last batch, for progress.
+    let counted: &[Mutex<Stats>] = &fronts
+        .iter()
+        .map(|_| Mutex::new(Stats::default()))
+        .collect::<Vec<_>>();
+    let sources = if fronts.len() == 1 {
+        vec![first]
+    } else {
+        let mut sources = Vec::with_capacity(fronts.len());
+        for _ in 0..fronts.len() {
+            sources.push(first.reopen()?);
+        }
+        // What could not be opened is reported once, by the first shard's.
+        if let Some(s) = sources.first_mut() {
+            s.take_skipped(&mut first);
+        }
+        sources
+    };
+    let mut stopped = false;
+    let ended = std::thread::scope(|scope| {
+        let mut rxs = Vec::new();
+        let mut workers = Vec::new();
+        for (i, (front, source)) in fronts.into_iter().zip(sources).enumerate() {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(HANDOFF_BATCHES);
+            rxs.push(rx);
+            let handoff = Handoff {
+                tx,
+                in_flight,
+                behind,
+                counted: counted.get(i),
+            };
+            workers.push(
+                std::thread::Builder::new()
+                    .name(format!("authscope-shard-{i}"))
+                    .spawn_scoped(scope, move || shard_loop(front, source, &handoff))
+                    .map_err(RunError::Threads)?,
+            );
+        }
+        let mut n = 0u32;
+        loop {
+            match merger.next_event() {
+                Next::Event(e) => {
+                    model.apply(e, &mut |o| sink.output(o));
+                    n = n.wrapping_add(1);
+                    if n % CHECK_EVERY == 0 {
+                        if sink.stopped() {
+                            stopped = true;
+                            break;
+                        }
+                        let now = || {
+                            let each: Vec<Stats> = counted
+                                .iter()
+                                .map(|m| m.lock().map(|s| *s).unwrap_or_default())
+                                .collect();
+                            model.stats(merger.stats(&each))
+                        };
+                        sink.progress(&Progress {
+                            stats: &now,
+                            #[cfg(feature = "live")]
+                            live: None,
+                        });
+                    }
+                }
+                Next::Need(i) => match rxs.get(i).map(|rx| rx.recv()) {
+                    Some(Ok(batch)) => {
+                        in_flight.fetch_sub(1, Ordering::Relaxed);
+                        merger.add(i, batch)
+                    }
+                    _ => merger.end(i),
+                },
+                Next::Done => break,
+            }
+        }
+        // The shards stop at their next batch once these ends are gone.
+        drop(rxs);
+        workers
+            .into_iter()
+            .map(|w| w.join())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| RunError::Threads(io::Error::other("a shard thread failed")))
+    })?;
+    let stopped = stopped || sink.stopped();
+    let (stats, sources): (Vec<Stats>, Vec<MergedSource>) = ended.into_iter().unzip();
+    let Some(source) = sources.into_iter().next() else {
+        return Err(RunError::Threads(io::Error::other("no shard")));
+    };
+    Ok(Ran {
+        stats: model.stats(merger.stats(&stats)),
+        warnings: merger.warnings(),
+        source: Source::Files(source),
+        stopped,
+    })
+}
+
+/// A shard's end of the hand-off to the merge.
+struct Handoff<'a> {
+    tx: std::sync::mpsc::SyncSender<Batch>,
+    /// Batches sent and not yet taken, over all shards.
+    in_flight: &'a AtomicUsize,
+    /// The merge is behind from this many batches in flight.
+    behind: usize,
+    /// This shard's counters, as of its last batch.
+    counted: Option<&'a Mutex<Stats>>,
+}
+
+impl Handoff<'_> {
+    /// Sends a batch, and `front`'s counters for progress when given.
+    fn send(&self, batch: Batch, front: Option<&Front>) -> bool {
+        if let (Some(Ok(mut c)), Some(front)) = (self.counted.map(Mutex::lock), front) {
+            *c = front.stats();
+        }
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.tx.send(batch).is_ok()
+    }
+}
+
+/// A shard's thread: every frame to its front, batches of what it makes to the merge.
+fn shard_loop(
+    mut front: Front,
+    mut source: MergedSource,
+    out: &Handoff<'_>,
+) -> (Stats, MergedSource) {
+    let mut items = Vec::with_capacity(HANDOFF_BATCH);
+    let mut frames = 0u32;
+    let mut sent = true;
+    while let Some(frame) = source.next_frame() {
+        // Decoding tokens costs about as much as reassembly and framing: whichever side has
+        // time does it. Where it is done does not change the leg (a pure function).
+        front.prepare_legs = out.in_flight.load(Ordering::Relaxed) >= out.behind;
+        front.push_sharded(&frame, &mut items);
+        frames = frames.saturating_add(1);
+        // Empty batches too, now and then: the merge waits for every shard's word that it
+        // has nothing before the next event.
+        if items.len() >= HANDOFF_BATCH || frames >= WATERMARK_FRAMES {
+            frames = 0;
+            let batch = Batch {
+                items: std::mem::replace(&mut items, Vec::with_capacity(HANDOFF_BATCH)),
+                through: Key::after(front.seq()),
+            };
+            if !out.send(batch, Some(&front)) {
+                sent = false;
+                break;
+            }
+        }
+    }
+    if sent {
+        // A closed merge is not an error here: it has its own.
+        front.finish_sharded(items, HANDOFF_BATCH, &mut |batch| {
+            out.send(batch, None);
+        });
+    }
+    (front.stats(), source)
+}
+
+/// A shard sends a batch at least every this many frames, so that the merge, which waits
+/// for every shard, is never held up long by one that owns few connections.
+const WATERMARK_FRAMES: u32 = 4096;
+
+/// Events handed from a shard's thread to the merge, a batch at a time (a channel send per
+/// event would cost more than most events' handling).
+const HANDOFF_BATCH: usize = 128;
+/// Batches in flight: bounds what a shard can run ahead (a few MB of exchanges).
+const HANDOFF_BATCHES: usize = 8;
+
+/// A live capture: frames as they come, the analysis's clock moved on when none does (so a
+/// handshake that waits only for time to pass is decided on a quiet link too).
+#[cfg(feature = "live")]
+mod live {
+    use super::*;
+    use crate::capture::live::{LiveSource, Next};
+
+    /// How long to wait for a frame before the clock moves on.
+    const TICK: Duration = Duration::from_millis(100);
+    /// The clock is moved on at least this often, however busy the link.
+    const ADVANCE_EVERY: Duration = Duration::from_secs(1);
+
+    pub(super) fn run(mut source: Box<LiveSource>, config: Config, sink: &mut dyn Sink) -> Ran {
+        let mut analyzer = Analyzer::new(config);
+        let mut advanced = Instant::now();
+        let mut stopped = false;
+        loop {
+            match source.next_frame(TICK) {
+                Next::Frame(f) => analyzer.push(&f, &mut |o| sink.output(o)),
+                Next::Idle(now) => {
+                    advanced = Instant::now();
+                    analyzer.advance(now, &mut |o| sink.output(o));
+                }
+                Next::End => break,
+            }
+            if advanced.elapsed() >= ADVANCE_EVERY {
+                advanced = Instant::now();
+                analyzer.advance(wall_clock(), &mut |o| sink.output(o));
+            }
+            // After every frame: a live link is slow next to a file, and shown as it goes.
+            if sink.stopped() {
+                stopped = true;
+                break;
+            }
+            sink.progress(&Progress {
+                stats: &|| analyzer.stats(),
+                live: Some(source.stats()),
+            });
+        }
+        if !stopped {
+            analyzer.finish(&mut |o| sink.output(o));
+            stopped = sink.stopped();
+        }
+        Ran {
+            stats: analyzer.stats(),
+            warnings: Vec::new(),
+            source: Source::Live(source),
+            stopped,
+        }
+    }
+
+    fn wall_clock() -> crate::capture::Timestamp {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        crate::capture::Timestamp(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+    }
+}
