@@ -23,6 +23,7 @@ mod live;
 mod hardening;
 mod hostile_text;
 mod inputs;
+mod outputs;
 mod shards;
 mod slice_dissects;
 mod slice_masking;
