@@ -1,7 +1,7 @@
 //! Every output face (the report in each format and variant, the export in each format), on
 //! every capture, is the same byte for byte as when `tests/outputs.sha256` was written: each
-//! output's SHA-256 is compared with the file's line `<sha256>  <face>  <capture>`, and with
-//! 1 and 2 threads where the face has the option. The lab's captures always; the public
+//! output's SHA-256 is compared with the file's line `<sha256>  <face>  <capture>`, with 1
+//! and 2 threads alike. The lab's captures always; the public
 //! corpus too under `AUTHSCOPE_FULL_TESTS=1` (its lines are kept, unchecked, otherwise).
 //!
 //! To accept a change on purpose: `AUTHSCOPE_BLESS=1 cargo test --test it outputs` rewrites
@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use authscope::export;
+use authscope::pipeline::Plan;
 use authscope::report::{self, ExchangeFilter};
 
 use super::util::{bin, captures_in, full, public_captures, public_corpus, root, stdout_of};
@@ -37,10 +38,8 @@ struct Face {
     run: fn(&Path, usize) -> Vec<u8>,
 }
 
-/// Faces with a thread option.
+/// Every face runs with each of these thread counts.
 const THREADS: &[usize] = &[1, 2];
-/// Faces without one yet (exports): run once. Make them [`THREADS`] when they take one.
-const ONE: &[usize] = &[1];
 
 /// Every face. To add one: a row here, then bless.
 const FACES: &[Face] = &[
@@ -91,43 +90,43 @@ const FACES: &[Face] = &[
     // Every export format (`export::Format::ALL`, checked below), secrets redacted.
     Face {
         name: "export-json",
-        threads: ONE,
+        threads: THREADS,
         run: |p, t| export(p, export::Format::Json, false, t),
     },
     Face {
         name: "export-ndjson",
-        threads: ONE,
+        threads: THREADS,
         run: |p, t| export(p, export::Format::Ndjson, false, t),
     },
     Face {
         name: "export-csv",
-        threads: ONE,
+        threads: THREADS,
         run: |p, t| export(p, export::Format::Csv, false, t),
     },
     Face {
         name: "export-mermaid",
-        threads: ONE,
+        threads: THREADS,
         run: |p, t| export(p, export::Format::Mermaid, false, t),
     },
     Face {
         name: "export-html",
-        threads: ONE,
+        threads: THREADS,
         run: |p, t| export(p, export::Format::Html, false, t),
     },
     Face {
         name: "export-pcapng",
-        threads: ONE,
+        threads: THREADS,
         run: |p, t| export(p, export::Format::Pcapng, false, t),
     },
     // Secrets revealed: the pcapng slice unmasked, the JSON with the decoded secrets.
     Face {
         name: "export-json-revealed",
-        threads: ONE,
+        threads: THREADS,
         run: |p, t| export(p, export::Format::Json, true, t),
     },
     Face {
         name: "export-pcapng-revealed",
-        threads: ONE,
+        threads: THREADS,
         run: |p, t| export(p, export::Format::Pcapng, true, t),
     },
     // The command line, as `src/main.rs` drives the faces (its options, its standard output,
@@ -152,13 +151,13 @@ const FACES: &[Face] = &[
     },
     Face {
         name: "cli-export-json-to-file",
-        threads: ONE,
-        run: |p, _| cli_export_to_file(p, "json"),
+        threads: THREADS,
+        run: |p, t| cli_export_to_file(p, "json", t),
     },
     Face {
         name: "cli-export-html-to-file",
-        threads: ONE,
-        run: |p, _| cli_export_to_file(p, "html"),
+        threads: THREADS,
+        run: |p, t| cli_export_to_file(p, "html", t),
     },
 ];
 
@@ -178,7 +177,7 @@ enum Variant {
 fn report(path: &Path, format: report::Format, variant: Variant, threads: usize) -> Vec<u8> {
     let defaults = report::Options {
         format,
-        threads,
+        plan: Plan::threads(threads),
         ..report::Options::default()
     };
     let all = report::Options {
@@ -201,14 +200,14 @@ fn report(path: &Path, format: report::Format, variant: Variant, threads: usize)
     out
 }
 
-/// `threads` is not an export option yet: pass it on when it is.
-fn export(path: &Path, format: export::Format, reveal_secrets: bool, _threads: usize) -> Vec<u8> {
+fn export(path: &Path, format: export::Format, reveal_secrets: bool, threads: usize) -> Vec<u8> {
     let opts = export::Options {
         format,
         reveal_secrets,
         config: Default::default(),
         selection: export::Selection::default(),
         merge: false,
+        plan: Plan::threads(threads),
     };
     let mut out = Vec::new();
     export::run(&[path.to_owned()], &opts, &mut out)
@@ -223,13 +222,13 @@ fn cli(path: &Path, args: &[&str]) -> Vec<u8> {
 }
 
 /// `authscope export CAPTURE --format FORMAT -o FILE`'s file.
-fn cli_export_to_file(path: &Path, format: &str) -> Vec<u8> {
+fn cli_export_to_file(path: &Path, format: &str, threads: usize) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join(format!("out.{format}"));
     let o = std::process::Command::new(bin())
         .arg("export")
         .arg(path)
-        .args(["--format", format, "-o"])
+        .args(["--threads", &threads.to_string(), "--format", format, "-o"])
         .arg(&file)
         .output()
         .unwrap();
