@@ -26,6 +26,7 @@ pub mod capture;
 pub mod http;
 pub mod net;
 pub mod pipeline;
+pub mod document;
 pub mod present;
 pub mod report;
 pub mod shown;

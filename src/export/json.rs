@@ -12,8 +12,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::{ExportError, Found, Options, Summary};
-use crate::pipeline::Analysed;
-use crate::report::{self, ExchangeFilter, Format};
+use crate::capture::MergedSource;
+use crate::document::{self, DocumentOptions, ExchangeFilter, JsonDocument};
+use crate::pipeline::{Analysed, Source};
 
 /// The schema file, as shipped in the repository.
 pub const SCHEMA_FILE: &str = "schema/authscope-1.schema.json";
@@ -24,18 +25,11 @@ pub(crate) fn write(
     out: &mut dyn Write,
     direct: Option<std::sync::Arc<std::fs::File>>,
 ) -> Result<Summary, ExportError> {
-    let ropts = report::Options {
-        format: Format::Json,
+    let dopts = DocumentOptions {
         reveal_secrets: opts.reveal_secrets,
-        config: opts.config,
-        color: false,
-        all_handshakes: true,
         exchanges: ExchangeFilter::Auth,
         selection: opts.selection.describe(),
-        stream_handshakes: false,
-        plan: opts.plan,
         direct,
-        merge: opts.merge,
     };
     let found: RefCell<(u64, Found)> = RefCell::new((0, Found::default()));
     let keep = |a: &Analysed| {
@@ -47,7 +41,10 @@ pub(crate) fn write(
         }
         k
     };
-    let rs = report::run_selected(paths, &ropts, &keep, out)?;
+    let source = MergedSource::open(paths)?.merged(opts.merge);
+    let doc = JsonDocument::start(&dopts, Box::new(keep), out)?;
+    let config = opts.config.revealing(opts.reveal_secrets);
+    let rs = document::read(doc, Source::Files(source), config, opts.plan, out)?;
     let (selected, found) = found.into_inner();
     Ok(Summary {
         handshakes: rs.handshakes,

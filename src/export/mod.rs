@@ -32,11 +32,11 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::capture::{CaptureError, MergedSource};
+use crate::document::ReadError;
 use crate::filter::Filter;
 use crate::handshake::{Answer, Credential, Handshake, Leg};
 use crate::pipeline::{Analysed, Config, Output, Plan, RunError, Source};
 use crate::present::who;
-use crate::report::ReportError;
 
 /// The formats of `authscope export`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,16 +281,11 @@ impl From<RunError> for ExportError {
     }
 }
 
-impl From<ReportError> for ExportError {
-    fn from(e: ReportError) -> Self {
+impl From<ReadError> for ExportError {
+    fn from(e: ReadError) -> Self {
         match e {
-            ReportError::Capture(c) => ExportError::Capture(c),
-            ReportError::Write(w) => ExportError::Write(w),
-            ReportError::Json(j) => ExportError::Json(j),
-            ReportError::Threads(t) => ExportError::Threads(t),
-            // Exports read files; a live-capture error cannot reach here, but is kept as text.
-            #[cfg(feature = "live")]
-            ReportError::Live(l) => ExportError::Write(std::io::Error::other(l.to_string())),
+            ReadError::Run(e) => e.into(),
+            ReadError::Write(e) => ExportError::Write(e),
         }
     }
 }
@@ -310,7 +305,7 @@ pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Sum
 }
 
 /// [`run`], with the file `out` writes to when there is one: the JSON export then has its
-/// spooled arrays copied to it by the kernel (`report::Options::direct`).
+/// spooled arrays copied to it by the kernel (`document::DocumentOptions::direct`).
 fn run_into(
     paths: &[PathBuf],
     opts: &Options,

@@ -5,8 +5,8 @@ use std::io::{self, Write};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use super::{Inputs, Options, Report, ReportError, Summary};
-use crate::capture::live::{LiveConfig, LiveSource, LiveStats};
+use super::{Options, Report, ReportError, Summary};
+use crate::capture::live::{LiveConfig, LiveSource};
 use crate::pipeline::{Plan, Source};
 
 /// Captures on the interface and writes the report to `out` as it goes (NDJSON lines and
@@ -61,89 +61,4 @@ fn stop_on_signals(flag: &Arc<AtomicBool>) -> io::Result<Vec<signal_hook::SigId>
         ids.push(register(sig, Arc::clone(flag))?);
     }
     Ok(ids)
-}
-
-/// The live input as the `inputs` array of the JSON report shows it.
-#[derive(Debug, serde::Serialize)]
-struct LiveInput<'a> {
-    interface: &'a str,
-    format: &'static str,
-    link: &'a str,
-    filter: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    write: Option<String>,
-    #[serde(flatten)]
-    stats: LiveStats,
-    dropped: u64,
-}
-
-impl Inputs for LiveSource {
-    fn text_header(&self, out: &mut dyn Write) -> io::Result<()> {
-        let c = self.config();
-        let s = self.stats();
-        writeln!(
-            out,
-            "{}: {} packets (live, {}, filter {:?})",
-            c.interface,
-            s.captured,
-            self.link_name(),
-            c.filter()
-        )?;
-        writeln!(
-            out,
-            "{}: {} dropped ({} by the kernel, {} by the interface, {} because the analysis \
-             fell behind)",
-            c.interface,
-            s.dropped(),
-            s.kernel_dropped,
-            s.interface_dropped,
-            s.queue_dropped
-        )?;
-        if let Some(p) = &c.write {
-            writeln!(out, "{}: {} packets saved", p.display(), s.written)?;
-            if s.unsaved > 0 {
-                writeln!(
-                    out,
-                    "{}: {} packets not saved (writing stopped)",
-                    p.display(),
-                    s.unsaved
-                )?;
-            }
-        }
-        Ok(())
-    }
-
-    fn write_json(&self, out: &mut dyn Write) -> Result<(), ReportError> {
-        let c = self.config();
-        let stats = self.stats();
-        let input = LiveInput {
-            interface: &c.interface,
-            format: "live",
-            link: self.link_name(),
-            filter: c.filter(),
-            write: c.write.as_ref().map(|p| p.display().to_string()),
-            stats,
-            dropped: stats.dropped(),
-        };
-        serde_json::to_writer(out, &[input])?;
-        Ok(())
-    }
-
-    fn warnings(&self) -> Vec<String> {
-        let s = self.stats();
-        let mut w = Vec::new();
-        if s.dropped() > 0 {
-            w.push(format!(
-                "{}: {} packets dropped ({} by the kernel, {} by the interface, {} because \
-                 the analysis fell behind): handshakes may be missing or incomplete",
-                self.config().interface,
-                s.dropped(),
-                s.kernel_dropped,
-                s.interface_dropped,
-                s.queue_dropped
-            ));
-        }
-        w.extend(self.errors());
-        w
-    }
 }

@@ -18,6 +18,7 @@ const ORDER: &[&str] = &[
     "pipeline",
     "json",
     "present",
+    "document",
     "report",
     "filter",
     "export",
@@ -89,6 +90,27 @@ fn every_module_has_its_place() {
     missing.sort();
     missing.dedup();
     assert!(missing.is_empty(), "not in ORDER: {missing:?}");
+}
+
+/// The report is a face of its own: the other faces share what they need with it through the
+/// modules below it (`present`, `document`), and only the command line (`main`, `cli`) calls it.
+#[test]
+fn only_the_command_line_imports_the_report() {
+    let src = root().join("src");
+    let mut fs = Vec::new();
+    files(&src, &mut fs);
+    let mut bad = Vec::new();
+    for f in fs {
+        let rel = f.strip_prefix(&src).unwrap().to_string_lossy().into_owned();
+        if rel == "main.rs" || rel == "cli.rs" || rel == "report.rs" || rel.starts_with("report/") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        if text.contains("crate::report") || text.contains("authscope::report") {
+            bad.push(rel);
+        }
+    }
+    assert!(bad.is_empty(), "these import the report: {bad:?}");
 }
 
 #[test]
