@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use crate::capture::{CaptureError, MergedSource};
 use crate::diagnose::{is_symptom, Severity};
-use crate::document::{self, DocumentOptions, Inputs, JsonDocument, ReadError, Writer};
+use crate::document::{self, DocumentOptions, Inputs, JsonDocument, ReadError, Tally, Writer};
 use crate::handshake::{Outcome, TimelineWhat};
-use crate::pipeline::{Analysed, Config, Output, Plan, RunError, Source, Stats};
+use crate::pipeline::{Analysed, Config, Output, Plan, RunError, Source};
 use crate::present::{clock, human_delta, rfc3339};
 use crate::shown::shown;
 
@@ -142,8 +142,7 @@ impl From<serde_json::Error> for ReportError {
 struct Plain<'k> {
     /// Which handshakes (and their findings) are listed.
     keep: Keep<'k>,
-    summary: Summary,
-    write_err: Option<io::Error>,
+    tally: Tally,
     reveal: bool,
     /// Text: the handshakes to show (healthy ones only while few).
     shown: Vec<Analysed>,
@@ -164,7 +163,7 @@ struct Plain<'k> {
 
 impl Writer for Plain<'_> {
     fn take(&mut self, o: Output, out: &mut dyn Write) {
-        self.summary.count(&o);
+        self.tally.summary.count(&o);
         let Output::Handshake(mut a) = o else {
             return;
         };
@@ -175,58 +174,41 @@ impl Writer for Plain<'_> {
             a.handshake.reveal_secrets();
         }
         if self.ndjson {
-            if let Err(e) = write_line(out, "handshake", &*a) {
-                self.write_err.get_or_insert(e);
-            }
+            self.tally.check(write_line(out, "handshake", &*a));
         } else if let Some(style) = self.stream_text {
             self.group(&a);
             let r = style.handshake(out, &a, None).and_then(|_| out.flush());
-            if let Err(e) = r {
-                self.write_err.get_or_insert(e);
-            }
+            self.tally.check(r);
         } else {
             self.keep_for_text(*a);
         }
     }
 
-    fn failed(&mut self) -> Option<io::Error> {
-        self.write_err.take()
+    fn tally(&mut self) -> &mut Tally {
+        &mut self.tally
     }
 
-    fn failing(&self) -> bool {
-        self.write_err.is_some()
-    }
-
-    fn finish(
-        mut self,
-        stats: Stats,
-        warnings: Vec<String>,
-        inputs: &dyn Inputs,
-        out: &mut dyn Write,
-    ) -> io::Result<Summary> {
-        self.summary.end(stats, warnings, inputs);
+    fn finish(mut self, inputs: &dyn Inputs, out: &mut dyn Write) -> io::Result<Summary> {
         if self.ndjson {
             write!(out, "{{\"type\":\"summary\",\"inputs\":")?;
             inputs.write_json(out)?;
             write!(out, ",\"merged\":{}", inputs.merged())?;
-            write!(out, ",\"summary\":")?;
-            document::write_value(out, &self.summary)?;
-            writeln!(out, "}}")?;
-        } else {
-            self.shown.sort_by_key(|a| a.handshake.id);
-            let text = TextReport {
-                summary: &self.summary,
-                inputs,
-                shown: &self.shown,
-                hidden: self.hidden,
-                groups: &self.groups,
-                style: Style { color: self.color },
-                streamed: self.stream_text.is_some(),
-            };
-            text.write(out)?;
+            document::write_summary(out, &self.tally.summary)?;
+            return Ok(self.tally.summary);
         }
+        self.shown.sort_by_key(|a| a.handshake.id);
+        let text = TextReport {
+            summary: &self.tally.summary,
+            inputs,
+            shown: &self.shown,
+            hidden: self.hidden,
+            groups: &self.groups,
+            style: Style { color: self.color },
+            streamed: self.stream_text.is_some(),
+        };
+        text.write(out)?;
         out.flush()?;
-        Ok(self.summary)
+        Ok(self.tally.summary)
     }
 }
 
@@ -372,8 +354,7 @@ impl<'k> Report<'k> {
         }
         let plain = Plain {
             keep,
-            summary: Summary::default(),
-            write_err: None,
+            tally: Tally::default(),
             reveal: opts.reveal_secrets,
             shown: Vec::new(),
             hidden: 0,

@@ -266,22 +266,29 @@ fn ending_name(e: Ending) -> &'static str {
 /// Which handshakes a document or a report lists (every one is counted).
 pub type Keep<'k> = Box<dyn Fn(&Analysed) -> bool + 'k>;
 
+/// What every [`Writer`] keeps: the summary, and the first write that failed.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub summary: Summary,
+    pub write_err: Option<io::Error>,
+}
+
+impl Tally {
+    /// Keeps the first write error.
+    pub fn check(&mut self, r: io::Result<()>) {
+        if let Err(e) = r {
+            self.write_err.get_or_insert(e);
+        }
+    }
+}
+
 /// A face that writes as the analysis goes and ends with its inputs and the summary.
 pub trait Writer {
     /// One output of the analysis; what can be written now goes to `out`.
     fn take(&mut self, o: Output, out: &mut dyn Write);
-    /// The first write that failed, taken.
-    fn failed(&mut self) -> Option<io::Error>;
-    /// Whether a write failed (the reading then stops).
-    fn failing(&self) -> bool;
-    /// The input ended: writes the rest.
-    fn finish(
-        self,
-        stats: Stats,
-        warnings: Vec<String>,
-        inputs: &dyn Inputs,
-        out: &mut dyn Write,
-    ) -> io::Result<Summary>;
+    fn tally(&mut self) -> &mut Tally;
+    /// The input ended ([`Tally::summary`] is complete): writes the rest.
+    fn finish(self, inputs: &dyn Inputs, out: &mut dyn Write) -> io::Result<Summary>;
 }
 
 /// Why a document or a report could not be made.
@@ -310,7 +317,7 @@ pub fn read<W: Writer>(
             self.writer.take(o, self.out);
         }
         fn stopped(&mut self) -> bool {
-            self.writer.failing()
+            self.writer.tally().write_err.is_some()
         }
     }
     let ran = pipeline::run(
@@ -322,10 +329,13 @@ pub fn read<W: Writer>(
             out: &mut *out,
         },
     )?;
-    if let Some(e) = writer.failed() {
+    let tally = writer.tally();
+    if let Some(e) = tally.write_err.take() {
         return Err(e.into());
     }
-    Ok(writer.finish(ran.stats, ran.warnings, inputs_of(&ran.source), out)?)
+    let inputs = inputs_of(&ran.source);
+    tally.summary.end(ran.stats, ran.warnings, inputs);
+    Ok(writer.finish(inputs, out)?)
 }
 
 /// What a document lists, besides its handshakes.
@@ -346,7 +356,7 @@ pub struct DocumentOptions {
 
 /// The JSON document being written.
 pub struct JsonDocument<'k> {
-    summary: Summary,
+    tally: Tally,
     /// Which handshakes (and their findings) are listed.
     keep: Keep<'k>,
     reveal: bool,
@@ -360,7 +370,6 @@ pub struct JsonDocument<'k> {
     findings: Spool,
     anomalies: Vec<serde_json::Value>,
     direct: Option<Arc<std::fs::File>>,
-    write_err: Option<io::Error>,
 }
 
 impl<'k> JsonDocument<'k> {
@@ -371,7 +380,7 @@ impl<'k> JsonDocument<'k> {
         out: &mut dyn Write,
     ) -> io::Result<JsonDocument<'k>> {
         let doc = JsonDocument {
-            summary: Summary::default(),
+            tally: Tally::default(),
             keep,
             reveal: opts.reveal_secrets,
             exchanges: opts.exchanges,
@@ -382,7 +391,6 @@ impl<'k> JsonDocument<'k> {
             findings: Spool::new()?,
             anomalies: Vec::new(),
             direct: opts.direct.clone(),
-            write_err: None,
         };
         write!(out, "{{\"schema\":\"{SCHEMA}\",")?;
         if let Some(sel) = &opts.selection {
@@ -395,7 +403,7 @@ impl<'k> JsonDocument<'k> {
     }
 
     fn exchange(&mut self, x: Box<Exchange>, shared: &SharedAuth, out: &mut dyn Write) {
-        if self.write_err.is_some() || !self.exchanges.keeps(&x) {
+        if self.tally.write_err.is_some() || !self.exchanges.keeps(&x) {
             return;
         }
         // Decoded before redaction: the decoder redacts what it shows itself.
@@ -409,15 +417,13 @@ impl<'k> JsonDocument<'k> {
         let r = out
             .write_all(sep.as_bytes())
             .and_then(|_| write_object_with(&mut self.buf, out, &*x, "auth", auth.as_ref()));
-        if let Err(e) = r {
-            self.write_err = Some(e);
-        }
+        self.tally.check(r);
     }
 }
 
 impl Writer for JsonDocument<'_> {
     fn take(&mut self, o: Output, out: &mut dyn Write) {
-        self.summary.count(&o);
+        self.tally.summary.count(&o);
         let r = match o {
             Output::Connection(c) => self.connections.push(&*c),
             Output::Exchange(x, shared) => {
@@ -451,27 +457,14 @@ impl Writer for JsonDocument<'_> {
                     .and_then(|_| a.findings.iter().try_for_each(|f| findings.push(f)))
             }
         };
-        if let Err(e) = r {
-            self.write_err.get_or_insert(e);
-        }
+        self.tally.check(r);
     }
 
-    fn failed(&mut self) -> Option<io::Error> {
-        self.write_err.take()
+    fn tally(&mut self) -> &mut Tally {
+        &mut self.tally
     }
 
-    fn failing(&self) -> bool {
-        self.write_err.is_some()
-    }
-
-    fn finish(
-        mut self,
-        stats: Stats,
-        warnings: Vec<String>,
-        inputs: &dyn Inputs,
-        out: &mut dyn Write,
-    ) -> io::Result<Summary> {
-        self.summary.end(stats, warnings, inputs);
+    fn finish(self, inputs: &dyn Inputs, out: &mut dyn Write) -> io::Result<Summary> {
         let direct = self.direct.as_deref();
         write!(out, "],\"handshakes\":[")?;
         self.handshakes.copy_into(out, direct)?;
@@ -485,12 +478,17 @@ impl Writer for JsonDocument<'_> {
         write!(out, ",\"inputs\":")?;
         inputs.write_json(out)?;
         write!(out, ",\"merged\":{}", inputs.merged())?;
-        write!(out, ",\"summary\":")?;
-        write_value(out, &self.summary)?;
-        writeln!(out, "}}")?;
-        out.flush()?;
-        Ok(self.summary)
+        write_summary(out, &self.tally.summary)?;
+        Ok(self.tally.summary)
     }
+}
+
+/// The end of a document or an NDJSON stream: `,"summary":{...}}`, flushed.
+pub fn write_summary(out: &mut dyn Write, summary: &Summary) -> io::Result<()> {
+    write!(out, ",\"summary\":")?;
+    write_value(out, summary)?;
+    writeln!(out, "}}")?;
+    out.flush()
 }
 
 /// `value`'s JSON, in one write.

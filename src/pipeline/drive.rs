@@ -197,14 +197,19 @@ fn one_thread(mut source: MergedSource, config: Config, sink: &mut dyn Sink) -> 
             });
         }
     }
-    if !stopped {
+    end(analyzer, Source::Files(source), stopped, sink)
+}
+
+/// The end of a reading on one thread: the analysis finished unless the sink stopped it.
+fn end(mut analyzer: Analyzer, source: Source, stopped: bool, sink: &mut dyn Sink) -> Ran {
+    let stopped = stopped || {
         analyzer.finish(&mut |o| sink.output(o));
-        stopped = sink.stopped();
-    }
+        sink.stopped()
+    };
     Ran {
         stats: analyzer.stats(),
         warnings: Vec::new(),
-        source: Source::Files(source),
+        source,
         stopped,
     }
 }
@@ -425,16 +430,7 @@ mod live {
                 live: Some(source.stats()),
             });
         }
-        if !stopped {
-            analyzer.finish(&mut |o| sink.output(o));
-            stopped = sink.stopped();
-        }
-        Ran {
-            stats: analyzer.stats(),
-            warnings: Vec::new(),
-            source: Source::Live(source),
-            stopped,
-        }
+        end(analyzer, Source::Live(source), stopped, sink)
     }
 
     fn wall_clock() -> crate::capture::Timestamp {
