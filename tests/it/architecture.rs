@@ -129,3 +129,44 @@ fn auth_is_pure() {
         }
     }
 }
+
+/// Lines of code in a source file: not blank, not a comment, not in a top-level
+/// `#[cfg(test)] mod` (which ends at the first `}` in column 0).
+fn code_lines(text: &str) -> usize {
+    let mut n = 0;
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let t = line.trim();
+        if t == "#[cfg(test)]" && lines.peek().is_some_and(|l| l.starts_with("mod ")) {
+            for l in lines.by_ref() {
+                if l == "}" {
+                    break;
+                }
+            }
+            continue;
+        }
+        if !t.is_empty() && !t.starts_with("//") {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// A file is read whole by whoever changes it: past this many lines of code it does more
+/// than one job. Tests apart (`tests.rs` files and test modules).
+#[test]
+fn no_source_file_is_over_900_lines_of_code() {
+    let mut fs = Vec::new();
+    files(&root().join("src"), &mut fs);
+    let mut big: Vec<String> = fs
+        .iter()
+        .filter(|f| f.file_name().is_some_and(|n| n != "tests.rs"))
+        .filter_map(|f| {
+            let n = code_lines(&std::fs::read_to_string(f).unwrap());
+            (n > 900).then(|| format!("{}: {n}", f.display()))
+        })
+        .collect();
+    big.sort();
+    assert!(big.is_empty(), "over 900 lines of code: {big:?}");
+    assert_eq!(code_lines("fn a() {}\n\n// b\n#[cfg(test)]\nmod tests {\n x\n}\nc\n"), 2);
+}
