@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use authscope::export::Format as ExportFormat;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Shows why HTTP authentication fails, from the packets.
@@ -77,8 +79,8 @@ pub enum Command {
         #[command(flatten)]
         reading: FileArgs,
         /// Output format (by default, from the extension of `-o`).
-        #[arg(long, value_enum)]
-        format: Option<ExportFormatArg>,
+        #[arg(long, value_parser = export_format())]
+        format: Option<ExportFormat>,
         /// The file to write; `-` writes to standard output.
         #[arg(short, long, value_name = "OUT")]
         output: PathBuf,
@@ -216,18 +218,15 @@ pub enum SeverityArg {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ExportFormatArg {
-    Json,
-    Ndjson,
-    Csv,
-    Mermaid,
-    Html,
-    Pcapng,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum FormatArg {
     Text,
     Json,
     Ndjson,
+}
+
+/// `export --format` takes the names the export formats go by, so the list is kept in one
+/// place.
+fn export_format() -> impl TypedValueParser<Value = ExportFormat> {
+    PossibleValuesParser::new(ExportFormat::ALL.map(|(_, name)| name))
+        .try_map(|name| ExportFormat::from_name(&name).ok_or("not an export format"))
 }

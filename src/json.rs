@@ -601,6 +601,24 @@ fn open_variant(out: &mut Vec<u8>, variant: &str) {
     out.push(b':');
 }
 
+/// The methods of a `Serializer` that open an enum variant with members, `$open` and `$close`
+/// around them (an array for a tuple variant, an object for a struct variant): serde gives
+/// both the same signature.
+macro_rules! member_variants {
+    ($($method:ident $open:literal $close:literal),*) => {
+        $(fn $method(
+            self,
+            _name: &'static str,
+            _index: u32,
+            variant: &'static str,
+            _len: usize,
+        ) -> Result<Compound<'w, 'a>, Error> {
+            open_variant(self.out, variant);
+            Ok(Compound::open_in_variant(self, $open, $close))
+        })*
+    };
+}
+
 impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
     type Ok = ();
     type Error = Error;
@@ -698,32 +716,13 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
     ) -> Result<Compound<'w, 'a>, Error> {
         Ok(Compound::open(self, b'[', b']'))
     }
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-        _len: usize,
-    ) -> Result<Compound<'w, 'a>, Error> {
-        open_variant(self.out, variant);
-        Ok(Compound::open_in_variant(self, b'[', b']'))
-    }
     fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'w, 'a>, Error> {
         Ok(Compound::open(self, b'{', b'}'))
     }
     fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Compound<'w, 'a>, Error> {
         Ok(Compound::open(self, b'{', b'}'))
     }
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-        _len: usize,
-    ) -> Result<Compound<'w, 'a>, Error> {
-        open_variant(self.out, variant);
-        Ok(Compound::open_in_variant(self, b'{', b'}'))
-    }
+    member_variants!(serialize_tuple_variant b'[' b']', serialize_struct_variant b'{' b'}');
 }
 
 /// The serde traits of an array's elements (and of a struct's or a variant's, when they have

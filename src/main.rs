@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 mod cli;
-use cli::{Args, CaptureArgs, Command, ExchangesArg, ExportFormatArg, FormatArg, SeverityArg};
+use cli::{Args, CaptureArgs, Command, ExchangesArg, FormatArg, SeverityArg};
 
 // The pipeline allocates many small owned strings (header fields, decoded tokens); mimalloc
 // halves what the system allocator costs there.
@@ -200,14 +200,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         } => {
             use authscope::export::Format;
             let format = match format {
-                Some(f) => match f {
-                    ExportFormatArg::Json => Format::Json,
-                    ExportFormatArg::Ndjson => Format::Ndjson,
-                    ExportFormatArg::Csv => Format::Csv,
-                    ExportFormatArg::Mermaid => Format::Mermaid,
-                    ExportFormatArg::Html => Format::Html,
-                    ExportFormatArg::Pcapng => Format::Pcapng,
-                },
+                Some(f) => f,
                 None => Format::from_path(&output).ok_or_else(|| {
                     anyhow::anyhow!(
                         "{}: no format: give --format json|ndjson|csv|mermaid|html|pcapng",

@@ -483,6 +483,8 @@ impl Front {
         }
         self.frame = frame.number;
         self.last_was_tcp = false;
+        // Taken before the segment, which holds the decoder borrowed.
+        let at = self.stream_at();
         let Some(seg) = self.net.decode(frame) else {
             return;
         };
@@ -492,17 +494,7 @@ impl Front {
         }
         let key = Key::packet(self.seq);
         unit_start(&self.shard, &mut self.tcp, &mut self.http);
-        let (http, open, drop_data, at) = (
-            &mut self.http,
-            &mut self.open,
-            &mut self.drop_data,
-            (
-                self.frame,
-                self.prepare_legs,
-                self.forget_secrets,
-                self.input,
-            ),
-        );
+        let (http, open, drop_data) = (&mut self.http, &mut self.open, &mut self.drop_data);
         self.tcp.push(&seg, &mut |ev| {
             out.with(key, |sink| on_stream(http, open, drop_data, at, &ev, sink))
         });
@@ -585,21 +577,22 @@ impl Front {
         close: impl FnOnce(&mut TcpTable, &mut dyn FnMut(StreamEvent<'_>)),
     ) {
         self.unit_start();
-        let (http, open, drop_data, at) = (
-            &mut self.http,
-            &mut self.open,
-            &mut self.drop_data,
-            (
-                self.frame,
-                self.prepare_legs,
-                self.forget_secrets,
-                self.input,
-            ),
-        );
+        let at = self.stream_at();
+        let (http, open, drop_data) = (&mut self.http, &mut self.open, &mut self.drop_data);
         close(&mut self.tcp, &mut |ev| {
             out.with(key, |sink| on_stream(http, open, drop_data, at, &ev, sink))
         });
         self.unit_end(key, out);
+    }
+
+    /// What [`on_stream`] needs to know of the frame being processed.
+    fn stream_at(&self) -> (u64, bool, bool, u32) {
+        (
+            self.frame,
+            self.prepare_legs,
+            self.forget_secrets,
+            self.input,
+        )
     }
 
     fn unit_start(&mut self) {
@@ -874,44 +867,36 @@ fn on_stream(
             dir,
             ts,
             frame,
-        } => {
-            sink(ModelEvent::Conn(ConnEvent {
-                conn,
-                ts,
-                frame,
-                kind: ConnEventKind::Fin {
-                    by: Side::from(dir),
-                },
-            }));
-            if let Some(c) = open.get_mut(&conn) {
-                let by = Side::from(dir);
-                if !c.fins.iter().any(|f| f.by == by) {
-                    c.fins.push(TcpMark { ts, frame, by });
-                }
-                c.last = c.last.max(ts);
-            }
         }
-        StreamEvent::Rst {
+        | StreamEvent::Rst {
             conn,
             dir,
             ts,
             frame,
         } => {
+            let by = Side::from(dir);
+            let rst = matches!(ev, StreamEvent::Rst { .. });
+            let kind = if rst {
+                ConnEventKind::Rst { by }
+            } else {
+                ConnEventKind::Fin { by }
+            };
             sink(ModelEvent::Conn(ConnEvent {
                 conn,
                 ts,
                 frame,
-                kind: ConnEventKind::Rst {
-                    by: Side::from(dir),
-                },
+                kind,
             }));
             if let Some(c) = open.get_mut(&conn) {
-                if c.rst.is_none() {
-                    c.rst = Some(TcpMark {
-                        ts,
-                        frame,
-                        by: Side::from(dir),
-                    });
+                let mark = TcpMark { ts, frame, by };
+                // A connection ends with a FIN from each side or with one RST: the first of
+                // each is the one that counts.
+                if rst {
+                    if c.rst.is_none() {
+                        c.rst = Some(mark);
+                    }
+                } else if !c.fins.iter().any(|f| f.by == by) {
+                    c.fins.push(mark);
                 }
                 c.last = c.last.max(ts);
             }

@@ -51,6 +51,19 @@ pub fn shown(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `s` for a format with escapes of its own (HTML, Mermaid, Markdown): each character that
+/// `special` answers for is written as it says, every other one as [`shown`] writes it.
+pub fn shown_with(s: &str, special: impl Fn(char) -> Option<&'static str>) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match special(c) {
+            Some(e) => o.push_str(e),
+            None => o.push_str(&shown(c.encode_utf8(&mut [0; 4]))),
+        }
+    }
+    o
+}
+
 /// Every string of a JSON tree (keys too) made [`shown`], for the trees that decoded tokens
 /// are drawn from (`authscope decode`, the UI).
 pub fn shown_json(v: &mut serde_json::Value) {

@@ -8,16 +8,19 @@
 //! Memory stays flat: handshake sections and findings are spooled to temporary files as the
 //! analyzer hands them out, and copied into the page at the end.
 
-use crate::shown::shown;
+use crate::shown::{shown, shown_with};
 use std::fmt::Write as _;
 use std::io::{self, Seek, Write};
 use std::path::PathBuf;
 
-use super::{request_label, response_label, tcp_label, ExportError, HandshakeWriter, Options};
+use super::{
+    line_when, request_label, request_line, response_label, tcp_label, ExportError,
+    HandshakeWriter, Options,
+};
 use crate::diagnose::{Finding, Severity};
 use crate::handshake::{Leg, TimelineWhat};
 use crate::pipeline::Analysed;
-use crate::present::{clip, clock, human_delta, rfc3339, target, who};
+use crate::present::{clip, clock, rfc3339, target, who};
 
 /// Timeline lines drawn per handshake at most.
 pub const MAX_LINES: usize = 300;
@@ -33,21 +36,15 @@ fn esc_pre(s: &str) -> String {
 }
 
 fn escape(s: &str, keep_lines: bool) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            '\n' if keep_lines => o.push('\n'),
-            // Any other control or reordering character is shown escaped, on one line, as
-            // in the text report (crate::shown).
-            c => o.push_str(&crate::shown::shown(c.encode_utf8(&mut [0; 4]))),
-        }
-    }
-    o
+    shown_with(s, |c| match c {
+        '&' => Some("&amp;"),
+        '<' => Some("&lt;"),
+        '>' => Some("&gt;"),
+        '"' => Some("&quot;"),
+        '\'' => Some("&#39;"),
+        '\n' if keep_lines => Some("\n"),
+        _ => None,
+    })
 }
 
 struct Spool {
@@ -234,23 +231,12 @@ pub fn timeline_svg(a: &Analysed) -> String {
     );
     for (n, e) in lines.iter().enumerate() {
         let y = TOP + i64::try_from(n).unwrap_or(0) * ROW;
-        let when = if n == 0 {
-            clock(e.ts)
-        } else {
-            format!("+{}", human_delta(e.delta_ns))
-        };
+        let when = line_when(n, e);
         let leg = |i: usize| h.legs.get(i);
         let (text, colour, kind) = match &e.what {
             TimelineWhat::Request { leg: i, .. } => {
                 let t = leg(*i)
-                    .map(|l| {
-                        let line = l
-                            .request
-                            .as_ref()
-                            .map(|r| format!("{} {}", r.method, r.uri))
-                            .unwrap_or_default();
-                        format!("{line} [{}]", request_label(l))
-                    })
+                    .map(|l| format!("{} [{}]", request_line(l), request_label(l)))
                     .unwrap_or_default();
                 (t, "#1f5f8b", 0)
             }

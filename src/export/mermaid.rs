@@ -10,10 +10,13 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::{request_label, response_label, tcp_label, ExportError, HandshakeWriter};
+use super::{
+    line_when, request_label, request_line, response_label, tcp_label, ExportError, HandshakeWriter,
+};
 use crate::handshake::TimelineWhat;
 use crate::pipeline::Analysed;
-use crate::present::{clock, human_delta, target, who};
+use crate::present::{target, who};
+use crate::shown::shown_with;
 
 /// Timeline lines drawn per diagram at most; past it a note says how many were left out.
 pub const MAX_LINES: usize = 200;
@@ -34,38 +37,30 @@ impl Mermaid {
 
 /// Text made safe inside a Mermaid statement.
 pub fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '#' => o.push_str("#35;"),
-            ';' => o.push_str("#59;"),
-            '%' => o.push_str("#37;"),
-            '<' => o.push_str("#lt;"),
-            '>' => o.push_str("#gt;"),
-            // Control and reordering characters shown escaped, on one line (crate::shown).
-            c => o.push_str(&crate::shown::shown(c.encode_utf8(&mut [0; 4]))),
-        }
-    }
-    o
+    shown_with(s, |c| match c {
+        '#' => Some("#35;"),
+        ';' => Some("#59;"),
+        '%' => Some("#37;"),
+        '<' => Some("#lt;"),
+        '>' => Some("#gt;"),
+        _ => None,
+    })
 }
 
 /// Text made safe in Markdown prose (no HTML, no emphasis by accident).
 fn md(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '&' => o.push_str("&amp;"),
-            '*' | '_' | '`' | '[' | ']' | '|' => {
-                o.push('\\');
-                o.push(c);
-            }
-            // Control and reordering characters shown escaped, on one line (crate::shown).
-            c => o.push_str(&crate::shown::shown(c.encode_utf8(&mut [0; 4]))),
-        }
-    }
-    o
+    shown_with(s, |c| match c {
+        '<' => Some("&lt;"),
+        '>' => Some("&gt;"),
+        '&' => Some("&amp;"),
+        '*' => Some("\\*"),
+        '_' => Some("\\_"),
+        '`' => Some("\\`"),
+        '[' => Some("\\["),
+        ']' => Some("\\]"),
+        '|' => Some("\\|"),
+        _ => None,
+    })
 }
 
 /// The sequence diagram of one handshake (without the fence).
@@ -104,23 +99,12 @@ pub fn diagram(a: &Analysed) -> String {
             ));
             break;
         }
-        let when = if n == 0 {
-            clock(e.ts)
-        } else {
-            format!("+{}", human_delta(e.delta_ns))
-        };
+        let when = line_when(n, e);
         let leg = |i: usize| h.legs.get(i);
         match &e.what {
             TimelineWhat::Request { leg: i, .. } => {
                 let (line, label) = leg(*i)
-                    .map(|l| {
-                        let line = l
-                            .request
-                            .as_ref()
-                            .map(|r| format!("{} {}", r.method, r.uri))
-                            .unwrap_or_default();
-                        (line, request_label(l))
-                    })
+                    .map(|l| (request_line(l), request_label(l)))
                     .unwrap_or_default();
                 s.push_str(&format!(
                     "    C->>{to}: {}\n",

@@ -34,9 +34,9 @@ use std::path::PathBuf;
 use crate::capture::{CaptureError, MergedSource};
 use crate::document::ReadError;
 use crate::filter::Filter;
-use crate::handshake::{Answer, Credential, Handshake, Leg};
+use crate::handshake::{Answer, Credential, Handshake, Leg, TimelineEntry};
 use crate::pipeline::{Analysed, Config, Output, Plan, RunError, Source};
-use crate::present::who;
+use crate::present::{clock, human_delta, who};
 
 /// The formats of `authscope export`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +67,14 @@ impl Format {
             .map_or("json", |(_, n)| n)
     }
 
+    /// The format `--format` names `name`.
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::ALL
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(f, _)| *f)
+    }
+
     /// The usual file extension.
     pub fn extension(self) -> &'static str {
         match self {
@@ -82,7 +90,7 @@ impl Format {
             "md" | "mmd" | "mermaid" => Some(Format::Mermaid),
             "htm" | "html" => Some(Format::Html),
             "jsonl" => Some(Format::Ndjson),
-            e => Format::ALL.iter().find(|(_, n)| *n == e).map(|(f, _)| *f),
+            e => Format::from_name(e),
         }
     }
 }
@@ -432,6 +440,24 @@ fn stream(
     let summary = for_each_in(source, opts, &mut |a| w.handshake(a, out))?;
     w.finish(out)?;
     Ok(summary)
+}
+
+/// When the `n`th line of a drawn timeline happened: the first at its time of day, each
+/// other after the one before it (`+1.2 ms`).
+pub fn line_when(n: usize, e: &TimelineEntry) -> String {
+    if n == 0 {
+        clock(e.ts)
+    } else {
+        format!("+{}", human_delta(e.delta_ns))
+    }
+}
+
+/// A leg's request line without the version (`GET /path`); empty when it has no request.
+pub fn request_line(leg: &Leg) -> String {
+    leg.request
+        .as_ref()
+        .map(|r| format!("{} {}", r.method, r.uri))
+        .unwrap_or_default()
 }
 
 /// What a leg's request carried, in a few words: `NTLM Type 3 user=CORP\alice`.

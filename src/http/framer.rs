@@ -686,21 +686,32 @@ const HEADERS_SMALL: usize = 64;
 const HEADERS_MAX: usize = 1024;
 
 fn parse_request(raw: &[u8]) -> Result<Head, String> {
+    parse_head("request", |headers| {
+        let mut req = httparse::Request::new(headers);
+        Ok(match config().parse_request(&mut req, raw)? {
+            httparse::Status::Complete(_) => Some(request_head(&req, raw)),
+            httparse::Status::Partial => None,
+        })
+    })
+}
+
+/// Runs `parse` (`None`: the head is incomplete) with [`HEADERS_SMALL`] header slots, and
+/// again with [`HEADERS_MAX`] when they were too few.
+fn parse_head<'b>(
+    what: &str,
+    parse: impl Fn(&mut [httparse::Header<'b>]) -> Result<Option<Head>, httparse::Error>,
+) -> Result<Head, String> {
     let mut small = [httparse::EMPTY_HEADER; HEADERS_SMALL];
-    let mut req = httparse::Request::new(&mut small);
-    match config().parse_request(&mut req, raw) {
-        Ok(httparse::Status::Complete(_)) => Ok(request_head(&req, raw)),
-        Ok(httparse::Status::Partial) => Err("incomplete request head".into()),
+    let parsed = match parse(&mut small) {
         Err(httparse::Error::TooManyHeaders) => {
-            let mut big = vec![httparse::EMPTY_HEADER; HEADERS_MAX];
-            let mut req = httparse::Request::new(&mut big);
-            match config().parse_request(&mut req, raw) {
-                Ok(httparse::Status::Complete(_)) => Ok(request_head(&req, raw)),
-                Ok(httparse::Status::Partial) => Err("incomplete request head".into()),
-                Err(e) => Err(format!("request head: {e}")),
-            }
+            parse(&mut vec![httparse::EMPTY_HEADER; HEADERS_MAX])
         }
-        Err(e) => Err(format!("request head: {e}")),
+        other => other,
+    };
+    match parsed {
+        Ok(Some(head)) => Ok(head),
+        Ok(None) => Err(format!("incomplete {what} head")),
+        Err(e) => Err(format!("{what} head: {e}")),
     }
 }
 
@@ -714,22 +725,13 @@ fn request_head(req: &httparse::Request<'_, '_>, raw: &[u8]) -> Head {
 }
 
 fn parse_response(raw: &[u8]) -> Result<Head, String> {
-    let mut small = [httparse::EMPTY_HEADER; HEADERS_SMALL];
-    let mut resp = httparse::Response::new(&mut small);
-    match config().parse_response(&mut resp, raw) {
-        Ok(httparse::Status::Complete(_)) => Ok(response_head(&resp, raw)),
-        Ok(httparse::Status::Partial) => Err("incomplete response head".into()),
-        Err(httparse::Error::TooManyHeaders) => {
-            let mut big = vec![httparse::EMPTY_HEADER; HEADERS_MAX];
-            let mut resp = httparse::Response::new(&mut big);
-            match config().parse_response(&mut resp, raw) {
-                Ok(httparse::Status::Complete(_)) => Ok(response_head(&resp, raw)),
-                Ok(httparse::Status::Partial) => Err("incomplete response head".into()),
-                Err(e) => Err(format!("response head: {e}")),
-            }
-        }
-        Err(e) => Err(format!("response head: {e}")),
-    }
+    parse_head("response", |headers| {
+        let mut resp = httparse::Response::new(headers);
+        Ok(match config().parse_response(&mut resp, raw)? {
+            httparse::Status::Complete(_) => Some(response_head(&resp, raw)),
+            httparse::Status::Partial => None,
+        })
+    })
 }
 
 fn response_head(resp: &httparse::Response<'_, '_>, raw: &[u8]) -> Head {
@@ -822,8 +824,27 @@ fn partial_start_line(b: &[u8], role: Role) -> Option<Head> {
     }
 }
 
+impl Head {
+    /// How the body after this head is framed; `method` is the one of the request a response
+    /// answers. The start of a 4xx body is kept: servers explain a refusal there.
+    pub(super) fn body_plan(&self, method: Option<&str>) -> BodyPlan {
+        match self {
+            Head::Request { headers, .. } => BodyPlan {
+                body: request_body(headers),
+                keep_prefix: false,
+            },
+            Head::Response {
+                status, headers, ..
+            } => BodyPlan {
+                body: response_body(*status, method, headers),
+                keep_prefix: (400..500).contains(status),
+            },
+        }
+    }
+}
+
 /// RFC 9112 6.3: how a request's body is delimited.
-pub(super) fn request_body(headers: &[Header]) -> Body {
+fn request_body(headers: &[Header]) -> Body {
     if is_chunked(headers) {
         return Body::Chunked;
     }
@@ -834,7 +855,7 @@ pub(super) fn request_body(headers: &[Header]) -> Body {
 }
 
 /// RFC 9112 6.3: how a response's body is delimited, given the request's method.
-pub(super) fn response_body(status: u16, method: Option<&str>, headers: &[Header]) -> Body {
+fn response_body(status: u16, method: Option<&str>, headers: &[Header]) -> Body {
     if status == 101 {
         return Body::Tunnel;
     }
@@ -882,23 +903,7 @@ mod tests {
         for c in chunks {
             f.feed(c, 1, Timestamp(0), &cfg, &mut |o| {
                 let plan = match &o {
-                    Out::Head {
-                        head: Head::Request { headers, .. },
-                        ..
-                    } => BodyPlan {
-                        body: request_body(headers),
-                        keep_prefix: false,
-                    },
-                    Out::Head {
-                        head:
-                            Head::Response {
-                                status, headers, ..
-                            },
-                        ..
-                    } => BodyPlan {
-                        body: response_body(*status, Some("GET"), headers),
-                        keep_prefix: (400..500).contains(status),
-                    },
+                    Out::Head { head, .. } => head.body_plan(Some("GET")),
                     _ => BodyPlan {
                         body: Body::None,
                         keep_prefix: false,

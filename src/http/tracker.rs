@@ -4,10 +4,7 @@ use std::collections::VecDeque;
 
 use crate::map::Map as HashMap;
 
-use super::framer::{
-    find_head_start, looks_like_head, request_body, response_body, Body, BodyPlan, Framer, Head,
-    Out, Role,
-};
+use super::framer::{find_head_start, looks_like_head, Body, BodyPlan, Framer, Head, Out, Role};
 use super::{Anomaly, Exchange, HttpConfig, HttpEvent, HttpStats, Request, Response};
 use crate::capture::Timestamp;
 use crate::tcp::{ConnId, Dir, OpenKind, StreamEvent};
@@ -265,27 +262,13 @@ impl HttpTracker {
             let mut answered = usize::from(current.is_some());
             framer.feed(bytes, frame, ts, &cfg, &mut |o| {
                 let plan = match &o {
-                    Out::Head {
-                        head: Head::Request { headers, .. },
-                        ..
-                    } => BodyPlan {
-                        body: request_body(headers),
-                        keep_prefix: false,
-                    },
-                    Out::Head {
-                        head:
-                            Head::Response {
-                                status, headers, ..
-                            },
-                        ..
-                    } => {
+                    Out::Head { head, .. } => {
                         let method = pending.get(answered).map(|r| r.method.as_str());
-                        let plan = BodyPlan {
-                            body: response_body(*status, method, headers),
-                            keep_prefix: (400..500).contains(status),
-                        };
-                        if !(100..200).contains(status) || *status == 101 {
-                            answered = answered.saturating_add(1);
+                        let plan = head.body_plan(method);
+                        if let Head::Response { status, .. } = head {
+                            if !(100..200).contains(status) || *status == 101 {
+                                answered = answered.saturating_add(1);
+                            }
                         }
                         plan
                     }
@@ -517,51 +500,63 @@ fn handle(
     let role = c.role_of(dir);
     match (role, o) {
         (
-            Role::Requests,
+            _,
             Out::Head {
                 frame,
                 end_frame,
                 ts,
-                head:
+                head,
+            },
+        ) => {
+            let first_frame = (frame != end_frame).then_some(frame);
+            match (role, head) {
+                (
+                    Role::Requests,
                     Head::Request {
                         method,
                         uri,
                         version,
                         headers,
                     },
-            },
-        ) => {
-            stats.requests = stats.requests.saturating_add(1);
-            let request = Request {
-                frame: end_frame,
-                first_frame: (frame != end_frame).then_some(frame),
-                ts,
-                method,
-                uri,
-                version,
-                headers,
-                body_len: 0,
-            };
-            if c.pending.len() >= cfg.max_pending_requests {
-                stats.pending_cap_hits = stats.pending_cap_hits.saturating_add(1);
-                sink(HttpEvent::Anomaly {
-                    conn,
-                    dir,
-                    ts,
-                    anomaly: Anomaly::TooManyPending {
-                        limit: cfg.max_pending_requests,
+                ) => {
+                    let request = Request {
+                        frame: end_frame,
+                        first_frame,
+                        ts,
+                        method,
+                        uri,
+                        version,
+                        headers,
+                        body_len: 0,
+                    };
+                    on_request(stats, cfg, c, conn, dir, request, sink);
+                }
+                (
+                    Role::Responses,
+                    Head::Response {
+                        status,
+                        reason,
+                        version,
+                        headers,
                     },
-                });
-                emit(stats, c, conn, None, sink);
+                ) => {
+                    let response = Response {
+                        frame: end_frame,
+                        first_frame,
+                        ts,
+                        status,
+                        reason,
+                        version,
+                        headers,
+                        body_len: 0,
+                        body_prefix: None,
+                    };
+                    on_response(stats, cfg, c, conn, dir, response, sink);
+                }
+                // A head of the wrong kind cannot come out of a framer of the other role.
+                (Role::Requests, Head::Response { .. })
+                | (Role::Responses, Head::Request { .. }) => {}
             }
-            c.owned = c.owned.saturating_add(weight_request(&request));
-            if c.pending.capacity() == 0 {
-                // One slot first: most connections wait on one request at a time, and a
-                // connection's slots are kept for its life (four, were the queue to choose).
-                c.pending.reserve_exact(1);
-            }
-            c.pending.push_back(request);
-            c.request_in_body = true;
         }
         (
             Role::Requests,
@@ -573,77 +568,10 @@ fn handle(
             if c.request_in_body {
                 if let Some(r) = c.pending.back_mut() {
                     r.body_len = body_len;
-                    if body_len > 0 && frame != r.frame {
-                        r.first_frame.get_or_insert(r.frame);
-                        r.frame = frame;
-                    }
+                    body_ended_in(frame, body_len, &mut r.frame, &mut r.first_frame);
                 }
             }
             c.request_in_body = false;
-        }
-        (
-            Role::Responses,
-            Out::Head {
-                frame,
-                end_frame,
-                ts,
-                head:
-                    Head::Response {
-                        status,
-                        reason,
-                        version,
-                        headers,
-                    },
-            },
-        ) => {
-            stats.responses = stats.responses.saturating_add(1);
-            let response = Response {
-                frame: end_frame,
-                first_frame: (frame != end_frame).then_some(frame),
-                ts,
-                status,
-                reason,
-                version,
-                headers,
-                body_len: 0,
-                body_prefix: None,
-            };
-            let tunnel = status == 101
-                || ((200..300).contains(&status)
-                    && c.pending
-                        .front()
-                        .is_some_and(|r| r.method.eq_ignore_ascii_case("CONNECT")));
-            if (100..200).contains(&status) && status != 101 {
-                if c.interim.len() < cfg.max_interim_responses {
-                    c.owned = c.owned.saturating_add(weight_response(&response));
-                    c.interim.push(response);
-                } else {
-                    stats.interim_cap_hits = stats.interim_cap_hits.saturating_add(1);
-                    sink(HttpEvent::Anomaly {
-                        conn,
-                        dir,
-                        ts,
-                        anomaly: Anomaly::TooManyInterim {
-                            limit: cfg.max_interim_responses,
-                        },
-                    });
-                }
-            } else {
-                if let Some(prev) = c.current.take() {
-                    emit(stats, c, conn, Some(*prev), sink);
-                }
-                c.owned = c.owned.saturating_add(weight_response(&response));
-                c.current = Some(Box::new(response));
-            }
-            if tunnel {
-                stats.tunnels = stats.tunnels.saturating_add(1);
-                sink(HttpEvent::Anomaly {
-                    conn,
-                    dir,
-                    ts,
-                    anomaly: Anomaly::Tunnel { status },
-                });
-            }
         }
         (
             Role::Responses,
@@ -656,10 +584,7 @@ fn handle(
             stats.body_bytes = stats.body_bytes.saturating_add(body_len);
             if let Some(mut resp) = c.current.take() {
                 resp.body_len = body_len;
-                if body_len > 0 && frame != resp.frame {
-                    resp.first_frame.get_or_insert(resp.frame);
-                    resp.frame = frame;
-                }
+                body_ended_in(frame, body_len, &mut resp.frame, &mut resp.first_frame);
                 resp.body_prefix = prefix;
                 emit(stats, c, conn, Some(*resp), sink);
             }
@@ -682,8 +607,100 @@ fn handle(
                 anomaly,
             });
         }
-        // A head of the wrong kind cannot come out of a framer of the other role.
-        (Role::Requests, Out::Head { .. }) | (Role::Responses, Out::Head { .. }) => {}
+    }
+}
+
+/// A message is shown on the frame that completes it: a body that ends in a later frame than
+/// the head moves it there.
+fn body_ended_in(end: u64, body_len: u64, frame: &mut u64, first_frame: &mut Option<u64>) {
+    if body_len > 0 && end != *frame {
+        first_frame.get_or_insert(*frame);
+        *frame = end;
+    }
+}
+
+/// A request head came: it waits for its response.
+fn on_request(
+    stats: &mut HttpStats,
+    cfg: &HttpConfig,
+    c: &mut Conn,
+    conn: ConnId,
+    dir: Dir,
+    request: Request,
+    sink: &mut dyn FnMut(HttpEvent),
+) {
+    let ts = request.ts;
+    stats.requests = stats.requests.saturating_add(1);
+    if c.pending.len() >= cfg.max_pending_requests {
+        stats.pending_cap_hits = stats.pending_cap_hits.saturating_add(1);
+        sink(HttpEvent::Anomaly {
+            conn,
+            dir,
+            ts,
+            anomaly: Anomaly::TooManyPending {
+                limit: cfg.max_pending_requests,
+            },
+        });
+        emit(stats, c, conn, None, sink);
+    }
+    c.owned = c.owned.saturating_add(weight_request(&request));
+    if c.pending.capacity() == 0 {
+        // One slot first: most connections wait on one request at a time, and a
+        // connection's slots are kept for its life (four, were the queue to choose).
+        c.pending.reserve_exact(1);
+    }
+    c.pending.push_back(request);
+    c.request_in_body = true;
+}
+
+/// A response head came: an interim one is kept for the exchange, a final one waits for its
+/// body.
+fn on_response(
+    stats: &mut HttpStats,
+    cfg: &HttpConfig,
+    c: &mut Conn,
+    conn: ConnId,
+    dir: Dir,
+    response: Response,
+    sink: &mut dyn FnMut(HttpEvent),
+) {
+    let (ts, status) = (response.ts, response.status);
+    stats.responses = stats.responses.saturating_add(1);
+    let tunnel = status == 101
+        || ((200..300).contains(&status)
+            && c.pending
+                .front()
+                .is_some_and(|r| r.method.eq_ignore_ascii_case("CONNECT")));
+    if (100..200).contains(&status) && status != 101 {
+        if c.interim.len() < cfg.max_interim_responses {
+            c.owned = c.owned.saturating_add(weight_response(&response));
+            c.interim.push(response);
+        } else {
+            stats.interim_cap_hits = stats.interim_cap_hits.saturating_add(1);
+            sink(HttpEvent::Anomaly {
+                conn,
+                dir,
+                ts,
+                anomaly: Anomaly::TooManyInterim {
+                    limit: cfg.max_interim_responses,
+                },
+            });
+        }
+    } else {
+        if let Some(prev) = c.current.take() {
+            emit(stats, c, conn, Some(*prev), sink);
+        }
+        c.owned = c.owned.saturating_add(weight_response(&response));
+        c.current = Some(Box::new(response));
+    }
+    if tunnel {
+        stats.tunnels = stats.tunnels.saturating_add(1);
+        sink(HttpEvent::Anomaly {
+            conn,
+            dir,
+            ts,
+            anomaly: Anomaly::Tunnel { status },
+        });
     }
 }
 

@@ -161,59 +161,50 @@ impl TcpTable {
         self.last_conn = None;
         self.last_offset = None;
 
-        if let Some(conn) = self.open.get_mut(&key) {
-            let (isn_a, isn_b) = conn.isns();
-            let isn = if src_is_a { isn_a } else { isn_b };
-            // A SYN with a new ISN from a side that already has one: the 4-tuple was
-            // reused for a new connection (Wireshark: new stream, "ports reused").
-            let reused = pure_syn && isn.is_some_and(|isn| isn != seq);
-            if !reused {
-                self.last_conn = Some(conn.id);
-                let end = feed(
-                    conn,
-                    &self.config,
-                    &mut self.stats,
-                    &mut self.held,
-                    src_is_a,
-                    seg,
-                    sink,
-                );
-                if self.track_offsets {
-                    self.last_offset = conn.payload_offset(src_is_a, seg);
+        // The open connection the segment goes to: the one of its 4-tuple, else a new one.
+        let conn = 'found: {
+            if let Some(conn) = self.open.get_mut(&key) {
+                let (isn_a, isn_b) = conn.isns();
+                let isn = if src_is_a { isn_a } else { isn_b };
+                // A SYN with a new ISN from a side that already has one: the 4-tuple was
+                // reused for a new connection (Wireshark: new stream, "ports reused").
+                let reused = pure_syn && isn.is_some_and(|isn| isn != seq);
+                if !reused {
+                    break 'found conn;
                 }
-                self.end(key, end, seg, sink);
-                return;
+                if let Some(conn) = self.open.remove(&key) {
+                    self.close(key, conn, CloseReason::Reused, seg.ts, sink);
+                }
+            } else if let Some(closed) = self.closed.get_mut(&key) {
+                let isn = if src_is_a { closed.isn_a } else { closed.isn_b };
+                // A late copy of the closed connection's SYN stays with it; any other SYN
+                // starts a new connection. Other packets after a close stay with it, unseen.
+                if !pure_syn || isn == Some(seq) {
+                    closed.last_seen = closed.last_seen.max(seg.ts.0);
+                    self.last_conn = Some(closed.id);
+                    return;
+                }
             }
-            if let Some(conn) = self.open.remove(&key) {
-                self.close(key, conn, CloseReason::Reused, seg.ts, sink);
+            self.open_conn(flow, key, src_is_a, seg, sink);
+            match self.open.get_mut(&key) {
+                Some(conn) => conn,
+                None => return,
             }
-        } else if let Some(closed) = self.closed.get_mut(&key) {
-            let isn = if src_is_a { closed.isn_a } else { closed.isn_b };
-            // A late copy of the closed connection's SYN stays with it; any other SYN
-            // starts a new connection. Other packets after a close stay with it, unseen.
-            if !pure_syn || isn == Some(seq) {
-                closed.last_seen = closed.last_seen.max(seg.ts.0);
-                self.last_conn = Some(closed.id);
-                return;
-            }
+        };
+        self.last_conn = Some(conn.id);
+        let end = feed(
+            conn,
+            &self.config,
+            &mut self.stats,
+            &mut self.held,
+            src_is_a,
+            seg,
+            sink,
+        );
+        if self.track_offsets {
+            self.last_offset = conn.payload_offset(src_is_a, seg);
         }
-        self.open_conn(flow, key, src_is_a, seg, sink);
-        if let Some(conn) = self.open.get_mut(&key) {
-            self.last_conn = Some(conn.id);
-            let end = feed(
-                conn,
-                &self.config,
-                &mut self.stats,
-                &mut self.held,
-                src_is_a,
-                seg,
-                sink,
-            );
-            if self.track_offsets {
-                self.last_offset = conn.payload_offset(src_is_a, seg);
-            }
-            self.end(key, end, seg, sink);
-        }
+        self.end(key, end, seg, sink);
     }
 
     /// The connection the last segment given to [`TcpTable::push`] belongs to: the one it

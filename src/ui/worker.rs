@@ -87,10 +87,15 @@ impl Heads {
             return Ok(());
         };
         let shown = present_exchange(x, reveal);
-        // Packet bytes on a person's screen: made harmless (crate::shown).
-        let harmless = |headers: Vec<Header>| -> Vec<Header> {
-            headers
-                .into_iter()
+        // Packet bytes on a person's screen: made harmless (crate::shown). The start line
+        // leads, as a header without a name.
+        let head = |start: String, headers: Vec<Header>| -> Vec<Header> {
+            let start = Header {
+                name: "".into(),
+                value: start.into(),
+            };
+            std::iter::once(start)
+                .chain(headers)
                 .map(|h| Header {
                     name: crate::shown::shown(&h.name).into_owned().into(),
                     value: crate::shown::shown(&h.value).as_ref().into(),
@@ -99,20 +104,12 @@ impl Heads {
         };
         let heads = RawHeads {
             request: shown.request.map(|r| {
-                let mut v = vec![Header {
-                    name: "".into(),
-                    value: format!("{} {} HTTP/1.{}", r.method, r.uri, r.version).into(),
-                }];
-                v.extend(r.headers);
-                harmless(v)
+                let start = format!("{} {} HTTP/1.{}", r.method, r.uri, r.version);
+                head(start, r.headers)
             }),
             response: shown.response.map(|r| {
-                let mut v = vec![Header {
-                    name: "".into(),
-                    value: format!("HTTP/1.{} {} {}", r.version, r.status, r.reason).into(),
-                }];
-                v.extend(r.headers);
-                harmless(v)
+                let start = format!("HTTP/1.{} {} {}", r.version, r.status, r.reason);
+                head(start, r.headers)
             }),
         };
         let Some(slot) = spool.put(&heads, "raw headers")? else {

@@ -190,10 +190,7 @@ pub(crate) fn parse(msg: &[u8], mut r: Reader<'_>) -> Result<Authenticate, Decod
         }
     } else {
         if flags.contains(NegotiateFlags::VERSION) {
-            anomalies.push(Anomaly::new(
-                "ntlm.version.flag_without_field",
-                "NTLMSSP_NEGOTIATE_VERSION is set but the header has no room for VERSION",
-            ));
+            anomalies.push(Version::no_room());
         }
         None
     };

@@ -52,19 +52,7 @@ pub(crate) fn parse(msg: &[u8], mut r: Reader<'_>) -> Result<Challenge, DecodeEr
     let mut bufs = vec![target_buf];
     bufs.extend(info_buf);
     let header_end = payload_start(&bufs, msg.len());
-    let version = if flags.contains(NegotiateFlags::VERSION) {
-        if header_end >= 56 && r.remaining() >= 8 {
-            Some(Version::parse(&mut r)?)
-        } else {
-            anomalies.push(Anomaly::new(
-                "ntlm.version.flag_without_field",
-                "NTLMSSP_NEGOTIATE_VERSION is set but the header has no room for VERSION",
-            ));
-            None
-        }
-    } else {
-        None
-    };
+    let version = Version::parse_flagged(&mut r, flags, header_end, 56, &mut anomalies)?;
     let target_bytes = target_buf.slice(msg, "TargetName")?;
     let unicode = flags.contains(NegotiateFlags::UNICODE);
     let target_name = (!target_bytes.is_empty())

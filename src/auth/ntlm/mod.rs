@@ -114,6 +114,33 @@ impl Version {
             ntlm_revision,
         })
     }
+
+    /// VERSION in a NEGOTIATE or CHALLENGE message: there only when the flag asks for it, and
+    /// then only when the fields before the payload leave room for it, up to `end`.
+    pub(crate) fn parse_flagged(
+        r: &mut Reader<'_>,
+        flags: NegotiateFlags,
+        header_end: u64,
+        end: u64,
+        anomalies: &mut Vec<Anomaly>,
+    ) -> Result<Option<Self>, DecodeError> {
+        if !flags.contains(NegotiateFlags::VERSION) {
+            return Ok(None);
+        }
+        if header_end >= end && r.remaining() >= 8 {
+            return Ok(Some(Self::parse(r)?));
+        }
+        anomalies.push(Self::no_room());
+        Ok(None)
+    }
+
+    /// The flag asks for VERSION where the header has no room for it.
+    pub(crate) fn no_room() -> Anomaly {
+        Anomaly::new(
+            "ntlm.version.flag_without_field",
+            "NTLMSSP_NEGOTIATE_VERSION is set but the header has no room for VERSION",
+        )
+    }
 }
 
 impl fmt::Display for Version {

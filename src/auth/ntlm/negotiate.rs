@@ -41,19 +41,7 @@ pub(crate) fn parse(msg: &[u8], mut r: Reader<'_>) -> Result<Negotiate, DecodeEr
     let domain_buf = SecurityBuffer::parse(&mut r, "DomainNameFields")?;
     let ws_buf = SecurityBuffer::parse(&mut r, "WorkstationFields")?;
     let header_end = payload_start(&[domain_buf, ws_buf], msg.len());
-    let version = if flags.contains(NegotiateFlags::VERSION) {
-        if header_end >= 40 && r.remaining() >= 8 {
-            Some(Version::parse(&mut r)?)
-        } else {
-            anomalies.push(Anomaly::new(
-                "ntlm.version.flag_without_field",
-                "NTLMSSP_NEGOTIATE_VERSION is set but the header has no room for VERSION",
-            ));
-            None
-        }
-    } else {
-        None
-    };
+    let version = Version::parse_flagged(&mut r, flags, header_end, 40, &mut anomalies)?;
     let domain_bytes = domain_buf.slice(msg, "DomainName")?;
     let ws_bytes = ws_buf.slice(msg, "Workstation")?;
     let domain = (!domain_bytes.is_empty())

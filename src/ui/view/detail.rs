@@ -4,7 +4,7 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Widget};
+use ratatui::widgets::{Paragraph, Widget};
 
 use crate::capture::Timestamp;
 use crate::http::Header;
@@ -27,12 +27,8 @@ pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme, wide: bool) {
         None => "Leg".to_owned(),
     };
     let title = super::pane_tabs(s, Pane::Detail, &own, wide);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.border(focused))
-        .title(Span::styled(title, t.bold()));
     Paragraph::new(lines(s, t))
-        .block(block)
+        .block(super::pane_block(title, focused, t))
         .scroll((s.detail_scroll.min(u16::MAX / 2), 0))
         .render(area, buf);
 }

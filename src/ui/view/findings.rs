@@ -4,7 +4,7 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 use crate::ui::app::{Pane, State};
 use crate::ui::spool::Detail;
@@ -16,15 +16,9 @@ pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme, wide: bool) {
         return;
     }
     let focused = s.focus == Pane::Findings;
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.border(focused))
-        .title(Span::styled(
-            super::pane_tabs(s, Pane::Findings, "Findings", wide),
-            t.bold(),
-        ));
+    let title = super::pane_tabs(s, Pane::Findings, "Findings", wide);
     Paragraph::new(all_lines(s, t))
-        .block(block)
+        .block(super::pane_block(title, focused, t))
         .wrap(Wrap { trim: false })
         .scroll((s.findings_scroll.min(u16::MAX / 2), 0))
         .render(area, buf);

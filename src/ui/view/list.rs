@@ -5,8 +5,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
-    Block, Borders, Cell, HighlightSpacing, Paragraph, Row, StatefulWidget, Table, TableState,
-    Widget,
+    Cell, HighlightSpacing, Paragraph, Row, StatefulWidget, Table, TableState, Widget,
 };
 
 use crate::ui::app::{Pane, Record, State};
@@ -23,12 +22,7 @@ pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme) {
         title.push_str(&format!(" of {}", s.records.len()));
     }
     title.push(' ');
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.border(focused))
-        .title(Span::styled(title, t.bold()));
-    let inner = block.inner(area);
-    block.render(area, buf);
+    let inner = super::framed(buf, area, title, focused, t);
     if inner.is_empty() {
         return;
     }

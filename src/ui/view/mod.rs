@@ -10,7 +10,10 @@ mod hints;
 mod list;
 mod timeline;
 
+use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Direction, Layout as Split, Rect};
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Borders, Widget};
 use ratatui::Frame;
 
 use super::app::{Mode, Pane, State};
@@ -138,6 +141,22 @@ pub fn content_lines(s: &State, pane: Pane) -> usize {
         Pane::List => s.view.len(),
         Pane::Timeline => s.detail().map_or(0, |d| d.timeline.len()),
     }
+}
+
+/// A pane's border with its title; the focused pane's stands out.
+fn pane_block(title: String, focused: bool, t: &Theme) -> Block<'static> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.border(focused))
+        .title(Span::styled(title, t.bold()))
+}
+
+/// Draws a pane's border and title over `area`; the room left inside it.
+fn framed(buf: &mut Buffer, area: Rect, title: String, focused: bool, t: &Theme) -> Rect {
+    let block = pane_block(title, focused, t);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    inner
 }
 
 /// What a pane says when the selected handshake's details are not at hand.

@@ -6,8 +6,8 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Widget};
+use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Widget};
 
 use crate::handshake::{ConnEventKind, Side, TimelineWhat};
 use crate::present::{clip, human_delta};
@@ -50,12 +50,7 @@ pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme, wide: bool) {
         ),
         None => super::pane_tabs(s, Pane::Timeline, "Timeline", wide),
     };
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.border(focused))
-        .title(Span::styled(title, t.bold()));
-    let inner = block.inner(area);
-    block.render(area, buf);
+    let inner = super::framed(buf, area, title, focused, t);
     if inner.is_empty() {
         return;
     }
