@@ -9,6 +9,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use pcap_parser::pcapng::Block;
+use pcap_parser::pcapng::SecretsType;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
@@ -64,7 +65,21 @@ pub struct FileStats {
     pub undeclared_interface_packets: u64,
     /// Records with no bytes captured (the first one is also a warning).
     pub empty_records: u64,
+    /// Decryption Secrets Blocks holding a TLS key log (pcapng 4.7), and the bytes of them
+    /// past [`MAX_KEY_LOG_BYTES`], dropped.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tls_key_log_blocks: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tls_key_log_dropped_bytes: u64,
 }
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The TLS key log text a file's Decryption Secrets Blocks may hold, at most (a key log line is
+/// about 180 bytes: some 370 000 connections' keys).
+pub const MAX_KEY_LOG_BYTES: usize = 64 << 20;
 
 #[derive(Debug, Clone, Copy)]
 struct Interface {
@@ -112,6 +127,9 @@ pub struct FileSource {
     offset: u64,
     bytes_read: std::sync::Arc<std::sync::atomic::AtomicU64>,
     size: u64,
+    /// The TLS key log text of Decryption Secrets Blocks read and not yet taken: secrets,
+    /// never in a Debug output.
+    key_log: Vec<u8>,
 }
 
 impl std::fmt::Debug for FileSource {
@@ -190,7 +208,14 @@ impl FileSource {
             offset: 0,
             bytes_read,
             size,
+            key_log: Vec::new(),
         })
+    }
+
+    /// The TLS key log text of the Decryption Secrets Blocks read since the last call (NSS
+    /// key log lines), for the TLS stage.
+    pub fn take_key_log(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.key_log)
     }
 
     pub fn path(&self) -> &Path {
@@ -378,6 +403,26 @@ impl FileSource {
                             orig_len: b.origlen,
                         },
                     )
+                }
+                // pcapng 4.7: the secrets that decrypt the packets after it, here a TLS key log.
+                PcapBlockOwned::NG(Block::DecryptionSecrets(dsb))
+                    if dsb.secrets_type == SecretsType::TlsKeyLog =>
+                {
+                    self.stats.tls_key_log_blocks = self.stats.tls_key_log_blocks.saturating_add(1);
+                    // The block's data is padded to 32 bits: the secrets are its first
+                    // `secrets_len` bytes.
+                    let secrets = usize::try_from(dsb.secrets_len).unwrap_or(usize::MAX);
+                    let data = dsb.data.get(..secrets).unwrap_or(dsb.data);
+                    let room = MAX_KEY_LOG_BYTES.saturating_sub(self.key_log.len());
+                    let take = data.len().min(room);
+                    self.key_log
+                        .extend_from_slice(data.get(..take).unwrap_or_default());
+                    self.key_log.push(b'\n');
+                    let dropped =
+                        u64::try_from(data.len().saturating_sub(take)).unwrap_or(u64::MAX);
+                    self.stats.tls_key_log_dropped_bytes =
+                        self.stats.tls_key_log_dropped_bytes.saturating_add(dropped);
+                    Outcome::Meta(len)
                 }
                 // Packets of an interface never described: nothing says how to read them
                 // (tshark calls the file corrupt); skipped, and said.
@@ -709,6 +754,16 @@ impl MergedSource {
         self.skipped.append(&mut other.skipped);
     }
 
+    /// The TLS key log text of every file's Decryption Secrets Blocks read since the last
+    /// call ([`FileSource::take_key_log`]).
+    pub fn take_key_log(&mut self) -> Vec<u8> {
+        let mut all = Vec::new();
+        for f in &mut self.files {
+            all.append(&mut f.key_log);
+        }
+        all
+    }
+
     /// Total size of the inputs in bytes.
     pub fn total_size(&self) -> u64 {
         self.files.iter().map(FileSource::size).sum()
@@ -888,6 +943,36 @@ mod tests {
         spb.extend_from_slice(b"abc");
         v.extend(block(3, &spb));
         v
+    }
+
+    /// pcapng 4.7: a Decryption Secrets Block (type 0x0000000A): secrets type, length, data.
+    fn dsb(kind: u32, data: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&kind.to_le_bytes());
+        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(data);
+        block(0x0A, &b)
+    }
+
+    #[test]
+    fn tls_key_logs_of_decryption_secrets_blocks_are_kept_for_the_tls_stage() {
+        let line = b"CLIENT_RANDOM 00 11";
+        let mut bytes = pcapng();
+        // After the interfaces, before more packets: where editcap --inject-secrets puts them.
+        let at = bytes.len();
+        bytes.extend(dsb(0x544c_534b, line));
+        // A WireGuard key log is not the TLS stage's: skipped.
+        bytes.extend(dsb(0x5747_4b4c, b"LOCAL_STATIC_PRIVATE_KEY = x"));
+        let (got, mut f) = read_all(&bytes);
+        assert_eq!(got.len(), 3, "the packets are all read: {at}");
+        assert_eq!(f.stats().tls_key_log_blocks, 1);
+        assert_eq!(f.stats().skipped_blocks, 1);
+        assert_eq!(f.take_key_log(), b"CLIENT_RANDOM 00 11\n");
+        assert!(f.take_key_log().is_empty(), "taken once");
+        assert!(
+            !format!("{f:?}").contains("CLIENT_RANDOM"),
+            "never in a Debug output"
+        );
     }
 
     /// (number, time, link, bytes, length on the wire) of each frame read.
