@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use super::keylog::KeyLogFiles;
 use pcap_parser::pcapng::Block;
 use pcap_parser::pcapng::SecretsType;
 use pcap_parser::traits::PcapReaderIterator;
@@ -655,6 +656,8 @@ pub struct MergedSource {
     merge: bool,
     /// The file being read, when each is its own capture.
     current: usize,
+    /// Key logs read beside the files (`--keylog`).
+    key_logs: KeyLogFiles,
 }
 
 impl MergedSource {
@@ -690,7 +693,14 @@ impl MergedSource {
             skipped: Vec::new(),
             merge: false,
             current: 0,
+            key_logs: KeyLogFiles::default(),
         }
+    }
+
+    /// Reads these key logs beside the files, for the TLS stage ([`MergedSource::take_key_log`]).
+    pub fn with_key_logs(mut self, paths: &[PathBuf]) -> Result<MergedSource, CaptureError> {
+        self.key_logs = KeyLogFiles::open(paths, false)?;
+        Ok(self)
     }
 
     /// Reads the files as one capture in time order (`--merge`) rather than each on its own.
@@ -746,7 +756,9 @@ impl MergedSource {
             })?;
             files.push(FileSource::from_reader(&f.path, file.take(f.size), f.size)?);
         }
-        Ok(MergedSource::new(files).merged(self.merge))
+        MergedSource::new(files)
+            .merged(self.merge)
+            .with_key_logs(&self.key_logs.paths())
     }
 
     /// Takes over `other`'s list of files that could not be opened.
@@ -754,10 +766,11 @@ impl MergedSource {
         self.skipped.append(&mut other.skipped);
     }
 
-    /// The TLS key log text of every file's Decryption Secrets Blocks read since the last
-    /// call ([`FileSource::take_key_log`]).
+    /// TLS key log text not handed on yet, in whole lines: the next piece of the key log
+    /// files, and what the files' Decryption Secrets Blocks held ([`FileSource::take_key_log`]).
+    /// Empty when there is nothing new.
     pub fn take_key_log(&mut self) -> Vec<u8> {
-        let mut all = Vec::new();
+        let mut all = self.key_logs.take();
         for f in &mut self.files {
             all.append(&mut f.key_log);
         }
