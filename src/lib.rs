@@ -6,6 +6,7 @@
 //!  1 capture   frames: (timestamp, link type, bytes)          pcap/pcapng file | live (libpcap)
 //!  2 net       link -> IPv4/IPv6 (+ fragments) -> TCP segment  etherparse
 //!  3 tcp       connection table; per-direction in-order bytes, gaps, FIN, RST, timeouts
+//! 3b tls       records, handshake facts, decryption with a key log      tls-parser, RustCrypto
 //!  4 http      HTTP/1.x message framing per connection; request/response pairing  httparse
 //!  5 auth      header grammar (RFC 9110 11) and the scheme decoders
 //!  6 handshake legs -> handshakes -> timelines (the model)
@@ -31,4 +32,5 @@ pub mod present;
 pub mod report;
 pub mod shown;
 pub mod tcp;
+pub mod tls;
 pub mod ui;

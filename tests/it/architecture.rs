@@ -11,6 +11,7 @@ const ORDER: &[&str] = &[
     "capture",
     "net",
     "tcp",
+    "tls",
     "http",
     "auth",
     "handshake",

@@ -1,0 +1,487 @@
+//! Record protection, one direction: the keys from the key block (TLS 1.0 to 1.2, RFC 5246
+//! 6.3) or from a traffic secret (TLS 1.3, RFC 8446 7.3), the sequence number, and the
+//! opening of one record.
+
+use aes::{Aes128, Aes256};
+use aes_gcm::aead::inout::InOutBuf;
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::{Aes128Gcm, Aes256Gcm};
+use cbc::cipher::{consts::U16, BlockModeDecrypt, InnerIvInit};
+use chacha20poly1305::ChaCha20Poly1305;
+use hmac::{Hmac, Mac};
+use zeroize::Zeroizing;
+
+use super::kdf;
+use super::suite::{Bulk, Hash, Suite};
+
+/// Why a record did not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Failure {
+    /// Shorter than its nonce, IV, tag or MAC.
+    TooShort,
+    /// The AEAD tag or the HMAC does not match: a wrong key, or damaged bytes.
+    Auth,
+    /// CBC padding that is not TLS padding (RFC 5246 6.2.3.2).
+    Padding,
+    /// A TLS 1.3 record whose plaintext is all zeros: no content type (RFC 8446 5.2).
+    NoContentType,
+}
+
+impl Failure {
+    pub(super) fn reason(self) -> &'static str {
+        match self {
+            Failure::TooShort => "a record shorter than its nonce, tag or MAC",
+            Failure::Auth => "a record did not authenticate (wrong key log, or damaged bytes)",
+            Failure::Padding => "a record's CBC padding is wrong (wrong key log, or damaged bytes)",
+            Failure::NoContentType => "a decrypted TLS 1.3 record has no content type",
+        }
+    }
+}
+
+/// An AEAD with its key.
+enum Aead {
+    Aes128(Box<Aes128Gcm>),
+    Aes256(Box<Aes256Gcm>),
+    ChaCha(Box<ChaCha20Poly1305>),
+}
+
+const TAG: usize = 16;
+
+impl Aead {
+    fn new(bulk: Bulk, key: &[u8]) -> Option<Aead> {
+        Some(match bulk {
+            Bulk::Aes128Gcm => Aead::Aes128(Box::new(Aes128Gcm::new_from_slice(key).ok()?)),
+            Bulk::Aes256Gcm => Aead::Aes256(Box::new(Aes256Gcm::new_from_slice(key).ok()?)),
+            Bulk::ChaCha20Poly1305 => {
+                Aead::ChaCha(Box::new(ChaCha20Poly1305::new_from_slice(key).ok()?))
+            }
+            Bulk::Aes128Cbc | Bulk::Aes256Cbc => return None,
+        })
+    }
+
+    /// Decrypts `sealed` (ciphertext, then the 16-byte tag) into `out`: the plaintext's length.
+    fn open(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        sealed: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<usize, Failure> {
+        let len = sealed.len().checked_sub(TAG).ok_or(Failure::TooShort)?;
+        let (ct, tag) = sealed.split_at(len);
+        out.clear();
+        out.resize(len, 0);
+        let buf = InOutBuf::new(ct, out.as_mut_slice()).map_err(|_| Failure::TooShort)?;
+        let ok = match self {
+            Aead::Aes128(c) => {
+                let tag = aes_gcm::Tag::try_from(tag).map_err(|_| Failure::TooShort)?;
+                c.decrypt_inout_detached(&(*nonce).into(), aad, buf, &tag)
+            }
+            Aead::Aes256(c) => {
+                let tag = aes_gcm::Tag::try_from(tag).map_err(|_| Failure::TooShort)?;
+                c.decrypt_inout_detached(&(*nonce).into(), aad, buf, &tag)
+            }
+            Aead::ChaCha(c) => {
+                let tag = chacha20poly1305::Tag::try_from(tag).map_err(|_| Failure::TooShort)?;
+                c.decrypt_inout_detached(&(*nonce).into(), aad, buf, &tag)
+            }
+        };
+        ok.map_err(|_| Failure::Auth)?;
+        Ok(len)
+    }
+}
+
+/// AES with its key schedule, for CBC.
+#[derive(Clone)]
+enum Block {
+    Aes128(Box<Aes128>),
+    Aes256(Box<Aes256>),
+}
+
+const BLOCK: usize = 16;
+
+impl Block {
+    fn new(bulk: Bulk, key: &[u8]) -> Option<Block> {
+        Some(match bulk {
+            Bulk::Aes128Cbc => Block::Aes128(Box::new(Aes128::new_from_slice(key).ok()?)),
+            Bulk::Aes256Cbc => Block::Aes256(Box::new(Aes256::new_from_slice(key).ok()?)),
+            _ => return None,
+        })
+    }
+
+    /// CBC-decrypts `ct` (whole blocks) into `out`.
+    fn decrypt(&self, iv: &[u8; 16], ct: &[u8], out: &mut Vec<u8>) -> Result<(), Failure> {
+        out.clear();
+        out.resize(ct.len(), 0);
+        let buf = InOutBuf::new(ct, out.as_mut_slice()).map_err(|_| Failure::TooShort)?;
+        let (blocks, tail) = buf.into_chunks::<U16>();
+        if !tail.is_empty() {
+            return Err(Failure::Padding);
+        }
+        let iv = (*iv).into();
+        match self {
+            Block::Aes128(k) => cbc::Decryptor::<Aes128>::inner_iv_init((**k).clone(), &iv)
+                .decrypt_blocks_inout(blocks),
+            Block::Aes256(k) => cbc::Decryptor::<Aes256>::inner_iv_init((**k).clone(), &iv)
+                .decrypt_blocks_inout(blocks),
+        }
+        Ok(())
+    }
+}
+
+/// HMAC of the parts, into `out` (which must be the hash's length).
+fn hmac(hash: Hash, key: &[u8], parts: &[&[u8]], out: &mut [u8]) {
+    fn run<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]], out: &mut [u8]) {
+        if let Ok(mut m) = <M as KeyInit>::new_from_slice(key) {
+            for p in parts {
+                m.update(p);
+            }
+            for (o, b) in out.iter_mut().zip(m.finalize().into_bytes().iter()) {
+                *o = *b;
+            }
+        }
+    }
+    match hash {
+        Hash::Sha1 => run::<Hmac<sha1::Sha1>>(key, parts, out),
+        Hash::Sha256 => run::<Hmac<sha2::Sha256>>(key, parts, out),
+        Hash::Sha384 => run::<Hmac<sha2::Sha384>>(key, parts, out),
+    }
+}
+
+/// The nonce `iv xor seq`, the sequence number big-endian in the last 8 bytes (RFC 8446 5.3,
+/// RFC 7905 2).
+pub(super) fn xor_nonce(iv: &[u8; 12], seq: u64) -> [u8; 12] {
+    let mut nonce = *iv;
+    for (n, s) in nonce.iter_mut().skip(4).zip(seq.to_be_bytes()) {
+        *n ^= s;
+    }
+    nonce
+}
+
+enum Kind {
+    /// TLS 1.2 AEAD: AES-GCM with a 4-byte salt and an 8-byte explicit nonce in each record
+    /// (RFC 5288 3), or ChaCha20-Poly1305 with the nonce `iv xor seq` (RFC 7905 2).
+    Aead12 {
+        aead: Aead,
+        iv: [u8; 12],
+        explicit: bool,
+    },
+    /// AES-CBC and HMAC (RFC 5246 6.2.3.2), MAC-then-encrypt or encrypt-then-MAC (RFC
+    /// 7366). `chained` is TLS 1.0's IV: the last ciphertext block of the record before
+    /// (RFC 2246 6.2.3.2); TLS 1.1 and later send an explicit IV first in each record.
+    Cbc {
+        block: Block,
+        mac: Hash,
+        mac_key: Zeroizing<Vec<u8>>,
+        etm: bool,
+        chained: Option<[u8; 16]>,
+    },
+    /// TLS 1.3: key and IV from the traffic secret (RFC 8446 7.3), kept for KeyUpdate.
+    Tls13 {
+        aead: Aead,
+        iv: [u8; 12],
+        bulk: Bulk,
+        hash: Hash,
+        secret: Zeroizing<Vec<u8>>,
+    },
+}
+
+/// One direction's record protection and sequence number.
+pub(super) struct RecordCipher {
+    kind: Kind,
+    seq: u64,
+}
+
+impl std::fmt::Debug for RecordCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordCipher")
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The plaintext of one record: its content type and length (from the start of `out`).
+pub(super) struct Opened {
+    pub ctype: u8,
+    pub len: usize,
+}
+
+impl RecordCipher {
+    /// The cipher of one direction of TLS 1.0 to 1.2 from the master secret: the key block
+    /// is PRF(master_secret, "key expansion", server_random + client_random) cut into the
+    /// client's and the server's MAC keys, then keys, then IVs (RFC 5246 6.3).
+    pub(super) fn tls12(
+        suite: &Suite,
+        version: u16,
+        master: &[u8],
+        client_random: &[u8; 32],
+        server_random: &[u8; 32],
+        server_writes: bool,
+        etm: bool,
+    ) -> Option<RecordCipher> {
+        let mac_len = suite.mac.map_or(0, Hash::len);
+        let key_len = suite.bulk.key_len();
+        let iv_len = match suite.bulk {
+            Bulk::Aes128Gcm | Bulk::Aes256Gcm => 4,
+            Bulk::ChaCha20Poly1305 => 12,
+            Bulk::Aes128Cbc | Bulk::Aes256Cbc => BLOCK,
+        };
+        let total = mac_len
+            .checked_add(key_len)?
+            .checked_add(iv_len)?
+            .checked_mul(2)?;
+        let mut block = Zeroizing::new(vec![0u8; total]);
+        let seed: [&[u8]; 2] = [server_random, client_random];
+        if version >= 0x0303 {
+            kdf::prf_tls12(suite.prf, master, b"key expansion", &seed, &mut block);
+        } else {
+            kdf::prf_tls10(master, b"key expansion", &seed, &mut block);
+        }
+        let mut rest: &[u8] = &block;
+        let mut take = |n: usize| -> Option<&[u8]> {
+            let (a, b) = rest.split_at_checked(n)?;
+            rest = b;
+            Some(a)
+        };
+        let (client_mac, server_mac) = (take(mac_len)?, take(mac_len)?);
+        let (client_key, server_key) = (take(key_len)?, take(key_len)?);
+        let (client_iv, server_iv) = (take(iv_len)?, take(iv_len)?);
+        let (mac_key, key, iv) = if server_writes {
+            (server_mac, server_key, server_iv)
+        } else {
+            (client_mac, client_key, client_iv)
+        };
+        let kind = match suite.mac {
+            None => {
+                let mut full = [0u8; 12];
+                for (f, i) in full.iter_mut().zip(iv) {
+                    *f = *i;
+                }
+                Kind::Aead12 {
+                    aead: Aead::new(suite.bulk, key)?,
+                    iv: full,
+                    explicit: suite.bulk != Bulk::ChaCha20Poly1305,
+                }
+            }
+            Some(mac) => Kind::Cbc {
+                block: Block::new(suite.bulk, key)?,
+                mac,
+                mac_key: Zeroizing::new(mac_key.to_vec()),
+                etm,
+                chained: (version < 0x0302)
+                    .then(|| <[u8; 16]>::try_from(iv).ok())
+                    .flatten(),
+            },
+        };
+        Some(RecordCipher { kind, seq: 0 })
+    }
+
+    /// The cipher of one direction of TLS 1.3 from a traffic secret (RFC 8446 7.3).
+    pub(super) fn tls13(suite: &Suite, secret: &[u8]) -> Option<RecordCipher> {
+        let (aead, iv) = traffic_keys(suite.bulk, suite.prf, secret)?;
+        Some(RecordCipher {
+            kind: Kind::Tls13 {
+                aead,
+                iv,
+                bulk: suite.bulk,
+                hash: suite.prf,
+                secret: Zeroizing::new(secret.to_vec()),
+            },
+            seq: 0,
+        })
+    }
+
+    /// KeyUpdate (RFC 8446 7.2): the next secret is HKDF-Expand-Label(secret, "traffic upd",
+    /// "", Hash.length), its keys replace these and the sequence number starts again.
+    pub(super) fn key_update(&mut self) -> bool {
+        let Kind::Tls13 {
+            aead,
+            iv,
+            bulk,
+            hash,
+            secret,
+        } = &mut self.kind
+        else {
+            return false;
+        };
+        let mut next = Zeroizing::new(vec![0u8; hash.len()]);
+        if kdf::expand_label(*hash, secret, b"traffic upd", b"", &mut next).is_none() {
+            return false;
+        }
+        let Some((new_aead, new_iv)) = traffic_keys(*bulk, *hash, &next) else {
+            return false;
+        };
+        *aead = new_aead;
+        *iv = new_iv;
+        *secret = next;
+        self.seq = 0;
+        true
+    }
+
+    /// Opens one record of content type `ctype` and legacy version `version`, whose body is
+    /// `body`, into `out`.
+    pub(super) fn open(
+        &mut self,
+        ctype: u8,
+        version: u16,
+        body: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Opened, Failure> {
+        let seq = self.seq;
+        let opened = match &mut self.kind {
+            Kind::Aead12 { aead, iv, explicit } => {
+                // RFC 5246 6.2.3.3: additional_data = seq_num + type + version + length.
+                let (nonce, sealed) = if *explicit {
+                    let (explicit, sealed) = body.split_at_checked(8).ok_or(Failure::TooShort)?;
+                    let mut nonce = *iv;
+                    for (n, e) in nonce.iter_mut().skip(4).zip(explicit) {
+                        *n = *e;
+                    }
+                    (nonce, sealed)
+                } else {
+                    (xor_nonce(iv, seq), body)
+                };
+                let len = sealed.len().checked_sub(TAG).ok_or(Failure::TooShort)?;
+                let aad = aad12(seq, ctype, version, len)?;
+                let len = aead.open(&nonce, &aad, sealed, out)?;
+                Opened { ctype, len }
+            }
+            Kind::Cbc {
+                block,
+                mac,
+                mac_key,
+                etm,
+                chained,
+            } => {
+                let len = open_cbc(
+                    block, *mac, mac_key, *etm, chained, seq, ctype, version, body, out,
+                )?;
+                Opened { ctype, len }
+            }
+            Kind::Tls13 { aead, iv, .. } => {
+                // RFC 8446 5.2: additional_data is the record header as sent.
+                let len = u16::try_from(body.len()).map_err(|_| Failure::TooShort)?;
+                let [hi, lo] = len.to_be_bytes();
+                let [vhi, vlo] = version.to_be_bytes();
+                let aad = [ctype, vhi, vlo, hi, lo];
+                let len = aead.open(&xor_nonce(iv, seq), &aad, body, out)?;
+                // RFC 8446 5.2: content, then the type, then zeros.
+                let plain = out.get(..len).unwrap_or(&[]);
+                let end = plain
+                    .iter()
+                    .rposition(|&b| b != 0)
+                    .ok_or(Failure::NoContentType)?;
+                let inner = plain.get(end).copied().ok_or(Failure::NoContentType)?;
+                Opened {
+                    ctype: inner,
+                    len: end,
+                }
+            }
+        };
+        self.seq = self.seq.wrapping_add(1);
+        Ok(opened)
+    }
+}
+
+/// TLS 1.3 write key and IV of a traffic secret (RFC 8446 7.3).
+fn traffic_keys(bulk: Bulk, hash: Hash, secret: &[u8]) -> Option<(Aead, [u8; 12])> {
+    let mut key = Zeroizing::new(vec![0u8; bulk.key_len()]);
+    let mut iv = [0u8; 12];
+    kdf::expand_label(hash, secret, b"key", b"", &mut key)?;
+    kdf::expand_label(hash, secret, b"iv", b"", &mut iv)?;
+    Some((Aead::new(bulk, &key)?, iv))
+}
+
+fn aad12(seq: u64, ctype: u8, version: u16, len: usize) -> Result<[u8; 13], Failure> {
+    let mut aad = [0u8; 13];
+    let len = u16::try_from(len).map_err(|_| Failure::TooShort)?;
+    let parts = seq
+        .to_be_bytes()
+        .into_iter()
+        .chain([ctype])
+        .chain(version.to_be_bytes())
+        .chain(len.to_be_bytes());
+    for (a, p) in aad.iter_mut().zip(parts) {
+        *a = p;
+    }
+    Ok(aad)
+}
+
+/// Opens a CBC record (RFC 5246 6.2.3.2; RFC 7366 3 for encrypt-then-MAC): the plaintext's
+/// length at the start of `out`.
+#[allow(clippy::too_many_arguments)]
+fn open_cbc(
+    block: &Block,
+    mac: Hash,
+    mac_key: &[u8],
+    etm: bool,
+    chained: &mut Option<[u8; 16]>,
+    seq: u64,
+    ctype: u8,
+    version: u16,
+    body: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<usize, Failure> {
+    let mac_len = mac.len();
+    let mut expected = [0u8; 48];
+    let expected = expected.get_mut(..mac_len).ok_or(Failure::TooShort)?;
+    // Encrypt-then-MAC: the MAC is over the IV and ciphertext, checked before decrypting.
+    let body = if etm {
+        let at = body.len().checked_sub(mac_len).ok_or(Failure::TooShort)?;
+        let (sealed, tag) = body.split_at(at);
+        let header = aad12(seq, ctype, version, sealed.len())?;
+        hmac(mac, mac_key, &[&header, sealed], expected);
+        if expected != tag {
+            return Err(Failure::Auth);
+        }
+        sealed
+    } else {
+        body
+    };
+    let (iv, ct) = match chained {
+        Some(iv) => (*iv, body),
+        None => {
+            let (iv, ct) = body.split_at_checked(BLOCK).ok_or(Failure::TooShort)?;
+            (<[u8; 16]>::try_from(iv).map_err(|_| Failure::TooShort)?, ct)
+        }
+    };
+    if ct.is_empty() || ct.len() % BLOCK != 0 {
+        return Err(Failure::TooShort);
+    }
+    block.decrypt(&iv, ct, out)?;
+    if let Some(next) = chained {
+        let last = ct
+            .get(ct.len().saturating_sub(BLOCK)..)
+            .ok_or(Failure::TooShort)?;
+        *next = <[u8; 16]>::try_from(last).map_err(|_| Failure::TooShort)?;
+    }
+    // Padding: padding_length + 1 bytes, each of value padding_length.
+    let pad = usize::from(*out.last().ok_or(Failure::TooShort)?);
+    let unpadded = out
+        .len()
+        .checked_sub(pad)
+        .and_then(|n| n.checked_sub(1))
+        .ok_or(Failure::Padding)?;
+    let padding_ok = out
+        .get(unpadded..)
+        .is_some_and(|p| p.iter().all(|&b| usize::from(b) == pad));
+    if etm {
+        return if padding_ok {
+            Ok(unpadded)
+        } else {
+            Err(Failure::Padding)
+        };
+    }
+    // MAC-then-encrypt: the MAC over seq + type + version + length + content follows it.
+    let len = unpadded.checked_sub(mac_len).ok_or(Failure::Auth)?;
+    if !padding_ok {
+        return Err(Failure::Auth);
+    }
+    let (content, tag) = out.get(..unpadded).ok_or(Failure::TooShort)?.split_at(len);
+    let header = aad12(seq, ctype, version, len)?;
+    hmac(mac, mac_key, &[&header, content], expected);
+    if expected != tag {
+        return Err(Failure::Auth);
+    }
+    Ok(len)
+}
