@@ -128,6 +128,11 @@ pub struct FileArgs {
     /// a thread hits its share of a cap (the caps are divided among them: a warning says so).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// A TLS key log (NSS format, as SSLKEYLOGFILE writes it: Chrome, Edge, Firefox, curl,
+    /// Python) that decrypts the HTTPS connections of the files; repeatable. Keys in the
+    /// files' pcapng Decryption Secrets Blocks are used too.
+    #[arg(long = "keylog", value_name = "FILE")]
+    pub key_logs: Vec<PathBuf>,
 }
 
 impl FileArgs {

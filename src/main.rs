@@ -123,6 +123,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 stream_handshakes: interface.is_some(),
                 selection: None,
                 plan: reading.plan(),
+                key_logs: reading.key_logs.clone(),
                 direct: None,
                 merge: reading.merge,
             };
@@ -163,6 +164,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 merge: false,
                 // A live capture has one reader.
                 plan: authscope::pipeline::Plan::threads(1),
+                key_logs: Vec::new(),
             };
             let ended = live::ui(&interface, capture, &opts)?;
             Ok(ExitCode::from(ended.status()))
@@ -177,6 +179,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 config: analysis.config()?,
                 merge: reading.merge,
                 plan: reading.plan(),
+                key_logs: reading.key_logs.clone(),
             };
             if opts.plan.threads > 2 {
                 fewer_huge_pages();
@@ -215,6 +218,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 selection: authscope::export::Selection::new(handshakes, filter.as_deref()),
                 merge: reading.merge,
                 plan: reading.plan(),
+                key_logs: reading.key_logs.clone(),
             };
             if opts.plan.threads > 2 {
                 fewer_huge_pages();

@@ -28,12 +28,14 @@ use crate::net::{NetDecoder, NetStats};
 use crate::tcp::{
     CloseReason, ConnId, Dir, Limit, OpenKind, StreamEvent, TcpConfig, TcpStats, TcpTable,
 };
+use crate::tls::{KeyLogStats, Passed, TlsConfig, TlsInfo, TlsStats, TlsStreams};
 use shard::{Gauges, Item, Key};
 
 /// Options of the whole pipeline.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Config {
     pub tcp: TcpConfig,
+    pub tls: TlsConfig,
     pub http: HttpConfig,
     pub correlate: CorrelateConfig,
     pub diagnose: DiagnoseConfig,
@@ -180,7 +182,7 @@ pub struct TcpMark {
 }
 
 /// One TCP connection as the report shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Connection {
     pub id: ConnId,
     /// The capture it is in ([`Frame::input`]).
@@ -202,6 +204,9 @@ pub struct Connection {
     pub http: bool,
     /// Bytes that were never seen (TCP gaps).
     pub gap_bytes: u64,
+    /// What TLS told, when the connection carried it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Box<TlsInfo>>,
 }
 
 /// What the analyzer produces, in the order it is decided.
@@ -252,8 +257,21 @@ pub struct Stats {
     pub net: NetStats,
     pub tcp: TcpStats,
     pub http: HttpStats,
+    /// TLS connections and their keys (only when there were some).
+    #[serde(skip_serializing_if = "no_tls")]
+    pub tls: TlsStats,
+    #[serde(skip_serializing_if = "no_keys")]
+    pub tls_keys: KeyLogStats,
     pub correlate: CorrelateStats,
     pub handshakes: u64,
+}
+
+fn no_tls(s: &TlsStats) -> bool {
+    s.connections == 0
+}
+
+fn no_keys(s: &KeyLogStats) -> bool {
+    s.lines == 0
 }
 
 /// Stages 2 to 7 over a stream of frames.
@@ -269,6 +287,7 @@ pub struct Analyzer {
 pub struct Front {
     net: NetDecoder,
     tcp: TcpTable,
+    tls: TlsStreams,
     http: HttpTracker,
     /// The frame being processed (gaps are dated by the segment that revealed them).
     frame: u64,
@@ -317,6 +336,7 @@ impl Analyzer {
             front: Front {
                 net: NetDecoder::new(),
                 tcp: TcpTable::new(config.tcp),
+                tls: TlsStreams::new(config.tls),
                 http: HttpTracker::new(config.http),
                 frame: 0,
                 prepare_legs: false,
@@ -404,6 +424,12 @@ impl Analyzer {
         }
     }
 
+    /// Key log text, in whole lines, read beside the frames (key log files, pcapng
+    /// Decryption Secrets Blocks).
+    pub fn add_key_text(&mut self, text: &[u8]) {
+        self.front.add_key_text(text);
+    }
+
     /// Feeds one frame.
     pub fn push(&mut self, frame: &Frame<'_>, sink: &mut dyn FnMut(Output)) {
         let model = &mut self.model;
@@ -438,8 +464,15 @@ impl Front {
             net: *self.net.stats(),
             tcp: *self.tcp.stats(),
             http: *self.http.stats(),
+            tls: self.tls.stats(),
+            tls_keys: self.tls.key_stats(),
             ..self.stats
         }
+    }
+
+    /// Key log text, in whole lines, read beside the frames.
+    pub fn add_key_text(&mut self, text: &[u8]) {
+        self.tls.add_key_text(text);
     }
 
     /// Feeds one frame.
@@ -494,9 +527,16 @@ impl Front {
         }
         let key = Key::packet(self.seq);
         unit_start(&self.shard, &mut self.tcp, &mut self.http);
-        let (http, open, drop_data) = (&mut self.http, &mut self.open, &mut self.drop_data);
+        let (tls, http, open, drop_data) = (
+            &mut self.tls,
+            &mut self.http,
+            &mut self.open,
+            &mut self.drop_data,
+        );
         self.tcp.push(&seg, &mut |ev| {
-            out.with(key, |sink| on_stream(http, open, drop_data, at, &ev, sink))
+            out.with(key, |sink| {
+                on_stream(tls, http, open, drop_data, at, &ev, sink)
+            })
         });
         for conn in self.drop_data.drain(..) {
             self.tcp.ignore_data(conn);
@@ -578,9 +618,16 @@ impl Front {
     ) {
         self.unit_start();
         let at = self.stream_at();
-        let (http, open, drop_data) = (&mut self.http, &mut self.open, &mut self.drop_data);
+        let (tls, http, open, drop_data) = (
+            &mut self.tls,
+            &mut self.http,
+            &mut self.open,
+            &mut self.drop_data,
+        );
         close(&mut self.tcp, &mut |ev| {
-            out.with(key, |sink| on_stream(http, open, drop_data, at, &ev, sink))
+            out.with(key, |sink| {
+                on_stream(tls, http, open, drop_data, at, &ev, sink)
+            })
         });
         self.unit_end(key, out);
     }
@@ -798,6 +845,7 @@ fn emit_handshake(
 }
 
 fn on_stream(
+    tls: &mut TlsStreams,
     http: &mut HttpTracker,
     open: &mut HashMap<ConnId, Box<Connection>>,
     drop_data: &mut Vec<ConnId>,
@@ -841,6 +889,7 @@ fn on_stream(
                     rst: None,
                     http: false,
                     gap_bytes: 0,
+                    tls: None,
                 }),
             );
         }
@@ -903,6 +952,61 @@ fn on_stream(
         }
         StreamEvent::Closed { .. } | StreamEvent::LimitHit { .. } => {}
     }
+    tls.push(ev, &mut |p| match p {
+        Passed::Stream(e) => to_http(
+            http,
+            open,
+            drop_data,
+            (prepare_legs, forget_secrets, input),
+            &e,
+            sink,
+        ),
+        Passed::Facts { conn, info, .. } => {
+            if let Some(c) = open.get_mut(&conn) {
+                c.tls = Some(Box::new(info.clone()));
+            }
+        }
+        Passed::Alert { .. } => {}
+        Passed::Ended { conn, info } => {
+            if let Some(c) = open.get_mut(&conn) {
+                c.tls = Some(info);
+            }
+        }
+    });
+    match *ev {
+        StreamEvent::Closed { conn, ts, reason } => {
+            if let Some(mut c) = open.remove(&conn) {
+                c.ended = match reason {
+                    CloseReason::Fin => Ending::Fin,
+                    CloseReason::Rst => Ending::Rst,
+                    CloseReason::Timeout => Ending::Timeout,
+                    CloseReason::Evicted => Ending::Evicted,
+                    CloseReason::Reused => Ending::Reused,
+                    CloseReason::EndOfInput => Ending::Open,
+                };
+                if reason != CloseReason::EndOfInput {
+                    c.last = c.last.max(ts);
+                }
+                sink(ModelEvent::Output(Output::Connection(c)));
+            }
+            sink(ModelEvent::ConnClosed { conn, ts });
+        }
+        StreamEvent::LimitHit { conn, ts, limit } => {
+            sink(ModelEvent::Output(Output::Limit { conn, ts, limit }))
+        }
+        _ => {}
+    }
+}
+
+/// Stage 4 over one stream event (of the TCP stage, or a TLS connection's plaintext).
+fn to_http(
+    http: &mut HttpTracker,
+    open: &mut HashMap<ConnId, Box<Connection>>,
+    drop_data: &mut Vec<ConnId>,
+    (prepare_legs, forget_secrets, input): (bool, bool, u32),
+    ev: &StreamEvent<'_>,
+    sink: &mut dyn FnMut(ModelEvent),
+) {
     http.push(ev, &mut |hev| match hev {
         HttpEvent::Detected { conn, .. } => {
             if let Some(c) = open.get_mut(&conn) {
@@ -931,29 +1035,6 @@ fn on_stream(
             anomaly,
         })),
     });
-    match *ev {
-        StreamEvent::Closed { conn, ts, reason } => {
-            if let Some(mut c) = open.remove(&conn) {
-                c.ended = match reason {
-                    CloseReason::Fin => Ending::Fin,
-                    CloseReason::Rst => Ending::Rst,
-                    CloseReason::Timeout => Ending::Timeout,
-                    CloseReason::Evicted => Ending::Evicted,
-                    CloseReason::Reused => Ending::Reused,
-                    CloseReason::EndOfInput => Ending::Open,
-                };
-                if reason != CloseReason::EndOfInput {
-                    c.last = c.last.max(ts);
-                }
-                sink(ModelEvent::Output(Output::Connection(c)));
-            }
-            sink(ModelEvent::ConnClosed { conn, ts });
-        }
-        StreamEvent::LimitHit { conn, ts, limit } => {
-            sink(ModelEvent::Output(Output::Limit { conn, ts, limit }))
-        }
-        _ => {}
-    }
 }
 
 fn ev_frame(ev: &StreamEvent<'_>) -> u64 {

@@ -57,6 +57,8 @@ pub struct Options {
     pub direct: Option<std::sync::Arc<std::fs::File>>,
     /// Read several files as one capture in time order (`--merge`) rather than each on its own.
     pub merge: bool,
+    /// TLS key logs read beside the files (`--keylog`).
+    pub key_logs: Vec<PathBuf>,
 }
 
 /// Text reports show every handshake up to this many; past it, only those with a problem,
@@ -389,7 +391,9 @@ impl<'k> Report<'k> {
 
 /// Reads the files, analyses them, and writes the report to `out`.
 pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Summary, ReportError> {
-    let source = MergedSource::open(paths)?.merged(opts.merge);
+    let source = MergedSource::open(paths)?
+        .merged(opts.merge)
+        .with_key_logs(&opts.key_logs)?;
     let report = Report::start(opts, out)?;
     report.read(Source::Files(source), opts.plan, out)
 }

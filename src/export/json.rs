@@ -12,7 +12,6 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::{ExportError, Found, Options, Summary};
-use crate::capture::MergedSource;
 use crate::document::{self, DocumentOptions, ExchangeFilter, JsonDocument};
 use crate::pipeline::{Analysed, Source};
 
@@ -41,7 +40,7 @@ pub(crate) fn write(
         }
         k
     };
-    let source = MergedSource::open(paths)?.merged(opts.merge);
+    let source = opts.open(paths)?;
     let doc = JsonDocument::start(&dopts, Box::new(keep), out)?;
     let config = opts.config.revealing(opts.reveal_secrets);
     let rs = document::read(doc, Source::Files(source), config, opts.plan, out)?;

@@ -108,6 +108,17 @@ pub struct Options {
     /// The threads that analyse the files (the pcapng slice's passes over the frames run on
     /// one, whatever this says).
     pub plan: Plan,
+    /// TLS key logs read beside the files (`--keylog`).
+    pub key_logs: Vec<PathBuf>,
+}
+
+impl Options {
+    /// The input, as these options read it.
+    pub(crate) fn open(&self, paths: &[PathBuf]) -> Result<MergedSource, CaptureError> {
+        MergedSource::open(paths)?
+            .merged(self.merge)
+            .with_key_logs(&self.key_logs)
+    }
 }
 
 /// Which handshakes an export takes: those named by id or by where they start (all when none
@@ -391,7 +402,7 @@ pub(crate) fn for_each_selected(
     opts: &Options,
     each: &mut dyn FnMut(&Analysed) -> Result<(), ExportError>,
 ) -> Result<Summary, ExportError> {
-    for_each_in(MergedSource::open(paths)?.merged(opts.merge), opts, each)
+    for_each_in(opts.open(paths)?, opts, each)
 }
 
 /// [`for_each_selected`] over a source already open.
@@ -435,7 +446,7 @@ fn stream(
     w: &mut dyn HandshakeWriter,
     out: &mut dyn Write,
 ) -> Result<Summary, ExportError> {
-    let source = MergedSource::open(paths)?.merged(opts.merge);
+    let source = opts.open(paths)?;
     w.captures(source.capture_names());
     let summary = for_each_in(source, opts, &mut |a| w.handshake(a, out))?;
     w.finish(out)?;

@@ -53,7 +53,7 @@ use super::{for_each_selected, request_label, response_label, tcp_label, ExportE
 use crate::auth::{
     challenge_token_scheme, is_registered_scheme, secret_field, SecretField, SECRET_HEADERS,
 };
-use crate::capture::{pcapng_out, Frame, LinkType, MergedSource};
+use crate::capture::{pcapng_out, Frame, LinkType};
 use crate::handshake::ConnEventKind;
 use crate::net::{FragmentSpan, NetDecoder};
 use crate::pipeline::{Analysed, Placed, Sink, Source};
@@ -152,7 +152,7 @@ pub(crate) fn write(
         reveal: opts.reveal_secrets,
         err: None,
     };
-    let source = MergedSource::open(paths)?.merged(opts.merge);
+    let source = opts.open(paths)?;
     let config = opts.config.revealing(opts.reveal_secrets);
     crate::pipeline::run(Source::Files(source), config, opts.plan, &mut slicer)?;
     if let Some(e) = slicer.err {
@@ -673,7 +673,7 @@ fn secret_ranges(
         streams: BTreeMap::new(),
         input: 0,
     };
-    let source = MergedSource::open(paths)?.merged(opts.merge);
+    let source = opts.open(paths)?;
     let config = opts.config.revealing(opts.reveal_secrets);
     crate::pipeline::run(Source::Files(source), config, opts.plan, &mut pass)?;
     let streams = pass.streams;

@@ -175,6 +175,7 @@ fn one_thread(mut source: MergedSource, config: Config, sink: &mut dyn Sink) -> 
     }
     let mut n = 0u32;
     let mut stopped = false;
+    keys_before(&mut source, &mut |text| analyzer.add_key_text(text));
     while let Some(frame) = source.next_frame() {
         analyzer.push(&frame, &mut |o| sink.output(o));
         if frames {
@@ -184,6 +185,7 @@ fn one_thread(mut source: MergedSource, config: Config, sink: &mut dyn Sink) -> 
             };
             sink.frame(&frame, at);
         }
+        keys_between(&mut source, &mut |text| analyzer.add_key_text(text));
         n = n.wrapping_add(1);
         if n % CHECK_EVERY == 0 {
             if sink.stopped() {
@@ -198,6 +200,26 @@ fn one_thread(mut source: MergedSource, config: Config, sink: &mut dyn Sink) -> 
         }
     }
     end(analyzer, Source::Files(source), stopped, sink)
+}
+
+/// The key logs read beside the files, before the first frame: the keys are there when the
+/// connections they open come.
+fn keys_before(source: &mut MergedSource, add: &mut dyn FnMut(&[u8])) {
+    loop {
+        let text = source.take_key_log();
+        if text.is_empty() {
+            return;
+        }
+        add(&text);
+    }
+}
+
+/// The keys a frame's file held in a Decryption Secrets Block before it (pcapng 4.7).
+fn keys_between(source: &mut MergedSource, add: &mut dyn FnMut(&[u8])) {
+    let text = source.take_key_log();
+    if !text.is_empty() {
+        add(&text);
+    }
 }
 
 /// The end of a reading on one thread: the analysis finished unless the sink stopped it.
@@ -352,11 +374,13 @@ fn shard_loop(
     let mut items = Vec::with_capacity(HANDOFF_BATCH);
     let mut frames = 0u32;
     let mut sent = true;
+    keys_before(&mut source, &mut |text| front.add_key_text(text));
     while let Some(frame) = source.next_frame() {
         // Decoding tokens costs about as much as reassembly and framing: whichever side has
         // time does it. Where it is done does not change the leg (a pure function).
         front.prepare_legs = out.in_flight.load(Ordering::Relaxed) >= out.behind;
         front.push_sharded(&frame, &mut items);
+        keys_between(&mut source, &mut |text| front.add_key_text(text));
         frames = frames.saturating_add(1);
         // Empty batches too, now and then: the merge waits for every shard's word that it
         // has nothing before the next event.

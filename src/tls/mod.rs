@@ -24,6 +24,7 @@ mod hello;
 mod kdf;
 mod keylog;
 mod record;
+mod streams;
 mod suite;
 #[cfg(test)]
 mod tests;
@@ -33,6 +34,7 @@ use crate::tcp::Dir;
 
 pub use conn::TlsConn;
 pub use keylog::{KeyLog, KeyLogStats, DEFAULT_MAX_CLIENT_RANDOMS};
+pub use streams::{Passed, TlsStats, TlsStreams};
 
 /// The largest record body (TLSCiphertext.length) allowed: 2^14 + 2048 (RFC 5246 6.2.3;
 /// RFC 8446 5.2 allows 2^14 + 256). A longer one is malformed.

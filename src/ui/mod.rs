@@ -59,6 +59,8 @@ pub struct Options {
     pub merge: bool,
     /// The threads that analyse files (and the exports made from the UI).
     pub plan: crate::pipeline::Plan,
+    /// TLS key logs read beside the files (`--keylog`).
+    pub key_logs: Vec<std::path::PathBuf>,
 }
 
 /// Why the UI could not run.
@@ -136,7 +138,9 @@ impl Drop for TermGuard {
 pub fn run(paths: &[PathBuf], opts: &Options) -> Result<Ended, UiError> {
     // Opening reads only the file headers; an unusable file is an error before the screen
     // changes.
-    let source = MergedSource::open(paths)?.merged(opts.merge);
+    let source = MergedSource::open(paths)?
+        .merged(opts.merge)
+        .with_key_logs(&opts.key_logs)?;
     let src = Source {
         names: paths.iter().map(|p| p.display().to_string()).collect(),
         total_bytes: source.total_size(),
@@ -325,6 +329,7 @@ impl Exporter {
             selection,
             merge: self.opts.merge,
             plan: self.opts.plan,
+            key_logs: self.opts.key_logs.clone(),
         };
         let tx = self.tx.clone();
         let spawned = std::thread::Builder::new()

@@ -178,6 +178,7 @@ fn report(path: &Path, format: report::Format, variant: Variant, threads: usize)
     let defaults = report::Options {
         format,
         plan: Plan::threads(threads),
+        key_logs: Vec::new(),
         ..report::Options::default()
     };
     let all = report::Options {
@@ -208,6 +209,7 @@ fn export(path: &Path, format: export::Format, reveal_secrets: bool, threads: us
         selection: export::Selection::default(),
         merge: false,
         plan: Plan::threads(threads),
+        key_logs: Vec::new(),
     };
     let mut out = Vec::new();
     export::run(&[path.to_owned()], &opts, &mut out)

@@ -145,6 +145,7 @@ fn slice(bytes: &[u8]) -> Vec<u8> {
         selection: Selection::new(Vec::new(), None),
         merge: false,
         plan: Default::default(),
+        key_logs: Vec::new(),
     };
     let mut out = Vec::new();
     authscope::export::run(&[path], &opts, &mut out).unwrap();

@@ -2,6 +2,7 @@
 //! resets, logins repeated on every request, slow answers, stale Digest nonces.
 
 use super::*;
+use crate::tcp::ConnId;
 
 /// How a round of a handshake ended without success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,6 +272,15 @@ pub(super) fn auth_loop(hs: &Handshake, cfg: &DiagnoseConfig, out: &mut Vec<Find
     ));
 }
 
+/// Whether a side had closed `conn` (a FIN) before `frame`: a reset after a close answers what
+/// came after it (a TLS close_notify, a late segment) on a connection already ending, and cuts
+/// nothing; a close that cut the handshake is a finding of its own.
+fn closed_before(hs: &Handshake, conn: ConnId, frame: u64) -> bool {
+    hs.tcp
+        .iter()
+        .any(|e| e.conn == conn && e.frame < frame && matches!(e.kind, ConnEventKind::Fin { .. }))
+}
+
 pub(super) fn connection_reset(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) {
     // A reset counts when it cuts the handshake: before its last leg's answer, or when the
     // handshake did not succeed.
@@ -284,7 +294,10 @@ pub(super) fn connection_reset(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec
         .tcp
         .iter()
         .filter_map(|e| match e.kind {
-            ConnEventKind::Rst { by } if e.frame < end || hs.outcome != Outcome::Success => {
+            ConnEventKind::Rst { by }
+                if (e.frame < end || hs.outcome != Outcome::Success)
+                    && !closed_before(hs, e.conn, e.frame) =>
+            {
                 let leg = hs.legs.iter().rposition(|l| {
                     l.conn == e.conn && l.request.as_ref().is_some_and(|r| r.frame < e.frame)
                 });

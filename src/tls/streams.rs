@@ -1,0 +1,259 @@
+//! The TLS stage over the TCP stage's stream events: a connection whose client opens with a
+//! TLS ClientHello is read by a [`TlsConn`], and its plaintext, when a key decrypts it, goes on
+//! as the stream events `tcp` would have made of it in clear (data at its own offsets, a gap
+//! where records were lost), so that `http` cannot tell the difference. Every other event
+//! passes through unchanged.
+
+use super::{looks_like_tls, KeyLog, KeyLogStats, TlsConfig, TlsConn, TlsEvent, TlsInfo};
+use crate::capture::Timestamp;
+use crate::map::Map as HashMap;
+use crate::tcp::{ConnId, Dir, StreamEvent};
+
+/// What the stage hands on.
+#[derive(Debug)]
+pub enum Passed<'a> {
+    /// A stream event for the HTTP stage: the TCP stage's own, or a TLS connection's
+    /// plaintext.
+    Stream(StreamEvent<'a>),
+    /// The facts of a TLS connection changed (a hello, the certificate, the state of
+    /// decryption).
+    Facts {
+        conn: ConnId,
+        frame: u64,
+        ts: Timestamp,
+        info: &'a TlsInfo,
+    },
+    /// An alert, as soon as it is read.
+    Alert {
+        conn: ConnId,
+        dir: Dir,
+        frame: u64,
+        ts: Timestamp,
+        level: u8,
+        description: u8,
+    },
+    /// A TLS connection ends (just before its `Closed` event): what was known of it.
+    Ended { conn: ConnId, info: Box<TlsInfo> },
+}
+
+/// Counters of the stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TlsStats {
+    /// Connections read as TLS.
+    pub connections: u64,
+    /// ...of which some application data was decrypted.
+    pub decrypted: u64,
+    /// Bytes of plaintext handed on.
+    pub plaintext_bytes: u64,
+}
+
+struct Tls {
+    conn: TlsConn,
+    /// The plaintext handed on so far, per direction: the offsets of its stream events.
+    plain: [u64; 2],
+}
+
+/// The TLS stage of one front.
+pub struct TlsStreams {
+    config: TlsConfig,
+    keys: KeyLog,
+    conns: HashMap<ConnId, Box<Tls>>,
+    stats: TlsStats,
+}
+
+impl std::fmt::Debug for TlsStreams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsStreams")
+            .field("connections", &self.conns.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+fn index(dir: Dir) -> usize {
+    match dir {
+        Dir::ToServer => 0,
+        Dir::ToClient => 1,
+    }
+}
+
+impl TlsStreams {
+    pub fn new(config: TlsConfig) -> TlsStreams {
+        TlsStreams {
+            config,
+            keys: KeyLog::default(),
+            conns: HashMap::default(),
+            stats: TlsStats::default(),
+        }
+    }
+
+    /// Key log text, in whole lines (key log files and pcapng Decryption Secrets Blocks, read
+    /// beside the frames).
+    pub fn add_key_text(&mut self, text: &[u8]) {
+        self.keys.add_text(text);
+    }
+
+    pub fn key_stats(&self) -> KeyLogStats {
+        self.keys.stats()
+    }
+
+    pub fn stats(&self) -> TlsStats {
+        self.stats
+    }
+
+    /// TLS connections open.
+    pub fn open(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn push(&mut self, ev: &StreamEvent<'_>, out: &mut dyn FnMut(Passed<'_>)) {
+        match *ev {
+            StreamEvent::Data {
+                conn,
+                dir,
+                ts,
+                frame,
+                offset,
+                bytes,
+            } => {
+                // Only the first bytes a client sends say whether it speaks TLS: nothing else
+                // is looked at on a connection in clear.
+                if dir == Dir::ToServer && offset == 0 && looks_like_tls(bytes) {
+                    self.stats.connections = self.stats.connections.saturating_add(1);
+                    self.conns.insert(
+                        conn,
+                        Box::new(Tls {
+                            conn: TlsConn::new(self.config),
+                            plain: [0; 2],
+                        }),
+                    );
+                }
+                if let Some(t) = self.conns.get_mut(&conn) {
+                    data(
+                        t,
+                        &self.keys,
+                        &mut self.stats,
+                        conn,
+                        (dir, frame, ts),
+                        bytes,
+                        out,
+                    );
+                    return;
+                }
+            }
+            StreamEvent::Gap {
+                conn, dir, ts, len, ..
+            } => {
+                if let Some(t) = self.conns.get_mut(&conn) {
+                    let plain = &mut t.plain;
+                    t.conn.gap_at(dir, ts, len, &mut |e| {
+                        tls_event(conn, plain, e, out);
+                    });
+                    return;
+                }
+            }
+            StreamEvent::Closed { conn, .. } => {
+                if let Some(t) = self.conns.remove(&conn) {
+                    if t.plain.iter().any(|&n| n > 0) {
+                        self.stats.decrypted = self.stats.decrypted.saturating_add(1);
+                    }
+                    out(Passed::Ended {
+                        conn,
+                        info: Box::new(t.conn.into_info()),
+                    });
+                }
+            }
+            StreamEvent::Open { .. }
+            | StreamEvent::Fin { .. }
+            | StreamEvent::Rst { .. }
+            | StreamEvent::LimitHit { .. } => {}
+        }
+        out(Passed::Stream(*ev));
+    }
+}
+
+/// Ciphertext of a TLS connection: records read, plaintext handed on, and the facts when
+/// they changed.
+fn data(
+    t: &mut Tls,
+    keys: &KeyLog,
+    stats: &mut TlsStats,
+    conn: ConnId,
+    (dir, frame, ts): (Dir, u64, Timestamp),
+    bytes: &[u8],
+    out: &mut dyn FnMut(Passed<'_>),
+) {
+    let mut changed = None;
+    let plain = &mut t.plain;
+    let before = plain.iter().sum::<u64>();
+    t.conn.data(dir, frame, ts, bytes, keys, &mut |e| {
+        if let TlsEvent::Handshake { frame, ts } = e {
+            changed = Some((frame, ts));
+        }
+        tls_event(conn, plain, e, out);
+    });
+    let after = t.plain.iter().sum::<u64>();
+    stats.plaintext_bytes = stats
+        .plaintext_bytes
+        .saturating_add(after.saturating_sub(before));
+    if let Some((frame, ts)) = changed {
+        out(Passed::Facts {
+            conn,
+            frame,
+            ts,
+            info: t.conn.info(),
+        });
+    }
+}
+
+fn tls_event(conn: ConnId, plain: &mut [u64; 2], e: TlsEvent<'_>, out: &mut dyn FnMut(Passed<'_>)) {
+    match e {
+        TlsEvent::Plaintext {
+            dir,
+            frame,
+            ts,
+            bytes,
+        } => {
+            let Some(at) = plain.get_mut(index(dir)) else {
+                return;
+            };
+            let offset = *at;
+            *at = at.saturating_add(bytes.len() as u64);
+            out(Passed::Stream(StreamEvent::Data {
+                conn,
+                dir,
+                ts,
+                frame,
+                offset,
+                bytes,
+            }));
+        }
+        TlsEvent::PlaintextGap { dir, ts } => {
+            let offset = plain.get(index(dir)).copied().unwrap_or_default();
+            // How much plaintext was lost is not known: the HTTP stage resynchronises on the
+            // next message head whatever the length.
+            out(Passed::Stream(StreamEvent::Gap {
+                conn,
+                dir,
+                ts,
+                offset,
+                len: 1,
+            }));
+        }
+        TlsEvent::Alert {
+            dir,
+            frame,
+            ts,
+            level,
+            description,
+        } => out(Passed::Alert {
+            conn,
+            dir,
+            frame,
+            ts,
+            level,
+            description,
+        }),
+        TlsEvent::Handshake { .. } => {}
+    }
+}
