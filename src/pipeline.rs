@@ -961,12 +961,51 @@ fn on_stream(
             &e,
             sink,
         ),
-        Passed::Facts { conn, info, .. } => {
-            if let Some(c) = open.get_mut(&conn) {
-                c.tls = Some(Box::new(info.clone()));
+        Passed::Facts {
+            conn,
+            frame,
+            ts,
+            info,
+        } => {
+            let Some(c) = open.get_mut(&conn) else {
+                return;
+            };
+            fn chosen(i: &TlsInfo) -> Option<(u16, &str)> {
+                i.cipher_suite_id.zip(i.version.as_deref())
             }
+            // Once, when the ServerHello chose: a line on the timelines of the connection.
+            if let (None, Some((cipher_suite, version))) =
+                (c.tls.as_deref().and_then(chosen), chosen(info))
+            {
+                sink(ModelEvent::Conn(ConnEvent {
+                    conn,
+                    ts,
+                    frame,
+                    kind: ConnEventKind::Tls {
+                        version: version_number(version),
+                        cipher_suite,
+                    },
+                }));
+            }
+            c.tls = Some(Box::new(info.clone()));
         }
-        Passed::Alert { .. } => {}
+        Passed::Alert {
+            conn,
+            dir,
+            frame,
+            ts,
+            level,
+            description,
+        } => sink(ModelEvent::Conn(ConnEvent {
+            conn,
+            ts,
+            frame,
+            kind: ConnEventKind::TlsAlert {
+                by: Side::from(dir),
+                level,
+                description,
+            },
+        })),
         Passed::Ended { conn, info } => {
             if let Some(c) = open.get_mut(&conn) {
                 c.tls = Some(info);
@@ -1035,6 +1074,18 @@ fn to_http(
             anomaly,
         })),
     });
+}
+
+/// The wire value of a TLS version by its name (RFC 8446 4.2.1).
+fn version_number(name: &str) -> u16 {
+    match name {
+        "SSL 3.0" => 0x0300,
+        "TLS 1.0" => 0x0301,
+        "TLS 1.1" => 0x0302,
+        "TLS 1.2" => 0x0303,
+        "TLS 1.3" => 0x0304,
+        _ => 0,
+    }
 }
 
 fn ev_frame(ev: &StreamEvent<'_>) -> u64 {

@@ -19,9 +19,10 @@ use crate::handshake::{Outcome, SharedAuth};
 use crate::http::{Exchange, Header};
 use crate::json;
 use crate::pipeline::{
-    self, Analysed, Config, Ending, Output, Plan, RunError, Sink, Source, Stats,
+    self, Analysed, Config, Connection, Ending, Output, Plan, RunError, Sink, Source, Stats,
 };
 use crate::present::redact::redact_exchange;
+use crate::tls::{Decryption, TlsInfo};
 
 pub use crate::json::SCHEMA;
 pub use inputs::{inputs_of, Inputs};
@@ -179,6 +180,37 @@ pub struct Summary {
     /// The most severe finding, for `--fail-on`.
     pub worst: Option<Severity>,
     pub warnings: Vec<String>,
+    /// TLS connections whose encrypted records were not decrypted, by server (its SNI, else
+    /// its address): authentication inside them cannot be seen.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tls_undecrypted: BTreeMap<String, Undecrypted>,
+}
+
+/// TLS connections to one server that were not decrypted.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Undecrypted {
+    pub connections: u64,
+    /// Why, for the first of them.
+    pub why: String,
+}
+
+/// Servers named in [`Summary::tls_undecrypted`]; the others are counted together.
+const MAX_TLS_SERVERS: usize = 32;
+
+/// Why a TLS connection was not decrypted, in words; `None` when it was (or had nothing
+/// encrypted).
+fn undecrypted(d: &Decryption) -> Option<String> {
+    Some(match d {
+        Decryption::NothingEncrypted | Decryption::Decrypted => return None,
+        Decryption::NoKeys => "no key log given".to_owned(),
+        Decryption::NoHello => "its TLS handshake was not captured".to_owned(),
+        Decryption::NoKeyForClientRandom => "the key log has no key for it".to_owned(),
+        Decryption::MissingSecret { label } => format!("the key log lacks its {label}"),
+        Decryption::Unsupported { reason } => reason.clone(),
+        Decryption::Failed { reason, .. } => {
+            format!("a record did not decrypt ({reason}): a wrong key log?")
+        }
+    })
 }
 
 impl Summary {
@@ -192,6 +224,9 @@ impl Summary {
                 }
                 let n = self.ended.entry(ending_name(c.ended)).or_default();
                 *n = n.saturating_add(1);
+                if let Some(t) = &c.tls {
+                    self.tls(c, t);
+                }
             }
             Output::Exchange(x, _) => {
                 self.exchanges = self.exchanges.saturating_add(1);
@@ -233,6 +268,23 @@ impl Summary {
         }
     }
 
+    fn tls(&mut self, c: &Connection, t: &TlsInfo) {
+        let Some(why) = undecrypted(&t.decryption) else {
+            return;
+        };
+        let mut server = t.sni.clone().unwrap_or_else(|| c.server.to_string());
+        if self.tls_undecrypted.len() >= MAX_TLS_SERVERS
+            && !self.tls_undecrypted.contains_key(&server)
+        {
+            server = "(other servers)".to_owned();
+        }
+        let u = self.tls_undecrypted.entry(server).or_default();
+        u.connections = u.connections.saturating_add(1);
+        if u.why.is_empty() {
+            u.why = why;
+        }
+    }
+
     /// The input ended: the counters of every stage, and the warnings of the threads, the
     /// inputs and the analysis.
     pub fn end(&mut self, stats: Stats, warnings: Vec<String>, inputs: &dyn Inputs) {
@@ -240,6 +292,16 @@ impl Summary {
         self.warnings.extend(warnings);
         self.warnings.extend(inputs.warnings());
         self.warnings.extend(analysis_warnings(&self.stats, inputs));
+        for (server, u) in &self.tls_undecrypted {
+            self.warnings.push(format!(
+                "{} TLS connection{} to {server} not decrypted ({}): authentication inside \
+                 cannot be seen; give --keylog FILE, a key log written by the client with \
+                 SSLKEYLOGFILE set (Chrome, Edge, Firefox, curl, Python) while it ran",
+                u.connections,
+                if u.connections == 1 { "" } else { "s" },
+                u.why
+            ));
+        }
     }
 }
 

@@ -63,6 +63,17 @@ pub enum ConnEventKind {
         by: Side,
         len: u64,
     },
+    /// The TLS handshake chose its version and cipher suite (the ServerHello).
+    Tls {
+        version: u16,
+        cipher_suite: u16,
+    },
+    /// A TLS alert from `by` (RFC 8446 6).
+    TlsAlert {
+        by: Side,
+        level: u8,
+        description: u8,
+    },
 }
 
 impl std::fmt::Display for ConnEventKind {
@@ -84,6 +95,26 @@ impl std::fmt::Display for ConnEventKind {
             ConnEventKind::Gap { by, len } => {
                 write!(f, "TCP gap: {len} bytes from {} not captured", side(by))
             }
+            ConnEventKind::Tls {
+                version,
+                cipher_suite,
+            } => write!(
+                f,
+                "{} {}",
+                crate::tls::version_name(*version),
+                crate::tls::cipher_suite_name(*cipher_suite)
+            ),
+            ConnEventKind::TlsAlert {
+                by,
+                level,
+                description,
+            } => write!(
+                f,
+                "TLS alert from {}: {} {}",
+                side(by),
+                crate::tls::alert_level_name(*level),
+                crate::tls::alert_name(*description)
+            ),
         }
     }
 }
@@ -115,7 +146,8 @@ impl ConnEventKind {
     fn members(&self) -> usize {
         match self {
             ConnEventKind::Open { .. } | ConnEventKind::Fin { .. } | ConnEventKind::Rst { .. } => 2,
-            ConnEventKind::Gap { .. } => 3,
+            ConnEventKind::Gap { .. } | ConnEventKind::Tls { .. } => 3,
+            ConnEventKind::TlsAlert { .. } => 4,
         }
     }
 
@@ -143,6 +175,24 @@ impl ConnEventKind {
                 st.serialize_field("kind", "gap")?;
                 st.serialize_field("by", by)?;
                 st.serialize_field("len", len)
+            }
+            ConnEventKind::Tls {
+                version,
+                cipher_suite,
+            } => {
+                st.serialize_field("kind", "tls")?;
+                st.serialize_field("version", version)?;
+                st.serialize_field("cipher_suite", cipher_suite)
+            }
+            ConnEventKind::TlsAlert {
+                by,
+                level,
+                description,
+            } => {
+                st.serialize_field("kind", "tls_alert")?;
+                st.serialize_field("by", by)?;
+                st.serialize_field("level", level)?;
+                st.serialize_field("description", description)
             }
         }
     }

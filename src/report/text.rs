@@ -318,6 +318,13 @@ impl TextReport<'_> {
                 ended.join(", ")
             }
         )?;
+        if st.tls.connections > 0 {
+            writeln!(
+                out,
+                "tls:         {} connections, {} decrypted ({} key log lines read)",
+                st.tls.connections, st.tls.decrypted, st.tls_keys.lines
+            )?;
+        }
         writeln!(
             out,
             "http:        {} requests, {} responses, {} exchanges",

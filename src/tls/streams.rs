@@ -107,6 +107,8 @@ impl TlsStreams {
     }
 
     pub fn push(&mut self, ev: &StreamEvent<'_>, out: &mut dyn FnMut(Passed<'_>)) {
+        // No TLS connection open: every event passes (the common case stays a compare).
+        let none = self.conns.is_empty();
         match *ev {
             StreamEvent::Data {
                 conn,
@@ -115,7 +117,7 @@ impl TlsStreams {
                 frame,
                 offset,
                 bytes,
-            } => {
+            } if !none || (dir == Dir::ToServer && offset == 0) => {
                 // Only the first bytes a client sends say whether it speaks TLS: nothing else
                 // is looked at on a connection in clear.
                 if dir == Dir::ToServer && offset == 0 && looks_like_tls(bytes) {
@@ -143,7 +145,7 @@ impl TlsStreams {
             }
             StreamEvent::Gap {
                 conn, dir, ts, len, ..
-            } => {
+            } if !none => {
                 if let Some(t) = self.conns.get_mut(&conn) {
                     let plain = &mut t.plain;
                     t.conn.gap_at(dir, ts, len, &mut |e| {
@@ -152,7 +154,7 @@ impl TlsStreams {
                     return;
                 }
             }
-            StreamEvent::Closed { conn, .. } => {
+            StreamEvent::Closed { conn, .. } if !none => {
                 if let Some(t) = self.conns.remove(&conn) {
                     if t.plain.iter().any(|&n| n > 0) {
                         self.stats.decrypted = self.stats.decrypted.saturating_add(1);
@@ -163,10 +165,7 @@ impl TlsStreams {
                     });
                 }
             }
-            StreamEvent::Open { .. }
-            | StreamEvent::Fin { .. }
-            | StreamEvent::Rst { .. }
-            | StreamEvent::LimitHit { .. } => {}
+            _ => {}
         }
         out(Passed::Stream(*ev));
     }

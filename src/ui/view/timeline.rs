@@ -222,14 +222,9 @@ fn tcp(d: &mut Row, k: &ConnEventKind, lanes: &Lanes, t: &Theme) {
         Side::Server => "server",
     };
     let (text, side, st) = match k {
-        ConnEventKind::Open { handshake_seen } => {
-            let text = if *handshake_seen {
-                "TCP open"
-            } else {
-                "TCP picked up mid-stream"
-            };
+        ConnEventKind::Open { .. } | ConnEventKind::Tls { .. } => {
             d.fill(lanes.client.saturating_add(1), span_to, '┄', t.dim());
-            let label = format!(" {text} ");
+            let label = format!(" {k} ");
             let room = span_to.saturating_sub(lanes.client).saturating_sub(2);
             d.text(lanes.client.saturating_add(2), &label, t.dim(), room);
             return;
@@ -240,6 +235,21 @@ fn tcp(d: &mut Row, k: &ConnEventKind, lanes: &Lanes, t: &Theme) {
             format!("gap: {len} bytes from {} not captured", side_name(*by)),
             *by,
             t.warning(),
+        ),
+        ConnEventKind::TlsAlert {
+            by,
+            level,
+            description,
+        } => (
+            format!(
+                "TLS {} {} from {}",
+                crate::tls::alert_level_name(*level),
+                crate::tls::alert_name(*description),
+                side_name(*by)
+            ),
+            *by,
+            // close_notify is how TLS ends; a fatal alert is a failure.
+            if *level == 2 { t.error() } else { t.dim() },
         ),
     };
     match side {
