@@ -6,8 +6,10 @@
 #   tests/fixtures/auth/pyspnego/*.json       `python -m spnego --token` (PyPI pyspnego) on
 #       every distinct NTLM, Negotiate and Kerberos token68 of those frames
 #       (tests/it/differential.rs reads them).
-# Captures: captures/*.pcap and ../shared/captures/public/*.pcap*; unusual HTTP ports come
-# from tests/truth/*.json `http_ports`. Needs tshark and python3 (pyspnego is installed into
+# Captures: captures/*.pcap* and ../shared/captures/public/*.pcap*; unusual HTTP ports come
+# from tests/truth/*.json `http_ports`. The lab's HTTPS captures are read decrypted: with
+# the key log beside each (captures/X.keylog for captures/X.pcap), and a pcapng with its
+# Decryption Secrets Block, which tshark uses by itself. Needs tshark and python3 (pyspnego is installed into
 # a venv, $PYSPNEGO_VENV, default /tmp/pyspnego-venv).
 # Usage, from anywhere:  scripts/refresh-auth-fixtures.sh [--test]
 #   --test  then run the two comparison tests on the refreshed fixtures.
@@ -43,7 +45,9 @@ printf '%s\n' "$header" > "$tsv"
 shopt -s nullglob
 for cap in captures/*.pcap captures/*.pcapng "$public"/*.pcap "$public"/*.pcapng; do
   name=$(basename "$cap")
-  tshark -n -r "$cap" "${decode_as[@]}" \
+  keylog=()
+  if [ -f "${cap%.*}.keylog" ]; then keylog=(-o "tls.keylog_file:${cap%.*}.keylog"); fi
+  tshark -n -r "$cap" "${decode_as[@]}" "${keylog[@]}" \
     -Y 'http.www_authenticate || http.authorization || http.proxy_authenticate || http.proxy_authorization' \
     -T fields -E separator='	' -E occurrence=a -E aggregator='|' -e frame.number "${args[@]}" 2>/dev/null \
     | sed "s|^|$name	|" >> "$tsv"

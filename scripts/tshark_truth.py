@@ -11,6 +11,13 @@ writes tests/truth/<name>.json with what tshark finds:
   request_frames, response_frames
              the frame tshark shows each HTTP message on, once per message (a frame with
              four pipelined requests is listed four times).
+A capture that comes with TLS secrets (the lab's HTTPS captures: a key log X.keylog beside
+X.pcap, or a pcapng with a Decryption Secrets Block) is read as authscope reads it, without
+them (a pcapng is read from a copy without its Decryption Secrets Blocks): its HTTP is
+then TLS records, not HTTP. tshark's reading with the secrets is kept beside, under
+  tls        {"secrets": where they are, "decrypted": {streams, requests, responses,
+             request_frames, response_frames}}
+for the tests of TLS decryption to come.
 Needs tshark; the tests read the JSON, so `cargo test` does not.
 """
 import glob
@@ -18,13 +25,49 @@ import hashlib
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "truth")
 REQ = re.compile(rb"^[A-Z_-]{3,20} \S+ HTTP/1\.[01]\r?\n")
 RESP = re.compile(rb"^HTTP/1\.[01] \d{3}")
+
+
+def keylog_of(path):
+    """The key log kept beside a capture (X.keylog for X.pcap), or None."""
+    k = os.path.splitext(path)[0] + ".keylog"
+    return k if os.path.isfile(k) else None
+
+
+def pcapng_blocks(data):
+    """(type, bytes) of each block of a pcapng file (one section, as the lab writes)."""
+    order = "<" if data[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
+    at = 0
+    while at + 12 <= len(data):
+        kind, length = struct.unpack(order + "II", data[at:at + 8])
+        if length < 12:
+            return
+        yield kind, data[at:at + length]
+        at += length
+
+
+def has_dsb(path):
+    """Whether a pcapng holds a Decryption Secrets Block (pcapng block type 10)."""
+    data = open(path, "rb").read()
+    return data[:4] == b"\x0a\x0d\x0d\x0a" and any(k == 10 for k, _ in pcapng_blocks(data))
+
+
+def without_dsb(path, out):
+    """Copy a pcapng without its Decryption Secrets Blocks. (editcap 4.0 refuses to write a
+    file that has one, as pcap or pcapng: "can't be written as a ... file".)"""
+    data = open(path, "rb").read()
+    with open(out, "wb") as f:
+        for kind, block in pcapng_blocks(data):
+            if kind != 10:
+                f.write(block)
 
 
 def tshark(*args):
@@ -60,16 +103,16 @@ def http_ports(path):
     return sorted(ports)
 
 
-def count(path, ports, field, filt):
-    args = ["-r", path]
+def count(path, ports, field, filt, opts=()):
+    args = ["-r", path, *opts]
     for p in ports:
         args += ["-d", f"tcp.port=={p},http"]
     out = tshark(*args, "-Y", filt, "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=;", "-e", field)
     return sum(len([v for v in line.split(";") if v]) for line in out.splitlines())
 
 
-def frames(path, ports, field, filt):
-    args = ["-r", path]
+def frames(path, ports, field, filt, opts=()):
+    args = ["-r", path, *opts]
     for p in ports:
         args += ["-d", f"tcp.port=={p},http"]
     out = tshark(*args, "-Y", filt, "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=;",
@@ -81,8 +124,8 @@ def frames(path, ports, field, filt):
     return found
 
 
-def streams(path):
-    out = tshark("-r", path, "-T", "fields", "-e", "tcp.stream")
+def streams(path, opts=()):
+    out = tshark("-r", path, *opts, "-T", "fields", "-e", "tcp.stream")
     values = set()
     for line in out.splitlines():
         for v in line.split(","):
@@ -91,23 +134,49 @@ def streams(path):
     return len(values)
 
 
+def reading(path, ports, opts=()):
+    """streams, requests, responses and their frames, as tshark reads `path` with `opts`."""
+    return {
+        "streams": streams(path, opts),
+        "requests": count(path, ports, "http.request.method", "http.request && tcp", opts),
+        "responses": count(path, ports, "http.response.code", "http.response && tcp", opts),
+        "request_frames": frames(path, ports, "http.request.method", "http.request && tcp", opts),
+        "response_frames": frames(path, ports, "http.response.code", "http.response && tcp", opts),
+    }
+
+
 def main(paths):
     os.makedirs(OUT, exist_ok=True)
     version = tshark("--version").splitlines()[0]
     for path in paths:
         name = os.path.basename(path)
-        ports = http_ports(path)
+        keylog, dsb = keylog_of(path), has_dsb(path)
+        with tempfile.TemporaryDirectory() as tmp:
+            plain = path
+            if dsb:
+                # the file without its secrets: what a reader that does not use them sees
+                plain = os.path.join(tmp, name)
+                without_dsb(path, plain)
+            ports = http_ports(plain)
+            seen = reading(plain, ports)
         truth = {
             "file": name,
             "sha256": hashlib.sha256(open(path, "rb").read()).hexdigest(),
             "tshark": version,
-            "streams": streams(path),
+            "streams": seen["streams"],
             "http_ports": ports,
-            "requests": count(path, ports, "http.request.method", "http.request && tcp"),
-            "responses": count(path, ports, "http.response.code", "http.response && tcp"),
-            "request_frames": frames(path, ports, "http.request.method", "http.request && tcp"),
-            "response_frames": frames(path, ports, "http.response.code", "http.response && tcp"),
+            "requests": seen["requests"],
+            "responses": seen["responses"],
+            "request_frames": seen["request_frames"],
+            "response_frames": seen["response_frames"],
         }
+        if keylog or dsb:
+            opts = ["-o", "tls.keylog_file:" + keylog] if keylog else []
+            truth["tls"] = {
+                "secrets": ("key log " + os.path.basename(keylog)) if keylog
+                else "Decryption Secrets Block in the pcapng",
+                "decrypted": reading(path, ports, opts),
+            }
         with open(os.path.join(OUT, name + ".json"), "w") as f:
             json.dump(truth, f, indent=1)
             f.write("\n")

@@ -6,8 +6,9 @@
 #   scripts/lab/all.sh ntlm kerberos      only these families
 #   scripts/lab/all.sh --list             list the families
 #
-# Families: basic digest ntlm kerberos proxy nomethod plain verdicts (one script each, beside
-# this one).
+# Families: basic digest ntlm kerberos proxy nomethod plain verdicts https (one script each,
+# beside this one; https puts the servers of the first four behind TLS and keeps the clients'
+# key logs beside its captures).
 # Environment:
 #   LAB_CAPTURES=DIR        write the captures (and README.md) there instead of captures/
 #   LAB_SKIP_INSTALL=1      do not install anything (fail if something is missing)
@@ -18,7 +19,7 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-FAMILIES=(basic digest ntlm kerberos proxy nomethod plain verdicts)
+FAMILIES=(basic digest ntlm kerberos proxy nomethod plain verdicts https)
 DEB_PACKAGES=(apache2 apache2-utils libapache2-mod-auth-gssapi gss-ntlmssp krb5-kdc krb5-admin-server
     krb5-user squid tcpdump tshark curl nghttp2-client python3-venv iproute2 openssl)
 PY_PACKAGES=(pyspnego==0.12.4 requests-ntlm==1.3.0 requests==2.34.2)
@@ -69,6 +70,19 @@ exchange is not the one described here. Regenerate with `sudo scripts/lab/all.sh
 every run makes new nonces, challenges, tickets and timestamps, so the bytes change but the
 exchange does not.
 
+The HTTPS captures (`https-*`, made by `scripts/lab/https.sh`) are the Basic, Digest, NTLM
+and Kerberos servers above behind Apache mod_ssl on port 443 of the same addresses, with a
+lab CA and server certificates (RSA 2048) that the script makes afresh on every run and
+never keeps. Their HTTP is inside TLS: beside each `X.pcap` is `X.keylog`, the key log
+(NSS format, `SSLKEYLOGFILE`) its client wrote during that recording, with the secrets of
+its TLS connections and no other (checked). Read one with
+`tshark -r captures/X.pcap -o tls.keylog_file:captures/X.keylog -Y http`. They are secrets
+of lab test sessions only. `https-ntlm-success-dsb.pcapng` is `https-ntlm-success.pcap` with
+its key log inside (a Decryption Secrets Block, `editcap --inject-secrets`), which tshark
+uses without any option. Both ends choose TLS 1.3 with TLS_AES_256_GCM_SHA384 unless the
+name says otherwise: the `https-ntlm-success-<protocol>-<cipher>` captures come from a server
+that allows one protocol and one suite (SSLProtocol, SSLCipherSuite).
+
 Addresses: the client ("workstation") is 127.0.0.100; servers are on 127.0.0.11 to
 127.0.0.25 under names in `lab.test` that the scripts add to /etc/hosts while they run
 (portal 11, docs 12, sharepoint 13, legacy 14, intranet, intranet-alias and the short name
@@ -77,15 +91,18 @@ ca 25; fileserver.lab.test only appears as a target name). Lab accounts (not sec
 `alice` / `Summer2024!` (NTLM domain LAB, Kerberos realm LAB.TEST), `bob` / `Autumn2024!`
 (Digest realm Docs), `LAB\carol` (proxy; any password is accepted), the machine account
 `LAB\WS01$` / `Ws01-Machine-Account-Pw`. Wrong passwords used: `Winter2023`, `Spring2023`.
+The HTTPS servers listen on port 443 of the addresses of their plain counterparts.
 The two JWTs of `bearer-bare-jwt.pcap` are fixed lab values (HS256 with the key
 `authscope-lab-hs256-key`), the same on every run; their signatures are
 `XiQjCW6OGhpM1opTt0AvKQrlM5UZwM2SrU5910gdcyY` (the expired one, sent without a scheme) and
 `5Kxa2umh1BmCwRWU4YCH-6HYOPZ1-SVphUHpaG9etdw` (the valid one, sent as a Bearer token).
 
 "What tshark sees" is computed from the file by `lab_summary` in `scripts/lab/lib.sh`:
-requests (HTTP methods), response codes with counts, TCP connections (SYNs), RSTs, NTLM
-message types, NTLM Type 3 users, Kerberos message types and error codes (AP-REQ counts
-include the one inside each TGS-REQ).
+requests (HTTP methods), response codes with counts, TCP connections (SYNs), RSTs, TLS
+connections by the protocol and suite of their ServerHello, NTLM message types, NTLM Type 3
+users, Kerberos message types and error codes (AP-REQ counts include the one inside each
+TGS-REQ). An HTTPS capture is read with its key log (`-o tls.keylog_file:`), so its row is
+the decrypted HTTP; without the key log tshark sees TLS records and no HTTP at all (checked).
 
 | file | scenario | client | server | expected exchange | what tshark sees |
 | --- | --- | --- | --- | --- | --- |
@@ -130,6 +147,22 @@ HEAD
 - When authorization refuses a user Kerberos authenticated, apache answers 401 and keeps
   the AP-REP on it (`kerberos-authz-denied.pcap`); with `AuthzSendForbiddenOnFailure On` it
   answers 403 with the same token instead (tried, not recorded).
+- Every HTTPS capture ends with a RST from the client: it sends close_notify and closes, and
+  the server's close_notify, which crosses it, meets a closed socket (now and then the
+  server answers a late FIN with a RST of its own: "RST 2"). The TLS connections are whole
+  all the same (the script records again a capture that lost a segment).
+- requests-ntlm binds its NTLM Type 3 to the TLS channel (MsvAvChannelBindings, from the
+  server certificate); gss-ntlmssp behind mod_auth_gssapi does not check it, so there is no
+  Extended Protection failure to record. curl 7.88 (`--negotiate`) sends no channel bindings.
+- A wrong Kerberos password fails at the KDC (KRB-ERROR 24 KDC_ERR_PREAUTH_FAILED): there is
+  no ticket, so the web server only ever sees requests without credentials.
+- The TLS 1.2 CBC captures cover both MAC orders: `tls12-aes128-cbc` agrees encrypt_then_mac
+  (RFC 7366, OpenSSL's default), `tls12-aes256-cbc-sha256-mte` is MAC-then-encrypt (the
+  server sets `SSLOpenSSLConfCmd Options -EncryptThenMac`, as Schannel, which has no
+  encrypt_then_mac) with static RSA key exchange, whose key log has an `RSA` line (the
+  pre-master secret, keyed by the first bytes of its encrypted form) besides the
+  `CLIENT_RANDOM` one. Python's default cipher list has neither suite: for the cipher
+  variants requests-ntlm offers OpenSSL's `DEFAULT` list.
 TAIL
     } >"$out"
     lab_log "wrote $out"

@@ -10,6 +10,10 @@ captures show a client address distinct from the servers'.
       --repeat-after, a second request is made S seconds later on the same session, which
       reuses the old nonce and so meets a "stale=true" challenge once the nonce expired.
 
+With --cacert (the lab CA, for https:// URLs) the server certificate is checked against it;
+--ciphers sets the TLS 1.2 suites offered. urllib3 writes the TLS session secrets to the file
+named by SSLKEYLOGFILE, if set.
+
 Prints one line per attempt: the final status and the statuses of the responses before it.
 Exits 0 whatever the HTTP outcome (the lab's checks read the capture); non-zero only on an
 unexpected exception.
@@ -21,23 +25,36 @@ import time
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.util.ssl_ import create_urllib3_context
 
 
 class SourceAdapter(HTTPAdapter):
-    def __init__(self, source, **kw):
+    def __init__(self, source, ciphers=None, **kw):
         self.source = source
+        self.ciphers = ciphers
         super().__init__(**kw)
 
     def init_poolmanager(self, *args, **kwargs):
-        kwargs["source_address"] = (self.source, 0)
+        if self.source:
+            kwargs["source_address"] = (self.source, 0)
+        if self.ciphers:
+            # urllib3's own context (it honours SSLKEYLOGFILE too), offering these TLS 1.2 suites
+            kwargs["ssl_context"] = create_urllib3_context(ciphers=self.ciphers)
         super().init_poolmanager(*args, **kwargs)
 
 
-def session(source):
+def session(source, ciphers=None):
     s = requests.Session()
-    if source:
+    if source or ciphers:
         s.mount("http://", SourceAdapter(source))
+        s.mount("https://", SourceAdapter(source, ciphers))
     return s
+
+
+def verify(a):
+    """The verify= of each request: the lab CA when given. Given per request, since a
+    Session's verify loses to REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE in the environment."""
+    return a.cacert if a.cacert else True
 
 
 def show(label, r):
@@ -48,9 +65,9 @@ def cmd_ntlm(a):
     from requests_ntlm import HttpNtlmAuth
 
     for i in range(a.attempts):
-        s = session(a.source)  # a new session per attempt, as a browser retrying the page
+        s = session(a.source, a.ciphers)  # a new session per attempt, as a browser retrying the page
         try:
-            r = s.get(a.url, auth=HttpNtlmAuth(a.user, a.password), timeout=10)
+            r = s.get(a.url, auth=HttpNtlmAuth(a.user, a.password), timeout=10, verify=verify(a))
             show("attempt %d" % (i + 1), r)
         except requests.exceptions.ConnectionError as e:
             print("attempt %d: connection error: %s" % (i + 1, e), flush=True)
@@ -60,17 +77,21 @@ def cmd_ntlm(a):
 
 
 def cmd_digest(a):
-    s = session(a.source)
+    s = session(a.source, a.ciphers)
     auth = requests.auth.HTTPDigestAuth(a.user, a.password)
-    show("request 1", s.get(a.url, auth=auth, timeout=10))
+    show("request 1", s.get(a.url, auth=auth, timeout=10, verify=verify(a)))
     if a.repeat_after is not None:
         time.sleep(a.repeat_after)
-        show("request 2", s.get(a.url, auth=auth, timeout=10))
+        show("request 2", s.get(a.url, auth=auth, timeout=10, verify=verify(a)))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--source", default="127.0.0.100", help="client address to bind ('' for any)")
+    ap.add_argument("--cacert", default=None, help="CA certificate to check https:// servers against")
+    ap.add_argument("--ciphers", default=None,
+                    help="OpenSSL cipher list offered for TLS 1.2 (Python's default leaves out the "
+                         "SHA-1 CBC and RSA key exchange suites; TLS 1.3 suites are the server's choice)")
     sub = ap.add_subparsers(dest="cmd", required=True)
     n = sub.add_parser("ntlm")
     n.add_argument("url")

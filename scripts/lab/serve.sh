@@ -20,6 +20,9 @@
 # Environment: LAB_ADDR, LAB_PORT choose the listening address and port (default: the
 # family's 127.0.0.x and port 80); LAB_NO_HOSTS=1 leaves /etc/hosts alone and puts the
 # address in URL. The ntlm family needs the venv made by all.sh (AUTHSCOPE_LAB_VENV).
+# LAB_TLS=1 serves the apache families over HTTPS (port 443 by default) with a certificate
+# from a lab CA made for the run, printed as CA=... (curl --cacert, requests' verify=); the
+# client's SSLKEYLOGFILE gives the key log (not for ntlm, whose pyspnego server has no TLS).
 # Example (a live-capture test):
 #   scripts/lab/serve.sh ntlm > serve.out & pid=$!
 #   until grep -q READY serve.out; do kill -0 $pid || exit 1; sleep 0.1; done
@@ -29,6 +32,11 @@
 set -euo pipefail
 LAB_SERVE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 family="${1:-}"
+
+if [ "${LAB_TLS:-0}" = 1 ]; then
+    [ "$family" != ntlm ] || { echo "serve.sh: the ntlm family (the pyspnego server) has no HTTPS" >&2; exit 2; }
+    LAB_PORT="${LAB_PORT:-443}"
+fi
 
 _say() { printf '%s=%s\n' "$1" "$2"; }
 _url() { # HOST ADDR PORT PATH
@@ -90,6 +98,7 @@ nomethod)
     ;;
 esac
 
+[ "$LAB_TLS" != 1 ] || _say CA "$LAB_TLS_DIR/ca.crt"
 # the server is the last process started
 SERVER_PID="$LAB_LAST_PID"
 _say SERVER_PID "$SERVER_PID"

@@ -80,23 +80,14 @@ _vd_expect_answers() {
 }
 
 # _vd_complete FILE: every TCP connection in FILE is there from its SYN to a FIN from each
-# end, with no segment missing. tcpdump on this sandbox's loopback now and then loses a few
-# packets (about one capture in a hundred); such a capture is recorded again rather than
-# kept or failed: _vd_complete then sets VD_RETRY=1 and returns 1.
+# end, with no segment missing (lab_capture_gaps). tcpdump on this sandbox's loopback now and
+# then loses a few packets (about one capture in a hundred); such a capture is recorded
+# again rather than kept or failed: _vd_complete then sets VD_RETRY=1 and returns 1.
 _vd_complete() {
     local bad
-    bad="$(lab_fields "$1" 'tcp.flags.syn == 1 || tcp.flags.fin == 1 || tcp.analysis.lost_segment || tcp.analysis.ack_lost_segment' \
-        tcp.stream tcp.flags.syn tcp.flags.ack tcp.flags.fin ip.src tcp.analysis.lost_segment tcp.analysis.ack_lost_segment |
-        awk -F'|' '
-            $6 != "" || $7 != "" { lost[$1] = 1 }
-            $2 == 1 && $3 == 0 { opened[$1] = 1 }
-            $4 == 1 && !(($1, $5) in fin) { fin[$1, $5] = 1; fins[$1]++ }
-            END {
-                for (s in lost) printf "stream %s misses a segment; ", s
-                for (s in opened) if (fins[s] < 2) printf "stream %s has %d of its 2 FINs; ", s, fins[s]
-            }')"
+    bad="$(lab_capture_gaps "$1")"
     [ -n "$bad" ] || return 0
-    lab_log "$(basename "$1"): the capture lost packets (${bad%; }); recording it again"
+    lab_log "$(basename "$1"): the capture lost packets ($bad); recording it again"
     VD_RETRY=1
     return 1
 }

@@ -3,7 +3,7 @@
 
 use authscope::report::{run, Format, Options};
 
-use super::util::{captures_in, root};
+use super::util::{captures_in, pcapng_blocks, root, PCAPNG_DSB};
 
 /// (scheme, user, spn, outcome, sorted finding codes) of one handshake, as compared.
 type Seen = (String, Option<String>, Option<String>, String, Vec<String>);
@@ -391,6 +391,66 @@ const CASES: &[(&str, &[Expected])] = &[
     ),
 ];
 
+/// The HTTPS captures (`scripts/lab/https.sh`): their HTTP is inside TLS, readable only with
+/// the TLS secrets the lab kept, the key log beside each (`captures/<name>.keylog`) or, in a
+/// pcapng, a Decryption Secrets Block. They are not in [`CASES`]: authscope does not decrypt
+/// TLS yet, so each must read as its TCP connections and nothing more (no exchange, no
+/// handshake, no finding: TLS records never taken for HTTP). Each names the plain capture of
+/// the same login, when there is one, what it should read as once decrypted.
+const NEEDS_TLS_SECRETS: &[(&str, Option<&str>)] = &[
+    ("https-basic-success.pcap", Some("basic-success.pcap")),
+    (
+        "https-basic-wrong-password.pcap",
+        Some("basic-wrong-password.pcap"),
+    ),
+    ("https-digest-success.pcap", Some("digest-success.pcap")),
+    (
+        "https-digest-wrong-password.pcap",
+        Some("digest-wrong-password.pcap"),
+    ),
+    ("https-kerberos-success.pcap", Some("kerberos-success.pcap")),
+    // kinit fails at the KDC: no plain capture has this exchange
+    ("https-kerberos-wrong-password.pcap", None),
+    (
+        "https-negotiate-ntlm-success.pcap",
+        Some("negotiate-ntlm-success.pcap"),
+    ),
+    ("https-ntlm-success-dsb.pcapng", Some("ntlm-success.pcap")),
+    (
+        "https-ntlm-success-tls12-aes128-cbc.pcap",
+        Some("ntlm-success.pcap"),
+    ),
+    (
+        "https-ntlm-success-tls12-aes128-gcm.pcap",
+        Some("ntlm-success.pcap"),
+    ),
+    (
+        "https-ntlm-success-tls12-aes256-cbc-sha256-mte.pcap",
+        Some("ntlm-success.pcap"),
+    ),
+    (
+        "https-ntlm-success-tls12-aes256-gcm.pcap",
+        Some("ntlm-success.pcap"),
+    ),
+    (
+        "https-ntlm-success-tls12-chacha20.pcap",
+        Some("ntlm-success.pcap"),
+    ),
+    (
+        "https-ntlm-success-tls13-aes128-gcm.pcap",
+        Some("ntlm-success.pcap"),
+    ),
+    (
+        "https-ntlm-success-tls13-chacha20.pcap",
+        Some("ntlm-success.pcap"),
+    ),
+    ("https-ntlm-success.pcap", Some("ntlm-success.pcap")),
+    (
+        "https-ntlm-wrong-password.pcap",
+        Some("ntlm-wrong-password.pcap"),
+    ),
+];
+
 fn json_report(name: &str) -> serde_json::Value {
     let path = root().join("captures").join(name);
     let opts = Options {
@@ -416,10 +476,92 @@ fn every_lab_capture_has_a_case() {
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
     for n in &names {
+        let case = CASES.iter().any(|(c, _)| c == n);
+        let tls = NEEDS_TLS_SECRETS.iter().any(|(c, _)| c == n);
         assert!(
-            CASES.iter().any(|(c, _)| c == n),
+            case || tls,
             "{n} has no expected handshakes in tests/it/lab.rs"
         );
+        assert!(!(case && tls), "{n} is in both CASES and NEEDS_TLS_SECRETS");
+    }
+}
+
+/// Whether a pcapng file holds a Decryption Secrets Block with TLS key log lines (pcapng
+/// 4.7: secrets type 0x544c534b).
+fn has_tls_secrets_block(bytes: &[u8]) -> bool {
+    let tlsk = 0x544C_534Bu32;
+    pcapng_blocks(bytes).is_some_and(|blocks| {
+        blocks.iter().any(|(t, b)| {
+            *t == PCAPNG_DSB && (b[8..12] == tlsk.to_le_bytes() || b[8..12] == tlsk.to_be_bytes())
+        })
+    })
+}
+
+#[test]
+fn https_captures_come_with_their_tls_secrets_and_read_as_tls_only() {
+    let dir = root().join("captures");
+    for (name, plain) in NEEDS_TLS_SECRETS {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let keylog = path.with_extension("keylog");
+        if name.ends_with(".pcapng") {
+            assert!(
+                has_tls_secrets_block(&bytes),
+                "{name}: no TLS Decryption Secrets Block"
+            );
+            assert!(!keylog.exists(), "{name}: its secrets are inside it");
+        } else {
+            // An NSS key log: comments, and `LABEL <hex> <hex>` lines.
+            let text = std::fs::read_to_string(&keylog)
+                .unwrap_or_else(|e| panic!("{name}: no key log {}: {e}", keylog.display()));
+            let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+            assert!(!lines.is_empty(), "{name}: empty key log");
+            for l in lines {
+                let parts: Vec<&str> = l.split(' ').collect();
+                assert!(
+                    parts.len() == 3
+                        && parts[1..]
+                            .iter()
+                            .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit())),
+                    "{name}: not a key log line: {l}"
+                );
+            }
+        }
+        if let Some(plain) = plain {
+            assert!(
+                CASES.iter().any(|(c, _)| c == plain),
+                "{name}: {plain} is no lab capture"
+            );
+        }
+        let opts = Options {
+            format: Format::Json,
+            exchanges: authscope::report::ExchangeFilter::All,
+            all_handshakes: true,
+            ..Options::default()
+        };
+        let mut out = Vec::new();
+        run(&[path], &opts, &mut out).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        for what in ["exchanges", "handshakes", "findings", "anomalies"] {
+            assert_eq!(doc[what], serde_json::json!([]), "{name}: {what}");
+        }
+        assert!(
+            doc["connections"].as_array().is_some_and(|c| !c.is_empty()),
+            "{name}"
+        );
+    }
+    // Every key log in captures/ is that of an HTTPS capture listed here.
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "keylog") {
+            let pcap = p.with_extension("pcap");
+            let name = pcap.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                NEEDS_TLS_SECRETS.iter().any(|(c, _)| *c == name),
+                "{}: a key log of no HTTPS capture",
+                p.display()
+            );
+        }
     }
 }
 

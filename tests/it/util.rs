@@ -51,6 +51,41 @@ pub fn captures_in(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// pcapng's Decryption Secrets Block type (pcapng 4.7).
+pub const PCAPNG_DSB: u32 = 10;
+
+/// A pcapng file's blocks in order, as (block type, the whole block), each read in the byte
+/// order of its section; `None` when `bytes` is no pcapng or a block length is wrong.
+pub fn pcapng_blocks(bytes: &[u8]) -> Option<Vec<(u32, &[u8])>> {
+    let mut blocks = Vec::new();
+    let mut le = true;
+    let mut at = 0;
+    while at < bytes.len() {
+        let head = bytes.get(at..at + 12)?;
+        // The Section Header Block's type reads the same in both orders; its magic tells.
+        if head[0..4] == [0x0A, 0x0D, 0x0D, 0x0A] {
+            le = head[8..12] == [0x4D, 0x3C, 0x2B, 0x1A];
+        } else if blocks.is_empty() {
+            return None;
+        }
+        let word = |b: &[u8]| {
+            let b: [u8; 4] = b.try_into().unwrap();
+            if le {
+                u32::from_le_bytes(b)
+            } else {
+                u32::from_be_bytes(b)
+            }
+        };
+        let len = word(&head[4..8]) as usize;
+        if len < 12 || len % 4 != 0 {
+            return None;
+        }
+        blocks.push((word(&head[0..4]), bytes.get(at..at + len)?));
+        at += len;
+    }
+    Some(blocks)
+}
+
 /// The compiled `authscope` binary.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_authscope"))
