@@ -230,7 +230,7 @@ fn hex_bytes<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// Lower-case hex of bytes.
-pub(crate) fn hex(v: &[u8]) -> String {
+pub fn hex(v: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(v.len().saturating_mul(2));
     for b in v {
