@@ -42,7 +42,8 @@ fuzz_target!(|data: &[u8]| {
     let Some(klen) = u16_le(&mut rest) else {
         return;
     };
-    let text = take(&mut rest, klen.min(rest.len())).unwrap_or(&[]);
+    let klen = klen.min(rest.len());
+    let text = take(&mut rest, klen).unwrap_or(&[]);
     let mut keys = KeyLog::with_max_client_randoms(usize::from(cfg % 8) + 1);
     let (a, b) = text.split_at(usize::from(cfg).min(text.len()));
     keys.add_chunk(a);
@@ -69,13 +70,18 @@ fuzz_target!(|data: &[u8]| {
         let Some(len) = u16_le(&mut rest) else {
             break;
         };
-        let dir = if op & 1 == 0 { Dir::ToServer } else { Dir::ToClient };
+        let dir = if op & 1 == 0 {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
         frame += 1;
         if op & 2 != 0 {
             conn.gap(dir, len as u64, &mut sink);
             continue;
         }
-        let bytes = take(&mut rest, len.min(rest.len())).unwrap_or(&[]);
+        let n = len.min(rest.len());
+        let bytes = take(&mut rest, n).unwrap_or(&[]);
         conn.data(dir, frame, Timestamp(frame as i64), bytes, &keys, &mut sink);
     }
     let info = conn.into_info();

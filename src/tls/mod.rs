@@ -16,6 +16,9 @@
 //!
 //! Hostile bytes are read here: no indexing that can panic, no unchecked arithmetic.
 #![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+// Tests build records with arithmetic on known sizes; the non-test build still checks all of
+// the stage (clippy --all-targets lints both).
+#![cfg_attr(test, allow(clippy::arithmetic_side_effects))]
 
 mod cert;
 mod cipher;
