@@ -262,6 +262,44 @@ put("http", gap, "midstream-gap")
 for i in range(8):
     put("tcp", bytes(rng.randrange(256) for _ in range(64 << (i % 4))), "random")
 
+# --- TLS: the fixtures' connections, with their key logs -------------------------------
+# `[cfg][key log length u16 LE][key log][op][length u16 LE][bytes]...` (fuzz_targets/tls.rs):
+# each TCP payload in capture order, op 0 from the client (the side of the first SYN).
+
+def tcp_payloads(b):
+    """[(from the client, payload)] of a pcap of one or more IPv4 TCP connections."""
+    out, clients = [], set()
+    for link, f in frames(b):
+        if link != 1 or len(f) < 34 or f[12:14] != b"\x08\x00":
+            continue
+        ip = f[14:]
+        ihl = (ip[0] & 15) * 4
+        total = struct.unpack(">H", ip[2:4])[0]
+        if ip[9] != 6:
+            continue
+        tcp = ip[ihl:total]
+        sport, dport = struct.unpack(">HH", tcp[:4])
+        flags, off = tcp[13], (tcp[12] >> 4) * 4
+        if flags & 0x12 == 0x02:
+            clients.add(sport)
+        payload = tcp[off:]
+        if payload:
+            out.append((sport in clients, payload))
+    return out
+
+tls_fixtures = os.path.join(root, "tests", "fixtures", "tls")
+for c in sorted(glob.glob(os.path.join(tls_fixtures, "*.pcap"))):
+    base = os.path.basename(c)[:-5]
+    keylog = c[:-5] + ".keylog"
+    keys = open(keylog, "rb").read() if os.path.exists(keylog) else b""
+    data = bytes([0]) + struct.pack("<H", len(keys)) + keys
+    for from_client, payload in tcp_payloads(open(c, "rb").read()):
+        data += bytes([0 if from_client else 1]) + struct.pack("<H", len(payload)) + payload
+    put("tls", data, base)
+    # The same without keys, and with a gap in the server's records.
+    put("tls", bytes([0, 0, 0]) + data[3 + len(keys):], base + "-nokeys")
+    put("tls", data + bytes([3]) + struct.pack("<H", 100) + bytes([1, 5, 0]) + b"\x17\x03\x03\x00\x00", base + "-gap")
+
 for t in sorted(written):
     print("%-12s %d seeds" % (t, written[t]))
 PY

@@ -21,7 +21,12 @@ fuzz_target!(|data: &[u8]| {
     let name = NAMES[usize::from(pick) % NAMES.len()];
     let mut line = name.to_vec();
     line.extend_from_slice(b": ");
-    line.extend(value.iter().copied().filter(|b| !matches!(b, b'\r' | b'\n')));
+    line.extend(
+        value
+            .iter()
+            .copied()
+            .filter(|b| !matches!(b, b'\r' | b'\n')),
+    );
     if let Some(masked) = mask_line(&line) {
         assert_eq!(masked.len(), line.len(), "the masked line keeps its length");
         assert_eq!(&masked[..name.len()], name, "the header name is kept");

@@ -31,6 +31,18 @@ pub(super) mod msg {
     pub const KEY_UPDATE: u8 = 24;
 }
 
+/// What a tls-parser error says, without the bytes it holds.
+fn parse_error(what: &str, e: &nom7::Err<nom7::error::Error<&[u8]>>) -> String {
+    match e {
+        nom7::Err::Incomplete(_) => format!("{what}: truncated"),
+        nom7::Err::Error(e) | nom7::Err::Failure(e) => format!(
+            "{what}: malformed ({:?}, {} bytes before its end)",
+            e.code,
+            e.input.len()
+        ),
+    }
+}
+
 /// A value longer than this (a name, an ALPN protocol) is cut.
 const MAX_TEXT: usize = 255;
 
@@ -56,7 +68,7 @@ pub(super) struct ClientHello {
 
 pub(super) fn client_hello(body: &[u8]) -> Result<ClientHello, String> {
     let (_, ch) =
-        parse_tls_handshake_client_hello(body).map_err(|e| format!("ClientHello: {e:?}"))?;
+        parse_tls_handshake_client_hello(body).map_err(|e| parse_error("ClientHello", &e))?;
     let mut out = ClientHello {
         random: <[u8; 32]>::try_from(ch.random).map_err(|_| "ClientHello: short random")?,
         session_id: ch.session_id.unwrap_or_default().to_vec(),
@@ -135,7 +147,7 @@ pub(super) struct ServerHello {
 
 pub(super) fn server_hello(body: &[u8]) -> Result<ServerHello, String> {
     let (_, sh) =
-        parse_tls_handshake_server_hello(body).map_err(|e| format!("ServerHello: {e:?}"))?;
+        parse_tls_handshake_server_hello(body).map_err(|e| parse_error("ServerHello", &e))?;
     let random = <[u8; 32]>::try_from(sh.random).map_err(|_| "ServerHello: short random")?;
     let mut out = ServerHello {
         random,
@@ -173,7 +185,7 @@ pub(super) fn server_hello(body: &[u8]) -> Result<ServerHello, String> {
 pub(super) fn encrypted_extensions(body: &[u8]) -> Result<Option<String>, String> {
     let list = Cursor(body).vec16().ok_or("EncryptedExtensions: short")?;
     let (_, exts) = parse_tls_server_hello_extensions(list.0)
-        .map_err(|e| format!("EncryptedExtensions: {e:?}"))?;
+        .map_err(|e| parse_error("EncryptedExtensions", &e))?;
     Ok(exts.iter().find_map(|e| match e {
         TlsExtension::ALPN(p) => p.first().map(|p| text(p)),
         _ => None,
@@ -191,7 +203,7 @@ pub(super) fn certificates(body: &[u8], tls13: bool) -> Result<Vec<&[u8]>, Strin
                 Ok(c.cert_chain.iter().map(|c| c.data).collect())
             }
             Ok(_) => Err("Certificate: not a certificate list".into()),
-            Err(e) => Err(format!("Certificate: {e:?}")),
+            Err(e) => Err(parse_error("Certificate", &e)),
         };
     }
     let mut c = Cursor(body);

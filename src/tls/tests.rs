@@ -652,3 +652,52 @@ fn speed() {
         mb / secs
     );
 }
+
+fn rss_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        .unwrap_or(0)
+}
+
+/// The resident memory a full key log takes: the cap's worth of client randoms with the four
+/// TLS 1.3 secrets each (run alone: `cargo test --release --lib
+/// tls::tests::key_log_memory_at_the_cap -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn key_log_memory_at_the_cap() {
+    let before = rss_kb();
+    let mut log = KeyLog::default();
+    let labels = [
+        "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+        "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+        "CLIENT_TRAFFIC_SECRET_0",
+        "SERVER_TRAFFIC_SECRET_0",
+    ];
+    let secret = "ab".repeat(48);
+    let mut chunk = String::new();
+    for i in 0..DEFAULT_MAX_CLIENT_RANDOMS * 2 {
+        for label in labels {
+            chunk.push_str(&format!("{label} {:056x}{i:08x} {secret}\n", 0));
+        }
+        if chunk.len() > 60_000 {
+            log.add_chunk(chunk.as_bytes());
+            chunk.clear();
+        }
+    }
+    log.add_chunk(chunk.as_bytes());
+    log.finish_chunks();
+    let after = rss_kb();
+    assert_eq!(
+        log.stats().client_randoms,
+        DEFAULT_MAX_CLIENT_RANDOMS as u64
+    );
+    println!(
+        "{} client randoms with 4 secrets each: {} MB resident; TlsConn is {} bytes",
+        log.stats().client_randoms,
+        after.saturating_sub(before) / 1024,
+        std::mem::size_of::<TlsConn>()
+    );
+}

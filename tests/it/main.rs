@@ -28,5 +28,6 @@ mod shards;
 mod slice_dissects;
 mod slice_masking;
 mod threads;
+mod tls;
 mod util;
 mod verdicts;
