@@ -4,13 +4,16 @@
 //! receive [`Output`]s as they are decided; ask for [`Analyzer::stats`] at any moment.
 //!
 //! Inside, it is two halves joined by one ordered stream of [`ModelEvent`]s: the [`Front`]
-//! (stages 2 to 5: link, IP, TCP, HTTP) and the [`Model`] (stages 6 and 7: handshakes,
+//! (stages 2 to 5: link, IP, TCP, TLS, HTTP) and the [`Model`] (stages 6 and 7: handshakes,
 //! diagnosis). Nothing flows back from the model to the front, so `report --threads` runs
 //! the model on a thread of its own, fed by one front or by several, each reassembling a
 //! share of the connections ([`shard`]), and gets the outputs of one, in the same order.
 
 mod drive;
 pub mod shard;
+mod stream;
+
+use stream::on_stream;
 
 pub use drive::{run, Placed, Plan, Progress, Ran, RunError, Sink, Source};
 
@@ -20,15 +23,13 @@ use std::net::SocketAddr;
 use crate::capture::{Frame, Timestamp};
 use crate::diagnose::{diagnose, DiagnoseConfig, Finding};
 use crate::handshake::{
-    leg_of_shared, ConnEvent, ConnEventKind, CorrelateConfig, CorrelateStats, Correlator,
-    Handshake, Leg, SharedAuth, Side,
+    leg_of_shared, ConnEvent, CorrelateConfig, CorrelateStats, Correlator, Handshake, Leg,
+    SharedAuth, Side,
 };
-use crate::http::{Anomaly, Exchange, HttpConfig, HttpEvent, HttpStats, HttpTracker};
+use crate::http::{Anomaly, Exchange, HttpConfig, HttpStats, HttpTracker};
 use crate::net::{NetDecoder, NetStats};
-use crate::tcp::{
-    CloseReason, ConnId, Dir, Limit, OpenKind, StreamEvent, TcpConfig, TcpStats, TcpTable,
-};
-use crate::tls::{KeyLogStats, Passed, TlsConfig, TlsInfo, TlsStats, TlsStreams};
+use crate::tcp::{ConnId, Dir, Limit, StreamEvent, TcpConfig, TcpStats, TcpTable};
+use crate::tls::{KeyLogStats, TlsConfig, TlsInfo, TlsStats, TlsStreams};
 use shard::{Gauges, Item, Key};
 
 /// Options of the whole pipeline.
@@ -424,10 +425,14 @@ impl Analyzer {
         }
     }
 
-    /// Key log text, in whole lines, read beside the frames (key log files, pcapng
-    /// Decryption Secrets Blocks).
+    /// Key log text of the input, in whole lines (key log files): for every capture.
     pub fn add_key_text(&mut self, text: &[u8]) {
         self.front.add_key_text(text);
+    }
+
+    /// Key log text of the capture being read (pcapng Decryption Secrets Blocks).
+    pub fn add_capture_key_text(&mut self, text: &[u8]) {
+        self.front.add_capture_key_text(text);
     }
 
     /// Feeds one frame.
@@ -470,9 +475,14 @@ impl Front {
         }
     }
 
-    /// Key log text, in whole lines, read beside the frames.
+    /// Key log text of the input, in whole lines, read beside the frames (key log files).
     pub fn add_key_text(&mut self, text: &[u8]) {
         self.tls.add_key_text(text);
+    }
+
+    /// Key log text of the capture being read (pcapng Decryption Secrets Blocks).
+    pub fn add_capture_key_text(&mut self, text: &[u8]) {
+        self.tls.add_capture_key_text(text);
     }
 
     /// Feeds one frame.
@@ -581,6 +591,7 @@ impl Front {
         self.unit_start();
         self.tcp.forget_all_closed();
         self.net.forget_fragments();
+        self.tls.end_capture();
         self.drop_data.clear();
         self.unit_end(Key::boundary(self.seq, ConnId::MAX), out);
         out.with(Key::boundary(self.seq, ConnId::MAX), |sink| {
@@ -842,266 +853,6 @@ fn emit_handshake(
         handshake: h,
         findings,
     })));
-}
-
-fn on_stream(
-    tls: &mut TlsStreams,
-    http: &mut HttpTracker,
-    open: &mut HashMap<ConnId, Box<Connection>>,
-    drop_data: &mut Vec<ConnId>,
-    (model_frame, prepare_legs, forget_secrets, input): (u64, bool, bool, u32),
-    ev: &StreamEvent<'_>,
-    sink: &mut dyn FnMut(ModelEvent),
-) {
-    match *ev {
-        StreamEvent::Open {
-            conn,
-            ts,
-            client,
-            server,
-            kind,
-            ..
-        } => {
-            sink(ModelEvent::ConnOpen {
-                client,
-                server,
-                event: ConnEvent {
-                    conn,
-                    ts,
-                    frame: ev_frame(ev),
-                    kind: ConnEventKind::Open {
-                        handshake_seen: kind == OpenKind::Handshake,
-                    },
-                },
-            });
-            open.insert(
-                conn,
-                Box::new(Connection {
-                    id: conn,
-                    input,
-                    client,
-                    server,
-                    handshake_seen: kind == OpenKind::Handshake,
-                    first: ts,
-                    last: ts,
-                    ended: Ending::Open,
-                    fins: Vec::new(),
-                    rst: None,
-                    http: false,
-                    gap_bytes: 0,
-                    tls: None,
-                }),
-            );
-        }
-        StreamEvent::Data { conn, ts, .. } => touch(open, conn, ts),
-        StreamEvent::Gap {
-            conn, ts, len, dir, ..
-        } => {
-            sink(ModelEvent::Conn(ConnEvent {
-                conn,
-                ts,
-                frame: model_frame,
-                kind: ConnEventKind::Gap {
-                    by: Side::from(dir),
-                    len,
-                },
-            }));
-            if let Some(c) = open.get_mut(&conn) {
-                c.gap_bytes = c.gap_bytes.saturating_add(len);
-                c.last = c.last.max(ts);
-            }
-        }
-        StreamEvent::Fin {
-            conn,
-            dir,
-            ts,
-            frame,
-        }
-        | StreamEvent::Rst {
-            conn,
-            dir,
-            ts,
-            frame,
-        } => {
-            let by = Side::from(dir);
-            let rst = matches!(ev, StreamEvent::Rst { .. });
-            let kind = if rst {
-                ConnEventKind::Rst { by }
-            } else {
-                ConnEventKind::Fin { by }
-            };
-            sink(ModelEvent::Conn(ConnEvent {
-                conn,
-                ts,
-                frame,
-                kind,
-            }));
-            if let Some(c) = open.get_mut(&conn) {
-                let mark = TcpMark { ts, frame, by };
-                // A connection ends with a FIN from each side or with one RST: the first of
-                // each is the one that counts.
-                if rst {
-                    if c.rst.is_none() {
-                        c.rst = Some(mark);
-                    }
-                } else if !c.fins.iter().any(|f| f.by == by) {
-                    c.fins.push(mark);
-                }
-                c.last = c.last.max(ts);
-            }
-        }
-        StreamEvent::Closed { .. } | StreamEvent::LimitHit { .. } => {}
-    }
-    tls.push(ev, &mut |p| match p {
-        Passed::Stream(e) => to_http(
-            http,
-            open,
-            drop_data,
-            (prepare_legs, forget_secrets, input),
-            &e,
-            sink,
-        ),
-        Passed::Facts {
-            conn,
-            frame,
-            ts,
-            info,
-        } => {
-            let Some(c) = open.get_mut(&conn) else {
-                return;
-            };
-            fn chosen(i: &TlsInfo) -> Option<(u16, &str)> {
-                i.cipher_suite_id.zip(i.version.as_deref())
-            }
-            // Once, when the ServerHello chose: a line on the timelines of the connection.
-            if let (None, Some((cipher_suite, version))) =
-                (c.tls.as_deref().and_then(chosen), chosen(info))
-            {
-                sink(ModelEvent::Conn(ConnEvent {
-                    conn,
-                    ts,
-                    frame,
-                    kind: ConnEventKind::Tls {
-                        version: version_number(version),
-                        cipher_suite,
-                    },
-                }));
-            }
-            c.tls = Some(Box::new(info.clone()));
-        }
-        Passed::Alert {
-            conn,
-            dir,
-            frame,
-            ts,
-            level,
-            description,
-        } => sink(ModelEvent::Conn(ConnEvent {
-            conn,
-            ts,
-            frame,
-            kind: ConnEventKind::TlsAlert {
-                by: Side::from(dir),
-                level,
-                description,
-            },
-        })),
-        Passed::Ended { conn, info } => {
-            if let Some(c) = open.get_mut(&conn) {
-                c.tls = Some(info);
-            }
-        }
-    });
-    match *ev {
-        StreamEvent::Closed { conn, ts, reason } => {
-            if let Some(mut c) = open.remove(&conn) {
-                c.ended = match reason {
-                    CloseReason::Fin => Ending::Fin,
-                    CloseReason::Rst => Ending::Rst,
-                    CloseReason::Timeout => Ending::Timeout,
-                    CloseReason::Evicted => Ending::Evicted,
-                    CloseReason::Reused => Ending::Reused,
-                    CloseReason::EndOfInput => Ending::Open,
-                };
-                if reason != CloseReason::EndOfInput {
-                    c.last = c.last.max(ts);
-                }
-                sink(ModelEvent::Output(Output::Connection(c)));
-            }
-            sink(ModelEvent::ConnClosed { conn, ts });
-        }
-        StreamEvent::LimitHit { conn, ts, limit } => {
-            sink(ModelEvent::Output(Output::Limit { conn, ts, limit }))
-        }
-        _ => {}
-    }
-}
-
-/// Stage 4 over one stream event (of the TCP stage, or a TLS connection's plaintext).
-fn to_http(
-    http: &mut HttpTracker,
-    open: &mut HashMap<ConnId, Box<Connection>>,
-    drop_data: &mut Vec<ConnId>,
-    (prepare_legs, forget_secrets, input): (bool, bool, u32),
-    ev: &StreamEvent<'_>,
-    sink: &mut dyn FnMut(ModelEvent),
-) {
-    http.push(ev, &mut |hev| match hev {
-        HttpEvent::Detected { conn, .. } => {
-            if let Some(c) = open.get_mut(&conn) {
-                c.http = true;
-            }
-        }
-        HttpEvent::NotHttp { conn } => drop_data.push(conn),
-        HttpEvent::Exchange(mut x) => {
-            x.input = input;
-            let prep = if prepare_legs {
-                LegPrep::Made(leg_of_shared(&x, forget_secrets).map(Box::new))
-            } else {
-                LegPrep::Later
-            };
-            sink(ModelEvent::Exchange(x, prep));
-        }
-        HttpEvent::Anomaly {
-            conn,
-            dir,
-            ts,
-            anomaly,
-        } => sink(ModelEvent::Output(Output::HttpAnomaly {
-            conn,
-            dir,
-            ts,
-            anomaly,
-        })),
-    });
-}
-
-/// The wire value of a TLS version by its name (RFC 8446 4.2.1).
-fn version_number(name: &str) -> u16 {
-    match name {
-        "SSL 3.0" => 0x0300,
-        "TLS 1.0" => 0x0301,
-        "TLS 1.1" => 0x0302,
-        "TLS 1.2" => 0x0303,
-        "TLS 1.3" => 0x0304,
-        _ => 0,
-    }
-}
-
-fn ev_frame(ev: &StreamEvent<'_>) -> u64 {
-    match *ev {
-        StreamEvent::Open { frame, .. }
-        | StreamEvent::Data { frame, .. }
-        | StreamEvent::Fin { frame, .. }
-        | StreamEvent::Rst { frame, .. } => frame,
-        _ => 0,
-    }
-}
-
-fn touch(open: &mut HashMap<ConnId, Box<Connection>>, conn: ConnId, ts: Timestamp) {
-    if let Some(c) = open.get_mut(&conn) {
-        c.last = c.last.max(ts);
-    }
 }
 
 #[cfg(test)]

@@ -185,7 +185,7 @@ fn one_thread(mut source: MergedSource, config: Config, sink: &mut dyn Sink) -> 
             };
             sink.frame(&frame, at);
         }
-        keys_between(&mut source, &mut |text| analyzer.add_key_text(text));
+        keys_between(&mut source, &mut |text| analyzer.add_capture_key_text(text));
         n = n.wrapping_add(1);
         if n % CHECK_EVERY == 0 {
             if sink.stopped() {
@@ -380,7 +380,7 @@ fn shard_loop(
         // time does it. Where it is done does not change the leg (a pure function).
         front.prepare_legs = out.in_flight.load(Ordering::Relaxed) >= out.behind;
         front.push_sharded(&frame, &mut items);
-        keys_between(&mut source, &mut |text| front.add_key_text(text));
+        keys_between(&mut source, &mut |text| front.add_capture_key_text(text));
         frames = frames.saturating_add(1);
         // Empty batches too, now and then: the merge waits for every shard's word that it
         // has nothing before the next event.

@@ -445,9 +445,11 @@ impl Merger {
         }
         let mut st = *first;
         let (mut tcp, mut http) = (crate::tcp::TcpStats::default(), super::HttpStats::default());
+        let mut tls = crate::tls::TlsStats::default();
         for s in shards {
             tcp = add_tcp(tcp, &s.tcp);
             http = add_http(http, &s.http);
+            tls = tls.add(&s.tls);
         }
         let [open, reorder, held, _] = self.peak;
         tcp.peak_open_connections = open;
@@ -456,6 +458,8 @@ impl Merger {
         http.buffered_bytes = self.sum[2];
         st.tcp = tcp;
         st.http = http;
+        // Every shard reads the same key logs: the first's key counters are everyone's.
+        st.tls = tls;
         st
     }
 

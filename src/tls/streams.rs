@@ -47,6 +47,17 @@ pub struct TlsStats {
     pub plaintext_bytes: u64,
 }
 
+impl TlsStats {
+    /// Two shards' counters as one's.
+    pub fn add(self, o: &TlsStats) -> TlsStats {
+        TlsStats {
+            connections: self.connections.saturating_add(o.connections),
+            decrypted: self.decrypted.saturating_add(o.decrypted),
+            plaintext_bytes: self.plaintext_bytes.saturating_add(o.plaintext_bytes),
+        }
+    }
+}
+
 struct Tls {
     conn: TlsConn,
     /// The plaintext handed on so far, per direction: the offsets of its stream events.
@@ -57,6 +68,9 @@ struct Tls {
 pub struct TlsStreams {
     config: TlsConfig,
     keys: KeyLog,
+    /// The keys before the capture being read added its own (its pcapng Decryption Secrets
+    /// Blocks): what the next capture starts with.
+    before_capture: Option<KeyLog>,
     conns: HashMap<ConnId, Box<Tls>>,
     stats: TlsStats,
 }
@@ -82,15 +96,31 @@ impl TlsStreams {
         TlsStreams {
             config,
             keys: KeyLog::default(),
+            before_capture: None,
             conns: HashMap::default(),
             stats: TlsStats::default(),
         }
     }
 
-    /// Key log text, in whole lines (key log files and pcapng Decryption Secrets Blocks, read
-    /// beside the frames).
+    /// Key log text of the input (key log files), in whole lines: for every capture.
     pub fn add_key_text(&mut self, text: &[u8]) {
         self.keys.add_text(text);
+    }
+
+    /// Key log text of the capture being read (its pcapng Decryption Secrets Blocks): its
+    /// own, forgotten when it ends ([`TlsStreams::end_capture`]), as everything else of it.
+    pub fn add_capture_key_text(&mut self, text: &[u8]) {
+        if self.before_capture.is_none() {
+            self.before_capture = Some(self.keys.clone());
+        }
+        self.keys.add_text(text);
+    }
+
+    /// The capture being read ended: its own keys go.
+    pub fn end_capture(&mut self) {
+        if let Some(keys) = self.before_capture.take() {
+            self.keys = keys;
+        }
     }
 
     pub fn key_stats(&self) -> KeyLogStats {

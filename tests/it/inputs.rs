@@ -228,8 +228,14 @@ fn split(whole: &Path, dir: &Path, packets: u32) -> Vec<PathBuf> {
     let out = dir.join(format!("{stem}.pcapng"));
     // editcap 4.0 writes nothing read from a file that holds a Decryption Secrets Block
     // ("can't be written as a pcapng file", --discard-all-secrets too): cut a copy without
-    // them, which authscope reads as it reads the whole (it does not use TLS secrets).
+    // them, and put them back into the first part, after its section header.
     let bytes = std::fs::read(whole).unwrap();
+    let secrets: Vec<u8> = pcapng_blocks(&bytes)
+        .unwrap_or_default()
+        .iter()
+        .filter(|(t, _)| *t == PCAPNG_DSB)
+        .flat_map(|(_, b)| b.iter().copied())
+        .collect();
     let source = match pcapng_blocks(&bytes) {
         Some(blocks) if blocks.iter().any(|(t, _)| *t == PCAPNG_DSB) => {
             let copy = dir.join(format!("without-secrets-{stem}.pcapng"));
@@ -264,5 +270,17 @@ fn split(whole: &Path, dir: &Path, packets: u32) -> Vec<PathBuf> {
         })
         .collect();
     parts.sort();
+    if let (false, Some(first)) = (secrets.is_empty(), parts.first()) {
+        let part = std::fs::read(first).unwrap();
+        let blocks = pcapng_blocks(&part).unwrap();
+        let mut with: Vec<u8> = Vec::new();
+        for (i, (_, b)) in blocks.iter().enumerate() {
+            with.extend_from_slice(b);
+            if i == 0 {
+                with.extend_from_slice(&secrets);
+            }
+        }
+        std::fs::write(first, with).unwrap();
+    }
     parts
 }

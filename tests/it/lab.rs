@@ -1,6 +1,8 @@
 //! The lab's scenario captures (captures/, made by scripts/lab/): each names the expected
 //! handshakes with the right user, SPN, outcome and exactly the expected finding codes.
 
+use std::path::Path;
+
 use authscope::report::{run, Format, Options};
 
 use super::util::{captures_in, pcapng_blocks, root, PCAPNG_DSB};
@@ -486,6 +488,44 @@ fn every_lab_capture_has_a_case() {
     }
 }
 
+/// The JSON report of a capture (every exchange listed), with a key log.
+fn json_doc(path: &Path, keylog: Option<&Path>) -> serde_json::Value {
+    let opts = Options {
+        format: Format::Json,
+        exchanges: authscope::report::ExchangeFilter::All,
+        all_handshakes: true,
+        key_logs: keylog.map(Path::to_path_buf).into_iter().collect(),
+        ..Options::default()
+    };
+    let mut out = Vec::new();
+    run(&[path.to_path_buf()], &opts, &mut out).unwrap();
+    serde_json::from_slice(&out).unwrap()
+}
+
+/// What a report concludes: each handshake's scheme, user, domain and outcome, and the
+/// findings' codes and severities.
+fn verdicts(doc: &serde_json::Value) -> (Vec<String>, Vec<String>) {
+    let hs = doc["handshakes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            format!(
+                "{} {} {} {}",
+                h["scheme"], h["user"], h["domain"], h["outcome"]
+            )
+        })
+        .collect();
+    let mut fs: Vec<String> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| format!("{} {}", f["code"], f["severity"]))
+        .collect();
+    fs.sort();
+    (hs, fs)
+}
+
 /// Whether a pcapng file holds a Decryption Secrets Block with TLS key log lines (pcapng
 /// 4.7: secrets type 0x544c534b).
 fn has_tls_secrets_block(bytes: &[u8]) -> bool {
@@ -498,7 +538,7 @@ fn has_tls_secrets_block(bytes: &[u8]) -> bool {
 }
 
 #[test]
-fn https_captures_come_with_their_tls_secrets_and_read_as_tls_only() {
+fn https_captures_with_their_secrets_report_what_plain_http_reports() {
     let dir = root().join("captures");
     for (name, plain) in NEEDS_TLS_SECRETS {
         let path = dir.join(name);
@@ -533,22 +573,40 @@ fn https_captures_come_with_their_tls_secrets_and_read_as_tls_only() {
                 "{name}: {plain} is no lab capture"
             );
         }
-        let opts = Options {
-            format: Format::Json,
-            exchanges: authscope::report::ExchangeFilter::All,
-            all_handshakes: true,
-            ..Options::default()
-        };
-        let mut out = Vec::new();
-        run(&[path], &opts, &mut out).unwrap();
-        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        for what in ["exchanges", "handshakes", "findings", "anomalies"] {
-            assert_eq!(doc[what], serde_json::json!([]), "{name}: {what}");
+        let dsb = name.ends_with(".pcapng");
+        if !dsb {
+            // Without its secrets: TLS connections, nothing of HTTP, and a warning that says
+            // which server was not decrypted.
+            let doc = json_doc(&path, None);
+            for what in ["exchanges", "handshakes", "findings", "anomalies"] {
+                assert_eq!(doc[what], serde_json::json!([]), "{name}: {what}");
+            }
+            let conns = doc["connections"].as_array().unwrap();
+            assert!(
+                !conns.is_empty() && conns.iter().all(|c| c["tls"].is_object()),
+                "{name}"
+            );
+            assert!(
+                doc["summary"]["warnings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|w| w
+                        .as_str()
+                        .unwrap()
+                        .contains("not decrypted (no key log given)")),
+                "{name}: {}",
+                doc["summary"]["warnings"]
+            );
         }
-        assert!(
-            doc["connections"].as_array().is_some_and(|c| !c.is_empty()),
-            "{name}"
-        );
+        // With them: what the same scenario over plain HTTP reports.
+        let secrets = (!dsb).then_some(keylog.as_path());
+        let doc = json_doc(&path, secrets);
+        assert!(!doc["exchanges"].as_array().unwrap().is_empty(), "{name}");
+        if let Some(plain) = plain {
+            let want = verdicts(&json_doc(&dir.join(plain), None));
+            assert_eq!(verdicts(&doc), want, "{name} against {plain}");
+        }
     }
     // Every key log in captures/ is that of an HTTPS capture listed here.
     for e in std::fs::read_dir(&dir).unwrap() {

@@ -1,0 +1,270 @@
+//! Stages 3 to 5 over one stream event of the TCP stage: the connection's record (its FINs,
+//! RST, gaps and TLS facts), the TLS stage, then the HTTP stage, and what the model is told.
+
+use super::{Connection, Ending, LegPrep, ModelEvent, Output, TcpMark};
+use crate::capture::Timestamp;
+use crate::handshake::{leg_of_shared, ConnEvent, ConnEventKind, Side};
+use crate::http::{HttpEvent, HttpTracker};
+use crate::map::Map as HashMap;
+use crate::tcp::{CloseReason, ConnId, OpenKind, StreamEvent};
+use crate::tls::{Passed, TlsInfo, TlsStreams};
+
+pub(super) fn on_stream(
+    tls: &mut TlsStreams,
+    http: &mut HttpTracker,
+    open: &mut HashMap<ConnId, Box<Connection>>,
+    drop_data: &mut Vec<ConnId>,
+    (model_frame, prepare_legs, forget_secrets, input): (u64, bool, bool, u32),
+    ev: &StreamEvent<'_>,
+    sink: &mut dyn FnMut(ModelEvent),
+) {
+    match *ev {
+        StreamEvent::Open {
+            conn,
+            ts,
+            client,
+            server,
+            kind,
+            ..
+        } => {
+            sink(ModelEvent::ConnOpen {
+                client,
+                server,
+                event: ConnEvent {
+                    conn,
+                    ts,
+                    frame: ev_frame(ev),
+                    kind: ConnEventKind::Open {
+                        handshake_seen: kind == OpenKind::Handshake,
+                    },
+                },
+            });
+            open.insert(
+                conn,
+                Box::new(Connection {
+                    id: conn,
+                    input,
+                    client,
+                    server,
+                    handshake_seen: kind == OpenKind::Handshake,
+                    first: ts,
+                    last: ts,
+                    ended: Ending::Open,
+                    fins: Vec::new(),
+                    rst: None,
+                    http: false,
+                    gap_bytes: 0,
+                    tls: None,
+                }),
+            );
+        }
+        StreamEvent::Data { conn, ts, .. } => touch(open, conn, ts),
+        StreamEvent::Gap {
+            conn, ts, len, dir, ..
+        } => {
+            sink(ModelEvent::Conn(ConnEvent {
+                conn,
+                ts,
+                frame: model_frame,
+                kind: ConnEventKind::Gap {
+                    by: Side::from(dir),
+                    len,
+                },
+            }));
+            if let Some(c) = open.get_mut(&conn) {
+                c.gap_bytes = c.gap_bytes.saturating_add(len);
+                c.last = c.last.max(ts);
+            }
+        }
+        StreamEvent::Fin {
+            conn,
+            dir,
+            ts,
+            frame,
+        }
+        | StreamEvent::Rst {
+            conn,
+            dir,
+            ts,
+            frame,
+        } => {
+            let by = Side::from(dir);
+            let rst = matches!(ev, StreamEvent::Rst { .. });
+            let kind = if rst {
+                ConnEventKind::Rst { by }
+            } else {
+                ConnEventKind::Fin { by }
+            };
+            sink(ModelEvent::Conn(ConnEvent {
+                conn,
+                ts,
+                frame,
+                kind,
+            }));
+            if let Some(c) = open.get_mut(&conn) {
+                let mark = TcpMark { ts, frame, by };
+                // A connection ends with a FIN from each side or with one RST: the first of
+                // each is the one that counts.
+                if rst {
+                    if c.rst.is_none() {
+                        c.rst = Some(mark);
+                    }
+                } else if !c.fins.iter().any(|f| f.by == by) {
+                    c.fins.push(mark);
+                }
+                c.last = c.last.max(ts);
+            }
+        }
+        StreamEvent::Closed { .. } | StreamEvent::LimitHit { .. } => {}
+    }
+    tls.push(ev, &mut |p| match p {
+        Passed::Stream(e) => to_http(
+            http,
+            open,
+            drop_data,
+            (prepare_legs, forget_secrets, input),
+            &e,
+            sink,
+        ),
+        Passed::Facts {
+            conn,
+            frame,
+            ts,
+            info,
+        } => {
+            let Some(c) = open.get_mut(&conn) else {
+                return;
+            };
+            fn chosen(i: &TlsInfo) -> Option<(u16, &str)> {
+                i.cipher_suite_id.zip(i.version.as_deref())
+            }
+            // Once, when the ServerHello chose: a line on the timelines of the connection.
+            if let (None, Some((cipher_suite, version))) =
+                (c.tls.as_deref().and_then(chosen), chosen(info))
+            {
+                sink(ModelEvent::Conn(ConnEvent {
+                    conn,
+                    ts,
+                    frame,
+                    kind: ConnEventKind::Tls {
+                        version: version_number(version),
+                        cipher_suite,
+                    },
+                }));
+            }
+            c.tls = Some(Box::new(info.clone()));
+        }
+        Passed::Alert {
+            conn,
+            dir,
+            frame,
+            ts,
+            level,
+            description,
+        } => sink(ModelEvent::Conn(ConnEvent {
+            conn,
+            ts,
+            frame,
+            kind: ConnEventKind::TlsAlert {
+                by: Side::from(dir),
+                level,
+                description,
+            },
+        })),
+        Passed::Ended { conn, info } => {
+            if let Some(c) = open.get_mut(&conn) {
+                c.tls = Some(info);
+            }
+        }
+    });
+    match *ev {
+        StreamEvent::Closed { conn, ts, reason } => {
+            if let Some(mut c) = open.remove(&conn) {
+                c.ended = match reason {
+                    CloseReason::Fin => Ending::Fin,
+                    CloseReason::Rst => Ending::Rst,
+                    CloseReason::Timeout => Ending::Timeout,
+                    CloseReason::Evicted => Ending::Evicted,
+                    CloseReason::Reused => Ending::Reused,
+                    CloseReason::EndOfInput => Ending::Open,
+                };
+                if reason != CloseReason::EndOfInput {
+                    c.last = c.last.max(ts);
+                }
+                sink(ModelEvent::Output(Output::Connection(c)));
+            }
+            sink(ModelEvent::ConnClosed { conn, ts });
+        }
+        StreamEvent::LimitHit { conn, ts, limit } => {
+            sink(ModelEvent::Output(Output::Limit { conn, ts, limit }))
+        }
+        _ => {}
+    }
+}
+
+/// Stage 4 over one stream event (of the TCP stage, or a TLS connection's plaintext).
+fn to_http(
+    http: &mut HttpTracker,
+    open: &mut HashMap<ConnId, Box<Connection>>,
+    drop_data: &mut Vec<ConnId>,
+    (prepare_legs, forget_secrets, input): (bool, bool, u32),
+    ev: &StreamEvent<'_>,
+    sink: &mut dyn FnMut(ModelEvent),
+) {
+    http.push(ev, &mut |hev| match hev {
+        HttpEvent::Detected { conn, .. } => {
+            if let Some(c) = open.get_mut(&conn) {
+                c.http = true;
+            }
+        }
+        HttpEvent::NotHttp { conn } => drop_data.push(conn),
+        HttpEvent::Exchange(mut x) => {
+            x.input = input;
+            let prep = if prepare_legs {
+                LegPrep::Made(leg_of_shared(&x, forget_secrets).map(Box::new))
+            } else {
+                LegPrep::Later
+            };
+            sink(ModelEvent::Exchange(x, prep));
+        }
+        HttpEvent::Anomaly {
+            conn,
+            dir,
+            ts,
+            anomaly,
+        } => sink(ModelEvent::Output(Output::HttpAnomaly {
+            conn,
+            dir,
+            ts,
+            anomaly,
+        })),
+    });
+}
+
+/// The wire value of a TLS version by its name (RFC 8446 4.2.1).
+fn version_number(name: &str) -> u16 {
+    match name {
+        "SSL 3.0" => 0x0300,
+        "TLS 1.0" => 0x0301,
+        "TLS 1.1" => 0x0302,
+        "TLS 1.2" => 0x0303,
+        "TLS 1.3" => 0x0304,
+        _ => 0,
+    }
+}
+
+fn ev_frame(ev: &StreamEvent<'_>) -> u64 {
+    match *ev {
+        StreamEvent::Open { frame, .. }
+        | StreamEvent::Data { frame, .. }
+        | StreamEvent::Fin { frame, .. }
+        | StreamEvent::Rst { frame, .. } => frame,
+        _ => 0,
+    }
+}
+
+fn touch(open: &mut HashMap<ConnId, Box<Connection>>, conn: ConnId, ts: Timestamp) {
+    if let Some(c) = open.get_mut(&conn) {
+        c.last = c.last.max(ts);
+    }
+}
