@@ -449,7 +449,7 @@ impl Merger {
         for s in shards {
             tcp = add_tcp(tcp, &s.tcp);
             http = add_http(http, &s.http);
-            tls = tls.add(&s.tls);
+            tls = tls.plus(&s.tls);
         }
         let [open, reorder, held, _] = self.peak;
         tcp.peak_open_connections = open;

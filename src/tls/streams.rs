@@ -49,7 +49,7 @@ pub struct TlsStats {
 
 impl TlsStats {
     /// Two shards' counters as one's.
-    pub fn add(self, o: &TlsStats) -> TlsStats {
+    pub fn plus(self, o: &TlsStats) -> TlsStats {
         TlsStats {
             connections: self.connections.saturating_add(o.connections),
             decrypted: self.decrypted.saturating_add(o.decrypted),
