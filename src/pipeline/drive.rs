@@ -26,6 +26,17 @@ pub enum Source {
     Live(Box<crate::capture::live::LiveSource>),
 }
 
+impl Source {
+    /// The capture files, when the input is files.
+    pub fn files(&self) -> Option<&MergedSource> {
+        match self {
+            Source::Files(f) => Some(f),
+            #[cfg(feature = "live")]
+            Source::Live(_) => None,
+        }
+    }
+}
+
 /// How many threads analyse the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {

@@ -259,7 +259,9 @@ struct Feed<'a> {
     /// When the last batch went.
     sent: Instant,
     /// (when, packets captured) about a second ago, for a live capture's rate.
+    #[cfg(feature = "live")]
     rate_from: (Instant, u64),
+    #[cfg(feature = "live")]
     rate: f64,
     /// The UI is gone.
     gone: bool,
@@ -280,7 +282,9 @@ impl Feed<'_> {
             tx,
             stop,
             sent: Instant::now(),
+            #[cfg(feature = "live")]
             rate_from: (Instant::now(), 0),
+            #[cfg(feature = "live")]
             rate: 0.0,
             gone: false,
         }
@@ -357,7 +361,7 @@ fn run(job: Job) {
         stop,
     } = job;
     let mut c = Collect::new(reveal, spool);
-    if let Source::Files(files) = &input {
+    if let Some(files) = input.files() {
         c.captures_of(files);
     }
     let mut feed = Feed::new(&mut c, Some(&tx), Some(&stop));
