@@ -17,7 +17,7 @@ them (a pcapng is read from a copy without its Decryption Secrets Blocks): its H
 then TLS records, not HTTP. tshark's reading with the secrets is kept beside, under
   tls        {"secrets": where they are, "decrypted": {streams, requests, responses,
              request_frames, response_frames}}
-for the tests of TLS decryption to come.
+for the tests of TLS decryption.
 Needs tshark; the tests read the JSON, so `cargo test` does not.
 """
 import glob

@@ -163,6 +163,9 @@ HEAD
   pre-master secret, keyed by the first bytes of its encrypted form) besides the
   `CLIENT_RANDOM` one. Python's default cipher list has neither suite: for the cipher
   variants requests-ntlm offers OpenSSL's `DEFAULT` list.
+- The refused TLS handshakes (`https-tls-alert-*.pcap`) are TLS 1.2: in TLS 1.3 every alert
+  after the ServerHello is encrypted, so a capture without keys would show none. They have
+  no key log: the handshake stops before the client has secrets to write.
 TAIL
     } >"$out"
     lab_log "wrote $out"

@@ -21,10 +21,18 @@
 #   https-ntlm-success-dsb.pcapng                                  https-ntlm-success.pcap with its
 #                                                                  key log inside (editcap
 #                                                                  --inject-secrets), no .keylog
+#   https-tls-alert-unknown-ca.pcap                                curl --tls-max 1.2 without the
+#                                                                  lab CA: the client's alert
+#   https-tls-alert-handshake-failure.pcap                         no cipher suite in common: the
+#                                                                  server's handshake_failure
+#   https-tls-alert-protocol-version.pcap                          a TLS 1.3 server, a TLS 1.2
+#                                                                  client: protocol_version
+#                                                                  (these three write no key log:
+#                                                                  no TLS session was made)
 # Without options both ends pick TLS 1.3 with TLS_AES_256_GCM_SHA384 (OpenSSL 3.0's first
 # choice); the checks fail on any other protocol or suite than the one named.
 #
-#   scripts/lab/https.sh [SCENARIO...]   basic digest ntlm kerberos ciphers dsb (default: all;
+#   scripts/lab/https.sh [SCENARIO...]   basic digest ntlm kerberos ciphers dsb alerts (default: all;
 #                                        dsb needs https-ntlm-success.pcap and its key log)
 set -euo pipefail
 # the family scripts read the port as they are sourced
@@ -58,9 +66,14 @@ _https_record() {
         SSLKEYLOGFILE="$HTTPS_TMP/keylog" "$@" >"$HTTPS_TMP/out"
         lab_capture_stop
         HTTPS_OUT="$(cat "$HTTPS_TMP/out")"
-        [ -s "$HTTPS_TMP/keylog" ] || lab_fail "$name: the client wrote no TLS key log"
-        install -m 644 "$HTTPS_TMP/keylog" "$keylog"
-        chown --reference="$LAB_CAPTURES" "$keylog"
+        if [ "${HTTPS_NO_SESSION:-0}" = 1 ]; then
+            # a handshake refused before its keys were made: nothing to log
+            [ ! -s "$HTTPS_TMP/keylog" ] || lab_fail "$name: the client logged TLS secrets of a refused handshake"
+        else
+            [ -s "$HTTPS_TMP/keylog" ] || lab_fail "$name: the client wrote no TLS key log"
+            install -m 644 "$HTTPS_TMP/keylog" "$keylog"
+            chown --reference="$LAB_CAPTURES" "$keylog"
+        fi
         gaps="$(lab_capture_gaps "$HTTPS_FILE" tls)"
         [ -n "$gaps" ] || return 0
         lab_log "$name.pcap: the capture lost packets ($gaps); recording it again (try $try of $HTTPS_TRIES)"
@@ -320,11 +333,54 @@ https_dsb() {
     lab_log "https-ntlm-success-dsb: $(lab_summary "$f")"
 }
 
+# --- TLS refused before any HTTP ------------------------------------------------------------
+
+# _https_expect_alert FILE BY DESC NAME: one TLS connection, one alert in clear, from BY
+# (client or server), description DESC (RFC 5246 7.2), and no HTTP even for tshark.
+_https_expect_alert() {
+    local f="$1" by="$2" desc="$3" what="$4" src
+    src="$LAB_CLIENT_ADDR"
+    [ "$by" = client ] || src="$BASIC_ADDR"
+    lab_expect "$f" 'tls.handshake.type == 1' eq 1 "one ClientHello"
+    lab_expect "$f" 'tls.alert_message' eq 1 "one TLS alert"
+    lab_expect "$f" "tls.alert_message.desc == $desc && ip.src == $src" eq 1 "the $by's alert $what ($desc)"
+    lab_expect "$f" 'http' eq 0 "no HTTP"
+}
+
+# Each row: capture name, who sends the alert, its number and name, the client's curl
+# options, then the server's mod_ssl directives. TLS 1.2 at most: a TLS 1.3 alert after the
+# ServerHello is encrypted. unknown_ca: curl is not given the lab CA.
+HTTPS_ALERTS=(
+    "https-tls-alert-unknown-ca|client|48|unknown_ca|--tls-max 1.2"
+    "https-tls-alert-handshake-failure|server|40|handshake_failure|--tls-max 1.2 --ciphers ECDHE-RSA-AES128-GCM-SHA256|SSLProtocol -all +TLSv1.2|SSLCipherSuite ECDHE-RSA-AES256-GCM-SHA384"
+    "https-tls-alert-protocol-version|server|70|protocol_version|--tls-max 1.2|SSLProtocol -all +TLSv1.3"
+)
+
+https_alerts() {
+    local filter="host $BASIC_ADDR and tcp port $BASIC_PORT" row name by desc what opts tls f
+    for row in "${HTTPS_ALERTS[@]}"; do
+        IFS='|' read -r name by desc what opts _ <<<"$row"
+        IFS='|' read -ra LAB_TLS_SERVER_CONF <<<"$(cut -d'|' -f6- <<<"$row")"
+        tls=1
+        [ "$what" != unknown_ca ] || tls=0
+        basic_server_start
+        # shellcheck disable=SC2086 # the options are words
+        LAB_TLS="$tls" HTTPS_NO_SESSION=1 _https_record "$name" "$filter" \
+            lab_curl $opts -u "$BASIC_USER:$BASIC_PASS" "$BASIC_URL"
+        f="$HTTPS_FILE"
+        [ "$HTTPS_OUT" = 000 ] || lab_fail "$name: curl got HTTP $HTTPS_OUT, expected no answer"
+        _https_expect_alert "$f" "$by" "$desc" "$what"
+        lab_log "$name: $(lab_summary "$f")"
+        lab_stop apache2
+    done
+    LAB_TLS_SERVER_CONF=()
+}
+
 https_main() {
     lab_need_root
     lab_need apache2 htpasswd openssl tcpdump tshark editcap curl krb5kdc kdb5_util kadmin.local kinit
     [ -x "$LAB_PY" ] || lab_fail "no Python venv at $LAB_VENV (run scripts/lab/all.sh, which makes it)"
-    local all=(basic digest ntlm kerberos ciphers dsb) s
+    local all=(basic digest ntlm kerberos ciphers dsb alerts) s
     [ $# -gt 0 ] || set -- "${all[@]}"
     for s in "$@"; do
         [[ " ${all[*]} " == *" $s "* ]] || lab_fail "unknown https scenario '$s' (${all[*]})"
