@@ -307,7 +307,8 @@ mod tests {
             findings: vec![Finding {
                 code: "ntlm-connection-closed",
                 severity: Severity::Error,
-                handshake: 7,
+                handshake: Some(7),
+                subject: None,
                 proxy: false,
                 summary: String::new(),
                 evidence: vec![],

@@ -219,6 +219,9 @@ pub enum Output {
     Exchange(Box<Exchange>, SharedAuth),
     /// A handshake that nothing more can join, judged.
     Handshake(Box<Analysed>),
+    /// A finding about connections no handshake holds (what a server's TLS said), decided
+    /// once the input ended.
+    Finding(Box<Finding>),
     /// Something odd in an HTTP stream.
     HttpAnomaly {
         conn: ConnId,

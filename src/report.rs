@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use crate::capture::{CaptureError, MergedSource};
-use crate::diagnose::{is_symptom, Severity};
+use crate::diagnose::{is_symptom, Finding, Severity};
 use crate::document::{self, DocumentOptions, Inputs, JsonDocument, ReadError, Tally, Writer};
 use crate::handshake::{Outcome, TimelineWhat};
 use crate::pipeline::{Analysed, Config, Output, Plan, RunError, Source};
@@ -166,8 +166,10 @@ struct Plain<'k> {
 impl Writer for Plain<'_> {
     fn take(&mut self, o: Output, out: &mut dyn Write) {
         self.tally.summary.count(&o);
-        let Output::Handshake(mut a) = o else {
-            return;
+        let mut a = match o {
+            Output::Handshake(a) => a,
+            Output::Finding(f) => return self.connection_finding(&f, out),
+            _ => return,
         };
         if !(self.keep)(&a) {
             return;
@@ -215,6 +217,17 @@ impl Writer for Plain<'_> {
 }
 
 impl Plain<'_> {
+    /// A finding about connections: a line of its own in NDJSON, in the findings of the
+    /// text.
+    fn connection_finding(&mut self, f: &Finding, out: &mut dyn Write) {
+        if self.ndjson {
+            self.tally.check(write_line(out, "finding", f));
+        } else {
+            let subject = f.subject.clone().unwrap_or_default();
+            self.group_one(f, None, || subject);
+        }
+    }
+
     fn keep_for_text(&mut self, a: Analysed) {
         self.group(&a);
         let bytes = a.handshake.approx_bytes();
@@ -246,38 +259,43 @@ impl Plain<'_> {
     /// Text: counts the handshake's findings by code.
     fn group(&mut self, a: &Analysed) {
         for f in &a.findings {
-            let g = self.groups.entry(f.code).or_insert_with(|| Group {
-                severity: f.severity,
-                code: f.code,
-                count: 0,
-                variants: Vec::new(),
-                more: 0,
+            self.group_one(f, Some(a.handshake.id), || target(&a.handshake));
+        }
+    }
+
+    /// Text: counts one finding, of handshake `id` or about connections.
+    fn group_one(&mut self, f: &Finding, id: Option<u64>, target: impl FnOnce() -> String) {
+        let g = self.groups.entry(f.code).or_insert_with(|| Group {
+            severity: f.severity,
+            code: f.code,
+            count: 0,
+            variants: Vec::new(),
+            more: 0,
+        });
+        g.count = g.count.saturating_add(1);
+        // A code's severity can rise with the case (a reset that ends the handshake).
+        g.severity = g.severity.max(f.severity);
+        let same = g
+            .variants
+            .iter()
+            .position(|v| v.summary == f.summary && v.next_step == f.next_step);
+        if let Some(v) = same.and_then(|i| g.variants.get_mut(i)) {
+            v.count = v.count.saturating_add(1);
+            if let Some(id) = id.filter(|_| v.examples.len() < EXAMPLES) {
+                v.examples.push(id);
+            }
+            return;
+        }
+        if g.variants.len() < EXAMPLES {
+            g.variants.push(Variant {
+                summary: f.summary.clone(),
+                next_step: f.next_step.clone(),
+                target: target(),
+                count: 1,
+                examples: id.into_iter().collect(),
             });
-            g.count = g.count.saturating_add(1);
-            // A code's severity can rise with the case (a reset that ends the handshake).
-            g.severity = g.severity.max(f.severity);
-            let same = g
-                .variants
-                .iter()
-                .position(|v| v.summary == f.summary && v.next_step == f.next_step);
-            if let Some(v) = same.and_then(|i| g.variants.get_mut(i)) {
-                v.count = v.count.saturating_add(1);
-                if v.examples.len() < EXAMPLES {
-                    v.examples.push(a.handshake.id);
-                }
-                continue;
-            }
-            if g.variants.len() < EXAMPLES {
-                g.variants.push(Variant {
-                    summary: f.summary.clone(),
-                    next_step: f.next_step.clone(),
-                    target: target(&a.handshake),
-                    count: 1,
-                    examples: vec![a.handshake.id],
-                });
-            } else {
-                g.more = g.more.saturating_add(1);
-            }
+        } else {
+            g.more = g.more.saturating_add(1);
         }
     }
 }

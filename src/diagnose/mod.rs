@@ -2,11 +2,14 @@
 //! evidence, a one-sentence summary and a next step (DIAGNOSIS.md; the reasons behind each are
 //! in the IIS article on 401.1, 401.2 and 401.3 and WINDOWS-AUTH-FACTS.md).
 
+mod connections;
 mod rules;
 
 use crate::handshake::Handshake;
 use crate::tcp::ConnId;
 
+pub use connections::Connections;
+use rules::severity_of;
 pub use rules::{is_symptom, CODES};
 
 /// How bad a finding is.
@@ -41,13 +44,19 @@ pub struct Evidence {
     pub note: String,
 }
 
-/// One finding about one handshake.
+/// One finding about one handshake, or about connections no handshake holds (a server's
+/// TLS, see [`Connections`]).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
     /// Stable kebab-case code (`ntlm-connection-closed`).
     pub code: &'static str,
     pub severity: Severity,
-    pub handshake: u64,
+    /// The handshake it is about; none for a finding about connections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<u64>,
+    /// What a finding about connections is about: the server, by name or address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     /// True when it is about proxy authentication (407).
     pub proxy: bool,
     pub summary: String,

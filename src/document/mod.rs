@@ -14,7 +14,7 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use crate::auth::{AuthHeader, HeaderKind, RevealSecrets};
-use crate::diagnose::Severity;
+use crate::diagnose::{Finding, Severity};
 use crate::handshake::{Outcome, SharedAuth};
 use crate::http::{Exchange, Header};
 use crate::json;
@@ -255,17 +255,22 @@ impl Summary {
                     .or_default();
                 *n = n.saturating_add(1);
                 for f in &a.findings {
-                    let n = self.findings.entry(f.code).or_default();
-                    *n = n.saturating_add(1);
-                    let n = self
-                        .findings_by_severity
-                        .entry(f.severity.label())
-                        .or_default();
-                    *n = n.saturating_add(1);
-                    self.worst = self.worst.max(Some(f.severity));
+                    self.finding(f);
                 }
             }
+            Output::Finding(f) => self.finding(f),
         }
+    }
+
+    fn finding(&mut self, f: &Finding) {
+        let n = self.findings.entry(f.code).or_default();
+        *n = n.saturating_add(1);
+        let n = self
+            .findings_by_severity
+            .entry(f.severity.label())
+            .or_default();
+        *n = n.saturating_add(1);
+        self.worst = self.worst.max(Some(f.severity));
     }
 
     fn tls(&mut self, c: &Connection, t: &TlsInfo) {
@@ -292,16 +297,6 @@ impl Summary {
         self.warnings.extend(warnings);
         self.warnings.extend(inputs.warnings());
         self.warnings.extend(analysis_warnings(&self.stats, inputs));
-        for (server, u) in &self.tls_undecrypted {
-            self.warnings.push(format!(
-                "{} TLS connection{} to {server} not decrypted ({}): authentication inside \
-                 cannot be seen; give --keylog FILE, a key log written by the client with \
-                 SSLKEYLOGFILE set (Chrome, Edge, Firefox, curl, Python) while it ran",
-                u.connections,
-                if u.connections == 1 { "" } else { "s" },
-                u.why
-            ));
-        }
     }
 }
 
@@ -430,6 +425,8 @@ pub struct JsonDocument<'k> {
     connections: Spool,
     handshakes: Spool,
     findings: Spool,
+    /// Findings about connections are listed (not when handshakes were selected).
+    connection_findings: bool,
     anomalies: Vec<serde_json::Value>,
     direct: Option<Arc<std::fs::File>>,
 }
@@ -451,6 +448,7 @@ impl<'k> JsonDocument<'k> {
             connections: Spool::new()?,
             handshakes: Spool::new()?,
             findings: Spool::new()?,
+            connection_findings: opts.selection.is_none(),
             anomalies: Vec::new(),
             direct: opts.direct.clone(),
         };
@@ -506,6 +504,8 @@ impl Writer for JsonDocument<'_> {
                 Ok(())
             }
             Output::Limit { .. } => Ok(()),
+            Output::Finding(f) if self.connection_findings => self.findings.push(&*f),
+            Output::Finding(_) => Ok(()),
             Output::Handshake(mut a) => {
                 if !(self.keep)(&a) {
                     return;

@@ -137,13 +137,14 @@ fn severity_slot(s: Severity) -> usize {
 
 fn finding_html(f: &Finding, target: &str, file: Option<u32>) -> String {
     let sev = f.severity.label();
+    let whom = match f.handshake {
+        Some(id) => format!("<a href=\"#h{id}\">handshake #{id}</a>"),
+        None => "server".to_owned(),
+    };
     let mut s = format!(
         "<div class=\"finding {sev}\"><span class=\"sev\">{sev}</span><code>{}</code> \
-         <a href=\"#h{}\">handshake #{}</a> <span class=\"meta\">{}</span>\
-         <p>{}</p>",
+         {whom} <span class=\"meta\">{}</span><p>{}</p>",
         esc(f.code),
-        f.handshake,
-        f.handshake,
         esc(target),
         esc(&f.summary)
     );
@@ -465,6 +466,19 @@ impl HandshakeWriter for Html {
             }
         }
         self.sections.file.write_all(section(a, file).as_bytes())?;
+        Ok(())
+    }
+
+    fn connection_finding(&mut self, f: &Finding, _out: &mut dyn Write) -> Result<(), ExportError> {
+        let slot = severity_slot(f.severity);
+        if let (Some(sp), Some(n)) = (self.findings.get_mut(slot), self.counts.get_mut(slot)) {
+            let subject = f.subject.as_deref().unwrap_or("");
+            // Evidence frames are named without a file: with several captures, a
+            // connection's frame numbers are those of its own capture.
+            sp.file
+                .write_all(finding_html(f, subject, None).as_bytes())?;
+            *n = n.saturating_add(1);
+        }
         Ok(())
     }
 

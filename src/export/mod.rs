@@ -32,6 +32,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::capture::{CaptureError, MergedSource};
+use crate::diagnose::Finding;
 use crate::document::ReadError;
 use crate::filter::Filter;
 use crate::handshake::{Answer, Credential, Handshake, Leg, TimelineEntry};
@@ -274,6 +275,8 @@ pub struct Summary {
     pub packets: u64,
     /// Things worth telling: an id that names no handshake, a note about the filter.
     pub notes: Vec<String>,
+    /// Findings about connections no handshake holds, when every handshake is exported.
+    pub connection_findings: Vec<Finding>,
 }
 
 /// Why an export could not be made.
@@ -314,6 +317,15 @@ pub(crate) trait HandshakeWriter {
     fn handshake(&mut self, a: &Analysed, out: &mut dyn Write) -> Result<(), ExportError>;
     /// Before the first: the names of the captures by `input`, when there are several.
     fn captures(&mut self, _names: Vec<String>) {}
+    /// After the last handshake, each finding about connections no handshake holds, when
+    /// every handshake is exported.
+    fn connection_finding(
+        &mut self,
+        _f: &Finding,
+        _out: &mut dyn Write,
+    ) -> Result<(), ExportError> {
+        Ok(())
+    }
     /// After the last handshake.
     fn finish(&mut self, out: &mut dyn Write) -> Result<(), ExportError>;
 }
@@ -414,9 +426,13 @@ fn for_each_in(
     let mut summary = Summary::default();
     let mut found = Found::default();
     let mut err: Option<ExportError> = None;
+    let all = opts.selection.is_all();
+    let mut connection_findings = Vec::new();
     let mut take = |o: Output| {
-        let Output::Handshake(mut a) = o else {
-            return;
+        let mut a = match o {
+            Output::Handshake(a) => a,
+            Output::Finding(f) if all => return connection_findings.push(*f),
+            _ => return,
         };
         summary.handshakes = summary.handshakes.saturating_add(1);
         if err.is_some() || !opts.selection.keeps(&a) {
@@ -437,6 +453,7 @@ fn for_each_in(
         return Err(e);
     }
     summary.notes.extend(found.notes(&opts.selection));
+    summary.connection_findings = connection_findings;
     Ok(summary)
 }
 
@@ -449,6 +466,9 @@ fn stream(
     let source = opts.open(paths)?;
     w.captures(source.capture_names());
     let summary = for_each_in(source, opts, &mut |a| w.handshake(a, out))?;
+    for f in &summary.connection_findings {
+        w.connection_finding(f, out)?;
+    }
     w.finish(out)?;
     Ok(summary)
 }

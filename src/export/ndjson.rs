@@ -7,6 +7,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::{request_label, response_label, ExportError, HandshakeWriter};
+use crate::diagnose::Finding;
 use crate::handshake::Outcome;
 use crate::json::SCHEMA;
 use crate::pipeline::Analysed;
@@ -113,12 +114,45 @@ impl<'a> Line<'a> {
     }
 }
 
+/// A line for a finding about connections no handshake holds (a server's TLS), told from a
+/// handshake's line by `"kind": "finding"`.
+#[derive(Debug, Serialize)]
+pub struct FindingLine<'a> {
+    pub schema: &'static str,
+    pub kind: &'static str,
+    pub code: &'static str,
+    pub severity: &'static str,
+    /// The server it is about.
+    pub subject: Option<&'a str>,
+    pub summary: &'a str,
+    pub next_step: &'a str,
+    /// Evidence frames.
+    pub frames: Vec<u64>,
+}
+
 /// The NDJSON writer.
 pub struct Ndjson;
 
 impl HandshakeWriter for Ndjson {
     fn handshake(&mut self, a: &Analysed, out: &mut dyn Write) -> Result<(), ExportError> {
         let mut line = crate::json::to_vec(&Line::of(a)).map_err(serde_json::Error::from)?;
+        line.push(b'\n');
+        out.write_all(&line)?;
+        Ok(())
+    }
+
+    fn connection_finding(&mut self, f: &Finding, out: &mut dyn Write) -> Result<(), ExportError> {
+        let line = FindingLine {
+            schema: SCHEMA,
+            kind: "finding",
+            code: f.code,
+            severity: f.severity.label(),
+            subject: f.subject.as_deref(),
+            summary: &f.summary,
+            next_step: &f.next_step,
+            frames: f.evidence.iter().map(|e| e.frame).collect(),
+        };
+        let mut line = crate::json::to_vec(&line).map_err(serde_json::Error::from)?;
         line.push(b'\n');
         out.write_all(&line)?;
         Ok(())

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use super::shard::{Batch, Key, Merger, Next};
 use super::{Analyzer, Config, Front, Output, Stats};
 use crate::capture::{CaptureError, Frame, MergedSource};
+use crate::diagnose::Connections;
 use crate::tcp::ConnId;
 
 /// Where the frames come from.
@@ -150,13 +151,57 @@ pub struct Ran {
     pub stopped: bool,
 }
 
-/// Reads `source` to its end and hands `sink` everything the analysis decides.
+/// Reads `source` to its end and hands `sink` everything the analysis decides; then, unless
+/// the sink stopped, the findings about connections no handshake holds.
 pub fn run(
     source: Source,
     config: Config,
     plan: Plan,
     sink: &mut dyn Sink,
 ) -> Result<Ran, RunError> {
+    let mut judged = Judged {
+        sink,
+        connections: Connections::default(),
+    };
+    let ran = read(source, config, plan, &mut judged)?;
+    if !ran.stopped {
+        for f in judged.connections.finish() {
+            judged.sink.output(Output::Finding(Box::new(f)));
+        }
+    }
+    Ok(ran)
+}
+
+/// A sink that also keeps what the connections said for [`Connections`].
+struct Judged<'s> {
+    sink: &'s mut dyn Sink,
+    connections: Connections,
+}
+
+impl Sink for Judged<'_> {
+    fn output(&mut self, o: Output) {
+        if let Output::Connection(c) = &o {
+            if let Some(t) = &c.tls {
+                self.connections.tls(c.id, c.server, t);
+            }
+        }
+        self.sink.output(o);
+    }
+    fn stopped(&mut self) -> bool {
+        self.sink.stopped()
+    }
+    fn progress(&mut self, p: &Progress<'_>) {
+        self.sink.progress(p);
+    }
+    fn wants_frames(&self) -> bool {
+        self.sink.wants_frames()
+    }
+    fn frame(&mut self, frame: &Frame<'_>, at: Placed) {
+        self.sink.frame(frame, at);
+    }
+}
+
+fn read(source: Source, config: Config, plan: Plan, sink: &mut dyn Sink) -> Result<Ran, RunError> {
     match source {
         Source::Files(files) => {
             let shards = if sink.wants_frames() {

@@ -407,7 +407,7 @@ impl Merger {
                         map(c)
                     }
                 }
-                Output::Exchange(..) | Output::Handshake(..) => {}
+                Output::Exchange(..) | Output::Handshake(..) | Output::Finding(..) => {}
             },
             ModelEvent::Sweep(_) | ModelEvent::Finish(_) | ModelEvent::EndInput { .. } => {}
         }

@@ -130,6 +130,16 @@ impl TextReport<'_> {
             }
             ids.join(", ")
         };
+        // A finding about connections names its server; one about handshakes, which.
+        let whom = |v: &Variant| {
+            if v.examples.is_empty() {
+                format!("server {}", v.target)
+            } else if v.count == 1 {
+                format!("handshake {}  {}", ids(v), v.target)
+            } else {
+                format!("x{}  handshakes {}", v.count, ids(v))
+            }
+        };
         let one_step = g.variants.iter().all(|v| {
             g.variants
                 .first()
@@ -137,11 +147,7 @@ impl TextReport<'_> {
         });
         match g.variants.as_slice() {
             [v] if g.more == 0 => {
-                let whom = if v.count == 1 {
-                    format!("handshake {}  {}", ids(v), v.target)
-                } else {
-                    format!("x{}  handshakes {}", v.count, ids(v))
-                };
+                let whom = whom(v);
                 writeln!(
                     out,
                     "{} {}  {}",
@@ -161,12 +167,7 @@ impl TextReport<'_> {
                     g.count
                 )?;
                 for v in variants {
-                    let whom = if v.count == 1 {
-                        format!("handshake {}  {}", ids(v), v.target)
-                    } else {
-                        format!("x{}  handshakes {}", v.count, ids(v))
-                    };
-                    wrap(out, "        ", &whom)?;
+                    wrap(out, "        ", &whom(v))?;
                     wrap(out, "          ", &v.summary)?;
                     if !one_step {
                         wrap(out, "          next: ", &v.next_step)?;

@@ -628,6 +628,7 @@ impl TlsConn {
         self.session.client_session_id = ch.session_id;
         self.session.early_data = ch.info.early_data;
         self.info.client_random = Some(hex(&ch.random));
+        self.info.hello_frame.get_or_insert(o.frame);
         if ch.sni.is_some() {
             self.info.sni = ch.sni;
         }

@@ -145,6 +145,8 @@ pub struct TlsInfo {
     pub hello_retry: bool,
     /// The client random, hex (the key log's key for this connection).
     pub client_random: Option<String>,
+    /// The frame that completed the (first) ClientHello.
+    pub hello_frame: Option<u64>,
     /// What the client offered.
     pub client_hello: Option<ClientHelloInfo>,
     /// The server's leaf certificate.
@@ -249,7 +251,7 @@ pub fn hex(v: &[u8]) -> String {
 }
 
 /// Who sent something.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Sender {
     Client,

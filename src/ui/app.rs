@@ -17,7 +17,7 @@ use crate::pipeline::{Analysed, Stats};
 
 use super::event::Batch;
 use super::input::Action;
-use super::spool::{Cache, Detail, Slot, SpoolReader};
+use super::spool::{Cache, Detail, FindingDetail, Slot, SpoolReader};
 use super::strings;
 use super::view;
 
@@ -326,6 +326,8 @@ pub struct State {
     pub records: Vec<Record>,
     /// Findings by severity: error, warning, info.
     pub by_severity: [u64; 3],
+    /// Findings about connections no handshake holds (a server's TLS).
+    pub connection_findings: Vec<FindingDetail>,
     /// Indices into `records` that pass the filter, in the sort order.
     pub view: Vec<usize>,
     /// Position in `view`.
@@ -374,6 +376,7 @@ impl State {
             done: false,
             records: Vec::new(),
             by_severity: [0; 3],
+            connection_findings: Vec::new(),
             view: Vec::new(),
             cursor: 0,
             list_top: 0,
@@ -476,6 +479,12 @@ impl State {
         self.connections = b.connections;
         self.done |= b.done;
         self.warnings.extend(b.warnings);
+        for f in b.connection_findings {
+            if let Some(n) = self.by_severity.get_mut(severity_slot(f.severity)) {
+                *n = n.saturating_add(1);
+            }
+            self.connection_findings.push(f);
+        }
         if let Some(e) = b.spool_error {
             self.spool_error = Some(e);
         }
@@ -495,12 +504,7 @@ impl State {
         let start = self.records.len();
         for r in b.handshakes {
             for (_, sev) in r.findings.iter() {
-                let slot = match sev {
-                    Severity::Error => 0,
-                    Severity::Warning => 1,
-                    Severity::Info => 2,
-                };
-                if let Some(n) = self.by_severity.get_mut(slot) {
+                if let Some(n) = self.by_severity.get_mut(severity_slot(*sev)) {
                     *n = n.saturating_add(1);
                 }
             }
@@ -877,5 +881,14 @@ impl State {
             }
             Pane::Detail | Pane::Findings => {}
         }
+    }
+}
+
+/// Where [`State::by_severity`] counts a severity.
+fn severity_slot(s: Severity) -> usize {
+    match s {
+        Severity::Error => 0,
+        Severity::Warning => 1,
+        Severity::Info => 2,
     }
 }

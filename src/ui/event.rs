@@ -4,6 +4,7 @@
 use crate::pipeline::Stats;
 
 use super::app::Record;
+use super::spool::FindingDetail;
 
 /// Everything the UI thread reacts to.
 #[derive(Debug)]
@@ -24,6 +25,8 @@ pub enum AppEvent {
 #[derive(Debug, Default)]
 pub struct Batch {
     pub handshakes: Vec<Record>,
+    /// Findings about connections no handshake holds (a server's TLS), decided at the end.
+    pub connection_findings: Vec<FindingDetail>,
     pub stats: Stats,
     /// Connections that ended so far (the whole count, not the increment).
     pub connections: u64,

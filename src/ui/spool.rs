@@ -19,7 +19,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthHeader;
-use crate::diagnose::{Evidence, Severity};
+use crate::diagnose::{Evidence, Finding, Severity};
 use crate::handshake::{Leg, TimelineWhat};
 use crate::http::Header;
 use crate::pipeline::Analysed;
@@ -167,9 +167,34 @@ pub struct FindingDetail {
     pub code: String,
     pub severity: Severity,
     pub proxy: bool,
+    /// The server a finding about connections is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     pub summary: String,
     pub next_step: String,
     pub evidence: Vec<Evidence>,
+}
+
+impl FindingDetail {
+    /// A finding, its text made harmless.
+    pub fn of(f: &Finding) -> FindingDetail {
+        FindingDetail {
+            code: f.code.to_owned(),
+            severity: f.severity,
+            proxy: f.proxy,
+            subject: f.subject.as_deref().map(text),
+            summary: text(&f.summary),
+            next_step: text(&f.next_step),
+            evidence: f
+                .evidence
+                .iter()
+                .map(|e| Evidence {
+                    note: text(&e.note),
+                    ..e.clone()
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A handshake in full, as the timeline, detail and findings panes draw it.
@@ -254,25 +279,7 @@ impl Detail {
                 .iter()
                 .map(|l| LegDetail::of(l, raw.next().flatten()))
                 .collect(),
-            findings: a
-                .findings
-                .iter()
-                .map(|f| FindingDetail {
-                    code: f.code.to_owned(),
-                    severity: f.severity,
-                    proxy: f.proxy,
-                    summary: text(&f.summary),
-                    next_step: text(&f.next_step),
-                    evidence: f
-                        .evidence
-                        .iter()
-                        .map(|e| Evidence {
-                            note: text(&e.note),
-                            ..e.clone()
-                        })
-                        .collect(),
-                })
-                .collect(),
+            findings: a.findings.iter().map(FindingDetail::of).collect(),
             file: None,
         }
     }
@@ -535,6 +542,7 @@ mod tests {
                 code: "auth-loop".into(),
                 severity: Severity::Error,
                 proxy: false,
+                subject: None,
                 summary: "s".into(),
                 next_step: "n".into(),
                 evidence: vec![],

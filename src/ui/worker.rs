@@ -20,7 +20,7 @@ use super::app::{Interner, RawHeads, Record};
 #[cfg(feature = "live")]
 use super::event::LiveCounters;
 use super::event::{AppEvent, Batch};
-use super::spool::{Detail, Slot, SpoolWriter};
+use super::spool::{Detail, FindingDetail, Slot, SpoolWriter};
 
 /// How often the worker reports while reading.
 pub const BATCH_EVERY: Duration = Duration::from_millis(100);
@@ -148,6 +148,7 @@ impl Heads {
 
 struct Collect {
     pending: Vec<Record>,
+    connection_findings: Vec<FindingDetail>,
     heads: Heads,
     connections: u64,
     reveal: bool,
@@ -165,6 +166,7 @@ impl Collect {
     fn new(reveal: bool, spool: SpoolWriter) -> Collect {
         Collect {
             pending: Vec::new(),
+            connection_findings: Vec::new(),
             heads: Heads::default(),
             connections: 0,
             reveal,
@@ -224,6 +226,7 @@ impl Collect {
                 self.listed = self.listed.saturating_add(1);
                 self.pending.push(Record::of(&a, slot, &mut self.strings));
             }
+            Output::Finding(f) => self.connection_findings.push(FindingDetail::of(&f)),
             Output::HttpAnomaly { .. } | Output::Limit { .. } => {}
         }
     }
@@ -240,6 +243,7 @@ impl Collect {
         }
         Batch {
             handshakes: std::mem::take(&mut self.pending),
+            connection_findings: std::mem::take(&mut self.connection_findings),
             stats,
             connections: self.connections,
             done,

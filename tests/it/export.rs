@@ -137,13 +137,29 @@ fn ndjson_is_one_parsable_line_a_handshake() {
     let dir = tmp();
     for c in captures() {
         let text = read(&export(&c, "ndjson", dir.path(), &[]));
-        let lines: Vec<&str> = text.lines().collect();
+        // A finding about connections (a server's TLS) is a line of its own, after the
+        // handshakes.
+        let (findings, lines): (Vec<&str>, Vec<&str>) = text
+            .lines()
+            .partition(|l| l.contains("\"kind\":\"finding\""));
         assert_eq!(
             lines.len(),
             handshake_count(&c, dir.path()),
             "{}",
             c.display()
         );
+        if !findings.is_empty() {
+            assert!(text.ends_with(&format!("{}\n", findings.join("\n"))));
+        }
+        for f in findings {
+            let v: serde_json::Value = serde_json::from_str(f).unwrap();
+            assert_eq!(v["schema"], "authscope/1");
+            assert!(v["code"].as_str().unwrap().starts_with("tls-"), "{f}");
+            assert!(
+                v["subject"].is_string() && v["next_step"].is_string(),
+                "{f}"
+            );
+        }
         for l in lines {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             assert_eq!(v["schema"], "authscope/1");

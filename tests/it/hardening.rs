@@ -72,6 +72,8 @@ impl Outputs {
             Output::HttpAnomaly { .. } => self.anomalies += 1,
             Output::Limit { .. } => self.limits += 1,
             Output::Handshake(_) => self.handshakes += 1,
+            // decided by the driver, which this feed goes around
+            Output::Finding(_) => {}
         }
     }
 }

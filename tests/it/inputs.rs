@@ -90,6 +90,15 @@ fn digits_masked(text: &str) -> String {
     out
 }
 
+/// A finding about connections: its code, server, and what its evidence is (which alert).
+fn kind(v: &Value) -> (String, String, String) {
+    (
+        v["code"].to_string(),
+        v["subject"].to_string(),
+        v["evidence"][0]["note"].to_string(),
+    )
+}
+
 #[test]
 fn several_files_report_what_each_reports_alone() {
     let files = captures_in(&root().join("captures"));
@@ -104,20 +113,42 @@ fn several_files_report_what_each_reports_alone() {
         ("connections", Vec::new()),
         ("exchanges", Vec::new()),
     ];
+    // Findings about connections are one per server and kind (which alert) over the whole
+    // input: those of the files alone, each with the connections of every file.
+    let mut servers = std::collections::BTreeSet::new();
     for (input, f) in files.iter().enumerate() {
         let alone = json(std::slice::from_ref(f), false, 1);
         for (key, list) in &mut want {
             list.extend(
                 array(&alone, key)
                     .iter()
+                    .filter(|v| *key != "findings" || v.get("handshake").is_some())
                     .map(|v| shifted(v, conns, handshakes, input as u64)),
             );
         }
+        servers.extend(
+            array(&alone, "findings")
+                .iter()
+                .filter(|v| v.get("handshake").is_none())
+                .map(kind),
+        );
         conns += array(&alone, "connections").len() as u64;
         handshakes += alone["summary"]["stats"]["handshakes"].as_u64().unwrap();
     }
+    let (by_handshake, by_server): (Vec<Value>, Vec<Value>) = array(&together, "findings")
+        .iter()
+        .cloned()
+        .partition(|v| v.get("handshake").is_some());
+    let got: std::collections::BTreeSet<(String, String, String)> =
+        by_server.iter().map(kind).collect();
+    assert_eq!(got, servers, "findings about connections");
+    assert_eq!(by_server.len(), servers.len(), "one per server and kind");
     for (key, list) in &want {
-        let got = array(&together, key);
+        let got = if *key == "findings" {
+            by_handshake.clone()
+        } else {
+            array(&together, key).to_vec()
+        };
         assert_eq!(got.len(), list.len(), "{key}: how many");
         for (g, w) in got.iter().zip(list) {
             assert_eq!(

@@ -395,10 +395,9 @@ const CASES: &[(&str, &[Expected])] = &[
 
 /// The HTTPS captures (`scripts/lab/https.sh`): their HTTP is inside TLS, readable only with
 /// the TLS secrets the lab kept, the key log beside each (`captures/<name>.keylog`) or, in a
-/// pcapng, a Decryption Secrets Block. They are not in [`CASES`]: authscope does not decrypt
-/// TLS yet, so each must read as its TCP connections and nothing more (no exchange, no
-/// handshake, no finding: TLS records never taken for HTTP). Each names the plain capture of
-/// the same login, when there is one, what it should read as once decrypted.
+/// pcapng, a Decryption Secrets Block. Without them each reads as its TLS connections and
+/// one `tls-undecrypted` about its server (no exchange, no handshake: TLS records never taken
+/// for HTTP); with them, as the plain capture of the same login it names, when there is one.
 const NEEDS_TLS_SECRETS: &[(&str, Option<&str>)] = &[
     ("https-basic-success.pcap", Some("basic-success.pcap")),
     (
@@ -479,12 +478,69 @@ fn every_lab_capture_has_a_case() {
         .collect();
     for n in &names {
         let case = CASES.iter().any(|(c, _)| c == n);
-        let tls = NEEDS_TLS_SECRETS.iter().any(|(c, _)| c == n);
+        let tls = NEEDS_TLS_SECRETS.iter().any(|(c, _)| c == n)
+            || TLS_REFUSED.iter().any(|(c, ..)| c == n);
         assert!(
             case || tls,
             "{n} has no expected handshakes in tests/it/lab.rs"
         );
         assert!(!(case && tls), "{n} is in both CASES and NEEDS_TLS_SECRETS");
+    }
+}
+
+/// The refused TLS handshakes (`scripts/lab/https.sh alerts`): (capture, who sent the alert,
+/// its name and number). No HTTP, no key log: each reads as one `tls-alert` about its server.
+const TLS_REFUSED: &[(&str, &str, &str, u8)] = &[
+    (
+        "https-tls-alert-unknown-ca.pcap",
+        "client",
+        "unknown_ca",
+        48,
+    ),
+    (
+        "https-tls-alert-handshake-failure.pcap",
+        "server",
+        "handshake_failure",
+        40,
+    ),
+    (
+        "https-tls-alert-protocol-version.pcap",
+        "server",
+        "protocol_version",
+        70,
+    ),
+];
+
+#[test]
+fn refused_tls_handshakes_are_one_tls_alert_each() {
+    let dir = root().join("captures");
+    for (name, by, alert, code) in TLS_REFUSED {
+        let path = dir.join(name);
+        assert!(!path.with_extension("keylog").exists(), "{name}");
+        let doc = json_doc(&path, None);
+        for what in ["exchanges", "handshakes", "anomalies"] {
+            assert_eq!(doc[what], serde_json::json!([]), "{name}: {what}");
+        }
+        let conns = doc["connections"].as_array().unwrap();
+        assert_eq!(conns.len(), 1, "{name}");
+        let alerts = conns[0]["tls"]["alerts"].as_array().unwrap();
+        let frame = &alerts[0]["frame"];
+        let findings = doc["findings"].as_array().unwrap();
+        let codes: Vec<&str> = findings
+            .iter()
+            .map(|f| f["code"].as_str().unwrap())
+            .collect();
+        assert_eq!(codes, ["tls-alert"], "{name}");
+        let f = &findings[0];
+        assert_eq!(f["severity"], "warning", "{name}");
+        assert_eq!(f["subject"], "portal.lab.test", "{name}");
+        assert_eq!(f["evidence"][0]["frame"], *frame, "{name}");
+        let summary = f["summary"].as_str().unwrap();
+        assert!(
+            summary.contains(&format!("the {by}'s fatal alert {alert} ({code})")),
+            "{name}: {summary}"
+        );
+        assert!(!f["next_step"].as_str().unwrap().is_empty(), "{name}");
     }
 }
 
@@ -575,10 +631,10 @@ fn https_captures_with_their_secrets_report_what_plain_http_reports() {
         }
         let dsb = name.ends_with(".pcapng");
         if !dsb {
-            // Without its secrets: TLS connections, nothing of HTTP, and a warning that says
-            // which server was not decrypted.
+            // Without its secrets: TLS connections, nothing of HTTP, and one finding that
+            // says which server was not decrypted and why.
             let doc = json_doc(&path, None);
-            for what in ["exchanges", "handshakes", "findings", "anomalies"] {
+            for what in ["exchanges", "handshakes", "anomalies"] {
                 assert_eq!(doc[what], serde_json::json!([]), "{name}: {what}");
             }
             let conns = doc["connections"].as_array().unwrap();
@@ -586,23 +642,44 @@ fn https_captures_with_their_secrets_report_what_plain_http_reports() {
                 !conns.is_empty() && conns.iter().all(|c| c["tls"].is_object()),
                 "{name}"
             );
-            assert!(
-                doc["summary"]["warnings"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|w| w
-                        .as_str()
-                        .unwrap()
-                        .contains("not decrypted (no key log given)")),
-                "{name}: {}",
-                doc["summary"]["warnings"]
+            let sni = conns[0]["tls"]["sni"].as_str().unwrap();
+            let findings = doc["findings"].as_array().unwrap();
+            assert_eq!(findings.len(), 1, "{name}: {findings:?}");
+            let f = &findings[0];
+            assert_eq!(
+                (&f["code"], &f["severity"], &f["subject"]),
+                (
+                    &serde_json::json!("tls-undecrypted"),
+                    &serde_json::json!("info"),
+                    &serde_json::json!(sni)
+                ),
+                "{name}"
             );
+            let summary = f["summary"].as_str().unwrap();
+            assert!(
+                summary.contains(&format!(
+                    "{} HTTPS connection{} to {sni} ",
+                    conns.len(),
+                    if conns.len() == 1 { "" } else { "s" }
+                )) && summary.contains("(no key log was given)"),
+                "{name}: {summary}"
+            );
+            assert!(f.get("handshake").is_none(), "{name}");
+            assert_eq!(doc["summary"]["findings"]["tls-undecrypted"], 1, "{name}");
         }
         // With them: what the same scenario over plain HTTP reports.
         let secrets = (!dsb).then_some(keylog.as_path());
         let doc = json_doc(&path, secrets);
         assert!(!doc["exchanges"].as_array().unwrap().is_empty(), "{name}");
+        assert!(
+            doc["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|f| f.get("handshake").is_some()),
+            "{name}: a finding about its connections once decrypted: {}",
+            doc["findings"]
+        );
         if let Some(plain) = plain {
             let want = verdicts(&json_doc(&dir.join(plain), None));
             assert_eq!(verdicts(&doc), want, "{name} against {plain}");

@@ -42,6 +42,8 @@ pub const CODES: &[(&str, Severity)] = &[
     ("request-failed-after-auth", Severity::Info),
     ("token-too-large", Severity::Error),
     ("ntlm-relay-suspected", Severity::Warning),
+    ("tls-alert", Severity::Warning),
+    ("tls-undecrypted", Severity::Info),
 ];
 
 /// Codes that name a symptom of another finding (a loop is what a reset or a refusal looks
@@ -87,7 +89,7 @@ pub(super) fn run(hs: &Handshake, cfg: &DiagnoseConfig) -> Vec<Finding> {
     out
 }
 
-fn severity_of(code: &str) -> Severity {
+pub(super) fn severity_of(code: &str) -> Severity {
     CODES
         .iter()
         .find(|(c, _)| *c == code)
@@ -109,7 +111,8 @@ fn finding(
     Finding {
         code,
         severity: severity_of(code),
-        handshake: hs.id,
+        handshake: Some(hs.id),
+        subject: None,
         proxy: hs.proxy,
         summary,
         evidence,

@@ -246,9 +246,10 @@ pub(super) fn auth_loop(hs: &Handshake, cfg: &DiagnoseConfig, out: &mut Vec<Find
             format!("the rounds ended: {}", parts.join(", "))
         }
     };
-    let cause = ROOT_CAUSES
-        .iter()
-        .find(|c| out.iter().any(|f| f.handshake == hs.id && f.code == **c));
+    let cause = ROOT_CAUSES.iter().find(|c| {
+        out.iter()
+            .any(|f| f.handshake == Some(hs.id) && f.code == **c)
+    });
     let next = match cause {
         Some(c) => format!(
             "The loop is the symptom: fix what {c} above names. Browsers give up after three \

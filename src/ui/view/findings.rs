@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 use crate::ui::app::{Pane, State};
-use crate::ui::spool::Detail;
+use crate::ui::spool::{Detail, FindingDetail};
 use crate::ui::strings;
 use crate::ui::theme::Theme;
 
@@ -25,10 +25,73 @@ pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme, wide: bool) {
 }
 
 fn all_lines(s: &State, t: &Theme) -> Vec<Line<'static>> {
-    match (s.current(), s.detail()) {
+    let mut out = match (s.current(), s.detail()) {
         (Some(_), Some(d)) => lines(d, t),
         (Some(_), None) => super::no_detail(s, t),
+        (None, _) if !s.connection_findings.is_empty() => Vec::new(),
         (None, _) => vec![Line::styled(strings::NO_SELECTION, t.dim())],
+    };
+    if !s.connection_findings.is_empty() {
+        if !out.is_empty() {
+            out.push(Line::raw(""));
+        }
+        out.push(Line::styled(strings::CONNECTION_FINDINGS, t.bold()));
+        for f in &s.connection_findings {
+            finding(&mut out, f, t, &|frame| format!("frame {frame}"));
+        }
+    }
+    out
+}
+
+/// A line for each finding about connections, as the list shows them when it has no
+/// handshake (the findings pane has the rest).
+pub fn connection_lines(s: &State, t: &Theme) -> Vec<Line<'static>> {
+    s.connection_findings
+        .iter()
+        .map(|f| {
+            Line::from(vec![
+                Span::styled(strings::severity(f.severity), t.severity(f.severity)),
+                Span::raw(" "),
+                Span::styled(f.code.clone(), t.bold()),
+                Span::raw(format!(" server {}", f.subject.as_deref().unwrap_or(""))),
+            ])
+        })
+        .collect()
+}
+
+/// A finding: severity and code, summary, next step, evidence.
+fn finding(
+    out: &mut Vec<Line<'static>>,
+    f: &FindingDetail,
+    t: &Theme,
+    frame_words: &dyn Fn(u64) -> String,
+) {
+    out.push(Line::raw(""));
+    let whom = match (&f.subject, f.proxy) {
+        (Some(server), _) => format!(" server {server}"),
+        (None, true) => " (proxy)".to_owned(),
+        (None, false) => String::new(),
+    };
+    out.push(Line::from(vec![
+        Span::styled(strings::severity(f.severity), t.severity(f.severity)),
+        Span::raw(" "),
+        Span::styled(f.code.clone(), t.bold()),
+        Span::raw(whom),
+    ]));
+    out.push(Line::raw(f.summary.clone()));
+    out.push(Line::from(vec![
+        Span::styled("next: ", t.key()),
+        Span::raw(f.next_step.clone()),
+    ]));
+    for e in &f.evidence {
+        let leg = e
+            .leg
+            .map(|l| format!("leg {} ", l.saturating_add(1)))
+            .unwrap_or_default();
+        out.push(Line::styled(
+            format!("  {leg}c{} {}: {}", e.conn, frame_words(e.frame), e.note),
+            t.dim(),
+        ));
     }
 }
 
@@ -87,28 +150,7 @@ fn lines(h: &Detail, t: &Theme) -> Vec<Line<'static>> {
         return out;
     }
     for f in &h.findings {
-        out.push(Line::raw(""));
-        out.push(Line::from(vec![
-            Span::styled(strings::severity(f.severity), t.severity(f.severity)),
-            Span::raw(" "),
-            Span::styled(f.code.clone(), t.bold()),
-            Span::raw(if f.proxy { " (proxy)" } else { "" }),
-        ]));
-        out.push(Line::raw(f.summary.clone()));
-        out.push(Line::from(vec![
-            Span::styled("next: ", t.key()),
-            Span::raw(f.next_step.clone()),
-        ]));
-        for e in &f.evidence {
-            let leg = e
-                .leg
-                .map(|l| format!("leg {} ", l.saturating_add(1)))
-                .unwrap_or_default();
-            out.push(Line::styled(
-                format!("  {leg}c{} {}: {}", e.conn, h.frame_words(e.frame), e.note),
-                t.dim(),
-            ));
-        }
+        finding(&mut out, f, t, &|frame| h.frame_words(frame));
     }
     out
 }

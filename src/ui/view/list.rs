@@ -39,7 +39,13 @@ pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme) {
         } else {
             strings::NO_HANDSHAKES_YET
         };
-        Paragraph::new(Line::styled(msg, t.dim())).render(inner, buf);
+        let mut lines = vec![Line::styled(msg, t.dim())];
+        if s.records.is_empty() {
+            lines.extend(super::findings::connection_lines(s, t));
+        }
+        Paragraph::new(lines)
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .render(inner, buf);
         return;
     }
     let tier = match inner.width {

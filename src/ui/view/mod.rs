@@ -107,9 +107,12 @@ pub fn layout(area: Rect, s: &State) -> Layout {
             .constraints([Constraint::Percentage(42), Constraint::Fill(1)])
             .areas(body);
         l.list = list;
+        // With no handshake, the findings about connections are all there is to show.
+        let only_connections = s.records.is_empty() && !s.connection_findings.is_empty();
         match s.lower {
             Pane::Detail => l.detail = lower,
             Pane::Findings => l.findings = lower,
+            Pane::List | Pane::Timeline if only_connections => l.findings = lower,
             Pane::List | Pane::Timeline => l.timeline = lower,
         }
     }

@@ -330,3 +330,15 @@ fn no_color_means_no_colour() {
         }
     }
 }
+
+#[test]
+fn tls_without_handshakes() {
+    for (w, h) in SIZES {
+        let s = load(
+            &captures(&["https-ntlm-success.pcap", "https-tls-alert-unknown-ca.pcap"]),
+            w,
+            h,
+        );
+        insta::assert_snapshot!(format!("tls_only_{w}x{h}"), draw(&s, w, h).backend());
+    }
+}

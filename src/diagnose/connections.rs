@@ -1,0 +1,427 @@
+//! Findings about connections that no handshake holds: what a server's TLS says when no
+//! HTTP can be read inside it (`tls-undecrypted`), and the alerts that ended TLS handshakes
+//! (`tls-alert`). They are decided once the input ended, one per server and kind, so that a
+//! thousand refused connections make one finding with a count.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use super::{severity_of, Evidence, Finding};
+use crate::tcp::ConnId;
+use crate::tls::{cipher_suite_name, AlertInfo, ClientHelloInfo, Decryption, Sender, TlsInfo};
+
+/// Servers told apart; the others are counted together.
+const MAX_SERVERS: usize = 64;
+/// Distinct alerts told apart per server.
+const MAX_ALERTS: usize = 16;
+/// Frames given as evidence per finding.
+const MAX_EVIDENCE: usize = 3;
+
+/// What the connections of the input said of each server's TLS.
+#[derive(Debug, Default)]
+pub struct Connections {
+    servers: BTreeMap<String, Server>,
+}
+
+#[derive(Debug, Default)]
+struct Server {
+    /// TLS connections with encrypted records.
+    encrypted: u64,
+    decrypted: u64,
+    undecrypted: u64,
+    /// Why, for the first connection not decrypted.
+    why: Option<Why>,
+    https: bool,
+    evidence: Vec<Evidence>,
+    alerts: BTreeMap<(Sender, u8), Alerted>,
+    alerts_more: u64,
+}
+
+#[derive(Debug)]
+struct Alerted {
+    alert: AlertInfo,
+    connections: u64,
+    evidence: Vec<Evidence>,
+    /// Facts of the server's certificate, for the alerts about it.
+    certificate: Option<String>,
+    /// What the client offered, for the alerts about the offer.
+    offer: Option<String>,
+    sni: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+enum Why {
+    NoKeys,
+    NoHello,
+    NoKey,
+    Missing(String),
+    Unsupported(String),
+    Failed(String),
+}
+
+impl Connections {
+    /// Takes one TLS connection as it ends.
+    pub fn tls(&mut self, conn: ConnId, server: SocketAddr, t: &TlsInfo) {
+        let mut name = t.sni.clone().unwrap_or_else(|| server.to_string());
+        if self.servers.len() >= MAX_SERVERS && !self.servers.contains_key(&name) {
+            name = "(other servers)".to_owned();
+        }
+        let s = self.servers.entry(name).or_default();
+        s.https |= server.port() == 443
+            || t.alpn_offered
+                .iter()
+                .any(|p| p == "http/1.1" || p == "h2" || p == "http/1.0");
+        let why = match &t.decryption {
+            Decryption::NothingEncrypted => None,
+            Decryption::Decrypted => {
+                s.encrypted = s.encrypted.saturating_add(1);
+                s.decrypted = s.decrypted.saturating_add(1);
+                None
+            }
+            Decryption::NoKeys => Some(Why::NoKeys),
+            Decryption::NoHello => Some(Why::NoHello),
+            Decryption::NoKeyForClientRandom => Some(Why::NoKey),
+            Decryption::MissingSecret { label } => Some(Why::Missing(label.clone())),
+            Decryption::Unsupported { reason } => Some(Why::Unsupported(reason.clone())),
+            Decryption::Failed { reason, .. } => Some(Why::Failed(reason.clone())),
+        };
+        if let Some(why) = why {
+            s.encrypted = s.encrypted.saturating_add(1);
+            s.undecrypted = s.undecrypted.saturating_add(1);
+            s.why.get_or_insert(why);
+            if s.evidence.len() < MAX_EVIDENCE {
+                s.evidence.push(Evidence {
+                    leg: None,
+                    conn,
+                    frame: t.hello_frame.unwrap_or(0),
+                    note: "ClientHello of a connection not decrypted".to_owned(),
+                });
+            }
+        }
+        for a in t.alerts.iter().filter(|a| !benign(a)) {
+            let key = (a.by, a.description_code);
+            if !s.alerts.contains_key(&key) && s.alerts.len() >= MAX_ALERTS {
+                s.alerts_more = s.alerts_more.saturating_add(1);
+                continue;
+            }
+            let e = s.alerts.entry(key).or_insert_with(|| Alerted {
+                alert: a.clone(),
+                connections: 0,
+                evidence: Vec::new(),
+                certificate: t.certificate.as_ref().map(|c| {
+                    format!(
+                        "subject {}, issued by {}, names {}, valid {} to {}",
+                        c.subject,
+                        c.issuer,
+                        if c.san_dns.is_empty() && c.san_ip.is_empty() {
+                            "(none)".to_owned()
+                        } else {
+                            c.san_dns
+                                .iter()
+                                .chain(&c.san_ip)
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        },
+                        c.not_before,
+                        c.not_after
+                    )
+                }),
+                sni: t.sni.clone(),
+                offer: t
+                    .client_hello
+                    .as_ref()
+                    .map(|ch| offer(ch, a.description_code != 70)),
+            });
+            e.connections = e.connections.saturating_add(1);
+            if e.evidence.len() < MAX_EVIDENCE {
+                e.evidence.push(Evidence {
+                    leg: None,
+                    conn,
+                    frame: a.frame,
+                    note: format!("{} alert {} from the {}", a.level, a.description, by(a.by)),
+                });
+            }
+        }
+    }
+
+    /// The findings, most severe first, then by server.
+    pub fn finish(self) -> Vec<Finding> {
+        let mut alerts = Vec::new();
+        let mut undecrypted = Vec::new();
+        for (name, s) in self.servers {
+            if s.undecrypted > 0 {
+                undecrypted.push(undecrypted_finding(&name, &s));
+            }
+            for a in s.alerts.into_values() {
+                alerts.push(alert_finding(&name, a));
+            }
+        }
+        alerts.extend(undecrypted);
+        alerts
+    }
+}
+
+/// Alerts that end a connection in order, or refuse a renegotiation the peer can live
+/// without (RFC 5246 7.2.1, RFC 8446 6.1).
+fn benign(a: &AlertInfo) -> bool {
+    match a.description_code {
+        0 | 90 => true,
+        100 => a.level_code == 1,
+        _ => false,
+    }
+}
+
+/// Versions and cipher suites a ClientHello offered, in a few words.
+fn offer(ch: &ClientHelloInfo, suites: bool) -> String {
+    const SHOWN: usize = 4;
+    let versions = if ch.supported_versions.is_empty() {
+        ch.version.clone()
+    } else {
+        ch.supported_versions.join(", ")
+    };
+    if !suites {
+        return versions;
+    }
+    let mut names: Vec<String> = ch
+        .cipher_suites
+        .iter()
+        .take(SHOWN)
+        .map(|&id| cipher_suite_name(id))
+        .collect();
+    if ch.cipher_suites.len() > SHOWN {
+        names.push(format!("{} more", ch.cipher_suites.len() - SHOWN));
+    }
+    format!("{versions}; cipher suites {}", names.join(", "))
+}
+
+fn by(s: Sender) -> &'static str {
+    match s {
+        Sender::Client => "client",
+        Sender::Server => "server",
+    }
+}
+
+fn other(s: Sender) -> &'static str {
+    match s {
+        Sender::Client => "server",
+        Sender::Server => "client",
+    }
+}
+
+fn connections(n: u64) -> String {
+    if n == 1 {
+        "1 TLS connection".to_owned()
+    } else {
+        format!("{n} TLS connections")
+    }
+}
+
+fn alert_finding(server: &str, a: Alerted) -> Finding {
+    let al = &a.alert;
+    let sender = by(al.by);
+    let mut summary = format!(
+        "{} to {server} ended with the {sender}'s {} alert {} ({})",
+        connections(a.connections),
+        al.level,
+        al.description,
+        al.description_code
+    );
+    let (meaning, next) = alert_advice(al, a.sni.as_deref());
+    summary.push_str(": ");
+    summary.push_str(&meaning);
+    let about_cert = matches!(al.description_code, 42..=46 | 48) && al.by == Sender::Client;
+    let about_offer = matches!(al.description_code, 40 | 70 | 71);
+    if let (true, Some(c)) = (about_cert, &a.certificate) {
+        summary.push_str(&format!(" (the server's certificate: {c})"));
+    } else if let (true, Some(o)) = (about_offer, &a.offer) {
+        summary.push_str(&format!(" (the client offered {o})"));
+    }
+    Finding {
+        code: "tls-alert",
+        severity: severity_of("tls-alert"),
+        handshake: None,
+        subject: Some(server.to_owned()),
+        proxy: false,
+        summary,
+        evidence: a.evidence,
+        next_step: next,
+    }
+}
+
+/// What an alert means for the login, and what to do, by its sender (RFC 8446 6.2, RFC 5246
+/// 7.2.2); Schannel writes its side's reason to the System event log.
+fn alert_advice(a: &AlertInfo, sni: Option<&str>) -> (String, String) {
+    let sender = by(a.by);
+    let peer = other(a.by);
+    let schannel = "on Windows, the System event log's Schannel events (36874, 36887, 36888) \
+                    name the reason";
+    let name = sni.map_or_else(
+        || "the name the client used".to_owned(),
+        |n| format!("{n:?}"),
+    );
+    let (meaning, next): (String, String) = match (a.description_code, a.by) {
+        (40, _) => (
+            "the two sides share no TLS version, cipher suite or signature algorithm the \
+             other accepts; no HTTP, so no login, went over it"
+                .to_owned(),
+            format!(
+                "compare the ClientHello's offer (export --format json: the connection's \
+                 tls.client_hello) with what the server enables (Schannel: Get-TlsCipherSuite \
+                 and the SCHANNEL registry keys; Apache: SSLCipherSuite, SSLProtocol); {schannel}"
+            ),
+        ),
+        (70, _) => (
+            "the two sides have no TLS version in common".to_owned(),
+            format!(
+                "enable TLS 1.2 (or 1.3) on both sides (Schannel: the SCHANNEL\\Protocols \
+                 registry keys; .NET clients: SchUseStrongCrypto); {schannel}"
+            ),
+        ),
+        (71, _) => (
+            format!("the {sender} requires stronger cipher suites than the {peer} offered"),
+            format!("enable modern cipher suites (ECDHE with AES-GCM) on the {peer}; {schannel}"),
+        ),
+        (48, Sender::Client) => (
+            "the client does not trust the issuer of the server's certificate".to_owned(),
+            "install the issuing CA in the client's trusted roots (on Windows: the computer's \
+             Trusted Root Certification Authorities, by Group Policy), or have the server \
+             send its intermediate certificates"
+                .to_owned(),
+        ),
+        (42 | 43 | 46, Sender::Client) => (
+            "the client refused the server's certificate".to_owned(),
+            format!(
+                "check that {name} is among the certificate's names, that its chain is \
+                 complete and trusted and that it is valid now; a browser that was told to \
+                 stop at a certificate warning sends this too"
+            ),
+        ),
+        (44, Sender::Client) => (
+            "the client found the server's certificate revoked".to_owned(),
+            "issue the server a new certificate and bind it to the site".to_owned(),
+        ),
+        (45, Sender::Client) => (
+            "the client found the server's certificate expired".to_owned(),
+            "renew the server's certificate and bind the new one to the site".to_owned(),
+        ),
+        (42..=46 | 48 | 49, Sender::Server) => (
+            "the server refused the client's certificate".to_owned(),
+            format!(
+                "check the client certificate's issuer is trusted by the server and that it \
+                 maps to an account (IIS: SSL Settings and client certificate mapping); \
+                 {schannel}"
+            ),
+        ),
+        (116, Sender::Server) => (
+            "the server requires a client certificate and the client sent none".to_owned(),
+            "give the client a certificate the server trusts, or set the site's client \
+             certificates to Ignore or Accept (IIS: SSL Settings)"
+                .to_owned(),
+        ),
+        (112, Sender::Server) => (
+            format!("the server has no certificate for {name}"),
+            "add an HTTPS binding for that host name (IIS: a binding with Require Server Name \
+             Indication, or a default certificate), or connect with the name the certificate \
+             has"
+            .to_owned(),
+        ),
+        (120, _) => (
+            "the two sides have no application protocol (ALPN) in common".to_owned(),
+            "offer http/1.1 from the client, or enable the protocol on the server".to_owned(),
+        ),
+        (20 | 50 | 51, _) => (
+            format!(
+                "the {sender} could not read or verify what the {peer} sent: the bytes were \
+                 changed on the way (a device rewriting TLS) or one side's TLS stack is at fault"
+            ),
+            format!(
+                "capture on both sides of any proxy, load balancer or inspecting firewall \
+                 between them and compare; {schannel}"
+            ),
+        ),
+        (80, _) => (
+            format!("the {sender}'s TLS stack failed inside"),
+            format!("look in the {sender}'s logs; {schannel}"),
+        ),
+        (86, Sender::Server) => (
+            "the server refused a client's retry with a lower TLS version".to_owned(),
+            "find why the client's first attempt failed (an earlier connection's alert or reset)"
+                .to_owned(),
+        ),
+        _ => (
+            format!("the {sender} ended the TLS connection"),
+            format!("look at the {sender}'s TLS configuration and logs; {schannel}"),
+        ),
+    };
+    (meaning, next)
+}
+
+fn undecrypted_finding(server: &str, s: &Server) -> Finding {
+    let what = if s.https { "HTTPS" } else { "TLS" };
+    let one = s.undecrypted == 1;
+    let (they, their) = if one {
+        ("it", "its")
+    } else {
+        ("them", "their")
+    };
+    let n = |k: u64| {
+        let plural = if k == 1 { "" } else { "s" };
+        format!("{k} {what} connection{plural}")
+    };
+    let was = if one { "was" } else { "were" };
+    let count = if s.decrypted > 0 {
+        format!(
+            "{} of {} to {server} {was} not decrypted",
+            s.undecrypted,
+            n(s.encrypted)
+        )
+    } else {
+        format!("{} to {server} {was} not decrypted", n(s.undecrypted))
+    };
+    let why = match &s.why {
+        None | Some(Why::NoKeys) => "no key log was given".to_owned(),
+        Some(Why::NoHello) => format!("{their} TLS handshake is not in the capture"),
+        Some(Why::NoKey) => format!("the key log has no key for {their} client random"),
+        Some(Why::Missing(l)) => format!("the key log lacks {their} {l}"),
+        Some(Why::Unsupported(r)) => r.clone(),
+        Some(Why::Failed(r)) => format!("a record did not decrypt with the key log's key ({r})"),
+    };
+    let summary = format!("{count} ({why}): authentication inside {they} cannot be seen");
+    let keylog = "capture again with SSLKEYLOGFILE=/path/keys.log set in the environment of \
+                  the client while it runs (Chrome and Edge: start the browser with it set, every \
+                  window closed first; Firefox: the same; curl and Python: the variable alone), \
+                  then give authscope --keylog /path/keys.log; Windows' own clients (Schannel: \
+                  PowerShell, .NET, WinHTTP) write no key log: use a browser, or capture \
+                  behind the TLS endpoint";
+    let next_step = match &s.why {
+        None | Some(Why::NoKeys) => keylog.to_owned(),
+        Some(Why::NoHello) => {
+            "start the capture before the client connects (close the browser first: it keeps \
+             connections open), so the ClientHello is captured"
+                .to_owned()
+        }
+        Some(Why::NoKey | Why::Missing(_)) => format!(
+            "give the key log written by this client during this capture (its lines are \
+             named by the connection's client random); else {keylog}"
+        ),
+        Some(Why::Unsupported(_)) => {
+            "decrypt it with Wireshark, which knows more cipher suites, or make the client \
+             use TLS 1.2 or 1.3 with AES-GCM"
+                .to_owned()
+        }
+        Some(Why::Failed(_)) => "the key log is not this capture's, or the capture damaged \
+                                 the records: give the key log written during this capture"
+            .to_owned(),
+    };
+    Finding {
+        code: "tls-undecrypted",
+        severity: severity_of("tls-undecrypted"),
+        handshake: None,
+        subject: Some(server.to_owned()),
+        proxy: false,
+        summary,
+        evidence: s.evidence.clone(),
+        next_step,
+    }
+}
