@@ -30,6 +30,13 @@
 //! boundary is recognised there, and folded continuation lines of a secret value are masked
 //! too.
 //!
+//! TLS connections are copied as captured (ciphertext). With `--reveal-secrets` the slice
+//! also carries their keys, so that Wireshark decrypts it alone: the key log lines (NSS
+//! format) of the slice's client randoms, every label, from the `--keylog` files and the
+//! input's own Decryption Secrets Blocks, in one Decryption Secrets Block (4.7) before the
+//! first packet, as `editcap --inject-secrets` puts it. Without it no key is written, and a
+//! note says that the decrypted connections of the slice will not decrypt.
+//!
 //! Fragmented IPv4 datagrams are reassembled here as in the analysis and masked whole; the
 //! masked bytes go back into each fragment's frame at its fragment offset. The fragments
 //! before the one that completes a datagram are held (8 MiB at most) and copied just before
@@ -132,17 +139,50 @@ pub(crate) fn write(
     out: &mut dyn Write,
 ) -> Result<super::Summary, ExportError> {
     let mut plan = Plan::default();
-    let mut summary = for_each_selected(paths, opts, &mut |a| {
-        plan.add(a);
-        Ok(())
-    })?;
+    let mut tls = TlsConns::default();
+    let mut summary = for_each_selected(
+        paths,
+        opts,
+        &mut |a| {
+            plan.add(a);
+            Ok(())
+        },
+        &mut |c| tls.add(c),
+    )?;
+    let (randoms, decrypted) = tls.of(&plan.conns);
+    let key_log = if opts.reveal_secrets && !randoms.is_empty() {
+        let (text, without) = slice_key_log(paths, opts, &randoms)?;
+        if without > 0 {
+            summary.notes.push(format!(
+                "{without} of the slice's {} TLS connections have no key in the key logs: \
+                 Wireshark will not decrypt them either",
+                randoms.len()
+            ));
+        }
+        text
+    } else {
+        if decrypted > 0 {
+            summary.notes.push(format!(
+                "{decrypted} decrypted TLS connection{} of the slice {} not decryptable \
+                 without --reveal-secrets: the keys are left out",
+                if decrypted == 1 { "" } else { "s" },
+                if decrypted == 1 { "is" } else { "are" }
+            ));
+        }
+        Vec::new()
+    };
     let secrets = if opts.reveal_secrets || plan.conns.is_empty() {
         SecretRanges::default()
     } else {
         secret_ranges(paths, opts, &plan)?
     };
+    let mut w = PcapngWriter::new(out)?;
+    if !key_log.is_empty() {
+        w.secrets(&key_log)?;
+    }
+    drop(key_log);
     let mut slicer = Slicer {
-        w: PcapngWriter::new(out)?,
+        w,
         plan: &plan,
         secrets: &secrets,
         net: NetDecoder::new(),
@@ -160,6 +200,86 @@ pub(crate) fn write(
     }
     summary.packets = slicer.w.packets;
     Ok(summary)
+}
+
+/// The TLS connections of the input, by the client random that names their keys.
+#[derive(Debug, Default)]
+struct TlsConns {
+    /// The client random (lower-case hex) when the ClientHello was read, and whether
+    /// anything of the connection was decrypted.
+    conns: BTreeMap<ConnId, (Option<String>, bool)>,
+}
+
+impl TlsConns {
+    fn add(&mut self, c: &crate::pipeline::Connection) {
+        if let Some(info) = &c.tls {
+            let random = info.client_random.as_ref().map(|r| r.to_ascii_lowercase());
+            let decrypted =
+                info.plaintext_bytes.to_server > 0 || info.plaintext_bytes.to_client > 0;
+            self.conns.insert(c.id, (random, decrypted));
+        }
+    }
+
+    /// The client randoms of `chosen`, and how many of them were decrypted.
+    fn of(&self, chosen: &BTreeSet<ConnId>) -> (BTreeSet<String>, usize) {
+        let mut randoms = BTreeSet::new();
+        let mut decrypted = 0usize;
+        for id in chosen {
+            if let Some((random, d)) = self.conns.get(id) {
+                randoms.extend(random.iter().cloned());
+                decrypted = decrypted.saturating_add(usize::from(*d));
+            }
+        }
+        (randoms, decrypted)
+    }
+}
+
+/// The key log lines of `randoms` (every label: TLS 1.3 has several a connection), from the
+/// `--keylog` files and the input's Decryption Secrets Blocks, each line once, in the order
+/// read; and how many of `randoms` have none.
+fn slice_key_log(
+    paths: &[PathBuf],
+    opts: &Options,
+    randoms: &BTreeSet<String>,
+) -> Result<(Vec<u8>, usize), ExportError> {
+    let mut source = opts.open(paths)?;
+    let mut lines = BTreeSet::new();
+    let mut found = BTreeSet::new();
+    let mut text = Vec::new();
+    let mut keep = |piece: &[u8]| {
+        for line in piece.split(|&b| b == b'\n') {
+            let line = line.trim_ascii();
+            let mut fields = line
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|f| !f.is_empty());
+            let (Some(_label), Some(random), Some(_secret)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            let random = String::from_utf8_lossy(random).to_ascii_lowercase();
+            if randoms.contains(&random) && lines.insert(line.to_vec()) {
+                found.insert(random);
+                text.extend_from_slice(line);
+                text.push(b'\n');
+            }
+        }
+    };
+    // The key log files come first, whole; then the blocks as the frames come.
+    loop {
+        let piece = source.take_key_log();
+        if piece.is_empty() && source.next_frame().is_none() {
+            let last = source.take_key_log();
+            if last.is_empty() {
+                break;
+            }
+            keep(&last);
+            continue;
+        }
+        keep(&piece);
+    }
+    let without = randoms.len().saturating_sub(found.len());
+    Ok((text, without))
 }
 
 /// The second pass: every frame of the chosen connections copied, its secrets masked.
@@ -1055,6 +1175,12 @@ impl<'a> PcapngWriter<'a> {
         self.out.write_all(&idb)?;
         self.interfaces.push(link);
         Ok(u32::try_from(self.interfaces.len().saturating_sub(1)).unwrap_or(u32::MAX))
+    }
+
+    /// TLS key log lines for the packets that follow (a Decryption Secrets Block).
+    pub fn secrets(&mut self, key_log: &[u8]) -> std::io::Result<()> {
+        self.out
+            .write_all(&pcapng_out::decryption_secrets(key_log)?)
     }
 
     /// One packet, with a comment each for `comments`.

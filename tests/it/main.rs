@@ -26,6 +26,7 @@ mod inputs;
 mod outputs;
 mod shards;
 mod slice_dissects;
+mod slice_keys;
 mod slice_masking;
 mod threads;
 mod tls;
