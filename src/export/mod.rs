@@ -24,6 +24,7 @@ pub mod json;
 pub mod mermaid;
 pub mod ndjson;
 pub mod pcapng;
+mod slice_keys;
 pub mod token_mask;
 
 use std::collections::BTreeSet;
