@@ -18,6 +18,7 @@ mod differential;
 mod export;
 mod flood_threads;
 mod lab;
+mod late_keys;
 mod ui;
 mod live;
 mod hardening;
