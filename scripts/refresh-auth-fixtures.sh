@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Refreshes what the differential tests of the token decoders compare with, so that
 # `cargo test` needs neither peer:
-#   tests/fixtures/auth/tshark-http-auth.tsv  tshark's ntlmssp, spnego and kerberos fields for
-#       every frame with an HTTP authentication header (src/auth/decode/tests.rs reads it);
+#   tests/fixtures/auth/tshark-http-auth.tsv  tshark's authentication headers, ntlmssp, spnego
+#       and kerberos fields, and method, URI and status, for every frame with an HTTP
+#       authentication header (src/auth/decode/tests.rs and tests/it/tshark_headers.rs read it);
 #   tests/fixtures/auth/pyspnego/*.json       `python -m spnego --token` (PyPI pyspnego) on
 #       every distinct NTLM, Negotiate and Kerberos token68 of those frames
 #       (tests/it/differential.rs reads them).
@@ -27,7 +28,8 @@ fields="http.www_authenticate http.authorization http.proxy_authenticate http.pr
 ntlmssp.messagetype ntlmssp.auth.username ntlmssp.auth.domain ntlmssp.auth.hostname
 ntlmssp.ntlmserverchallenge ntlmssp.negotiateflags ntlmssp.negotiate.domain
 ntlmssp.negotiate.callingworkstation spnego.negResult spnego.supportedMech
-kerberos.msg_type kerberos.error_code kerberos.realm kerberos.SNameString kerberos.etype"
+kerberos.msg_type kerberos.error_code kerberos.realm kerberos.SNameString kerberos.etype
+http.request.method http.request.uri http.response.code"
 args=()
 header="file	frame"
 for f in $fields; do args+=(-e "$f"); header="$header	$f"; done
