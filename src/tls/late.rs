@@ -58,6 +58,8 @@ pub(super) struct Late {
     total: usize,
     /// The latest capture time seen.
     clock: Timestamp,
+    /// Connections let go for passing a bound.
+    pub cap_hits: u64,
 }
 
 impl Late {
@@ -88,6 +90,7 @@ impl Late {
             || self.total.saturating_add(bytes.len()) > MAX_HELD
             || waited > wait_ns();
         if over {
+            self.cap_hits = self.cap_hits.saturating_add(1);
             self.forget(conn);
             return;
         }
@@ -115,8 +118,11 @@ impl Late {
     pub fn take(&mut self, conn: ConnId) -> Option<Held> {
         let limit = wait_ns();
         let clock = self.clock;
+        let before = self.held.len();
         self.held
             .retain(|_, h| clock.0.saturating_sub(h.since.0) <= limit);
+        let expired = before.saturating_sub(self.held.len());
+        self.cap_hits = self.cap_hits.saturating_add(expired as u64);
         self.total = self.held.values().map(|h| h.bytes.len()).sum();
         let h = self.held.remove(&conn)?;
         self.total = self.total.saturating_sub(h.bytes.len());
@@ -184,6 +190,7 @@ mod tests {
         l.keep(1, Dir::ToServer, 3, s(2), &vec![0; MAX_HELD_PER_CONN]);
         assert!(!l.holds(1));
         assert_eq!(l.total, 0);
+        assert_eq!(l.cap_hits, 1);
         // Too late.
         l.start(2, s(0));
         l.keep(2, Dir::ToServer, 4, s(11), b"x");
@@ -192,6 +199,7 @@ mod tests {
         l.keep(3, Dir::ToServer, 5, s(20), b"x");
         l.keep(4, Dir::ToServer, 6, s(31), b"not held");
         assert!(l.take(3).is_none(), "the clock moved past its wait");
+        assert_eq!(l.cap_hits, 3);
     }
 
     #[test]

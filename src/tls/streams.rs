@@ -48,6 +48,18 @@ pub struct TlsStats {
     pub decrypted: u64,
     /// Bytes of plaintext handed on.
     pub plaintext_bytes: u64,
+    /// Connections decrypted with keys that came after they started (a key log followed
+    /// during a live capture; see [`super::late`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub late_decrypted: u64,
+    /// Connections let go while waiting for keys: they passed a bound of the wait (bytes
+    /// held, or time).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub key_wait_cap_hits: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl TlsStats {
@@ -57,6 +69,8 @@ impl TlsStats {
             connections: self.connections.saturating_add(o.connections),
             decrypted: self.decrypted.saturating_add(o.decrypted),
             plaintext_bytes: self.plaintext_bytes.saturating_add(o.plaintext_bytes),
+            late_decrypted: self.late_decrypted.saturating_add(o.late_decrypted),
+            key_wait_cap_hits: self.key_wait_cap_hits.saturating_add(o.key_wait_cap_hits),
         }
     }
 }
@@ -153,7 +167,9 @@ impl TlsStreams {
                 conn,
                 out,
             );
-            if waits(&t.conn.info().decryption) && t.plain == [0; 2] {
+            if t.plain != [0; 2] {
+                self.stats.late_decrypted = self.stats.late_decrypted.saturating_add(1);
+            } else if waits(&t.conn.info().decryption) {
                 late.put_back(conn, held);
             }
         }
@@ -185,7 +201,10 @@ impl TlsStreams {
     }
 
     pub fn stats(&self) -> TlsStats {
-        self.stats
+        TlsStats {
+            key_wait_cap_hits: self.late.as_ref().map_or(0, |l| l.cap_hits),
+            ..self.stats
+        }
     }
 
     /// TLS connections open.

@@ -525,6 +525,10 @@ fn live_https_is_decrypted_with_a_key_log_written_while_capturing() {
     let tls = &summary["summary"]["stats"]["tls"];
     assert_eq!(tls["connections"], 4, "{summary}");
     assert_eq!(tls["decrypted"], 4, "{summary}");
+    assert!(
+        tls["late_decrypted"].as_u64().is_some_and(|n| n >= 1),
+        "the held connection decrypted when its keys came: {summary}"
+    );
 }
 
 /// A client that holds its HTTPS connection open after one request until told to close, with
