@@ -1011,3 +1011,56 @@ fn live_ui_exports_from_its_own_file_and_ends_cleanly_on_signals() {
     )];
     assert_eq!(got, want, "the --write file read back");
 }
+
+#[test]
+fn live_ui_decrypts_https_with_a_key_log_created_while_capturing() {
+    use super::ui::{selected_row, Session};
+    if !full() {
+        return;
+    }
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the live UI test needs root (to capture on lo and start the lab's servers)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let basic = Server::start_https("basic", dir.path());
+    let keylog = dir.path().join("keys.log");
+    let status = dir.path().join("status");
+    let cmd = format!(
+        "{} live -i lo --user root -f 'tcp port {}' --keylog {}; echo $? > {}",
+        bin().display(),
+        basic.var("PORT"),
+        keylog.display(),
+        status.display()
+    );
+    let s = Session(format!("authscope-live-ui-https-{}", std::process::id()));
+    s.start(160, 48, dir.path(), &cmd);
+    s.wait("the live UI", |t| {
+        t.contains("authscope live lo") && t.contains("capturing")
+    });
+    let (u, p, url) = (basic.var("USER"), basic.var("PASSWORD"), basic.var("URL"));
+    assert_eq!(
+        curl_keys(&keylog, &["--basic", "-u", &format!("{u}:{p}"), url]),
+        "200"
+    );
+    let screen = s.wait("the Basic handshake inside HTTPS", |t| {
+        t.contains("Handshakes 1 ")
+    });
+    assert!(selected_row(&screen).contains("basic"), "{screen}");
+    assert!(selected_row(&screen).contains(" ok "), "{screen}");
+    s.keys(&["q"]);
+    let start = Instant::now();
+    while s.alive() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "q did not quit:\n{}",
+            s.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&status).unwrap().trim(),
+        "0",
+        "authscope live exit status"
+    );
+}
