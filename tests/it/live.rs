@@ -833,6 +833,20 @@ fn live_ui_shows_handshakes_as_they_happen() {
     assert!(!ports.contains(basic.var("PORT")), "{ports}");
     assert!(ports.contains(ntlm.var("PORT")), "{ports}");
 
+    quit(&s, &status);
+    // The --write file was flushed and closed: it reads back with the three handshakes.
+    let back = Command::new(bin())
+        .args(["report", "--format", "json"])
+        .arg(&written)
+        .output()
+        .unwrap();
+    assert!(back.status.success(), "{back:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&back.stdout).unwrap();
+    assert_eq!(doc["handshakes"].as_array().unwrap().len(), 3, "{doc}");
+}
+
+/// `q` ends the live UI within 10 s, with exit status 0 (written to `status`).
+fn quit(s: &super::ui::Session, status: &Path) {
     s.keys(&["q"]);
     let start = Instant::now();
     while s.alive() {
@@ -844,19 +858,10 @@ fn live_ui_shows_handshakes_as_they_happen() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(
-        std::fs::read_to_string(&status).unwrap().trim(),
+        std::fs::read_to_string(status).unwrap().trim(),
         "0",
         "authscope live exit status"
     );
-    // The --write file was flushed and closed: it reads back with the three handshakes.
-    let back = Command::new(bin())
-        .args(["report", "--format", "json"])
-        .arg(&written)
-        .output()
-        .unwrap();
-    assert!(back.status.success(), "{back:?}");
-    let doc: serde_json::Value = serde_json::from_slice(&back.stdout).unwrap();
-    assert_eq!(doc["handshakes"].as_array().unwrap().len(), 3, "{doc}");
 }
 
 /// Exports the selected handshake with `e` to `name` in `dir` (the prompt's default name is
@@ -1048,19 +1053,5 @@ fn live_ui_decrypts_https_with_a_key_log_created_while_capturing() {
     });
     assert!(selected_row(&screen).contains("basic"), "{screen}");
     assert!(selected_row(&screen).contains(" ok "), "{screen}");
-    s.keys(&["q"]);
-    let start = Instant::now();
-    while s.alive() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "q did not quit:\n{}",
-            s.screen()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(
-        std::fs::read_to_string(&status).unwrap().trim(),
-        "0",
-        "authscope live exit status"
-    );
+    quit(&s, &status);
 }
