@@ -13,7 +13,8 @@
 # Decryption Secrets Block, which tshark uses by itself. Needs tshark and python3 (pyspnego is installed into
 # a venv, $PYSPNEGO_VENV, default /tmp/pyspnego-venv).
 # Usage, from anywhere:  scripts/refresh-auth-fixtures.sh [--test]
-#   --test  then run the two comparison tests on the refreshed fixtures.
+#   --test  then run the comparison tests on the refreshed fixtures (the token decoders with
+#           tshark and pyspnego, and the pipeline's headers per frame with tshark).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 public=${PUBLIC_CAPTURES:-../shared/captures/public}
@@ -66,5 +67,5 @@ fi
 
 git --no-pager diff --stat -- "$fixtures" || true
 if [ "${1:-}" = "--test" ]; then
-  cargo test --all-features --lib --test it -- every_capture_header_matches_tshark differential
+  cargo test --all-features --lib --test it -- every_capture_header_matches_tshark differential tshark_headers
 fi
