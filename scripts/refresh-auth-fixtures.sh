@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Refreshes what the differential tests of the token decoders compare with, so that
 # `cargo test` needs neither peer:
-#   tests/fixtures/auth/tshark-http-auth.tsv  tshark's ntlmssp, spnego and kerberos fields for
-#       every frame with an HTTP authentication header (src/auth/decode/tests.rs reads it);
+#   tests/fixtures/auth/tshark-http-auth.tsv  tshark's authentication headers, ntlmssp, spnego
+#       and kerberos fields, and method, URI and status, for every frame with an HTTP
+#       authentication header (src/auth/decode/tests.rs and tests/it/tshark_headers.rs read it);
 #   tests/fixtures/auth/pyspnego/*.json       `python -m spnego --token` (PyPI pyspnego) on
 #       every distinct NTLM, Negotiate and Kerberos token68 of those frames
 #       (tests/it/differential.rs reads them).
@@ -12,7 +13,8 @@
 # Decryption Secrets Block, which tshark uses by itself. Needs tshark and python3 (pyspnego is installed into
 # a venv, $PYSPNEGO_VENV, default /tmp/pyspnego-venv).
 # Usage, from anywhere:  scripts/refresh-auth-fixtures.sh [--test]
-#   --test  then run the two comparison tests on the refreshed fixtures.
+#   --test  then run the comparison tests on the refreshed fixtures (the token decoders with
+#           tshark and pyspnego, and the pipeline's headers per frame with tshark).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 public=${PUBLIC_CAPTURES:-../shared/captures/public}
@@ -27,7 +29,8 @@ fields="http.www_authenticate http.authorization http.proxy_authenticate http.pr
 ntlmssp.messagetype ntlmssp.auth.username ntlmssp.auth.domain ntlmssp.auth.hostname
 ntlmssp.ntlmserverchallenge ntlmssp.negotiateflags ntlmssp.negotiate.domain
 ntlmssp.negotiate.callingworkstation spnego.negResult spnego.supportedMech
-kerberos.msg_type kerberos.error_code kerberos.realm kerberos.SNameString kerberos.etype"
+kerberos.msg_type kerberos.error_code kerberos.realm kerberos.SNameString kerberos.etype
+http.request.method http.request.uri http.response.code"
 args=()
 header="file	frame"
 for f in $fields; do args+=(-e "$f"); header="$header	$f"; done
@@ -64,5 +67,5 @@ fi
 
 git --no-pager diff --stat -- "$fixtures" || true
 if [ "${1:-}" = "--test" ]; then
-  cargo test --all-features --lib --test it -- every_capture_header_matches_tshark differential
+  cargo test --all-features --lib --test it -- every_capture_header_matches_tshark differential tshark_headers
 fi

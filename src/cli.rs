@@ -57,6 +57,11 @@ pub enum Command {
         interface: String,
         #[command(flatten)]
         capture: CaptureArgs,
+        /// A TLS key log (NSS format) that decrypts the HTTPS connections captured; repeatable.
+        /// It is followed as it grows (a browser's SSLKEYLOGFILE), and read once it is created
+        /// if it does not exist yet.
+        #[arg(long = "keylog", value_name = "FILE")]
+        key_logs: Vec<std::path::PathBuf>,
         #[command(flatten)]
         analysis: AnalysisArgs,
     },
@@ -130,7 +135,8 @@ pub struct FileArgs {
     pub threads: Option<usize>,
     /// A TLS key log (NSS format, as SSLKEYLOGFILE writes it: Chrome, Edge, Firefox, curl,
     /// Python) that decrypts the HTTPS connections of the files; repeatable. Keys in the
-    /// files' pcapng Decryption Secrets Blocks are used too.
+    /// files' pcapng Decryption Secrets Blocks are used too. With `-i`, the key log is
+    /// followed as it grows, and read once it is created if it does not exist yet.
     #[arg(long = "keylog", value_name = "FILE")]
     pub key_logs: Vec<PathBuf>,
 }

@@ -156,6 +156,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Live {
             interface,
             capture,
+            key_logs,
             analysis,
         } => {
             let opts = authscope::ui::Options {
@@ -164,7 +165,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 merge: false,
                 // A live capture has one reader.
                 plan: authscope::pipeline::Plan::threads(1),
-                key_logs: Vec::new(),
+                key_logs,
             };
             let ended = live::ui(&interface, capture, &opts)?;
             Ok(ExitCode::from(ended.status()))

@@ -13,7 +13,7 @@ mod drive;
 pub mod shard;
 mod stream;
 
-use stream::on_stream;
+use stream::{on_late_keys, on_stream};
 
 pub use drive::{run, Placed, Plan, Progress, Ran, RunError, Sink, Source};
 
@@ -438,6 +438,22 @@ impl Analyzer {
         self.front.add_capture_key_text(text);
     }
 
+    /// Keys may come after the connections they are for (a key log followed during a live
+    /// capture): TLS connections without keys wait for them, within bounds
+    /// ([`crate::tls::KEY_WAIT`]), and are read again when [`Analyzer::add_late_key_text`]
+    /// brings them.
+    pub fn wait_for_keys(&mut self) {
+        self.front.tls.wait_for_keys();
+    }
+
+    /// Key log text that came while reading: for the connections still to come, and for
+    /// those waiting for it, whose decrypted exchanges go to `sink` now.
+    pub fn add_late_key_text(&mut self, text: &[u8], sink: &mut dyn FnMut(Output)) {
+        let model = &mut self.model;
+        self.front
+            .add_late_key_text(text, &mut |e| model.apply(e, sink));
+    }
+
     /// Feeds one frame.
     pub fn push(&mut self, frame: &Frame<'_>, sink: &mut dyn FnMut(Output)) {
         let model = &mut self.model;
@@ -491,6 +507,23 @@ impl Front {
     /// Feeds one frame.
     pub fn push(&mut self, frame: &Frame<'_>, sink: &mut dyn FnMut(ModelEvent)) {
         self.push_keyed(frame, &mut Out::Direct(sink));
+    }
+
+    /// [`Analyzer::add_late_key_text`] (one front only: a live capture is not sharded).
+    fn add_late_key_text(&mut self, text: &[u8], sink: &mut dyn FnMut(ModelEvent)) {
+        let (_, prepare_legs, forget_secrets, input) = self.stream_at();
+        on_late_keys(
+            &mut self.tls,
+            &mut self.http,
+            &mut self.open,
+            &mut self.drop_data,
+            (prepare_legs, forget_secrets, input),
+            text,
+            sink,
+        );
+        for conn in self.drop_data.drain(..) {
+            self.tcp.ignore_data(conn);
+        }
     }
 
     /// Frames pushed so far, over all captures.

@@ -1,7 +1,9 @@
 //! Key log files read beside a capture (`--keylog`), for the TLS stage: handed on as text in
 //! whole lines, a bounded piece at a time, so a large key log is never held whole. A file
 //! that is still being written (a browser's `SSLKEYLOGFILE` during a live capture) is
-//! followed: what was appended since the last read comes with the next.
+//! followed: what was appended since the last read comes with the next, and a followed file
+//! that does not exist yet is opened when it appears (a browser creates it at its first
+//! TLS connection).
 
 use std::fs::File;
 use std::io::Read;
@@ -14,7 +16,8 @@ pub const KEY_LOG_PIECE: usize = 1 << 20;
 
 struct One {
     path: PathBuf,
-    file: File,
+    /// `None` while a followed file does not exist yet.
+    file: Option<File>,
     /// A line read in part: its end has not been written yet.
     partial: Vec<u8>,
     /// Read to its end (a file that does not grow).
@@ -39,14 +42,21 @@ impl std::fmt::Debug for KeyLogFiles {
 }
 
 impl KeyLogFiles {
-    /// Opens every file; the first that cannot be opened is the error.
+    /// Opens every file; the first that cannot be opened is the error, but for a followed
+    /// file that does not exist yet, which is waited for ([`KeyLogFiles::missing`]).
     pub fn open(paths: &[PathBuf], follow: bool) -> Result<KeyLogFiles, CaptureError> {
         let mut files = Vec::with_capacity(paths.len());
         for p in paths {
-            let file = File::open(p).map_err(|source| CaptureError::Open {
-                path: p.clone(),
-                source,
-            })?;
+            let file = match File::open(p) {
+                Ok(f) => Some(f),
+                Err(e) if follow && e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(source) => {
+                    return Err(CaptureError::Open {
+                        path: p.clone(),
+                        source,
+                    })
+                }
+            };
             files.push(One {
                 path: p.clone(),
                 file,
@@ -65,6 +75,20 @@ impl KeyLogFiles {
         self.follow
     }
 
+    /// Whether there is any file to read.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The followed files that do not exist yet.
+    pub fn missing(&self) -> Vec<PathBuf> {
+        self.files
+            .iter()
+            .filter(|o| o.file.is_none())
+            .map(|o| o.path.clone())
+            .collect()
+    }
+
     /// Whole lines not handed on yet, about [`KEY_LOG_PIECE`] bytes at most (a line longer
     /// than that comes whole); empty when there is nothing new.
     pub fn take(&mut self) -> Vec<u8> {
@@ -73,8 +97,15 @@ impl KeyLogFiles {
             if one.done || out.len() >= KEY_LOG_PIECE {
                 continue;
             }
+            if one.file.is_none() {
+                // Not created yet: looked for again at each take.
+                one.file = File::open(&one.path).ok();
+            }
+            let Some(file) = one.file.as_mut() else {
+                continue;
+            };
             let mut buf = vec![0u8; KEY_LOG_PIECE.saturating_sub(out.len()).max(4096)];
-            let n = match one.file.read(&mut buf) {
+            let n = match file.read(&mut buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 // A file that cannot be read any more gives what it gave.
@@ -151,5 +182,17 @@ mod tests {
     fn a_missing_key_log_is_an_error_that_names_it() {
         let e = KeyLogFiles::open(&[PathBuf::from("/nonexistent/keys.log")], false).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/keys.log"), "{e}");
+    }
+
+    #[test]
+    fn a_followed_key_log_is_read_once_it_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.log");
+        let mut k = KeyLogFiles::open(std::slice::from_ref(&path), true).unwrap();
+        assert_eq!(k.missing(), vec![path.clone()]);
+        assert_eq!(k.take(), b"");
+        std::fs::write(&path, "A 1\n").unwrap();
+        assert_eq!(k.take(), b"A 1\n");
+        assert!(k.missing().is_empty());
     }
 }

@@ -218,6 +218,8 @@ pub struct LiveSource {
     analysed: u64,
     /// Where the packets are saved, or why they are not (the scratch file could not be made).
     saved: Result<Option<Saved>, String>,
+    /// TLS key logs followed as they grow (`--keylog`).
+    key_logs: super::keylog::KeyLogFiles,
 }
 
 /// The file a live capture saves its packets to (`--write`, or the scratch file), for
@@ -356,7 +358,25 @@ impl LiveSource {
             current: None,
             analysed: 0,
             saved,
+            key_logs: super::keylog::KeyLogFiles::default(),
         })
+    }
+
+    /// Follows these key logs (opened with `follow`, before the privileges went, so a key
+    /// log only root can read is read) for the TLS stage ([`LiveSource::take_key_log`]).
+    pub fn with_key_logs(mut self, key_logs: super::keylog::KeyLogFiles) -> LiveSource {
+        self.key_logs = key_logs;
+        self
+    }
+
+    /// Whole lines appended to the key logs since the last call; empty when none was.
+    pub fn take_key_log(&mut self) -> Vec<u8> {
+        self.key_logs.take()
+    }
+
+    /// Whether key logs are followed.
+    pub fn has_key_logs(&self) -> bool {
+        !self.key_logs.is_empty()
     }
 
     pub fn config(&self) -> &LiveConfig {
@@ -1105,6 +1125,7 @@ mod tests {
             current: None,
             analysed: 0,
             saved: Ok(None),
+            key_logs: crate::capture::keylog::KeyLogFiles::default(),
         };
         let next = |source: &mut LiveSource| match source.next_frame(Duration::ZERO) {
             Next::Frame(f) => (f.number, f.data.to_vec()),

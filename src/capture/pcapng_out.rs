@@ -10,6 +10,9 @@ use super::{LinkType, Timestamp};
 const SHB: u32 = 0x0A0D_0D0A;
 const IDB: u32 = 0x0000_0001;
 const EPB: u32 = 0x0000_0006;
+/// 4.7: the Decryption Secrets Block, and its secrets type for a TLS key log ("TLSK").
+const DSB: u32 = 0x0000_000A;
+const SECRETS_TLS_KEY_LOG: u32 = 0x544C_534B;
 /// 4.1: written in the writer's byte order; readers detect ours from it.
 const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
 /// 3.5 option codes.
@@ -65,6 +68,20 @@ pub fn interface_description(i: &Interface<'_>) -> Vec<u8> {
     option(&mut body, IF_TSRESOL, &[i.tsresol]);
     option(&mut body, OPT_ENDOFOPT, &[]);
     block(IDB, &body)
+}
+
+/// The Decryption Secrets Block (4.7) of TLS key log lines (NSS format, `\n` after each):
+/// readers decrypt the packets after it with them. Its body is secrets type, length and the
+/// text padded to 32 bits, no options.
+pub fn decryption_secrets(key_log: &[u8]) -> io::Result<Vec<u8>> {
+    let len = u32::try_from(key_log.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "key log too large for pcapng"))?;
+    let mut body = Vec::with_capacity(pad4(key_log.len()).saturating_add(8));
+    body.extend_from_slice(&SECRETS_TLS_KEY_LOG.to_le_bytes());
+    body.extend_from_slice(&len.to_le_bytes());
+    body.extend_from_slice(key_log);
+    body.resize(pad4(body.len()), 0);
+    Ok(block(DSB, &body))
 }
 
 /// A packet for [`enhanced_packet`].

@@ -24,6 +24,7 @@ pub mod json;
 pub mod mermaid;
 pub mod ndjson;
 pub mod pcapng;
+mod slice_keys;
 pub mod token_mask;
 
 use std::collections::BTreeSet;
@@ -407,21 +408,24 @@ pub fn to_path(
 }
 
 /// Every handshake of the input, analysed, in the order the analyzer decides them; `each`
-/// gets those the selection keeps (secrets revealed if asked). Returns the handshakes seen and
-/// kept, and a note for each id that named none.
+/// gets those the selection keeps (secrets revealed if asked), `conns` every connection as
+/// it ends. Returns the handshakes seen and kept, and a note for each id that named none.
 pub(crate) fn for_each_selected(
     paths: &[PathBuf],
     opts: &Options,
     each: &mut dyn FnMut(&Analysed) -> Result<(), ExportError>,
+    conns: &mut dyn FnMut(&crate::pipeline::Connection),
 ) -> Result<Summary, ExportError> {
-    for_each_in(opts.open(paths)?, opts, each)
+    for_each_in(opts.open(paths)?, opts, each, conns)
 }
 
-/// [`for_each_selected`] over a source already open.
+/// [`for_each_selected`] over a source already open; `conns` gets every connection of the
+/// input as it ends.
 fn for_each_in(
     source: MergedSource,
     opts: &Options,
     each: &mut dyn FnMut(&Analysed) -> Result<(), ExportError>,
+    conns: &mut dyn FnMut(&crate::pipeline::Connection),
 ) -> Result<Summary, ExportError> {
     let mut summary = Summary::default();
     let mut found = Found::default();
@@ -432,6 +436,7 @@ fn for_each_in(
         let mut a = match o {
             Output::Handshake(a) => a,
             Output::Finding(f) if all => return connection_findings.push(*f),
+            Output::Connection(c) => return conns(&c),
             _ => return,
         };
         summary.handshakes = summary.handshakes.saturating_add(1);
@@ -465,7 +470,7 @@ fn stream(
 ) -> Result<Summary, ExportError> {
     let source = opts.open(paths)?;
     w.captures(source.capture_names());
-    let summary = for_each_in(source, opts, &mut |a| w.handshake(a, out))?;
+    let summary = for_each_in(source, opts, &mut |a| w.handshake(a, out), &mut |_| {})?;
     for f in &summary.connection_findings {
         w.connection_finding(f, out)?;
     }

@@ -30,6 +30,13 @@
 //! boundary is recognised there, and folded continuation lines of a secret value are masked
 //! too.
 //!
+//! TLS connections are copied as captured (ciphertext). With `--reveal-secrets` the slice
+//! also carries their keys, so that Wireshark decrypts it alone: the key log lines (NSS
+//! format) of the slice's client randoms, every label, from the `--keylog` files and the
+//! input's own Decryption Secrets Blocks, in one Decryption Secrets Block (4.7) before the
+//! first packet, as `editcap --inject-secrets` puts it. Without it no key is written, and a
+//! note says that the decrypted connections of the slice will not decrypt.
+//!
 //! Fragmented IPv4 datagrams are reassembled here as in the analysis and masked whole; the
 //! masked bytes go back into each fragment's frame at its fragment offset. The fragments
 //! before the one that completes a datagram are held (8 MiB at most) and copied just before
@@ -48,6 +55,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::PathBuf;
 
+use super::slice_keys::{slice_key_log, TlsConns};
 use super::token_mask;
 use super::{for_each_selected, request_label, response_label, tcp_label, ExportError, Options};
 use crate::auth::{
@@ -132,17 +140,50 @@ pub(crate) fn write(
     out: &mut dyn Write,
 ) -> Result<super::Summary, ExportError> {
     let mut plan = Plan::default();
-    let mut summary = for_each_selected(paths, opts, &mut |a| {
-        plan.add(a);
-        Ok(())
-    })?;
+    let mut tls = TlsConns::default();
+    let mut summary = for_each_selected(
+        paths,
+        opts,
+        &mut |a| {
+            plan.add(a);
+            Ok(())
+        },
+        &mut |c| tls.add(c),
+    )?;
+    let (randoms, decrypted) = tls.of(&plan.conns);
+    let key_log = if opts.reveal_secrets && !randoms.is_empty() {
+        let (text, without) = slice_key_log(paths, opts, &randoms)?;
+        if without > 0 {
+            summary.notes.push(format!(
+                "{without} of the slice's {} TLS connections have no key in the key logs: \
+                 Wireshark will not decrypt them either",
+                randoms.len()
+            ));
+        }
+        text
+    } else {
+        if decrypted > 0 {
+            summary.notes.push(format!(
+                "{decrypted} decrypted TLS connection{} of the slice {} not decryptable \
+                 without --reveal-secrets: the keys are left out",
+                if decrypted == 1 { "" } else { "s" },
+                if decrypted == 1 { "is" } else { "are" }
+            ));
+        }
+        Vec::new()
+    };
     let secrets = if opts.reveal_secrets || plan.conns.is_empty() {
         SecretRanges::default()
     } else {
         secret_ranges(paths, opts, &plan)?
     };
+    let mut w = PcapngWriter::new(out)?;
+    if !key_log.is_empty() {
+        w.secrets(&key_log)?;
+    }
+    drop(key_log);
     let mut slicer = Slicer {
-        w: PcapngWriter::new(out)?,
+        w,
         plan: &plan,
         secrets: &secrets,
         net: NetDecoder::new(),
@@ -1055,6 +1096,12 @@ impl<'a> PcapngWriter<'a> {
         self.out.write_all(&idb)?;
         self.interfaces.push(link);
         Ok(u32::try_from(self.interfaces.len().saturating_sub(1)).unwrap_or(u32::MAX))
+    }
+
+    /// TLS key log lines for the packets that follow (a Decryption Secrets Block).
+    pub fn secrets(&mut self, key_log: &[u8]) -> std::io::Result<()> {
+        self.out
+            .write_all(&pcapng_out::decryption_secrets(key_log)?)
     }
 
     /// One packet, with a comment each for `comments`.

@@ -485,9 +485,28 @@ mod live {
 
     pub(super) fn run(mut source: Box<LiveSource>, config: Config, sink: &mut dyn Sink) -> Ran {
         let mut analyzer = Analyzer::new(config);
+        let keys = source.has_key_logs();
+        if keys {
+            analyzer.wait_for_keys();
+            loop {
+                let text = source.take_key_log();
+                if text.is_empty() {
+                    break;
+                }
+                analyzer.add_key_text(&text);
+            }
+        }
         let mut advanced = Instant::now();
         let mut stopped = false;
         loop {
+            // The key logs grow as clients connect: what they gained is read before every
+            // frame, so a client's keys, written before it sends on, are there for it.
+            if keys {
+                let text = source.take_key_log();
+                if !text.is_empty() {
+                    analyzer.add_late_key_text(&text, &mut |o| sink.output(o));
+                }
+            }
             match source.next_frame(TICK) {
                 Next::Frame(f) => analyzer.push(&f, &mut |o| sink.output(o)),
                 Next::Idle(now) => {

@@ -117,7 +117,58 @@ pub(super) fn on_stream(
         }
         StreamEvent::Closed { .. } | StreamEvent::LimitHit { .. } => {}
     }
-    tls.push(ev, &mut |p| match p {
+    let at = (prepare_legs, forget_secrets, input);
+    tls.push(ev, &mut |p| passed(p, http, open, drop_data, at, sink));
+    match *ev {
+        StreamEvent::Closed { conn, ts, reason } => {
+            if let Some(mut c) = open.remove(&conn) {
+                c.ended = match reason {
+                    CloseReason::Fin => Ending::Fin,
+                    CloseReason::Rst => Ending::Rst,
+                    CloseReason::Timeout => Ending::Timeout,
+                    CloseReason::Evicted => Ending::Evicted,
+                    CloseReason::Reused => Ending::Reused,
+                    CloseReason::EndOfInput => Ending::Open,
+                };
+                if reason != CloseReason::EndOfInput {
+                    c.last = c.last.max(ts);
+                }
+                sink(ModelEvent::Output(Output::Connection(c)));
+            }
+            sink(ModelEvent::ConnClosed { conn, ts });
+        }
+        StreamEvent::LimitHit { conn, ts, limit } => {
+            sink(ModelEvent::Output(Output::Limit { conn, ts, limit }))
+        }
+        _ => {}
+    }
+}
+
+/// Key log text that came while reading (a followed key log): what the TLS connections that
+/// waited for it decrypt goes on as their stream events would have.
+pub(super) fn on_late_keys(
+    tls: &mut TlsStreams,
+    http: &mut HttpTracker,
+    open: &mut HashMap<ConnId, Box<Connection>>,
+    drop_data: &mut Vec<ConnId>,
+    at: (bool, bool, u32),
+    text: &[u8],
+    sink: &mut dyn FnMut(ModelEvent),
+) {
+    tls.add_late_key_text(text, &mut |p| passed(p, http, open, drop_data, at, sink));
+}
+
+/// What the TLS stage handed on: stream events to the HTTP stage, the TLS facts and alerts to
+/// the connection's record and the model.
+fn passed(
+    p: Passed<'_>,
+    http: &mut HttpTracker,
+    open: &mut HashMap<ConnId, Box<Connection>>,
+    drop_data: &mut Vec<ConnId>,
+    (prepare_legs, forget_secrets, input): (bool, bool, u32),
+    sink: &mut dyn FnMut(ModelEvent),
+) {
+    match p {
         Passed::Stream(e) => to_http(
             http,
             open,
@@ -176,29 +227,6 @@ pub(super) fn on_stream(
                 c.tls = Some(info);
             }
         }
-    });
-    match *ev {
-        StreamEvent::Closed { conn, ts, reason } => {
-            if let Some(mut c) = open.remove(&conn) {
-                c.ended = match reason {
-                    CloseReason::Fin => Ending::Fin,
-                    CloseReason::Rst => Ending::Rst,
-                    CloseReason::Timeout => Ending::Timeout,
-                    CloseReason::Evicted => Ending::Evicted,
-                    CloseReason::Reused => Ending::Reused,
-                    CloseReason::EndOfInput => Ending::Open,
-                };
-                if reason != CloseReason::EndOfInput {
-                    c.last = c.last.max(ts);
-                }
-                sink(ModelEvent::Output(Output::Connection(c)));
-            }
-            sink(ModelEvent::ConnClosed { conn, ts });
-        }
-        StreamEvent::LimitHit { conn, ts, limit } => {
-            sink(ModelEvent::Output(Output::Limit { conn, ts, limit }))
-        }
-        _ => {}
     }
 }
 

@@ -21,7 +21,10 @@ pub fn run(
     out: &mut dyn Write,
     notes: &mut dyn Write,
 ) -> Result<Summary, ReportError> {
-    let source = LiveSource::open(config)?;
+    // Before the interface, as root if started so: privileges go once it is open.
+    let keys = crate::capture::keylog::KeyLogFiles::open(&opts.key_logs, true)?;
+    let missing = keys.missing();
+    let source = LiveSource::open(config)?.with_key_logs(keys);
     let signals = stop_on_signals(&source.stop_flag())?;
     let c = source.config();
     writeln!(
@@ -35,6 +38,13 @@ pub fn run(
             .map(|p| format!(", saving to {}", p.display()))
             .unwrap_or_default(),
     )?;
+    for p in missing {
+        writeln!(
+            notes,
+            "authscope: {}: no such file yet; read from when it is created",
+            p.display()
+        )?;
+    }
     notes.flush()?;
     let result = Report::start(opts, out).and_then(|r| {
         // One thread: a live capture has one reader.

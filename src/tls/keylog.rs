@@ -342,7 +342,7 @@ impl KeyLog {
 
 /// Decodes hex into `out`; the number of bytes, or `None` if it is not hex of at most
 /// `out.len()` bytes.
-fn decode_hex(hex: &[u8], out: &mut [u8]) -> Option<usize> {
+pub(super) fn decode_hex(hex: &[u8], out: &mut [u8]) -> Option<usize> {
     if hex.len() % 2 != 0 || hex.len() / 2 > out.len() {
         return None;
     }

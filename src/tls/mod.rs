@@ -26,6 +26,7 @@ mod conn;
 mod hello;
 mod kdf;
 mod keylog;
+mod late;
 mod record;
 mod streams;
 mod suite;
@@ -37,6 +38,7 @@ use crate::tcp::Dir;
 
 pub use conn::TlsConn;
 pub use keylog::{KeyLog, KeyLogStats, DEFAULT_MAX_CLIENT_RANDOMS};
+pub use late::{MAX_HELD, MAX_HELD_PER_CONN, WAIT as KEY_WAIT};
 pub use streams::{Passed, TlsStats, TlsStreams};
 
 /// The largest record body (TLSCiphertext.length) allowed: 2^14 + 2048 (RFC 5246 6.2.3;

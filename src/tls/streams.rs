@@ -4,7 +4,10 @@
 //! where records were lost), so that `http` cannot tell the difference. Every other event
 //! passes through unchanged.
 
-use super::{looks_like_tls, KeyLog, KeyLogStats, TlsConfig, TlsConn, TlsEvent, TlsInfo};
+use super::late::{client_random_of, client_randoms, Late};
+use super::{
+    looks_like_tls, Decryption, KeyLog, KeyLogStats, TlsConfig, TlsConn, TlsEvent, TlsInfo,
+};
 use crate::capture::Timestamp;
 use crate::map::Map as HashMap;
 use crate::tcp::{ConnId, Dir, StreamEvent};
@@ -45,6 +48,18 @@ pub struct TlsStats {
     pub decrypted: u64,
     /// Bytes of plaintext handed on.
     pub plaintext_bytes: u64,
+    /// Connections decrypted with keys that came after they started (a key log followed
+    /// during a live capture; see [`super::late`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub late_decrypted: u64,
+    /// Connections let go while waiting for keys: they passed a bound of the wait (bytes
+    /// held, or time).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub key_wait_cap_hits: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl TlsStats {
@@ -54,6 +69,8 @@ impl TlsStats {
             connections: self.connections.saturating_add(o.connections),
             decrypted: self.decrypted.saturating_add(o.decrypted),
             plaintext_bytes: self.plaintext_bytes.saturating_add(o.plaintext_bytes),
+            late_decrypted: self.late_decrypted.saturating_add(o.late_decrypted),
+            key_wait_cap_hits: self.key_wait_cap_hits.saturating_add(o.key_wait_cap_hits),
         }
     }
 }
@@ -73,6 +90,8 @@ pub struct TlsStreams {
     before_capture: Option<KeyLog>,
     conns: HashMap<ConnId, Box<Tls>>,
     stats: TlsStats,
+    /// Connections waiting for keys that may still come ([`TlsStreams::wait_for_keys`]).
+    late: Option<Box<Late>>,
 }
 
 impl std::fmt::Debug for TlsStreams {
@@ -99,6 +118,60 @@ impl TlsStreams {
             before_capture: None,
             conns: HashMap::default(),
             stats: TlsStats::default(),
+            late: None,
+        }
+    }
+
+    /// Keys may come after the connections they are for (a key log followed during a live
+    /// capture): a connection without keys waits for them, its bytes held (see
+    /// [`super::late`]), and [`TlsStreams::add_late_key_text`] reads it again when they come.
+    pub fn wait_for_keys(&mut self) {
+        self.late.get_or_insert_with(Box::default);
+    }
+
+    /// Key log text that came while reading (a followed key log): the connections that wait
+    /// for a client random of it are read again from their first byte, and what they decrypt
+    /// goes to `out` as it would have when read.
+    pub fn add_late_key_text(&mut self, text: &[u8], out: &mut dyn FnMut(Passed<'_>)) {
+        self.keys.add_text(text);
+        let Some(late) = self.late.as_mut() else {
+            return;
+        };
+        let randoms = client_randoms(text);
+        if randoms.is_empty() {
+            return;
+        }
+        for conn in late.conns() {
+            let Some(t) = self.conns.get_mut(&conn) else {
+                late.forget(conn);
+                continue;
+            };
+            let info = t.conn.info();
+            let named = info
+                .client_random
+                .as_deref()
+                .and_then(client_random_of)
+                .is_some_and(|cr| randoms.contains(&cr));
+            if !named || !waits(&info.decryption) {
+                continue;
+            }
+            let Some(held) = late.take(conn) else {
+                continue;
+            };
+            replay(
+                t,
+                &held,
+                self.config,
+                &self.keys,
+                &mut self.stats,
+                conn,
+                out,
+            );
+            if t.plain != [0; 2] {
+                self.stats.late_decrypted = self.stats.late_decrypted.saturating_add(1);
+            } else if waits(&t.conn.info().decryption) {
+                late.put_back(conn, held);
+            }
         }
     }
 
@@ -128,7 +201,10 @@ impl TlsStreams {
     }
 
     pub fn stats(&self) -> TlsStats {
-        self.stats
+        TlsStats {
+            key_wait_cap_hits: self.late.as_ref().map_or(0, |l| l.cap_hits),
+            ..self.stats
+        }
     }
 
     /// TLS connections open.
@@ -159,6 +235,9 @@ impl TlsStreams {
                             plain: [0; 2],
                         }),
                     );
+                    if let Some(late) = self.late.as_mut() {
+                        late.start(conn, ts);
+                    }
                 }
                 if let Some(t) = self.conns.get_mut(&conn) {
                     data(
@@ -170,6 +249,13 @@ impl TlsStreams {
                         bytes,
                         out,
                     );
+                    if let Some(late) = self.late.as_mut().filter(|l| l.holds(conn)) {
+                        if t.plain == [0; 2] && !settled(&t.conn.info().decryption) {
+                            late.keep(conn, dir, frame, ts, bytes);
+                        } else {
+                            late.forget(conn);
+                        }
+                    }
                     return;
                 }
             }
@@ -177,6 +263,9 @@ impl TlsStreams {
                 conn, dir, ts, len, ..
             } if !none => {
                 if let Some(t) = self.conns.get_mut(&conn) {
+                    if let Some(late) = self.late.as_mut() {
+                        late.forget(conn);
+                    }
                     let plain = &mut t.plain;
                     t.conn.gap_at(dir, ts, len, &mut |e| {
                         tls_event(conn, plain, e, out);
@@ -185,6 +274,9 @@ impl TlsStreams {
                 }
             }
             StreamEvent::Closed { conn, .. } if !none => {
+                if let Some(late) = self.late.as_mut() {
+                    late.forget(conn);
+                }
                 if let Some(t) = self.conns.remove(&conn) {
                     if t.plain.iter().any(|&n| n > 0) {
                         self.stats.decrypted = self.stats.decrypted.saturating_add(1);
@@ -226,6 +318,68 @@ fn data(
         .plaintext_bytes
         .saturating_add(after.saturating_sub(before));
     if let Some((frame, ts)) = changed {
+        out(Passed::Facts {
+            conn,
+            frame,
+            ts,
+            info: t.conn.info(),
+        });
+    }
+}
+
+/// A state of decryption that keys coming later may change: none were found yet.
+fn waits(d: &Decryption) -> bool {
+    matches!(
+        d,
+        Decryption::NoKeys | Decryption::NoKeyForClientRandom | Decryption::MissingSecret { .. }
+    )
+}
+
+/// A state of decryption that no key coming later changes: decrypting, failed, or not
+/// possible.
+fn settled(d: &Decryption) -> bool {
+    !waits(d) && *d != Decryption::NothingEncrypted
+}
+
+/// Reads a waiting connection again from its first byte with the keys now known: the
+/// plaintext, and the alerts that only decryption shows (those read in clear were handed
+/// on already), go to `out`, then the facts.
+fn replay(
+    t: &mut Tls,
+    held: &super::late::Held,
+    config: TlsConfig,
+    keys: &KeyLog,
+    stats: &mut TlsStats,
+    conn: ConnId,
+    out: &mut dyn FnMut(Passed<'_>),
+) {
+    let seen = |dir: Dir| {
+        let by = super::Sender::from(dir);
+        t.conn.info().alerts.iter().filter(|a| a.by == by).count()
+    };
+    let mut skip = [seen(Dir::ToServer), seen(Dir::ToClient)];
+    let mut fresh = TlsConn::new(config);
+    let plain = &mut t.plain;
+    let before = plain.iter().sum::<u64>();
+    let mut last = None;
+    for (seg, bytes) in held.segments() {
+        last = Some((seg.frame, seg.ts));
+        fresh.data(seg.dir, seg.frame, seg.ts, bytes, keys, &mut |e| match e {
+            TlsEvent::Handshake { .. } => {}
+            TlsEvent::Alert { dir, .. } if skip.get(index(dir)).is_some_and(|&n| n > 0) => {
+                if let Some(n) = skip.get_mut(index(dir)) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+            e => tls_event(conn, plain, e, out),
+        });
+    }
+    t.conn = fresh;
+    let after = t.plain.iter().sum::<u64>();
+    stats.plaintext_bytes = stats
+        .plaintext_bytes
+        .saturating_add(after.saturating_sub(before));
+    if let Some((frame, ts)) = last {
         out(Passed::Facts {
             conn,
             frame,

@@ -160,7 +160,10 @@ pub fn run_live(
     opts: &Options,
 ) -> Result<Ended, UiError> {
     config.scratch.get_or_insert(SCRATCH_CAP);
-    let source = crate::capture::live::LiveSource::open(config)?;
+    // Before the interface, as root if started so: privileges go once it is open. A key log
+    // not created yet is read once it is.
+    let keys = crate::capture::keylog::KeyLogFiles::open(&opts.key_logs, true)?;
+    let source = crate::capture::live::LiveSource::open(config)?.with_key_logs(keys);
     let exports = match source.saved() {
         Ok(Some(saved)) => Exports::Live(saved.clone()),
         Ok(None) => Exports::Unavailable("the capture is not saved".into()),

@@ -66,6 +66,15 @@ struct Server {
 
 impl Server {
     fn start(family: &'static str, dir: &Path) -> Server {
+        Server::start_with(family, dir, false)
+    }
+
+    /// The family's server over HTTPS (LAB_TLS=1: mod_ssl, a lab CA).
+    fn start_https(family: &'static str, dir: &Path) -> Server {
+        Server::start_with(family, dir, true)
+    }
+
+    fn start_with(family: &'static str, dir: &Path, tls: bool) -> Server {
         // A free port, so the test does not collide with a lab run on port 80.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -76,6 +85,7 @@ impl Server {
             .arg(family)
             .env("LAB_NO_HOSTS", "1")
             .env("LAB_PORT", port.to_string())
+            .env("LAB_TLS", if tls { "1" } else { "0" })
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -378,6 +388,220 @@ fn live_handshakes_equal_the_written_file() {
     );
 }
 
+/// curl over HTTPS writing its TLS secrets to `keylog` (SSLKEYLOGFILE); the HTTP status.
+fn curl_keys(keylog: &Path, args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .env("SSLKEYLOGFILE", keylog)
+        .args(["-s", "-k", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args(["--max-time", "20"])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running curl: {e}"));
+    assert!(out.status.success(), "curl {args:?}: {:?}", out.status);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn live_https_is_decrypted_with_a_key_log_written_while_capturing() {
+    if !full() {
+        eprintln!("live HTTPS test skipped (AUTHSCOPE_FULL_TESTS=1 runs it, as root)");
+        return;
+    }
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the live HTTPS test needs root (to capture on lo and start the lab's servers)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let basic = Server::start_https("basic", dir.path());
+    assert!(
+        basic.var("URL").starts_with("https://"),
+        "{}",
+        basic.var("URL")
+    );
+    // The key log does not exist yet: curl creates it at its first connection.
+    let keylog = dir.path().join("keys.log");
+    let mut authscope = Command::new(bin())
+        .args(["report", "-i", "lo", "--user", "root"])
+        .args(["-f", &format!("tcp port {}", basic.var("PORT"))])
+        .args(["--format", "ndjson", "--duration", "120"])
+        .arg("--keylog")
+        .arg(&keylog)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = lines_of(authscope.stdout.take().unwrap());
+    let err = lines_of(authscope.stderr.take().unwrap());
+    let mut err_seen = Vec::new();
+    wait_for(&err, &mut err_seen, "authscope to start capturing", |l| {
+        l.contains("listening on lo")
+    });
+    wait_for(&err, &mut err_seen, "the note on the key log", |l| {
+        l.contains("keys.log") && l.contains("no such file yet")
+    });
+
+    // TLS 1.3 (the lab's default), then TLS 1.2 (its key log lines appended to the file),
+    // then a wrong password.
+    let (u, p, url) = (basic.var("USER"), basic.var("PASSWORD"), basic.var("URL"));
+    let good = format!("{u}:{p}");
+    assert_eq!(curl_keys(&keylog, &["--basic", "-u", &good, url]), "200");
+    assert_eq!(
+        curl_keys(&keylog, &["--tls-max", "1.2", "--basic", "-u", &good, url]),
+        "200"
+    );
+    assert_eq!(
+        curl_keys(&keylog, &["--basic", "-u", &format!("{u}:wrong"), url]),
+        "401"
+    );
+    late_keys_decrypt_a_held_connection(&basic, &keylog, dir.path());
+    let mut live = Vec::new();
+    let successes = |lines: &[String]| {
+        lines
+            .iter()
+            .filter(|l| l.contains("\"type\":\"handshake\"") && l.contains("\"success\""))
+            .count()
+    };
+    while successes(&live) < 3 {
+        wait_for(
+            &out,
+            &mut live,
+            "three successful handshakes over HTTPS",
+            |_| true,
+        );
+    }
+    kill(
+        Pid::from_raw(i32::try_from(authscope.id()).unwrap()),
+        Signal::SIGINT,
+    )
+    .unwrap();
+    wait_for(&out, &mut live, "the summary line", |l| {
+        l.contains("\"type\":\"summary\"")
+    });
+    let status = authscope.wait().unwrap();
+    assert!(
+        status.success(),
+        "authscope report -i lo --keylog: {status:?}"
+    );
+    let objects: Vec<serde_json::Value> = live
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let mut got: Vec<Seen> = objects
+        .iter()
+        .filter(|o| o["type"] == "handshake")
+        .map(seen)
+        .collect();
+    got.sort();
+    let mut want: Vec<Seen> = vec![
+        (
+            "basic".into(),
+            "".into(),
+            u.into(),
+            outcome("success", None),
+        ),
+        (
+            "basic".into(),
+            "".into(),
+            u.into(),
+            outcome("success", None),
+        ),
+        (
+            "basic".into(),
+            "".into(),
+            u.into(),
+            outcome("success", None),
+        ),
+        (
+            "basic".into(),
+            "".into(),
+            u.into(),
+            outcome("failed", Some("logon-failed")),
+        ),
+    ];
+    want.sort();
+    assert_eq!(got, want, "the handshakes inside HTTPS");
+    let summary = objects.last().unwrap();
+    let tls = &summary["summary"]["stats"]["tls"];
+    assert_eq!(tls["connections"], 4, "{summary}");
+    assert_eq!(tls["decrypted"], 4, "{summary}");
+    assert!(
+        tls["late_decrypted"].as_u64().is_some_and(|n| n >= 1),
+        "the held connection decrypted when its keys came: {summary}"
+    );
+}
+
+/// A client that holds its HTTPS connection open after one request until told to close, with
+/// its TLS secrets in its own key log: the keys reach the followed key log only when the
+/// test copies them, after the whole exchange was captured.
+const HOLDING_CLIENT: &str = r#"
+import socket, ssl, sys
+host, port, path, auth, keylog = sys.argv[1:6]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.keylog_filename = keylog
+s = ctx.wrap_socket(socket.create_connection((host, int(port))))
+s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {auth}\r\n\r\n".encode())
+data = b""
+while b"\r\n\r\n" not in data:
+    data += s.recv(4096)
+head, body = data.split(b"\r\n\r\n", 1)
+length = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+while length and len(body) < length[0]:
+    body += s.recv(4096)
+print(head.split(b" ")[1].decode(), flush=True)
+sys.stdin.readline()
+s.close()
+"#;
+
+/// Keys that come after the exchange they decrypt: the connection's bytes were held.
+fn late_keys_decrypt_a_held_connection(server: &Server, followed: &Path, dir: &Path) {
+    use std::io::Write as _;
+    let own = dir.join("late.keylog");
+    let (u, p) = (server.var("USER"), server.var("PASSWORD"));
+    let auth = base64_of(&format!("{u}:{p}"));
+    let url = server.var("URL");
+    let path = &url[url.find("://").unwrap() + 3..];
+    let path = &path[path.find('/').unwrap()..];
+    let mut client = Command::new("python3")
+        .args([
+            "-c",
+            HOLDING_CLIENT,
+            server.var("ADDR"),
+            server.var("PORT"),
+            path,
+            &auth,
+        ])
+        .arg(&own)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = lines_of(client.stdout.take().unwrap())
+        .recv_timeout(STEP)
+        .expect("the holding client's status");
+    assert_eq!(status, "200");
+    // The exchange is captured and analysed without keys by now.
+    std::thread::sleep(Duration::from_millis(500));
+    let keys = std::fs::read(&own).unwrap();
+    assert!(!keys.is_empty(), "python wrote no key log");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(followed)
+        .unwrap()
+        .write_all(&keys)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    client.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(client.wait().unwrap().success());
+}
+
+fn base64_of(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
 #[test]
 fn a_filter_that_does_not_compile_is_one_line_before_anything_starts() {
     if !full() {
@@ -609,6 +833,20 @@ fn live_ui_shows_handshakes_as_they_happen() {
     assert!(!ports.contains(basic.var("PORT")), "{ports}");
     assert!(ports.contains(ntlm.var("PORT")), "{ports}");
 
+    quit(&s, &status);
+    // The --write file was flushed and closed: it reads back with the three handshakes.
+    let back = Command::new(bin())
+        .args(["report", "--format", "json"])
+        .arg(&written)
+        .output()
+        .unwrap();
+    assert!(back.status.success(), "{back:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&back.stdout).unwrap();
+    assert_eq!(doc["handshakes"].as_array().unwrap().len(), 3, "{doc}");
+}
+
+/// `q` ends the live UI within 10 s, with exit status 0 (written to `status`).
+fn quit(s: &super::ui::Session, status: &Path) {
     s.keys(&["q"]);
     let start = Instant::now();
     while s.alive() {
@@ -620,19 +858,10 @@ fn live_ui_shows_handshakes_as_they_happen() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(
-        std::fs::read_to_string(&status).unwrap().trim(),
+        std::fs::read_to_string(status).unwrap().trim(),
         "0",
         "authscope live exit status"
     );
-    // The --write file was flushed and closed: it reads back with the three handshakes.
-    let back = Command::new(bin())
-        .args(["report", "--format", "json"])
-        .arg(&written)
-        .output()
-        .unwrap();
-    assert!(back.status.success(), "{back:?}");
-    let doc: serde_json::Value = serde_json::from_slice(&back.stdout).unwrap();
-    assert_eq!(doc["handshakes"].as_array().unwrap().len(), 3, "{doc}");
 }
 
 /// Exports the selected handshake with `e` to `name` in `dir` (the prompt's default name is
@@ -786,4 +1015,43 @@ fn live_ui_exports_from_its_own_file_and_ends_cleanly_on_signals() {
         outcome("success", None),
     )];
     assert_eq!(got, want, "the --write file read back");
+}
+
+#[test]
+fn live_ui_decrypts_https_with_a_key_log_created_while_capturing() {
+    use super::ui::{selected_row, Session};
+    if !full() {
+        return;
+    }
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the live UI test needs root (to capture on lo and start the lab's servers)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let basic = Server::start_https("basic", dir.path());
+    let keylog = dir.path().join("keys.log");
+    let status = dir.path().join("status");
+    let cmd = format!(
+        "{} live -i lo --user root -f 'tcp port {}' --keylog {}; echo $? > {}",
+        bin().display(),
+        basic.var("PORT"),
+        keylog.display(),
+        status.display()
+    );
+    let s = Session(format!("authscope-live-ui-https-{}", std::process::id()));
+    s.start(160, 48, dir.path(), &cmd);
+    s.wait("the live UI", |t| {
+        t.contains("authscope live lo") && t.contains("capturing")
+    });
+    let (u, p, url) = (basic.var("USER"), basic.var("PASSWORD"), basic.var("URL"));
+    assert_eq!(
+        curl_keys(&keylog, &["--basic", "-u", &format!("{u}:{p}"), url]),
+        "200"
+    );
+    let screen = s.wait("the Basic handshake inside HTTPS", |t| {
+        t.contains("Handshakes 1 ")
+    });
+    assert!(selected_row(&screen).contains("basic"), "{screen}");
+    assert!(selected_row(&screen).contains(" ok "), "{screen}");
+    quit(&s, &status);
 }
