@@ -300,6 +300,20 @@ for c in sorted(glob.glob(os.path.join(tls_fixtures, "*.pcap"))):
     put("tls", bytes([0, 0, 0]) + data[3 + len(keys):], base + "-nokeys")
     put("tls", data + bytes([3]) + struct.pack("<H", 100) + bytes([1, 5, 0]) + b"\x17\x03\x03\x00\x00", base + "-gap")
 
+# --- TLS streams: the same connections as stream events (fuzz_targets/tls_streams.rs):
+# `[cfg]` then `[op][length u16 LE][bytes]`: open connection 0, the key log as the input's
+# (op 7|0x20) before its bytes, or as a late key after them with keys waiting (cfg bit 0).
+def op(o, b=b""):
+    return bytes([o]) + struct.pack("<H", len(b)) + b
+
+for c in sorted(glob.glob(os.path.join(tls_fixtures, "*.pcap"))):
+    base = os.path.basename(c)[:-5]
+    keylog = c[:-5] + ".keylog"
+    keys = open(keylog, "rb").read() if os.path.exists(keylog) else b""
+    body = b"".join(op(1 if fc else 2, p) for fc, p in tcp_payloads(open(c, "rb").read()))
+    put("tls_streams", bytes([0]) + op(0) + op(0x27, keys) + body + op(6), base)
+    put("tls_streams", bytes([1]) + op(0) + body + op(7, keys) + op(6), base + "-late")
+
 for t in sorted(written):
     print("%-12s %d seeds" % (t, written[t]))
 PY
