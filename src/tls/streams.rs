@@ -45,6 +45,12 @@ pub struct TlsStats {
     pub decrypted: u64,
     /// Bytes of plaintext handed on.
     pub plaintext_bytes: u64,
+    /// Times a connection stopped reading a direction because the stage's buffers were over
+    /// `TlsConfig::max_buffered_total`.
+    pub budget_hits: u64,
+    /// The most the stage's buffers took at once (with flow shards, the largest of one
+    /// shard's).
+    pub peak_buffered_bytes: u64,
 }
 
 impl TlsStats {
@@ -54,6 +60,8 @@ impl TlsStats {
             connections: self.connections.saturating_add(o.connections),
             decrypted: self.decrypted.saturating_add(o.decrypted),
             plaintext_bytes: self.plaintext_bytes.saturating_add(o.plaintext_bytes),
+            budget_hits: self.budget_hits.saturating_add(o.budget_hits),
+            peak_buffered_bytes: self.peak_buffered_bytes.max(o.peak_buffered_bytes),
         }
     }
 }
@@ -73,6 +81,10 @@ pub struct TlsStreams {
     before_capture: Option<KeyLog>,
     conns: HashMap<ConnId, Box<Tls>>,
     stats: TlsStats,
+    /// What the connections' buffers take in all ([`TlsConn::held`]).
+    held: usize,
+    /// The plaintext buffer lent to each connection in turn.
+    scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for TlsStreams {
@@ -99,7 +111,14 @@ impl TlsStreams {
             before_capture: None,
             conns: HashMap::default(),
             stats: TlsStats::default(),
+            held: 0,
+            scratch: Vec::new(),
         }
+    }
+
+    /// What the connections' buffers take in all.
+    pub fn held(&self) -> usize {
+        self.held
     }
 
     /// Key log text of the input (key log files), in whole lines: for every capture.
@@ -152,15 +171,20 @@ impl TlsStreams {
                 // is looked at on a connection in clear.
                 if dir == Dir::ToServer && offset == 0 && looks_like_tls(bytes) {
                     self.stats.connections = self.stats.connections.saturating_add(1);
-                    self.conns.insert(
+                    let old = self.conns.insert(
                         conn,
                         Box::new(Tls {
                             conn: TlsConn::new(self.config),
                             plain: [0; 2],
                         }),
                     );
+                    if let Some(old) = old {
+                        self.held = self.held.saturating_sub(old.conn.held());
+                    }
                 }
                 if let Some(t) = self.conns.get_mut(&conn) {
+                    let before = t.conn.held();
+                    t.conn.swap_scratch(&mut self.scratch);
                     data(
                         t,
                         &self.keys,
@@ -170,6 +194,25 @@ impl TlsStreams {
                         bytes,
                         out,
                     );
+                    t.conn.swap_scratch(&mut self.scratch);
+                    self.held = self
+                        .held
+                        .saturating_sub(before)
+                        .saturating_add(t.conn.held());
+                    if self.held > self.config.max_buffered_total {
+                        // The connection that grew lets go of what it holds, so that a flood
+                        // of connections each with a partial record cannot grow memory.
+                        let held = t.conn.held();
+                        let plain = &mut t.plain;
+                        let budget = self.config.max_buffered_total;
+                        t.conn.over_budget(dir, budget, ts, &mut |e| {
+                            tls_event(conn, plain, e, out);
+                        });
+                        self.held = self.held.saturating_sub(held).saturating_add(t.conn.held());
+                        self.stats.budget_hits = self.stats.budget_hits.saturating_add(1);
+                    }
+                    let held = u64::try_from(self.held).unwrap_or(u64::MAX);
+                    self.stats.peak_buffered_bytes = self.stats.peak_buffered_bytes.max(held);
                     return;
                 }
             }
@@ -177,15 +220,21 @@ impl TlsStreams {
                 conn, dir, ts, len, ..
             } if !none => {
                 if let Some(t) = self.conns.get_mut(&conn) {
+                    let before = t.conn.held();
                     let plain = &mut t.plain;
                     t.conn.gap_at(dir, ts, len, &mut |e| {
                         tls_event(conn, plain, e, out);
                     });
+                    self.held = self
+                        .held
+                        .saturating_sub(before)
+                        .saturating_add(t.conn.held());
                     return;
                 }
             }
             StreamEvent::Closed { conn, .. } if !none => {
                 if let Some(t) = self.conns.remove(&conn) {
+                    self.held = self.held.saturating_sub(t.conn.held());
                     if t.plain.iter().any(|&n| n > 0) {
                         self.stats.decrypted = self.stats.decrypted.saturating_add(1);
                     }
