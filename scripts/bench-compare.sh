@@ -22,8 +22,9 @@
 # the same filter), with "before:" rows for BASELINE_BIN when it has --keylog.
 #
 #   sudo scripts/bench-compare.sh https1g                 # only the HTTPS 1 GB capture
-# Warm cache: each file is read once before it is timed. The UI table needs tmux and python3;
-# without them it is left out.
+#
+# Warm cache: each file is read once before it is timed. The UI table (plain captures only)
+# needs tmux and python3; without them it is left out.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 BENCH_DIR=${BENCH_DIR:-/tmp/authscope-bench}
@@ -202,7 +203,7 @@ done
 # the pane (120x40, polled every 2 ms: upper bounds); MB/s and packets/s over the loading time;
 # peak RSS (VmHWM) of the UI once loaded.
 echo
-if [ "$UI" = 1 ]; then
+if [ "$UI" = 1 ] && [ ${#ui_results[@]} -gt 0 ]; then
   printf '%-16s %-38s %9s %10s %12s %10s %9s\n' capture "UI (tmux 120x40)" loaded_s MB/s packets/s rss_MB first_ms
   for r in "${ui_results[@]}"; do
     IFS='|' read -r c name first loaded rss b p <<< "$r"
@@ -212,6 +213,6 @@ if [ "$UI" = 1 ]; then
       printf "%-16s %-38s %9.2f %10.0f %12.0f %s %9d\n", c, n, s, b/1e6/s2, p/s2, rs, f
     }'
   done
-else
+elif [ "$UI" = 0 ]; then
   echo "UI rows left out: tmux or python3 is missing"
 fi
