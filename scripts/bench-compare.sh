@@ -6,7 +6,7 @@
 # outside with tmux by scripts/ui_latency.py --load): time to the first frame, time until the
 # status line says "read in full", and the UI process's peak RSS.
 #
-#   sudo scripts/bench-compare.sh [SIZE...]      SIZE: 100m 1g (default: both)
+#   sudo scripts/bench-compare.sh [SIZE...]      SIZE: 100m 1g https100m https1g (default: all)
 #   BASELINE_BIN=/path/to/old/authscope scripts/bench-compare.sh 1g   # adds "before" rows
 #   REPEAT=5 scripts/bench-compare.sh                                  # best of 5 (default 3)
 #
@@ -15,13 +15,21 @@
 # its rows of that subcommand without it instead (export read with one thread before it had
 # the option). Export writes to a temporary file under $BENCH_DIR, deleted at the end.
 # Captures are made once under $BENCH_DIR (default /tmp/authscope-bench) and reused.
-# Warm cache: each file is read once before it is timed. The UI table needs tmux and python3;
-# without them it is left out.
+#
+# HTTPS rows: the same traffic over TLS 1.2 and 1.3 (scripts/make-https-capture.sh, made as
+# $BENCH_DIR/https$SIZE.pcap with its key log https$SIZE.keylog beside it), read with the key
+# log by authscope (report json and text, `--keylog`) and by tshark (`-o tls.keylog_file:`,
+# the same filter), with "before:" rows for BASELINE_BIN when it has --keylog.
+#
+#   sudo scripts/bench-compare.sh https1g                 # only the HTTPS 1 GB capture
+#
+# Warm cache: each file is read once before it is timed. The UI table (plain captures only)
+# needs tmux and python3; without them it is left out.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 BENCH_DIR=${BENCH_DIR:-/tmp/authscope-bench}
 SIZES=("$@")
-[ ${#SIZES[@]} -gt 0 ] || SIZES=(100m 1g)
+[ ${#SIZES[@]} -gt 0 ] || SIZES=(100m 1g https100m https1g)
 mkdir -p "$BENCH_DIR"
 cargo build --release --quiet --manifest-path "$HERE/Cargo.toml"
 BIN="${CARGO_TARGET_DIR:-$HERE/target}/release/authscope"
@@ -29,7 +37,7 @@ command -v tshark >/dev/null || { echo "bench-compare: tshark is missing (apt-ge
 UI=1
 command -v tmux >/dev/null && command -v python3 >/dev/null || UI=0
 
-bytes_of() { case "$1" in 100m) echo 100000000 ;; 1g) echo 1000000000 ;; *) echo "unknown size $1" >&2; exit 2 ;; esac; }
+bytes_of() { case "${1#https}" in 100m) echo 100000000 ;; 1g) echo 1000000000 ;; *) echo "unknown size $1" >&2; exit 2 ;; esac; }
 
 # takes_threads BIN SUBCOMMAND: whether the subcommand has --threads. The help is read whole
 # (grep -q would end the pipe early and pipefail fail it).
@@ -63,6 +71,17 @@ run() {
     fi
   done
   results+=("$name|$best")
+}
+
+# https_rows BIN PREFIX FILE KEYLOG: the HTTPS rows of one binary (a binary without --keylog,
+# as its report --help shows, has none).
+https_rows() {
+  local bin=$1 pre=$2 f=$3 k=$4 help
+  help=$("$bin" report --help 2>/dev/null) || return 0
+  [[ $help == *--keylog* ]] || return 0
+  run "${pre}json --threads 1 --keylog" "$bin" report --threads 1 --format json --keylog "$k" "$f"
+  run "${pre}text --threads 1 --keylog" "$bin" report --threads 1 --keylog "$k" "$f"
+  run "${pre}json --threads 2 --keylog" "$bin" report --threads 2 --format json --keylog "$k" "$f"
 }
 
 # authscope_rows BIN PREFIX FILE: the rows of one binary, named PREFIX...; the baseline's are
@@ -120,9 +139,19 @@ ui_run() {
 printf '%s\n' "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
 printf '%-16s %-38s %9s %10s %12s %10s %9s %9s\n' capture tool wall_s MB/s packets/s rss_MB x_cat x_tshark
 for size in "${SIZES[@]}"; do
-  cap="$BENCH_DIR/cap$size.pcap"
-  if [ ! -f "$cap" ]; then
-    "$HERE/../shared/bench/make-capture.sh" "$cap" "$(bytes_of "$size")" 1 > "$BENCH_DIR/make-$size.log" 2>&1
+  keylog=""
+  if [[ $size == https* ]]; then
+    cap="$BENCH_DIR/$size.pcap"
+    keylog="${cap%.pcap}.keylog"
+    if [ ! -f "$cap" ] || [ ! -f "$keylog" ]; then
+      "$HERE/scripts/make-https-capture.sh" "$cap" "$(bytes_of "$size")" 1 > "$BENCH_DIR/make-$size.log" 2>&1 \
+        || { echo "bench-compare: making $cap failed (see $BENCH_DIR/make-$size.log)" >&2; exit 1; }
+    fi
+  else
+    cap="$BENCH_DIR/cap$size.pcap"
+    if [ ! -f "$cap" ]; then
+      "$HERE/../shared/bench/make-capture.sh" "$cap" "$(bytes_of "$size")" 1 > "$BENCH_DIR/make-$size.log" 2>&1
+    fi
   fi
   for f in "$cap" "${cap%.pcap}.pcapng"; do
     [ -f "$f" ] || continue
@@ -131,11 +160,21 @@ for size in "${SIZES[@]}"; do
     pkts=$(capinfos -c -M "$f" 2>/dev/null | awk -F: '/Number of packets/{gsub(/ /,"",$2); print $2}')
     results=()
     run cat cat "$f"
-    authscope_rows "$BIN" "authscope " "$f"
-    if [ -n "${BASELINE_BIN:-}" ]; then
-      authscope_rows "$BASELINE_BIN" "before: " "$f"
+    if [ -n "$keylog" ]; then
+      cat "$keylog" > /dev/null
+      https_rows "$BIN" "authscope " "$f" "$keylog"
+      if [ -n "${BASELINE_BIN:-}" ]; then
+        https_rows "$BASELINE_BIN" "before: " "$f" "$keylog"
+      fi
+      run "tshark --keylog -Y auth -T fields" tshark -n -r "$f" -o "tls.keylog_file:$keylog" \
+        -Y 'ntlmssp or http.authorization or http.www_authenticate' -T fields -e frame.number
+    else
+      authscope_rows "$BIN" "authscope " "$f"
+      if [ -n "${BASELINE_BIN:-}" ]; then
+        authscope_rows "$BASELINE_BIN" "before: " "$f"
+      fi
+      run "tshark -Y auth -T fields" tshark -n -r "$f" -Y 'ntlmssp or http.authorization or http.www_authenticate' -T fields -e frame.number
     fi
-    run "tshark -Y auth -T fields" tshark -n -r "$f" -Y 'ntlmssp or http.authorization or http.www_authenticate' -T fields -e frame.number
     cat_s=$(echo "${results[0]}" | cut -d'|' -f2)
     tshark_s=$(echo "${results[-1]}" | cut -d'|' -f2)
     for r in "${results[@]}"; do
@@ -148,6 +187,7 @@ for size in "${SIZES[@]}"; do
         printf "%-16s %-38s %9.2f %10.0f %12.0f %10.1f %9.1f %9.2f\n", c, n, w, b/1e6/w2, p/w2, r/1024, w2/(cs>0?cs:0.001), w2/(ts>0?ts:0.001)
       }'
     done
+    [ -n "$keylog" ] && continue
     awk -v c="$(basename "$f")" -v a="$(wall_of "authscope json --threads 1")" -v b="$(wall_of "authscope json --threads 2")" \
       'BEGIN { printf "%-16s %-38s %9.2fx\n", c, "json: 2 threads over 1", a/(b>0?b:0.001) }'
     if [ "$UI" = 1 ]; then
@@ -163,7 +203,7 @@ done
 # the pane (120x40, polled every 2 ms: upper bounds); MB/s and packets/s over the loading time;
 # peak RSS (VmHWM) of the UI once loaded.
 echo
-if [ "$UI" = 1 ]; then
+if [ "$UI" = 1 ] && [ ${#ui_results[@]} -gt 0 ]; then
   printf '%-16s %-38s %9s %10s %12s %10s %9s\n' capture "UI (tmux 120x40)" loaded_s MB/s packets/s rss_MB first_ms
   for r in "${ui_results[@]}"; do
     IFS='|' read -r c name first loaded rss b p <<< "$r"
@@ -173,6 +213,6 @@ if [ "$UI" = 1 ]; then
       printf "%-16s %-38s %9.2f %10.0f %12.0f %s %9d\n", c, n, s, b/1e6/s2, p/s2, rs, f
     }'
   done
-else
+elif [ "$UI" = 0 ]; then
   echo "UI rows left out: tmux or python3 is missing"
 fi

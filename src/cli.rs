@@ -184,8 +184,8 @@ impl AnalysisArgs {
 pub struct LimitArgs {
     /// Change a resource cap, NAME=N (repeatable): connections, reorder-bytes-per-conn,
     /// reorder-bytes, idle-seconds, closed-seconds, join-seconds, head-bytes,
-    /// pending-requests, interim-responses, http-bytes, handshakes, handshakes-per-client,
-    /// legs, handshake-bytes. docs/hostile-input.md lists the defaults; the report counts every cap that was hit.
+    /// pending-requests, interim-responses, http-bytes, tls-bytes, handshakes,
+    /// handshakes-per-client, legs, handshake-bytes. docs/hostile-input.md lists the defaults; the report counts every cap that was hit.
     #[arg(long = "limit", value_name = "NAME=N")]
     pub limits: Vec<String>,
 }

@@ -87,6 +87,10 @@ pub const LIMITS: &[(&str, &str)] = &[
         "HTTP state held over all connections (33554432)",
     ),
     (
+        "tls-bytes",
+        "TLS records and handshake messages being gathered, over all connections (16777216)",
+    ),
+    (
         "join-seconds",
         "a handshake waits this long for its client on another connection (10)",
     ),
@@ -150,6 +154,7 @@ impl Config {
             "pending-requests" => self.http.max_pending_requests = n,
             "interim-responses" => self.http.max_interim_responses = n,
             "http-bytes" => self.http.max_buffered_total = n,
+            "tls-bytes" => self.tls.max_buffered_total = n,
             "handshakes" => self.correlate.max_open = n,
             "handshakes-per-client" => self.correlate.max_open_per_client = n,
             "legs" => self.correlate.max_legs = n,
@@ -372,8 +377,8 @@ impl Analyzer {
     /// For an analyzer that has been given nothing yet.
     ///
     /// The caps on what the fronts hold over all their connections (open connections and
-    /// closed 4-tuples, out-of-order bytes, HTTP bytes) are divided among the shards, so that
-    /// together they hold at most what one front would.
+    /// closed 4-tuples, out-of-order bytes, HTTP bytes, TLS bytes) are divided among the
+    /// shards, so that together they hold at most what one front would.
     pub fn into_shards(self, n: usize) -> (Vec<Front>, Model, shard::Caps) {
         let n = n.max(1);
         let c = self.config;
@@ -386,6 +391,7 @@ impl Analyzer {
         share.tcp.max_connections = caps.share(caps.connections);
         share.tcp.max_buffered_total = caps.share(caps.reorder_bytes);
         share.http.max_buffered_total = caps.share(caps.http_bytes);
+        share.tls.max_buffered_total = caps.share(caps.tls_bytes);
         let fronts = (0..n)
             .map(|i| Analyzer::new(share).front.into_shard(i, n))
             .collect();
@@ -939,6 +945,7 @@ mod tests {
                 "pending-requests" => c.http.max_pending_requests as u64,
                 "interim-responses" => c.http.max_interim_responses as u64,
                 "http-bytes" => c.http.max_buffered_total as u64,
+                "tls-bytes" => c.tls.max_buffered_total as u64,
                 "handshakes" => c.correlate.max_open as u64,
                 "handshakes-per-client" => c.correlate.max_open_per_client as u64,
                 "legs" => c.correlate.max_legs as u64,

@@ -173,6 +173,9 @@ pub struct Leg {
     pub conn: ConnId,
     /// Proxy authentication (`407`, `Proxy-Authorization`).
     pub proxy: bool,
+    /// Sent inside TLS ([`crate::http::Exchange::tls`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
     pub request: Option<LegRequest>,
     pub response: Option<LegResponse>,
     pub credential: Credential,
@@ -362,6 +365,7 @@ fn leg_with(x: &Exchange, decode: &mut Decode<'_>) -> Option<Leg> {
     Some(Leg {
         conn: x.conn,
         proxy,
+        tls: x.tls,
         request,
         response,
         credential: cred,

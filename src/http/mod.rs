@@ -187,6 +187,9 @@ pub struct Exchange {
     /// Interim (1xx) responses before the final one, e.g. `100 Continue`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub interim: Vec<Response>,
+    /// Read from the plaintext of a TLS connection (the pipeline says so: HTTP cannot tell).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
 }
 
 /// Something wrong or notable in the HTTP stream, kept as data.

@@ -731,6 +731,7 @@ fn emit(
         request,
         response,
         interim: std::mem::take(&mut c.interim),
+        tls: false,
     })));
 }
 

@@ -196,6 +196,7 @@ pub struct Caps {
     pub connections: u64,
     pub reorder_bytes: u64,
     pub http_bytes: u64,
+    pub tls_bytes: u64,
     /// 1: one front has the caps whole.
     pub shards: u64,
 }
@@ -208,6 +209,7 @@ impl Caps {
             connections: as_u64(config.tcp.max_connections.max(1)),
             reorder_bytes: as_u64(config.tcp.max_buffered_total),
             http_bytes: as_u64(config.http.max_buffered_total),
+            tls_bytes: as_u64(config.tls.max_buffered_total),
             shards: as_u64(shards.max(1)),
         }
     }
@@ -609,6 +611,7 @@ mod tests {
         connections: 100,
         reorder_bytes: 100,
         http_bytes: 100,
+        tls_bytes: 100,
         shards: 2,
     };
 

@@ -248,6 +248,7 @@ fn to_http(
         HttpEvent::NotHttp { conn } => drop_data.push(conn),
         HttpEvent::Exchange(mut x) => {
             x.input = input;
+            x.tls = open.get(&x.conn).is_some_and(|c| c.tls.is_some());
             let prep = if prepare_legs {
                 LegPrep::Made(leg_of_shared(&x, forget_secrets).map(Box::new))
             } else {

@@ -386,6 +386,7 @@ impl TextReport<'_> {
             (st.http.interim_cap_hits, "interim responses dropped"),
             (st.net.ipv4_fragments_dropped, "IPv4 fragments dropped"),
             (st.http.budget_hits, "HTTP memory budget full"),
+            (st.tls.budget_hits, "TLS memory budget full"),
             (
                 st.correlate.open_cap_hits,
                 "handshakes finished early (too many open)",

@@ -59,30 +59,23 @@ impl Aead {
         })
     }
 
-    /// Decrypts `sealed` (ciphertext, then the 16-byte tag) into `out`: the plaintext's length.
-    fn open(
-        &self,
-        nonce: &[u8; 12],
-        aad: &[u8],
-        sealed: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<usize, Failure> {
+    /// Decrypts `sealed` (ciphertext, then the 16-byte tag) in place: the plaintext's length
+    /// (from the start of `sealed`).
+    fn open(&self, nonce: &[u8; 12], aad: &[u8], sealed: &mut [u8]) -> Result<usize, Failure> {
         let len = sealed.len().checked_sub(TAG).ok_or(Failure::TooShort)?;
-        let (ct, tag) = sealed.split_at(len);
-        out.clear();
-        out.resize(len, 0);
-        let buf = InOutBuf::new(ct, out.as_mut_slice()).map_err(|_| Failure::TooShort)?;
+        let (ct, tag) = sealed.split_at_mut(len);
+        let buf = InOutBuf::from(ct);
         let ok = match self {
             Aead::Aes128(c) => {
-                let tag = aes_gcm::Tag::try_from(tag).map_err(|_| Failure::TooShort)?;
+                let tag = aes_gcm::Tag::try_from(&*tag).map_err(|_| Failure::TooShort)?;
                 c.decrypt_inout_detached(&(*nonce).into(), aad, buf, &tag)
             }
             Aead::Aes256(c) => {
-                let tag = aes_gcm::Tag::try_from(tag).map_err(|_| Failure::TooShort)?;
+                let tag = aes_gcm::Tag::try_from(&*tag).map_err(|_| Failure::TooShort)?;
                 c.decrypt_inout_detached(&(*nonce).into(), aad, buf, &tag)
             }
             Aead::ChaCha(c) => {
-                let tag = chacha20poly1305::Tag::try_from(tag).map_err(|_| Failure::TooShort)?;
+                let tag = chacha20poly1305::Tag::try_from(&*tag).map_err(|_| Failure::TooShort)?;
                 c.decrypt_inout_detached(&(*nonce).into(), aad, buf, &tag)
             }
         };
@@ -109,11 +102,9 @@ impl Block {
         })
     }
 
-    /// CBC-decrypts `ct` (whole blocks) into `out`.
-    fn decrypt(&self, iv: &[u8; 16], ct: &[u8], out: &mut Vec<u8>) -> Result<(), Failure> {
-        out.clear();
-        out.resize(ct.len(), 0);
-        let buf = InOutBuf::new(ct, out.as_mut_slice()).map_err(|_| Failure::TooShort)?;
+    /// CBC-decrypts `ct` (whole blocks) in place.
+    fn decrypt(&self, iv: &[u8; 16], ct: &mut [u8]) -> Result<(), Failure> {
+        let buf = InOutBuf::from(ct);
         let (blocks, tail) = buf.into_chunks::<U16>();
         if !tail.is_empty() {
             return Err(Failure::Padding);
@@ -200,10 +191,20 @@ impl std::fmt::Debug for RecordCipher {
     }
 }
 
-/// The plaintext of one record: its content type and length (from the start of `out`).
+/// The plaintext of one record: its content type and where it is in the record's body
+/// (decrypted in place).
 pub(super) struct Opened {
     pub ctype: u8,
+    pub start: usize,
     pub len: usize,
+}
+
+impl Opened {
+    /// The plaintext within the body it was opened in.
+    pub(super) fn plaintext<'b>(&self, body: &'b [u8]) -> &'b [u8] {
+        body.get(self.start..self.start.saturating_add(self.len))
+            .unwrap_or(&[])
+    }
 }
 
 impl RecordCipher {
@@ -319,32 +320,32 @@ impl RecordCipher {
     }
 
     /// Opens one record of content type `ctype` and legacy version `version`, whose body is
-    /// `body`, into `out`.
+    /// `body`, in place: the plaintext is [`Opened::plaintext`] of `body`.
     pub(super) fn open(
         &mut self,
         ctype: u8,
         version: u16,
-        body: &[u8],
-        out: &mut Vec<u8>,
+        body: &mut [u8],
     ) -> Result<Opened, Failure> {
         let seq = self.seq;
         let opened = match &mut self.kind {
             Kind::Aead12 { aead, iv, explicit } => {
                 // RFC 5246 6.2.3.3: additional_data = seq_num + type + version + length.
-                let (nonce, sealed) = if *explicit {
-                    let (explicit, sealed) = body.split_at_checked(8).ok_or(Failure::TooShort)?;
+                let (nonce, start) = if *explicit {
+                    let explicit = body.get(..8).ok_or(Failure::TooShort)?;
                     let mut nonce = *iv;
                     for (n, e) in nonce.iter_mut().skip(4).zip(explicit) {
                         *n = *e;
                     }
-                    (nonce, sealed)
+                    (nonce, 8)
                 } else {
-                    (xor_nonce(iv, seq), body)
+                    (xor_nonce(iv, seq), 0)
                 };
+                let sealed = body.get_mut(start..).ok_or(Failure::TooShort)?;
                 let len = sealed.len().checked_sub(TAG).ok_or(Failure::TooShort)?;
                 let aad = aad12(seq, ctype, version, len)?;
-                let len = aead.open(&nonce, &aad, sealed, out)?;
-                Opened { ctype, len }
+                let len = aead.open(&nonce, &aad, sealed)?;
+                Opened { ctype, start, len }
             }
             Kind::Cbc {
                 block,
@@ -353,10 +354,10 @@ impl RecordCipher {
                 etm,
                 chained,
             } => {
-                let len = open_cbc(
-                    block, *mac, mac_key, *etm, chained, seq, ctype, version, body, out,
+                let (start, len) = open_cbc(
+                    block, *mac, mac_key, *etm, chained, seq, ctype, version, body,
                 )?;
-                Opened { ctype, len }
+                Opened { ctype, start, len }
             }
             Kind::Tls13 { aead, iv, .. } => {
                 // RFC 8446 5.2: additional_data is the record header as sent.
@@ -364,9 +365,9 @@ impl RecordCipher {
                 let [hi, lo] = len.to_be_bytes();
                 let [vhi, vlo] = version.to_be_bytes();
                 let aad = [ctype, vhi, vlo, hi, lo];
-                let len = aead.open(&xor_nonce(iv, seq), &aad, body, out)?;
+                let len = aead.open(&xor_nonce(iv, seq), &aad, body)?;
                 // RFC 8446 5.2: content, then the type, then zeros.
-                let plain = out.get(..len).unwrap_or(&[]);
+                let plain = body.get(..len).unwrap_or(&[]);
                 let end = plain
                     .iter()
                     .rposition(|&b| b != 0)
@@ -374,6 +375,7 @@ impl RecordCipher {
                 let inner = plain.get(end).copied().ok_or(Failure::NoContentType)?;
                 Opened {
                     ctype: inner,
+                    start: 0,
                     len: end,
                 }
             }
@@ -407,8 +409,8 @@ fn aad12(seq: u64, ctype: u8, version: u16, len: usize) -> Result<[u8; 13], Fail
     Ok(aad)
 }
 
-/// Opens a CBC record (RFC 5246 6.2.3.2; RFC 7366 3 for encrypt-then-MAC): the plaintext's
-/// length at the start of `out`.
+/// Opens a CBC record in place (RFC 5246 6.2.3.2; RFC 7366 3 for encrypt-then-MAC): where
+/// the plaintext starts in `body` (after the explicit IV) and its length.
 #[allow(clippy::too_many_arguments)]
 fn open_cbc(
     block: &Block,
@@ -419,16 +421,15 @@ fn open_cbc(
     seq: u64,
     ctype: u8,
     version: u16,
-    body: &[u8],
-    out: &mut Vec<u8>,
-) -> Result<usize, Failure> {
+    body: &mut [u8],
+) -> Result<(usize, usize), Failure> {
     let mac_len = mac.len();
     let mut expected = [0u8; 48];
     let expected = expected.get_mut(..mac_len).ok_or(Failure::TooShort)?;
     // Encrypt-then-MAC: the MAC is over the IV and ciphertext, checked before decrypting.
     let body = if etm {
         let at = body.len().checked_sub(mac_len).ok_or(Failure::TooShort)?;
-        let (sealed, tag) = body.split_at(at);
+        let (sealed, tag) = body.split_at_mut(at);
         let header = aad12(seq, ctype, version, sealed.len())?;
         hmac(mac, mac_key, &[&header, sealed], expected);
         if expected != tag {
@@ -438,23 +439,30 @@ fn open_cbc(
     } else {
         body
     };
-    let (iv, ct) = match chained {
-        Some(iv) => (*iv, body),
+    let (iv, start) = match chained {
+        Some(iv) => (*iv, 0),
         None => {
-            let (iv, ct) = body.split_at_checked(BLOCK).ok_or(Failure::TooShort)?;
-            (<[u8; 16]>::try_from(iv).map_err(|_| Failure::TooShort)?, ct)
+            let iv = body.get(..BLOCK).ok_or(Failure::TooShort)?;
+            (
+                <[u8; 16]>::try_from(iv).map_err(|_| Failure::TooShort)?,
+                BLOCK,
+            )
         }
     };
+    let ct = body.get_mut(start..).ok_or(Failure::TooShort)?;
     if ct.is_empty() || ct.len() % BLOCK != 0 {
         return Err(Failure::TooShort);
     }
-    block.decrypt(&iv, ct, out)?;
     if let Some(next) = chained {
+        // The next record's IV is this one's last ciphertext block, taken before it is
+        // decrypted over.
         let last = ct
             .get(ct.len().saturating_sub(BLOCK)..)
             .ok_or(Failure::TooShort)?;
         *next = <[u8; 16]>::try_from(last).map_err(|_| Failure::TooShort)?;
     }
+    block.decrypt(&iv, ct)?;
+    let out = &*ct;
     // Padding: padding_length + 1 bytes, each of value padding_length.
     let pad = usize::from(*out.last().ok_or(Failure::TooShort)?);
     let unpadded = out
@@ -467,7 +475,7 @@ fn open_cbc(
         .is_some_and(|p| p.iter().all(|&b| usize::from(b) == pad));
     if etm {
         return if padding_ok {
-            Ok(unpadded)
+            Ok((start, unpadded))
         } else {
             Err(Failure::Padding)
         };
@@ -483,5 +491,5 @@ fn open_cbc(
     if expected != tag {
         return Err(Failure::Auth);
     }
-    Ok(len)
+    Ok((start, len))
 }

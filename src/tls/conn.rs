@@ -13,7 +13,7 @@
 use crate::capture::Timestamp;
 use crate::tcp::Dir;
 
-use super::cipher::{Opened, RecordCipher};
+use super::cipher::RecordCipher;
 use super::hello::{self, msg};
 use super::keylog::{KeyLog, Label};
 use super::record::{self, Framer, Step};
@@ -28,6 +28,36 @@ mod content {
     pub const ALERT: u8 = 21;
     pub const HANDSHAKE: u8 = 22;
     pub const APPLICATION_DATA: u8 = 23;
+}
+
+/// A record's body: borrowed from the input, or gathered in the framer's buffer (and then
+/// decrypted where it is).
+enum Body<'a> {
+    Shared(&'a [u8]),
+    Own(&'a mut [u8]),
+}
+
+impl Body<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Body::Shared(b) => b,
+            Body::Own(b) => b,
+        }
+    }
+
+    /// The record header and the body after it.
+    fn split_header(self) -> Option<([u8; record::RECORD_HEADER], Self)> {
+        match self {
+            Body::Shared(b) => {
+                let (h, rest) = b.split_at_checked(record::RECORD_HEADER)?;
+                Some((h.try_into().ok()?, Body::Shared(rest)))
+            }
+            Body::Own(b) => {
+                let (h, rest) = b.split_at_mut_checked(record::RECORD_HEADER)?;
+                Some(((&*h).try_into().ok()?, Body::Own(rest)))
+            }
+        }
+    }
 }
 
 /// What a message of the record being read asks for once the record is done.
@@ -152,8 +182,8 @@ impl TlsConn {
             let (used, step) = framer.next(rest, record::RECORD_HEADER, record::record_len, cap);
             pos = pos.saturating_add(used);
             let unit = match step {
-                Step::Whole => rest.get(..used).unwrap_or(&[]),
-                Step::Buffered => framer.unit(),
+                Step::Whole => Body::Shared(rest.get(..used).unwrap_or(&[])),
+                Step::Buffered => Body::Own(framer.unit_mut()),
                 Step::NeedMore => break,
                 Step::Bad(why) => {
                     self.note_malformed(dir, &why);
@@ -168,11 +198,10 @@ impl TlsConn {
                     return;
                 }
             };
-            let (header, body) = unit.split_at(record::RECORD_HEADER.min(unit.len()));
-            let (ctype, version) = match *header {
-                [t, major, minor, _, _] => (t, u16::from_be_bytes([major, minor])),
-                _ => break,
+            let Some(([ctype, major, minor, _, _], body)) = unit.split_header() else {
+                break;
             };
+            let version = u16::from_be_bytes([major, minor]);
             let mut o = Out {
                 frame,
                 ts,
@@ -183,7 +212,41 @@ impl TlsConn {
                 return;
             }
         }
+        framer.settle();
         self.sides.get_mut(dir).records = framer;
+    }
+
+    /// The bytes this connection's buffers take (records and handshake messages being
+    /// gathered, and the plaintext buffer), for the stage's budget.
+    pub fn held(&self) -> usize {
+        let side = |s: &Side| s.records.held().saturating_add(s.handshake.held());
+        side(&self.sides.to_server)
+            .saturating_add(side(&self.sides.to_client))
+            .saturating_add(self.scratch.capacity())
+    }
+
+    /// Stops reading `dir` because the stage holds more than its budget: what it buffers is
+    /// let go.
+    pub fn over_budget(
+        &mut self,
+        dir: Dir,
+        budget: usize,
+        ts: Timestamp,
+        out: &mut dyn FnMut(TlsEvent<'_>),
+    ) {
+        if self.sides.get(dir).stopped {
+            return;
+        }
+        self.sides.get_mut(dir).ts = ts;
+        let why = format!("the TLS stage's buffers over their budget of {budget} bytes");
+        self.lose(dir, why, out);
+        self.scratch = Vec::new();
+    }
+
+    /// Swaps in a plaintext buffer: the stage lends one to each connection in turn, so that
+    /// they do not each keep their own.
+    pub fn swap_scratch(&mut self, scratch: &mut Vec<u8>) {
+        std::mem::swap(&mut self.scratch, scratch);
     }
 
     /// Bytes of `dir` that will never come (a TCP gap): its record stream is lost.
@@ -256,7 +319,7 @@ impl TlsConn {
         dir: Dir,
         ctype: u8,
         version: u16,
-        body: &[u8],
+        body: Body<'_>,
         keys: &KeyLog,
         o: &mut Out<'_>,
     ) {
@@ -269,19 +332,20 @@ impl TlsConn {
             self.sides.get(dir).encrypted || ctype == content::APPLICATION_DATA
         };
         if !protected {
-            self.content(dir, ctype, body, false, keys, o);
+            self.content(dir, ctype, body.bytes(), false, keys, o);
             return;
         }
         self.protected(dir, ctype, version, body, keys, o);
     }
 
-    /// A protected record: opened with the direction's cipher, when there is one.
+    /// A protected record: opened with the direction's cipher, when there is one; in place
+    /// when the record was gathered, else in the plaintext buffer.
     fn protected(
         &mut self,
         dir: Dir,
         ctype: u8,
         version: u16,
-        body: &[u8],
+        body: Body<'_>,
         keys: &KeyLog,
         o: &mut Out<'_>,
     ) {
@@ -308,12 +372,20 @@ impl TlsConn {
             return;
         };
         let mut scratch = std::mem::take(&mut self.scratch);
-        match cipher.open(ctype, version, body, &mut scratch) {
-            Ok(Opened { ctype, len }) => {
+        let body: &mut [u8] = match body {
+            Body::Own(b) => b,
+            Body::Shared(b) => {
+                scratch.clear();
+                scratch.extend_from_slice(b);
+                &mut scratch
+            }
+        };
+        match cipher.open(ctype, version, body) {
+            Ok(opened) => {
                 side.opened = true;
                 self.decryption(Decryption::Decrypted, o);
-                let plain = scratch.get(..len).unwrap_or(&[]);
-                self.content(dir, ctype, plain, true, keys, o);
+                let plain = opened.plaintext(body);
+                self.content(dir, opened.ctype, plain, true, keys, o);
                 self.after_record(dir, keys, o);
             }
             Err(_) if early => {
@@ -569,6 +641,7 @@ impl TlsConn {
                 self.message(dir, *typ, body, keys, o);
             }
         }
+        framer.settle();
         self.sides.get_mut(dir).handshake = framer;
     }
 

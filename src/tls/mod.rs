@@ -58,6 +58,13 @@ pub struct TlsConfig {
     pub max_record_bytes: usize,
     /// Alerts kept in [`TlsInfo::alerts`]; more are counted (`limits.alerts_dropped`).
     pub max_alerts: usize,
+    /// What the stage's buffers (records and handshake messages being gathered) take over
+    /// all its connections. The connection whose buffers grow the total past it stops
+    /// reading that direction, says why in [`TlsInfo::lost`], and is counted
+    /// ([`TlsStats::budget_hits`]): the total never passes it by more than one segment's
+    /// growth. Without it, each connection's caps alone would let memory grow with the
+    /// number of connections holding a partial record.
+    pub max_buffered_total: usize,
 }
 
 impl Default for TlsConfig {
@@ -66,6 +73,7 @@ impl Default for TlsConfig {
             max_handshake_bytes: 64 << 10,
             max_record_bytes: 5 + MAX_RECORD_BODY,
             max_alerts: 16,
+            max_buffered_total: 16 << 20,
         }
     }
 }

@@ -35,8 +35,10 @@ pub(super) struct Framer {
     skip: usize,
 }
 
-/// A buffer grown past this is given back when it empties, so that an idle connection holds
-/// no more than a small one.
+/// A buffer grown past this is given back when it empties at the end of an input
+/// ([`Framer::settle`]), so that an idle connection holds no more than a small one, while a
+/// connection in the middle of a transfer, whose records end mid-segment, keeps one buffer
+/// for all its records.
 const KEEP_CAPACITY: usize = 4096;
 
 impl Framer {
@@ -60,6 +62,27 @@ impl Framer {
         &self.buf
     }
 
+    /// The unit of the last [`Step::Buffered`], to be decrypted in place.
+    pub(super) fn unit_mut(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+
+    /// The bytes the buffer takes.
+    pub(super) fn held(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// At the end of an input: gives a large buffer back when nothing is in it.
+    pub(super) fn settle(&mut self) {
+        if (self.complete || self.buf.is_empty()) && self.buf.capacity() > KEEP_CAPACITY {
+            self.buf = Vec::new();
+            self.complete = false;
+        } else if self.complete {
+            self.buf.clear();
+            self.complete = false;
+        }
+    }
+
     /// The next unit at the start of `input`, with `head` header bytes, whose body length
     /// `body_len` reads, refusing units longer than `cap`. Call [`Framer::pass_skipped`]
     /// first.
@@ -73,9 +96,6 @@ impl Framer {
         if self.complete {
             self.complete = false;
             self.buf.clear();
-            if self.buf.capacity() > KEEP_CAPACITY {
-                self.buf = Vec::new();
-            }
         }
         if self.buf.is_empty() {
             // The fast path: a whole unit in the input, borrowed.

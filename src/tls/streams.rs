@@ -56,6 +56,12 @@ pub struct TlsStats {
     /// held, or time).
     #[serde(skip_serializing_if = "is_zero")]
     pub key_wait_cap_hits: u64,
+    /// Times a connection stopped reading a direction because the stage's buffers were over
+    /// `TlsConfig::max_buffered_total`.
+    pub budget_hits: u64,
+    /// The most the stage's buffers took at once (with flow shards, the largest of one
+    /// shard's).
+    pub peak_buffered_bytes: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -71,6 +77,8 @@ impl TlsStats {
             plaintext_bytes: self.plaintext_bytes.saturating_add(o.plaintext_bytes),
             late_decrypted: self.late_decrypted.saturating_add(o.late_decrypted),
             key_wait_cap_hits: self.key_wait_cap_hits.saturating_add(o.key_wait_cap_hits),
+            budget_hits: self.budget_hits.saturating_add(o.budget_hits),
+            peak_buffered_bytes: self.peak_buffered_bytes.max(o.peak_buffered_bytes),
         }
     }
 }
@@ -92,6 +100,10 @@ pub struct TlsStreams {
     stats: TlsStats,
     /// Connections waiting for keys that may still come ([`TlsStreams::wait_for_keys`]).
     late: Option<Box<Late>>,
+    /// What the connections' buffers take in all ([`TlsConn::held`]).
+    held: usize,
+    /// The plaintext buffer lent to each connection in turn.
+    scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for TlsStreams {
@@ -119,7 +131,14 @@ impl TlsStreams {
             conns: HashMap::default(),
             stats: TlsStats::default(),
             late: None,
+            held: 0,
+            scratch: Vec::new(),
         }
+    }
+
+    /// What the connections' buffers take in all.
+    pub fn held(&self) -> usize {
+        self.held
     }
 
     /// Keys may come after the connections they are for (a key log followed during a live
@@ -158,6 +177,7 @@ impl TlsStreams {
             let Some(held) = late.take(conn) else {
                 continue;
             };
+            let before = t.conn.held();
             replay(
                 t,
                 &held,
@@ -167,6 +187,10 @@ impl TlsStreams {
                 conn,
                 out,
             );
+            self.held = self
+                .held
+                .saturating_sub(before)
+                .saturating_add(t.conn.held());
             if t.plain != [0; 2] {
                 self.stats.late_decrypted = self.stats.late_decrypted.saturating_add(1);
             } else if waits(&t.conn.info().decryption) {
@@ -228,18 +252,23 @@ impl TlsStreams {
                 // is looked at on a connection in clear.
                 if dir == Dir::ToServer && offset == 0 && looks_like_tls(bytes) {
                     self.stats.connections = self.stats.connections.saturating_add(1);
-                    self.conns.insert(
+                    let old = self.conns.insert(
                         conn,
                         Box::new(Tls {
                             conn: TlsConn::new(self.config),
                             plain: [0; 2],
                         }),
                     );
+                    if let Some(old) = old {
+                        self.held = self.held.saturating_sub(old.conn.held());
+                    }
                     if let Some(late) = self.late.as_mut() {
                         late.start(conn, ts);
                     }
                 }
                 if let Some(t) = self.conns.get_mut(&conn) {
+                    let before = t.conn.held();
+                    t.conn.swap_scratch(&mut self.scratch);
                     data(
                         t,
                         &self.keys,
@@ -249,6 +278,25 @@ impl TlsStreams {
                         bytes,
                         out,
                     );
+                    t.conn.swap_scratch(&mut self.scratch);
+                    self.held = self
+                        .held
+                        .saturating_sub(before)
+                        .saturating_add(t.conn.held());
+                    if self.held > self.config.max_buffered_total {
+                        // The connection that grew lets go of what it holds, so that a flood
+                        // of connections each with a partial record cannot grow memory.
+                        let held = t.conn.held();
+                        let plain = &mut t.plain;
+                        let budget = self.config.max_buffered_total;
+                        t.conn.over_budget(dir, budget, ts, &mut |e| {
+                            tls_event(conn, plain, e, out);
+                        });
+                        self.held = self.held.saturating_sub(held).saturating_add(t.conn.held());
+                        self.stats.budget_hits = self.stats.budget_hits.saturating_add(1);
+                    }
+                    let held = u64::try_from(self.held).unwrap_or(u64::MAX);
+                    self.stats.peak_buffered_bytes = self.stats.peak_buffered_bytes.max(held);
                     if let Some(late) = self.late.as_mut().filter(|l| l.holds(conn)) {
                         if t.plain == [0; 2] && !settled(&t.conn.info().decryption) {
                             late.keep(conn, dir, frame, ts, bytes);
@@ -266,10 +314,15 @@ impl TlsStreams {
                     if let Some(late) = self.late.as_mut() {
                         late.forget(conn);
                     }
+                    let before = t.conn.held();
                     let plain = &mut t.plain;
                     t.conn.gap_at(dir, ts, len, &mut |e| {
                         tls_event(conn, plain, e, out);
                     });
+                    self.held = self
+                        .held
+                        .saturating_sub(before)
+                        .saturating_add(t.conn.held());
                     return;
                 }
             }
@@ -278,6 +331,7 @@ impl TlsStreams {
                     late.forget(conn);
                 }
                 if let Some(t) = self.conns.remove(&conn) {
+                    self.held = self.held.saturating_sub(t.conn.held());
                     if t.plain.iter().any(|&n| n > 0) {
                         self.stats.decrypted = self.stats.decrypted.saturating_add(1);
                     }

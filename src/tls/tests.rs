@@ -80,12 +80,13 @@ fn rfc8448_client_finished_record_decrypts() {
     );
     let suite = suite::suite(0x1301).unwrap();
     let mut cipher = RecordCipher::tls13(&suite, &unhex(RFC8448_CHTS)).unwrap();
-    let mut out = Vec::new();
-    let opened = cipher.open(0x17, 0x0303, &record[5..], &mut out).unwrap();
+    let mut body = record[5..].to_vec();
+    let opened = cipher.open(0x17, 0x0303, &mut body).unwrap();
     assert_eq!(opened.ctype, 22);
-    assert_eq!(&out[..opened.len], &finished[..]);
+    assert_eq!(opened.plaintext(&body), &finished[..]);
     // The same record again: sequence number 1 now, so it does not authenticate.
-    assert!(cipher.open(0x17, 0x0303, &record[5..], &mut out).is_err());
+    let mut body = record[5..].to_vec();
+    assert!(cipher.open(0x17, 0x0303, &mut body).is_err());
 }
 
 #[test]
@@ -700,4 +701,66 @@ fn key_log_memory_at_the_cap() {
         after.saturating_sub(before) / 1024,
         std::mem::size_of::<TlsConn>()
     );
+}
+
+#[test]
+fn a_flood_of_partial_records_stays_within_the_budget() {
+    use crate::tcp::{CloseReason, StreamEvent};
+    // Each connection opens with a ClientHello, then its server starts a 16 KB record and
+    // stops: one front's buffers would grow with the connections without the budget.
+    let budget = 1 << 20;
+    let mut tls = TlsStreams::new(TlsConfig {
+        max_buffered_total: budget,
+        ..TlsConfig::default()
+    });
+    let hello = client_hello(&[5u8; 32]);
+    let partial = [&[23u8, 3, 3, 0x40, 0x00][..], &[0u8; 1000]].concat();
+    let conns = 2000u64;
+    let mut lost = Vec::new();
+    let mut sink = |p: Passed<'_>| {
+        if let Passed::Ended { info, .. } = p {
+            lost.push(info.lost.to_client.clone());
+        }
+    };
+    for conn in 0..conns {
+        for (dir, bytes) in [(Dir::ToServer, &hello[..]), (Dir::ToClient, &partial[..])] {
+            let ev = StreamEvent::Data {
+                conn,
+                dir,
+                ts: Timestamp(0),
+                frame: 1,
+                offset: 0,
+                bytes,
+            };
+            tls.push(&ev, &mut sink);
+            assert!(
+                tls.held() <= budget,
+                "{} held after connection {conn}",
+                tls.held()
+            );
+        }
+    }
+    let stats = tls.stats();
+    assert_eq!(stats.connections, conns);
+    // What fits stays; every connection past it let its record go.
+    let fit = budget / (16 * 1024);
+    assert!(stats.budget_hits >= conns - fit as u64, "{stats:?}");
+    assert!(stats.peak_buffered_bytes <= budget as u64, "{stats:?}");
+    for conn in 0..conns {
+        let ev = StreamEvent::Closed {
+            conn,
+            ts: Timestamp(0),
+            reason: CloseReason::Fin,
+        };
+        tls.push(&ev, &mut sink);
+    }
+    assert_eq!(tls.held(), 0);
+    let over = lost
+        .iter()
+        .filter(|l| {
+            l.as_deref()
+                .is_some_and(|w| w.contains("over their budget"))
+        })
+        .count();
+    assert_eq!(over as u64, stats.budget_hits);
 }

@@ -8,7 +8,7 @@ pub(super) fn basic_cleartext(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<
         .legs
         .iter()
         .enumerate()
-        .find(|(_, l)| matches!(l.credential, Credential::Basic { .. }))
+        .find(|(_, l)| !l.tls && matches!(l.credential, Credential::Basic { .. }))
     else {
         return;
     };
