@@ -183,14 +183,20 @@ fn offer(ch: &ClientHelloInfo, suites: bool) -> String {
     if !suites {
         return versions;
     }
-    let mut names: Vec<String> = ch
+    // Signalling values, not suites (RFC 5746 3.3, RFC 7507 6).
+    let suites: Vec<u16> = ch
         .cipher_suites
+        .iter()
+        .copied()
+        .filter(|&id| id != 0x00ff && id != 0x5600)
+        .collect();
+    let mut names: Vec<String> = suites
         .iter()
         .take(SHOWN)
         .map(|&id| cipher_suite_name(id))
         .collect();
-    if ch.cipher_suites.len() > SHOWN {
-        names.push(format!("{} more", ch.cipher_suites.len() - SHOWN));
+    if suites.len() > SHOWN {
+        names.push(format!("{} more", suites.len() - SHOWN));
     }
     format!("{versions}; cipher suites {}", names.join(", "))
 }
@@ -263,7 +269,7 @@ fn alert_advice(a: &AlertInfo, sni: Option<&str>) -> (String, String) {
     let (meaning, next): (String, String) = match (a.description_code, a.by) {
         (40, _) => (
             "the two sides share no TLS version, cipher suite or signature algorithm the \
-             other accepts; no HTTP, so no login, went over it"
+             other accepts, so no HTTP request, and no login, was sent over it"
                 .to_owned(),
             format!(
                 "compare the ClientHello's offer (export --format json: the connection's \

@@ -194,39 +194,21 @@ fn leg_frames(h: &serde_json::Value) -> Vec<u64> {
         .collect()
 }
 
-fn outcome(result: &str, how: Option<&str>) -> String {
-    match how {
-        Some(how) => serde_json::json!({"result": result, "how": how}).to_string(),
-        None => serde_json::json!({"result": result}).to_string(),
-    }
-}
-
-#[test]
-fn live_handshakes_equal_the_written_file() {
-    if !full() {
-        eprintln!("live capture test skipped (AUTHSCOPE_FULL_TESTS=1 runs it, as root)");
-        return;
-    }
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "the live capture test needs root (to capture on lo and start the lab's servers)"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let ntlm = Server::start("ntlm", dir.path());
-    let basic = Server::start("basic", dir.path());
-    let written = dir.path().join("live.pcapng");
-    let filter = format!(
-        "tcp and (port {} or port {})",
-        ntlm.var("PORT"),
-        basic.var("PORT")
-    );
+/// `authscope report -i lo --format ndjson -f FILTER ARGS...` started, once it says it is
+/// capturing: the child, its output and error lines, and the error lines seen so far.
+fn report_live(
+    filter: &str,
+    args: &[&std::ffi::OsStr],
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<String>,
+    std::sync::mpsc::Receiver<String>,
+    Vec<String>,
+) {
     let mut authscope = Command::new(bin())
-        // The written file goes into root's temporary folder: the capture stays root.
-        .args(["report", "-i", "lo", "--user", "root", "-f", &filter])
+        .args(["report", "-i", "lo", "--user", "root", "-f", filter])
         .args(["--format", "ndjson"])
-        .arg("--write")
-        .arg(&written)
-        .args(["--duration", "120"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -238,6 +220,54 @@ fn live_handshakes_equal_the_written_file() {
     wait_for(&err, &mut err_seen, "authscope to start capturing", |l| {
         l.contains("listening on lo")
     });
+    (authscope, out, err, err_seen)
+}
+
+/// Whether a test that captures on lo and starts the lab's servers runs: only under the full
+/// tests, where it fails without root.
+fn full_as_root(what: &str) -> bool {
+    if !full() {
+        eprintln!("{what} test skipped (AUTHSCOPE_FULL_TESTS=1 runs it, as root)");
+        return false;
+    }
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the {what} test needs root (to capture on lo and start the lab's servers)"
+    );
+    true
+}
+
+fn outcome(result: &str, how: Option<&str>) -> String {
+    match how {
+        Some(how) => serde_json::json!({"result": result, "how": how}).to_string(),
+        None => serde_json::json!({"result": result}).to_string(),
+    }
+}
+
+#[test]
+fn live_handshakes_equal_the_written_file() {
+    if !full_as_root("live capture") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ntlm = Server::start("ntlm", dir.path());
+    let basic = Server::start("basic", dir.path());
+    let written = dir.path().join("live.pcapng");
+    let filter = format!(
+        "tcp and (port {} or port {})",
+        ntlm.var("PORT"),
+        basic.var("PORT")
+    );
+    // The written file goes into root's temporary folder: the capture stays root.
+    let (mut authscope, out, _err, _err_seen) = report_live(
+        &filter,
+        &[
+            "--write".as_ref(),
+            written.as_os_str(),
+            "--duration".as_ref(),
+            "120".as_ref(),
+        ],
+    );
 
     // NTLM (pyspnego acceptor; curl --ntlm works there, LAB-NOTES) and Basic (apache2), each
     // with the right password and a wrong one.
@@ -403,14 +433,9 @@ fn curl_keys(keylog: &Path, args: &[&str]) -> String {
 
 #[test]
 fn live_https_is_decrypted_with_a_key_log_written_while_capturing() {
-    if !full() {
-        eprintln!("live HTTPS test skipped (AUTHSCOPE_FULL_TESTS=1 runs it, as root)");
+    if !full_as_root("live HTTPS") {
         return;
     }
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "the live HTTPS test needs root (to capture on lo and start the lab's servers)"
-    );
     let dir = tempfile::tempdir().unwrap();
     let basic = Server::start_https("basic", dir.path());
     assert!(
@@ -420,23 +445,15 @@ fn live_https_is_decrypted_with_a_key_log_written_while_capturing() {
     );
     // The key log does not exist yet: curl creates it at its first connection.
     let keylog = dir.path().join("keys.log");
-    let mut authscope = Command::new(bin())
-        .args(["report", "-i", "lo", "--user", "root"])
-        .args(["-f", &format!("tcp port {}", basic.var("PORT"))])
-        .args(["--format", "ndjson", "--duration", "120"])
-        .arg("--keylog")
-        .arg(&keylog)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = lines_of(authscope.stdout.take().unwrap());
-    let err = lines_of(authscope.stderr.take().unwrap());
-    let mut err_seen = Vec::new();
-    wait_for(&err, &mut err_seen, "authscope to start capturing", |l| {
-        l.contains("listening on lo")
-    });
+    let (mut authscope, out, err, mut err_seen) = report_live(
+        &format!("tcp port {}", basic.var("PORT")),
+        &[
+            "--duration".as_ref(),
+            "120".as_ref(),
+            "--keylog".as_ref(),
+            keylog.as_os_str(),
+        ],
+    );
     wait_for(&err, &mut err_seen, "the note on the key log", |l| {
         l.contains("keys.log") && l.contains("no such file yet")
     });
@@ -733,13 +750,9 @@ fn user_drops_root_and_owns_the_file() {
 #[test]
 fn live_ui_shows_handshakes_as_they_happen() {
     use super::ui::{selected_row, Session};
-    if !full() {
+    if !full_as_root("live UI") {
         return;
     }
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "the live UI test needs root (to capture on lo and start the lab's servers)"
-    );
     assert!(
         Command::new("tmux")
             .arg("-V")
@@ -915,13 +928,9 @@ fn tshark_fields(file: &Path, fields: &[&str]) -> Vec<String> {
 #[test]
 fn live_ui_exports_from_its_own_file_and_ends_cleanly_on_signals() {
     use super::ui::{pid_in, signalable, Session};
-    if !full() {
+    if !full_as_root("live UI") {
         return;
     }
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "the live UI test needs root (to capture on lo and start the lab's servers)"
-    );
     let dir = tempfile::tempdir().unwrap();
     let basic = Server::start("basic", dir.path());
     let (bu, bp, burl) = (basic.var("USER"), basic.var("PASSWORD"), basic.var("URL"));
@@ -1020,13 +1029,9 @@ fn live_ui_exports_from_its_own_file_and_ends_cleanly_on_signals() {
 #[test]
 fn live_ui_decrypts_https_with_a_key_log_created_while_capturing() {
     use super::ui::{selected_row, Session};
-    if !full() {
+    if !full_as_root("live UI") {
         return;
     }
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "the live UI test needs root (to capture on lo and start the lab's servers)"
-    );
     let dir = tempfile::tempdir().unwrap();
     let basic = Server::start_https("basic", dir.path());
     let keylog = dir.path().join("keys.log");
