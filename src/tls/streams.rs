@@ -171,7 +171,7 @@ impl TlsStreams {
                 .as_deref()
                 .and_then(client_random_of)
                 .is_some_and(|cr| randoms.contains(&cr));
-            if !named || !waits(&info.decryption) {
+            if !named || settled(&info.decryption) || t.plain != [0; 2] {
                 continue;
             }
             let Some(held) = late.take(conn) else {
@@ -193,7 +193,7 @@ impl TlsStreams {
                 .saturating_add(t.conn.held());
             if t.plain != [0; 2] {
                 self.stats.late_decrypted = self.stats.late_decrypted.saturating_add(1);
-            } else if waits(&t.conn.info().decryption) {
+            } else if !settled(&t.conn.info().decryption) {
                 late.put_back(conn, held);
             }
         }
@@ -389,15 +389,19 @@ fn waits(d: &Decryption) -> bool {
     )
 }
 
-/// A state of decryption that no key coming later changes: decrypting, failed, or not
-/// possible.
+/// A state of decryption that no key coming later changes: failed, or not possible. A
+/// connection whose handshake decrypted still waits until its application data does: a TLS
+/// 1.3 client writes its traffic secrets after its handshake secrets, and the capture may read
+/// the records in between.
 fn settled(d: &Decryption) -> bool {
-    !waits(d) && *d != Decryption::NothingEncrypted
+    !waits(d) && !matches!(d, Decryption::NothingEncrypted | Decryption::Decrypted)
 }
 
 /// Reads a waiting connection again from its first byte with the keys now known: the
 /// plaintext, and the alerts that only decryption shows (those read in clear were handed
-/// on already), go to `out`, then the facts.
+/// on already), go to `out`, each segment's after the facts its handshake messages changed
+/// (the HTTP exchanges read next are judged with the certificate a TLS 1.3 handshake
+/// decrypted).
 fn replay(
     t: &mut Tls,
     held: &super::late::Held,
@@ -415,31 +419,97 @@ fn replay(
     let mut fresh = TlsConn::new(config);
     let plain = &mut t.plain;
     let before = plain.iter().sum::<u64>();
-    let mut last = None;
+    // What a segment gives after its handshake messages changed the facts waits for them.
+    let mut after_facts: Vec<Owned> = Vec::new();
     for (seg, bytes) in held.segments() {
-        last = Some((seg.frame, seg.ts));
+        let mut changed = false;
         fresh.data(seg.dir, seg.frame, seg.ts, bytes, keys, &mut |e| match e {
-            TlsEvent::Handshake { .. } => {}
+            TlsEvent::Handshake { .. } => changed = true,
             TlsEvent::Alert { dir, .. } if skip.get(index(dir)).is_some_and(|&n| n > 0) => {
                 if let Some(n) = skip.get_mut(index(dir)) {
                     *n = n.saturating_sub(1);
                 }
             }
+            e if changed => after_facts.push(Owned::of(e)),
             e => tls_event(conn, plain, e, out),
         });
+        if changed {
+            out(Passed::Facts {
+                conn,
+                frame: seg.frame,
+                ts: seg.ts,
+                info: fresh.info(),
+            });
+        }
+        for e in after_facts.drain(..) {
+            tls_event(conn, plain, e.as_event(), out);
+        }
     }
     t.conn = fresh;
     let after = t.plain.iter().sum::<u64>();
     stats.plaintext_bytes = stats
         .plaintext_bytes
         .saturating_add(after.saturating_sub(before));
-    if let Some((frame, ts)) = last {
-        out(Passed::Facts {
-            conn,
-            frame,
-            ts,
-            info: t.conn.info(),
-        });
+}
+
+/// A [`TlsEvent`] kept past the call that gave it.
+enum Owned {
+    Plaintext {
+        dir: Dir,
+        frame: u64,
+        ts: Timestamp,
+        bytes: Vec<u8>,
+    },
+    Other(TlsEvent<'static>),
+}
+
+impl Owned {
+    fn of(e: TlsEvent<'_>) -> Owned {
+        match e {
+            TlsEvent::Plaintext {
+                dir,
+                frame,
+                ts,
+                bytes,
+            } => Owned::Plaintext {
+                dir,
+                frame,
+                ts,
+                bytes: bytes.to_vec(),
+            },
+            TlsEvent::PlaintextGap { dir, ts } => Owned::Other(TlsEvent::PlaintextGap { dir, ts }),
+            TlsEvent::Alert {
+                dir,
+                frame,
+                ts,
+                level,
+                description,
+            } => Owned::Other(TlsEvent::Alert {
+                dir,
+                frame,
+                ts,
+                level,
+                description,
+            }),
+            TlsEvent::Handshake { frame, ts } => Owned::Other(TlsEvent::Handshake { frame, ts }),
+        }
+    }
+
+    fn as_event(&self) -> TlsEvent<'_> {
+        match self {
+            Owned::Plaintext {
+                dir,
+                frame,
+                ts,
+                bytes,
+            } => TlsEvent::Plaintext {
+                dir: *dir,
+                frame: *frame,
+                ts: *ts,
+                bytes,
+            },
+            Owned::Other(e) => *e,
+        }
     }
 }
 
