@@ -29,10 +29,20 @@
 #                                                                  client: protocol_version
 #                                                                  (these three write no key log:
 #                                                                  no TLS session was made)
+#   https-ntlm-epa-bound.pcap                                      requests-ntlm (channel bindings)
+#                                                                  to the pyspnego server requiring
+#                                                                  them (legacy.lab.test:443): 200
+#   https-ntlm-epa-no-bindings.pcap                                curl --ntlm (no bindings) to it:
+#                                                                  401
+#   https-ntlm-epa-proxy.pcap                                      requests-ntlm through a TLS-ending
+#                                                                  proxy with its own certificate
+#                                                                  (tls_proxy.py, gateway.lab.test):
+#                                                                  the bindings name the proxy's
+#                                                                  certificate, the server refuses
 # Without options both ends pick TLS 1.3 with TLS_AES_256_GCM_SHA384 (OpenSSL 3.0's first
 # choice); the checks fail on any other protocol or suite than the one named.
 #
-#   scripts/lab/https.sh [SCENARIO...]   basic digest ntlm kerberos ciphers dsb alerts (default: all;
+#   scripts/lab/https.sh [SCENARIO...]   basic digest ntlm kerberos ciphers dsb alerts epa (default: all;
 #                                        dsb needs https-ntlm-success.pcap and its key log)
 set -euo pipefail
 # the family scripts read the port as they are sourced
@@ -376,11 +386,77 @@ https_alerts() {
     LAB_TLS_SERVER_CONF=()
 }
 
+# --- Extended Protection: NTLM bound to the TLS channel ------------------------------------
+
+EPA_PROXY_ADDR=127.0.0.26
+EPA_PROXY_HOST=gateway.lab.test
+
+# _https_epa_via_proxy: requests-ntlm through tls_proxy.py, which writes the secrets of its
+# own connections to the server to the same key log as the client.
+_https_epa_via_proxy() {
+    local d
+    lab_tmpdir d
+    lab_tls_cert "$EPA_PROXY_HOST"
+    lab_bg tls_proxy.py "$d/proxy.log" "$LAB_PY" "$LAB_DIR/tls_proxy.py" \
+        --listen "$EPA_PROXY_ADDR:443" --cert "$LAB_TLS_DIR/$EPA_PROXY_HOST.crt" \
+        --key "$LAB_TLS_DIR/$EPA_PROXY_HOST.key" --upstream "$NTLM_PY_HOST:443" \
+        --cafile "$LAB_TLS_DIR/ca.crt" --source "$EPA_PROXY_ADDR"
+    lab_wait_port "$EPA_PROXY_ADDR" 443 15 "$LAB_LAST_PID"
+    lab_pyclient ntlm "https://$EPA_PROXY_HOST/" "$NTLM_DOMAIN\\$NTLM_USER" "$NTLM_PASS"
+    lab_stop tls_proxy.py
+}
+
+https_epa() {
+    local d f filter="host $NTLM_PY_ADDR and tcp port 443"
+    lab_tmpdir d
+    _ntlm_users "$d"
+    lab_tls_cert "$NTLM_PY_HOST"
+    lab_port_free "$NTLM_PY_ADDR" 443
+    lab_hosts_add "$NTLM_PY_ADDR" "$NTLM_PY_HOST"
+    lab_hosts_add "$EPA_PROXY_ADDR" "$EPA_PROXY_HOST"
+    lab_bg "ntlm_server.py" "$d/server.log" env NTLM_USER_FILE="$NTLM_USER_FILE_PATH" \
+        "$LAB_PY" "$LAB_DIR/ntlm_server.py" --addr "$NTLM_PY_ADDR" --port 443 \
+        --tls-cert "$LAB_TLS_DIR/$NTLM_PY_HOST.crt" --tls-key "$LAB_TLS_DIR/$NTLM_PY_HOST.key" \
+        --require-bindings
+    lab_wait_port "$NTLM_PY_ADDR" 443 15 "$LAB_LAST_PID"
+    local url="https://$NTLM_PY_HOST/"
+
+    _https_record https-ntlm-epa-bound "$filter" \
+        lab_pyclient ntlm "$url" "$NTLM_DOMAIN\\$NTLM_USER" "$NTLM_PASS"
+    f="$HTTPS_FILE"
+    [[ "$HTTPS_OUT" == *": 200 "* ]] || lab_fail "https-ntlm-epa-bound: requests-ntlm got $HTTPS_OUT, expected 200"
+    _https_expect_tls "$f" 1 1.3 0x1302
+    lab_expect "$f" 'ntlmssp.messagetype == 3 && ntlmssp.ntlmv2_response.channel_bindings' eq 1 "a Type 3 with channel bindings"
+    lab_expect "$f" 'http.response.code == 200' eq 1 "one 200"
+    lab_log "https-ntlm-epa-bound: $(lab_summary "$f")"
+
+    _https_record https-ntlm-epa-no-bindings "$filter" \
+        lab_curl --ntlm -u "$NTLM_DOMAIN\\$NTLM_USER:$NTLM_PASS" "$url"
+    f="$HTTPS_FILE"
+    [ "$HTTPS_OUT" = 401 ] || lab_fail "https-ntlm-epa-no-bindings: curl --ntlm got HTTP $HTTPS_OUT, expected 401"
+    _https_expect_tls "$f" 1 1.3 0x1302
+    lab_expect "$f" 'ntlmssp.messagetype == 3' eq 1 "one Type 3"
+    lab_expect "$f" 'ntlmssp.messagetype == 3 && ntlmssp.ntlmv2_response.channel_bindings' eq 0 "no channel bindings in it"
+    lab_expect "$f" 'http.response.code == 200' eq 0 "no 200"
+    grep -q "BadBindings\|bindings" "$d/server.log" || lab_fail "https-ntlm-epa-no-bindings: the server did not refuse the bindings: $(tail -3 "$d/server.log")"
+    lab_log "https-ntlm-epa-no-bindings: $(lab_summary "$f")"
+
+    _https_record https-ntlm-epa-proxy "(host $NTLM_PY_ADDR or host $EPA_PROXY_ADDR) and tcp port 443" \
+        _https_epa_via_proxy
+    f="$HTTPS_FILE"
+    [[ "$HTTPS_OUT" == *": 401 "* ]] || lab_fail "https-ntlm-epa-proxy: requests-ntlm got $HTTPS_OUT, expected 401"
+    lab_expect "$f" 'tls.handshake.type == 1' eq 2 "two TLS connections (client to proxy, proxy to server)"
+    lab_expect "$f" "ntlmssp.messagetype == 3 && ip.dst == $NTLM_PY_ADDR" eq 1 "the Type 3 passed on to the server"
+    lab_expect "$f" 'http.response.code == 200' eq 0 "no 200"
+    lab_log "https-ntlm-epa-proxy: $(lab_summary "$f")"
+    lab_stop ntlm_server.py
+}
+
 https_main() {
     lab_need_root
     lab_need apache2 htpasswd openssl tcpdump tshark editcap curl krb5kdc kdb5_util kadmin.local kinit
     [ -x "$LAB_PY" ] || lab_fail "no Python venv at $LAB_VENV (run scripts/lab/all.sh, which makes it)"
-    local all=(basic digest ntlm kerberos ciphers dsb alerts) s
+    local all=(basic digest ntlm kerberos ciphers dsb alerts epa) s
     [ $# -gt 0 ] || set -- "${all[@]}"
     for s in "$@"; do
         [[ " ${all[*]} " == *" $s "* ]] || lab_fail "unknown https scenario '$s' (${all[*]})"

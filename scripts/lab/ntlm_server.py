@@ -17,6 +17,12 @@ fresh "401 WWW-Authenticate: NTLM" (the handshake restarts). Authentication hold
 request only (as IIS with authPersistSingleRequest): the next request must bring its own
 Type 1.
 
+With --tls-cert and --tls-key the server speaks HTTPS (TLS with that certificate, the client's
+and the server's key log written to SSLKEYLOGFILE when set); --require-bindings then makes it
+check each Type 3's MsvAvChannelBindings against the tls-server-end-point binding of its own
+certificate (RFC 5929 4.1; Extended Protection "Required", as IIS): a Type 3 without them, or
+bound to another certificate, is refused.
+
 With --backend URL, an authenticated request (any method, WebDAV's included) is passed to
 the server at URL (a plain HTTP server, on a connection of its own) and its answer sent
 back, so the statuses come from a real application (apache2 mod_dav in the lab); without
@@ -25,14 +31,18 @@ it, the server answers 200 with a page of its own.
 
 import argparse
 import base64
+import hashlib
 import http.client
 import http.server
+import os
 import socket
+import ssl
 import struct
 import sys
 from urllib.parse import urlsplit
 
 import spnego
+from spnego.channel_bindings import GssChannelBindings
 
 PAGE_OK = "<html><body><h1>Intranet</h1><p>Welcome, {user}.</p></body></html>\n"
 PAGE_401 = (
@@ -131,7 +141,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         msg_type = struct.unpack("<I", token[8:12])[0] if len(token) >= 12 else 0
 
         if msg_type == 1:
-            self.ntlm_ctx = spnego.server(protocol="ntlm")
+            self.ntlm_ctx = spnego.server(protocol="ntlm", channel_bindings=self.server.bindings)
             challenge = self.ntlm_ctx.step(token)
             hdr = [("WWW-Authenticate", "NTLM " + base64.b64encode(challenge).decode())]
             if mode == "close-after-challenge":
@@ -177,15 +187,33 @@ def main():
         choices=["ok", "close-after-challenge", "reset-after-challenge", "reset-on-authenticate"],
     )
     ap.add_argument("--backend", default=None, help="http://HOST:PORT to pass authenticated requests to")
+    ap.add_argument("--tls-cert", default=None, help="PEM certificate: serve HTTPS")
+    ap.add_argument("--tls-key", default=None, help="PEM key of --tls-cert")
+    ap.add_argument("--require-bindings", action="store_true",
+                    help="refuse a Type 3 not bound to this server's certificate")
     args = ap.parse_args()
     server = http.server.ThreadingHTTPServer((args.addr, args.port), Handler)
     server.daemon_threads = True
     server.mode = args.mode
+    server.bindings = None
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        if os.environ.get("SSLKEYLOGFILE"):
+            ctx.keylog_filename = os.environ["SSLKEYLOGFILE"]
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        if args.require_bindings:
+            # the lab's certificates are signed with SHA-256: their end-point hash is SHA-256
+            with open(args.tls_cert) as f:
+                der = ssl.PEM_cert_to_DER_cert(f.read())
+            server.bindings = GssChannelBindings(
+                application_data=b"tls-server-end-point:" + hashlib.sha256(der).digest())
     server.backend = None
     if args.backend:
         u = urlsplit(args.backend)
         server.backend = (u.hostname, u.port or 80)
-    print("listening on http://%s:%d/ mode %s" % (args.addr, args.port, args.mode), flush=True)
+    scheme = "https" if args.tls_cert else "http"
+    print("listening on %s://%s:%d/ mode %s" % (scheme, args.addr, args.port, args.mode), flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -95,6 +95,10 @@ pub enum Credential {
         /// The MsvAvTimestamp echoed in an NTLMv2 blob (MS-NLMP 3.1.5.2.1).
         #[serde(skip)]
         echo_timestamp: Option<u64>,
+        /// MsvAvChannelBindings of its NTLMv2 blob (MS-NLMP 2.2.2.1), hex; the leg's
+        /// [`Leg::binding`] judges it.
+        #[serde(skip)]
+        bindings: Option<String>,
     },
     /// A Kerberos AP-REQ (SPNEGO-wrapped or bare).
     KerberosApReq {
@@ -167,6 +171,65 @@ impl Answer {
     }
 }
 
+/// Whether an NTLM Type 3 sent inside TLS is bound to the certificate the server presented
+/// on its connection (Extended Protection for Authentication; MS-NLMP 3.1.5.1.2).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Binding {
+    /// MsvAvChannelBindings is the binding of this connection's certificate.
+    Bound,
+    /// No MsvAvChannelBindings (or no NTLMv2 blob to carry it).
+    NotBound,
+    /// All zero: the client had no channel to bind to, or would not.
+    Zero,
+    /// Another value: the client bound to another certificate (TLS ended in between).
+    Mismatch { sent: String, expected: String },
+    /// The connection's certificate was not read (the handshake not captured).
+    Unknown { sent: String },
+}
+
+impl Binding {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Binding::Bound => "bound",
+            Binding::NotBound => "not bound",
+            Binding::Zero => "zero bindings",
+            Binding::Mismatch { .. } => "bindings mismatch",
+            Binding::Unknown { .. } => "bindings unchecked",
+        }
+    }
+}
+
+/// The binding verdict of a Type 3 sent inside TLS.
+fn binding_of(x: &Exchange, cred: &Credential) -> Option<Binding> {
+    let Credential::NtlmAuthenticate { bindings, .. } = cred else {
+        return None;
+    };
+    if !x.tls {
+        return None;
+    }
+    let Some(sent) = bindings else {
+        return Some(Binding::NotBound);
+    };
+    if sent.bytes().all(|b| b == b'0') {
+        return Some(Binding::Zero);
+    }
+    Some(match x.channel_binding {
+        None => Binding::Unknown { sent: sent.clone() },
+        Some(want) => {
+            let expected = crate::tls::hex(&want);
+            if expected.eq_ignore_ascii_case(sent) {
+                Binding::Bound
+            } else {
+                Binding::Mismatch {
+                    sent: sent.clone(),
+                    expected,
+                }
+            }
+        }
+    })
+}
+
 /// One leg: an exchange of a handshake.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Leg {
@@ -176,6 +239,9 @@ pub struct Leg {
     /// Sent inside TLS ([`crate::http::Exchange::tls`]).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub tls: bool,
+    /// An NTLM Type 3 sent inside TLS: whether it is bound to this connection's certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binding: Option<Binding>,
     pub request: Option<LegRequest>,
     pub response: Option<LegResponse>,
     pub credential: Credential,
@@ -362,10 +428,12 @@ fn leg_with(x: &Exchange, decode: &mut Decode<'_>) -> Option<Leg> {
     let request = req.map(|r| leg_request(r, credential));
     let response = resp.map(|r| leg_response(r, challenges));
     let (summary, parts) = summarise(request.as_ref(), response.as_ref());
+    let binding = binding_of(x, &cred);
     Some(Leg {
         conn: x.conn,
         proxy,
         tls: x.tls,
+        binding,
         request,
         response,
         credential: cred,
@@ -621,6 +689,14 @@ fn ntlm_credential(m: &NtlmMessage, negotiate: bool) -> Credential {
                 response: a.kind.label().to_owned(),
                 target,
                 echo_timestamp,
+                bindings: blob.and_then(|b| {
+                    match b.av_pairs.get(crate::auth::ntlm::MsvAvId::ChannelBindings) {
+                        Some(crate::auth::ntlm::AvValue::ChannelBindings { hash, .. }) => {
+                            Some(hash.clone())
+                        }
+                        _ => None,
+                    }
+                }),
             }
         }
         NtlmMessage::Challenge(_) => Credential::NegotiateOther,

@@ -21,8 +21,8 @@ use crate::tcp::{ConnId, Dir};
 
 pub use correlate::{CorrelateConfig, CorrelateStats, Correlator};
 pub use leg::{
-    credential_len, decode_named, iis_substatus, leg_of, leg_of_shared, Answer, Credential, Leg,
-    LegRequest, LegResponse, SharedAuth,
+    credential_len, decode_named, iis_substatus, leg_of, leg_of_shared, Answer, Binding,
+    Credential, Leg, LegRequest, LegResponse, SharedAuth,
 };
 
 /// Which end of a connection.

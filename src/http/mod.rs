@@ -190,6 +190,10 @@ pub struct Exchange {
     /// Read from the plaintext of a TLS connection (the pipeline says so: HTTP cannot tell).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub tls: bool,
+    /// On a TLS connection whose server certificate was read, the channel binding an NTLM
+    /// Type 3 bound to it carries ([`crate::tls::channel_binding`]).
+    #[serde(skip)]
+    pub channel_binding: Option<[u8; 16]>,
 }
 
 /// Something wrong or notable in the HTTP stream, kept as data.

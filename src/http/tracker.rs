@@ -732,6 +732,7 @@ fn emit(
         response,
         interim: std::mem::take(&mut c.interim),
         tls: false,
+        channel_binding: None,
     })));
 }
 

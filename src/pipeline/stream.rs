@@ -248,7 +248,11 @@ fn to_http(
         HttpEvent::NotHttp { conn } => drop_data.push(conn),
         HttpEvent::Exchange(mut x) => {
             x.input = input;
-            x.tls = open.get(&x.conn).is_some_and(|c| c.tls.is_some());
+            let tls = open.get(&x.conn).and_then(|c| c.tls.as_deref());
+            x.tls = tls.is_some();
+            x.channel_binding = tls
+                .and_then(|t| t.certificate.as_ref())
+                .map(|c| crate::tls::channel_binding(&c.end_point_hash));
             let prep = if prepare_legs {
                 LegPrep::Made(leg_of_shared(&x, forget_secrets).map(Box::new))
             } else {

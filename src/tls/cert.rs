@@ -150,3 +150,21 @@ pub(super) fn cert_info(der: &[u8], chain_length: usize) -> Result<CertInfo, Str
     };
     Ok(info)
 }
+
+/// What an NTLM Type 3 sent inside this TLS connection carries as MsvAvChannelBindings when
+/// the client binds to `end_point_hash` (MS-NLMP 2.2.2.1, 3.1.5.1.2): the MD5 of a flat
+/// gss_channel_bindings_struct (RFC 2744 3.11: the two address types and lengths zero, all
+/// little-endian) whose application data is `tls-server-end-point:` and the hash (RFC 5929
+/// 4.1).
+pub fn channel_binding(end_point_hash: &[u8]) -> [u8; 16] {
+    use md5::Md5;
+    const PREFIX: &[u8] = b"tls-server-end-point:";
+    let app_len = PREFIX.len().saturating_add(end_point_hash.len());
+    let mut h = Md5::new();
+    // initiator_addrtype, initiator_address.length, acceptor_addrtype, acceptor_address.length
+    h.update([0u8; 16]);
+    h.update(u32::try_from(app_len).unwrap_or(u32::MAX).to_le_bytes());
+    h.update(PREFIX);
+    h.update(end_point_hash);
+    h.finalize().into()
+}

@@ -97,17 +97,40 @@ pub(super) fn logon_failed(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Fin
         out.push(f);
         return;
     }
+    // A Type 3 sent inside TLS and not bound to this connection's certificate may be
+    // refused for that alone (Extended Protection): the cbt-* finding says which.
+    let unbound = hs.legs.iter().any(|l| {
+        matches!(
+            l.binding,
+            Some(Binding::NotBound | Binding::Zero | Binding::Mismatch { .. })
+        ) && !l.answer.accepts()
+    });
+    let (bindings, next) = if unbound {
+        (
+            " (its Type 3 was not bound to this TLS connection, which a server requiring \
+             Extended Protection refuses whatever the password)",
+            "Look at the channel bindings first (the cbt- finding); then check the user name \
+             and password, that the account is not expired, disabled or locked out, and that it \
+             holds the \"Access this computer from the network\" right (IIS 401.1).",
+        )
+    } else {
+        (
+            "",
+            "Check the user name and password, that the account is not expired, disabled or \
+             locked out, and that it holds the \"Access this computer from the network\" right \
+             (IIS 401.1).",
+        )
+    };
     out.push(finding(
         hs,
         "logon-failed",
         format!(
-            "{} was refused{times}: the {} credentials were not accepted.",
+            "{} was refused{times}: the {} credentials were not accepted{bindings}.",
             capitalised(&who(hs)),
             hs.scheme
         ),
         refused,
-        "Check the user name and password, that the account is not expired, disabled or locked \
-         out, and that it holds the \"Access this computer from the network\" right (IIS 401.1).",
+        next,
     ));
 }
 

@@ -2,7 +2,7 @@
 
 use super::{DiagnoseConfig, Evidence, Finding, Severity};
 use crate::handshake::{
-    Answer, ConnEventKind, Credential, Failure, Handshake, Leg, Outcome, SchemeUsed, Side,
+    Answer, Binding, ConnEventKind, Credential, Failure, Handshake, Leg, Outcome, SchemeUsed, Side,
 };
 
 mod answers;
@@ -42,6 +42,9 @@ pub const CODES: &[(&str, Severity)] = &[
     ("request-failed-after-auth", Severity::Info),
     ("token-too-large", Severity::Error),
     ("ntlm-relay-suspected", Severity::Warning),
+    ("cbt-missing", Severity::Warning),
+    ("cbt-zero", Severity::Warning),
+    ("cbt-mismatch", Severity::Error),
     ("tls-alert", Severity::Warning),
     ("tls-undecrypted", Severity::Info),
 ];
@@ -77,6 +80,7 @@ const RULES: &[Rule] = &[
     request_failed_after_auth,
     token_too_large,
     ntlm_relay_suspected,
+    channel_bindings,
     // Last: it names the root cause the rules above found.
     auth_loop,
 ];

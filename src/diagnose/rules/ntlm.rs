@@ -228,6 +228,80 @@ pub(super) fn ntlm_weak(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Findin
     }
 }
 
+/// Extended Protection for Authentication (MS-NLMP 3.1.5.1.2, 3.2.5.1.2): an NTLM Type 3
+/// sent inside TLS without its channel bindings, with zero ones, or bound to another
+/// certificate than the one the server presented on its connection.
+pub(super) fn channel_bindings(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) {
+    for (i, l) in hs.legs.iter().enumerate() {
+        let (Some(b), Credential::NtlmAuthenticate { user, domain, .. }) =
+            (&l.binding, &l.credential)
+        else {
+            continue;
+        };
+        // A 401 to a complete credential, offering schemes again or not.
+        let refused = matches!(l.answer, Answer::Refused | Answer::Offer { .. });
+        let who = match (domain.is_empty(), user.is_empty()) {
+            (_, true) => "an anonymous user".to_owned(),
+            (true, false) => user.clone(),
+            (false, false) => format!("{domain}\\{user}"),
+        };
+        let epa = "IIS: the site's Windows Authentication, Advanced Settings, Extended \
+                   Protection (Off, Accept or Required)";
+        let (code, summary, next, note) = match b {
+            Binding::NotBound | Binding::Zero if refused => {
+                let (code, what) = if matches!(b, Binding::NotBound) {
+                    ("cbt-missing", "carries no channel bindings")
+                } else {
+                    ("cbt-zero", "carries all-zero channel bindings")
+                };
+                (
+                    code,
+                    format!(
+                        "The NTLM Type 3 of {who}, sent over TLS, {what} and was refused: a \
+                         server that requires Extended Protection for Authentication refuses \
+                         every such logon, whatever the password."
+                    ),
+                    format!(
+                        "Use a client that binds NTLM to the TLS channel (Windows' own clients, \
+                         browsers, requests-ntlm do; curl does not), or, if such clients must be \
+                         served, lower the server's Extended Protection to Accept ({epa})."
+                    ),
+                    b.label(),
+                )
+            }
+            Binding::Mismatch { sent, expected } => (
+                "cbt-mismatch",
+                format!(
+                    "The NTLM Type 3 of {who} is bound to another TLS certificate than the one \
+                     the server presented on this connection (it sent bindings {sent}; this \
+                     connection's certificate gives {expected}): TLS is ended and begun again \
+                     in between (a load balancer, a reverse proxy, an inspecting firewall), or \
+                     someone is in the middle.{}",
+                    if refused {
+                        " A server that checks bindings refuses it."
+                    } else {
+                        " The server accepted it: it does not check bindings."
+                    }
+                ),
+                format!(
+                    "Compare the certificate the client saw with the one on this connection \
+                     (the connection's tls.certificate in the JSON); have the device in between \
+                     pass TLS through, or have the server check bindings against the device's \
+                     certificate (IIS: extendedProtection's spn list and flags, {epa})."
+                ),
+                b.label(),
+            ),
+            _ => continue,
+        };
+        let mut f = finding(hs, code, summary, vec![leg_evidence(i, l, note)], &next);
+        if code == "cbt-mismatch" && !refused {
+            f.severity = Severity::Warning;
+        }
+        out.push(f);
+        return;
+    }
+}
+
 /// The service and the host of an SPN-like name (`HTTP/host:port@REALM` -> `http`,
 /// `host`), lower case.
 pub(super) fn service_and_host(name: &str) -> Option<(String, String)> {
