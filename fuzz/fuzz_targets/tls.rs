@@ -37,6 +37,7 @@ fuzz_target!(|data: &[u8]| {
             max_handshake_bytes: usize::from(cfg) * 16,
             max_record_bytes: usize::from(cfg) * 64,
             max_alerts: 2,
+            ..TlsConfig::default()
         }
     };
     let Some(klen) = u16_le(&mut rest) else {

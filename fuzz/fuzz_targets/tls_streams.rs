@@ -74,6 +74,7 @@ fuzz_target!(|data: &[u8]| {
             max_handshake_bytes: usize::from(small) * 16,
             max_record_bytes: usize::from(small) * 64,
             max_alerts: 2,
+            ..TlsConfig::default()
         }
     };
     let mut streams = TlsStreams::new(config);
