@@ -99,8 +99,51 @@ fn rfc3339(t: &x509_parser::time::ASN1Time) -> String {
     )
 }
 
+/// Certificates read lately, with what was read: a server presents the same one on every
+/// connection, and reading it (the DER, the names, two hashes) costs more than opening the
+/// records that follow. Per thread, so that flow shards share nothing.
+const RECENT: usize = 16;
+
+/// Each certificate's DER, and what was read of it.
+type Recent = std::collections::VecDeque<(Box<[u8]>, Result<CertInfo, String>)>;
+
+thread_local! {
+    static RECENT_CERTS: std::cell::RefCell<Recent> =
+        const { std::cell::RefCell::new(Recent::new()) };
+}
+
 /// The facts of a DER certificate, the leaf of a chain of `chain_length`.
 pub(super) fn cert_info(der: &[u8], chain_length: usize) -> Result<CertInfo, String> {
+    let chain_length = u32::try_from(chain_length).unwrap_or(u32::MAX);
+    let with_chain = |read: &Result<CertInfo, String>| {
+        read.clone().map(|info| CertInfo {
+            chain_length,
+            ..info
+        })
+    };
+    RECENT_CERTS
+        .with_borrow_mut(|recent| {
+            if let Some(at) = recent.iter().position(|(d, _)| **d == *der) {
+                let hit = recent.remove(at)?;
+                let out = with_chain(&hit.1);
+                recent.push_front(hit);
+                return Some(out);
+            }
+            None
+        })
+        .unwrap_or_else(|| {
+            let read = read_cert(der);
+            let out = with_chain(&read);
+            RECENT_CERTS.with_borrow_mut(|recent| {
+                recent.truncate(RECENT.saturating_sub(1));
+                recent.push_front((der.into(), read));
+            });
+            out
+        })
+}
+
+/// The facts of a DER certificate, its chain's length left to the caller.
+fn read_cert(der: &[u8]) -> Result<CertInfo, String> {
     let (_, cert) = parse_x509_certificate(der).map_err(|e| format!("Certificate: {e}"))?;
     let mut info = CertInfo {
         subject: cert.subject().to_string(),
@@ -110,7 +153,6 @@ pub(super) fn cert_info(der: &[u8], chain_length: usize) -> Result<CertInfo, Str
         not_after: rfc3339(&cert.validity().not_after),
         sha256: hex(&Sha256::digest(der)),
         signature_algorithm: name_of(&cert.signature_algorithm.algorithm),
-        chain_length: u32::try_from(chain_length).unwrap_or(u32::MAX),
         ..CertInfo::default()
     };
     if let Ok(Some(san)) = cert.subject_alternative_name() {

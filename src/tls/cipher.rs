@@ -3,11 +3,9 @@
 //! opening of one record.
 
 use aes::{Aes128, Aes256};
-use aes_gcm::aead::inout::InOutBuf;
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes128Gcm, Aes256Gcm};
-use cbc::cipher::{consts::U16, BlockModeDecrypt, InnerIvInit};
-use chacha20poly1305::ChaCha20Poly1305;
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey};
+use cbc::cipher::inout::InOutBuf;
+use cbc::cipher::{consts::U16, BlockModeDecrypt, InnerIvInit, KeyInit};
 use hmac::{Hmac, Mac};
 use zeroize::Zeroizing;
 
@@ -38,49 +36,33 @@ impl Failure {
     }
 }
 
-/// An AEAD with its key.
-enum Aead {
-    Aes128(Box<Aes128Gcm>),
-    Aes256(Box<Aes256Gcm>),
-    ChaCha(Box<ChaCha20Poly1305>),
-}
+/// An AEAD with its key. AWS-LC frees the key schedule wiped (`OPENSSL_free` cleanses).
+struct Aead(LessSafeKey);
 
 const TAG: usize = 16;
 
 impl Aead {
     fn new(bulk: Bulk, key: &[u8]) -> Option<Aead> {
-        Some(match bulk {
-            Bulk::Aes128Gcm => Aead::Aes128(Box::new(Aes128Gcm::new_from_slice(key).ok()?)),
-            Bulk::Aes256Gcm => Aead::Aes256(Box::new(Aes256Gcm::new_from_slice(key).ok()?)),
-            Bulk::ChaCha20Poly1305 => {
-                Aead::ChaCha(Box::new(ChaCha20Poly1305::new_from_slice(key).ok()?))
-            }
+        let algorithm = match bulk {
+            Bulk::Aes128Gcm => &aws_lc_rs::aead::AES_128_GCM,
+            Bulk::Aes256Gcm => &aws_lc_rs::aead::AES_256_GCM,
+            Bulk::ChaCha20Poly1305 => &aws_lc_rs::aead::CHACHA20_POLY1305,
             Bulk::Aes128Cbc | Bulk::Aes256Cbc => return None,
-        })
+        };
+        Some(Aead(LessSafeKey::new(
+            UnboundKey::new(algorithm, key).ok()?,
+        )))
     }
 
     /// Decrypts `sealed` (ciphertext, then the 16-byte tag) in place: the plaintext's length
     /// (from the start of `sealed`).
     fn open(&self, nonce: &[u8; 12], aad: &[u8], sealed: &mut [u8]) -> Result<usize, Failure> {
-        let len = sealed.len().checked_sub(TAG).ok_or(Failure::TooShort)?;
-        let (ct, tag) = sealed.split_at_mut(len);
-        let buf = InOutBuf::from(ct);
-        let ok = match self {
-            Aead::Aes128(c) => {
-                let tag = aes_gcm::Tag::try_from(&*tag).map_err(|_| Failure::TooShort)?;
-                c.decrypt_inout_detached(&(*nonce).into(), aad, buf, &tag)
-            }
-            Aead::Aes256(c) => {
-                let tag = aes_gcm::Tag::try_from(&*tag).map_err(|_| Failure::TooShort)?;
-                c.decrypt_inout_detached(&(*nonce).into(), aad, buf, &tag)
-            }
-            Aead::ChaCha(c) => {
-                let tag = chacha20poly1305::Tag::try_from(&*tag).map_err(|_| Failure::TooShort)?;
-                c.decrypt_inout_detached(&(*nonce).into(), aad, buf, &tag)
-            }
-        };
-        ok.map_err(|_| Failure::Auth)?;
-        Ok(len)
+        if sealed.len() < TAG {
+            return Err(Failure::TooShort);
+        }
+        let nonce = Nonce::assume_unique_for_key(*nonce);
+        let plain = self.0.open_in_place(nonce, Aad::from(aad), sealed);
+        Ok(plain.map_err(|_| Failure::Auth)?.len())
     }
 }
 
@@ -120,10 +102,28 @@ impl Block {
     }
 }
 
-/// HMAC of the parts, into `out` (which must be the hash's length).
-fn hmac(hash: Hash, key: &[u8], parts: &[&[u8]], out: &mut [u8]) {
-    fn run<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]], out: &mut [u8]) {
-        if let Ok(mut m) = <M as KeyInit>::new_from_slice(key) {
+/// A record MAC keyed once per direction (RFC 2104): each record starts from a copy of the
+/// state that has hashed the key's inner and outer pads, rather than hashing them again.
+#[derive(Clone)]
+enum RecordMac {
+    Sha1(Hmac<sha1::Sha1>),
+    Sha256(Hmac<sha2::Sha256>),
+    Sha384(Hmac<sha2::Sha384>),
+}
+
+impl RecordMac {
+    fn new(hash: Hash, key: &[u8]) -> Option<RecordMac> {
+        Some(match hash {
+            Hash::Sha1 => RecordMac::Sha1(KeyInit::new_from_slice(key).ok()?),
+            Hash::Sha256 => RecordMac::Sha256(KeyInit::new_from_slice(key).ok()?),
+            Hash::Sha384 => RecordMac::Sha384(KeyInit::new_from_slice(key).ok()?),
+        })
+    }
+
+    /// The MAC of the parts, into `out` (which must be the hash's length).
+    fn sign(&self, parts: &[&[u8]], out: &mut [u8]) {
+        fn run<M: Mac + Clone>(keyed: &M, parts: &[&[u8]], out: &mut [u8]) {
+            let mut m = keyed.clone();
             for p in parts {
                 m.update(p);
             }
@@ -131,11 +131,11 @@ fn hmac(hash: Hash, key: &[u8], parts: &[&[u8]], out: &mut [u8]) {
                 *o = *b;
             }
         }
-    }
-    match hash {
-        Hash::Sha1 => run::<Hmac<sha1::Sha1>>(key, parts, out),
-        Hash::Sha256 => run::<Hmac<sha2::Sha256>>(key, parts, out),
-        Hash::Sha384 => run::<Hmac<sha2::Sha384>>(key, parts, out),
+        match self {
+            RecordMac::Sha1(m) => run(m, parts, out),
+            RecordMac::Sha256(m) => run(m, parts, out),
+            RecordMac::Sha384(m) => run(m, parts, out),
+        }
     }
 }
 
@@ -163,7 +163,7 @@ enum Kind {
     Cbc {
         block: Block,
         mac: Hash,
-        mac_key: Zeroizing<Vec<u8>>,
+        keyed: Box<RecordMac>,
         etm: bool,
         chained: Option<[u8; 16]>,
     },
@@ -175,6 +175,26 @@ enum Kind {
         hash: Hash,
         secret: Zeroizing<Vec<u8>>,
     },
+}
+
+/// A TLS 1.0 to 1.2 key block: secret, never in a `Debug` output.
+pub(super) struct KeyBlock(Zeroizing<Vec<u8>>);
+
+impl std::fmt::Debug for KeyBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyBlock(..)")
+    }
+}
+
+/// The lengths of a suite's MAC key, key and IV in the key block (RFC 5246 6.3; the AEADs'
+/// implicit nonce part, RFC 5288 3 and RFC 7905 2).
+fn key_block_parts(suite: &Suite) -> (usize, usize, usize) {
+    let iv_len = match suite.bulk {
+        Bulk::Aes128Gcm | Bulk::Aes256Gcm => 4,
+        Bulk::ChaCha20Poly1305 => 12,
+        Bulk::Aes128Cbc | Bulk::Aes256Cbc => BLOCK,
+    };
+    (suite.mac.map_or(0, Hash::len), suite.bulk.key_len(), iv_len)
 }
 
 /// One direction's record protection and sequence number.
@@ -208,25 +228,17 @@ impl Opened {
 }
 
 impl RecordCipher {
-    /// The cipher of one direction of TLS 1.0 to 1.2 from the master secret: the key block
-    /// is PRF(master_secret, "key expansion", server_random + client_random) cut into the
-    /// client's and the server's MAC keys, then keys, then IVs (RFC 5246 6.3).
-    pub(super) fn tls12(
+    /// The key block of TLS 1.0 to 1.2: PRF(master_secret, "key expansion", server_random +
+    /// client_random), as long as the suite's MAC keys, keys and IVs (RFC 5246 6.3). Made
+    /// once for both directions.
+    pub(super) fn key_block(
         suite: &Suite,
         version: u16,
         master: &[u8],
         client_random: &[u8; 32],
         server_random: &[u8; 32],
-        server_writes: bool,
-        etm: bool,
-    ) -> Option<RecordCipher> {
-        let mac_len = suite.mac.map_or(0, Hash::len);
-        let key_len = suite.bulk.key_len();
-        let iv_len = match suite.bulk {
-            Bulk::Aes128Gcm | Bulk::Aes256Gcm => 4,
-            Bulk::ChaCha20Poly1305 => 12,
-            Bulk::Aes128Cbc | Bulk::Aes256Cbc => BLOCK,
-        };
+    ) -> Option<KeyBlock> {
+        let (mac_len, key_len, iv_len) = key_block_parts(suite);
         let total = mac_len
             .checked_add(key_len)?
             .checked_add(iv_len)?
@@ -238,7 +250,20 @@ impl RecordCipher {
         } else {
             kdf::prf_tls10(master, b"key expansion", &seed, &mut block);
         }
-        let mut rest: &[u8] = &block;
+        Some(KeyBlock(block))
+    }
+
+    /// The cipher of one direction of TLS 1.0 to 1.2: the key block cut into the client's
+    /// and the server's MAC keys, then keys, then IVs (RFC 5246 6.3).
+    pub(super) fn tls12(
+        suite: &Suite,
+        version: u16,
+        block: &KeyBlock,
+        server_writes: bool,
+        etm: bool,
+    ) -> Option<RecordCipher> {
+        let (mac_len, key_len, iv_len) = key_block_parts(suite);
+        let mut rest: &[u8] = &block.0;
         let mut take = |n: usize| -> Option<&[u8]> {
             let (a, b) = rest.split_at_checked(n)?;
             rest = b;
@@ -267,7 +292,7 @@ impl RecordCipher {
             Some(mac) => Kind::Cbc {
                 block: Block::new(suite.bulk, key)?,
                 mac,
-                mac_key: Zeroizing::new(mac_key.to_vec()),
+                keyed: Box::new(RecordMac::new(mac, mac_key)?),
                 etm,
                 chained: (version < 0x0302)
                     .then(|| <[u8; 16]>::try_from(iv).ok())
@@ -350,13 +375,12 @@ impl RecordCipher {
             Kind::Cbc {
                 block,
                 mac,
-                mac_key,
+                keyed,
                 etm,
                 chained,
             } => {
-                let (start, len) = open_cbc(
-                    block, *mac, mac_key, *etm, chained, seq, ctype, version, body,
-                )?;
+                let (start, len) =
+                    open_cbc(block, *mac, keyed, *etm, chained, seq, ctype, version, body)?;
                 Opened { ctype, start, len }
             }
             Kind::Tls13 { aead, iv, .. } => {
@@ -389,8 +413,9 @@ impl RecordCipher {
 fn traffic_keys(bulk: Bulk, hash: Hash, secret: &[u8]) -> Option<(Aead, [u8; 12])> {
     let mut key = Zeroizing::new(vec![0u8; bulk.key_len()]);
     let mut iv = [0u8; 12];
-    kdf::expand_label(hash, secret, b"key", b"", &mut key)?;
-    kdf::expand_label(hash, secret, b"iv", b"", &mut iv)?;
+    let expander = kdf::Expander::new(hash, secret)?;
+    expander.label(b"key", b"", &mut key)?;
+    expander.label(b"iv", b"", &mut iv)?;
     Some((Aead::new(bulk, &key)?, iv))
 }
 
@@ -415,7 +440,7 @@ fn aad12(seq: u64, ctype: u8, version: u16, len: usize) -> Result<[u8; 13], Fail
 fn open_cbc(
     block: &Block,
     mac: Hash,
-    mac_key: &[u8],
+    keyed: &RecordMac,
     etm: bool,
     chained: &mut Option<[u8; 16]>,
     seq: u64,
@@ -431,7 +456,7 @@ fn open_cbc(
         let at = body.len().checked_sub(mac_len).ok_or(Failure::TooShort)?;
         let (sealed, tag) = body.split_at_mut(at);
         let header = aad12(seq, ctype, version, sealed.len())?;
-        hmac(mac, mac_key, &[&header, sealed], expected);
+        keyed.sign(&[&header, sealed], expected);
         if expected != tag {
             return Err(Failure::Auth);
         }
@@ -487,7 +512,7 @@ fn open_cbc(
     }
     let (content, tag) = out.get(..unpadded).ok_or(Failure::TooShort)?.split_at(len);
     let header = aad12(seq, ctype, version, len)?;
-    hmac(mac, mac_key, &[&header, content], expected);
+    keyed.sign(&[&header, content], expected);
     if expected != tag {
         return Err(Failure::Auth);
     }

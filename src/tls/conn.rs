@@ -13,7 +13,7 @@
 use crate::capture::Timestamp;
 use crate::tcp::Dir;
 
-use super::cipher::RecordCipher;
+use super::cipher::{KeyBlock, RecordCipher};
 use super::hello::{self, msg};
 use super::keylog::{KeyLog, Label};
 use super::record::{self, Framer, Step};
@@ -106,6 +106,9 @@ struct Session {
     /// The server sent a Certificate, ServerKeyExchange or ServerHelloDone after its hello:
     /// a full handshake, not a resumed one (RFC 5246 7.3).
     full_handshake: bool,
+    /// TLS 1.0 to 1.2: the key block, made at the first ChangeCipherSpec for both
+    /// directions; a new ServerHello (renegotiation) drops it.
+    key_block: Option<KeyBlock>,
 }
 
 impl Session {
@@ -518,8 +521,15 @@ impl TlsConn {
             self.decryption(why, o);
             return None;
         };
+        if self.session.key_block.is_none() {
+            self.session.key_block = RecordCipher::key_block(&suite, version, master, &cr, &sr);
+        }
         let server_writes = dir == Dir::ToClient;
-        let cipher = RecordCipher::tls12(&suite, version, master, &cr, &sr, server_writes, etm);
+        let cipher = self
+            .session
+            .key_block
+            .as_ref()
+            .and_then(|block| RecordCipher::tls12(&suite, version, block, server_writes, etm));
         if cipher.is_none() {
             let reason = "the key block could not be cut into keys".to_owned();
             self.decryption(Decryption::Unsupported { reason }, o);
@@ -722,6 +732,7 @@ impl TlsConn {
         }
         let offered = self.info.client_hello.clone().unwrap_or_default();
         self.session.server_random = Some(sh.random);
+        self.session.key_block = None;
         self.session.version = Some(sh.version);
         self.session.suite = Some(sh.cipher_suite);
         self.session.server_hello = true;

@@ -66,9 +66,8 @@ pub(super) fn prf_tls10(secret: &[u8], label: &[u8], seed: &[&[u8]], out: &mut [
     zeroize::Zeroize::zeroize(&mut other);
 }
 
-/// HKDF-Expand-Label(secret, label, context, out.len()) (RFC 8446 7.1): HKDF-Expand with
-/// the info `length (u16) || "tls13 " + label (u8-prefixed) || context (u8-prefixed)`.
-/// `None` when the secret is shorter than the hash or the lengths do not fit.
+/// HKDF-Expand-Label(secret, label, context, out.len()) (RFC 8446 7.1). `None` when the
+/// secret is shorter than the hash or the lengths do not fit.
 pub(super) fn expand_label(
     hash: Hash,
     secret: &[u8],
@@ -76,27 +75,35 @@ pub(super) fn expand_label(
     context: &[u8],
     out: &mut [u8],
 ) -> Option<()> {
-    let full_label = [b"tls13 ".as_slice(), label].concat();
-    let mut info = Vec::with_capacity(
-        full_label
-            .len()
-            .saturating_add(context.len())
-            .saturating_add(4),
-    );
-    info.extend_from_slice(&u16::try_from(out.len()).ok()?.to_be_bytes());
-    info.push(u8::try_from(full_label.len()).ok()?);
-    info.extend_from_slice(&full_label);
-    info.push(u8::try_from(context.len()).ok()?);
-    info.extend_from_slice(context);
-    match hash {
-        Hash::Sha256 => hkdf::Hkdf::<Sha256>::from_prk(secret)
-            .ok()?
-            .expand(&info, out)
-            .ok(),
-        Hash::Sha384 => hkdf::Hkdf::<Sha384>::from_prk(secret)
-            .ok()?
-            .expand(&info, out)
-            .ok(),
-        Hash::Sha1 => None,
+    Expander::new(hash, secret)?.label(label, context, out)
+}
+
+/// A secret keyed once for several HKDF-Expand-Labels (a key and an IV from one traffic
+/// secret): HMAC's pads are hashed once, not once per label.
+pub(super) enum Expander {
+    Sha256(hkdf::Hkdf<Sha256>),
+    Sha384(hkdf::Hkdf<Sha384>),
+}
+
+impl Expander {
+    pub(super) fn new(hash: Hash, secret: &[u8]) -> Option<Expander> {
+        Some(match hash {
+            Hash::Sha256 => Expander::Sha256(hkdf::Hkdf::from_prk(secret).ok()?),
+            Hash::Sha384 => Expander::Sha384(hkdf::Hkdf::from_prk(secret).ok()?),
+            Hash::Sha1 => return None,
+        })
+    }
+
+    /// HKDF-Expand with the info `length (u16) || "tls13 " + label (u8-prefixed) || context
+    /// (u8-prefixed)` (RFC 8446 7.1).
+    pub(super) fn label(&self, label: &[u8], context: &[u8], out: &mut [u8]) -> Option<()> {
+        let length = u16::try_from(out.len()).ok()?.to_be_bytes();
+        let label_len = [u8::try_from(label.len().checked_add(6)?).ok()?];
+        let context_len = [u8::try_from(context.len()).ok()?];
+        let info: [&[u8]; 6] = [&length, &label_len, b"tls13 ", label, &context_len, context];
+        match self {
+            Expander::Sha256(h) => h.expand_multi_info(&info, out).ok(),
+            Expander::Sha384(h) => h.expand_multi_info(&info, out).ok(),
+        }
     }
 }
