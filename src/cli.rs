@@ -90,12 +90,12 @@ pub enum Command {
         #[arg(short, long, value_name = "OUT")]
         output: PathBuf,
         /// Export this handshake (by its id, as the report and the UI show it); repeatable.
-        /// Without it, every handshake the filter keeps.
+        /// Without it, every handshake `--where` keeps. An id not in the input is an error.
         #[arg(long = "handshake", value_name = "ID")]
         handshakes: Vec<u64>,
-        /// Keep the handshakes this filter matches (the UI's language: `user:alice
+        /// Keep the handshakes this expression matches (the UI's filter language: `user:alice
         /// code:loop -scheme:basic host:intranet outcome:failed ...`).
-        #[arg(long, value_name = "EXPR")]
+        #[arg(long = "where", value_name = "EXPR")]
         filter: Option<String>,
         #[command(flatten)]
         analysis: AnalysisArgs,
@@ -115,6 +115,19 @@ pub enum Command {
         /// Show passwords, hashes and tokens instead of redacting them.
         #[arg(long)]
         reveal_secrets: bool,
+    },
+    /// Print the completion script of a shell, to install where the shell reads them
+    /// (`authscope completions bash > /etc/bash_completion.d/authscope`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (authscope.1, and authscope-COMMAND.1 for each command) into a
+    /// folder (`sudo authscope man /usr/local/share/man/man1`).
+    Man {
+        /// The folder to write the pages into.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
 }
 
@@ -194,7 +207,7 @@ pub struct LimitArgs {
 #[derive(Debug, clap::Args)]
 pub struct CaptureArgs {
     /// BPF capture filter, replacing the default `tcp` (for example `tcp port 80`).
-    #[arg(short = 'f', long, value_name = "BPF", requires = "interface")]
+    #[arg(short = 'f', long = "bpf", value_name = "BPF", requires = "interface")]
     pub filter: Option<String>,
     /// Stop after this many seconds.
     #[arg(long, value_name = "S", requires = "interface")]
@@ -212,6 +225,23 @@ pub struct CaptureArgs {
     /// Leave the interface out of promiscuous mode.
     #[arg(long, requires = "interface")]
     pub no_promiscuous: bool,
+}
+
+impl CaptureArgs {
+    /// The first live capture option given, by its name: clap's `requires` does not hold
+    /// for a group flattened into a command where the interface is optional.
+    pub fn given(&self) -> Option<&'static str> {
+        [
+            (self.filter.is_some(), "--bpf"),
+            (self.duration.is_some(), "--duration"),
+            (self.count.is_some(), "--count"),
+            (self.write.is_some(), "--write"),
+            (self.user.is_some(), "--user"),
+            (self.no_promiscuous, "--no-promiscuous"),
+        ]
+        .into_iter()
+        .find_map(|(given, name)| given.then_some(name))
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

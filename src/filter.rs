@@ -13,7 +13,7 @@
 //! gives a note, so a typo (`usr:bob`) is visible rather than silently empty.
 //!
 //! The module reads only the model ([`Analysed`], or any [`Fields`]) and knows nothing of the
-//! terminal: the UI's list (over its compact rows) and `authscope export --filter` use it
+//! terminal: the UI's list (over its compact rows) and `authscope export --where` use it
 //! alike (it comes before both in the pipeline order).
 
 use std::net::SocketAddr;

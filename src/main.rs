@@ -102,6 +102,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             fail_on,
             all_handshakes,
         } => {
+            if interface.is_none() {
+                if let Some(flag) = capture.given() {
+                    anyhow::bail!("{flag} is for a live capture: give -i IFACE, or leave it out");
+                }
+            }
             let config = analysis.config()?;
             let stdout = std::io::stdout();
             let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -136,7 +141,13 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                     let (to, direct) = report_output(&stdout);
                     opts.direct = direct;
                     let mut out = std::io::BufWriter::with_capacity(1 << 16, to);
-                    authscope::report::run(&files, &opts, &mut out)?
+                    let summary = authscope::report::run(&files, &opts, &mut out)?;
+                    drop(out);
+                    let mut err = std::io::stderr().lock();
+                    for w in &summary.warnings {
+                        writeln!(err, "authscope: warning: {}", authscope::shown::shown(w))?;
+                    }
+                    summary
                 }
             };
             let threshold = fail_on.map(|f| match f {
@@ -193,6 +204,22 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             format,
             reveal_secrets,
         } => decode(&values, format, reveal_secrets),
+        Command::Completions { shell } => {
+            let mut cmd = <Args as clap::CommandFactory>::command();
+            // Into memory first: clap_complete panics when its writer fails (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "authscope", &mut script);
+            std::io::stdout().write_all(&script)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir } => {
+            let cmd = <Args as clap::CommandFactory>::command();
+            let written = man_pages(&cmd, &dir)?;
+            for path in written {
+                writeln!(std::io::stderr(), "authscope: wrote {}", path.display())?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Export {
             files,
             reading,
@@ -376,8 +403,21 @@ fn decode(values: &[String], format: FormatArg, reveal_secrets: bool) -> anyhow:
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut all_read = true;
+    let mut shown_one = false;
     for (i, text) in inputs.iter().enumerate() {
         let mut h = authscope::auth::decode_pasted(text);
+        if let Some(why) = unreadable(text, &h) {
+            // Nothing was decoded: one line says why, and no tree pretends otherwise.
+            out.flush()?;
+            writeln!(
+                std::io::stderr(),
+                "authscope: decode: value {}: {}",
+                i.saturating_add(1),
+                authscope::shown::shown(&why)
+            )?;
+            all_read = false;
+            continue;
+        }
         all_read &= h.error.is_none()
             && !h
                 .items
@@ -388,9 +428,10 @@ fn decode(values: &[String], format: FormatArg, reveal_secrets: bool) -> anyhow:
         }
         match format {
             FormatArg::Text => {
-                if i > 0 {
+                if shown_one {
                     writeln!(out)?;
                 }
+                shown_one = true;
                 out.write_all(authscope::present::tree::render(&h).as_bytes())?;
                 if let Some(line) = jwt_expiry_now(&h) {
                     writeln!(out, "{line}")?;
@@ -409,6 +450,53 @@ fn decode(values: &[String], format: FormatArg, reveal_secrets: bool) -> anyhow:
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `authscope man DIR`: the page of the command and one per subcommand (`authscope-report.1`),
+/// as git and cargo install theirs.
+fn man_pages(
+    cmd: &clap::Command,
+    dir: &std::path::Path,
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    use anyhow::Context as _;
+    let mut written = Vec::new();
+    let mut pages = vec![("authscope".to_owned(), cmd.clone())];
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let name = format!("authscope-{}", sub.get_name());
+        let page = sub
+            .clone()
+            .display_name(name.clone())
+            .bin_name(name.replace('-', " "));
+        pages.push((name, page));
+    }
+    for (name, page) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut file = std::fs::File::create(&path)
+            .with_context(|| format!("{}: cannot write", path.display()))?;
+        clap_mangen::Man::new(page)
+            .render(&mut file)
+            .with_context(|| format!("{}: cannot write", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// For `decode`: why a value gave nothing to decode (empty, no scheme, a scheme whose
+/// credentials are neither a token nor parameters); `None` when something was read.
+fn unreadable(text: &str, h: &authscope::auth::AuthHeader) -> Option<String> {
+    let clipped = authscope::present::clip_with(text.trim(), 60, "...");
+    if text.trim().is_empty() {
+        return Some("an empty value (give a header value such as `NTLM TlRMTVNTUAAB...`)".into());
+    }
+    if let Some(e) = &h.error {
+        return Some(format!("`{clipped}`: {e}"));
+    }
+    let bad = h.anomalies.iter().find(|a| a.code == "header.bad_params")?;
+    let nothing = h
+        .items
+        .iter()
+        .all(|d| matches!(d.token, authscope::auth::Token::Bare));
+    nothing.then(|| format!("`{clipped}`: {}", bad.detail))
 }
 
 /// For `decode`: whether a JWT's `exp` has passed now (RFC 7519 4.1.4).

@@ -33,6 +33,8 @@ pub enum CaptureError {
     },
     #[error("{path}: the file is empty")]
     Empty { path: PathBuf },
+    #[error("{path}: a directory, not a capture file: give the capture files in it")]
+    Directory { path: PathBuf },
     #[error("{path}: not a pcap or pcapng file (unrecognised header)")]
     NotACapture { path: PathBuf },
     #[error("{path}: read error: {source}")]
@@ -155,7 +157,13 @@ impl FileSource {
             path: path.to_owned(),
             source,
         })?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let meta = file.metadata();
+        if meta.as_ref().is_ok_and(|m| m.is_dir()) {
+            return Err(CaptureError::Directory {
+                path: path.to_owned(),
+            });
+        }
+        let size = meta.map(|m| m.len()).unwrap_or(0);
         FileSource::from_reader(path, file, size)
     }
 

@@ -1,6 +1,6 @@
 //! `--format json`: the report's JSON document (`"schema": "authscope/1"`), the whole model:
 //! exchanges, handshakes with their legs, decoded tokens and timelines, findings,
-//! connections, anomalies, inputs and the summary. With `--handshake` or `--filter`, the
+//! connections, anomalies, inputs and the summary. With `--handshake` or `--where`, the
 //! `handshakes` and `findings` arrays hold the selection, which the document records as
 //! `"selection"`; everything else (and the summary's counters) still covers the whole input.
 //!
@@ -33,8 +33,9 @@ pub(crate) fn write(
     let found: RefCell<(u64, Found)> = RefCell::new((0, Found::default()));
     let keep = |a: &Analysed| {
         let k = opts.selection.keeps(a);
+        let mut f = found.borrow_mut();
+        f.1.saw(a);
         if k {
-            let mut f = found.borrow_mut();
             f.0 = f.0.saturating_add(1);
             f.1.add(&opts.selection, a);
         }
@@ -45,10 +46,11 @@ pub(crate) fn write(
     let config = opts.config.revealing(opts.reveal_secrets);
     let rs = document::read(doc, Source::Files(source), config, opts.plan, out)?;
     let (selected, found) = found.into_inner();
-    Ok(Summary {
+    let mut summary = Summary {
         handshakes: rs.handshakes,
         selected,
-        notes: found.notes(&opts.selection),
         ..Summary::default()
-    })
+    };
+    found.into_summary(&opts.selection, &mut summary);
+    Ok(summary)
 }

@@ -1,6 +1,6 @@
 //! Stage 8 (third face): exports of the model for tickets, chats, SIEMs and scripts.
 //!
-//! `authscope export FILE... --format F -o OUT [--handshake ID]... [--filter EXPR]`: every
+//! `authscope export FILE... --format F -o OUT [--handshake ID]... [--where EXPR]`: every
 //! format reads the same [`Analysed`] handshakes as the report and the UI, chosen by the UI's
 //! filter language ([`crate::filter`]) and by id, and redacts secrets unless
 //! `--reveal-secrets` (the model's [`crate::auth::Secret`]s redact themselves; revealing is
@@ -173,7 +173,7 @@ fn leg_frames(h: &Handshake) -> impl Iterator<Item = u64> + '_ {
 }
 
 impl Selection {
-    /// From `--handshake` ids and a `--filter` expression.
+    /// From `--handshake` ids and a `--where` expression.
     pub fn new(ids: impl IntoIterator<Item = u64>, filter: Option<&str>) -> Selection {
         let filter_text = filter.unwrap_or_default().trim().to_owned();
         Selection {
@@ -235,12 +235,17 @@ impl Selection {
     }
 }
 
-/// What of a selection's ids and starts the input had, for the notes on those it had not.
+/// What of a selection's ids and starts the input had, for the notes on those it had not,
+/// and the first handshakes of the input, for an error that says what there is to select.
 #[derive(Debug, Default)]
 pub(crate) struct Found {
     ids: BTreeSet<u64>,
     starts: BTreeSet<Start>,
+    seen: Vec<String>,
 }
+
+/// Handshakes an error lists when a selection keeps none.
+const LISTED: usize = 20;
 
 impl Found {
     /// Records a handshake the selection kept.
@@ -249,19 +254,49 @@ impl Found {
         self.starts.extend(sel.starts_of(a));
     }
 
-    /// A note for each id and start that named no handshake.
-    pub(crate) fn notes(&self, sel: &Selection) -> Vec<String> {
-        let ids = sel
-            .ids
+    /// Records a handshake of the input, kept or not.
+    pub(crate) fn saw(&mut self, a: &Analysed) {
+        if self.seen.len() < LISTED {
+            let h = &a.handshake;
+            self.seen.push(format!(
+                "#{} {} {} {} -> {} {}",
+                h.id,
+                h.scheme,
+                h.user.as_deref().unwrap_or("-"),
+                h.client_socket,
+                h.host.as_deref().unwrap_or("-"),
+                h.outcome.label()
+            ));
+        }
+    }
+
+    /// Each id that named no handshake.
+    pub(crate) fn missing(&self, sel: &Selection) -> Vec<String> {
+        sel.ids
             .difference(&self.ids)
-            .map(|id| format!("handshake #{id}: not in the input (or not matched by the filter)"));
-        let starts = sel.starts.difference(&self.starts).map(|s| {
-            format!(
-                "the handshake of {} at frame {}: not in the input (or not matched by the filter)",
-                s.client, s.frame
-            )
-        });
-        ids.chain(starts).collect()
+            .map(|id| format!("--handshake {id}: no such handshake"))
+            .collect()
+    }
+
+    /// A note for each start that named no handshake: the live UI's selection, of a capture
+    /// that may have been cut since, is not refused for it.
+    pub(crate) fn notes(&self, sel: &Selection) -> Vec<String> {
+        sel.starts
+            .difference(&self.starts)
+            .map(|s| {
+                format!(
+                    "the handshake of {} at frame {}: not in the input (or not matched by the filter)",
+                    s.client, s.frame
+                )
+            })
+            .collect()
+    }
+
+    /// The summary's part of what was found.
+    pub(crate) fn into_summary(self, sel: &Selection, summary: &mut Summary) {
+        summary.missing = self.missing(sel);
+        summary.notes.extend(self.notes(sel));
+        summary.existing = self.seen;
     }
 }
 
@@ -274,8 +309,13 @@ pub struct Summary {
     pub selected: u64,
     /// Packets written (pcapng).
     pub packets: u64,
-    /// Things worth telling: an id that names no handshake, a note about the filter.
+    /// Things worth telling: a note about the filter.
     pub notes: Vec<String>,
+    /// The ids and starts of the selection that named no handshake.
+    pub missing: Vec<String>,
+    /// The first handshakes of the input, one line each, for an error when the selection
+    /// kept none or named one that is not there.
+    pub existing: Vec<String>,
     /// Findings about connections no handshake holds, when every handshake is exported.
     pub connection_findings: Vec<Finding>,
 }
@@ -293,6 +333,24 @@ pub enum ExportError {
     Csv(#[from] ::csv::Error),
     #[error("{0}")]
     Threads(io::Error),
+    /// The selection named a handshake that is not there, or kept none: nothing is written.
+    #[error("{}", selection_error(.0))]
+    Selection(Box<Summary>),
+}
+
+fn selection_error(s: &Summary) -> String {
+    let mut text = s.missing.join("; ");
+    match s.handshakes {
+        0 => text.push_str("; the input has no handshake"),
+        n => {
+            text.push_str(&format!("; the input has {n}: "));
+            text.push_str(&s.existing.join(", "));
+            if n > s.existing.len() as u64 {
+                text.push_str(", ...");
+            }
+        }
+    }
+    text
 }
 
 impl From<RunError> for ExportError {
@@ -355,6 +413,17 @@ fn run_into(
     };
     summary.notes.extend(sel.filter.notes.iter().cloned());
     out.flush()?;
+    let by_cli = !sel.ids.is_empty() || !sel.filter.is_empty();
+    if !summary.missing.is_empty() || (by_cli && summary.selected == 0) {
+        if summary.missing.is_empty() {
+            let what = match sel.filter_text.as_str() {
+                "" => "the selection".to_owned(),
+                text => format!("--where {text:?}"),
+            };
+            summary.missing.push(format!("{what} keeps no handshake"));
+        }
+        return Err(ExportError::Selection(Box::new(summary)));
+    }
     Ok(summary)
 }
 
@@ -440,6 +509,7 @@ fn for_each_in(
             _ => return,
         };
         summary.handshakes = summary.handshakes.saturating_add(1);
+        found.saw(&a);
         if err.is_some() || !opts.selection.keeps(&a) {
             return;
         }
@@ -457,7 +527,7 @@ fn for_each_in(
     if let Some(e) = err {
         return Err(e);
     }
-    summary.notes.extend(found.notes(&opts.selection));
+    found.into_summary(&opts.selection, &mut summary);
     summary.connection_findings = connection_findings;
     Ok(summary)
 }

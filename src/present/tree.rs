@@ -246,6 +246,15 @@ fn inline_object(m: &Map<String, Value>) -> Option<String> {
         }
         // Anomalies: `{code, detail}`.
         ["code", "detail"] => Some(format!("{}: {}", get("code")?, get("detail")?)),
+        // Errors: `{kind}` (nested as `{kind: {kind}}`), with where they were met.
+        ["kind"] => get("kind"),
+        ["kind", rest @ ..] if rest.iter().all(|k| get(k).is_some()) => {
+            let at: Vec<String> = rest
+                .iter()
+                .filter_map(|k| Some(format!("{k} {}", get(k)?)))
+                .collect();
+            Some(format!("{} ({})", get("kind")?, at.join(", ")))
+        }
         // AV pair values with one field besides their tag.
         ["type", "text"] => get("text"),
         ["type", "hex"] => get("hex"),
@@ -278,8 +287,19 @@ fn field(key: &str, v: &Value) -> Option<Node> {
                     ..Node::field(key, Some(value.clone()))
                 });
             }
+            // A JWT's header and claims are shown whole: the fields copied out of them for
+            // the summary are not shown again.
+            let copied = |k: &str, x: &Value| {
+                ["header", "claims"]
+                    .iter()
+                    .any(|part| m.get(*part).and_then(|p| p.get(k)) == Some(x))
+            };
             Some(Node {
-                children: m.iter().filter_map(|(k, x)| field(k, x)).collect(),
+                children: m
+                    .iter()
+                    .filter(|(k, x)| !copied(k, x))
+                    .filter_map(|(k, x)| field(k, x))
+                    .collect(),
                 branch: true,
                 ..Node::field(key, None)
             })

@@ -412,9 +412,8 @@ impl TextReport<'_> {
         for n in notes {
             writeln!(out, "note:        {}", shown(&n))?;
         }
-        for w in &s.warnings {
-            writeln!(out, "warning:     {}", shown(w))?;
-        }
+        // The warnings go to standard error (the command line writes them from the
+        // summary), where a reader of the report looks for them.
         Ok(())
     }
 }

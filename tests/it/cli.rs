@@ -44,14 +44,14 @@ fn an_unusable_file_among_several_is_skipped_with_a_warning() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
+    // Warnings are on standard error, each on its own line.
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        text.contains("Cargo.toml: not a pcap or pcapng file (unrecognised header) (skipped)"),
-        "{text}"
+        err.lines().any(|l| l.starts_with("authscope: warning: ")
+            && l.contains("Cargo.toml: not a pcap or pcapng file (unrecognised header) (skipped)")),
+        "{err}"
     );
-    assert!(
-        text.contains("/nonexistent/file.pcap: cannot open"),
-        "{text}"
-    );
+    assert!(err.contains("/nonexistent/file.pcap: cannot open"), "{err}");
     // What could be read is analysed as if it had been given alone.
     let alone = String::from_utf8_lossy(&alone.stdout);
     let findings = |t: &str| {
@@ -182,7 +182,14 @@ fn truncated_file_still_reports_what_it_could_read() {
     let out = Command::new(bin()).arg("report").arg(&f).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("truncated"), "{text}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("handshakes:"), "{text}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("authscope: warning: ") && l.contains("truncated")),
+        "{err}"
+    );
+    assert!(!text.contains("truncated"), "{text}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -224,4 +231,143 @@ fn ndjson_for_files_is_one_object_a_line() {
     assert_eq!(kinds, ["handshake", "summary"]);
     assert_eq!(objects[0]["user"], "alice");
     assert_eq!(objects[1]["summary"]["handshakes"], 1);
+}
+
+/// A directory is not a capture: one line that says so, exit 2.
+#[test]
+fn a_directory_is_refused_as_a_directory() {
+    let out = Command::new(bin())
+        .arg("report")
+        .arg(root().join("captures"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("captures: a directory, not a capture file"),
+        "{err}"
+    );
+}
+
+/// `decode` refuses what it cannot read with one line and exit 1, and reads each error and
+/// each claim once.
+#[test]
+fn decode_refuses_what_it_cannot_read_and_says_each_thing_once() {
+    let decode = |args: &[&str]| {
+        Command::new(bin())
+            .arg("decode")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for (value, says) in [
+        ("", "an empty value"),
+        ("   ", "an empty value"),
+        ("Basic %%%", "neither token68 nor auth-param"),
+    ] {
+        let out = decode(&[value]);
+        assert_eq!(out.status.code(), Some(1), "{value:?}");
+        assert!(out.stdout.is_empty(), "{value:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("authscope: decode: value 1: ") && err.contains(says),
+            "{err}"
+        );
+    }
+    // A malformed token is still shown with what was read; its error reads once.
+    let out = decode(&["NTLM TlRMTVNTUAADAAAA"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("error: truncated (field LmChallengeResponseFields, offset 12)"),
+        "{text}"
+    );
+    assert!(!text.contains("kind:"), "{text}");
+    // A JWT's claims once, under `claims`.
+    let jwt = "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6MTcwMDAwMDAwMH0.c2ln";
+    let out = decode(&[jwt]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("sub: alice").count(), 1, "{text}");
+    assert_eq!(text.matches("alg: HS256").count(), 1, "{text}");
+}
+
+/// One meaning per option name: `--bpf` (`-f`) is the capture filter, `--where` the
+/// handshake language; `--filter` is neither.
+#[test]
+fn the_two_filters_have_their_own_names() {
+    let capture = root().join("captures/ntlm-success.pcap");
+    let out = Command::new(bin())
+        .args([
+            "export",
+            "-o",
+            "-",
+            "--where",
+            "user:alice",
+            "--format",
+            "csv",
+        ])
+        .arg(&capture)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("alice"));
+    for args in [
+        vec!["export", "-o", "-", "--filter", "user:alice"],
+        vec!["report", "--filter", "tcp"],
+        vec!["report", "--bpf", "tcp"],
+    ] {
+        let out = Command::new(bin())
+            .args(&args)
+            .arg(&capture)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
+
+/// Completion scripts that their shell reads, and a manual page per command.
+#[test]
+fn completions_and_manual_pages() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(bin())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            script.contains("export") && script.contains("keylog"),
+            "{shell}"
+        );
+    }
+    let bash = Command::new(bin())
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    let check = Command::new("bash")
+        .args(["-n", "-c", &String::from_utf8_lossy(&bash.stdout)])
+        .status()
+        .unwrap();
+    assert!(check.success());
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .arg("man")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    for page in [
+        "authscope",
+        "authscope-report",
+        "authscope-export",
+        "authscope-decode",
+    ] {
+        let roff = std::fs::read_to_string(dir.path().join(format!("{page}.1"))).unwrap();
+        assert!(roff.contains(".TH"), "{page}");
+    }
+    let export = std::fs::read_to_string(dir.path().join("authscope-export.1")).unwrap();
+    assert!(export.contains("where"), "{export}");
 }

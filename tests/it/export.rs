@@ -111,17 +111,56 @@ fn json_selection_by_id_and_filter() {
         .unwrap()
         .iter()
         .all(|f| f["handshake"] == id));
-    let none = json_of(&export(
+    let kept = json_of(&export(
         &c,
         "json",
         dir.path(),
-        &["--filter", "user:nobody"],
+        &[
+            "--where",
+            &format!(
+                "client:{}",
+                all["handshakes"][0]["client"].as_str().unwrap()
+            ),
+        ],
     ));
-    assert!(v.is_valid(&none));
-    assert_eq!(none["handshakes"].as_array().unwrap().len(), 0);
-    assert_eq!(none["selection"]["filter"], "user:nobody");
-    // The summary still counts the whole input.
-    assert_eq!(none["summary"]["handshakes"], all["summary"]["handshakes"]);
+    assert!(v.is_valid(&kept));
+    assert!(!kept["handshakes"].as_array().unwrap().is_empty());
+    assert_eq!(kept["summary"]["handshakes"], all["summary"]["handshakes"]);
+}
+
+/// A selection that keeps nothing, or names a handshake that is not there, is an error that
+/// lists what there is, and writes nothing.
+#[test]
+fn a_selection_of_nothing_is_an_error() {
+    let dir = tmp();
+    let c = capture("ntlm-success.pcap");
+    for (args, says) in [
+        (
+            vec!["--where", "user:nobody"],
+            "--where \"user:nobody\" keeps no handshake",
+        ),
+        (vec!["--handshake", "7"], "--handshake 7: no such handshake"),
+        (
+            vec!["--handshake", "0", "--handshake", "7"],
+            "--handshake 7: no such handshake",
+        ),
+    ] {
+        for format in ["json", "csv", "pcapng"] {
+            let out = dir.path().join(format!("none.{format}"));
+            let o = Command::new(bin())
+                .args(["export", "-o"])
+                .arg(&out)
+                .arg(&c)
+                .args(&args)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{args:?} {format}: {err}");
+            assert!(err.contains(says), "{args:?}: {err}");
+            assert!(err.contains("the input has 1: #0 ntlm alice"), "{err}");
+            assert!(!out.exists(), "{args:?} {format}: a file was written");
+        }
+    }
 }
 
 /// Handshakes in a capture, as the JSON export counts them.
@@ -627,23 +666,6 @@ fn no_secret_in_any_format_unless_revealed() {
         let revealed = read(&export(&c, "json", dir.path(), &["--reveal-secrets"]));
         assert!(secrets.iter().all(|(s, _)| revealed.contains(s.as_str())));
     }
-}
-
-#[test]
-fn unknown_handshake_id_is_a_note_not_an_error() {
-    let dir = tmp();
-    let out = dir.path().join("x.csv");
-    let o = Command::new(bin())
-        .arg("export")
-        .arg(capture("basic-success.pcap"))
-        .args(["--handshake", "999", "-o"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("handshake #999"));
-    let mut r = csv::Reader::from_path(&out).unwrap();
-    assert_eq!(r.records().count(), 0);
 }
 
 #[test]

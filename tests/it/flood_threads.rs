@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufReader, Read as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use super::hardening::{
@@ -52,8 +52,8 @@ fn measuring_child() -> bool {
     };
     let status = Command::new(bin())
         .args(args.split('\n'))
-        .stdout(File::create(out).unwrap())
-        .stderr(Stdio::null())
+        .stdout(File::create(&out).unwrap())
+        .stderr(File::create(format!("{out}.err")).unwrap())
         .status()
         .unwrap();
     let usage =
@@ -171,10 +171,10 @@ fn caps_hit(format: &str, path: &Path) -> BTreeSet<String> {
 /// The warnings a report ends with.
 fn warnings(format: &str, path: &Path) -> Vec<String> {
     if format == "text" {
-        return std::fs::read_to_string(path)
+        return std::fs::read_to_string(format!("{}.err", path.display()))
             .unwrap()
             .lines()
-            .filter_map(|l| l.strip_prefix("warning:     "))
+            .filter_map(|l| l.strip_prefix("authscope: warning: "))
             .map(str::to_owned)
             .collect();
     }

@@ -792,6 +792,8 @@ struct Report {
     stderr: String,
     json: serde_json::Value,
     text: String,
+    /// The text report's standard error: its warnings.
+    text_err: String,
 }
 
 fn report(name: &str, bytes: &[u8]) -> Report {
@@ -814,6 +816,7 @@ fn report(name: &str, bytes: &[u8]) -> Report {
         stderr: String::from_utf8_lossy(&json.stderr).into_owned(),
         json: serde_json::from_slice(&json.stdout).unwrap_or(serde_json::Value::Null),
         text: String::from_utf8_lossy(&text.stdout).into_owned(),
+        text_err: String::from_utf8_lossy(&text.stderr).into_owned(),
     }
 }
 
@@ -839,11 +842,13 @@ impl Report {
             "no warning naming {needle} and {what:?}: {warnings:?}"
         );
         assert!(
-            self.text
+            self.text_err
                 .lines()
-                .any(|l| l.starts_with("warning:") && l.contains(&needle) && l.contains(what)),
+                .any(|l| l.starts_with("authscope: warning:")
+                    && l.contains(&needle)
+                    && l.contains(what)),
             "{}",
-            self.text
+            self.text_err
         );
         self
     }
@@ -883,8 +888,16 @@ fn corrupt_block_lengths() {
     r.analysed_the_conversation()
         .warns(5, "corrupt Enhanced Packet Block at byte");
     // In words a person reads: which block and what is wrong, not the parser's internals.
-    assert!(!r.text.contains("Internal parser error"), "{}", r.text);
-    assert!(r.text.contains("do not fit its length"), "{}", r.text);
+    assert!(
+        !r.text_err.contains("Internal parser error"),
+        "{}",
+        r.text_err
+    );
+    assert!(
+        r.text_err.contains("do not fit its length"),
+        "{}",
+        r.text_err
+    );
     // A block length that is not a multiple of 4, and one below the 12-byte minimum.
     for len in [101u32, 8] {
         let mut bytes = pcapng(&[1], &good);
@@ -914,7 +927,7 @@ fn packets_of_undeclared_interfaces_are_a_warning() {
         5,
         "3 packet blocks of an interface that no Interface Description Block",
     );
-    assert!(r.text.contains("interface 7"), "{}", r.text);
+    assert!(r.text_err.contains("interface 7"), "{}", r.text_err);
     let inputs = &r.json["inputs"][0];
     assert_eq!(inputs["undeclared_interface_packets"], 3, "{inputs}");
 

@@ -628,7 +628,7 @@ fn a_filter_that_does_not_compile_is_one_line_before_anything_starts() {
     let dir = tempfile::tempdir().unwrap();
     let written = dir.path().join("never.pcapng");
     let out = Command::new(bin())
-        .args(["report", "-i", "lo", "-f", "tcp port", "--write"])
+        .args(["report", "-i", "lo", "--bpf", "tcp port", "--write"])
         .arg(&written)
         .output()
         .unwrap();
