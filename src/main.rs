@@ -110,6 +110,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             let config = analysis.config()?;
             let stdout = std::io::stdout();
             let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let width = stdout
+                .is_terminal()
+                .then(crossterm::terminal::size)
+                .and_then(Result::ok)
+                .map(|(columns, _)| usize::from(columns));
             let mut opts = authscope::report::Options {
                 format: match format {
                     FormatArg::Text => authscope::report::Format::Text,
@@ -119,6 +124,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 reveal_secrets: analysis.reveal_secrets,
                 config,
                 color,
+                width,
                 all_handshakes,
                 exchanges: match exchanges {
                     ExchangesArg::Auth => authscope::report::ExchangeFilter::Auth,

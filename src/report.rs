@@ -39,6 +39,8 @@ pub struct Options {
     pub config: Config,
     /// Text: colour the output (the caller decides: a terminal, and NO_COLOR unset).
     pub color: bool,
+    /// Text: the columns lines wrap at (the terminal's width; 80 when `None`).
+    pub width: Option<usize>,
     /// Text: a block for every handshake, not only those with findings or failures.
     pub all_handshakes: bool,
     /// JSON: which exchanges to list.
@@ -59,6 +61,11 @@ pub struct Options {
     pub merge: bool,
     /// TLS key logs read beside the files (`--keylog`).
     pub key_logs: Vec<PathBuf>,
+}
+
+/// The columns the text report wraps at: the terminal's, within reason.
+fn text_width(width: Option<usize>) -> usize {
+    width.unwrap_or(80).clamp(60, 400)
 }
 
 /// Text reports show every handshake up to this many; past it, only those with a problem,
@@ -161,6 +168,7 @@ struct Plain<'k> {
     stream_text: Option<Style>,
     /// Text: colour the report.
     color: bool,
+    width: usize,
 }
 
 impl Writer for Plain<'_> {
@@ -207,7 +215,10 @@ impl Writer for Plain<'_> {
             shown: &self.shown,
             hidden: self.hidden,
             groups: &self.groups,
-            style: Style { color: self.color },
+            style: Style {
+                color: self.color,
+                width: self.width,
+            },
             streamed: self.stream_text.is_some(),
         };
         text.write(out)?;
@@ -382,9 +393,12 @@ impl<'k> Report<'k> {
             all_handshakes: opts.all_handshakes,
             groups: BTreeMap::new(),
             ndjson: opts.format == Format::Ndjson,
-            stream_text: (opts.format == Format::Text && opts.stream_handshakes)
-                .then_some(Style { color: opts.color }),
+            stream_text: (opts.format == Format::Text && opts.stream_handshakes).then_some(Style {
+                color: opts.color,
+                width: text_width(opts.width),
+            }),
             color: opts.color,
+            width: text_width(opts.width),
         };
         Ok(Report {
             kind: Kind::Plain(Box::new(plain)),

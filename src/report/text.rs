@@ -1,10 +1,10 @@
 //! The text report: findings first, most severe first, then a block per handshake with its
-//! timeline, then the counters; made to read in 80 columns.
+//! timeline, then the counters; wrapped at the terminal's width (80 columns off a terminal).
 
 use super::*;
 
 /// The text report: findings first, most severe first; then one block per handshake with
-/// its timeline; then the counters. Fits 80 columns.
+/// its timeline; then the counters. Fits the width of its style.
 pub(super) struct TextReport<'a> {
     pub(super) summary: &'a Summary,
     pub(super) inputs: &'a dyn Inputs,
@@ -20,6 +20,8 @@ pub(super) struct TextReport<'a> {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Style {
     pub(super) color: bool,
+    /// The columns lines wrap at.
+    pub(super) width: usize,
 }
 
 impl Style {
@@ -155,8 +157,8 @@ impl TextReport<'_> {
                     self.paint("1", g.code),
                     whom
                 )?;
-                wrap(out, "        ", &v.summary)?;
-                wrap(out, "        next: ", &v.next_step)?;
+                wrap(out, "        ", &v.summary, self.style.width)?;
+                wrap(out, "        next: ", &v.next_step, self.style.width)?;
             }
             variants => {
                 writeln!(
@@ -167,10 +169,10 @@ impl TextReport<'_> {
                     g.count
                 )?;
                 for v in variants {
-                    wrap(out, "        ", &whom(v))?;
-                    wrap(out, "          ", &v.summary)?;
+                    wrap(out, "        ", &whom(v), self.style.width)?;
+                    wrap(out, "          ", &v.summary, self.style.width)?;
                     if !one_step {
-                        wrap(out, "          next: ", &v.next_step)?;
+                        wrap(out, "          next: ", &v.next_step, self.style.width)?;
                     }
                 }
                 if g.more > 0 {
@@ -178,7 +180,7 @@ impl TextReport<'_> {
                 }
                 if one_step {
                     if let Some(v) = variants.first() {
-                        wrap(out, "        next: ", &v.next_step)?;
+                        wrap(out, "        next: ", &v.next_step, self.style.width)?;
                     }
                 }
             }
@@ -279,7 +281,7 @@ impl Style {
                 e.conn,
                 frame
             );
-            hang(out, &lead, &clip(&text, 240), 80)?;
+            hang(out, &lead, &clip(&text, 240), self.width)?;
         }
         if !a.findings.is_empty() {
             let codes: Vec<&str> = a.findings.iter().map(|f| f.code).collect();
@@ -480,8 +482,8 @@ pub(super) fn hang(out: &mut dyn Write, lead: &str, text: &str, width: usize) ->
     Ok(())
 }
 
-/// Writes `text` wrapped at 80 columns, the first line after `lead`, the rest indented.
-pub(super) fn wrap(out: &mut dyn Write, lead: &str, text: &str) -> io::Result<()> {
+/// Writes `text` wrapped at `width` columns, the first line after `lead`, the rest indented.
+pub(super) fn wrap(out: &mut dyn Write, lead: &str, text: &str, width: usize) -> io::Result<()> {
     let text = &*shown(text);
     // Continuation lines line up with the lead's own indentation.
     let indent = " ".repeat(lead.len().saturating_sub(lead.trim_start().len()));
@@ -494,7 +496,7 @@ pub(super) fn wrap(out: &mut dyn Write, lead: &str, text: &str) -> io::Result<()
                 .count()
                 .saturating_add(word.len())
                 .saturating_add(1)
-                > 80
+                > width
         {
             writeln!(out, "{line}")?;
             line = indent.clone();

@@ -368,3 +368,39 @@ fn sigterm_puts_the_terminal_back() {
     assert_eq!(left.status, "143");
     left.assert_terminal_restored();
 }
+
+/// The text report wraps at the terminal's width, and at 80 columns off a terminal.
+#[test]
+fn the_text_report_fits_the_terminal() {
+    if !full() {
+        return;
+    }
+    let capture = root().join("captures/ntlm-success.pcap");
+    // The timeline's lines: the ones that wrap.
+    let longest = |text: &str| {
+        text.lines()
+            .filter(|l| l.contains(" c0 "))
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let piped = Command::new(bin())
+        .arg("report")
+        .arg(&capture)
+        .output()
+        .unwrap();
+    let piped = String::from_utf8_lossy(&piped.stdout);
+    assert!(longest(&piped) <= 80, "{piped}");
+    let s = Session(format!("authscope-width-{}", std::process::id()));
+    let cmd = format!("{} report {}; sleep 30", bin().display(), capture.display());
+    s.start(160, 50, &root(), &cmd);
+    let screen = s.wait("the report", |t| t.contains("handshakes:"));
+    // The NTLM Type 1 leg's line is longer than 80 columns and fits in 160.
+    assert!(longest(&screen) > 80, "{screen}");
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains("[NTLM Type 1 negotiate") && l.contains("version")),
+        "{screen}"
+    );
+}
