@@ -74,6 +74,11 @@ pub enum ConnEventKind {
         level: u8,
         description: u8,
     },
+    /// An HTTP/2 SETTINGS, GOAWAY or RST_STREAM frame from `by` (RFC 9113 6).
+    H2 {
+        by: Side,
+        frame: crate::http::H2Frame,
+    },
 }
 
 impl std::fmt::Display for ConnEventKind {
@@ -115,6 +120,7 @@ impl std::fmt::Display for ConnEventKind {
                 crate::tls::alert_level_name(*level),
                 crate::tls::alert_name(*description)
             ),
+            ConnEventKind::H2 { by, frame } => write!(f, "HTTP/2 {frame} from {}", side(by)),
         }
     }
 }
@@ -148,6 +154,7 @@ impl ConnEventKind {
             ConnEventKind::Open { .. } | ConnEventKind::Fin { .. } | ConnEventKind::Rst { .. } => 2,
             ConnEventKind::Gap { .. } | ConnEventKind::Tls { .. } => 3,
             ConnEventKind::TlsAlert { .. } => 4,
+            ConnEventKind::H2 { .. } => 3,
         }
     }
 
@@ -193,6 +200,11 @@ impl ConnEventKind {
                 st.serialize_field("by", by)?;
                 st.serialize_field("level", level)?;
                 st.serialize_field("description", description)
+            }
+            ConnEventKind::H2 { by, frame } => {
+                st.serialize_field("kind", "h2")?;
+                st.serialize_field("by", by)?;
+                st.serialize_field("h2", frame)
             }
         }
     }
@@ -532,8 +544,12 @@ fn request_text(leg: &Leg, r: &leg::LegRequest) -> String {
     text.push_str(&r.method);
     text.push(' ');
     text.push_str(&r.uri);
+    text.push_str(leg::version_note(leg.http));
     if r.credential.is_some() {
         bracket(&mut text, leg.credential_summary());
+    }
+    if let Some(b) = &leg.binding {
+        text.push_str(&b.note());
     }
     text
 }
@@ -542,8 +558,11 @@ fn request_text(leg: &Leg, r: &leg::LegRequest) -> String {
 fn response_text(leg: &Leg, r: &leg::LegResponse) -> String {
     let mut text = String::new();
     text.push_str(itoa::Buffer::new().format(r.status));
-    text.push(' ');
-    text.push_str(&r.reason);
+    // HTTP/2 has no reason phrase (RFC 9113 8.3.2).
+    if !r.reason.is_empty() {
+        text.push(' ');
+        text.push_str(&r.reason);
+    }
     if let Some(sub) = &r.iis_substatus {
         text.push_str(" (IIS ");
         text.push_str(sub);
