@@ -958,6 +958,7 @@ mod tests {
                             .unwrap_or_default()
                     ),
                     Out::Anomaly(a) => format!("anomaly {a:?}"),
+                    Out::Switched { rest, .. } => format!("switched {}", rest.len()),
                 });
                 plan
             });

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use crate::map::Map as HashMap;
 
 use super::framer::{find_head_start, looks_like_head, Body, BodyPlan, Framer, Head, Out, Role};
-use super::h2::{starts_h2, Ctx, H2Conn};
+use super::h2::{server_starts_h2, Ctx, H2Conn, PREFACE};
 use super::{Anomaly, Exchange, HttpConfig, HttpEvent, HttpStats, Request, Response};
 use crate::capture::Timestamp;
 use crate::tcp::{ConnId, Dir, OpenKind, StreamEvent};
@@ -46,6 +46,8 @@ struct Conn {
     h2: Option<Box<H2Conn>>,
     /// A request asked to upgrade to `h2c`: a `101` to it switches to HTTP/2.
     upgrade_h2c: bool,
+    /// Bytes of the HTTP/2 client preface the connection started with, so far.
+    preface: usize,
     /// The request that upgraded to `h2c` and its `101`, for HTTP/2's stream 1.
     upgraded: Option<(Option<Request>, Response)>,
     /// The connection switched to HTTP/2: the bytes that followed the `101` in its segment,
@@ -68,6 +70,7 @@ impl Conn {
             owned: 0,
             h2: None,
             upgrade_h2c: false,
+            preface: 0,
             upgraded: None,
             switched: None,
         }
@@ -222,14 +225,29 @@ impl HttpTracker {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if let (Phase::Detecting { .. }, true) = (&c.phase, offset == 0) {
-            let role = match dir {
-                Dir::ToServer => Role::Requests,
-                Dir::ToClient => Role::Responses,
+        if matches!(c.phase, Phase::Detecting { .. }) && c.kind == OpenKind::Handshake {
+            // HTTP/2: the client's preface (RFC 9113 3.4), gathered over segments, or the
+            // server's SETTINGS first.
+            let h2 = match dir {
+                Dir::ToServer if offset == c.preface as u64 => {
+                    let want = PREFACE.get(c.preface..).unwrap_or_default();
+                    let n = bytes.len().min(want.len());
+                    if n > 0 && bytes.get(..n) == want.get(..n) {
+                        if n < want.len() {
+                            c.preface = c.preface.saturating_add(n);
+                            return;
+                        }
+                        true
+                    } else {
+                        false
+                    }
+                }
+                Dir::ToClient => offset == 0 && server_starts_h2(bytes),
+                Dir::ToServer => false,
             };
-            if c.kind == OpenKind::Handshake && starts_h2(bytes, role) {
+            if h2 {
                 c.phase = Phase::H2;
-                c.h2 = Some(Box::new(H2Conn::new(conn)));
+                c.h2 = Some(Box::new(H2Conn::new(conn, c.preface)));
                 self.stats.http_connections = self.stats.http_connections.saturating_add(1);
                 self.stats.h2.connections = self.stats.h2.connections.saturating_add(1);
                 sink(HttpEvent::Detected { conn, ts });

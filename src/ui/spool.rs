@@ -510,6 +510,8 @@ mod tests {
             latency_ns: None,
             request: None,
             response: None,
+            notes: String::new(),
+            cut: None,
             raw_at: at,
             raw: None,
         });
