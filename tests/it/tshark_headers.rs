@@ -127,6 +127,10 @@ fn authscope(pcap: &std::path::Path) -> BTreeMap<u64, Fields> {
         let Output::Exchange(x, _) = o else {
             return;
         };
+        // HTTP/2 is tshark's http2.* fields, not http.*: tests/it/tshark_h2.rs.
+        if x.h2.is_some() {
+            return;
+        }
         if let Some(r) = &x.request {
             let mut v = vec![
                 ("http.request.method".to_owned(), r.method.to_string()),
