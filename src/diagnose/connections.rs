@@ -208,10 +208,7 @@ impl Connections {
             && self.h2_short.len() < MAX_FALLBACK
         {
             self.h2_short.push(seen(chosen));
-        } else if t.alpn_offered.len() == 1
-            && t.alpn_offered[0] == "http/1.1"
-            && self.h1_only.len() < MAX_FALLBACK
-        {
+        } else if t.alpn_offered.as_slice() == ["http/1.1"] && self.h1_only.len() < MAX_FALLBACK {
             self.h1_only.push(seen(false));
         }
     }

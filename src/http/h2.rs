@@ -104,16 +104,12 @@ pub fn frame_name(t: u8) -> &'static str {
 /// the server's preface), which a server of a TLS connection may send before the client's
 /// preface comes.
 pub(super) fn server_starts_h2(bytes: &[u8]) -> bool {
-    match bytes.get(..9) {
-        Some(h) => {
-            let len = u32::from_be_bytes([0, h[0], h[1], h[2]]);
-            h[3] == SETTINGS
-                && h[4] & !ACK == 0
-                && h[5..9] == [0, 0, 0, 0]
-                && len % 6 == 0
-                && len <= DEFAULT_MAX_FRAME
+    match bytes {
+        [l0, l1, l2, kind, flags, 0, 0, 0, 0, ..] => {
+            let len = u32::from_be_bytes([0, *l0, *l1, *l2]);
+            *kind == SETTINGS && *flags & !ACK == 0 && len % 6 == 0 && len <= DEFAULT_MAX_FRAME
         }
-        None => false,
+        _ => false,
     }
 }
 
@@ -281,15 +277,9 @@ pub(super) struct H2Conn {
     /// The client's half, then the server's.
     halves: [Half; 2],
     streams: HashMap<u32, Stream>,
-    /// The highest stream either side opened, for the frames of closed streams.
-    last_stream: u32,
-}
-
-fn index(role: Role) -> usize {
-    match role {
-        Role::Requests => 0,
-        Role::Responses => 1,
-    }
+    /// The highest stream opened of each parity (even: the server's pushes; odd: the
+    /// client's), to tell a closed stream's late frames from a new stream.
+    last_stream: [u32; 2],
 }
 
 fn other(role: Role) -> Role {
@@ -357,7 +347,7 @@ impl H2Conn {
                 Half::new(Read::Head { got: 0 }),
             ],
             streams: HashMap::default(),
-            last_stream: 0,
+            last_stream: [0, 0],
         }
     }
 
@@ -378,8 +368,17 @@ impl H2Conn {
                 ..Stream::default()
             },
         );
-        c.last_stream = 1;
+        c.last_stream = [0, 1];
         c
+    }
+
+    /// The half `role`'s sender writes.
+    fn half(&mut self, role: Role) -> &mut Half {
+        let [client, server] = &mut self.halves;
+        match role {
+            Role::Requests => client,
+            Role::Responses => server,
+        }
     }
 
     /// Bytes held: frame and header block buffers, the dynamic tables (at their allowed
@@ -390,9 +389,10 @@ impl H2Conn {
             .values()
             .map(Stream::weight)
             .fold(0usize, usize::saturating_add);
-        self.halves[0]
+        let [client, server] = &self.halves;
+        client
             .held()
-            .saturating_add(self.halves[1].held())
+            .saturating_add(server.held())
             .saturating_add(streams)
     }
 
@@ -406,7 +406,7 @@ impl H2Conn {
         cx: &mut Ctx<'_>,
     ) {
         while !input.is_empty() {
-            let h = &mut self.halves[index(role)];
+            let h = self.half(role);
             input = match h.read {
                 Read::Stopped => return,
                 Read::Preface { left } => {
@@ -443,13 +443,15 @@ impl H2Conn {
                     }
                     let n = (9 - got).min(input.len());
                     let (part, rest) = input.split_at(n);
-                    h.head[got..got + n].copy_from_slice(part);
+                    if let Some(dst) = h.head.get_mut(got..got + n) {
+                        dst.copy_from_slice(part);
+                    }
                     if got + n < 9 {
                         h.read = Read::Head { got: got + n };
                     } else {
                         self.frame_head(role, cx);
-                        if matches!(self.halves[index(role)].read, Read::Payload { rem: 0 }) {
-                            self.frame_done(role, frame, ts, cx);
+                        if matches!(self.half(role).read, Read::Payload { rem: 0 }) {
+                            self.frame_done(role, frame, cx);
                         }
                     }
                     rest
@@ -461,7 +463,7 @@ impl H2Conn {
                     let rem = rem.saturating_sub(n as u32);
                     h.read = Read::Payload { rem };
                     if rem == 0 {
-                        self.frame_done(role, frame, ts, cx);
+                        self.frame_done(role, frame, cx);
                     }
                     rest
                 }
@@ -473,7 +475,7 @@ impl H2Conn {
                     } else {
                         Read::Skip { rem }
                     };
-                    &input[n..]
+                    input.get(n..).unwrap_or_default()
                 }
                 Read::Data {
                     pad_len_next,
@@ -486,7 +488,7 @@ impl H2Conn {
 
     /// Bytes of this direction were lost: frame boundaries and the HPACK table with them.
     pub(super) fn gap(&mut self, role: Role, ts: Timestamp, cx: &mut Ctx<'_>) {
-        let h = &mut self.halves[index(role)];
+        let h = self.half(role);
         if matches!(h.read, Read::Stopped) {
             return;
         }
@@ -506,7 +508,7 @@ impl H2Conn {
     /// out as they are.
     pub(super) fn shed(&mut self, ts: Timestamp, cx: &mut Ctx<'_>) {
         for role in [Role::Requests, Role::Responses] {
-            let h = &mut self.halves[index(role)];
+            let h = self.half(role);
             if h.block.take().is_some() {
                 // The block's fields never reach the table: HPACK is lost for this side.
                 h.decoder.broken = true;
@@ -532,7 +534,7 @@ impl H2Conn {
     }
 
     fn frame_head(&mut self, role: Role, cx: &mut Ctx<'_>) {
-        let h = &mut self.halves[index(role)];
+        let h = self.half(role);
         let b = h.head;
         h.len = u32::from_be_bytes([0, b[0], b[1], b[2]]);
         h.kind = b[3];
@@ -551,7 +553,7 @@ impl H2Conn {
                 cx,
             );
         }
-        let h = &mut self.halves[index(role)];
+        let h = self.half(role);
         if kind == DATA {
             h.read = Read::Data {
                 pad_len_next: flags & PADDED != 0,
@@ -559,7 +561,8 @@ impl H2Conn {
                 pad: 0,
             };
             if len == 0 {
-                self.data_end(role, h_at(&self.halves[index(role)]), cx);
+                let at = self.half(role).at;
+                self.data_end(role, at, cx);
             }
             return;
         }
@@ -571,21 +574,18 @@ impl H2Conn {
         h.payload.clear();
         if len as usize > keep {
             if matches!(kind, HEADERS | CONTINUATION | PUSH_PROMISE) {
+                // The block's fields never reach the table: HPACK is lost for this side.
                 cx.stats.head_cap_hits = cx.stats.head_cap_hits.saturating_add(1);
                 h.decoder.broken = true;
                 h.block = None;
-            }
-            h.read = Read::Skip { rem: len };
-            if kind != GOAWAY {
-                let at = h.at;
-                let stream = h.stream;
+                let ts = h.at.1;
                 cx.emit(H2Out::Anomaly {
                     role,
-                    ts: at.1,
+                    ts,
                     anomaly: Anomaly::HeadTooLarge { limit: keep },
                 });
-                let _ = stream;
             }
+            h.read = Read::Skip { rem: len };
             return;
         }
         h.read = Read::Payload { rem: len };
@@ -603,10 +603,10 @@ impl H2Conn {
         ts: Timestamp,
         cx: &mut Ctx<'_>,
     ) -> &'i [u8] {
-        let h = &mut self.halves[index(role)];
+        let h = self.half(role);
         if pad_len_next {
             // RFC 9113 6.1: the pad length counts in the frame's length.
-            let p = u32::from(input[0]);
+            let p = u32::from(input.first().copied().unwrap_or(0));
             let left = data.saturating_sub(1);
             if p > left {
                 h.read = Read::Skip { rem: left };
@@ -617,7 +617,7 @@ impl H2Conn {
                     format!("padding of {p} bytes in a payload of {data} (PROTOCOL_ERROR)"),
                     cx,
                 );
-                return &input[1..];
+                return input.get(1..).unwrap_or_default();
             }
             h.read = Read::Data {
                 pad_len_next: false,
@@ -627,7 +627,7 @@ impl H2Conn {
             if left == 0 {
                 self.data_end(role, (frame, ts), cx);
             }
-            return &input[1..];
+            return input.get(1..).unwrap_or_default();
         }
         let n = input.len().min(data as usize);
         let (body, rest) = input.split_at(n);
@@ -646,17 +646,17 @@ impl H2Conn {
         }
         let m = rest.len().min(pad as usize);
         let pad = pad - m as u32;
-        let h = &mut self.halves[index(role)];
+        let h = self.half(role);
         if pad > 0 {
             h.read = Read::Data {
                 pad_len_next: false,
                 data: 0,
                 pad,
             };
-            return &rest[m..];
+            return rest.get(m..).unwrap_or_default();
         }
         self.data_end(role, (frame, ts), cx);
-        &rest[m..]
+        rest.get(m..).unwrap_or_default()
     }
 
     /// DATA bytes of a stream: counted, and the start of a 4xx body kept.
@@ -678,14 +678,14 @@ impl H2Conn {
         if let (Role::Responses, Some(r)) = (role, s.response.as_mut()) {
             if let Some(p) = r.body_prefix.as_mut() {
                 let room = cx.cfg.max_body_prefix.saturating_sub(p.len());
-                p.extend_from_slice(&body[..room.min(body.len())]);
+                p.extend_from_slice(body.get(..room).unwrap_or(body));
             }
         }
     }
 
     /// A DATA frame ended.
     fn data_end(&mut self, role: Role, at: (u64, Timestamp), cx: &mut Ctx<'_>) {
-        let h = &mut self.halves[index(role)];
+        let h = self.half(role);
         h.read = Read::Head { got: 0 };
         let (stream, flags) = (h.stream, h.flags);
         if stream == 0 {
@@ -698,8 +698,8 @@ impl H2Conn {
     }
 
     /// The frame whose payload was gathered.
-    fn frame_done(&mut self, role: Role, frame: u64, ts: Timestamp, cx: &mut Ctx<'_>) {
-        let h = &mut self.halves[index(role)];
+    fn frame_done(&mut self, role: Role, frame: u64, cx: &mut Ctx<'_>) {
+        let h = self.half(role);
         h.read = Read::Head { got: 0 };
         let payload = std::mem::take(&mut h.payload);
         let (kind, flags, stream) = (h.kind, h.flags, h.stream);
@@ -721,11 +721,9 @@ impl H2Conn {
             }
         }
         match kind {
-            HEADERS | PUSH_PROMISE => {
-                self.headers(role, kind, flags, stream, &payload, frame, ts, cx)
-            }
+            HEADERS | PUSH_PROMISE => self.headers(role, kind, flags, stream, &payload, frame, cx),
             CONTINUATION => {
-                let h = &mut self.halves[index(role)];
+                let h = self.half(role);
                 match h.block.as_mut() {
                     Some(b) => {
                         if b.buf.len().saturating_add(payload.len()) > cx.cfg.max_head_bytes {
@@ -735,7 +733,7 @@ impl H2Conn {
                             b.buf.extend_from_slice(&payload);
                         }
                         if flags & END_HEADERS != 0 {
-                            self.block_done(role, frame, ts, cx);
+                            self.block_done(role, frame, cx);
                         }
                     }
                     None => self.malformed(
@@ -746,19 +744,15 @@ impl H2Conn {
                     ),
                 }
             }
-            PRIORITY => {
-                if stream == 0 || payload.len() != 5 {
-                    self.malformed(
-                        role,
-                        kind,
-                        format!(
-                            "stream {stream}, {} bytes (RFC 9113 6.3: a stream, 5 bytes)",
-                            payload.len()
-                        ),
-                        cx,
-                    );
-                }
-            }
+            PRIORITY if stream == 0 || payload.len() != 5 => self.malformed(
+                role,
+                kind,
+                format!(
+                    "stream {stream}, {} bytes (RFC 9113 6.3: a stream, 5 bytes)",
+                    payload.len()
+                ),
+                cx,
+            ),
             RST_STREAM => {
                 if stream == 0 || payload.len() != 4 {
                     self.malformed(
@@ -772,9 +766,9 @@ impl H2Conn {
                     );
                     return;
                 }
-                let code = be32(&payload[..4]);
+                let code = be32(&payload);
                 cx.stats.h2.resets = cx.stats.h2.resets.saturating_add(1);
-                let at = self.halves[index(role)].at;
+                let at = self.half(role).at;
                 cx.emit(H2Out::Frame {
                     role,
                     frame: at.0,
@@ -792,19 +786,15 @@ impl H2Conn {
                 }
             }
             SETTINGS => self.settings(role, flags, stream, &payload, cx),
-            PING => {
-                if stream != 0 || payload.len() != 8 {
-                    self.malformed(
-                        role,
-                        kind,
-                        format!(
-                            "stream {stream}, {} bytes (RFC 9113 6.7: stream 0, 8 bytes)",
-                            payload.len()
-                        ),
-                        cx,
-                    );
-                }
-            }
+            PING if stream != 0 || payload.len() != 8 => self.malformed(
+                role,
+                kind,
+                format!(
+                    "stream {stream}, {} bytes (RFC 9113 6.7: stream 0, 8 bytes)",
+                    payload.len()
+                ),
+                cx,
+            ),
             GOAWAY => self.goaway(role, stream, &payload, cx),
             WINDOW_UPDATE => {
                 if payload.len() != 4 {
@@ -825,7 +815,8 @@ impl H2Conn {
                     );
                 }
             }
-            // RFC 9113 5.5: frames of unknown types are ignored.
+            // PRIORITY and PING as they should be need nothing more; RFC 9113 5.5: frames of
+            // unknown types are ignored.
             _ => {}
         }
     }
@@ -839,7 +830,6 @@ impl H2Conn {
         stream: u32,
         payload: &[u8],
         frame: u64,
-        ts: Timestamp,
         cx: &mut Ctx<'_>,
     ) {
         if stream == 0 {
@@ -892,7 +882,7 @@ impl H2Conn {
                 return;
             };
             promised = Some(be32(id) & 0x7fff_ffff);
-            p = &p[4..];
+            p = p.get(4..).unwrap_or_default();
         }
         if pad > p.len() {
             self.malformed(
@@ -905,13 +895,12 @@ impl H2Conn {
                 cx,
             );
             // The block is lost: the table can no longer be followed.
-            self.halves[index(role)].decoder.broken = true;
+            self.half(role).decoder.broken = true;
             return;
         }
-        let fragment = &p[..p.len() - pad];
-        let (at_frame, at_ts) = self.halves[index(role)].at;
-        let _ = ts;
-        self.halves[index(role)].block = Some(Block {
+        let fragment = p.get(..p.len() - pad).unwrap_or_default();
+        let (at_frame, at_ts) = self.half(role).at;
+        self.half(role).block = Some(Block {
             stream,
             promised,
             end_stream: kind == HEADERS && flags & END_STREAM != 0,
@@ -921,18 +910,17 @@ impl H2Conn {
             too_large: false,
         });
         if flags & END_HEADERS != 0 {
-            self.block_done(role, frame, ts, cx);
+            self.block_done(role, frame, cx);
         }
     }
 
     /// A complete header block: decoded, then the stream's request, response, interim
     /// response or trailers.
-    fn block_done(&mut self, role: Role, frame: u64, ts: Timestamp, cx: &mut Ctx<'_>) {
-        let h = &mut self.halves[index(role)];
+    fn block_done(&mut self, role: Role, frame: u64, cx: &mut Ctx<'_>) {
+        let h = self.half(role);
         let Some(block) = h.block.take() else {
             return;
         };
-        let _ = ts;
         if block.too_large {
             cx.stats.head_cap_hits = cx.stats.head_cap_hits.saturating_add(1);
             h.decoder.broken = true;
@@ -976,6 +964,13 @@ impl H2Conn {
             (None, Role::Responses) => (block.stream, false),
         };
         if !self.streams.contains_key(&id) {
+            // RFC 9113 5.1.1: stream ids only grow, each side its own parity. A lower one not
+            // open any more was closed (went out already): its late frames are not a stream.
+            let [even, odd] = &mut self.last_stream;
+            let last = if id % 2 == 1 { odd } else { even };
+            if id <= *last {
+                return;
+            }
             if self.streams.len() >= MAX_OPEN_STREAMS {
                 cx.stats.h2.stream_cap_hits = cx.stats.h2.stream_cap_hits.saturating_add(1);
                 cx.emit(H2Out::Anomaly {
@@ -991,10 +986,7 @@ impl H2Conn {
                 });
                 return;
             }
-            if id <= self.last_stream && !is_request {
-                // A response to a stream that went out already (reset, or its request lost).
-            }
-            self.last_stream = self.last_stream.max(id);
+            *last = id;
             cx.stats.h2.streams = cx.stats.h2.streams.saturating_add(1);
             self.streams.insert(id, Stream::default());
         }
@@ -1096,15 +1088,18 @@ impl H2Conn {
         }
         let mut s = super::H2Settings::default();
         for e in payload.chunks_exact(6) {
-            let id = u16::from_be_bytes([e[0], e[1]]);
-            let v = be32(&e[2..6]);
+            let [i0, i1, v0, v1, v2, v3] = *e else {
+                continue;
+            };
+            let id = u16::from_be_bytes([i0, i1]);
+            let v = u32::from_be_bytes([v0, v1, v2, v3]);
             s.values = s.values.saturating_add(1);
             match id {
                 1 => {
                     s.header_table_size = Some(v);
                     // The sender's table limit binds the peer's encoder: the other side's
                     // decoder (RFC 7541 4.2).
-                    let d = &mut self.halves[index(other(role))].decoder;
+                    let d = &mut self.half(other(role)).decoder;
                     let want = v as usize;
                     if want > MAX_DYNAMIC_TABLE {
                         cx.stats.h2.hpack_table_cap_hits =
@@ -1118,7 +1113,7 @@ impl H2Conn {
                 5 => {
                     s.max_frame_size = Some(v);
                     if (DEFAULT_MAX_FRAME..=0x00ff_ffff).contains(&v) {
-                        self.halves[index(other(role))].max_frame = v;
+                        self.half(other(role)).max_frame = v;
                     } else {
                         self.malformed(
                             role,
@@ -1134,7 +1129,7 @@ impl H2Conn {
                 _ => {}
             }
         }
-        let at = self.halves[index(role)].at;
+        let at = self.half(role).at;
         cx.emit(H2Out::Frame {
             role,
             frame: at.0,
@@ -1156,10 +1151,10 @@ impl H2Conn {
             );
             return;
         }
-        let last = be32(&payload[..4]) & 0x7fff_ffff;
-        let code = be32(&payload[4..8]);
+        let last = be32(payload) & 0x7fff_ffff;
+        let code = be32(payload.get(4..).unwrap_or_default());
         cx.stats.h2.goaways = cx.stats.h2.goaways.saturating_add(1);
-        let at = self.halves[index(role)].at;
+        let at = self.half(role).at;
         cx.emit(H2Out::Frame {
             role,
             frame: at.0,
@@ -1196,7 +1191,7 @@ impl H2Conn {
 
     fn malformed(&mut self, role: Role, kind: u8, error: String, cx: &mut Ctx<'_>) {
         cx.stats.h2.malformed_frames = cx.stats.h2.malformed_frames.saturating_add(1);
-        let h = &self.halves[index(role)];
+        let h = self.half(role);
         cx.emit(H2Out::Anomaly {
             role,
             ts: h.at.1,
@@ -1228,10 +1223,6 @@ impl H2Conn {
             }),
         })));
     }
-}
-
-fn h_at(h: &Half) -> (u64, Timestamp) {
-    h.at
 }
 
 fn be32(b: &[u8]) -> u32 {
@@ -1560,6 +1551,17 @@ mod tests {
             (0xd, true, false, 8)
         );
         assert_eq!(end.describe(), "RST_STREAM HTTP_1_1_REQUIRED from server");
+        // A late answer on the closed stream makes no second exchange.
+        let mut se = loona_hpack::Encoder::new();
+        let block = se.encode(fields(&[(":status", "200")]));
+        r.send(
+            Dir::ToClient,
+            &frame(HEADERS, END_HEADERS | END_STREAM, 1, &block),
+            9,
+        );
+        r.close();
+        let xs = r.exchanges();
+        assert_eq!(xs.len(), 1);
         assert!(r.frames().contains(&H2Frame::RstStream {
             stream: 1,
             code: 0xd

@@ -351,13 +351,13 @@ impl HttpTracker {
         }
         // A 101 to `h2c`: what followed it in this segment is the server's first frames.
         if let Some((rest, frame)) = c.switched.take() {
-            self.to_h2(conn, ts, frame, &rest, sink);
+            self.switch_to_h2(conn, ts, frame, &rest, sink);
         }
     }
 
     /// The connection switched to HTTP/2 after a `101` (RFC 7540 3.2): the upgraded request
     /// is stream 1, and `rest` the server's first bytes of HTTP/2 (from `frame`).
-    fn to_h2(
+    fn switch_to_h2(
         &mut self,
         conn: ConnId,
         ts: Timestamp,

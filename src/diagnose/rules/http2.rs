@@ -47,11 +47,7 @@ pub(super) fn http2_downgrade(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<
         leg: Some(i),
         conn: refused.conn,
         frame: end.frame,
-        note: format!(
-            "{what} over HTTP/2 answered {} from the {}",
-            end.describe(),
-            if end.by_server { "server" } else { "client" }
-        ),
+        note: format!("{what} over HTTP/2 answered {}", end.describe()),
     }];
     let (summary, severity) = match retry {
         Some((j, l)) => {
