@@ -135,12 +135,7 @@ def main():
     server.mode = "ok"
     server.bindings = None
     server.backend = None
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(args.tls_cert, args.tls_key)
-    ctx.set_alpn_protocols(["h2", "http/1.1"])
-    if os.environ.get("SSLKEYLOGFILE"):
-        ctx.keylog_filename = os.environ["SSLKEYLOGFILE"]
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    ntlm_server.serve_tls(server, args.tls_cert, args.tls_key, ["h2", "http/1.1"])
     print("listening on https://%s:%d/ (h2 and http/1.1)" % (args.addr, args.port), flush=True)
     try:
         server.serve_forever()

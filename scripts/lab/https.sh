@@ -467,17 +467,24 @@ https_epa() {
 H2_ADDR=127.0.0.27
 H2_HOST=iis.lab.test
 
+# _https_h2_server LOG [OPTION...]: h2_server.py on $H2_ADDR:443 with the lab's NTLM users.
+_https_h2_server() {
+    local log="$1"
+    shift
+    lab_port_free "$H2_ADDR" 443
+    lab_bg h2_server.py "$log" env NTLM_USER_FILE="$NTLM_USER_FILE_PATH" \
+        "$LAB_PY" "$LAB_DIR/h2_server.py" --addr "$H2_ADDR" --port 443 \
+        --tls-cert "$LAB_TLS_DIR/$H2_HOST.crt" --tls-key "$LAB_TLS_DIR/$H2_HOST.key" "$@"
+    lab_wait_port "$H2_ADDR" 443 15 "$LAB_LAST_PID"
+}
+
 https_h2() {
     local d f filter="host $H2_ADDR and tcp port 443" url="https://$H2_HOST/"
     lab_tmpdir d
     _ntlm_users "$d"
     lab_tls_cert "$H2_HOST"
-    lab_port_free "$H2_ADDR" 443
     lab_hosts_add "$H2_ADDR" "$H2_HOST"
-    lab_bg h2_server.py "$d/server.log" env NTLM_USER_FILE="$NTLM_USER_FILE_PATH" \
-        "$LAB_PY" "$LAB_DIR/h2_server.py" --addr "$H2_ADDR" --port 443 \
-        --tls-cert "$LAB_TLS_DIR/$H2_HOST.crt" --tls-key "$LAB_TLS_DIR/$H2_HOST.key"
-    lab_wait_port "$H2_ADDR" 443 15 "$LAB_LAST_PID"
+    _https_h2_server "$d/server.log"
 
     _https_record https-h2-ntlm-downgrade "$filter" \
         lab_curl --http2 --ntlm -u "$NTLM_DOMAIN\\$NTLM_USER:$NTLM_PASS" "$url"
@@ -503,10 +510,7 @@ https_h2() {
     lab_log "https-h2-ntlm-no-retry: $(lab_summary "$f")"
     lab_stop h2_server.py
 
-    lab_bg h2_server.py "$d/server-basic.log" "$LAB_PY" "$LAB_DIR/h2_server.py" --addr "$H2_ADDR" --port 443 \
-        --tls-cert "$LAB_TLS_DIR/$H2_HOST.crt" --tls-key "$LAB_TLS_DIR/$H2_HOST.key" \
-        --basic "$BASIC_USER:$BASIC_PASS"
-    lab_wait_port "$H2_ADDR" 443 15 "$LAB_LAST_PID"
+    _https_h2_server "$d/server-basic.log" --basic "$BASIC_USER:$BASIC_PASS"
     _https_record https-h2-basic-success "$filter" \
         lab_curl --http2 --anyauth -u "$BASIC_USER:$BASIC_PASS" "$url"
     f="$HTTPS_FILE"

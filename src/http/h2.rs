@@ -1316,7 +1316,7 @@ fn response_of(
 mod tests {
     use super::*;
     use crate::http::HttpTracker;
-    use crate::tcp::{OpenKind, StreamEvent};
+    use crate::tcp::StreamEvent;
 
     /// An HTTP/2 frame (RFC 9113 4.1).
     fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
@@ -1354,15 +1354,7 @@ mod tests {
                 events: Vec::new(),
                 offsets: [0, 0],
             };
-            let addr = "10.0.0.1:443".parse().unwrap();
-            let ev = StreamEvent::Open {
-                conn: 0,
-                ts: Timestamp(0),
-                frame: 1,
-                client: addr,
-                server: addr,
-                kind: OpenKind::Handshake,
-            };
+            let ev = crate::http::tracker::tests::open(0);
             let events = &mut r.events;
             r.http.push(&ev, &mut |e| events.push(e));
             r

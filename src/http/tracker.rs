@@ -903,8 +903,21 @@ fn emit(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// A connection opened with its handshake seen.
+    pub(in crate::http) fn open(conn: ConnId) -> StreamEvent<'static> {
+        let addr = "10.0.0.1:80".parse().unwrap();
+        StreamEvent::Open {
+            conn,
+            ts: Timestamp(0),
+            frame: 1,
+            client: addr,
+            server: addr,
+            kind: OpenKind::Handshake,
+        }
+    }
 
     fn data(conn: ConnId, dir: Dir, offset: u64, bytes: &[u8]) -> StreamEvent<'_> {
         StreamEvent::Data {
@@ -924,18 +937,7 @@ mod tests {
         let cfg = HttpConfig::default();
         let mut http = HttpTracker::new(cfg);
         let mut events = Vec::new();
-        let addr = "10.0.0.1:80".parse().unwrap();
-        http.push(
-            &StreamEvent::Open {
-                conn: 0,
-                ts: Timestamp(0),
-                frame: 1,
-                client: addr,
-                server: addr,
-                kind: OpenKind::Handshake,
-            },
-            &mut |e| events.push(e),
-        );
+        http.push(&open(0), &mut |e| events.push(e));
         let req = b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
         http.push(&data(0, Dir::ToServer, 0, req), &mut |e| events.push(e));
         let n = cfg.max_interim_responses + 5;

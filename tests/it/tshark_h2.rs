@@ -10,12 +10,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use authscope::capture::MergedSource;
 use authscope::handshake::ConnEventKind;
 use authscope::http::{H2Frame, HTTP2};
-use authscope::pipeline::{Config, Output, Plan, Source};
+use authscope::pipeline::Output;
 
-use super::util::{full, root};
+use super::util::{full, outputs_with_keylog, root};
 
 const FIXTURE: &str = "tests/fixtures/h2/tshark-http2.tsv";
 
@@ -93,11 +92,6 @@ fn fixture(text: &str) -> BTreeMap<String, BTreeMap<u64, Facts>> {
 
 /// What authscope reads of the same capture, by frame.
 fn authscope(pcap: &Path) -> BTreeMap<u64, Facts> {
-    let keys = vec![pcap.with_extension("keylog")];
-    let src = MergedSource::open(&[pcap.to_path_buf()])
-        .unwrap()
-        .with_key_logs(&keys)
-        .unwrap();
     let mut out: BTreeMap<u64, Facts> = BTreeMap::new();
     let mut events: BTreeSet<(u64, u64, String)> = BTreeSet::new();
     let mut frames: Vec<(u64, H2Frame)> = Vec::new();
@@ -141,13 +135,7 @@ fn authscope(pcap: &Path) -> BTreeMap<u64, Facts> {
         }
         _ => {}
     };
-    authscope::pipeline::run(
-        Source::Files(src),
-        Config::default().revealing(true),
-        Plan::threads(1),
-        &mut take,
-    )
-    .unwrap();
+    outputs_with_keylog(pcap, &mut take);
     for (at, frame) in frames {
         let f = out.entry(at).or_default();
         match frame {
