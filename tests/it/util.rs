@@ -183,7 +183,7 @@ pub fn outputs_with_keylog(pcap: &Path, take: &mut dyn FnMut(authscope::pipeline
         Source::Files(src),
         Config::default().revealing(true),
         Plan::threads(1),
-        take,
+        &mut |o| take(o),
     )
     .unwrap();
 }
