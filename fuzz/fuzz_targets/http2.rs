@@ -56,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
                 },
                 &mut |e| {
                     if let HttpEvent::Exchange(x) = e {
-                        let _ = (x.request.is_some(), x.response.is_some(), x.h2);
+                        let _ = (x.request.is_some(), x.response.is_some(), x.h2.is_some());
                     }
                 },
             );

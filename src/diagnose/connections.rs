@@ -265,7 +265,7 @@ fn fallback_finding(server: &str, pairs: &[(&Seen, &Seen)]) -> Finding {
         format!("{n} times")
     };
     let summary = format!(
-        "Inferred from TLS handshakes alone (not decrypted): a client opened a TLS connection to          {server} {how} that ended after a few records, then within a second opened another          offering only http/1.1 ({times}). That is a client falling back to HTTP/1.1, most          often because the server refused Windows authentication over HTTP/2 with          HTTP_1_1_REQUIRED; with a key log authscope reads the refusal itself."
+        "Inferred from TLS handshakes alone (not decrypted): a client opened a TLS connection to {server} {how} that ended after a few records, then within a second opened another offering only http/1.1 ({times}). That is a client falling back to HTTP/1.1, most often because the server refused Windows authentication over HTTP/2 with HTTP_1_1_REQUIRED; with a key log authscope reads the refusal itself."
     );
     let mut evidence = Vec::new();
     for (h2, h1) in pairs.iter().take(MAX_EVIDENCE) {

@@ -528,7 +528,7 @@ pub fn request_label(leg: &Leg) -> String {
 /// What a leg's response said, in a few words: `401 NTLM Type 2 challenge 3e1ac61a...`.
 pub fn response_label(leg: &Leg) -> String {
     let Some(r) = &leg.response else {
-        return match leg.h2.and_then(|h| h.end) {
+        return match leg.h2.as_ref().and_then(|h| h.end) {
             Some(e) => e.describe(),
             None => "no response".into(),
         };

@@ -259,10 +259,10 @@ pub struct Leg {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub binding: Option<Binding>,
     /// `1.0`, `1.1` or `2`.
-    pub http: &'static str,
+    pub http: HttpVersion,
     /// The HTTP/2 stream, and how it was cut when it was (RST_STREAM, GOAWAY).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub h2: Option<crate::http::H2Stream>,
+    pub h2: Option<Box<crate::http::H2Stream>>,
     pub request: Option<LegRequest>,
     pub response: Option<LegResponse>,
     pub credential: Credential,
@@ -461,10 +461,10 @@ fn leg_with(x: &Exchange, decode: &mut Decode<'_>) -> Option<Leg> {
     let binding = binding_of(x, &cred);
     let version = req.map(|r| r.version).or(resp.map(|r| r.version));
     let http = match version {
-        Some(0) => "1.0",
-        Some(crate::http::HTTP2) => "2",
-        _ if x.h2.is_some() => "2",
-        _ => "1.1",
+        Some(0) => HttpVersion::Http10,
+        Some(crate::http::HTTP2) => HttpVersion::Http2,
+        _ if x.h2.is_some() => HttpVersion::Http2,
+        _ => HttpVersion::Http11,
     };
     let (summary, parts) = summarise(
         request.as_ref(),
@@ -472,7 +472,7 @@ fn leg_with(x: &Exchange, decode: &mut Decode<'_>) -> Option<Leg> {
         Extras {
             http,
             binding: binding.as_ref(),
-            h2_end: x.h2.and_then(|h| h.end),
+            h2_end: x.h2.as_ref().and_then(|h| h.end),
         },
     );
     Some(Leg {
@@ -481,7 +481,7 @@ fn leg_with(x: &Exchange, decode: &mut Decode<'_>) -> Option<Leg> {
         tls: x.tls,
         binding,
         http,
-        h2: x.h2,
+        h2: x.h2.clone(),
         request,
         response,
         credential: cred,
@@ -886,12 +886,23 @@ fn jwt_expiry(h: &AuthHeader, at: Timestamp) -> Option<String> {
     })
 }
 
+/// The HTTP version of a leg (one byte: legs are many).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum HttpVersion {
+    #[serde(rename = "1.0")]
+    Http10,
+    #[serde(rename = "1.1")]
+    Http11,
+    #[serde(rename = "2")]
+    Http2,
+}
+
 /// ` HTTP/2` or ` HTTP/1.0` after a request target; nothing for HTTP/1.1, the usual.
-pub fn version_note(http: &str) -> &'static str {
+pub fn version_note(http: HttpVersion) -> &'static str {
     match http {
-        "2" => " HTTP/2",
-        "1.0" => " HTTP/1.0",
-        _ => "",
+        HttpVersion::Http2 => " HTTP/2",
+        HttpVersion::Http10 => " HTTP/1.0",
+        HttpVersion::Http11 => "",
     }
 }
 
@@ -899,7 +910,7 @@ pub fn version_note(http: &str) -> &'static str {
 /// 1.1, the channel binding of a Type 3 inside TLS, how an HTTP/2 stream was cut.
 #[derive(Clone, Copy)]
 struct Extras<'a> {
-    http: &'static str,
+    http: HttpVersion,
     binding: Option<&'a Binding>,
     h2_end: Option<crate::http::H2End>,
 }

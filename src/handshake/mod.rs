@@ -22,7 +22,7 @@ use crate::tcp::{ConnId, Dir};
 pub use correlate::{CorrelateConfig, CorrelateStats, Correlator};
 pub use leg::{
     credential_len, decode_named, iis_substatus, leg_of, leg_of_shared, Answer, Binding,
-    Credential, Leg, LegRequest, LegResponse, SharedAuth,
+    Credential, HttpVersion, Leg, LegRequest, LegResponse, SharedAuth,
 };
 
 /// Which end of a connection.
@@ -148,6 +148,12 @@ impl serde::Serialize for ConnEvent {
 }
 
 impl ConnEventKind {
+    /// A FIN or RST: within one frame, what its payload said (TLS, HTTP/2) comes before it,
+    /// whenever it was read (keys that came late decrypt it after the FIN went by).
+    fn closes(&self) -> bool {
+        matches!(self, ConnEventKind::Fin { .. } | ConnEventKind::Rst { .. })
+    }
+
     /// How many members [`ConnEventKind::serialize_members`] writes.
     fn members(&self) -> usize {
         match self {
@@ -489,6 +495,7 @@ impl Handshake {
     ///
     /// The request's and response's lines reuse the auth summaries the leg's summary holds.
     pub fn build_timeline(&mut self) {
+        self.tcp.sort_by_key(|e| (e.frame, e.ts, e.kind.closes()));
         let mut entries: Vec<TimelineEntry> = Vec::new();
         for (i, leg) in self.legs.iter().enumerate() {
             if let Some(r) = &leg.request {

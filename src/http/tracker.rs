@@ -47,12 +47,13 @@ struct Conn {
     /// A request asked to upgrade to `h2c`: a `101` to it switches to HTTP/2.
     upgrade_h2c: bool,
     /// Bytes of the HTTP/2 client preface the connection started with, so far.
-    preface: usize,
-    /// The request that upgraded to `h2c` and its `101`, for HTTP/2's stream 1.
-    upgraded: Option<(Option<Request>, Response)>,
+    preface: u8,
+    /// The request that upgraded to `h2c` and its `101`, for HTTP/2's stream 1 (boxed, as
+    /// what follows: connections are many, upgrades rare).
+    upgraded: Option<Box<(Option<Request>, Response)>>,
     /// The connection switched to HTTP/2: the bytes that followed the `101` in its segment,
     /// and that segment's frame.
-    switched: Option<(Vec<u8>, u64)>,
+    switched: Option<Box<(Vec<u8>, u64)>>,
 }
 
 impl Conn {
@@ -229,12 +230,13 @@ impl HttpTracker {
             // HTTP/2: the client's preface (RFC 9113 3.4), gathered over segments, or the
             // server's SETTINGS first.
             let h2 = match dir {
-                Dir::ToServer if offset == c.preface as u64 => {
-                    let want = PREFACE.get(c.preface..).unwrap_or_default();
+                Dir::ToServer if offset == u64::from(c.preface) => {
+                    let want = PREFACE.get(usize::from(c.preface)..).unwrap_or_default();
                     let n = bytes.len().min(want.len());
                     if n > 0 && bytes.get(..n) == want.get(..n) {
                         if n < want.len() {
-                            c.preface = c.preface.saturating_add(n);
+                            // The preface is 24 bytes: `n` fits.
+                            c.preface = c.preface.saturating_add(u8::try_from(n).unwrap_or(0));
                             return;
                         }
                         true
@@ -247,7 +249,7 @@ impl HttpTracker {
             };
             if h2 {
                 c.phase = Phase::H2;
-                c.h2 = Some(Box::new(H2Conn::new(conn, c.preface)));
+                c.h2 = Some(Box::new(H2Conn::new(conn, usize::from(c.preface))));
                 self.stats.http_connections = self.stats.http_connections.saturating_add(1);
                 self.stats.h2.connections = self.stats.h2.connections.saturating_add(1);
                 sink(HttpEvent::Detected { conn, ts });
@@ -350,7 +352,8 @@ impl HttpTracker {
             handle(&mut self.stats, &cfg, c, conn, dir, ts, o, sink);
         }
         // A 101 to `h2c`: what followed it in this segment is the server's first frames.
-        if let Some((rest, frame)) = c.switched.take() {
+        if let Some(sw) = c.switched.take() {
+            let (rest, frame) = *sw;
             self.switch_to_h2(conn, ts, frame, &rest, sink);
         }
     }
@@ -371,7 +374,7 @@ impl HttpTracker {
         };
         // The 101 went out with the upgraded request as an exchange of its own; its request
         // is stream 1's.
-        let (request, switching) = c.upgraded.take().unzip();
+        let (request, switching) = c.upgraded.take().map(|b| *b).unzip();
         c.phase = Phase::H2;
         let mut h = Box::new(H2Conn::upgraded(conn, request.flatten(), switching));
         self.stats.h2.connections = self.stats.h2.connections.saturating_add(1);
@@ -739,7 +742,7 @@ fn handle(
                 emit(stats, c, conn, Some(*resp), sink);
             }
         }
-        (_, Out::Switched { rest, frame }) => c.switched = Some((rest, frame)),
+        (_, Out::Switched { rest, frame }) => c.switched = Some(Box::new((rest, frame))),
         (_, Out::Anomaly(anomaly)) => {
             match anomaly {
                 Anomaly::MalformedHead { .. } => {
@@ -828,7 +831,7 @@ fn on_response(
         c.owned = c
             .owned
             .saturating_sub(request.as_ref().map_or(0, weight_request));
-        c.upgraded = Some((request, response));
+        c.upgraded = Some(Box::new((request, response)));
         return;
     }
     let tunnel = status == 101

@@ -137,7 +137,7 @@ impl LegDetail {
             proxy: l.proxy,
             latency_ns: l.latency_ns(),
             notes: text(&l.request_notes()),
-            cut: l.h2.and_then(|h| h.end).map(|e| e.describe()),
+            cut: l.h2.as_ref().and_then(|h| h.end).map(|e| e.describe()),
             request: l.request.as_ref().map(|r| RequestDetail {
                 frame: r.frame,
                 ts: r.ts.0,

@@ -97,7 +97,7 @@ fn authscope(pcap: &Path) -> BTreeMap<u64, Facts> {
     let mut frames: Vec<(u64, H2Frame)> = Vec::new();
     let mut take = |o: Output| match o {
         Output::Exchange(x, _) => {
-            let Some(h2) = x.h2 else {
+            let Some(h2) = x.h2.as_deref() else {
                 return;
             };
             let reqs = x
@@ -139,7 +139,7 @@ fn authscope(pcap: &Path) -> BTreeMap<u64, Facts> {
     for (at, frame) in frames {
         let f = out.entry(at).or_default();
         match frame {
-            H2Frame::Settings(s) => f.settings += usize::from(s.values),
+            H2Frame::Settings { values } => f.settings += usize::from(values),
             H2Frame::GoAway { last_stream, code } => f.goaways.push((last_stream, code)),
             H2Frame::RstStream { stream, code } => f.resets.push((stream, code)),
         }

@@ -1,6 +1,7 @@
 //! Windows authentication refused over HTTP/2 (RFC 9113 7 `HTTP_1_1_REQUIRED`).
 
 use super::*;
+use crate::handshake::HttpVersion;
 
 /// What to change, on IIS and on proxies, so that Windows logins are not sent over HTTP/2.
 pub(in crate::diagnose) const H2_FIX: &str =
@@ -30,7 +31,7 @@ fn windows_credential(c: &Credential) -> bool {
 /// retry did not work.
 pub(super) fn http2_downgrade(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) {
     let Some((i, refused, end)) = hs.legs.iter().enumerate().find_map(|(i, l)| {
-        let end = l.h2?.end?;
+        let end = l.h2.as_ref()?.end?;
         (end.code == 0xd && windows_credential(&l.credential)).then_some((i, l, end))
     }) else {
         return;
@@ -40,7 +41,7 @@ pub(super) fn http2_downgrade(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<
         .iter()
         .enumerate()
         .skip(i + 1)
-        .find(|(_, l)| l.http != "2" && l.conn != refused.conn);
+        .find(|(_, l)| l.http != HttpVersion::Http2 && l.conn != refused.conn);
     let how = if end.goaway { "a GOAWAY" } else { "RST_STREAM" };
     let what = cred_name(&refused.credential);
     let mut evidence = vec![Evidence {
@@ -54,7 +55,14 @@ pub(super) fn http2_downgrade(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<
             evidence.push(leg_evidence(
                 j,
                 l,
-                format!("the retry over HTTP/{} on connection {}", l.http, l.conn),
+                format!(
+                    "the retry over{} on connection {}",
+                    match l.http {
+                        HttpVersion::Http10 => " HTTP/1.0",
+                        _ => " HTTP/1.1",
+                    },
+                    l.conn
+                ),
             ));
             if matches!(hs.outcome, Outcome::Success) {
                 (

@@ -255,7 +255,7 @@ fn tcp(d: &mut Row, k: &ConnEventKind, lanes: &Lanes, t: &Theme) {
             format!("h2 {frame} from {}", side_name(*by)),
             *by,
             match frame {
-                crate::http::H2Frame::Settings(_) => t.dim(),
+                crate::http::H2Frame::Settings { .. } => t.dim(),
                 crate::http::H2Frame::GoAway { code: 0, .. } => t.dim(),
                 _ => t.error(),
             },
