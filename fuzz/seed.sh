@@ -314,6 +314,28 @@ for c in sorted(glob.glob(os.path.join(tls_fixtures, "*.pcap"))):
     put("tls_streams", bytes([0]) + op(0) + op(0x27, keys) + body + op(6), base)
     put("tls_streams", bytes([1]) + op(0) + body + op(7, keys) + op(6), base + "-late")
 
+# --- HTTP/2 (fuzz_targets/http2.rs): `[cfg][mode]` then `[op][length u16 LE][bytes]`, op 0
+# the client's bytes, 1 the server's, 2 the client's one at a time. Header blocks use the
+# static table and literals (RFC 7541 appendix C), so they decode without a peer's table.
+def h2frame(kind, flags, stream, payload):
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
+
+def lit(name, value):
+    return bytes([0x40, len(name)]) + name + bytes([len(value)]) + value
+
+settings = h2frame(4, 0, 0, struct.pack(">HI", 3, 100) + struct.pack(">HI", 1, 4096))
+get = bytes([0x82, 0x84, 0x87]) + lit(b":authority", b"iis.lab.test")
+for i, cred in enumerate(credentials[:8]):
+    req = get + lit(b"authorization", cred.encode("latin-1", "replace")[:120])
+    client = settings + h2frame(1, 5, 1, req)
+    rst = settings + h2frame(3, 0, 1, struct.pack(">I", 0xd))
+    ok = settings + h2frame(1, 4, 1, bytes([0x88]) + lit(b"www-authenticate", b"NTLM")) + h2frame(0, 1, 1, b"ok")
+    put("http2", bytes([0, 0]) + op(0, client) + op(1, rst), "rst-%d" % i)
+    put("http2", bytes([0, i % 4]) + op(2, client) + op(1, ok), "ok-%d" % i)
+    half = len(req) // 2
+    cont = h2frame(1, 0x29, 3, bytes([1, 0, 0, 0, 0, 9]) + req[:half] + b"\0") + h2frame(9, 4, 3, req[half:])
+    put("http2", bytes([0, 0]) + op(0, settings + cont) + op(1, settings + h2frame(7, 0, 0, struct.pack(">II", 3, 0xd))), "cont-%d" % i)
+
 for t in sorted(written):
     print("%-12s %d seeds" % (t, written[t]))
 PY

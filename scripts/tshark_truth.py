@@ -4,8 +4,10 @@
 For each capture given (default: captures/*.pcap* and ../shared/captures/public/*.pcap*),
 writes tests/truth/<name>.json with what tshark finds:
   streams    distinct tcp.stream values (TCP connections)
-  requests   HTTP request messages (every http.request.method occurrence)
-  responses  HTTP response messages (every http.response.code occurrence, 1xx included)
+  requests   HTTP request messages (every http.request.method occurrence, and every
+             HTTP/2 header block with a :method)
+  responses  HTTP response messages (every http.response.code occurrence, 1xx included, and
+             every HTTP/2 header block with a :status)
   http_ports the ports tshark was told to decode as HTTP (-d tcp.port==P,http): every port
              whose first payload bytes in a stream begin an HTTP request or status line.
   request_frames, response_frames
@@ -124,6 +126,17 @@ def frames(path, ports, field, filt, opts=()):
     return found
 
 
+def h2_frames(path, pseudo, opts=()):
+    """The frame of every HTTP/2 header block carrying `pseudo` (:method or :status)."""
+    out = tshark("-r", path, *opts, "-Y", "http2.type == 1", "-T", "fields", "-E", "occurrence=a",
+                 "-E", "aggregator=;", "-e", "frame.number", "-e", "http2.header.name")
+    found = []
+    for line in out.splitlines():
+        number, _, names = line.partition("\t")
+        found += [int(number)] * names.split(";").count(pseudo)
+    return found
+
+
 def streams(path, opts=()):
     out = tshark("-r", path, *opts, "-T", "fields", "-e", "tcp.stream")
     values = set()
@@ -136,12 +149,14 @@ def streams(path, opts=()):
 
 def reading(path, ports, opts=()):
     """streams, requests, responses and their frames, as tshark reads `path` with `opts`."""
+    h2_requests = h2_frames(path, ":method", opts)
+    h2_responses = h2_frames(path, ":status", opts)
     return {
         "streams": streams(path, opts),
-        "requests": count(path, ports, "http.request.method", "http.request && tcp", opts),
-        "responses": count(path, ports, "http.response.code", "http.response && tcp", opts),
-        "request_frames": frames(path, ports, "http.request.method", "http.request && tcp", opts),
-        "response_frames": frames(path, ports, "http.response.code", "http.response && tcp", opts),
+        "requests": count(path, ports, "http.request.method", "http.request && tcp", opts) + len(h2_requests),
+        "responses": count(path, ports, "http.response.code", "http.response && tcp", opts) + len(h2_responses),
+        "request_frames": sorted(frames(path, ports, "http.request.method", "http.request && tcp", opts) + h2_requests),
+        "response_frames": sorted(frames(path, ports, "http.response.code", "http.response && tcp", opts) + h2_responses),
     }
 
 

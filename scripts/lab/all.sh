@@ -22,7 +22,7 @@ set -euo pipefail
 FAMILIES=(basic digest ntlm kerberos proxy nomethod plain verdicts https)
 DEB_PACKAGES=(apache2 apache2-utils libapache2-mod-auth-gssapi gss-ntlmssp krb5-kdc krb5-admin-server
     krb5-user squid tcpdump tshark curl nghttp2-client python3-venv iproute2 openssl)
-PY_PACKAGES=(pyspnego==0.12.4 requests-ntlm==1.3.0 requests==2.34.2)
+PY_PACKAGES=(pyspnego==0.12.4 requests-ntlm==1.3.0 requests==2.34.2 h2==4.4.1)
 
 usage() {
     sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
@@ -44,7 +44,7 @@ install_debian() {
 }
 
 install_venv() {
-    if [ -x "$LAB_PY" ] && "$LAB_PY" -c 'import spnego, requests_ntlm, requests' 2>/dev/null; then
+    if [ -x "$LAB_PY" ] && "$LAB_PY" -c 'import spnego, requests_ntlm, requests, h2' 2>/dev/null; then
         lab_log "Python venv: $LAB_VENV ready"
         return 0
     fi
@@ -81,14 +81,17 @@ of lab test sessions only. `https-ntlm-success-dsb.pcapng` is `https-ntlm-succes
 its key log inside (a Decryption Secrets Block, `editcap --inject-secrets`), which tshark
 uses without any option. Both ends choose TLS 1.3 with TLS_AES_256_GCM_SHA384 unless the
 name says otherwise: the `https-ntlm-success-<protocol>-<cipher>` captures come from a server
-that allows one protocol and one suite (SSLProtocol, SSLCipherSuite).
+that allows one protocol and one suite (SSLProtocol, SSLCipherSuite). The `https-h2-*`
+captures are HTTP/2 (ALPN h2) to `h2_server.py`, which refuses NTLM and Negotiate over HTTP/2
+with RST_STREAM HTTP_1_1_REQUIRED as IIS's http.sys does; read their HTTP/2 with
+`-Y http2` (the "what tshark sees" column counts HTTP/1.x only).
 
 Addresses: the client ("workstation") is 127.0.0.100; servers are on 127.0.0.11 to
-127.0.0.25 under names in `lab.test` that the scripts add to /etc/hosts while they run
+127.0.0.27 under names in `lab.test` that the scripts add to /etc/hosts while they run
 (portal 11, docs 12, sharepoint 13, legacy 14, intranet, intranet-alias and the short name
 intranet 15, kdc 16, proxy 17, web 18, app 19, static 20, dav 21, relay 22, api 23, crm 24,
-ca 25; fileserver.lab.test only appears as a target name). Lab accounts (not secrets):
-`alice` / `Summer2024!` (NTLM domain LAB, Kerberos realm LAB.TEST), `bob` / `Autumn2024!`
+ca 25, gateway 26, iis 27; fileserver.lab.test only appears as a target name). Lab accounts
+(not secrets): `alice` / `Summer2024!` (NTLM domain LAB, Kerberos realm LAB.TEST), `bob` / `Autumn2024!`
 (Digest realm Docs), `LAB\carol` (proxy; any password is accepted), the machine account
 `LAB\WS01$` / `Ws01-Machine-Account-Pw`. Wrong passwords used: `Winter2023`, `Spring2023`.
 The HTTPS servers listen on port 443 of the addresses of their plain counterparts.

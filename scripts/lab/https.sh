@@ -39,10 +39,20 @@
 #                                                                  (tls_proxy.py, gateway.lab.test):
 #                                                                  the bindings name the proxy's
 #                                                                  certificate, the server refuses
+#   https-h2-ntlm-downgrade.pcap                                   curl --http2 --ntlm to h2_server.py
+#                                                                  (http.sys imitated, iis.lab.test):
+#                                                                  RST_STREAM HTTP_1_1_REQUIRED to
+#                                                                  the Type 1 over HTTP/2, curl's
+#                                                                  retry over HTTP/1.1 logs on: 200
+#   https-h2-ntlm-no-retry.pcap                                    h2_client.py (HTTP/2 only) with an
+#                                                                  NTLM Type 1 (from pyspnego): reset,
+#                                                                  no retry
+#   https-h2-basic-success.pcap                                    curl --http2 --anyauth: 401 Basic
+#                                                                  then 200, all over HTTP/2
 # Without options both ends pick TLS 1.3 with TLS_AES_256_GCM_SHA384 (OpenSSL 3.0's first
 # choice); the checks fail on any other protocol or suite than the one named.
 #
-#   scripts/lab/https.sh [SCENARIO...]   basic digest ntlm kerberos ciphers dsb alerts epa (default: all;
+#   scripts/lab/https.sh [SCENARIO...]   basic digest ntlm kerberos ciphers dsb alerts epa h2 (default: all;
 #                                        dsb needs https-ntlm-success.pcap and its key log)
 set -euo pipefail
 # the family scripts read the port as they are sourced
@@ -452,11 +462,72 @@ https_epa() {
     lab_stop ntlm_server.py
 }
 
+# --- HTTP/2: http.sys refusing Windows authentication ---------------------------------------
+
+H2_ADDR=127.0.0.27
+H2_HOST=iis.lab.test
+
+# _https_h2_server LOG [OPTION...]: h2_server.py on $H2_ADDR:443 with the lab's NTLM users.
+_https_h2_server() {
+    local log="$1"
+    shift
+    lab_port_free "$H2_ADDR" 443
+    lab_bg h2_server.py "$log" env NTLM_USER_FILE="$NTLM_USER_FILE_PATH" \
+        "$LAB_PY" "$LAB_DIR/h2_server.py" --addr "$H2_ADDR" --port 443 \
+        --tls-cert "$LAB_TLS_DIR/$H2_HOST.crt" --tls-key "$LAB_TLS_DIR/$H2_HOST.key" "$@"
+    lab_wait_port "$H2_ADDR" 443 15 "$LAB_LAST_PID"
+}
+
+https_h2() {
+    local d f filter="host $H2_ADDR and tcp port 443" url="https://$H2_HOST/"
+    lab_tmpdir d
+    _ntlm_users "$d"
+    lab_tls_cert "$H2_HOST"
+    lab_hosts_add "$H2_ADDR" "$H2_HOST"
+    _https_h2_server "$d/server.log"
+
+    _https_record https-h2-ntlm-downgrade "$filter" \
+        lab_curl --http2 --ntlm -u "$NTLM_DOMAIN\\$NTLM_USER:$NTLM_PASS" "$url"
+    f="$HTTPS_FILE"
+    [ "$HTTPS_OUT" = 200 ] || lab_fail "https-h2-ntlm-downgrade: curl --http2 --ntlm got HTTP $HTTPS_OUT, expected 200 after its retry over HTTP/1.1"
+    lab_expect "$f" 'tls.handshake.type == 1' eq 2 "two TLS connections (HTTP/2, then the retry)"
+    lab_expect "$f" 'tls.handshake.type == 2 && tls.handshake.extensions_alpn_str == "h2"' eq 1 "ALPN h2 chosen on the first"
+    lab_expect "$f" 'tls.handshake.type == 2 && tls.handshake.extensions_alpn_str == "http/1.1"' eq 1 "ALPN http/1.1 on the retry"
+    lab_expect "$f" 'http2.type == 3 && http2.rst_stream.error == 13' eq 1 "RST_STREAM HTTP_1_1_REQUIRED"
+    lab_expect "$f" 'http2.header.value contains "NTLM TlRMTVNTUAAB"' eq 1 "the Type 1 over HTTP/2"
+    lab_expect "$f" 'ntlmssp.messagetype == 3' eq 1 "one Type 3 (over HTTP/1.1)"
+    lab_expect "$f" 'http.response.code == 200' eq 1 "200 over HTTP/1.1"
+    lab_log "https-h2-ntlm-downgrade: $(lab_summary "$f")"
+
+    _https_record https-h2-ntlm-no-retry "$filter" "$LAB_PY" "$LAB_DIR/h2_client.py" "$url" \
+        "$NTLM_DOMAIN\\$NTLM_USER" "$NTLM_PASS" --cafile "$LAB_TLS_DIR/ca.crt" --source "$LAB_CLIENT_ADDR"
+    f="$HTTPS_FILE"
+    [ "$HTTPS_OUT" = "reset HTTP_1_1_REQUIRED" ] || lab_fail "https-h2-ntlm-no-retry: h2_client.py saw '$HTTPS_OUT', expected reset HTTP_1_1_REQUIRED"
+    lab_expect "$f" 'tls.handshake.type == 1' eq 1 "one TLS connection"
+    lab_expect "$f" 'http2.type == 3 && http2.rst_stream.error == 13' eq 1 "RST_STREAM HTTP_1_1_REQUIRED"
+    lab_expect "$f" 'http2.header.value contains "NTLM TlRMTVNTUAAB"' eq 1 "the Type 1 over HTTP/2"
+    lab_expect "$f" 'http' eq 0 "no HTTP/1.1"
+    lab_log "https-h2-ntlm-no-retry: $(lab_summary "$f")"
+    lab_stop h2_server.py
+
+    _https_h2_server "$d/server-basic.log" --basic "$BASIC_USER:$BASIC_PASS"
+    _https_record https-h2-basic-success "$filter" \
+        lab_curl --http2 --anyauth -u "$BASIC_USER:$BASIC_PASS" "$url"
+    f="$HTTPS_FILE"
+    [ "$HTTPS_OUT" = 200 ] || lab_fail "https-h2-basic-success: curl --http2 --anyauth got HTTP $HTTPS_OUT, expected 200"
+    lab_expect "$f" 'tls.handshake.type == 1' eq 1 "one TLS connection"
+    lab_expect "$f" 'http2.type == 1 && http2.header.name == ":status" && http2.header.value == "401"' eq 1 "401 over HTTP/2"
+    lab_expect "$f" 'http2.type == 1 && http2.header.name == ":status" && http2.header.value == "200"' eq 1 "200 over HTTP/2"
+    lab_expect "$f" 'http2.type == 3' eq 0 "no RST_STREAM"
+    lab_log "https-h2-basic-success: $(lab_summary "$f")"
+    lab_stop h2_server.py
+}
+
 https_main() {
     lab_need_root
     lab_need apache2 htpasswd openssl tcpdump tshark editcap curl krb5kdc kdb5_util kadmin.local kinit
     [ -x "$LAB_PY" ] || lab_fail "no Python venv at $LAB_VENV (run scripts/lab/all.sh, which makes it)"
-    local all=(basic digest ntlm kerberos ciphers dsb alerts epa) s
+    local all=(basic digest ntlm kerberos ciphers dsb alerts epa h2) s
     [ $# -gt 0 ] || set -- "${all[@]}"
     for s in "$@"; do
         [[ " ${all[*]} " == *" $s "* ]] || lab_fail "unknown https scenario '$s' (${all[*]})"

@@ -177,6 +177,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.reply(400, "unexpected NTLM message type %d\n" % msg_type, close=True)
 
 
+def serve_tls(server, cert, key, alpn=None):
+    """Make `server` speak TLS with this certificate (offering `alpn`), its secrets logged to
+    SSLKEYLOGFILE when set."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    if os.environ.get("SSLKEYLOGFILE"):
+        ctx.keylog_filename = os.environ["SSLKEYLOGFILE"]
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--addr", default="127.0.0.14")
@@ -197,11 +209,7 @@ def main():
     server.mode = args.mode
     server.bindings = None
     if args.tls_cert:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(args.tls_cert, args.tls_key)
-        if os.environ.get("SSLKEYLOGFILE"):
-            ctx.keylog_filename = os.environ["SSLKEYLOGFILE"]
-        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        serve_tls(server, args.tls_cert, args.tls_key)
         if args.require_bindings:
             # the lab's certificates are signed with SHA-256: their end-point hash is SHA-256
             with open(args.tls_cert) as f:

@@ -1,12 +1,14 @@
 //! Findings about connections that no handshake holds: what a server's TLS says when no
 //! HTTP can be read inside it (`tls-undecrypted`), and the alerts that ended TLS handshakes
-//! (`tls-alert`). They are decided once the input ended, one per server and kind, so that a
-//! thousand refused connections make one finding with a count.
+//! (`tls-alert`), and a client falling back from HTTP/2 to HTTP/1.1 as only the TLS handshakes
+//! show it (`http2-downgrade`, inferred). They are decided once the input ended, one per
+//! server and kind, so that a thousand refused connections make one finding with a count.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use super::{severity_of, Evidence, Finding};
+use super::{severity_of, Evidence, Finding, Severity};
+use crate::capture::Timestamp;
 use crate::tcp::ConnId;
 use crate::tls::{cipher_suite_name, AlertInfo, ClientHelloInfo, Decryption, Sender, TlsInfo};
 
@@ -16,11 +18,47 @@ const MAX_SERVERS: usize = 64;
 const MAX_ALERTS: usize = 16;
 /// Frames given as evidence per finding.
 const MAX_EVIDENCE: usize = 3;
+/// TLS connections kept of each kind for the HTTP/2 fallback inference.
+const MAX_FALLBACK: usize = 512;
+/// Records (both ways) of an HTTP/2 connection refused at once: its handshake, SETTINGS,
+/// one request, a reset, the close. A connection that served pages has many more.
+const FEW_RECORDS: u64 = 32;
+/// How soon after the HTTP/2 connection the HTTP/1.1-only one must start.
+const FALLBACK_WINDOW_NS: i64 = 1_000_000_000;
 
 /// What the connections of the input said of each server's TLS.
 #[derive(Debug, Default)]
 pub struct Connections {
     servers: BTreeMap<String, Server>,
+    /// TLS connections not decrypted whose ALPN chose (or, in TLS 1.3, offered) `h2` and
+    /// that carried little.
+    h2_short: Vec<Seen>,
+    /// TLS connections whose ClientHello offered only `http/1.1`.
+    h1_only: Vec<Seen>,
+}
+
+/// One TLS connection, for the HTTP/2 fallback inference.
+#[derive(Debug, Clone)]
+struct Seen {
+    conn: ConnId,
+    client: IpAddr,
+    server: SocketAddr,
+    first: Timestamp,
+    last: Timestamp,
+    hello_frame: u64,
+    name: String,
+    /// The server's choice of `h2` was read (else only offered: TLS 1.3 without keys).
+    chosen: bool,
+}
+
+/// A TCP connection's ends and times, as [`Connections::fallback`] needs them.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnFacts {
+    pub conn: ConnId,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub first: Timestamp,
+    pub last: Timestamp,
 }
 
 #[derive(Debug, Default)]
@@ -145,8 +183,58 @@ impl Connections {
         }
     }
 
+    /// Takes one TLS connection as it ends, for the HTTP/2 fallback seen without keys: an
+    /// `h2` connection that carried little, then from the same client to the same server, within
+    /// a second, a ClientHello offering only `http/1.1` (what curl, browsers and .NET do after
+    /// `HTTP_1_1_REQUIRED`).
+    pub fn fallback(&mut self, c: ConnFacts, t: &TlsInfo) {
+        let seen = |chosen| Seen {
+            conn: c.conn,
+            client: c.client.ip(),
+            server: c.server,
+            first: c.first,
+            last: c.last,
+            hello_frame: t.hello_frame.unwrap_or(0),
+            name: t.sni.clone().unwrap_or_else(|| c.server.to_string()),
+            chosen,
+        };
+        let offers_h2 = t.alpn_offered.iter().any(|p| p == "h2");
+        let chosen = t.alpn.as_deref() == Some("h2");
+        let hidden = t.alpn.is_none() && t.version.as_deref() == Some("TLS 1.3") && offers_h2;
+        let records = t.records.to_server.saturating_add(t.records.to_client);
+        if !matches!(t.decryption, Decryption::Decrypted)
+            && (chosen || hidden)
+            && records <= FEW_RECORDS
+            && self.h2_short.len() < MAX_FALLBACK
+        {
+            self.h2_short.push(seen(chosen));
+        } else if t.alpn_offered.as_slice() == ["http/1.1"] && self.h1_only.len() < MAX_FALLBACK {
+            self.h1_only.push(seen(false));
+        }
+    }
+
+    /// The inferred fallbacks, one finding per server.
+    fn fallbacks(&self) -> Vec<Finding> {
+        let mut by: BTreeMap<&str, Vec<(&Seen, &Seen)>> = BTreeMap::new();
+        for h2 in &self.h2_short {
+            let then = self.h1_only.iter().find(|h1| {
+                h1.client == h2.client
+                    && h1.server == h2.server
+                    && h1.first >= h2.first
+                    && h1.first.0 <= h2.last.0.saturating_add(FALLBACK_WINDOW_NS)
+            });
+            if let Some(h1) = then {
+                by.entry(&h2.name).or_default().push((h2, h1));
+            }
+        }
+        by.into_iter()
+            .map(|(name, pairs)| fallback_finding(name, &pairs))
+            .collect()
+    }
+
     /// The findings, most severe first, then by server.
     pub fn finish(self) -> Vec<Finding> {
+        let fallbacks = self.fallbacks();
         let mut alerts = Vec::new();
         let mut undecrypted = Vec::new();
         for (name, s) in self.servers {
@@ -158,7 +246,55 @@ impl Connections {
             }
         }
         alerts.extend(undecrypted);
+        alerts.extend(fallbacks);
         alerts
+    }
+}
+
+fn fallback_finding(server: &str, pairs: &[(&Seen, &Seen)]) -> Finding {
+    let n = pairs.len();
+    let chosen = pairs.iter().all(|(h2, _)| h2.chosen);
+    let how = if chosen {
+        "whose ALPN chose h2"
+    } else {
+        "offering h2 in ALPN (TLS 1.3 hides the server's choice without keys)"
+    };
+    let times = if n == 1 {
+        "once".to_owned()
+    } else {
+        format!("{n} times")
+    };
+    let summary = format!(
+        "Inferred from TLS handshakes alone (not decrypted): a client opened a TLS connection to {server} {how} that ended after a few records, then within a second opened another offering only http/1.1 ({times}). That is a client falling back to HTTP/1.1, most often because the server refused Windows authentication over HTTP/2 with HTTP_1_1_REQUIRED; with a key log authscope reads the refusal itself."
+    );
+    let mut evidence = Vec::new();
+    for (h2, h1) in pairs.iter().take(MAX_EVIDENCE) {
+        evidence.push(Evidence {
+            leg: None,
+            conn: h2.conn,
+            frame: h2.hello_frame,
+            note: "ClientHello offering h2, on a connection that carried little".to_owned(),
+        });
+        evidence.push(Evidence {
+            leg: None,
+            conn: h1.conn,
+            frame: h1.hello_frame,
+            note: "ClientHello of the same client offering only http/1.1".to_owned(),
+        });
+    }
+    Finding {
+        code: "http2-downgrade",
+        severity: Severity::Info,
+        handshake: None,
+        subject: Some(server.to_owned()),
+        proxy: false,
+        summary,
+        evidence,
+        next_step: format!(
+            "Capture with the client's key log (SSLKEYLOGFILE) to see the refusal and the \
+             login. {}",
+            super::rules::H2_FIX
+        ),
     }
 }
 

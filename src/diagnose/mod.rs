@@ -8,7 +8,7 @@ mod rules;
 use crate::handshake::Handshake;
 use crate::tcp::ConnId;
 
-pub use connections::Connections;
+pub use connections::{ConnFacts, Connections};
 use rules::severity_of;
 pub use rules::{is_symptom, CODES};
 

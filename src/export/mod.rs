@@ -562,7 +562,7 @@ pub fn line_when(n: usize, e: &TimelineEntry) -> String {
 pub fn request_line(leg: &Leg) -> String {
     leg.request
         .as_ref()
-        .map(|r| format!("{} {}", r.method, r.uri))
+        .map(|r| format!("{} {}{}", r.method, r.uri, leg.request_notes()))
         .unwrap_or_default()
 }
 
@@ -598,7 +598,10 @@ pub fn request_label(leg: &Leg) -> String {
 /// What a leg's response said, in a few words: `401 NTLM Type 2 challenge 3e1ac61a...`.
 pub fn response_label(leg: &Leg) -> String {
     let Some(r) = &leg.response else {
-        return "no response".into();
+        return match leg.h2.as_ref().and_then(|h| h.end) {
+            Some(e) => e.describe(),
+            None => "no response".into(),
+        };
     };
     let what = match &leg.answer {
         Answer::Missing => String::new(),

@@ -189,6 +189,22 @@ pub enum Binding {
 }
 
 impl Binding {
+    /// ` (CBT bound)`, as leg summaries and timelines write it after the credential.
+    pub fn note(&self) -> String {
+        format!(" (CBT {})", self.short())
+    }
+
+    /// One word, as leg summaries write it after `CBT`.
+    pub fn short(&self) -> &'static str {
+        match self {
+            Binding::Bound => "bound",
+            Binding::NotBound => "none",
+            Binding::Zero => "zero",
+            Binding::Mismatch { .. } => "mismatch",
+            Binding::Unknown { .. } => "unchecked",
+        }
+    }
+
     pub fn label(&self) -> &'static str {
         match self {
             Binding::Bound => "bound",
@@ -242,6 +258,11 @@ pub struct Leg {
     /// An NTLM Type 3 sent inside TLS: whether it is bound to this connection's certificate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub binding: Option<Binding>,
+    /// `1.0`, `1.1` or `2`.
+    pub http: HttpVersion,
+    /// The HTTP/2 stream, and how it was cut when it was (RST_STREAM, GOAWAY).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub h2: Option<Box<crate::http::H2Stream>>,
     pub request: Option<LegRequest>,
     pub response: Option<LegResponse>,
     pub credential: Credential,
@@ -289,6 +310,16 @@ impl Leg {
             .saturating_add(self.summary.len())
             .saturating_add(request)
             .saturating_add(response)
+    }
+
+    /// ` HTTP/2` when the leg was not HTTP/1.1 (see [`version_note`]), then its channel
+    /// binding verdict (` (CBT bound)`) when it has one: what follows the request target.
+    pub fn request_notes(&self) -> String {
+        let mut s = version_note(self.http).to_owned();
+        if let Some(b) = &self.binding {
+            s.push_str(&b.note());
+        }
+        s
     }
 
     /// The summary of the request's credential, as [`Leg::summary`] shows it.
@@ -427,13 +458,30 @@ fn leg_with(x: &Exchange, decode: &mut Decode<'_>) -> Option<Leg> {
     };
     let request = req.map(|r| leg_request(r, credential));
     let response = resp.map(|r| leg_response(r, challenges));
-    let (summary, parts) = summarise(request.as_ref(), response.as_ref());
     let binding = binding_of(x, &cred);
+    let version = req.map(|r| r.version).or(resp.map(|r| r.version));
+    let http = match version {
+        Some(0) => HttpVersion::Http10,
+        Some(crate::http::HTTP2) => HttpVersion::Http2,
+        _ if x.h2.is_some() => HttpVersion::Http2,
+        _ => HttpVersion::Http11,
+    };
+    let (summary, parts) = summarise(
+        request.as_ref(),
+        response.as_ref(),
+        Extras {
+            http,
+            binding: binding.as_ref(),
+            h2_end: x.h2.as_ref().and_then(|h| h.end),
+        },
+    );
     Some(Leg {
         conn: x.conn,
         proxy,
         tls: x.tls,
         binding,
+        http,
+        h2: x.h2.clone(),
         request,
         response,
         credential: cred,
@@ -534,7 +582,8 @@ fn leg_request(r: &Request, credential: Option<Arc<AuthHeader>>) -> LegRequest {
         ts: r.ts,
         method: r.method.clone(),
         uri: r.uri.clone(),
-        host: header_value(&r.headers, "host"),
+        // RFC 9113 8.3.1: HTTP/2 names the host in `:authority`.
+        host: header_value(&r.headers, "host").or_else(|| header_value(&r.headers, ":authority")),
         connection: header_value(&r.headers, "connection")
             .or_else(|| header_value(&r.headers, "proxy-connection")),
         credential,
@@ -837,7 +886,40 @@ fn jwt_expiry(h: &AuthHeader, at: Timestamp) -> Option<String> {
     })
 }
 
-fn summarise(req: Option<&LegRequest>, resp: Option<&LegResponse>) -> (String, SummaryParts) {
+/// The HTTP version of a leg (one byte: legs are many).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum HttpVersion {
+    #[serde(rename = "1.0")]
+    Http10,
+    #[serde(rename = "1.1")]
+    Http11,
+    #[serde(rename = "2")]
+    Http2,
+}
+
+/// ` HTTP/2` or ` HTTP/1.0` after a request target; nothing for HTTP/1.1, the usual.
+pub fn version_note(http: HttpVersion) -> &'static str {
+    match http {
+        HttpVersion::Http2 => " HTTP/2",
+        HttpVersion::Http10 => " HTTP/1.0",
+        HttpVersion::Http11 => "",
+    }
+}
+
+/// What a summary says beside the request and the response: the HTTP version when it is not
+/// 1.1, the channel binding of a Type 3 inside TLS, how an HTTP/2 stream was cut.
+#[derive(Clone, Copy)]
+struct Extras<'a> {
+    http: HttpVersion,
+    binding: Option<&'a Binding>,
+    h2_end: Option<crate::http::H2End>,
+}
+
+fn summarise(
+    req: Option<&LegRequest>,
+    resp: Option<&LegResponse>,
+    extras: Extras<'_>,
+) -> (String, SummaryParts) {
     let mut s = String::new();
     let mut parts = SummaryParts::default();
     let bracketed = |s: &mut String, text: &str| {
@@ -852,6 +934,7 @@ fn summarise(req: Option<&LegRequest>, resp: Option<&LegResponse>) -> (String, S
         s.push_str(&r.method);
         s.push(' ');
         s.push_str(&r.uri);
+        s.push_str(version_note(extras.http));
         match r.credential.as_ref() {
             Some(c) => {
                 let mut text = c.summary();
@@ -862,6 +945,9 @@ fn summarise(req: Option<&LegRequest>, resp: Option<&LegResponse>) -> (String, S
                 parts.credential = Some(bracketed(&mut s, &text));
             }
             None => s.push_str(" (anonymous)"),
+        }
+        if let Some(b) = extras.binding {
+            s.push_str(&b.note());
         }
     } else {
         s.push_str("(request not captured)");
@@ -881,7 +967,10 @@ fn summarise(req: Option<&LegRequest>, resp: Option<&LegResponse>) -> (String, S
                 }
             }
         }
-        None => s.push_str("no response"),
+        None => match extras.h2_end {
+            Some(e) => s.push_str(&e.describe()),
+            None => s.push_str("no response"),
+        },
     }
     (s, parts)
 }

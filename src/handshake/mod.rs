@@ -22,7 +22,7 @@ use crate::tcp::{ConnId, Dir};
 pub use correlate::{CorrelateConfig, CorrelateStats, Correlator};
 pub use leg::{
     credential_len, decode_named, iis_substatus, leg_of, leg_of_shared, Answer, Binding,
-    Credential, Leg, LegRequest, LegResponse, SharedAuth,
+    Credential, HttpVersion, Leg, LegRequest, LegResponse, SharedAuth,
 };
 
 /// Which end of a connection.
@@ -74,6 +74,11 @@ pub enum ConnEventKind {
         level: u8,
         description: u8,
     },
+    /// An HTTP/2 SETTINGS, GOAWAY or RST_STREAM frame from `by` (RFC 9113 6).
+    H2 {
+        by: Side,
+        frame: crate::http::H2Frame,
+    },
 }
 
 impl std::fmt::Display for ConnEventKind {
@@ -115,6 +120,7 @@ impl std::fmt::Display for ConnEventKind {
                 crate::tls::alert_level_name(*level),
                 crate::tls::alert_name(*description)
             ),
+            ConnEventKind::H2 { by, frame } => write!(f, "HTTP/2 {frame} from {}", side(by)),
         }
     }
 }
@@ -142,12 +148,19 @@ impl serde::Serialize for ConnEvent {
 }
 
 impl ConnEventKind {
+    /// A FIN or RST: within one frame, what its payload said (TLS, HTTP/2) comes before it,
+    /// whenever it was read (keys that came late decrypt it after the FIN went by).
+    fn closes(&self) -> bool {
+        matches!(self, ConnEventKind::Fin { .. } | ConnEventKind::Rst { .. })
+    }
+
     /// How many members [`ConnEventKind::serialize_members`] writes.
     fn members(&self) -> usize {
         match self {
             ConnEventKind::Open { .. } | ConnEventKind::Fin { .. } | ConnEventKind::Rst { .. } => 2,
             ConnEventKind::Gap { .. } | ConnEventKind::Tls { .. } => 3,
             ConnEventKind::TlsAlert { .. } => 4,
+            ConnEventKind::H2 { .. } => 3,
         }
     }
 
@@ -193,6 +206,11 @@ impl ConnEventKind {
                 st.serialize_field("by", by)?;
                 st.serialize_field("level", level)?;
                 st.serialize_field("description", description)
+            }
+            ConnEventKind::H2 { by, frame } => {
+                st.serialize_field("kind", "h2")?;
+                st.serialize_field("by", by)?;
+                st.serialize_field("h2", frame)
             }
         }
     }
@@ -477,6 +495,7 @@ impl Handshake {
     ///
     /// The request's and response's lines reuse the auth summaries the leg's summary holds.
     pub fn build_timeline(&mut self) {
+        self.tcp.sort_by_key(|e| (e.frame, e.ts, e.kind.closes()));
         let mut entries: Vec<TimelineEntry> = Vec::new();
         for (i, leg) in self.legs.iter().enumerate() {
             if let Some(r) = &leg.request {
@@ -532,8 +551,12 @@ fn request_text(leg: &Leg, r: &leg::LegRequest) -> String {
     text.push_str(&r.method);
     text.push(' ');
     text.push_str(&r.uri);
+    text.push_str(leg::version_note(leg.http));
     if r.credential.is_some() {
         bracket(&mut text, leg.credential_summary());
+    }
+    if let Some(b) = &leg.binding {
+        text.push_str(&b.note());
     }
     text
 }
@@ -542,8 +565,11 @@ fn request_text(leg: &Leg, r: &leg::LegRequest) -> String {
 fn response_text(leg: &Leg, r: &leg::LegResponse) -> String {
     let mut text = String::new();
     text.push_str(itoa::Buffer::new().format(r.status));
-    text.push(' ');
-    text.push_str(&r.reason);
+    // HTTP/2 has no reason phrase (RFC 9113 8.3.2).
+    if !r.reason.is_empty() {
+        text.push(' ');
+        text.push_str(&r.reason);
+    }
     if let Some(sub) = &r.iis_substatus {
         text.push_str(" (IIS ");
         text.push_str(sub);

@@ -24,6 +24,8 @@ pub(super) enum Body {
     UntilClose,
     /// The connection stops being HTTP (CONNECT accepted, 101 Switching Protocols).
     Tunnel,
+    /// The connection switches to HTTP/2 (`101` to `h2c`): what follows is handed on.
+    Switch,
 }
 
 /// A parsed message head.
@@ -61,6 +63,12 @@ pub(super) enum Out {
         frame: u64,
     },
     Anomaly(Anomaly),
+    /// After a [`Body::Switch`]: the bytes that followed the head in this feed (the rest of
+    /// the connection comes as it is fed), from `frame`.
+    Switched {
+        rest: Vec<u8>,
+        frame: u64,
+    },
 }
 
 /// The callback's answer to a head.
@@ -114,6 +122,8 @@ pub(super) struct Framer {
     body_len: u64,
     prefix: Option<Vec<u8>>,
     skipped: u64,
+    /// A head answered [`Body::Switch`]: the rest of this feed goes out as `Out::Switched`.
+    switching: bool,
 }
 
 impl Framer {
@@ -129,6 +139,7 @@ impl Framer {
             body_len: 0,
             prefix: None,
             skipped: 0,
+            switching: false,
         }
     }
 
@@ -234,8 +245,21 @@ impl Framer {
                     &[]
                 }
                 State::Sync => self.sync(input, frame, ts, out),
-                State::Tunnel => &[],
+                State::Tunnel => {
+                    self.switched(input, out);
+                    &[]
+                }
             };
+        }
+        self.switched(&[], out);
+    }
+
+    fn switched(&mut self, rest: &[u8], out: &mut dyn FnMut(Out) -> BodyPlan) {
+        if std::mem::take(&mut self.switching) {
+            out(Out::Switched {
+                rest: rest.to_vec(),
+                frame: self.fed_frame,
+            });
         }
     }
 
@@ -480,6 +504,11 @@ impl Framer {
             Body::Tunnel => {
                 self.finish_body(out);
                 self.state = State::Tunnel;
+            }
+            Body::Switch => {
+                self.finish_body(out);
+                self.state = State::Tunnel;
+                self.switching = true;
             }
         }
         let _ = cfg;
@@ -929,6 +958,7 @@ mod tests {
                             .unwrap_or_default()
                     ),
                     Out::Anomaly(a) => format!("anomaly {a:?}"),
+                    Out::Switched { rest, .. } => format!("switched {}", rest.len()),
                 });
                 plan
             });

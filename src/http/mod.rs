@@ -1,13 +1,18 @@
-//! Stage 4: HTTP/1.x framing over the reassembled streams (RFC 9112), and the pairing of
-//! requests with responses.
+//! Stage 4: HTTP/1.x framing over the reassembled streams (RFC 9112), HTTP/2 frames and
+//! streams (RFC 9113, `h2`), and the pairing of requests with responses.
 //!
 //! Each connection is detected as HTTP from its first bytes, on any port. Heads are parsed with
 //! httparse across segment boundaries; bodies are framed (Content-Length, chunked, until close)
 //! and skipped, except the first bytes of 4xx responses, whose IIS error pages name the
-//! substatus. After a gap the framer resynchronises on the next message head.
+//! substatus. After a gap the framer resynchronises on the next message head. An HTTP/2
+//! connection (its preface, a server's SETTINGS first, or an upgrade to `h2c`) goes to `h2`,
+//! whose streams come out as the same exchanges.
 
 mod framer;
+mod h2;
 mod tracker;
+
+pub use h2::{error_name as h2_error_name, frame_name as h2_frame_name, HTTP2};
 
 use crate::capture::Timestamp;
 use crate::tcp::{ConnId, Dir};
@@ -72,7 +77,8 @@ pub struct Request {
     pub ts: Timestamp,
     pub method: compact_str::CompactString,
     pub uri: String,
-    /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1; [`HTTP2`] (2) for HTTP/2, whose
+    /// header fields start with the pseudo-header fields (`:method`, `:path`, ...) as sent.
     pub version: u8,
     pub headers: Vec<Header>,
     /// Body length as framed (0 when none or unknown yet).
@@ -162,6 +168,15 @@ pub fn headers_named<'h>(headers: &'h [Header], name: &'h str) -> impl Iterator<
         .map(|h| h.value.as_str())
 }
 
+/// `HTTP/1.1`, `HTTP/1.0` or `HTTP/2`, from a message's [`Request::version`].
+pub fn version_text(version: u8) -> &'static str {
+    match version {
+        0 => "HTTP/1.0",
+        HTTP2 => "HTTP/2",
+        _ => "HTTP/1.1",
+    }
+}
+
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
         header(&self.headers, name)
@@ -194,6 +209,80 @@ pub struct Exchange {
     /// Type 3 bound to it carries ([`crate::tls::channel_binding`]).
     #[serde(skip)]
     pub channel_binding: Option<[u8; 16]>,
+    /// The HTTP/2 stream it was, and how the stream ended when it did not end well.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub h2: Option<Box<H2Stream>>,
+}
+
+/// An exchange's HTTP/2 stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct H2Stream {
+    pub stream: u32,
+    /// A RST_STREAM, or a GOAWAY that left the stream unprocessed or ended it with an error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<H2End>,
+}
+
+/// How an HTTP/2 stream was cut (RFC 9113 6.4, 6.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct H2End {
+    /// Sent by the server (else by the client).
+    pub by_server: bool,
+    /// The error code (RFC 9113 7); `HTTP_1_1_REQUIRED` is 0xd.
+    pub code: u32,
+    /// A GOAWAY rather than a RST_STREAM.
+    pub goaway: bool,
+    /// The frame that carried it.
+    pub frame: u64,
+}
+
+impl H2End {
+    /// `RST_STREAM HTTP_1_1_REQUIRED from server`, as timelines say it.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {} from {}",
+            if self.goaway { "GOAWAY" } else { "RST_STREAM" },
+            h2::error_name(self.code),
+            if self.by_server { "server" } else { "client" }
+        )
+    }
+}
+
+/// The frames of an HTTP/2 connection that go on its timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum H2Frame {
+    /// SETTINGS (not an ACK), with the number of settings it carried (RFC 9113 6.5). Kept
+    /// this small: timelines hold many of these.
+    Settings {
+        values: u8,
+    },
+    #[serde(rename = "goaway")]
+    GoAway {
+        last_stream: u32,
+        code: u32,
+    },
+    RstStream {
+        stream: u32,
+        code: u32,
+    },
+}
+
+impl std::fmt::Display for H2Frame {
+    /// `RST_STREAM stream 3 HTTP_1_1_REQUIRED`, `SETTINGS (3 values)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            H2Frame::Settings { values } => write!(f, "SETTINGS ({values} values)"),
+            H2Frame::GoAway { last_stream, code } => write!(
+                f,
+                "GOAWAY {} (last stream {last_stream})",
+                h2::error_name(*code)
+            ),
+            H2Frame::RstStream { stream, code } => {
+                write!(f, "RST_STREAM stream {stream} {}", h2::error_name(*code))
+            }
+        }
+    }
 }
 
 /// Something wrong or notable in the HTTP stream, kept as data.
@@ -223,6 +312,16 @@ pub enum Anomaly {
     OverBudget { limit: usize },
     /// CONNECT or a protocol upgrade: the rest of the connection is not HTTP/1.x.
     Tunnel { status: u16 },
+    /// An HTTP/2 frame that breaks its type's layout or the protocol (RFC 9113), with what
+    /// was read; reading goes on at the next frame.
+    Http2Malformed {
+        stream: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        frame_type: Option<&'static str>,
+        error: String,
+    },
+    /// This direction's HTTP/2 frames cannot be read further.
+    Http2Stopped { reason: &'static str },
 }
 
 /// The hand-off from `http` to the layers above.
@@ -239,6 +338,14 @@ pub enum HttpEvent {
         dir: Dir,
         ts: Timestamp,
         anomaly: Anomaly,
+    },
+    /// An HTTP/2 frame for the connection's timeline, sent in `dir`.
+    H2Frame {
+        conn: ConnId,
+        dir: Dir,
+        ts: Timestamp,
+        frame: u64,
+        what: H2Frame,
     },
 }
 
@@ -264,4 +371,34 @@ pub struct HttpStats {
     pub resyncs: u64,
     pub tunnels: u64,
     pub body_bytes: u64,
+    /// HTTP/2 (only when there was some).
+    #[serde(skip_serializing_if = "H2Stats::is_empty")]
+    pub h2: H2Stats,
+}
+
+/// Counters of HTTP/2.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct H2Stats {
+    pub connections: u64,
+    /// Connections switched to HTTP/2 by `101 Switching Protocols` (`h2c`).
+    pub upgrades: u64,
+    pub frames: u64,
+    pub streams: u64,
+    pub resets: u64,
+    pub goaways: u64,
+    pub malformed_frames: u64,
+    /// Header blocks HPACK could not decode (and the side's table lost with them).
+    pub hpack_errors: u64,
+    /// A peer allowed (or an encoder asked for) a dynamic table larger than kept.
+    pub hpack_table_cap_hits: u64,
+    /// Header lists with more fields or bytes than kept.
+    pub header_list_cap_hits: u64,
+    /// Streams not followed: more open at once than kept.
+    pub stream_cap_hits: u64,
+}
+
+impl H2Stats {
+    pub fn is_empty(&self) -> bool {
+        *self == H2Stats::default()
+    }
 }

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use crate::map::Map as HashMap;
 
 use super::framer::{find_head_start, looks_like_head, Body, BodyPlan, Framer, Head, Out, Role};
+use super::h2::{server_starts_h2, Ctx, H2Conn, PREFACE};
 use super::{Anomaly, Exchange, HttpConfig, HttpEvent, HttpStats, Request, Response};
 use crate::capture::Timestamp;
 use crate::tcp::{ConnId, Dir, OpenKind, StreamEvent};
@@ -16,6 +17,8 @@ enum Phase {
         seen: usize,
     },
     Http,
+    /// HTTP/2 (its state is `Conn::h2`).
+    H2,
     /// Judged not HTTP: everything is ignored until the connection closes.
     Other,
 }
@@ -39,6 +42,18 @@ struct Conn {
     /// Heap bytes held by the requests and responses in `pending`, `current` and `interim`
     /// (see [`weight_request`]); the slots of `pending` and `interim` are counted apart.
     owned: usize,
+    /// The HTTP/2 connection, once the connection is one.
+    h2: Option<Box<H2Conn>>,
+    /// A request asked to upgrade to `h2c`: a `101` to it switches to HTTP/2.
+    upgrade_h2c: bool,
+    /// Bytes of the HTTP/2 client preface the connection started with, so far.
+    preface: u8,
+    /// The request that upgraded to `h2c` and its `101`, for HTTP/2's stream 1 (boxed, as
+    /// what follows: connections are many, upgrades rare).
+    upgraded: Option<Box<(Option<Request>, Response)>>,
+    /// The connection switched to HTTP/2: the bytes that followed the `101` in its segment,
+    /// and that segment's frame.
+    switched: Option<Box<(Vec<u8>, u64)>>,
 }
 
 impl Conn {
@@ -54,6 +69,11 @@ impl Conn {
             interim: Vec::new(),
             request_in_body: false,
             owned: 0,
+            h2: None,
+            upgrade_h2c: false,
+            preface: 0,
+            upgraded: None,
+            switched: None,
         }
     }
 
@@ -74,6 +94,7 @@ impl Conn {
             .saturating_add(self.responses.buffered())
             .saturating_add(self.owned)
             .saturating_add(slots)
+            .saturating_add(self.h2.as_ref().map_or(0, |h| h.held()))
     }
 
     fn role_of(&self, dir: Dir) -> Role {
@@ -138,6 +159,10 @@ impl HttpTracker {
             if let (Some(id), Some(dir)) = (id, event_dir(ev)) {
                 if let Some(c) = self.conns.get_mut(&id) {
                     shed(stats, cfg, c, id, dir, event_ts(ev), sink);
+                    if let Some(h) = c.h2.as_mut() {
+                        let ts = event_ts(ev);
+                        h.shed(ts, &mut h2_ctx(stats, cfg, id, c.swapped, sink));
+                    }
                     self.held = self.held.saturating_sub(after).saturating_add(c.held());
                 }
             }
@@ -201,6 +226,46 @@ impl HttpTracker {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        if matches!(c.phase, Phase::Detecting { .. }) && c.kind == OpenKind::Handshake {
+            // HTTP/2: the client's preface (RFC 9113 3.4), gathered over segments, or the
+            // server's SETTINGS first.
+            let h2 = match dir {
+                Dir::ToServer if offset == u64::from(c.preface) => {
+                    let want = PREFACE.get(usize::from(c.preface)..).unwrap_or_default();
+                    let n = bytes.len().min(want.len());
+                    if n > 0 && bytes.get(..n) == want.get(..n) {
+                        if n < want.len() {
+                            // The preface is 24 bytes: `n` fits.
+                            c.preface = c.preface.saturating_add(u8::try_from(n).unwrap_or(0));
+                            return;
+                        }
+                        true
+                    } else {
+                        false
+                    }
+                }
+                Dir::ToClient => offset == 0 && server_starts_h2(bytes),
+                Dir::ToServer => false,
+            };
+            if h2 {
+                c.phase = Phase::H2;
+                c.h2 = Some(Box::new(H2Conn::new(conn, usize::from(c.preface))));
+                self.stats.http_connections = self.stats.http_connections.saturating_add(1);
+                self.stats.h2.connections = self.stats.h2.connections.saturating_add(1);
+                sink(HttpEvent::Detected { conn, ts });
+            }
+        }
+        let role = c.role_of(dir);
+        if let (Phase::H2, Some(h)) = (&c.phase, c.h2.as_mut()) {
+            h.feed(
+                role,
+                bytes,
+                frame,
+                ts,
+                &mut h2_ctx(&mut self.stats, &cfg, conn, c.swapped, sink),
+            );
+            return;
+        }
         if let Phase::Detecting { seen } = c.phase {
             match detect(c.kind, offset, bytes) {
                 Detection::Http(role) => {
@@ -250,8 +315,10 @@ impl HttpTracker {
                 responses,
                 pending,
                 current,
+                upgrade_h2c,
                 ..
             } = &mut **c;
+            let upgrade_h2c = *upgrade_h2c;
             let framer = match role {
                 Role::Requests => requests,
                 Role::Responses => responses,
@@ -264,7 +331,10 @@ impl HttpTracker {
                 let plan = match &o {
                     Out::Head { head, .. } => {
                         let method = pending.get(answered).map(|r| r.method.as_str());
-                        let plan = head.body_plan(method);
+                        let mut plan = head.body_plan(method);
+                        if upgrade_h2c && switches_to_h2c(head) {
+                            plan.body = Body::Switch;
+                        }
                         if let Head::Response { status, .. } = head {
                             if !(100..200).contains(status) || *status == 101 {
                                 answered = answered.saturating_add(1);
@@ -281,6 +351,44 @@ impl HttpTracker {
         for o in outs {
             handle(&mut self.stats, &cfg, c, conn, dir, ts, o, sink);
         }
+        // A 101 to `h2c`: what followed it in this segment is the server's first frames.
+        if let Some(sw) = c.switched.take() {
+            let (rest, frame) = *sw;
+            self.switch_to_h2(conn, ts, frame, &rest, sink);
+        }
+    }
+
+    /// The connection switched to HTTP/2 after a `101` (RFC 7540 3.2): the upgraded request
+    /// is stream 1, and `rest` the server's first bytes of HTTP/2 (from `frame`).
+    fn switch_to_h2(
+        &mut self,
+        conn: ConnId,
+        ts: Timestamp,
+        frame: u64,
+        rest: &[u8],
+        sink: &mut dyn FnMut(HttpEvent),
+    ) {
+        let cfg = self.config;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        // The 101 went out with the upgraded request as an exchange of its own; its request
+        // is stream 1's.
+        let (request, switching) = c.upgraded.take().map(|b| *b).unzip();
+        c.phase = Phase::H2;
+        let mut h = Box::new(H2Conn::upgraded(conn, request.flatten(), switching));
+        self.stats.h2.connections = self.stats.h2.connections.saturating_add(1);
+        self.stats.h2.upgrades = self.stats.h2.upgrades.saturating_add(1);
+        if !rest.is_empty() {
+            h.feed(
+                Role::Responses,
+                rest,
+                frame,
+                ts,
+                &mut h2_ctx(&mut self.stats, &cfg, conn, c.swapped, sink),
+            );
+        }
+        c.h2 = Some(h);
     }
 
     fn gap(
@@ -295,6 +403,16 @@ impl HttpTracker {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        let role = c.role_of(dir);
+        if let (Phase::H2, Some(h)) = (&c.phase, c.h2.as_mut()) {
+            self.stats.gaps = self.stats.gaps.saturating_add(1);
+            h.gap(
+                role,
+                ts,
+                &mut h2_ctx(&mut self.stats, &cfg, conn, c.swapped, sink),
+            );
+            return;
+        }
         if !matches!(c.phase, Phase::Http) {
             return;
         }
@@ -319,6 +437,13 @@ impl HttpTracker {
         let Some(mut c) = self.conns.remove(&conn) else {
             return;
         };
+        if let (Phase::H2, Some(h)) = (&c.phase, c.h2.as_mut()) {
+            h.close(
+                ts,
+                &mut h2_ctx(&mut self.stats, &cfg, conn, c.swapped, sink),
+            );
+            return;
+        }
         if !matches!(c.phase, Phase::Http) {
             return;
         }
@@ -346,6 +471,23 @@ impl HttpTracker {
         if !c.interim.is_empty() {
             emit(&mut self.stats, &mut c, conn, None, sink);
         }
+    }
+}
+
+/// The context an HTTP/2 connection reports into.
+fn h2_ctx<'a>(
+    stats: &'a mut HttpStats,
+    cfg: &'a HttpConfig,
+    conn: ConnId,
+    swapped: bool,
+    sink: &'a mut dyn FnMut(HttpEvent),
+) -> Ctx<'a> {
+    Ctx {
+        cfg,
+        stats,
+        sink,
+        conn,
+        swapped,
     }
 }
 
@@ -413,7 +555,7 @@ fn shed(
 /// sits in a queue slot or in the connection). Short strings are kept inline
 /// (`CompactString`) and hold no heap, but their length is counted, as the capacity of the
 /// exactly sized `String`s they were: the budget and its peak read as before.
-fn weight_request(r: &Request) -> usize {
+pub(super) fn weight_request(r: &Request) -> usize {
     r.method
         .len()
         .saturating_add(r.uri.capacity())
@@ -421,7 +563,7 @@ fn weight_request(r: &Request) -> usize {
 }
 
 /// As [`weight_request`]; the body start is counted by the framer while it is held.
-fn weight_response(r: &Response) -> usize {
+pub(super) fn weight_response(r: &Response) -> usize {
     r.reason.len().saturating_add(weight_headers(&r.headers))
 }
 
@@ -441,6 +583,17 @@ fn no_body() -> BodyPlan {
         body: Body::None,
         keep_prefix: false,
     }
+}
+
+/// `h2c` among the protocols of an `Upgrade` field (RFC 9110 7.8).
+fn names_h2c(v: &str) -> bool {
+    v.split(',').any(|p| p.trim().eq_ignore_ascii_case("h2c"))
+}
+
+/// A `101` switching to `h2c`.
+fn switches_to_h2c(head: &Head) -> bool {
+    matches!(head, Head::Response { status: 101, headers, .. }
+        if super::header(headers, "upgrade").is_some_and(names_h2c))
 }
 
 enum Detection {
@@ -589,6 +742,7 @@ fn handle(
                 emit(stats, c, conn, Some(*resp), sink);
             }
         }
+        (_, Out::Switched { rest, frame }) => c.switched = Some(Box::new((rest, frame))),
         (_, Out::Anomaly(anomaly)) => {
             match anomaly {
                 Anomaly::MalformedHead { .. } => {
@@ -631,6 +785,10 @@ fn on_request(
 ) {
     let ts = request.ts;
     stats.requests = stats.requests.saturating_add(1);
+    // RFC 7540 3.2: `Upgrade: h2c` asks for HTTP/2 over this connection.
+    if request.header("upgrade").is_some_and(names_h2c) {
+        c.upgrade_h2c = true;
+    }
     if c.pending.len() >= cfg.max_pending_requests {
         stats.pending_cap_hits = stats.pending_cap_hits.saturating_add(1);
         sink(HttpEvent::Anomaly {
@@ -666,6 +824,16 @@ fn on_response(
 ) {
     let (ts, status) = (response.ts, response.status);
     stats.responses = stats.responses.saturating_add(1);
+    if status == 101 && c.upgrade_h2c && response.header("upgrade").is_some_and(names_h2c) {
+        // Switching to HTTP/2: the request goes on as stream 1, the 101 as its interim
+        // response (the framer hands the bytes after it on with `Out::Switched`).
+        let request = c.pending.pop_front();
+        c.owned = c
+            .owned
+            .saturating_sub(request.as_ref().map_or(0, weight_request));
+        c.upgraded = Some(Box::new((request, response)));
+        return;
+    }
     let tunnel = status == 101
         || ((200..300).contains(&status)
             && c.pending
@@ -733,12 +901,26 @@ fn emit(
         interim: std::mem::take(&mut c.interim),
         tls: false,
         channel_binding: None,
+        h2: None,
     })));
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// A connection opened with its handshake seen.
+    pub(in crate::http) fn open(conn: ConnId) -> StreamEvent<'static> {
+        let addr = "10.0.0.1:80".parse().unwrap();
+        StreamEvent::Open {
+            conn,
+            ts: Timestamp(0),
+            frame: 1,
+            client: addr,
+            server: addr,
+            kind: OpenKind::Handshake,
+        }
+    }
 
     fn data(conn: ConnId, dir: Dir, offset: u64, bytes: &[u8]) -> StreamEvent<'_> {
         StreamEvent::Data {
@@ -758,18 +940,7 @@ mod tests {
         let cfg = HttpConfig::default();
         let mut http = HttpTracker::new(cfg);
         let mut events = Vec::new();
-        let addr = "10.0.0.1:80".parse().unwrap();
-        http.push(
-            &StreamEvent::Open {
-                conn: 0,
-                ts: Timestamp(0),
-                frame: 1,
-                client: addr,
-                server: addr,
-                kind: OpenKind::Handshake,
-            },
-            &mut |e| events.push(e),
-        );
+        http.push(&open(0), &mut |e| events.push(e));
         let req = b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
         http.push(&data(0, Dir::ToServer, 0, req), &mut |e| events.push(e));
         let n = cfg.max_interim_responses + 5;

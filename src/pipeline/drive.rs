@@ -183,6 +183,16 @@ impl Sink for Judged<'_> {
         if let Output::Connection(c) = &o {
             if let Some(t) = &c.tls {
                 self.connections.tls(c.id, c.server, t);
+                self.connections.fallback(
+                    crate::diagnose::ConnFacts {
+                        conn: c.id,
+                        client: c.client,
+                        server: c.server,
+                        first: c.first,
+                        last: c.last,
+                    },
+                    t,
+                );
             }
         }
         self.sink.output(o);

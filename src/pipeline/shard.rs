@@ -598,6 +598,24 @@ fn add_http(a: super::HttpStats, b: &super::HttpStats) -> super::HttpStats {
         resyncs: s(a.resyncs, b.resyncs),
         tunnels: s(a.tunnels, b.tunnels),
         body_bytes: s(a.body_bytes, b.body_bytes),
+        h2: add_h2(a.h2, &b.h2),
+    }
+}
+
+fn add_h2(a: crate::http::H2Stats, b: &crate::http::H2Stats) -> crate::http::H2Stats {
+    let s = |x: u64, y: u64| x.saturating_add(y);
+    crate::http::H2Stats {
+        connections: s(a.connections, b.connections),
+        upgrades: s(a.upgrades, b.upgrades),
+        frames: s(a.frames, b.frames),
+        streams: s(a.streams, b.streams),
+        resets: s(a.resets, b.resets),
+        goaways: s(a.goaways, b.goaways),
+        malformed_frames: s(a.malformed_frames, b.malformed_frames),
+        hpack_errors: s(a.hpack_errors, b.hpack_errors),
+        hpack_table_cap_hits: s(a.hpack_table_cap_hits, b.hpack_table_cap_hits),
+        header_list_cap_hits: s(a.header_list_cap_hits, b.header_list_cap_hits),
+        stream_cap_hits: s(a.stream_cap_hits, b.stream_cap_hits),
     }
 }
 

@@ -260,6 +260,21 @@ fn to_http(
             };
             sink(ModelEvent::Exchange(x, prep));
         }
+        HttpEvent::H2Frame {
+            conn,
+            dir,
+            ts,
+            frame,
+            what,
+        } => sink(ModelEvent::Conn(ConnEvent {
+            conn,
+            ts,
+            frame,
+            kind: ConnEventKind::H2 {
+                by: Side::from(dir),
+                frame: what,
+            },
+        })),
         HttpEvent::Anomaly {
             conn,
             dir,

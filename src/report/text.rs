@@ -333,6 +333,19 @@ impl TextReport<'_> {
             "http:        {} requests, {} responses, {} exchanges",
             st.http.requests, st.http.responses, s.exchanges
         )?;
+        let h2 = &st.http.h2;
+        if !h2.is_empty() {
+            let upgraded = if h2.upgrades > 0 {
+                format!(" ({} upgraded from h2c)", h2.upgrades)
+            } else {
+                String::new()
+            };
+            writeln!(
+                out,
+                "http/2:      {} connections{upgraded}, {} streams, {} frames, {} RST_STREAM, {} GOAWAY",
+                h2.connections, h2.streams, h2.frames, h2.resets, h2.goaways
+            )?;
+        }
         if !s.statuses.is_empty() {
             let codes: Vec<String> = s
                 .statuses
@@ -375,6 +388,15 @@ impl TextReport<'_> {
         if st.http.malformed_heads > 0 {
             notes.push(format!("{} malformed HTTP heads", st.http.malformed_heads));
         }
+        if h2.malformed_frames > 0 {
+            notes.push(format!("{} malformed HTTP/2 frames", h2.malformed_frames));
+        }
+        if h2.hpack_errors > 0 {
+            notes.push(format!(
+                "{} HTTP/2 header blocks HPACK could not decode",
+                h2.hpack_errors
+            ));
+        }
         // Every cap is counted: say which were hit (the JSON summary has each counter).
         let limits: Vec<String> = [
             (st.tcp.evicted_connections, "connections evicted"),
@@ -386,6 +408,9 @@ impl TextReport<'_> {
             (st.http.head_cap_hits, "HTTP heads too large"),
             (st.http.pending_cap_hits, "pipelined requests unpaired"),
             (st.http.interim_cap_hits, "interim responses dropped"),
+            (h2.hpack_table_cap_hits, "HPACK tables over their cap"),
+            (h2.header_list_cap_hits, "HTTP/2 header lists cut"),
+            (h2.stream_cap_hits, "HTTP/2 streams not followed"),
             (st.net.ipv4_fragments_dropped, "IPv4 fragments dropped"),
             (st.http.budget_hits, "HTTP memory budget full"),
             (st.tls.budget_hits, "TLS memory budget full"),

@@ -115,6 +115,13 @@ pub struct LegDetail {
     pub latency_ns: Option<i64>,
     pub request: Option<RequestDetail>,
     pub response: Option<ResponseDetail>,
+    /// What follows the request target: ` HTTP/2`, ` (CBT bound)` ([`Leg::request_notes`]).
+    #[serde(default)]
+    pub notes: String,
+    /// How an HTTP/2 stream without a response was cut (`RST_STREAM HTTP_1_1_REQUIRED from
+    /// server`).
+    #[serde(default)]
+    pub cut: Option<String>,
     /// Where the raw heads are in the spool, when they were still known when the handshake
     /// was decided.
     pub raw_at: Option<Slot>,
@@ -129,6 +136,8 @@ impl LegDetail {
             conn: l.conn,
             proxy: l.proxy,
             latency_ns: l.latency_ns(),
+            notes: text(&l.request_notes()),
+            cut: l.h2.as_ref().and_then(|h| h.end).map(|e| e.describe()),
             request: l.request.as_ref().map(|r| RequestDetail {
                 frame: r.frame,
                 ts: r.ts.0,
@@ -501,6 +510,8 @@ mod tests {
             latency_ns: None,
             request: None,
             response: None,
+            notes: String::new(),
+            cut: None,
             raw_at: at,
             raw: None,
         });

@@ -104,11 +104,21 @@ impl Heads {
         };
         let heads = RawHeads {
             request: shown.request.map(|r| {
-                let start = format!("{} {} HTTP/1.{}", r.method, r.uri, r.version);
+                let start = format!(
+                    "{} {} {}",
+                    r.method,
+                    r.uri,
+                    crate::http::version_text(r.version)
+                );
                 head(start, r.headers)
             }),
             response: shown.response.map(|r| {
-                let start = format!("HTTP/1.{} {} {}", r.version, r.status, r.reason);
+                let start = format!(
+                    "{} {} {}",
+                    crate::http::version_text(r.version),
+                    r.status,
+                    r.reason
+                );
                 head(start, r.headers)
             }),
         };

@@ -450,6 +450,10 @@ const NEEDS_TLS_SECRETS: &[(&str, Option<&str>)] = &[
     ("https-ntlm-epa-bound.pcap", None),
     ("https-ntlm-epa-no-bindings.pcap", None),
     ("https-ntlm-epa-proxy.pcap", None),
+    // HTTP/2 imitating http.sys (`https.sh h2`): see http2_refusals_are_judged
+    ("https-h2-basic-success.pcap", None),
+    ("https-h2-ntlm-downgrade.pcap", None),
+    ("https-h2-ntlm-no-retry.pcap", None),
     (
         "https-ntlm-wrong-password.pcap",
         Some("ntlm-wrong-password.pcap"),
@@ -628,6 +632,135 @@ fn channel_bindings_are_judged() {
     }
 }
 
+/// HTTP/2 to a server imitating http.sys (`https.sh h2`): a Windows credential answered
+/// RST_STREAM HTTP_1_1_REQUIRED is `http2-downgrade`, a warning when curl's retry over
+/// HTTP/1.1 logged on, an error when the client never retried; without keys, the fallback is
+/// inferred from the two ClientHellos; a Basic login over HTTP/2 is quiet.
+#[test]
+fn http2_refusals_are_judged() {
+    let dir = root().join("captures");
+    let read = |name: &str, keys: bool| {
+        let path = dir.join(name);
+        let keylog = path.with_extension("keylog");
+        json_doc(&path, keys.then_some(keylog.as_path()))
+    };
+    let codes = |v: &serde_json::Value| -> Vec<(String, String)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["code"].as_str().unwrap().to_owned(),
+                    f["severity"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let versions = |h: &serde_json::Value| -> Vec<String> {
+        h["legs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["http"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let pair = |c: &str, s: &str| (c.to_owned(), s.to_owned());
+
+    // curl: the Type 1 over HTTP/2 is reset, the retry over HTTP/1.1 logs on.
+    let doc = read("https-h2-ntlm-downgrade.pcap", true);
+    let hs = doc["handshakes"].as_array().unwrap();
+    assert_eq!(hs.len(), 1, "the retry joins the refused attempt");
+    let h = &hs[0];
+    assert_eq!(h["outcome"]["result"], "success");
+    assert_eq!(h["user"], "alice");
+    assert_eq!(versions(h), ["2", "1.1", "1.1"]);
+    let refused = &h["legs"][0];
+    assert_eq!(refused["h2"]["stream"], 1);
+    assert_eq!(refused["h2"]["end"]["code"], 13);
+    assert_eq!(refused["h2"]["end"]["by_server"], true);
+    assert!(refused["response"].is_null());
+    assert!(
+        refused["summary"]
+            .as_str()
+            .unwrap()
+            .ends_with("-> RST_STREAM HTTP_1_1_REQUIRED from server"),
+        "{}",
+        refused["summary"]
+    );
+    assert_eq!(codes(&h["findings"]), [pair("http2-downgrade", "warning")]);
+    let f = &h["findings"][0];
+    assert!(f["next_step"].as_str().unwrap().contains("EnableHttp2Tls"));
+    assert_eq!(f["evidence"].as_array().unwrap().len(), 2);
+    // The connection's timeline has the frames that matter.
+    let kinds: Vec<String> = h["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "h2")
+        .map(|e| e["h2"]["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds, ["settings", "settings", "rst_stream"]);
+    let text = String::from_utf8(super::util::stdout_of(&[
+        "report",
+        "--keylog",
+        dir.join("https-h2-ntlm-downgrade.keylog").to_str().unwrap(),
+        dir.join("https-h2-ntlm-downgrade.pcap").to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert!(text.contains("-> GET / HTTP/2 [NTLM Type 1"), "{text}");
+    assert!(text.contains("HTTP/2 RST_STREAM stream 1"), "{text}");
+    assert!(text.contains("http/2:"), "{text}");
+    // Without keys: the fallback, inferred from the ClientHellos, as an inference.
+    let doc = read("https-h2-ntlm-downgrade.pcap", false);
+    let inferred: Vec<&serde_json::Value> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "http2-downgrade")
+        .collect();
+    assert_eq!(inferred.len(), 1, "{}", doc["findings"]);
+    assert_eq!(inferred[0]["severity"], "info");
+    assert_eq!(inferred[0]["subject"], "iis.lab.test");
+    assert!(inferred[0]["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("Inferred from TLS handshakes alone"));
+    assert_eq!(inferred[0]["evidence"].as_array().unwrap().len(), 2);
+
+    // An HTTP/2-only client: reset, never retried.
+    let doc = read("https-h2-ntlm-no-retry.pcap", true);
+    let h = &doc["handshakes"][0];
+    assert_ne!(h["outcome"]["result"], "success");
+    assert_eq!(versions(h), ["2"]);
+    assert_eq!(codes(&h["findings"]), [pair("http2-downgrade", "error")]);
+    assert!(h["findings"][0]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("never retried"));
+    let doc = read("https-h2-ntlm-no-retry.pcap", false);
+    assert!(!codes(&doc["findings"])
+        .iter()
+        .any(|(c, _)| c == "http2-downgrade"));
+
+    // Basic over HTTP/2: two streams, one handshake, nothing to say.
+    let doc = read("https-h2-basic-success.pcap", true);
+    let hs = doc["handshakes"].as_array().unwrap();
+    assert_eq!(hs.len(), 1);
+    let h = &hs[0];
+    assert_eq!(h["outcome"]["result"], "success");
+    assert_eq!(h["host"], "iis.lab.test");
+    assert_eq!(versions(h), ["2", "2"]);
+    assert!(codes(&h["findings"]).is_empty(), "{}", h["findings"]);
+    let streams: Vec<u64> = doc["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["h2"]["stream"].as_u64().unwrap())
+        .collect();
+    assert_eq!(streams, [1, 3]);
+    assert_eq!(doc["summary"]["stats"]["http"]["h2"]["connections"], 1);
+}
+
 /// The JSON report of a capture (every exchange listed), with a key log.
 fn json_doc(path: &Path, keylog: Option<&Path>) -> serde_json::Value {
     let opts = Options {
@@ -736,7 +869,13 @@ fn https_captures_with_their_secrets_report_what_plain_http_reports() {
                 .collect();
             servers.sort();
             servers.dedup();
-            let findings = doc["findings"].as_array().unwrap();
+            // (A client falling back from HTTP/2 is inferred beside: http2_refusals_are_judged.)
+            let findings: Vec<&serde_json::Value> = doc["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["code"] != "http2-downgrade")
+                .collect();
             assert_eq!(findings.len(), servers.len(), "{name}: {findings:?}");
             for (f, sni) in findings.iter().zip(&servers) {
                 assert_eq!(

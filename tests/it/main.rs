@@ -30,6 +30,7 @@ mod slice_dissects;
 mod slice_keys;
 mod slice_masking;
 mod threads;
+mod tshark_h2;
 mod tshark_headers;
 mod tls;
 mod util;

@@ -14,10 +14,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use authscope::capture::MergedSource;
-use authscope::pipeline::{Config, Output, Plan, Source};
+use authscope::pipeline::Output;
 
-use super::util::{full, public_corpus, root};
+use super::util::{full, outputs_with_keylog, public_corpus, root};
 
 /// tshark's fields compared, as the fixture names its columns, and the header each is.
 const HEADERS: [(&str, &str); 4] = [
@@ -116,17 +115,15 @@ fn locate(name: &str) -> Option<PathBuf> {
 /// What authscope reads on each frame with an authentication header: the fields of
 /// [`HEADERS`] and [`LINE`], for the frames that have one of [`HEADERS`].
 fn authscope(pcap: &std::path::Path) -> BTreeMap<u64, Fields> {
-    let keylog = pcap.with_extension("keylog");
-    let keys: Vec<PathBuf> = keylog.exists().then_some(keylog).into_iter().collect();
-    let src = MergedSource::open(&[pcap.to_path_buf()])
-        .unwrap()
-        .with_key_logs(&keys)
-        .unwrap();
     let mut messages: Vec<(u64, Vec<(String, String)>)> = Vec::new();
     let mut take = |o: Output| {
         let Output::Exchange(x, _) = o else {
             return;
         };
+        // HTTP/2 is tshark's http2.* fields, not http.*: tests/it/tshark_h2.rs.
+        if x.h2.is_some() {
+            return;
+        }
         if let Some(r) = &x.request {
             let mut v = vec![
                 ("http.request.method".to_owned(), r.method.to_string()),
@@ -149,13 +146,7 @@ fn authscope(pcap: &std::path::Path) -> BTreeMap<u64, Fields> {
             messages.push((r.frame, v));
         }
     };
-    authscope::pipeline::run(
-        Source::Files(src),
-        Config::default().revealing(true),
-        Plan::threads(1),
-        &mut take,
-    )
-    .unwrap();
+    outputs_with_keylog(pcap, &mut take);
     // Several messages of a frame in the order of the stream (their frames are equal: the
     // exchanges' order, requests before responses of a pipelined connection).
     let mut by_frame: BTreeMap<u64, Vec<Vec<(String, String)>>> = BTreeMap::new();

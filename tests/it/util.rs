@@ -168,3 +168,22 @@ pub fn push_tcp(
     tcp_frame(&mut f, src, dst, seq, ack, flags, payload);
     recs.push((1_700_000_000_000_000 + recs.len() as u64 * 1000, f));
 }
+
+/// Every output of the analysis of `pcap`, read with the key log beside it (`X.keylog` for
+/// `X.pcap`) when there is one, secrets revealed, on one thread.
+pub fn outputs_with_keylog(pcap: &Path, take: &mut dyn FnMut(authscope::pipeline::Output)) {
+    use authscope::pipeline::{Config, Plan, Source};
+    let keylog = pcap.with_extension("keylog");
+    let keys: Vec<PathBuf> = keylog.exists().then_some(keylog).into_iter().collect();
+    let src = authscope::capture::MergedSource::open(&[pcap.to_path_buf()])
+        .unwrap()
+        .with_key_logs(&keys)
+        .unwrap();
+    authscope::pipeline::run(
+        Source::Files(src),
+        Config::default().revealing(true),
+        Plan::threads(1),
+        &mut |o| take(o),
+    )
+    .unwrap();
+}

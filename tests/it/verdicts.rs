@@ -417,6 +417,62 @@ fn relayed_ntlm_logins_are_flagged_with_their_evidence() {
     }
 }
 
+/// A relayed login that reached an HTTPS server without channel bindings says so: Extended
+/// Protection would have refused it. The relay capture is plain HTTP, so its Type 3 is put
+/// inside TLS here, once unbound and once with zero bindings.
+#[test]
+fn a_relay_to_https_without_bindings_adds_to_the_relay_finding() {
+    use authscope::capture::MergedSource;
+    use authscope::diagnose::{diagnose, DiagnoseConfig};
+    use authscope::handshake::{Binding, Credential};
+    use authscope::pipeline::{Config, Output, Plan, Source};
+
+    let path = root()
+        .join("captures")
+        .join("ntlm-relay-target-mismatch.pcap");
+    let src = MergedSource::open(&[path]).unwrap();
+    let mut hs = Vec::new();
+    authscope::pipeline::run(
+        Source::Files(src),
+        Config::default(),
+        Plan::threads(1),
+        &mut |o: Output| {
+            if let Output::Handshake(a) = o {
+                hs.push(a.handshake);
+            }
+        },
+    )
+    .unwrap();
+    let relay = |h: &authscope::handshake::Handshake| {
+        diagnose(h, &DiagnoseConfig::default())
+            .into_iter()
+            .find(|f| f.code == "ntlm-relay-suspected")
+            .expect("the relay finding")
+    };
+    let plain = relay(&hs[0]);
+    assert!(
+        !plain.summary.contains("channel bindings"),
+        "{}",
+        plain.summary
+    );
+    for (binding, words) in [
+        (Binding::NotBound, "with no channel"),
+        (Binding::Zero, "all-zero"),
+    ] {
+        let mut h = hs[0].clone();
+        let leg = h
+            .legs
+            .iter_mut()
+            .find(|l| matches!(l.credential, Credential::NtlmAuthenticate { .. }))
+            .unwrap();
+        leg.tls = true;
+        leg.binding = Some(binding);
+        let f = relay(&h);
+        assert!(f.summary.contains(words), "{}", f.summary);
+        assert_eq!(f.evidence.len(), plain.evidence.len() + 1);
+    }
+}
+
 /// Five methods on one connection, each with its own NTLM handshake: five handshakes, each
 /// judged by its own login, none a loop.
 #[test]

@@ -6,12 +6,15 @@ use crate::handshake::{
 };
 
 mod answers;
+mod http2;
 mod kerberos;
 mod ntlm;
 mod rounds;
 mod wire;
 
 use answers::*;
+pub(super) use http2::H2_FIX;
+use http2::*;
 use kerberos::*;
 use ntlm::*;
 use rounds::*;
@@ -45,6 +48,7 @@ pub const CODES: &[(&str, Severity)] = &[
     ("cbt-missing", Severity::Warning),
     ("cbt-zero", Severity::Warning),
     ("cbt-mismatch", Severity::Error),
+    ("http2-downgrade", Severity::Warning),
     ("tls-alert", Severity::Warning),
     ("tls-undecrypted", Severity::Info),
 ];
@@ -81,6 +85,7 @@ const RULES: &[Rule] = &[
     token_too_large,
     ntlm_relay_suspected,
     channel_bindings,
+    http2_downgrade,
     // Last: it names the root cause the rules above found.
     auth_loop,
 ];

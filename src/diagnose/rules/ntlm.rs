@@ -412,6 +412,31 @@ pub(super) fn ntlm_relay_suspected(hs: &Handshake, _: &DiagnoseConfig, out: &mut
     if !strong {
         return;
     }
+    // A relay to an HTTPS server gets through only when the Type 3 is not bound to the
+    // server's TLS channel (MS-NLMP 3.2.5.1.2): absent or zero bindings add to the case.
+    if let Some((i, l, b)) = hs
+        .legs
+        .iter()
+        .enumerate()
+        .find_map(|(i, l)| match &l.binding {
+            Some(b @ (Binding::NotBound | Binding::Zero)) => Some((i, l, b)),
+            _ => None,
+        })
+    {
+        ev.push(leg_evidence(
+            i,
+            l,
+            format!("Type 3 over TLS, {}", b.label()),
+        ));
+        why.push(format!(
+            "it reached this HTTPS server with {} channel bindings, so nothing tied it to the              TLS connection it came on (a server requiring Extended Protection would have              refused it)",
+            if matches!(b, Binding::Zero) {
+                "all-zero"
+            } else {
+                "no"
+            }
+        ));
+    }
     out.push(finding(
         hs,
         "ntlm-relay-suspected",

@@ -132,7 +132,7 @@ fn request_lines(out: &mut Vec<Line<'static>>, d: &Detail, leg: &LegDetail, t: &
         Some(r) => {
             out.push(Line::from(vec![
                 Span::styled("Request ", t.bold()),
-                Span::raw(format!("{} {}", r.method, r.uri)),
+                Span::raw(format!("{} {}{}", r.method, r.uri, leg.notes)),
                 Span::styled(
                     format!("  {} at {}", d.frame_words(r.frame), clock(Timestamp(r.ts))),
                     t.dim(),
@@ -156,7 +156,7 @@ fn request_lines(out: &mut Vec<Line<'static>>, d: &Detail, leg: &LegDetail, t: &
 fn response_lines(out: &mut Vec<Line<'static>>, d: &Detail, leg: &LegDetail, t: &Theme) {
     match &leg.response {
         Some(r) => {
-            let mut status = format!("{} {}", r.status, r.reason);
+            let mut status = format!("{} {}", r.status, r.reason).trim_end().to_owned();
             if let Some(sub) = &r.iis_substatus {
                 status.push_str(&format!(" (IIS {sub})"));
             }
@@ -179,6 +179,12 @@ fn response_lines(out: &mut Vec<Line<'static>>, d: &Detail, leg: &LegDetail, t: 
                 None => out.push(Line::styled("  no challenge", t.dim())),
             }
         }
-        None => out.push(Line::styled("Response not captured", t.dim())),
+        None => match &leg.cut {
+            Some(cut) => out.push(Line::from(vec![
+                Span::styled("Response ", t.bold()),
+                Span::styled(format!("none: {cut}"), t.error()),
+            ])),
+            None => out.push(Line::styled("Response not captured", t.dim())),
+        },
     }
 }

@@ -32,7 +32,15 @@ fn all_captures() -> Vec<PathBuf> {
 
 /// A state loaded from captures, sized `w` x `h`.
 fn load(paths: &[PathBuf], w: u16, h: u16) -> State {
-    let source = MergedSource::open(paths).unwrap();
+    load_with_keys(paths, &[], w, h)
+}
+
+/// [`load`], with TLS key logs.
+fn load_with_keys(paths: &[PathBuf], keys: &[PathBuf], w: u16, h: u16) -> State {
+    let source = MergedSource::open(paths)
+        .unwrap()
+        .with_key_logs(keys)
+        .unwrap();
     let src = Source {
         names: paths.iter().map(|p| p.display().to_string()).collect(),
         total_bytes: source.total_size(),
@@ -97,6 +105,40 @@ fn kerberos_handshake_and_leg() {
         s.apply(Action::Enter);
         assert_eq!(s.focus, Pane::Detail);
         insta::assert_snapshot!(format!("kerberos_leg_{w}x{h}"), draw(&s, w, h).backend());
+    }
+}
+
+/// HTTP/2 refused by an imitated http.sys: the legs say HTTP/2, the timeline has the
+/// RST_STREAM, and the refused leg says how its stream ended.
+#[test]
+fn http2_timeline_and_leg() {
+    for (w, h) in SIZES {
+        let paths = captures(&["https-h2-ntlm-downgrade.pcap"]);
+        let keys = captures(&["https-h2-ntlm-downgrade.keylog"]);
+        let mut s = load_with_keys(&paths, &keys, w, h);
+        s.apply(Action::Enter);
+        let text = draw(&s, w, h).backend().to_string();
+        assert!(text.contains("GET / HTTP/2"), "{text}");
+        assert!(
+            text.contains("RST_STREAM stream 1 HTTP_1_1_REQUIRED"),
+            "{text}"
+        );
+        insta::assert_snapshot!(format!("http2_timeline_{w}x{h}"), draw(&s, w, h).backend());
+        // The refused leg (after the open, TLS and SETTINGS lines).
+        for _ in 0..3 {
+            s.apply(Action::Down);
+        }
+        s.apply(Action::Enter);
+        assert_eq!(s.focus, Pane::Detail);
+        let text = draw(&s, w, h).backend().to_string();
+        assert!(text.contains("Request GET / HTTP/2"), "{text}");
+        // Below the request's decoded token: on the large screen without scrolling.
+        if h == 48 {
+            assert!(
+                text.contains("none: RST_STREAM HTTP_1_1_REQUIRED from server"),
+                "{text}"
+            );
+        }
     }
 }
 

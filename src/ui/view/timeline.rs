@@ -251,6 +251,15 @@ fn tcp(d: &mut Row, k: &ConnEventKind, lanes: &Lanes, t: &Theme) {
             // close_notify is how TLS ends; a fatal alert is a failure.
             if *level == 2 { t.error() } else { t.dim() },
         ),
+        ConnEventKind::H2 { by, frame } => (
+            format!("h2 {frame} from {}", side_name(*by)),
+            *by,
+            match frame {
+                crate::http::H2Frame::Settings { .. } => t.dim(),
+                crate::http::H2Frame::GoAway { code: 0, .. } => t.dim(),
+                _ => t.error(),
+            },
+        ),
     };
     match side {
         Side::Client => {
