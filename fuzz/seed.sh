@@ -314,6 +314,16 @@ for c in sorted(glob.glob(os.path.join(tls_fixtures, "*.pcap"))):
     put("tls_streams", bytes([0]) + op(0) + op(0x27, keys) + body + op(6), base)
     put("tls_streams", bytes([1]) + op(0) + body + op(7, keys) + op(6), base + "-late")
 
+# --- server logs (fuzz_targets/server_log.rs): the first byte picks W3C (0), event XML (1)
+# or EVTX (2); the lab's IIS logs and events, and the real EVTX files beside the repository.
+for f in sorted(glob.glob(os.path.join(root, "captures", "server-logs", "*", "*"))):
+    data = open(f, "rb").read()
+    put("server_log", bytes([1 if f.endswith(".xml") else 0]) + data, os.path.basename(f))
+for f in sorted(glob.glob(os.path.join(root, "..", "shared", "logs", "evtx", "*.evtx"))):
+    data = open(f, "rb").read()
+    if len(data) <= 1 << 17:
+        put("server_log", bytes([2]) + data, os.path.basename(f))
+
 for t in sorted(written):
     print("%-12s %d seeds" % (t, written[t]))
 PY

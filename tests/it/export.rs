@@ -695,6 +695,7 @@ fn a_start_selects_the_handshake_with_a_leg_in_that_frame() {
             merge: false,
             plan: Default::default(),
             key_logs: Vec::new(),
+            server_logs: Default::default(),
         };
         let s = to_path(std::slice::from_ref(&c), &opts, &out).unwrap();
         assert_eq!(s.selected, 1, "{ext}");

@@ -127,6 +127,9 @@ impl ServerLogs {
                 }
                 Err(e) => f.error = Some(e.to_string()),
             }
+            if f.error.is_none() && stats.records == 0 && stats.malformed == 0 {
+                f.error = Some("no event could be read (no valid chunk)".to_owned());
+            }
             f.records = stats.records;
             f.malformed = stats.malformed;
             self.stats.malformed = self.stats.malformed.saturating_add(stats.malformed);

@@ -43,7 +43,9 @@ pub(super) fn reason_clause(
     note: &ServerNote,
     reason: Reason,
 ) -> (String, &'static str) {
-    let anonymous = matches!(leg.credential, Credential::None);
+    // IIS's own logon of its anonymous account, when it logged a refusal of a request
+    // that carried no credential; an event names its user.
+    let anonymous = matches!(leg.credential, Credential::None) && note.iis().is_some();
     let basic = matches!(hs.scheme, SchemeUsed::Basic);
     let whose = if anonymous {
         "IIS's anonymous account: "
