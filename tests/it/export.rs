@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::util::{bin, captures_in, full, root};
+use super::util::{bin, captures_in, full, root, validator};
 
 fn captures() -> Vec<PathBuf> {
     let v = captures_in(&root().join("captures"));
@@ -51,11 +51,6 @@ fn read(p: &Path) -> String {
 
 fn json_of(p: &Path) -> serde_json::Value {
     serde_json::from_str(&read(p)).unwrap()
-}
-
-fn validator() -> jsonschema::Validator {
-    let schema = json_of(&root().join("schema").join("authscope-1.schema.json"));
-    jsonschema::draft202012::new(&schema).unwrap()
 }
 
 /// The tool a full test needs: present, or the test fails.

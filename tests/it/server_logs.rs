@@ -10,7 +10,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::util::{bin, full, root, stdout_of};
+use super::util::{bin, full, root, stdout_of, validator};
 
 /// (scenario, the finding that carries the server's reason, words of its summary, words of
 /// its next step).
@@ -130,6 +130,11 @@ fn each_failing_scenario_shows_the_servers_reason_and_its_next_step() {
                 assert!(!n["matched_by"].as_array().unwrap().is_empty());
             }
         }
+        let errors: Vec<String> = validator()
+            .iter_errors(&doc)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{scenario}: {errors:#?}");
         // The fixtures are written on the capture's own clock.
         for o in logs["offsets"].as_array().unwrap() {
             let off = o["offset_ns"].as_i64().unwrap();

@@ -168,3 +168,10 @@ pub fn push_tcp(
     tcp_frame(&mut f, src, dst, seq, ack, flags, payload);
     recs.push((1_700_000_000_000_000 + recs.len() as u64 * 1000, f));
 }
+
+/// The JSON schema the documents are checked against (schema/authscope-1.schema.json).
+pub fn validator() -> jsonschema::Validator {
+    let text =
+        std::fs::read_to_string(root().join("schema").join("authscope-1.schema.json")).unwrap();
+    jsonschema::draft202012::new(&serde_json::from_str(&text).unwrap()).unwrap()
+}
