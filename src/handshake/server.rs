@@ -129,7 +129,7 @@ impl Estimate {
         }
         let mut mids: Vec<i64> = self.bounds.iter().map(|(a, b)| a + (b - a) / 2).collect();
         mids.sort_unstable();
-        Some((mids[mids.len() / 2], false))
+        mids.get(mids.len() / 2).map(|m| (*m, false))
     }
 }
 
@@ -222,7 +222,12 @@ impl ServerJoin {
             }
         }
         for v in lines_by_client.values_mut() {
-            by_time(v, |i| logs.lines[i as usize].time);
+            by_time(v, |i| {
+                logs.lines
+                    .get(i as usize)
+                    .map(|l| l.time)
+                    .unwrap_or_default()
+            });
         }
         let mut events_by_ip: HashMap<IpAddr, Vec<u32>> = HashMap::default();
         let mut events_by_user: HashMap<String, Vec<u32>> = HashMap::default();
@@ -237,7 +242,12 @@ impl ServerJoin {
             }
         }
         for v in events_by_ip.values_mut().chain(events_by_user.values_mut()) {
-            by_time(v, |i| logs.events[i as usize].time);
+            by_time(v, |i| {
+                logs.events
+                    .get(i as usize)
+                    .map(|e| e.time)
+                    .unwrap_or_default()
+            });
         }
         ServerJoin {
             cfg,
@@ -297,7 +307,9 @@ impl ServerJoin {
     }
 
     fn join_line(&mut self, hs: &mut Handshake, i: usize) -> bool {
-        let leg = &hs.legs[i];
+        let Some(leg) = hs.legs.get(i) else {
+            return false;
+        };
         let Some(req) = leg.request.as_ref() else {
             return false;
         };
@@ -315,7 +327,7 @@ impl ServerJoin {
             let Some(l) = self.logs.lines.get(li as usize) else {
                 continue;
             };
-            if self.line_taken[li as usize] {
+            if self.line_taken.get(li as usize).copied().unwrap_or(true) {
                 continue;
             }
             let (off, margin) = self.offset(l.file);
@@ -413,9 +425,13 @@ impl ServerJoin {
         let Some((li, keys, ..)) = found.into_iter().min_by_key(|f| (f.2, f.0)) else {
             return false;
         };
-        self.line_taken[li as usize] = true;
+        let Some(l) = self.logs.lines.get(li as usize).cloned() else {
+            return false;
+        };
+        if let Some(t) = self.line_taken.get_mut(li as usize) {
+            *t = true;
+        }
         self.joined_lines = self.joined_lines.saturating_add(1);
-        let l = self.logs.lines[li as usize].clone();
         if unique && l.kind == Some(LogKind::W3c) && leg.response.is_some() {
             // Written at second t = floor(r + offset) for a response at r: the offset is in
             // [t - r, t - r + 1 s).
@@ -435,7 +451,9 @@ impl ServerJoin {
             text: iis_text(&l),
             record: Record::Iis(Box::new(l)),
         };
-        hs.legs[i].server.push(note);
+        if let Some(leg) = hs.legs.get_mut(i) {
+            leg.server.push(note);
+        }
         true
     }
 
@@ -470,7 +488,7 @@ impl ServerJoin {
         }
         let mut any = false;
         for ei in cands {
-            if self.event_taken[ei as usize] {
+            if self.event_taken.get(ei as usize).copied().unwrap_or(true) {
                 continue;
             }
             let Some(e) = self.logs.events.get(ei as usize) else {
@@ -484,10 +502,14 @@ impl ServerJoin {
             let Some((leg, keys, unique)) = event_leg(hs, e, Timestamp(at)) else {
                 continue;
             };
-            self.event_taken[ei as usize] = true;
-            self.joined_events = self.joined_events.saturating_add(1);
+            let Some(l) = hs.legs.get(leg) else {
+                continue;
+            };
             let e = e.clone();
-            let l = &hs.legs[leg];
+            if let Some(t) = self.event_taken.get_mut(ei as usize) {
+                *t = true;
+            }
+            self.joined_events = self.joined_events.saturating_add(1);
             let req_ts = l.request.as_ref().map_or(first, |r| r.ts);
             let resp_ts = l.response.as_ref().map_or(req_ts, |r| r.ts);
             if unique && keys.contains(&"client_port") {
@@ -512,7 +534,9 @@ impl ServerJoin {
                 text: event_text(&e),
                 record: Record::Event(Box::new(e)),
             };
-            hs.legs[leg].server.push(note);
+            if let Some(l) = hs.legs.get_mut(leg) {
+                l.server.push(note);
+            }
             any = true;
         }
         any
@@ -525,7 +549,7 @@ impl ServerJoin {
         let mut unmatched_lines = 0u64;
         let mut unmatched_events = 0u64;
         for (i, l) in self.logs.lines.iter().enumerate() {
-            if self.line_taken[i] || is_challenge_line(l) {
+            if self.line_taken.get(i).copied().unwrap_or(true) || is_challenge_line(l) {
                 continue;
             }
             unmatched_lines += 1;
@@ -541,7 +565,7 @@ impl ServerJoin {
             }
         }
         for (i, e) in self.logs.events.iter().enumerate() {
-            if self.event_taken[i] || !joinable(e) {
+            if self.event_taken.get(i).copied().unwrap_or(true) || !joinable(e) {
                 continue;
             }
             unmatched_events += 1;
@@ -671,8 +695,9 @@ fn event_leg(
     let pick = |filter: &dyn Fn(&Leg) -> bool| {
         legs.iter()
             .copied()
-            .filter(|i| filter(&hs.legs[*i]))
-            .min_by_key(|i| (hs.legs[*i].ts().0.saturating_sub(at.0)).abs())
+            .filter_map(|i| hs.legs.get(i).filter(|l| filter(l)).map(|l| (i, l)))
+            .min_by_key(|(_, l)| (l.ts().0.saturating_sub(at.0)).abs())
+            .map(|(i, _)| i)
     };
     let chosen = pick(&fits)
         .or_else(|| pick(&|l: &Leg| l.credential.is_complete()))
@@ -691,8 +716,8 @@ fn user_key(u: &str) -> String {
 fn uri_path(uri: &str) -> String {
     let rest = match uri.find("://") {
         Some(i) => {
-            let after = &uri[i + 3..];
-            after.find('/').map_or("/", |j| &after[j..])
+            let after = uri.get(i + 3..).unwrap_or_default();
+            after.find('/').and_then(|j| after.get(j..)).unwrap_or("/")
         }
         None => uri,
     };
@@ -706,24 +731,27 @@ fn same_path(logged: &str, requested: &str) -> bool {
     a.eq_ignore_ascii_case(&b)
 }
 
+/// `%XX` decoded (RFC 3986 2.1); a `%` not followed by two hex digits stays.
 fn percent_decoded(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            if let Some(v) = b
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
+    while let Some(&c) = b.get(i) {
+        let hex = (c == b'%')
+            .then(|| b.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(v) => {
                 out.push(v);
                 i += 3;
-                continue;
+            }
+            None => {
+                out.push(c);
+                i += 1;
             }
         }
-        out.push(b[i]);
-        i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
 }

@@ -330,9 +330,12 @@ fn evtx_files() -> Vec<PathBuf> {
         .collect()
 }
 
+/// An event as dumped: record id, SystemTime, EventData by name.
+type Dumped = (u64, String, Vec<(String, String)>);
+
 /// What `evtx_dump -o jsonl` (the evtx crate's own binary) shows of every event `id`:
 /// (record id, SystemTime, EventData as name -> text).
-fn dumped(path: &Path, id: u64) -> Vec<(u64, String, Vec<(String, String)>)> {
+fn dumped(path: &Path, id: u64) -> Vec<Dumped> {
     let out = Command::new("evtx_dump")
         .args(["-t", "1", "-o", "json"])
         .arg(path)

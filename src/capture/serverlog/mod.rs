@@ -240,11 +240,11 @@ fn for_each_line(reader: &mut dyn BufRead, each: &mut dyn FnMut(&[u8])) -> std::
             return Ok(());
         }
         let (part, end) = match memchr::memchr(b'\n', buf) {
-            Some(i) => (&buf[..i], Some(i + 1)),
+            Some(i) => (buf.get(..i).unwrap_or_default(), Some(i + 1)),
             None => (buf, None),
         };
         let room = (w3c::MAX_LINE + 1).saturating_sub(line.len());
-        line.extend_from_slice(&part[..part.len().min(room)]);
+        line.extend_from_slice(part.get(..part.len().min(room)).unwrap_or_default());
         let used = end.unwrap_or(buf.len());
         reader.consume(used);
         if end.is_some() {

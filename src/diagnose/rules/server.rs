@@ -73,7 +73,9 @@ pub(super) fn logon_failed_recorded(hs: &Handshake, out: &mut Vec<Finding>) {
     let Some((i, note, reason)) = first_refusal(hs) else {
         return;
     };
-    let leg = &hs.legs[i];
+    let Some(leg) = hs.legs.get(i) else {
+        return;
+    };
     let (clause, next) = reason_clause(hs, leg, note, reason);
     out.push(finding(
         hs,
