@@ -184,21 +184,31 @@ impl ServerLogs {
     }
 
     fn keep_line(&mut self, l: IisLine) {
-        self.stats.iis_lines = self.stats.iis_lines.saturating_add(1);
-        if self.lines.len() < MAX_RECORDS {
-            self.lines.push(l);
-        } else {
-            self.stats.dropped = self.stats.dropped.saturating_add(1);
-        }
+        keep(
+            &mut self.lines,
+            l,
+            &mut self.stats.iis_lines,
+            &mut self.stats.dropped,
+        );
     }
 
     fn keep_event(&mut self, e: SecurityEvent) {
-        self.stats.events = self.stats.events.saturating_add(1);
-        if self.events.len() < MAX_RECORDS {
-            self.events.push(e);
-        } else {
-            self.stats.dropped = self.stats.dropped.saturating_add(1);
-        }
+        keep(
+            &mut self.events,
+            e,
+            &mut self.stats.events,
+            &mut self.stats.dropped,
+        );
+    }
+}
+
+/// Counts a record, and holds it unless [`MAX_RECORDS`] are held (then counts it dropped).
+fn keep<T>(held: &mut Vec<T>, record: T, counted: &mut u64, dropped: &mut u64) {
+    *counted = counted.saturating_add(1);
+    if held.len() < MAX_RECORDS {
+        held.push(record);
+    } else {
+        *dropped = dropped.saturating_add(1);
     }
 }
 
