@@ -616,15 +616,16 @@ fn is_challenge_line(l: &IisLine) -> bool {
     codes::iis_reason(l.status, l.substatus, l.win32_status) == Some(Reason::Challenge)
 }
 
-/// The events the join looks at (the others are only counted).
+/// The events the join looks at (the others are only counted): those from the network, or
+/// a domain controller's 4776; a local logon (a loopback address without a port) is not.
 fn joinable(e: &SecurityEvent) -> bool {
+    let remote = e.ip.is_some_and(|ip| {
+        !ip.is_unspecified() && !(ip.is_loopback() && e.port.is_none_or(|p| p == 0))
+    });
     matches!(
         e.id,
         4624 | 4625 | 4648 | 4768 | 4769 | 4771 | 4776 | 8001..=8004 | 3 | 4
-    ) && (e
-        .ip
-        .is_some_and(|ip| !ip.is_unspecified() && !ip.is_loopback())
-        || e.id == 4776)
+    ) && (remote || e.id == 4776)
 }
 
 /// The leg an event is about, the keys that matched, and whether it was the only one.

@@ -263,6 +263,7 @@ fn report_alone_lists_the_failed_logons_by_reason_user_and_client() {
         "1x account locked out: 401.1 1909 ERROR_ACCOUNT_LOCKED_OUT user - from 127.0.0.100",
         "next: The account is locked out: unlock it",
         "not matched to any captured exchange (the capture may have missed traffic):",
+        "event 4625 0xc0000234 STATUS_ACCOUNT_LOCKED_OUT (LAB\\alice, workstation WS01, NTLM, logon type 3, from 127.0.0.100:",
     ] {
         assert!(text.contains(want), "{want:?} not in:\n{text}");
     }
