@@ -19,8 +19,12 @@ pub struct Args {
 pub enum Command {
     /// Analyse capture files, or a live capture (`-i`), and print a report.
     Report {
-        /// pcap or pcapng files; each is its own capture unless `--merge`.
-        #[arg(required_unless_present = "interface", conflicts_with = "interface")]
+        /// pcap or pcapng files; each is its own capture unless `--merge`. With none, and
+        /// `--server-log` or `--events`, the report lists what the server's records say alone.
+        #[arg(
+            required_unless_present_any = ["interface", "server_logs", "events"],
+            conflicts_with = "interface"
+        )]
         files: Vec<PathBuf>,
         #[command(flatten)]
         reading: FileArgs,
@@ -152,9 +156,29 @@ pub struct FileArgs {
     /// followed as it grows, and read once it is created if it does not exist yet.
     #[arg(long = "keylog", value_name = "FILE")]
     pub key_logs: Vec<PathBuf>,
+    /// The web server's IIS log (W3C extended, `u_ex*.log`) or http.sys error log
+    /// (`httperr*.log`); repeatable. Each line is joined to the leg it explains (client
+    /// address, port, method, URI, status and time, with the clock offset estimated), and
+    /// its status, substatus and win32 status explain the refusals.
+    #[arg(long = "server-log", value_name = "FILE")]
+    pub server_logs: Vec<PathBuf>,
+    /// Windows events: an EVTX file (the Security log of the web server or of a domain
+    /// controller, a Kerberos or NTLM operational log), or the XML `wevtutil qe /f:xml`
+    /// prints; repeatable. 4624, 4625, 4648, 4776, 4768, 4769 and 4771 are joined to the
+    /// handshakes by address, port, user and time.
+    #[arg(long = "events", value_name = "FILE")]
+    pub events: Vec<PathBuf>,
 }
 
 impl FileArgs {
+    /// `--server-log` and `--events`.
+    pub fn server_logs(&self) -> authscope::capture::serverlog::ServerLogPaths {
+        authscope::capture::serverlog::ServerLogPaths {
+            logs: self.server_logs.clone(),
+            events: self.events.clone(),
+        }
+    }
+
     pub fn plan(&self) -> authscope::pipeline::Plan {
         match self.threads {
             Some(n) => authscope::pipeline::Plan::threads(n),
@@ -198,7 +222,7 @@ pub struct LimitArgs {
     /// Change a resource cap, NAME=N (repeatable): connections, reorder-bytes-per-conn,
     /// reorder-bytes, idle-seconds, closed-seconds, join-seconds, head-bytes,
     /// pending-requests, interim-responses, http-bytes, tls-bytes, handshakes,
-    /// handshakes-per-client, legs, handshake-bytes. docs/hostile-input.md lists the defaults; the report counts every cap that was hit.
+    /// handshakes-per-client, legs, handshake-bytes, clock-window-seconds. docs/hostile-input.md lists the defaults; the report counts every cap that was hit.
     #[arg(long = "limit", value_name = "NAME=N")]
     pub limits: Vec<String>,
 }

@@ -302,6 +302,7 @@ mod tests {
                 earlier_on_connection: 0,
                 shared_challenges: Vec::new(),
                 tcp: vec![],
+                client_ports: vec![],
                 timeline: vec![],
             },
             findings: vec![Finding {

@@ -135,10 +135,14 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 selection: None,
                 plan: reading.plan(),
                 key_logs: reading.key_logs.clone(),
+                server_logs: reading.server_logs(),
                 direct: None,
                 merge: reading.merge,
             };
             let summary = match interface {
+                Some(_) if !opts.server_logs.is_empty() => anyhow::bail!(
+                    "--server-log and --events are read with capture files, not with -i"
+                ),
                 Some(iface) => live::report(&iface, capture, &opts)?,
                 None => {
                     if opts.plan.threads > 2 {
@@ -183,6 +187,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 // A live capture has one reader.
                 plan: authscope::pipeline::Plan::threads(1),
                 key_logs,
+                server_logs: Default::default(),
             };
             let ended = live::ui(&interface, capture, &opts)?;
             Ok(ExitCode::from(ended.status()))
@@ -198,6 +203,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 merge: reading.merge,
                 plan: reading.plan(),
                 key_logs: reading.key_logs.clone(),
+                server_logs: reading.server_logs(),
             };
             if opts.plan.threads > 2 {
                 fewer_huge_pages();
@@ -253,6 +259,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 merge: reading.merge,
                 plan: reading.plan(),
                 key_logs: reading.key_logs.clone(),
+                server_logs: reading.server_logs(),
             };
             if opts.plan.threads > 2 {
                 fewer_huge_pages();

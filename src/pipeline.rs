@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 
 use crate::capture::{Frame, Timestamp};
 use crate::diagnose::{diagnose, DiagnoseConfig, Finding};
+use crate::handshake::server::{JoinConfig, ServerJoin, ServerSummary};
 use crate::handshake::{
     leg_of_shared, ConnEvent, CorrelateConfig, CorrelateStats, Correlator, Handshake, Leg,
     SharedAuth, Side,
@@ -40,6 +41,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub correlate: CorrelateConfig,
     pub diagnose: DiagnoseConfig,
+    /// The join of the server's records (`--server-log`, `--events`).
+    pub server: JoinConfig,
     /// Drop the values of decoded secrets as each leg is made, keeping their lengths: for an
     /// output that will not reveal them (no `--reveal-secrets`), which then shows the same and
     /// holds no credentials for the join window.
@@ -93,6 +96,10 @@ pub const LIMITS: &[(&str, &str)] = &[
     (
         "join-seconds",
         "a handshake waits this long for its client on another connection (10)",
+    ),
+    (
+        "clock-window-seconds",
+        "how far a server log's clock may be from the capture's before an offset is estimated (900)",
     ),
     ("handshakes", "handshakes open at once (10000)"),
     (
@@ -150,6 +157,7 @@ impl Config {
             "idle-seconds" => self.tcp.idle_timeout_ns = nanos(n)?,
             "closed-seconds" => self.tcp.closed_window_ns = nanos(n)?,
             "join-seconds" => self.correlate.join_window_ns = nanos(n)?,
+            "clock-window-seconds" => self.server.window_ns = nanos(n)?,
             "head-bytes" => self.http.max_head_bytes = n,
             "pending-requests" => self.http.max_pending_requests = n,
             "interim-responses" => self.http.max_interim_responses = n,
@@ -227,6 +235,9 @@ pub enum Output {
     /// A finding about connections no handshake holds (what a server's TLS said), decided
     /// once the input ended.
     Finding(Box<Finding>),
+    /// What the server's records (`--server-log`, `--events`) gave, once the input ended:
+    /// the clock offsets, the failed logons they name, the records no handshake took.
+    ServerLogs(Box<ServerSummary>),
     /// Something odd in an HTTP stream.
     HttpAnomaly {
         conn: ConnId,
@@ -367,6 +378,8 @@ impl Analyzer {
                 diagnose: config.diagnose,
                 forget_secrets: config.forget_secrets,
                 input: 0,
+                server: None,
+                server_config: config.server,
             },
         }
     }
@@ -401,6 +414,11 @@ impl Analyzer {
     /// Everything counted so far.
     pub fn stats(&self) -> Stats {
         self.model.stats(self.front.stats())
+    }
+
+    /// The server's records to join to the handshakes ([`Model::set_server_logs`]).
+    pub fn set_server_logs(&mut self, logs: crate::capture::serverlog::ServerLogs) {
+        self.model.set_server_logs(logs);
     }
 
     /// Connections open right now.
@@ -836,11 +854,24 @@ pub struct Model {
     forget_secrets: bool,
     /// The capture the handshakes being made are in.
     input: u32,
+    /// The server's records, when given: each handshake is joined to them before it is
+    /// judged.
+    server: Option<Box<ServerJoin>>,
+    server_config: JoinConfig,
 }
 
 impl Model {
+    /// The server's records to join to the handshakes; what they gave comes as
+    /// [`Output::ServerLogs`] when the input ends.
+    pub fn set_server_logs(&mut self, logs: crate::capture::serverlog::ServerLogs) {
+        if !logs.is_empty() {
+            self.server = Some(Box::new(ServerJoin::new(logs, self.server_config)));
+        }
+    }
+
     pub fn apply(&mut self, e: ModelEvent, sink: &mut dyn FnMut(Output)) {
-        let diag = (self.diagnose, self.input);
+        let mut diag = (self.diagnose, self.input, self.server.as_deref_mut());
+        let diag = &mut diag;
         let corr = &mut self.correlator;
         match e {
             ModelEvent::ConnOpen {
@@ -855,22 +886,27 @@ impl Model {
                     LegPrep::Made(leg) => leg.map(|l| *l),
                 };
                 let auth = leg
-                    .map(|l| corr.leg(l, &mut |h| emit_handshake(h, &diag, sink)))
+                    .map(|l| corr.leg(l, &mut |h| emit_handshake(h, diag, sink)))
                     .unwrap_or_default();
                 sink(Output::Exchange(x, auth));
             }
             ModelEvent::ConnClosed { conn, ts } => {
-                corr.conn_closed(conn, ts, &mut |h| emit_handshake(h, &diag, sink))
+                corr.conn_closed(conn, ts, &mut |h| emit_handshake(h, diag, sink))
             }
             ModelEvent::Output(o) => sink(o),
             ModelEvent::Sweep(now) => {
-                corr.sweep(now, false, &mut |h| emit_handshake(h, &diag, sink))
+                corr.sweep(now, false, &mut |h| emit_handshake(h, diag, sink))
             }
             ModelEvent::EndInput { now, next } => {
-                corr.end_input(now, &mut |h| emit_handshake(h, &diag, sink));
+                corr.end_input(now, &mut |h| emit_handshake(h, diag, sink));
                 self.input = next;
             }
-            ModelEvent::Finish(now) => corr.finish(now, &mut |h| emit_handshake(h, &diag, sink)),
+            ModelEvent::Finish(now) => {
+                corr.finish(now, &mut |h| emit_handshake(h, diag, sink));
+                if let Some(join) = self.server.take() {
+                    sink(Output::ServerLogs(Box::new(join.finish())));
+                }
+            }
         }
     }
 
@@ -886,10 +922,13 @@ impl Model {
 
 fn emit_handshake(
     mut h: Handshake,
-    (cfg, input): &(DiagnoseConfig, u32),
+    (cfg, input, server): &mut (DiagnoseConfig, u32, Option<&mut ServerJoin>),
     sink: &mut dyn FnMut(Output),
 ) {
     h.input = *input;
+    if let Some(join) = server {
+        join.join(&mut h);
+    }
     let findings = diagnose(&h, cfg);
     sink(Output::Handshake(Box::new(Analysed {
         handshake: h,
@@ -941,6 +980,7 @@ mod tests {
                 "idle-seconds" => (c.tcp.idle_timeout_ns / 1_000_000_000) as u64,
                 "closed-seconds" => (c.tcp.closed_window_ns / 1_000_000_000) as u64,
                 "join-seconds" => (c.correlate.join_window_ns / 1_000_000_000) as u64,
+                "clock-window-seconds" => (c.server.window_ns / 1_000_000_000) as u64,
                 "head-bytes" => c.http.max_head_bytes as u64,
                 "pending-requests" => c.http.max_pending_requests as u64,
                 "interim-responses" => c.http.max_interim_responses as u64,

@@ -61,6 +61,8 @@ pub struct Options {
     pub merge: bool,
     /// TLS key logs read beside the files (`--keylog`).
     pub key_logs: Vec<PathBuf>,
+    /// The server's records joined to the handshakes (`--server-log`, `--events`).
+    pub server_logs: crate::capture::serverlog::ServerLogPaths,
 }
 
 /// The columns the text report wraps at: the terminal's, within reason.
@@ -425,7 +427,8 @@ impl<'k> Report<'k> {
 pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Summary, ReportError> {
     let source = MergedSource::open(paths)?
         .merged(opts.merge)
-        .with_key_logs(&opts.key_logs)?;
+        .with_key_logs(&opts.key_logs)?
+        .with_server_logs(&opts.server_logs)?;
     let report = Report::start(opts, out)?;
     report.read(Source::Files(source), opts.plan, out)
 }

@@ -122,6 +122,15 @@ HEAD
         done <"$LAB_DIR/scenarios.tsv"
         cat <<'TAIL'
 
+
+The server's side: `server-logs/<scenario>/` holds, for each failing capture an IIS server
+could have answered, what an IIS 10 server on Windows would have written for it (the site's
+W3C log `u_exYYMMDD.log`, `httperr1.log` when http.sys refused or dropped a request, the
+Security events in `security.xml` as `wevtutil qe /f:xml` prints them). They are made for the
+join (`authscope report X.pcap --server-log ... --events ...`) by `scripts/server_logs.py` from
+the capture itself (addresses, ports, methods, URIs, statuses, times, users, with tshark);
+the server's reason in them is the scenario's, as docs/server-logs.md lists.
+
 ## Known limits
 
 - `curl --ntlm` (7.88) cannot authenticate against gss-ntlmssp 1.2 (its Type 1 has no version

@@ -666,6 +666,9 @@ pub struct MergedSource {
     current: usize,
     /// Key logs read beside the files (`--keylog`).
     key_logs: KeyLogFiles,
+    /// The server's records read beside the files (`--server-log`, `--events`), until the
+    /// driver takes them.
+    server_logs: Option<Box<super::serverlog::ServerLogs>>,
 }
 
 impl MergedSource {
@@ -702,7 +705,28 @@ impl MergedSource {
             merge: false,
             current: 0,
             key_logs: KeyLogFiles::default(),
+            server_logs: None,
         }
+    }
+
+    /// Reads the server's records beside the files: IIS W3C and HTTPERR logs, and Windows
+    /// events (EVTX, or wevtutil's XML), for the join to the handshakes.
+    pub fn with_server_logs(
+        mut self,
+        paths: &super::serverlog::ServerLogPaths,
+    ) -> Result<MergedSource, CaptureError> {
+        if !paths.is_empty() {
+            self.server_logs = Some(Box::new(super::serverlog::ServerLogs::read(
+                &paths.logs,
+                &paths.events,
+            )?));
+        }
+        Ok(self)
+    }
+
+    /// The server's records, once.
+    pub fn take_server_logs(&mut self) -> Option<super::serverlog::ServerLogs> {
+        self.server_logs.take().map(|b| *b)
     }
 
     /// Reads these key logs beside the files, for the TLS stage ([`MergedSource::take_key_log`]).

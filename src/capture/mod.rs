@@ -3,6 +3,7 @@
 pub mod file;
 pub mod keylog;
 pub mod pcapng_out;
+pub mod serverlog;
 #[cfg(feature = "live")]
 pub mod live;
 

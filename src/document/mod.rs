@@ -184,6 +184,10 @@ pub struct Summary {
     /// its address): authentication inside them cannot be seen.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub tls_undecrypted: BTreeMap<String, Undecrypted>,
+    /// What the server's records gave (`--server-log`, `--events`): their files, the clock
+    /// offsets, the failed logons they name, the records no handshake took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_logs: Option<Box<crate::handshake::server::ServerSummary>>,
 }
 
 /// TLS connections to one server that were not decrypted.
@@ -259,6 +263,7 @@ impl Summary {
                 }
             }
             Output::Finding(f) => self.finding(f),
+            Output::ServerLogs(s) => self.server_logs = Some(s.clone()),
         }
     }
 
@@ -503,7 +508,7 @@ impl Writer for JsonDocument<'_> {
                 }
                 Ok(())
             }
-            Output::Limit { .. } => Ok(()),
+            Output::Limit { .. } | Output::ServerLogs(_) => Ok(()),
             Output::Finding(f) if self.connection_findings => self.findings.push(&*f),
             Output::Finding(_) => Ok(()),
             Output::Handshake(mut a) => {

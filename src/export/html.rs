@@ -260,6 +260,9 @@ pub fn timeline_svg(a: &Analysed) -> String {
                 };
                 (tcp_label(k), c, 2)
             }
+            TimelineWhat::IisStatus { text, .. } | TimelineWhat::SecurityEvent { text, .. } => {
+                (text.clone(), "#6a3d9a", 2)
+            }
         };
         let full = format!("c{} {when} {text}", e.conn);
         let shown = esc(&clip(&full, 56));

@@ -126,6 +126,12 @@ pub fn diagram(a: &Analysed) -> String {
                     escape(&format!("c{} {when} {}", e.conn, tcp_label(k)))
                 ));
             }
+            TimelineWhat::IisStatus { text, .. } | TimelineWhat::SecurityEvent { text, .. } => {
+                s.push_str(&format!(
+                    "    Note over {to}: {}\n",
+                    escape(&format!("c{} {text}", e.conn))
+                ));
+            }
         }
     }
     s

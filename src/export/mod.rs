@@ -112,6 +112,8 @@ pub struct Options {
     pub plan: Plan,
     /// TLS key logs read beside the files (`--keylog`).
     pub key_logs: Vec<PathBuf>,
+    /// The server's records joined to the handshakes (`--server-log`, `--events`).
+    pub server_logs: crate::capture::serverlog::ServerLogPaths,
 }
 
 impl Options {
@@ -119,7 +121,8 @@ impl Options {
     pub(crate) fn open(&self, paths: &[PathBuf]) -> Result<MergedSource, CaptureError> {
         MergedSource::open(paths)?
             .merged(self.merge)
-            .with_key_logs(&self.key_logs)
+            .with_key_logs(&self.key_logs)?
+            .with_server_logs(&self.server_logs)
     }
 }
 

@@ -341,6 +341,9 @@ impl Correlator {
         }
         let dropped = o.hs.dropped_legs;
         let bytes = leg.approx_bytes();
+        if !o.hs.client_ports.iter().any(|(c, _)| *c == leg.conn) {
+            push_one(&mut o.hs.client_ports, (leg.conn, client.port()));
+        }
         o.add(leg, self.cfg.max_legs);
         if o.hs.dropped_legs > dropped {
             self.stats.legs_dropped = self.stats.legs_dropped.saturating_add(1);
@@ -666,6 +669,7 @@ impl Open {
                 earlier_on_connection: earlier,
                 shared_challenges: Vec::new(),
                 tcp: Vec::new(),
+                client_ports: Vec::new(),
                 timeline: Vec::new(),
             },
             keys: Vec::new(),

@@ -272,6 +272,10 @@ pub struct Leg {
     pub round: u32,
     /// One line for timelines: `GET /app NTLM Type 1 -> 401 NTLM Type 2 challenge ...`.
     pub summary: String,
+    /// What the server's records say of this leg (`--server-log`, `--events`); a record is
+    /// joined to one leg at most.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub server: Vec<super::server::ServerNote>,
     /// Where in `summary` the credential's and the challenges' own summaries are, for the
     /// timeline, which shows them again (they cost more to make than to keep).
     #[serde(skip)]
@@ -366,9 +370,21 @@ impl Leg {
         };
         match r.status {
             431 => true,
-            400 | 413 => r.header_too_long || credential_len(cred) >= LARGE,
+            400 | 413 => {
+                r.header_too_long || credential_len(cred) >= LARGE || self.httperr_too_long()
+            }
             _ => false,
         }
+    }
+
+    /// http.sys wrote down that it refused this request for a header or request too long
+    /// (HTTPERR `FieldLength`, `RequestLength`).
+    pub fn httperr_too_long(&self) -> bool {
+        self.server.iter().any(|n| {
+            n.iis()
+                .and_then(|l| l.reason.as_deref())
+                .is_some_and(|r| r == "FieldLength" || r == "RequestLength")
+        })
     }
 
     /// The response asked to close the connection.
@@ -488,6 +504,7 @@ fn leg_with(x: &Exchange, decode: &mut Decode<'_>) -> Option<Leg> {
         answer,
         round: 0,
         summary,
+        server: Vec::new(),
         parts,
     })
 }

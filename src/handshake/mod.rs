@@ -13,6 +13,7 @@
 mod correlate;
 mod leg;
 pub mod serial;
+pub mod server;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -334,6 +335,7 @@ impl serde::Serialize for TimelineEntry {
             TimelineWhat::Request { .. } => 3,
             TimelineWhat::Response { .. } => 4,
             TimelineWhat::Tcp(kind) => 1 + kind.members(),
+            TimelineWhat::IisStatus { .. } | TimelineWhat::SecurityEvent { .. } => 3,
         };
         let mut st = s.serialize_struct("TimelineEntry", 4 + members)?;
         st.serialize_field("ts", &self.ts)?;
@@ -356,6 +358,16 @@ impl serde::Serialize for TimelineEntry {
                 st.serialize_field("event", "tcp")?;
                 kind.serialize_members(&mut st)?;
             }
+            TimelineWhat::IisStatus { leg, text } => {
+                st.serialize_field("event", "iis_status")?;
+                st.serialize_field("leg", leg)?;
+                st.serialize_field("text", text)?;
+            }
+            TimelineWhat::SecurityEvent { leg, text } => {
+                st.serialize_field("event", "security_event")?;
+                st.serialize_field("leg", leg)?;
+                st.serialize_field("text", text)?;
+            }
         }
         st.end()
     }
@@ -374,6 +386,16 @@ pub enum TimelineWhat {
         text: String,
     },
     Tcp(ConnEventKind),
+    /// What the server's IIS or HTTPERR log wrote of a leg (`--server-log`).
+    IisStatus {
+        leg: usize,
+        text: String,
+    },
+    /// A Windows event joined to a leg (`--events`).
+    SecurityEvent {
+        leg: usize,
+        text: String,
+    },
 }
 
 /// An NTLM server challenge that two handshakes between different ends were both given:
@@ -456,6 +478,9 @@ pub struct Handshake {
     pub shared_challenges: Vec<SharedChallenge>,
     /// TCP events of the connections, for the timeline and the rules.
     pub tcp: Vec<ConnEvent>,
+    /// The client's port on each connection (the server's records name it).
+    #[serde(skip)]
+    pub client_ports: Vec<(ConnId, u16)>,
     pub timeline: Vec<TimelineEntry>,
 }
 
@@ -524,6 +549,27 @@ impl Handshake {
                 });
             }
         }
+        for (i, leg) in self.legs.iter().enumerate() {
+            // Right after the line it explains: the record's own time is the server's clock.
+            let (ts, frame) = match (&leg.response, &leg.request) {
+                (Some(r), _) => (r.ts, r.frame),
+                (None, Some(r)) => (r.ts, r.frame),
+                (None, None) => continue,
+            };
+            for n in &leg.server {
+                let text = n.text.clone();
+                entries.push(TimelineEntry {
+                    ts,
+                    delta_ns: 0,
+                    conn: leg.conn,
+                    frame,
+                    what: match n.record {
+                        server::Record::Iis(_) => TimelineWhat::IisStatus { leg: i, text },
+                        server::Record::Event(_) => TimelineWhat::SecurityEvent { leg: i, text },
+                    },
+                });
+            }
+        }
         for e in &self.tcp {
             entries.push(TimelineEntry {
                 ts: e.ts,
@@ -533,8 +579,15 @@ impl Handshake {
                 what: TimelineWhat::Tcp(e.kind),
             });
         }
-        // Frame order is capture order; timestamps can go backwards in a capture.
-        entries.sort_by_key(|e| (e.frame, e.ts));
+        // Frame order is capture order; timestamps can go backwards in a capture. A server's
+        // record comes after the line of its frame.
+        entries.sort_by_key(|e| {
+            let server = matches!(
+                e.what,
+                TimelineWhat::IisStatus { .. } | TimelineWhat::SecurityEvent { .. }
+            );
+            (e.frame, e.ts, server)
+        });
         let mut prev: Option<Timestamp> = None;
         for e in &mut entries {
             e.delta_ns = prev.map_or(0, |p| e.ts.since(p));

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::shard::{Batch, Key, Merger, Next};
 use super::{Analyzer, Config, Front, Output, Stats};
+use crate::capture::serverlog::ServerLogs;
 use crate::capture::{CaptureError, Frame, MergedSource};
 use crate::diagnose::Connections;
 use crate::tcp::ConnId;
@@ -32,6 +33,15 @@ impl Source {
     pub fn files(&self) -> Option<&MergedSource> {
         match self {
             Source::Files(f) => Some(f),
+            #[cfg(feature = "live")]
+            Source::Live(_) => None,
+        }
+    }
+
+    /// The server's records read beside the files, once.
+    fn take_server_logs(&mut self) -> Option<ServerLogs> {
+        match self {
+            Source::Files(f) => f.take_server_logs(),
             #[cfg(feature = "live")]
             Source::Live(_) => None,
         }
@@ -154,7 +164,7 @@ pub struct Ran {
 /// Reads `source` to its end and hands `sink` everything the analysis decides; then, unless
 /// the sink stopped, the findings about connections no handshake holds.
 pub fn run(
-    source: Source,
+    mut source: Source,
     config: Config,
     plan: Plan,
     sink: &mut dyn Sink,
@@ -163,7 +173,8 @@ pub fn run(
         sink,
         connections: Connections::default(),
     };
-    let ran = read(source, config, plan, &mut judged)?;
+    let logs = source.take_server_logs();
+    let ran = read(source, config, plan, logs, &mut judged)?;
     if !ran.stopped {
         for f in judged.connections.finish() {
             judged.sink.output(Output::Finding(Box::new(f)));
@@ -211,7 +222,13 @@ impl Sink for Judged<'_> {
     }
 }
 
-fn read(source: Source, config: Config, plan: Plan, sink: &mut dyn Sink) -> Result<Ran, RunError> {
+fn read(
+    source: Source,
+    config: Config,
+    plan: Plan,
+    logs: Option<ServerLogs>,
+    sink: &mut dyn Sink,
+) -> Result<Ran, RunError> {
     match source {
         Source::Files(files) => {
             let shards = if sink.wants_frames() {
@@ -220,9 +237,9 @@ fn read(source: Source, config: Config, plan: Plan, sink: &mut dyn Sink) -> Resu
                 plan.shards(&files)
             };
             if shards == 0 {
-                Ok(one_thread(files, config, sink))
+                Ok(one_thread(files, config, logs, sink))
             } else {
-                sharded(files, config, shards, sink)
+                sharded(files, config, shards, logs, sink)
             }
         }
         #[cfg(feature = "live")]
@@ -233,8 +250,16 @@ fn read(source: Source, config: Config, plan: Plan, sink: &mut dyn Sink) -> Resu
 /// The sink is asked whether it stopped, and shown progress, every this many frames.
 const CHECK_EVERY: u32 = 256;
 
-fn one_thread(mut source: MergedSource, config: Config, sink: &mut dyn Sink) -> Ran {
+fn one_thread(
+    mut source: MergedSource,
+    config: Config,
+    logs: Option<ServerLogs>,
+    sink: &mut dyn Sink,
+) -> Ran {
     let mut analyzer = Analyzer::new(config);
+    if let Some(logs) = logs {
+        analyzer.set_server_logs(logs);
+    }
     let frames = sink.wants_frames();
     if frames {
         analyzer.track_offsets();
@@ -307,9 +332,13 @@ fn sharded(
     mut first: MergedSource,
     config: Config,
     shards: usize,
+    logs: Option<ServerLogs>,
     sink: &mut dyn Sink,
 ) -> Result<Ran, RunError> {
     let (fronts, mut model, caps) = Analyzer::new(config).into_shards(shards);
+    if let Some(logs) = logs {
+        model.set_server_logs(logs);
+    }
     let mut merger = Merger::new(fronts.len(), caps);
     // Batches sent and not yet taken, over all shards: while the merge is behind, the
     // shards decode the legs' tokens too.

@@ -409,7 +409,10 @@ impl Merger {
                         map(c)
                     }
                 }
-                Output::Exchange(..) | Output::Handshake(..) | Output::Finding(..) => {}
+                Output::Exchange(..)
+                | Output::Handshake(..)
+                | Output::Finding(..)
+                | Output::ServerLogs(..) => {}
             },
             ModelEvent::Sweep(_) | ModelEvent::Finish(_) | ModelEvent::EndInput { .. } => {}
         }

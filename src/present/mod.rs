@@ -77,6 +77,100 @@ pub fn clip(text: &str, max: usize) -> String {
     clip_with(text, max, "…")
 }
 
+/// What the server's records gave, as lines of text (the text report's summary, the UI's
+/// notes): the files, what was joined, the clock offsets, the failed logons grouped by
+/// reason, user and client, and the records no captured exchange matched.
+pub fn server_log_lines(s: &crate::handshake::server::ServerSummary) -> Vec<String> {
+    use crate::capture::serverlog::FileKind;
+    let mut out = Vec::new();
+    for f in &s.files {
+        let kind = match f.kind {
+            FileKind::W3c => "IIS W3C log",
+            FileKind::Httperr => "HTTPERR log",
+            FileKind::Evtx => "EVTX",
+            FileKind::EventXml => "event XML",
+        };
+        let software = f
+            .software
+            .as_deref()
+            .map(|s| format!(", {s}"))
+            .unwrap_or_default();
+        let what = match f.kind {
+            FileKind::W3c | FileKind::Httperr => "lines",
+            FileKind::Evtx | FileKind::EventXml => "events",
+        };
+        let mut line = format!("{} ({kind}{software}): {} {what}", f.path, f.records);
+        if f.malformed > 0 {
+            line.push_str(&format!(", {} malformed", f.malformed));
+        }
+        if let Some(e) = &f.error {
+            line.push_str(&format!(" (stopped: {e})"));
+        }
+        out.push(line);
+    }
+    if s.stats.dropped > 0 {
+        out.push(format!(
+            "{} lines and events past the cap of {} were counted, not joined",
+            s.stats.dropped,
+            crate::capture::serverlog::MAX_RECORDS
+        ));
+    }
+    out.push(format!(
+        "joined to legs: {} log lines, {} events; not matched to any captured exchange: {} lines, {} events",
+        s.joined_lines, s.joined_events, s.unmatched_lines, s.unmatched_events
+    ));
+    for o in &s.offsets {
+        let sign = if o.offset_ns < 0 { "-" } else { "+" };
+        out.push(format!(
+            "clock offset of {} (server less capture): {sign}{:.3}s from {} unambiguous matches{}",
+            o.file,
+            o.offset_ns.unsigned_abs() as f64 / 1e9,
+            o.samples,
+            if o.consistent {
+                ""
+            } else {
+                " (they disagree: the median)"
+            }
+        ));
+    }
+    if !s.failed_logons.is_empty() {
+        out.push("failed logons the server recorded (by reason, user and client):".to_owned());
+        for g in &s.failed_logons {
+            let user = g.user.as_deref().unwrap_or("-");
+            let client = g.client.as_deref().unwrap_or("?");
+            out.push(format!(
+                "  {}x {}: {} user {user} from {client}, {} to {}",
+                g.count,
+                g.reason.words(),
+                g.code,
+                rfc3339(g.first),
+                rfc3339(g.last)
+            ));
+            out.push(format!("     next: {}", g.next_step));
+        }
+    }
+    if !s.unmatched.is_empty() {
+        out.push(format!(
+            "not matched to any captured exchange (the capture may have missed traffic){}:",
+            if (s.unmatched.len() as u64) < s.unmatched_lines + s.unmatched_events {
+                ", the first"
+            } else {
+                ""
+            }
+        ));
+        for u in &s.unmatched {
+            let (at, t) = match &u.record {
+                crate::handshake::server::Record::Iis(l) => (format!("line {}", l.line), l.time),
+                crate::handshake::server::Record::Event(e) => {
+                    (format!("record {}", e.record), e.time)
+                }
+            };
+            out.push(format!("  {} {at}: {} {}", u.file, rfc3339(t), u.text));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -117,6 +117,13 @@ impl TextReport<'_> {
             )?;
         }
         writeln!(out)?;
+        if let Some(logs) = &s.server_logs {
+            writeln!(out, "{}", self.paint("1", "SERVER LOGS"))?;
+            for line in crate::present::server_log_lines(logs) {
+                writeln!(out, "  {}", shown(&line))?;
+            }
+            writeln!(out)?;
+        }
         self.counters(out)
     }
 }
@@ -266,6 +273,9 @@ impl Style {
                 TimelineWhat::Request { text, .. } => format!("-> {text}"),
                 TimelineWhat::Response { text, .. } => format!("<- {text}"),
                 TimelineWhat::Tcp(k) => tcp_text(k),
+                TimelineWhat::IisStatus { text, .. } | TimelineWhat::SecurityEvent { text, .. } => {
+                    format!("   server log: {text}")
+                }
             };
             // `f12`: the frame Wireshark shows this on, to type into its Go to Packet; `2:f12`
             // in the second of several files.

@@ -456,7 +456,10 @@ impl State {
             .rev()
             .chain(tl.iter().skip(upto.saturating_add(1)))
             .find_map(|e| match e.what {
-                TimelineWhat::Request { leg, .. } | TimelineWhat::Response { leg, .. } => Some(leg),
+                TimelineWhat::Request { leg, .. }
+                | TimelineWhat::Response { leg, .. }
+                | TimelineWhat::IisStatus { leg, .. }
+                | TimelineWhat::SecurityEvent { leg, .. } => Some(leg),
                 TimelineWhat::Tcp(_) => None,
             })
     }

@@ -61,6 +61,8 @@ pub struct Options {
     pub plan: crate::pipeline::Plan,
     /// TLS key logs read beside the files (`--keylog`).
     pub key_logs: Vec<std::path::PathBuf>,
+    /// The server's records joined to the handshakes (`--server-log`, `--events`).
+    pub server_logs: crate::capture::serverlog::ServerLogPaths,
 }
 
 /// Why the UI could not run.
@@ -140,7 +142,8 @@ pub fn run(paths: &[PathBuf], opts: &Options) -> Result<Ended, UiError> {
     // changes.
     let source = MergedSource::open(paths)?
         .merged(opts.merge)
-        .with_key_logs(&opts.key_logs)?;
+        .with_key_logs(&opts.key_logs)?
+        .with_server_logs(&opts.server_logs)?;
     let src = Source {
         names: paths.iter().map(|p| p.display().to_string()).collect(),
         total_bytes: source.total_size(),
@@ -333,6 +336,7 @@ impl Exporter {
             merge: self.opts.merge,
             plan: self.opts.plan,
             key_logs: self.opts.key_logs.clone(),
+            server_logs: self.opts.server_logs.clone(),
         };
         let tx = self.tx.clone();
         let spawned = std::thread::Builder::new()

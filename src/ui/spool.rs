@@ -82,6 +82,14 @@ fn harmless(w: &TimelineWhat) -> TimelineWhat {
             text: text(t),
         },
         TimelineWhat::Tcp(k) => TimelineWhat::Tcp(*k),
+        TimelineWhat::IisStatus { leg, text: t } => TimelineWhat::IisStatus {
+            leg: *leg,
+            text: text(t),
+        },
+        TimelineWhat::SecurityEvent { leg, text: t } => TimelineWhat::SecurityEvent {
+            leg: *leg,
+            text: text(t),
+        },
     }
 }
 

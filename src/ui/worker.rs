@@ -170,6 +170,8 @@ struct Collect {
     spool_error: Option<String>,
     /// The files' names when each is its own capture (empty for one capture).
     files: Vec<String>,
+    /// What the server's records gave, in words, for the warnings line.
+    server_notes: Vec<String>,
 }
 
 impl Collect {
@@ -185,6 +187,7 @@ impl Collect {
             listed: 0,
             spool_error: None,
             files: Vec::new(),
+            server_notes: Vec::new(),
         }
     }
 
@@ -237,6 +240,9 @@ impl Collect {
                 self.pending.push(Record::of(&a, slot, &mut self.strings));
             }
             Output::Finding(f) => self.connection_findings.push(FindingDetail::of(&f)),
+            Output::ServerLogs(s) => self
+                .server_notes
+                .extend(crate::present::server_log_lines(&s)),
             Output::HttpAnomaly { .. } | Output::Limit { .. } => {}
         }
     }
@@ -257,7 +263,7 @@ impl Collect {
             stats,
             connections: self.connections,
             done,
-            warnings: Vec::new(),
+            warnings: std::mem::take(&mut self.server_notes),
             spool_error: self.spool_error.take(),
             live: None,
         }
@@ -388,12 +394,13 @@ fn run(job: Job) {
     let mut batch = feed.c.batch(ran.stats, true);
     match &ran.source {
         Source::Files(source) => {
-            batch.warnings = source
-                .files()
-                .iter()
-                .flat_map(|f| f.warnings())
-                .map(|w| format!("{}: packet {}: {}", w.file, w.packet, w.message))
-                .collect();
+            batch.warnings.extend(
+                source
+                    .files()
+                    .iter()
+                    .flat_map(|f| f.warnings())
+                    .map(|w| format!("{}: packet {}: {}", w.file, w.packet, w.message)),
+            );
         }
         #[cfg(feature = "live")]
         Source::Live(source) => {

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::util::{bin, captures_in, full, root};
+use super::util::{bin, captures_in, full, root, validator};
 
 fn captures() -> Vec<PathBuf> {
     let v = captures_in(&root().join("captures"));
@@ -51,11 +51,6 @@ fn read(p: &Path) -> String {
 
 fn json_of(p: &Path) -> serde_json::Value {
     serde_json::from_str(&read(p)).unwrap()
-}
-
-fn validator() -> jsonschema::Validator {
-    let schema = json_of(&root().join("schema").join("authscope-1.schema.json"));
-    jsonschema::draft202012::new(&schema).unwrap()
 }
 
 /// The tool a full test needs: present, or the test fails.
@@ -718,6 +713,7 @@ fn a_start_selects_the_handshake_with_a_leg_in_that_frame() {
             merge: false,
             plan: Default::default(),
             key_logs: Vec::new(),
+            server_logs: Default::default(),
         };
         let s = to_path(std::slice::from_ref(&c), &opts, &out).unwrap();
         assert_eq!(s.selected, 1, "{ext}");

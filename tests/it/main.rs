@@ -25,6 +25,7 @@ mod hardening;
 mod hostile_text;
 mod inputs;
 mod outputs;
+mod server_logs;
 mod shards;
 mod slice_dissects;
 mod slice_keys;

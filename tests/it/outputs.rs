@@ -210,6 +210,7 @@ fn export(path: &Path, format: export::Format, reveal_secrets: bool, threads: us
         merge: false,
         plan: Plan::threads(threads),
         key_logs: Vec::new(),
+        server_logs: Default::default(),
     };
     let mut out = Vec::new();
     export::run(&[path.to_owned()], &opts, &mut out)

@@ -146,6 +146,7 @@ fn slice(bytes: &[u8]) -> Vec<u8> {
         merge: false,
         plan: Default::default(),
         key_logs: Vec::new(),
+        server_logs: Default::default(),
     };
     let mut out = Vec::new();
     authscope::export::run(&[path], &opts, &mut out).unwrap();

@@ -186,4 +186,9 @@ pub fn outputs_with_keylog(pcap: &Path, take: &mut dyn FnMut(authscope::pipeline
         &mut |o| take(o),
     )
     .unwrap();
+/// The JSON schema the documents are checked against (schema/authscope-1.schema.json).
+pub fn validator() -> jsonschema::Validator {
+    let text =
+        std::fs::read_to_string(root().join("schema").join("authscope-1.schema.json")).unwrap();
+    jsonschema::draft202012::new(&serde_json::from_str(&text).unwrap()).unwrap()
 }

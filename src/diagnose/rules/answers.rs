@@ -46,7 +46,9 @@ pub(super) fn logon_failed(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Fin
     let refused: Vec<Evidence> = hs
         .credential_legs()
         .filter(|(i, l)| {
-            !matches!(l.credential, Credential::KerberosApReq { .. })
+            // A refused AP-REQ is `kerberos-error`'s, unless the server wrote down why.
+            (!matches!(l.credential, Credential::KerberosApReq { .. })
+                || recorded_refusal(l).is_some())
                 && !split_type3(hs, *i)
                 && !l.answer.accepts()
                 && matches!(l.status(), Some(401 | 407))
@@ -54,6 +56,7 @@ pub(super) fn logon_failed(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Fin
                 && l.response
                     .as_ref()
                     .is_none_or(|r| r.iis_substatus.as_deref() != Some("401.3"))
+                && logged_acl_denial(l).is_none()
         })
         .map(|(i, l)| {
             leg_evidence(
@@ -64,8 +67,14 @@ pub(super) fn logon_failed(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Fin
         })
         .collect();
     if refused.is_empty() {
+        logon_failed_recorded(hs, out);
         return;
     }
+    // What the server wrote down about the refused legs, when it was given.
+    let recorded = refused.iter().find_map(|e| {
+        let leg = hs.legs.get(e.leg?)?;
+        recorded_refusal(leg).map(|(n, r)| reason_clause(hs, leg, n, r))
+    });
     let n = refused.len();
     let times = if n > 1 {
         format!(" {n} times")
@@ -81,11 +90,12 @@ pub(super) fn logon_failed(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Fin
              account (a stale saved credential is typical); clear saved credentials if it \
              repeats, as each refusal counts toward the lockout threshold."
         };
+        let said = recorded.as_ref().map_or("", |(c, _)| c.as_str());
         let mut f = finding(
             hs,
             "logon-failed",
             format!(
-                "{} was refused{times} before a later {} credential was accepted.",
+                "{} was refused{times} before a later {} credential was accepted.{said}",
                 capitalised(&who(hs)),
                 hs.scheme
             ),
@@ -121,11 +131,14 @@ pub(super) fn logon_failed(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Fin
              (IIS 401.1).",
         )
     };
+    let said = recorded.as_ref().map_or("", |(c, _)| c.as_str());
+    // The server's own reason says what to do better than the wire can.
+    let next = recorded.as_ref().map_or(next, |(_, n)| *n);
     out.push(finding(
         hs,
         "logon-failed",
         format!(
-            "{} was refused{times}: the {} credentials were not accepted{bindings}.",
+            "{} was refused{times}: the {} credentials were not accepted{bindings}.{said}",
             capitalised(&who(hs)),
             hs.scheme
         ),
@@ -134,25 +147,35 @@ pub(super) fn logon_failed(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Fin
     ));
 }
 
-/// IIS 401.3, only when the error page names it.
+/// IIS 401.3, only when the error page names it or the IIS log says `401 3` (`401 3 5`:
+/// ERROR_ACCESS_DENIED).
 pub(super) fn access_denied_acl(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) {
+    let mut logged = None;
     let ev: Vec<Evidence> = hs
         .legs
         .iter()
         .enumerate()
-        .filter(|(_, l)| {
-            l.response.as_ref().and_then(|r| r.iis_substatus.as_deref()) == Some("401.3")
+        .filter_map(|(i, l)| {
+            if let Some(n) = logged_acl_denial(l) {
+                logged.get_or_insert_with(|| n.text.clone());
+                return Some(leg_evidence(i, l, n.text.clone()));
+            }
+            (l.response.as_ref().and_then(|r| r.iis_substatus.as_deref()) == Some("401.3"))
+                .then(|| leg_evidence(i, l, "IIS error page names 401.3"))
         })
-        .map(|(i, l)| leg_evidence(i, l, "IIS error page names 401.3"))
         .collect();
     if ev.is_empty() {
         return;
     }
+    let source = match &logged {
+        Some(text) => format!("the IIS log confirms it: {text}"),
+        None => "IIS 401.3".to_owned(),
+    };
     out.push(finding(
         hs,
         "access-denied-acl",
         format!(
-            "{} authenticated, but access to {} was denied by an ACL (IIS 401.3).",
+            "{} authenticated, but access to {} was denied by an ACL ({source}).",
             capitalised(&who(hs)),
             hs.resource
         ),
@@ -347,7 +370,16 @@ pub(super) fn token_too_large(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<
     let Some(first) = ev.first() else {
         return;
     };
-    let note = first.note.clone();
+    let mut note = first.note.clone();
+    if let Some(n) = hs
+        .legs
+        .iter()
+        .filter(|l| l.httperr_too_long())
+        .flat_map(|l| &l.server)
+        .find(|n| n.iis().is_some_and(|l| l.reason.is_some()))
+    {
+        note.push_str(&format!("; {}", n.text));
+    }
     out.push(finding(
         hs,
         "token-too-large",

@@ -10,6 +10,7 @@ mod http2;
 mod kerberos;
 mod ntlm;
 mod rounds;
+mod server;
 mod wire;
 
 use answers::*;
@@ -18,6 +19,7 @@ use http2::*;
 use kerberos::*;
 use ntlm::*;
 use rounds::*;
+use server::*;
 use wire::*;
 
 /// Every code a rule can give, with its severity (for `--help` and the docs).
@@ -44,6 +46,7 @@ pub const CODES: &[(&str, Severity)] = &[
     ("malformed-header", Severity::Warning),
     ("request-failed-after-auth", Severity::Info),
     ("token-too-large", Severity::Error),
+    ("server-rejected-request", Severity::Error),
     ("ntlm-relay-suspected", Severity::Warning),
     ("cbt-missing", Severity::Warning),
     ("cbt-zero", Severity::Warning),
@@ -83,6 +86,7 @@ const RULES: &[Rule] = &[
     malformed_header,
     request_failed_after_auth,
     token_too_large,
+    server_rejected_request,
     ntlm_relay_suspected,
     channel_bindings,
     http2_downgrade,

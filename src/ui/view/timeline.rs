@@ -182,6 +182,12 @@ fn entry_line(
             );
         }
         TimelineWhat::Tcp(k) => tcp(&mut d, k, lanes, t),
+        TimelineWhat::IisStatus { text, .. } | TimelineWhat::SecurityEvent { text, .. } => {
+            // Written by the server: beside its lane.
+            let label = format!(" {text}");
+            let room = dw.saturating_sub(lanes.origin).saturating_sub(1);
+            d.text(lanes.origin.saturating_add(1), &label, t.warning(), room);
+        }
     }
     let mut line = row.into_line();
     line.spans.extend(d.into_line().spans);
