@@ -335,6 +335,7 @@ for i, cred in enumerate(credentials[:8]):
     half = len(req) // 2
     cont = h2frame(1, 0x29, 3, bytes([1, 0, 0, 0, 0, 9]) + req[:half] + b"\0") + h2frame(9, 4, 3, req[half:])
     put("http2", bytes([0, 0]) + op(0, settings + cont) + op(1, settings + h2frame(7, 0, 0, struct.pack(">II", 3, 0xd))), "cont-%d" % i)
+
 # --- server logs (fuzz_targets/server_log.rs): the first byte picks W3C (0), event XML (1)
 # or EVTX (2); the lab's IIS logs and events, and the real EVTX files beside the repository.
 for f in sorted(glob.glob(os.path.join(root, "captures", "server-logs", "*", "*"))):

@@ -620,7 +620,7 @@ fn is_challenge_line(l: &IisLine) -> bool {
 /// a domain controller's 4776; a local logon (a loopback address without a port) is not.
 fn joinable(e: &SecurityEvent) -> bool {
     let remote = e.ip.is_some_and(|ip| {
-        !ip.is_unspecified() && !(ip.is_loopback() && e.port.is_none_or(|p| p == 0))
+        !(ip.is_unspecified() || ip.is_loopback() && e.port.is_none_or(|p| p == 0))
     });
     matches!(
         e.id,

@@ -186,6 +186,8 @@ pub fn outputs_with_keylog(pcap: &Path, take: &mut dyn FnMut(authscope::pipeline
         &mut |o| take(o),
     )
     .unwrap();
+}
+
 /// The JSON schema the documents are checked against (schema/authscope-1.schema.json).
 pub fn validator() -> jsonschema::Validator {
     let text =
