@@ -222,7 +222,7 @@ pub struct LimitArgs {
     /// Change a resource cap, NAME=N (repeatable): connections, reorder-bytes-per-conn,
     /// reorder-bytes, idle-seconds, closed-seconds, join-seconds, head-bytes,
     /// pending-requests, interim-responses, http-bytes, tls-bytes, handshakes,
-    /// handshakes-per-client, legs, handshake-bytes, clock-window-seconds. docs/hostile-input.md lists the defaults; the report counts every cap that was hit.
+    /// handshakes-per-client, legs, handshake-bytes, clock-window-seconds. docs/hardening.md lists the defaults; the report counts every cap that was hit.
     #[arg(long = "limit", value_name = "NAME=N")]
     pub limits: Vec<String>,
 }

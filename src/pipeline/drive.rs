@@ -56,7 +56,7 @@ pub struct Plan {
 
 impl Default for Plan {
     /// One thread reading, reassembling and framing, and one joining, judging and writing,
-    /// where the machine has two cores: measured best on two cores (docs/speed.md). Flow
+    /// where the machine has two cores: measured best on two cores (docs/performance.md). Flow
     /// shards (`--threads 3` and more) are asked for, not given by default.
     fn default() -> Plan {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
