@@ -22,6 +22,52 @@ pub fn clock(ts: Timestamp) -> String {
     full.get(11..26).unwrap_or(&full).to_owned()
 }
 
+/// `text` broken into lines of at most `width` characters at spaces; a word longer than a
+/// line is cut across lines.
+pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let mut len = 0usize;
+    for word in text.split_whitespace() {
+        let mut chars: Vec<char> = word.chars().collect();
+        loop {
+            let sep = usize::from(len > 0);
+            if len.saturating_add(sep).saturating_add(chars.len()) <= width {
+                if sep == 1 {
+                    line.push(' ');
+                }
+                line.extend(chars.iter());
+                len = len.saturating_add(sep).saturating_add(chars.len());
+                break;
+            }
+            // A word that is cut anyway starts where the line has room.
+            if len > 0 && (chars.len() <= width || len.saturating_add(2) >= width) {
+                lines.push(std::mem::take(&mut line));
+                len = 0;
+                continue;
+            }
+            if len > 0 {
+                line.push(' ');
+                len = len.saturating_add(1);
+            }
+            let room = width.saturating_sub(len);
+            let rest = chars.split_off(room.min(chars.len()));
+            line.extend(chars.iter());
+            lines.push(std::mem::take(&mut line));
+            len = 0;
+            chars = rest;
+            if chars.is_empty() {
+                break;
+            }
+        }
+    }
+    if len > 0 || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 /// A signed duration in the unit that reads best (`306us`, `1.3ms`, `2.50s`).
 pub fn human_delta(ns: i64) -> String {
     let a = ns.unsigned_abs();
@@ -201,5 +247,14 @@ mod tests {
         assert_eq!(human_delta(306_000), "306us");
         assert_eq!(human_delta(1_300_000), "1.3ms");
         assert_eq!(human_delta(-2_500_000_000), "-2.50s");
+    }
+
+    #[test]
+    fn words_wrap_and_long_words_are_cut() {
+        assert_eq!(wrap_words("a bc def", 4), ["a bc", "def"]);
+        assert_eq!(wrap_words("abcdefghij", 4), ["abcd", "efgh", "ij"]);
+        assert_eq!(wrap_words("", 4), [""]);
+        assert_eq!(wrap_words("x  stale=true", 6), ["x stal", "e=true"]);
+        assert_eq!(wrap_words("GET http://a.b/c", 8), ["GET http", "://a.b/c"]);
     }
 }

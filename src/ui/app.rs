@@ -440,6 +440,17 @@ impl State {
         }
     }
 
+    /// The capture runs over more than one date (UTC): times need their date.
+    pub fn spans_days(&self) -> bool {
+        match (self.stats.first, self.stats.last) {
+            (Some(a), Some(b)) => {
+                let day = |ts: Timestamp| ts.secs().div_euclid(86_400);
+                day(a) != day(b)
+            }
+            _ => false,
+        }
+    }
+
     /// The selected handshake.
     pub fn current(&self) -> Option<&Record> {
         self.view
@@ -634,6 +645,7 @@ impl State {
         } else if self.timeline_cursor >= self.timeline_top.saturating_add(h) {
             self.timeline_top = self.timeline_cursor.saturating_add(1).saturating_sub(h);
         }
+        self.timeline_top = view::timeline_top(self);
     }
 
     fn page(&self) -> usize {
@@ -702,6 +714,16 @@ impl State {
         self.filter = Filter::parse(&text);
         self.filter_text = text;
         self.rebuild();
+        // A cleared filter keeps the selection in view among all the rows again.
+        if !self.filter_text.is_empty() {
+            self.show_first_row();
+        }
+    }
+
+    /// After the person sorts or filters: the first row is what they asked to see.
+    fn show_first_row(&mut self) {
+        self.list_top = 0;
+        self.move_list(0);
     }
 
     /// Applies one user action.
@@ -776,10 +798,12 @@ impl State {
             Action::FindingsOnly => {
                 self.findings_only = !self.findings_only;
                 self.rebuild();
+                self.show_first_row();
             }
             Action::Sort => {
                 self.sort = self.sort.next();
                 self.resort();
+                self.show_first_row();
                 self.message = Some(format!("sort: {}", self.sort.label()));
             }
             Action::ToggleRaw => self.show_raw = !self.show_raw,
@@ -878,8 +902,11 @@ impl State {
                 }
             }
             Pane::Timeline => {
-                if let Some(row) = l.timeline_row_at(y) {
-                    self.move_timeline(self.timeline_top.saturating_add(usize::from(row)));
+                if let Some(i) = l
+                    .timeline_row_at(y)
+                    .and_then(|row| view::timeline_entry_at(self, row))
+                {
+                    self.move_timeline(i);
                 }
             }
             Pane::Detail | Pane::Findings => {}

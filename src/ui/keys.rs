@@ -28,11 +28,11 @@ pub const HINTS: &[(&str, &str)] = &[
     ("/", "filter"),
     ("f", "findings"),
     ("s", "sort"),
+    ("e", "export"),
     ("Tab", "pane"),
     ("Enter", "open"),
-    ("Esc", "back"),
     ("r", "raw"),
-    ("e", "export"),
+    ("Esc", "back"),
 ];
 
 /// The hint bar while typing an export file name.

@@ -33,6 +33,33 @@ pub const FILTER_SYNTAX: &[&str] = &[
     "  e.g.  user:alice code:loop -scheme:basic",
 ];
 
+/// A handshake's start in the list: to the second, or the millisecond on a wide screen,
+/// with the month and day when the capture spans more than one date.
+pub fn list_time(ts: crate::capture::Timestamp, wide: bool, dated: bool) -> String {
+    let full = crate::present::rfc3339(ts);
+    // `YYYY-MM-DDTHH:MM:SS.ffffffZ`
+    let date = full.get(5..10).unwrap_or("");
+    let time = full.get(11..if wide { 23 } else { 19 }).unwrap_or(&full);
+    if dated {
+        format!("{date} {time}")
+    } else {
+        time.to_owned()
+    }
+}
+
+/// How long a capture runs: in days and hours, hours and minutes, or minutes and seconds
+/// once it is past a minute, where seconds alone are hard to read.
+pub fn span(ns: i64) -> String {
+    let secs = ns.unsigned_abs() / 1_000_000_000;
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match secs {
+        0..=59 => crate::present::human_delta(ns),
+        60..=3599 => format!("{m}m {s:02}s"),
+        3600..=86_399 => format!("{h}h {m:02}m"),
+        _ => format!("{d}d {h:02}h"),
+    }
+}
+
 /// A severity in a word, the same length each, for columns.
 pub fn severity(s: Severity) -> &'static str {
     match s {

@@ -793,14 +793,18 @@ fn live_ui_shows_handshakes_as_they_happen() {
     assert_eq!(curl(&["--ntlm", "-u", &format!("{nu}:{np}"), nurl]), "200");
     s.wait("the NTLM handshake", |t| t.contains("Handshakes 2 "));
 
-    // Select the NTLM handshake and sort by severity: the Basic one (cleartext) goes first.
+    // Select the NTLM handshake and sort by severity: the Basic one (cleartext) goes first,
+    // and the selection with it, to the first row.
     s.keys(&["j"]);
     s.wait("j to select the NTLM handshake", |t| {
         selected_row(t).contains("ntlm")
     });
     s.keys(&["s"]);
-    s.wait("the sort by severity", |t| t.contains("sort: severity"));
-    // A refused Basic login is an error: it sorts above, and the selection stays on NTLM.
+    s.wait("the sort by severity", |t| {
+        t.contains("sort: severity") && selected_row(t).contains("basic")
+    });
+    // A refused Basic login is an error: it sorts above, and the selection stays where it is
+    // while the capture goes on.
     assert_eq!(
         curl(&["--basic", "-u", &format!("{bu}:wrong"), burl]),
         "401"
@@ -813,10 +817,16 @@ fn live_ui_shows_handshakes_as_they_happen() {
     let first = rows.iter().position(|l| l.contains("logon-failed"));
     let sel = rows.iter().position(|l| l.starts_with("│>"));
     assert!(first < sel, "the refused login sorts above:\n{screen}");
-    assert!(selected_row(&screen).contains("ntlm"), "{screen}");
+    assert!(selected_row(&screen).contains("basic"), "{screen}");
     assert!(selected_row(&screen).contains(" ok "), "{screen}");
     assert!(screen.contains("live lo") || screen.contains("authscope live lo"));
     assert!(screen.contains("dropped 0"), "{screen}");
+
+    // The NTLM success, with no finding, sorts last.
+    s.keys(&["G"]);
+    s.wait("G to select the NTLM handshake", |t| {
+        selected_row(t).contains("ntlm")
+    });
 
     // e exports the selected handshake (the NTLM success) from the --write file, flushed
     // first, though the capture goes on: as JSON, then as a pcapng slice.

@@ -20,6 +20,7 @@ mod flood_threads;
 mod lab;
 mod late_keys;
 mod ui;
+mod ui_screens;
 mod live;
 mod hardening;
 mod hostile_text;

@@ -16,10 +16,6 @@ impl Row {
         }
     }
 
-    pub fn width(&self) -> usize {
-        self.cells.len()
-    }
-
     /// Sets one cell; outside the row, nothing happens.
     pub fn put(&mut self, x: usize, c: char, style: Style) {
         if let Some(cell) = self.cells.get_mut(x) {

@@ -7,7 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
-use crate::present::{clock, human_delta};
+use crate::present::{clock, rfc3339};
 use crate::ui::app::State;
 use crate::ui::strings;
 use crate::ui::theme::Theme;
@@ -154,8 +154,21 @@ fn second_line(s: &State, t: &Theme, width: usize) -> Vec<Vec<Span<'static>>> {
         s.connections.max(s.stats.tcp.connections)
     ))]);
     if let (Some(a), Some(b)) = (s.stats.first, s.stats.last) {
+        let span = if s.spans_days() {
+            let day = |ts| {
+                let full = rfc3339(ts);
+                format!(
+                    "{} {}",
+                    full.get(..10).unwrap_or(""),
+                    full.get(11..19).unwrap_or("")
+                )
+            };
+            format!("{} .. {}", day(a), day(b))
+        } else {
+            format!("{} .. {}", clock(a), clock(b))
+        };
         p.push(vec![Span::styled(
-            format!("{} .. {} ({})", clock(a), clock(b), human_delta(b.since(a))),
+            format!("{span} ({})", strings::span(b.since(a))),
             t.dim(),
         )]);
     }

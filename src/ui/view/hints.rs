@@ -43,10 +43,24 @@ pub fn render(buf: &mut Buffer, area: Rect, s: &State, t: &Theme) {
         }
         _ => match &s.message {
             Some(m) => Line::from(Span::styled(m.clone(), t.warning())),
-            None => Line::from(pairs(keys::HINTS, t)),
+            None => Line::from(fitting(keys::HINTS, usize::from(area.width), t)),
         },
     };
     Paragraph::new(line).render(area, buf);
+}
+
+/// The hints, most useful first, as many as fit whole in `width`.
+fn fitting(list: &[(&'static str, &'static str)], width: usize, t: &Theme) -> Vec<Span<'static>> {
+    let mut used = 0usize;
+    let fit: Vec<(&'static str, &'static str)> = list
+        .iter()
+        .copied()
+        .take_while(|(k, what)| {
+            used = used.saturating_add(k.len() + what.len() + 3);
+            used.saturating_sub(2) <= width
+        })
+        .collect();
+    pairs(&fit, t)
 }
 
 fn pairs(list: &[(&'static str, &'static str)], t: &Theme) -> Vec<Span<'static>> {

@@ -2,6 +2,7 @@
 //! state (page sizes, mouse hits), so what is drawn and what is clicked agree.
 
 mod canvas;
+mod cause;
 mod detail;
 mod findings;
 mod header;
@@ -27,6 +28,8 @@ pub struct Layout {
     pub timeline: Rect,
     pub detail: Rect,
     pub findings: Rect,
+    /// The selection's root cause and next step, under the list (compact layout).
+    pub cause: Rect,
     pub hints: Rect,
     /// Every pane at once (a large terminal).
     pub wide: bool,
@@ -87,7 +90,7 @@ pub fn layout(area: Rect, s: &State) -> Layout {
     if l.wide {
         let [list, bottom] = Split::default()
             .direction(Direction::Vertical)
-            .constraints([Constraint::Percentage(38), Constraint::Fill(1)])
+            .constraints([list_height(body, s, 38), Constraint::Fill(1)])
             .areas(body);
         let [timeline, right] = Split::default()
             .direction(Direction::Horizontal)
@@ -102,11 +105,21 @@ pub fn layout(area: Rect, s: &State) -> Layout {
         l.detail = detail;
         l.findings = findings;
     } else {
-        let [list, lower] = Split::default()
+        let cause_h = if cause::wanted(s) && s.lower != Pane::Findings && body.height >= 16 {
+            cause::HEIGHT
+        } else {
+            0
+        };
+        let [list, cause, lower] = Split::default()
             .direction(Direction::Vertical)
-            .constraints([Constraint::Percentage(42), Constraint::Fill(1)])
+            .constraints([
+                list_height(body, s, 42),
+                Constraint::Length(cause_h),
+                Constraint::Fill(1),
+            ])
             .areas(body);
         l.list = list;
+        l.cause = cause;
         // With no handshake, the findings about connections are all there is to show.
         let only_connections = s.records.is_empty() && !s.connection_findings.is_empty();
         match s.lower {
@@ -119,6 +132,22 @@ pub fn layout(area: Rect, s: &State) -> Layout {
     l
 }
 
+/// The list's height: `percent` of the body, or less when fewer handshakes need less, so the
+/// panes below get the rows the list would leave empty.
+fn list_height(body: Rect, s: &State, percent: u16) -> Constraint {
+    let share = u16::try_from(u32::from(body.height) * u32::from(percent) / 100).unwrap_or(0);
+    // An empty list says why, and lists the findings about connections.
+    let rows = if s.view.is_empty() {
+        s.connection_findings.len().saturating_add(1)
+    } else {
+        s.view.len()
+    };
+    let need = u16::try_from(rows.max(2))
+        .unwrap_or(u16::MAX)
+        .saturating_add(TABLE_CHROME);
+    Constraint::Length(share.min(need))
+}
+
 /// Draws the whole screen.
 pub fn render(f: &mut Frame, s: &State, theme: &Theme) {
     let area = f.area();
@@ -129,10 +158,21 @@ pub fn render(f: &mut Frame, s: &State, theme: &Theme) {
     timeline::render(buf, l.timeline, s, theme, l.wide);
     detail::render(buf, l.detail, s, theme, l.wide);
     findings::render(buf, l.findings, s, theme, l.wide);
+    cause::render(buf, l.cause, s, theme);
     hints::render(buf, l.hints, s, theme);
     if s.mode == Mode::Help {
         help::render(buf, area, theme);
     }
+}
+
+/// The timeline entry drawn on row `row` of the timeline pane (an entry can take rows).
+pub fn timeline_entry_at(s: &State, row: u16) -> Option<usize> {
+    timeline::entry_at(s, layout(s.size, s).timeline, usize::from(row))
+}
+
+/// The first timeline entry on screen: the scroll once wrapped labels are counted.
+pub fn timeline_top(s: &State) -> usize {
+    timeline::top_in(s, layout(s.size, s).timeline)
 }
 
 /// Lines of content of a scrolling pane (the detail, the findings), for clamping its scroll.
