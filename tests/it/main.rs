@@ -26,6 +26,7 @@ mod hardening;
 mod hostile_text;
 mod inputs;
 mod outputs;
+mod readme;
 mod server_logs;
 mod shards;
 mod slice_dissects;
