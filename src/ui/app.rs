@@ -460,7 +460,7 @@ impl State {
                 | TimelineWhat::Response { leg, .. }
                 | TimelineWhat::IisStatus { leg, .. }
                 | TimelineWhat::SecurityEvent { leg, .. } => Some(leg),
-                TimelineWhat::Tcp(_) => None,
+                TimelineWhat::Tcp(_) | TimelineWhat::Kdc { .. } | TimelineWhat::Dns { .. } => None,
             })
     }
 

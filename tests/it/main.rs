@@ -24,6 +24,7 @@ mod live;
 mod hardening;
 mod hostile_text;
 mod inputs;
+mod kdc;
 mod outputs;
 mod server_logs;
 mod shards;

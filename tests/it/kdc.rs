@@ -1,0 +1,97 @@
+//! The KDC and DNS stage over the lab's Kerberos captures: the client's KDC exchanges are
+//! joined to the handshake they served, the findings they explain are raised, and healthy
+//! logins stay quiet.
+
+use super::util::{outputs_with_keylog, root};
+use authscope::pipeline::{Analysed, Output};
+
+fn handshakes(name: &str) -> Vec<Analysed> {
+    let mut v = Vec::new();
+    outputs_with_keylog(&root().join("captures").join(name), &mut |o| {
+        if let Output::Handshake(a) = o {
+            v.push(*a);
+        }
+    });
+    v
+}
+
+fn codes(a: &Analysed) -> Vec<&'static str> {
+    a.findings.iter().map(|f| f.code).collect()
+}
+
+const KDC_CODES: &[&str] = &[
+    "kdc-spn-unknown",
+    "kdc-error",
+    "clock-skew",
+    "spn-from-cname",
+    "kdc-unreachable",
+    "krb-ticket-for-other-account",
+    "weak-etype",
+];
+
+#[test]
+fn an_unknown_spn_at_the_kdc_is_named_with_its_frames() {
+    let hs = handshakes("kerberos-unknown-spn-ntlm-fallback.pcap");
+    let a = &hs[0];
+    let kinds: Vec<String> = a
+        .handshake
+        .kdc
+        .iter()
+        .filter_map(|m| m.kerberos().map(|k| k.kind.name().to_owned()))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["AS-REQ", "KRB-ERROR", "AS-REQ", "AS-REP", "TGS-REQ", "KRB-ERROR", "TGS-REQ", "KRB-ERROR"]
+    );
+    let c = codes(a);
+    assert!(c.contains(&"kdc-spn-unknown"), "{c:?}");
+    let f = a.findings.iter().find(|f| f.code == "kdc-spn-unknown").unwrap();
+    assert!(f.summary.contains("HTTP/intranet-alias.lab.test"), "{}", f.summary);
+    assert_eq!(
+        f.evidence.iter().map(|e| e.frame).collect::<Vec<_>>(),
+        [13, 15]
+    );
+    let fb = a
+        .findings
+        .iter()
+        .find(|f| f.code == "kerberos-fallback-ntlm")
+        .unwrap();
+    assert!(fb.summary.contains("KDC_ERR_S_PRINCIPAL_UNKNOWN"), "{}", fb.summary);
+    // The pre-authentication the KDC asked for is a step, not a refusal.
+    assert!(!c.contains(&"kdc-error"), "{c:?}");
+}
+
+#[test]
+fn healthy_kerberos_logins_stay_quiet_and_name_their_client() {
+    for name in [
+        "kerberos-success.pcap",
+        "kerberos-success-then-500.pcap",
+        "kerberos-short-name-host.pcap",
+    ] {
+        for a in handshakes(name) {
+            assert!(!a.handshake.kdc.is_empty(), "{name}: nothing joined");
+            let c = codes(&a);
+            assert!(
+                !c.iter().any(|c| KDC_CODES.contains(c)),
+                "{name}: {c:?}"
+            );
+            if a.handshake.scheme == authscope::handshake::SchemeUsed::Kerberos {
+                assert_eq!(a.handshake.user.as_deref(), Some("alice@LAB.TEST"), "{name}");
+            }
+        }
+    }
+}
+
+#[test]
+fn ticket_ciphers_are_redacted_unless_revealed() {
+    let a = &handshakes("kerberos-success.pcap")[0];
+    let mut h = a.handshake.clone();
+    let text = |h: &authscope::handshake::Handshake| serde_json::to_string(&h.kdc).unwrap();
+    // outputs_with_keylog reveals; a fresh copy hides again.
+    for m in &mut h.kdc {
+        authscope::auth::RevealSecrets::each_secret(m, &mut |s| s.set_revealed(false));
+    }
+    let hidden = text(&h);
+    assert!(hidden.contains("<redacted"), "{hidden}");
+    assert!(!text(&a.handshake).contains("<redacted"));
+}
