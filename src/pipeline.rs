@@ -241,6 +241,9 @@ pub enum Output {
     /// What the server's records (`--server-log`, `--events`) gave, once the input ended:
     /// the clock offsets, the failed logons they name, the records no handshake took.
     ServerLogs(Box<ServerSummary>),
+    /// A KDC or DNS message read beside the HTTP (stage 5b), whether or not a handshake
+    /// joins it.
+    Wire(Box<WireMsg>),
     /// Something odd in an HTTP stream.
     HttpAnomaly {
         conn: ConnId,
@@ -938,7 +941,10 @@ impl Model {
             ModelEvent::ConnClosed { conn, ts } => {
                 corr.conn_closed(conn, ts, &mut |h| emit_handshake(h, diag, sink))
             }
-            ModelEvent::Wire(m) => diag.3.push(*m),
+            ModelEvent::Wire(m) => {
+                diag.3.push((*m).clone());
+                sink(Output::Wire(m));
+            }
             ModelEvent::Output(o) => sink(o),
             ModelEvent::Sweep(now) => {
                 corr.sweep(now, false, &mut |h| emit_handshake(h, diag, sink))

@@ -4,7 +4,7 @@
 #![no_main]
 use authscope::capture::Timestamp;
 use authscope::kdc::{dns, krb, KdcConfig, KdcStage, WireMsg};
-use authscope::tcp::Dir;
+use authscope::tcp::{CloseReason, Dir};
 use libfuzzer_sys::fuzz_target;
 
 fn show(m: &WireMsg) {
@@ -54,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
                 show(&m);
             }
             for conn in [1, 2] {
-                if let Some(m) = stage.closed(conn, Timestamp(0), 0) {
+                if let Some(m) = stage.closed(conn, Timestamp(0), 0, CloseReason::Rst) {
                     show(&m);
                 }
             }

@@ -53,11 +53,7 @@ fn evidence_conn<S: serde::Serializer>(c: &ConnId, s: S) -> Result<S::Ok, S::Err
 impl Evidence {
     /// The connection as faces name it: `c3`, or `udp`.
     pub fn conn_label(&self) -> String {
-        if self.conn == crate::handshake::UDP {
-            "udp".to_owned()
-        } else {
-            format!("c{}", self.conn)
-        }
+        crate::handshake::conn_label(self.conn)
     }
 }
 

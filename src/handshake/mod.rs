@@ -329,14 +329,18 @@ pub struct TimelineEntry {
     pub what: TimelineWhat,
 }
 
+/// A connection as faces name it: `c3`, or `udp` for a KDC or DNS datagram ([`UDP`]).
+pub fn conn_label(conn: ConnId) -> String {
+    if conn == UDP {
+        "udp".to_owned()
+    } else {
+        format!("c{conn}")
+    }
+}
+
 impl TimelineEntry {
-    /// The line's connection as faces name it: `c3`, or `udp` for a KDC or DNS datagram.
     pub fn conn_label(&self) -> String {
-        if self.conn == UDP {
-            "udp".to_owned()
-        } else {
-            format!("c{}", self.conn)
-        }
+        conn_label(self.conn)
     }
 }
 

@@ -86,6 +86,16 @@ pub fn rcode_name(r: u16) -> &'static str {
     }
 }
 
+/// A name as tshark writes it: the root (no labels) as `<Root>`.
+fn name(n: &simple_dns::Name<'_>) -> String {
+    let s = n.to_string();
+    if s.is_empty() {
+        "<Root>".to_owned()
+    } else {
+        s
+    }
+}
+
 fn rdata_text(r: &RData<'_>) -> String {
     match r {
         RData::A(a) => std::net::Ipv4Addr::from(a.address).to_string(),
@@ -113,7 +123,7 @@ pub fn decode(bytes: &[u8]) -> Result<DnsMessage, String> {
                 return None;
             }
             Some(DnsQuestion {
-                name: q.qname.to_string(),
+                name: name(&q.qname),
                 qtype: u16::from(q.qtype),
             })
         })
@@ -128,7 +138,7 @@ pub fn decode(bytes: &[u8]) -> Result<DnsMessage, String> {
                 return None;
             }
             Some(DnsAnswer {
-                name: a.name.to_string(),
+                name: name(&a.name),
                 rtype: u16::from(a.rdata.type_code()),
                 ttl: a.ttl,
                 data: rdata_text(&a.rdata),

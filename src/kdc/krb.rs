@@ -327,6 +327,71 @@ fn broke<E: std::fmt::Debug>(what: &'static str) -> impl FnOnce(E) -> String {
     move |e| format!("{what} does not decode: {e:?}")
 }
 
+/// Where the secrets of a KDC message lie in `bytes`: the cipher text of every ticket, reply
+/// part, authenticator, encrypted timestamp and authorization data (RFC 4120 5.2.9
+/// EncryptedData), so that a slice of the capture can zero them and keep every tag, length,
+/// name and etype. `None` when the message does not decode: mask it whole.
+pub fn secret_ranges(bytes: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
+    let base = bytes.as_ptr() as usize;
+    let mut out = Vec::new();
+    let mut put = |c: &[u8]| {
+        let start = (c.as_ptr() as usize).wrapping_sub(base);
+        if let Some(end) = start.checked_add(c.len()).filter(|e| *e <= bytes.len()) {
+            out.push(start..end);
+        }
+    };
+    let request = |r: &krb5::KdcReq<'_>, put: &mut dyn FnMut(&[u8])| {
+        for p in &r.padata {
+            // RFC 4120 5.2.7.1 PA-TGS-REQ carries an AP-REQ; 5.2.7.2 PA-ENC-TIMESTAMP an
+            // EncryptedData; other types carry no cipher text the client chose.
+            match p.padata_type.0 {
+                1 => {
+                    if let Ok((_, ap)) = krb5::ApReq::from_der(p.padata_value) {
+                        put(ap.ticket.enc_part.cipher);
+                        put(ap.authenticator.cipher);
+                    }
+                }
+                2 | 138 => {
+                    if let Ok((_, e)) = krb5::EncryptedData::from_der(p.padata_value) {
+                        put(e.cipher);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(e) = &r.req_body.enc_authorization_data {
+            put(e.cipher);
+        }
+        for t in &r.req_body.additional_tickets {
+            put(t.enc_part.cipher);
+        }
+    };
+    match bytes.first()? {
+        0x6a => request(
+            &kerberos_parser::krb5_parser::parse_as_req(bytes).ok()?.1,
+            &mut put,
+        ),
+        0x6c => request(
+            &kerberos_parser::krb5_parser::parse_tgs_req(bytes).ok()?.1,
+            &mut put,
+        ),
+        0x6b | 0x6d => {
+            let (_, r) = if bytes.first() == Some(&0x6b) {
+                kerberos_parser::krb5_parser::parse_as_rep(bytes).ok()?
+            } else {
+                kerberos_parser::krb5_parser::parse_tgs_rep(bytes).ok()?
+            };
+            put(r.ticket.enc_part.cipher);
+            put(r.enc_part.cipher);
+        }
+        0x7e => {
+            krb5::KrbError::from_der(bytes).ok()?;
+        }
+        _ => return None,
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

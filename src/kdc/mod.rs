@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 
 use crate::capture::Timestamp;
 use crate::map::Map as HashMap;
-use crate::tcp::{ConnId, Dir};
+use crate::tcp::{CloseReason, ConnId, Dir};
 
 pub use crate::net::{DNS_PORT, KERBEROS_PORT};
 
@@ -417,10 +417,20 @@ impl KdcStage {
         }
     }
 
-    /// A followed connection ended: a KDC that never answered says so.
-    pub fn closed(&mut self, conn: ConnId, ts: Timestamp, frame: u64) -> Option<WireMsg> {
+    /// A followed connection ended: a KDC that never answered says so. One taken over by a
+    /// new SYN (a retransmitted SYN) or evicted by a cap is not a KDC's silence.
+    pub fn closed(
+        &mut self,
+        conn: ConnId,
+        ts: Timestamp,
+        frame: u64,
+        reason: CloseReason,
+    ) -> Option<WireMsg> {
         let s = self.streams.remove(&conn)?;
-        if s.answered || s.protocol != Protocol::Kerberos {
+        if s.answered
+            || s.protocol != Protocol::Kerberos
+            || matches!(reason, CloseReason::Reused | CloseReason::Evicted)
+        {
             return None;
         }
         Some(WireMsg {

@@ -422,7 +422,8 @@ impl Merger {
                 Output::Exchange(..)
                 | Output::Handshake(..)
                 | Output::Finding(..)
-                | Output::ServerLogs(..) => {}
+                | Output::ServerLogs(..)
+                | Output::Wire(..) => {}
             },
             ModelEvent::Sweep(_) | ModelEvent::Finish(_) | ModelEvent::EndInput { .. } => {}
         }

@@ -146,7 +146,7 @@ pub(super) fn on_stream(
     match *ev {
         StreamEvent::Closed { conn, ts, reason } => {
             if kdc.has_streams() {
-                if let Some(m) = kdc.closed(conn, ts, model_frame) {
+                if let Some(m) = kdc.closed(conn, ts, model_frame, reason) {
                     sink(ModelEvent::Wire(Box::new(m)));
                 }
             }

@@ -33,6 +33,7 @@ mod slice_keys;
 mod slice_masking;
 mod threads;
 mod tshark_h2;
+mod tshark_kdc;
 mod tshark_headers;
 mod tls;
 mod util;

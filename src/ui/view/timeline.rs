@@ -155,11 +155,7 @@ fn entry_line(
         format!("+{}", human_delta(e.delta_ns))
     };
     row.text(1, &format!("{delta:>8}"), t.dim(), 8);
-    let conn = if e.conn == crate::handshake::UDP {
-        "udp".to_owned()
-    } else {
-        format!("c{:<3}", e.conn)
-    };
+    let conn = format!("{:<4}", crate::handshake::conn_label(e.conn));
     row.text(10, &conn, t.conn(e.conn), 4);
     // The frame Wireshark shows the line on, for its Go to Packet.
     let frame = h.frame_label(e.frame);
