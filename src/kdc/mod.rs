@@ -123,7 +123,7 @@ pub struct WireMsg {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(tag = "protocol", rename_all = "snake_case")]
 pub enum WireBody {
-    Kerberos(krb::KdcMessage),
+    Kerberos(Box<krb::KdcMessage>),
     Dns(dns::DnsMessage),
     /// A message that does not decode: what it was meant to be, its length, and why.
     Malformed {
@@ -355,7 +355,8 @@ impl KdcStage {
             s.answered = true;
         }
         let (client, server, protocol) = (s.client, s.server, s.protocol);
-        let slot = &mut s.buf[usize::from(!to_server)];
+        let [up, down] = &mut s.buf;
+        let slot = if to_server { up } else { down };
         let Some(buf) = slot.as_mut() else {
             return;
         };
@@ -364,15 +365,14 @@ impl KdcStage {
         loop {
             // RFC 4120 7.2.2: four bytes of length, the high bit reserved; RFC 1035 4.2.2: two.
             let (head, len): (usize, usize) = match protocol {
-                Protocol::Kerberos => match buf.get(..4) {
-                    Some(h) => (
-                        4,
-                        u32::from_be_bytes([h[0] & 0x7F, h[1], h[2], h[3]]) as usize,
-                    ),
-                    None => break,
-                },
-                Protocol::Dns => match buf.get(..2) {
-                    Some(h) => (2, usize::from(u16::from_be_bytes([h[0], h[1]]))),
+                Protocol::Kerberos => {
+                    match buf.get(..4).and_then(|h| <[u8; 4]>::try_from(h).ok()) {
+                        Some(h) => (4, (u32::from_be_bytes(h) & 0x7FFF_FFFF) as usize),
+                        None => break,
+                    }
+                }
+                Protocol::Dns => match buf.get(..2).and_then(|h| <[u8; 2]>::try_from(h).ok()) {
+                    Some(h) => (2, usize::from(u16::from_be_bytes(h))),
                     None => break,
                 },
             };
@@ -403,7 +403,8 @@ impl KdcStage {
     /// Bytes not captured: that direction's message boundaries are lost.
     pub fn gap(&mut self, conn: ConnId, dir: Dir) {
         if let Some(s) = self.streams.get_mut(&conn) {
-            let slot = &mut s.buf[usize::from(dir != Dir::ToServer)];
+            let [up, down] = &mut s.buf;
+            let slot = if dir == Dir::ToServer { up } else { down };
             if slot.take().is_some() {
                 self.stats.tcp_gaps = self.stats.tcp_gaps.saturating_add(1);
             }
@@ -468,7 +469,7 @@ impl KdcStage {
                     if self.config.forget_secrets {
                         crate::auth::RevealSecrets::each_secret(&mut k, &mut |x| x.forget());
                     }
-                    WireBody::Kerberos(k)
+                    WireBody::Kerberos(Box::new(k))
                 }
                 Err(error) => malformed(s, protocol, bytes.len(), error),
             },

@@ -125,7 +125,7 @@ pub(super) fn spn_from_cname(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<F
             hs,
             "spn-from-cname",
             format!("{how}: {spn} is unknown to the KDC, so the SPN is registered for {other} only, or for neither."),
-            vec![wire_evidence(&m, format!("KRB-ERROR KDC_ERR_S_PRINCIPAL_UNKNOWN for {spn}"))],
+            vec![wire_evidence(m, format!("KRB-ERROR KDC_ERR_S_PRINCIPAL_UNKNOWN for {spn}"))],
             &format!(
                 "Register HTTP/{asked} on the site's account too (setspn -S HTTP/{asked} <account>), \
                  or have clients use the name the SPN is for; browsers build the SPN from the \
