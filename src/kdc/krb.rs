@@ -327,69 +327,113 @@ fn broke<E: std::fmt::Debug>(what: &'static str) -> impl FnOnce(E) -> String {
     move |e| format!("{what} does not decode: {e:?}")
 }
 
-/// Where the secrets of a KDC message lie in `bytes`: the cipher text of every ticket, reply
-/// part, authenticator, encrypted timestamp and authorization data (RFC 4120 5.2.9
-/// EncryptedData), so that a slice of the capture can zero them and keep every tag, length,
-/// name and etype. `None` when the message does not decode: mask it whole.
+/// Where the secrets of a KDC message lie in `bytes`: the cipher text of every EncryptedData
+/// (RFC 4120 5.2.9) in it, at any depth: tickets, reply parts, authenticators, encrypted
+/// timestamps, authorization data, and those inside PA-DATA (the AP-REQ of PA-TGS-REQ, the
+/// armor and encrypted request of PA-FX-FAST, RFC 6113 5.4.2), so that a slice of the capture
+/// can zero them and keep every tag, length, name and etype. `None` when the message does
+/// not decode: mask it whole.
 pub fn secret_ranges(bytes: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
-    let base = bytes.as_ptr() as usize;
+    decode(bytes).ok()?;
     let mut out = Vec::new();
-    let mut put = |c: &[u8]| {
-        let start = (c.as_ptr() as usize).wrapping_sub(base);
-        if let Some(end) = start.checked_add(c.len()).filter(|e| *e <= bytes.len()) {
-            out.push(start..end);
+    let mut budget = 4096u32;
+    encrypted_data(bytes, 0, 0, &mut budget, &mut out);
+    Some(out)
+}
+
+/// One DER TLV at the start of `b`: (tag byte, header length, content length).
+fn tlv(b: &[u8]) -> Option<(u8, usize, usize)> {
+    let tag = *b.first()?;
+    // Multi-byte tag numbers do not occur in Kerberos (RFC 4120 5.10).
+    if tag & 0x1F == 0x1F {
+        return None;
+    }
+    let first = *b.get(1)?;
+    if first < 0x80 {
+        return Some((tag, 2, usize::from(first)));
+    }
+    let n = usize::from(first & 0x7F);
+    if n == 0 || n > 4 {
+        return None;
+    }
+    let len = b
+        .get(2..2 + n)?
+        .iter()
+        .fold(0usize, |acc, &x| acc << 8 | usize::from(x));
+    Some((tag, 2 + n, len))
+}
+
+/// The TLVs one after another in `b`: (tag, start of content, content) relative to `b`.
+fn children(b: &[u8]) -> Option<Vec<(u8, usize, &[u8])>> {
+    let mut v = Vec::new();
+    let mut at = 0usize;
+    while at < b.len() {
+        let (tag, head, len) = tlv(b.get(at..)?)?;
+        let start = at.checked_add(head)?;
+        let end = start.checked_add(len)?;
+        v.push((tag, start, b.get(start..end)?));
+        at = end;
+        if v.len() > 256 {
+            return None;
         }
+    }
+    Some(v)
+}
+
+/// Finds the EncryptedData SEQUENCEs (`[0] etype, [1] kvno OPTIONAL, [2] cipher OCTET
+/// STRING`) in `b`, which starts at `base` in the message, and descends into every
+/// constructed value and every OCTET STRING that holds DER (PA-DATA values).
+fn encrypted_data(
+    b: &[u8],
+    base: usize,
+    depth: u8,
+    budget: &mut u32,
+    out: &mut Vec<std::ops::Range<usize>>,
+) {
+    if depth > 24 || *budget == 0 {
+        return;
+    }
+    *budget -= 1;
+    let Some(items) = children(b) else {
+        return;
     };
-    let request = |r: &krb5::KdcReq<'_>, put: &mut dyn FnMut(&[u8])| {
-        for p in &r.padata {
-            // RFC 4120 5.2.7.1 PA-TGS-REQ carries an AP-REQ; 5.2.7.2 PA-ENC-TIMESTAMP an
-            // EncryptedData; other types carry no cipher text the client chose.
-            match p.padata_type.0 {
-                1 => {
-                    if let Ok((_, ap)) = krb5::ApReq::from_der(p.padata_value) {
-                        put(ap.ticket.enc_part.cipher);
-                        put(ap.authenticator.cipher);
-                    }
-                }
-                2 | 138 => {
-                    if let Ok((_, e)) = krb5::EncryptedData::from_der(p.padata_value) {
-                        put(e.cipher);
-                    }
-                }
-                _ => {}
+    for (tag, start, content) in items {
+        let at = base.saturating_add(start);
+        if tag == 0x30 {
+            if let Some(r) = cipher_of(content, at) {
+                out.push(r);
+                continue;
             }
         }
-        if let Some(e) = &r.req_body.enc_authorization_data {
-            put(e.cipher);
+        if tag & 0x20 != 0 || (tag == 0x04 && content.first().is_some_and(|t| t & 0x20 != 0)) {
+            encrypted_data(content, at, depth + 1, budget, out);
         }
-        for t in &r.req_body.additional_tickets {
-            put(t.enc_part.cipher);
-        }
-    };
-    match bytes.first()? {
-        0x6a => request(
-            &kerberos_parser::krb5_parser::parse_as_req(bytes).ok()?.1,
-            &mut put,
-        ),
-        0x6c => request(
-            &kerberos_parser::krb5_parser::parse_tgs_req(bytes).ok()?.1,
-            &mut put,
-        ),
-        0x6b | 0x6d => {
-            let (_, r) = if bytes.first() == Some(&0x6b) {
-                kerberos_parser::krb5_parser::parse_as_rep(bytes).ok()?
-            } else {
-                kerberos_parser::krb5_parser::parse_tgs_rep(bytes).ok()?
-            };
-            put(r.ticket.enc_part.cipher);
-            put(r.enc_part.cipher);
-        }
-        0x7e => {
-            krb5::KrbError::from_der(bytes).ok()?;
-        }
-        _ => return None,
     }
-    Some(out)
+}
+
+/// The cipher text of an EncryptedData SEQUENCE's content, if it is one.
+fn cipher_of(content: &[u8], base: usize) -> Option<std::ops::Range<usize>> {
+    let items = children(content)?;
+    let tags: Vec<u8> = items.iter().map(|(t, _, _)| *t).collect();
+    let inner = |i: usize| {
+        items
+            .get(i)
+            .and_then(|(_, _, c)| tlv(c).map(|(t, h, _)| (t, h)))
+    };
+    let int = |i: usize| inner(i).is_some_and(|(t, _)| t == 0x02);
+    let cipher = match tags.as_slice() {
+        [0xA0, 0xA2] if int(0) => 1,
+        [0xA0, 0xA1, 0xA2] if int(0) && int(1) => 2,
+        _ => return None,
+    };
+    let (_, start, c) = items.get(cipher)?;
+    let (t, head) = inner(cipher)?;
+    if t != 0x04 {
+        return None;
+    }
+    let from = base.checked_add(*start)?.checked_add(head)?;
+    let to = base.checked_add(*start)?.checked_add(c.len())?;
+    Some(from..to)
 }
 
 #[cfg(test)]

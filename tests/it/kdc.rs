@@ -114,3 +114,55 @@ fn ticket_ciphers_are_redacted_unless_revealed() {
     h.reveal_secrets();
     assert!(!text(&h).contains("<redacted"));
 }
+
+#[test]
+fn the_slice_keeps_the_kdc_packets_with_their_cipher_texts_zeroed() {
+    use super::slice_dissects::{need_tshark, slice_of, tshark};
+    if !super::util::full() {
+        return;
+    }
+    need_tshark();
+    let dir = tempfile::tempdir().unwrap();
+    let capture = root()
+        .join("captures")
+        .join("kerberos-unknown-spn-ntlm-fallback.pcap");
+    let slice = slice_of(&capture, dir.path());
+    let fields = [
+        "-Y",
+        "kerberos && udp.port == 88",
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=|",
+        "-e",
+        "kerberos.msg_type",
+        "-e",
+        "kerberos.SNameString",
+        "-e",
+        "kerberos.cipher",
+    ];
+    let (before, after) = (tshark(&fields, &capture), tshark(&fields, &slice));
+    let rows = |t: &str| -> Vec<Vec<String>> {
+        t.lines()
+            .map(|l| l.split('\t').map(str::to_owned).collect())
+            .collect()
+    };
+    let (before, after) = (rows(&before), rows(&after));
+    assert_eq!(after.len(), 8, "the KDC packets of the slice: {after:?}");
+    assert_eq!(after.len(), before.len());
+    let mut zeroed = 0;
+    for (b, a) in before.iter().zip(&after) {
+        // The same messages for the same services...
+        assert_eq!(a[..2], b[..2]);
+        // ...with every cipher text of the same length, and zero.
+        let (bc, ac) = (b[2].split('|'), a[2].split('|'));
+        for (b, a) in bc.zip(ac) {
+            assert_eq!(a.len(), b.len());
+            assert!(a.bytes().all(|c| c == b'0'), "a cipher text is left: {a}");
+            zeroed += usize::from(!a.is_empty());
+        }
+    }
+    assert!(zeroed >= 4, "only {zeroed} cipher texts");
+}
