@@ -67,6 +67,11 @@ use crate::net::{FragmentSpan, NetDecoder};
 use crate::pipeline::{Analysed, Placed, Sink, Source};
 use crate::tcp::ConnId;
 
+mod held;
+mod wire;
+use held::Held;
+use wire::mask_kdc_segment;
+
 /// What the first pass learns: the connections to copy and the comments by capture and
 /// frame number.
 #[derive(Debug, Default)]
@@ -112,23 +117,7 @@ impl Plan {
                 );
             }
         }
-        for m in &h.kdc {
-            match m.conn {
-                Some(c) => {
-                    self.conns.insert(c);
-                    if m.server.port() == crate::net::KERBEROS_PORT {
-                        self.kdc_conns.insert(c);
-                    }
-                }
-                None => {
-                    self.datagrams.insert((h.input, m.frame));
-                }
-            }
-            self.note(
-                (h.input, m.frame),
-                format!("{} (handshake #{})", m.text(), h.id),
-            );
-        }
+        self.add_wire(h);
         for e in &h.tcp {
             if matches!(
                 e.kind,
@@ -697,96 +686,6 @@ impl Lines {
     }
 }
 
-impl Slicer<'_> {
-    /// A KDC or DNS datagram joined to a chosen handshake, its tickets masked unless
-    /// revealing. One whose payload is not whole in its frame (reassembled from fragments)
-    /// is left out rather than copied with its secrets.
-    fn copy_datagram(
-        &mut self,
-        frame: &Frame<'_>,
-        d: &crate::net::Datagram,
-    ) -> Result<(), ExportError> {
-        let mut data = frame.data.to_vec();
-        if !self.reveal
-            && d.src.port() != crate::net::DNS_PORT
-            && d.dst.port() != crate::net::DNS_PORT
-        {
-            let Some(at) = find_tail(&data, &d.payload) else {
-                return Ok(());
-            };
-            let body = data
-                .get_mut(at..at.saturating_add(d.payload.len()))
-                .unwrap_or_default();
-            mask_kerberos(body);
-        }
-        let comments = self
-            .plan
-            .comments
-            .get(&(frame.input, frame.number))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        self.w.packet(
-            &Frame {
-                data: &data,
-                ..*frame
-            },
-            comments,
-        )?;
-        Ok(())
-    }
-}
-
-/// Where `needle` lies in `hay`, the last place (a datagram's payload ends its frame, but
-/// for a link trailer).
-fn find_tail(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
-        return None;
-    }
-    hay.windows(needle.len()).rposition(|w| w == needle)
-}
-
-/// Zeroes the secrets of one Kerberos message (`kdc::krb::secret_ranges`); the whole
-/// message when it does not decode.
-fn mask_kerberos(msg: &mut [u8]) {
-    match crate::kdc::krb::secret_ranges(msg) {
-        Some(ranges) => {
-            for r in ranges {
-                if let Some(b) = msg.get_mut(r) {
-                    b.fill(0);
-                }
-            }
-        }
-        None => msg.fill(0),
-    }
-}
-
-/// A segment of a TCP connection to the KDC: each whole record (RFC 4120 7.2.2) in it has
-/// its secrets zeroed; a segment that does not hold whole records is zeroed whole.
-fn mask_kdc_segment(payload: &mut [u8]) {
-    let mut at = 0usize;
-    while at < payload.len() {
-        let len = payload
-            .get(at..at.saturating_add(4))
-            .and_then(|h| <[u8; 4]>::try_from(h).ok())
-            .map(|h| (u32::from_be_bytes(h) & 0x7FFF_FFFF) as usize);
-        let end = len.and_then(|l| at.checked_add(4)?.checked_add(l));
-        match end.filter(|e| *e <= payload.len()) {
-            Some(end) => {
-                mask_kerberos(
-                    payload
-                        .get_mut(at.saturating_add(4)..end)
-                        .unwrap_or_default(),
-                );
-                at = end;
-            }
-            None => {
-                payload.fill(0);
-                return;
-            }
-        }
-    }
-}
-
 /// A pass over the input that puts each chosen connection's streams back in order and finds
 /// their secret values there: a value whose end arrives before its start (reordered on the
 /// wire) or in a retransmission is found all the same.
@@ -871,77 +770,6 @@ fn put_back_fragment(data: &mut [u8], span: FragmentSpan, header: usize, masked:
             span.offset.saturating_sub(header),
         );
         put_back(dst, skip, from, masked);
-    }
-}
-
-/// An earlier fragment of an IPv4 datagram, copied until the datagram is complete.
-#[derive(Debug, Clone)]
-struct HeldFrame {
-    number: u64,
-    input: u32,
-    ts: crate::capture::Timestamp,
-    link: LinkType,
-    data: Vec<u8>,
-    orig_len: u32,
-    span: FragmentSpan,
-}
-
-type Datagram = (std::net::Ipv4Addr, std::net::Ipv4Addr, u16, u8);
-
-/// Fragments of datagrams not complete yet, in case one turns out to belong to a chosen
-/// connection: copied into the slice just before the fragment that completes it. Bounded:
-/// past [`MAX_HELD`] bytes the oldest datagrams' fragments are let go (the reassembly in the
-/// analysis has caps of its own).
-#[derive(Debug, Default)]
-struct Held {
-    by_datagram: crate::map::Map<Datagram, Vec<HeldFrame>>,
-    /// Datagrams in the order first held (some since taken).
-    order: std::collections::VecDeque<Datagram>,
-    bytes: usize,
-}
-
-const MAX_HELD: usize = 8 << 20;
-
-impl Held {
-    fn keep(&mut self, span: FragmentSpan, frame: &Frame<'_>) {
-        let len = frame.data.len();
-        if len > MAX_HELD {
-            return;
-        }
-        while self.bytes.saturating_add(len) > MAX_HELD {
-            let Some(old) = self.order.pop_front() else {
-                break;
-            };
-            self.take(old);
-        }
-        let list = self.by_datagram.entry(span.datagram).or_default();
-        if list.is_empty() {
-            self.order.push_back(span.datagram);
-        }
-        list.push(HeldFrame {
-            number: frame.number,
-            input: frame.input,
-            ts: frame.ts,
-            link: frame.link,
-            data: frame.data.to_vec(),
-            orig_len: frame.orig_len,
-            span,
-        });
-        self.bytes = self.bytes.saturating_add(len);
-        // Taken datagrams leave their key in `order`: dropped now and then, so it stays
-        // within twice the datagrams held.
-        if self.order.len() > self.by_datagram.len().saturating_mul(2).saturating_add(64) {
-            let held = &self.by_datagram;
-            self.order.retain(|d| held.contains_key(d));
-        }
-    }
-
-    /// The fragments held of this datagram, let go.
-    fn take(&mut self, d: Datagram) -> Vec<HeldFrame> {
-        let list = self.by_datagram.remove(&d).unwrap_or_default();
-        let freed: usize = list.iter().map(|h| h.data.len()).sum();
-        self.bytes = self.bytes.saturating_sub(freed);
-        list
     }
 }
 

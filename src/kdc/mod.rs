@@ -44,8 +44,8 @@ pub struct KdcConfig {
     pub max_message_bytes: usize,
     /// TCP connections to port 88 or 53 followed at once.
     pub max_streams: usize,
-    /// Drop ticket and reply cipher texts as messages are decoded ([`crate::pipeline`]'s
-    /// `forget_secrets`), keeping their lengths.
+    /// Drop ticket and reply cipher texts as messages are decoded (for an output that will
+    /// not show them), keeping their lengths.
     pub forget_secrets: bool,
 }
 
