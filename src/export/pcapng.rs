@@ -356,19 +356,18 @@ impl Slicer<'_> {
                 comments.unwrap_or_default(),
             )?;
         }
+        self.write(&frame, &data)
+    }
+
+    /// Writes `frame` with `data` for its bytes, and the comments the plan has for it.
+    fn write(&mut self, frame: &Frame<'_>, data: &[u8]) -> Result<(), ExportError> {
         let comments = self
             .plan
             .comments
             .get(&(frame.input, frame.number))
             .map(Vec::as_slice)
             .unwrap_or_default();
-        self.w.packet(
-            &Frame {
-                data: &data,
-                ..frame
-            },
-            comments,
-        )?;
+        self.w.packet(&Frame { data, ..*frame }, comments)?;
         Ok(())
     }
 }

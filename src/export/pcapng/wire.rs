@@ -51,20 +51,7 @@ impl Slicer<'_> {
                 .unwrap_or_default();
             mask_kerberos(body);
         }
-        let comments = self
-            .plan
-            .comments
-            .get(&(frame.input, frame.number))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        self.w.packet(
-            &Frame {
-                data: &data,
-                ..*frame
-            },
-            comments,
-        )?;
-        Ok(())
+        self.write(frame, &data)
     }
 }
 
