@@ -346,6 +346,31 @@ for f in sorted(glob.glob(os.path.join(root, "..", "shared", "logs", "evtx", "*.
     if len(data) <= 1 << 17:
         put("server_log", bytes([2]) + data, os.path.basename(f))
 
+# --- KDC and DNS (fuzz_targets/kdc.rs): the first byte picks a Kerberos message (0) or a
+# DNS message (1); the UDP payloads to and from ports 88 and 53 of the captures, read by tshark
+# when it is there.
+import shutil, subprocess
+if shutil.which("tshark"):
+    caps = sorted(glob.glob(os.path.join(root, "captures", "*.pcap*")))
+    caps += sorted(glob.glob(os.path.join(root, "..", "shared", "captures", "public", "*.pcap*")))
+    n = 0
+    for f in caps:
+        out = subprocess.run(["tshark", "-r", f, "-Y", "udp.port == 88 || udp.port == 53",
+                              "-T", "fields", "-e", "udp.srcport", "-e", "udp.dstport", "-e", "udp.payload"],
+                             capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            parts = line.split("\t")
+            if len(parts) != 3 or not parts[2]:
+                continue
+            kind = 0 if "88" in parts[:2] else 1
+            put("kdc", bytes([kind]) + bytes.fromhex(parts[2].replace(":", "")), "udp-%d" % n)
+            put("kdc", bytes([2]) + bytes.fromhex(parts[2].replace(":", "")), "stream-%d" % n)
+            n += 1
+            if n >= 200:
+                break
+        if n >= 200:
+            break
+
 for t in sorted(written):
     print("%-12s %d seeds" % (t, written[t]))
 PY

@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 seconds=${FUZZ_SECONDS:-60}
-targets=${FUZZ_TARGETS:-ntlm spnego kerberos auth_header digest token_mask http http2 tcp tls tls_streams net pcap_reader pipeline shards server_log}
+targets=${FUZZ_TARGETS:-ntlm spnego kerberos auth_header digest token_mask http http2 tcp tls tls_streams net pcap_reader pipeline shards server_log kdc}
 sanitizer=${FUZZ_SANITIZER:-none}
 export RUSTC_BOOTSTRAP=1
 

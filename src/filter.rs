@@ -301,6 +301,7 @@ mod tests {
                 dropped_legs: 0,
                 earlier_on_connection: 0,
                 shared_challenges: Vec::new(),
+                kdc: Vec::new(),
                 tcp: vec![],
                 client_ports: vec![],
                 timeline: vec![],

@@ -9,6 +9,7 @@
 //! 3b tls       records, handshake facts, decryption with a key log      tls-parser, RustCrypto
 //!  4 http      HTTP/1.x message framing per connection; request/response pairing  httparse
 //!  5 auth      header grammar (RFC 9110 11) and the scheme decoders
+//! 5b kdc       KDC exchanges (port 88) and DNS (port 53) beside the HTTP   kerberos-parser, simple-dns
 //!  6 handshake legs -> handshakes -> timelines (the model)
 //!  7 diagnose  rules over the model -> findings
 //!  8 present   report (text, JSON) | ui | export
@@ -22,6 +23,7 @@ pub mod diagnose;
 pub mod export;
 pub mod filter;
 pub mod json;
+pub mod kdc;
 pub mod map;
 pub mod capture;
 pub mod http;

@@ -22,12 +22,14 @@ use std::net::SocketAddr;
 
 use crate::capture::{Frame, Timestamp};
 use crate::diagnose::{diagnose, DiagnoseConfig, Finding};
+use crate::handshake::kdc::KdcJoin;
 use crate::handshake::server::{JoinConfig, ServerJoin, ServerSummary};
 use crate::handshake::{
     leg_of_shared, ConnEvent, CorrelateConfig, CorrelateStats, Correlator, Handshake, Leg,
     SharedAuth, Side,
 };
 use crate::http::{Anomaly, Exchange, HttpConfig, HttpStats, HttpTracker};
+use crate::kdc::{KdcConfig, KdcStage, KdcStats, WireMsg};
 use crate::net::{NetDecoder, NetStats};
 use crate::tcp::{ConnId, Dir, Limit, StreamEvent, TcpConfig, TcpStats, TcpTable};
 use crate::tls::{KeyLogStats, TlsConfig, TlsInfo, TlsStats, TlsStreams};
@@ -39,6 +41,7 @@ pub struct Config {
     pub tcp: TcpConfig,
     pub tls: TlsConfig,
     pub http: HttpConfig,
+    pub kdc: KdcConfig,
     pub correlate: CorrelateConfig,
     pub diagnose: DiagnoseConfig,
     /// The join of the server's records (`--server-log`, `--events`).
@@ -238,6 +241,9 @@ pub enum Output {
     /// What the server's records (`--server-log`, `--events`) gave, once the input ended:
     /// the clock offsets, the failed logons they name, the records no handshake took.
     ServerLogs(Box<ServerSummary>),
+    /// A KDC or DNS message read beside the HTTP (stage 5b), whether or not a handshake
+    /// joins it.
+    Wire(Box<WireMsg>),
     /// Something odd in an HTTP stream.
     HttpAnomaly {
         conn: ConnId,
@@ -277,6 +283,9 @@ pub struct Stats {
     pub net: NetStats,
     pub tcp: TcpStats,
     pub http: HttpStats,
+    /// The KDC and DNS messages read beside the HTTP (only when there were some).
+    #[serde(skip_serializing_if = "KdcStats::is_empty")]
+    pub kdc: KdcStats,
     /// TLS connections and their keys (only when there were some).
     #[serde(skip_serializing_if = "no_tls")]
     pub tls: TlsStats,
@@ -309,6 +318,7 @@ pub struct Front {
     tcp: TcpTable,
     tls: TlsStreams,
     http: HttpTracker,
+    kdc: KdcStage,
     /// The frame being processed (gaps are dated by the segment that revealed them).
     frame: u64,
     /// Make each exchange's leg here rather than in the model.
@@ -358,6 +368,10 @@ impl Analyzer {
                 tcp: TcpTable::new(config.tcp),
                 tls: TlsStreams::new(config.tls),
                 http: HttpTracker::new(config.http),
+                kdc: KdcStage::new(KdcConfig {
+                    forget_secrets: config.forget_secrets,
+                    ..config.kdc
+                }),
                 frame: 0,
                 prepare_legs: false,
                 forget_secrets: config.forget_secrets,
@@ -380,6 +394,7 @@ impl Analyzer {
                 input: 0,
                 server: None,
                 server_config: config.server,
+                kdc: KdcJoin::default(),
             },
         }
     }
@@ -512,6 +527,7 @@ impl Front {
             net: *self.net.stats(),
             tcp: *self.tcp.stats(),
             http: *self.http.stats(),
+            kdc: self.kdc.stats(),
             tls: self.tls.stats(),
             tls_keys: self.tls.key_stats(),
             ..self.stats
@@ -589,6 +605,9 @@ impl Front {
         // Taken before the segment, which holds the decoder borrowed.
         let at = self.stream_at();
         let Some(seg) = self.net.decode(frame) else {
+            if let Some(d) = self.net.take_datagram() {
+                self.datagram(&d, out);
+            }
             return;
         };
         self.last_was_tcp = true;
@@ -597,21 +616,39 @@ impl Front {
         }
         let key = Key::packet(self.seq);
         unit_start(&self.shard, &mut self.tcp, &mut self.http);
-        let (tls, http, open, drop_data) = (
+        let (tls, http, kdc, open, drop_data) = (
             &mut self.tls,
             &mut self.http,
+            &mut self.kdc,
             &mut self.open,
             &mut self.drop_data,
         );
         self.tcp.push(&seg, &mut |ev| {
             out.with(key, |sink| {
-                on_stream(tls, http, open, drop_data, at, &ev, sink)
+                on_stream((tls, http, kdc), open, drop_data, at, &ev, sink)
             })
         });
         for conn in self.drop_data.drain(..) {
             self.tcp.ignore_data(conn);
         }
         unit_end(&mut self.shard, &self.tcp, &self.http, key, out);
+    }
+
+    /// A UDP datagram to or from port 88 or 53: the KDC and DNS stage, one unit of work.
+    fn datagram(&mut self, d: &crate::net::Datagram, out: &mut Out<'_>) {
+        if self
+            .shard
+            .as_ref()
+            .is_some_and(|sh| !sh.owns_flow(d.src, d.dst))
+        {
+            return;
+        }
+        let key = Key::packet(self.seq);
+        self.unit_start();
+        if let Some(m) = self.kdc.datagram(d.ts, d.frame, (d.src, d.dst), &d.payload) {
+            out.with(key, |sink| sink(ModelEvent::Wire(Box::new(m))));
+        }
+        self.unit_end(key, out);
     }
 
     /// Closes the connections idle at `now` (the sweep made before the `seq`th frame), one
@@ -652,6 +689,7 @@ impl Front {
         self.tcp.forget_all_closed();
         self.net.forget_fragments();
         self.tls.end_capture();
+        self.kdc.end_capture();
         self.drop_data.clear();
         self.unit_end(Key::boundary(self.seq, ConnId::MAX), out);
         out.with(Key::boundary(self.seq, ConnId::MAX), |sink| {
@@ -689,15 +727,16 @@ impl Front {
     ) {
         self.unit_start();
         let at = self.stream_at();
-        let (tls, http, open, drop_data) = (
+        let (tls, http, kdc, open, drop_data) = (
             &mut self.tls,
             &mut self.http,
+            &mut self.kdc,
             &mut self.open,
             &mut self.drop_data,
         );
         close(&mut self.tcp, &mut |ev| {
             out.with(key, |sink| {
-                on_stream(tls, http, open, drop_data, at, &ev, sink)
+                on_stream((tls, http, kdc), open, drop_data, at, &ev, sink)
             })
         });
         self.unit_end(key, out);
@@ -822,6 +861,8 @@ pub enum ModelEvent {
         conn: ConnId,
         ts: Timestamp,
     },
+    /// A KDC or DNS message (stage 5b), for the handshakes of its client.
+    Wire(Box<WireMsg>),
     /// An output of stages 2 to 5, passed on in its place.
     Output(Output),
     /// The clock moved to here with no frame (live capture).
@@ -858,6 +899,8 @@ pub struct Model {
     /// judged.
     server: Option<Box<ServerJoin>>,
     server_config: JoinConfig,
+    /// The KDC and DNS messages each handshake is joined to.
+    kdc: KdcJoin,
 }
 
 impl Model {
@@ -870,7 +913,12 @@ impl Model {
     }
 
     pub fn apply(&mut self, e: ModelEvent, sink: &mut dyn FnMut(Output)) {
-        let mut diag = (self.diagnose, self.input, self.server.as_deref_mut());
+        let mut diag = (
+            self.diagnose,
+            self.input,
+            self.server.as_deref_mut(),
+            &mut self.kdc,
+        );
         let diag = &mut diag;
         let corr = &mut self.correlator;
         match e {
@@ -893,12 +941,17 @@ impl Model {
             ModelEvent::ConnClosed { conn, ts } => {
                 corr.conn_closed(conn, ts, &mut |h| emit_handshake(h, diag, sink))
             }
+            ModelEvent::Wire(m) => {
+                diag.3.push((*m).clone());
+                sink(Output::Wire(m));
+            }
             ModelEvent::Output(o) => sink(o),
             ModelEvent::Sweep(now) => {
                 corr.sweep(now, false, &mut |h| emit_handshake(h, diag, sink))
             }
             ModelEvent::EndInput { now, next } => {
                 corr.end_input(now, &mut |h| emit_handshake(h, diag, sink));
+                diag.3.clear();
                 self.input = next;
             }
             ModelEvent::Finish(now) => {
@@ -915,17 +968,29 @@ impl Model {
         Stats {
             correlate: self.correlator.stats(),
             handshakes: self.correlator.finished(),
+            kdc: KdcStats {
+                held_cap_hits: self.kdc.cap_hits(),
+                ..front.kdc
+            },
             ..front
         }
     }
 }
 
+type Diag<'a> = (
+    DiagnoseConfig,
+    u32,
+    Option<&'a mut ServerJoin>,
+    &'a mut KdcJoin,
+);
+
 fn emit_handshake(
     mut h: Handshake,
-    (cfg, input, server): &mut (DiagnoseConfig, u32, Option<&mut ServerJoin>),
+    (cfg, input, server, kdc): &mut Diag<'_>,
     sink: &mut dyn FnMut(Output),
 ) {
     h.input = *input;
+    kdc.join(&mut h);
     if let Some(join) = server {
         join.join(&mut h);
     }

@@ -39,9 +39,22 @@ impl Severity {
 pub struct Evidence {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub leg: Option<usize>,
+    /// The connection; a KDC or DNS datagram's is [`crate::handshake::UDP`], written `null`.
+    #[serde(serialize_with = "evidence_conn")]
     pub conn: ConnId,
     pub frame: u64,
     pub note: String,
+}
+
+fn evidence_conn<S: serde::Serializer>(c: &ConnId, s: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&(*c != crate::handshake::UDP).then_some(*c), s)
+}
+
+impl Evidence {
+    /// The connection as faces name it: `c3`, or `udp`.
+    pub fn conn_label(&self) -> String {
+        crate::handshake::conn_label(self.conn)
+    }
 }
 
 /// One finding about one handshake, or about connections no handshake holds (a server's

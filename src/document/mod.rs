@@ -264,6 +264,7 @@ impl Summary {
             }
             Output::Finding(f) => self.finding(f),
             Output::ServerLogs(s) => self.server_logs = Some(s.clone()),
+            Output::Wire(_) => {}
         }
     }
 
@@ -508,7 +509,7 @@ impl Writer for JsonDocument<'_> {
                 }
                 Ok(())
             }
-            Output::Limit { .. } | Output::ServerLogs(_) => Ok(()),
+            Output::Limit { .. } | Output::ServerLogs(_) | Output::Wire(_) => Ok(()),
             Output::Finding(f) if self.connection_findings => self.findings.push(&*f),
             Output::Finding(_) => Ok(()),
             Output::Handshake(mut a) => {

@@ -168,8 +168,8 @@ fn finding_html(f: &Finding, target: &str, file: Option<u32>) -> String {
                 .unwrap_or_default();
             let _ = write!(
                 s,
-                "<li>{leg}c{} {}: {}</li>",
-                e.conn,
+                "<li>{leg}{} {}: {}</li>",
+                e.conn_label(),
                 frame_at(file, e.frame),
                 esc(&e.note)
             );
@@ -263,8 +263,12 @@ pub fn timeline_svg(a: &Analysed) -> String {
             TimelineWhat::IisStatus { text, .. } | TimelineWhat::SecurityEvent { text, .. } => {
                 (text.clone(), "#6a3d9a", 2)
             }
+            // The third lane: the client's KDC and DNS, drawn as notes in their own colour.
+            TimelineWhat::Kdc { text, .. } | TimelineWhat::Dns { text, .. } => {
+                (text.clone(), "#00695c", 2)
+            }
         };
-        let full = format!("c{} {when} {text}", e.conn);
+        let full = format!("{} {when} {text}", e.conn_label());
         let shown = esc(&clip(&full, 56));
         let title = esc(&full);
         let ty = y + 10;

@@ -91,6 +91,19 @@ pub fn diagram(a: &Analysed) -> String {
         ));
         "S"
     };
+    // The third lane: the client's KDC and DNS server, when messages to them joined.
+    let peer = |dns: bool| {
+        h.kdc
+            .iter()
+            .find(|m| matches!(m.body, crate::kdc::WireBody::Dns(_)) == dns)
+            .map(|m| m.server.to_string())
+    };
+    if let Some(kdc) = peer(false) {
+        s.push_str(&format!("    participant K as KDC {}\n", escape(&kdc)));
+    }
+    if let Some(dns) = peer(true) {
+        s.push_str(&format!("    participant D as DNS {}\n", escape(&dns)));
+    }
     for (n, e) in h.timeline.iter().enumerate() {
         if n >= MAX_LINES {
             s.push_str(&format!(
@@ -130,6 +143,21 @@ pub fn diagram(a: &Analysed) -> String {
                 s.push_str(&format!(
                     "    Note over {to}: {}\n",
                     escape(&format!("c{} {text}", e.conn))
+                ));
+            }
+            TimelineWhat::Kdc { by, text } | TimelineWhat::Dns { by, text } => {
+                let peer = if matches!(e.what, TimelineWhat::Kdc { .. }) {
+                    "K"
+                } else {
+                    "D"
+                };
+                let arrow = match by {
+                    crate::handshake::Side::Client => format!("C->>{peer}"),
+                    crate::handshake::Side::Server => format!("{peer}-->>C"),
+                };
+                s.push_str(&format!(
+                    "    {arrow}: {}\n",
+                    escape(&format!("{} {when} {text}", e.conn_label()))
                 ));
             }
         }

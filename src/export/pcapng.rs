@@ -67,12 +67,21 @@ use crate::net::{FragmentSpan, NetDecoder};
 use crate::pipeline::{Analysed, Placed, Sink, Source};
 use crate::tcp::ConnId;
 
+mod held;
+mod wire;
+use held::Held;
+use wire::mask_kdc_segment;
+
 /// What the first pass learns: the connections to copy and the comments by capture and
 /// frame number.
 #[derive(Debug, Default)]
 pub struct Plan {
     pub conns: BTreeSet<ConnId>,
     pub comments: BTreeMap<(u32, u64), Vec<String>>,
+    /// The KDC and DNS datagrams joined to the handshakes, by capture and frame number.
+    pub datagrams: BTreeSet<(u32, u64)>,
+    /// The TCP connections to the KDC among `conns`: their tickets are masked.
+    pub kdc_conns: BTreeSet<ConnId>,
 }
 
 impl Plan {
@@ -108,6 +117,7 @@ impl Plan {
                 );
             }
         }
+        self.add_wire(h);
         for e in &h.tcp {
             if matches!(
                 e.kind,
@@ -240,7 +250,7 @@ impl Sink for Slicer<'_> {
 
 impl Slicer<'_> {
     fn copy(&mut self, frame: Frame<'_>, placed: Placed) -> Result<(), ExportError> {
-        if self.plan.conns.is_empty() {
+        if self.plan.conns.is_empty() && self.plan.datagrams.is_empty() {
             return Ok(());
         }
         if frame.input != self.input {
@@ -264,9 +274,15 @@ impl Slicer<'_> {
                 )
             });
         let frag = self.net.last_fragment();
+        let datagram = self.net.take_datagram();
         let Some(conn) = placed.conn else {
             if let Some(f) = frag {
                 self.held.keep(f, &frame);
+            }
+            if let Some(d) = datagram {
+                if self.plan.datagrams.contains(&(frame.input, frame.number)) {
+                    return self.copy_datagram(&frame, &d);
+                }
             }
             return Ok(());
         };
@@ -277,6 +293,9 @@ impl Slicer<'_> {
         }
         let mut data = frame.data.to_vec();
         if let Some((src, at, mut masked)) = seg {
+            if self.plan.kdc_conns.contains(&conn) {
+                mask_kdc_segment(&mut masked);
+            }
             let key = (conn, src);
             let off = placed.offset;
             let captured = off
@@ -337,19 +356,18 @@ impl Slicer<'_> {
                 comments.unwrap_or_default(),
             )?;
         }
+        self.write(&frame, &data)
+    }
+
+    /// Writes `frame` with `data` for its bytes, and the comments the plan has for it.
+    fn write(&mut self, frame: &Frame<'_>, data: &[u8]) -> Result<(), ExportError> {
         let comments = self
             .plan
             .comments
             .get(&(frame.input, frame.number))
             .map(Vec::as_slice)
             .unwrap_or_default();
-        self.w.packet(
-            &Frame {
-                data: &data,
-                ..frame
-            },
-            comments,
-        )?;
+        self.w.packet(&Frame { data, ..*frame }, comments)?;
         Ok(())
     }
 }
@@ -751,77 +769,6 @@ fn put_back_fragment(data: &mut [u8], span: FragmentSpan, header: usize, masked:
             span.offset.saturating_sub(header),
         );
         put_back(dst, skip, from, masked);
-    }
-}
-
-/// An earlier fragment of an IPv4 datagram, copied until the datagram is complete.
-#[derive(Debug, Clone)]
-struct HeldFrame {
-    number: u64,
-    input: u32,
-    ts: crate::capture::Timestamp,
-    link: LinkType,
-    data: Vec<u8>,
-    orig_len: u32,
-    span: FragmentSpan,
-}
-
-type Datagram = (std::net::Ipv4Addr, std::net::Ipv4Addr, u16, u8);
-
-/// Fragments of datagrams not complete yet, in case one turns out to belong to a chosen
-/// connection: copied into the slice just before the fragment that completes it. Bounded:
-/// past [`MAX_HELD`] bytes the oldest datagrams' fragments are let go (the reassembly in the
-/// analysis has caps of its own).
-#[derive(Debug, Default)]
-struct Held {
-    by_datagram: crate::map::Map<Datagram, Vec<HeldFrame>>,
-    /// Datagrams in the order first held (some since taken).
-    order: std::collections::VecDeque<Datagram>,
-    bytes: usize,
-}
-
-const MAX_HELD: usize = 8 << 20;
-
-impl Held {
-    fn keep(&mut self, span: FragmentSpan, frame: &Frame<'_>) {
-        let len = frame.data.len();
-        if len > MAX_HELD {
-            return;
-        }
-        while self.bytes.saturating_add(len) > MAX_HELD {
-            let Some(old) = self.order.pop_front() else {
-                break;
-            };
-            self.take(old);
-        }
-        let list = self.by_datagram.entry(span.datagram).or_default();
-        if list.is_empty() {
-            self.order.push_back(span.datagram);
-        }
-        list.push(HeldFrame {
-            number: frame.number,
-            input: frame.input,
-            ts: frame.ts,
-            link: frame.link,
-            data: frame.data.to_vec(),
-            orig_len: frame.orig_len,
-            span,
-        });
-        self.bytes = self.bytes.saturating_add(len);
-        // Taken datagrams leave their key in `order`: dropped now and then, so it stays
-        // within twice the datagrams held.
-        if self.order.len() > self.by_datagram.len().saturating_mul(2).saturating_add(64) {
-            let held = &self.by_datagram;
-            self.order.retain(|d| held.contains_key(d));
-        }
-    }
-
-    /// The fragments held of this datagram, let go.
-    fn take(&mut self, d: Datagram) -> Vec<HeldFrame> {
-        let list = self.by_datagram.remove(&d).unwrap_or_default();
-        let freed: usize = list.iter().map(|h| h.data.len()).sum();
-        self.bytes = self.bytes.saturating_sub(freed);
-        list
     }
 }
 

@@ -668,6 +668,7 @@ impl Open {
                 dropped_legs: 0,
                 earlier_on_connection: earlier,
                 shared_challenges: Vec::new(),
+                kdc: Vec::new(),
                 tcp: Vec::new(),
                 client_ports: Vec::new(),
                 timeline: Vec::new(),

@@ -11,6 +11,7 @@
 //! and it hands back each handshake once nothing more can join it.
 
 mod correlate;
+pub mod kdc;
 mod leg;
 pub mod serial;
 pub mod server;
@@ -328,6 +329,21 @@ pub struct TimelineEntry {
     pub what: TimelineWhat,
 }
 
+/// A connection as faces name it: `c3`, or `udp` for a KDC or DNS datagram ([`UDP`]).
+pub fn conn_label(conn: ConnId) -> String {
+    if conn == UDP {
+        "udp".to_owned()
+    } else {
+        format!("c{conn}")
+    }
+}
+
+impl TimelineEntry {
+    pub fn conn_label(&self) -> String {
+        conn_label(self.conn)
+    }
+}
+
 impl serde::Serialize for TimelineEntry {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct as _;
@@ -336,11 +352,13 @@ impl serde::Serialize for TimelineEntry {
             TimelineWhat::Response { .. } => 4,
             TimelineWhat::Tcp(kind) => 1 + kind.members(),
             TimelineWhat::IisStatus { .. } | TimelineWhat::SecurityEvent { .. } => 3,
+            TimelineWhat::Kdc { .. } | TimelineWhat::Dns { .. } => 3,
         };
         let mut st = s.serialize_struct("TimelineEntry", 4 + members)?;
         st.serialize_field("ts", &self.ts)?;
         st.serialize_field("delta_ns", &self.delta_ns)?;
-        st.serialize_field("conn", &self.conn)?;
+        // A message over UDP has no connection.
+        st.serialize_field("conn", &(self.conn != UDP).then_some(self.conn))?;
         st.serialize_field("frame", &self.frame)?;
         match &self.what {
             TimelineWhat::Request { leg, text } => {
@@ -366,6 +384,16 @@ impl serde::Serialize for TimelineEntry {
             TimelineWhat::SecurityEvent { leg, text } => {
                 st.serialize_field("event", "security_event")?;
                 st.serialize_field("leg", leg)?;
+                st.serialize_field("text", text)?;
+            }
+            TimelineWhat::Kdc { by, text } => {
+                st.serialize_field("event", "kdc")?;
+                st.serialize_field("by", by)?;
+                st.serialize_field("text", text)?;
+            }
+            TimelineWhat::Dns { by, text } => {
+                st.serialize_field("event", "dns")?;
+                st.serialize_field("by", by)?;
                 st.serialize_field("text", text)?;
             }
         }
@@ -396,7 +424,21 @@ pub enum TimelineWhat {
         leg: usize,
         text: String,
     },
+    /// A message between the client and its KDC ([`Handshake::kdc`]), sent by `by`.
+    Kdc {
+        by: Side,
+        text: String,
+    },
+    /// A DNS query or answer of the client ([`Handshake::kdc`]).
+    Dns {
+        by: Side,
+        text: String,
+    },
 }
+
+/// The connection of a timeline line that travelled over UDP (a KDC or DNS message): no
+/// TCP connection has this id. Written `null` in the JSON.
+pub const UDP: ConnId = ConnId::MAX;
 
 /// An NTLM server challenge that two handshakes between different ends were both given:
 /// a server draws a fresh one for each context, so the second copy was passed on by a relay.
@@ -478,6 +520,9 @@ pub struct Handshake {
     pub shared_challenges: Vec<SharedChallenge>,
     /// TCP events of the connections, for the timeline and the rules.
     pub tcp: Vec<ConnEvent>,
+    /// The client's KDC exchanges and DNS answers that served this login ([`kdc`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kdc: Vec<crate::kdc::WireMsg>,
     /// The client's port on each connection (the server's records name it).
     #[serde(skip)]
     pub client_ports: Vec<(ConnId, u16)>,
@@ -505,6 +550,9 @@ impl Handshake {
             if let Some(c) = leg.response.as_mut().and_then(|r| r.challenges.as_mut()) {
                 crate::auth::RevealSecrets::reveal_secrets(std::sync::Arc::make_mut(c));
             }
+        }
+        for m in &mut self.kdc {
+            crate::auth::RevealSecrets::reveal_secrets(m);
         }
     }
 
@@ -569,6 +617,28 @@ impl Handshake {
                     },
                 });
             }
+        }
+        for m in &self.kdc {
+            let text = m.text();
+            let by = if m.from_client {
+                Side::Client
+            } else {
+                Side::Server
+            };
+            entries.push(TimelineEntry {
+                ts: m.ts,
+                delta_ns: 0,
+                conn: m.conn.unwrap_or(UDP),
+                frame: m.frame,
+                what: match m.body {
+                    crate::kdc::WireBody::Dns(_) => TimelineWhat::Dns { by, text },
+                    crate::kdc::WireBody::Malformed {
+                        of: crate::kdc::Protocol::Dns,
+                        ..
+                    } => TimelineWhat::Dns { by, text },
+                    _ => TimelineWhat::Kdc { by, text },
+                },
+            });
         }
         for e in &self.tcp {
             entries.push(TimelineEntry {

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use etherparse::{LaxIpSlice, TcpSlice};
 
 use super::defrag::{Defragmenter, Fragment};
-use super::{Segment, TcpFlags};
+use super::{Datagram, Segment, TcpFlags, DNS_PORT, KERBEROS_PORT};
 use crate::capture::{Frame, LinkType};
 
 /// Ethertypes (IEEE 802 numbers) met on the way to IP.
@@ -44,6 +44,9 @@ pub struct NetStats {
     pub not_ip: u64,
     /// IP packets that carry something other than TCP.
     pub not_tcp: u64,
+    /// Of those, UDP datagrams to or from port 88 (Kerberos) or 53 (DNS), handed on.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub kdc_dns_datagrams: u64,
     /// Frames too short or inconsistent to decode.
     pub malformed: u64,
     /// TCP segments whose payload was cut by the snap length.
@@ -55,6 +58,10 @@ pub struct NetStats {
     pub ipv6_fragments: u64,
     /// Packets inside GRE, ERSPAN, IP-in-IP or VXLAN.
     pub tunnelled: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A frame of a link type authscope does not decode.
@@ -75,6 +82,8 @@ pub struct NetDecoder {
     assembled: Vec<u8>,
     /// Where the last decoded frame sat in its datagram, if it was an IPv4 fragment.
     last_fragment: Option<FragmentSpan>,
+    /// A UDP datagram for the KDC and DNS stage, from the last decoded frame.
+    datagram: Option<Datagram>,
 }
 
 /// Where the network layer starts in a frame.
@@ -102,6 +111,12 @@ impl NetDecoder {
     /// IPv4 fragment. The pcapng export masks and copies fragments by it.
     pub fn last_fragment(&self) -> Option<FragmentSpan> {
         self.last_fragment
+    }
+
+    /// The UDP datagram to or from port 88 or 53 that the last frame carried, if it did
+    /// ([`NetDecoder::decode`] then returned `None`).
+    pub fn take_datagram(&mut self) -> Option<Datagram> {
+        self.datagram.take()
     }
 
     /// Decodes one frame; `None` when it is not a (decodable) TCP segment, which is counted.
@@ -148,7 +163,7 @@ impl NetDecoder {
         if !payload.fragmented {
             let missing = missing_bytes(&ip);
             return carry(
-                &mut self.stats,
+                (&mut self.stats, &mut self.datagram),
                 frame,
                 (ip.source_addr(), ip.destination_addr()),
                 payload.ip_number.0,
@@ -190,7 +205,7 @@ impl NetDecoder {
         self.stats.ipv4_reassembled = self.stats.ipv4_reassembled.saturating_add(1);
         let data: &'a [u8] = &self.assembled;
         carry(
-            &mut self.stats,
+            (&mut self.stats, &mut self.datagram),
             frame,
             (IpAddr::V4(frag.src), IpAddr::V4(frag.dst)),
             frag.protocol,
@@ -233,7 +248,7 @@ fn missing_bytes(ip: &LaxIpSlice<'_>) -> usize {
 
 /// An IP packet inside a tunnel.
 fn inner_ip<'a>(
-    stats: &mut NetStats,
+    (stats, udp): (&mut NetStats, &mut Option<Datagram>),
     frame: &Frame<'a>,
     bytes: &'a [u8],
     depth: u8,
@@ -249,7 +264,7 @@ fn inner_ip<'a>(
         return None;
     }
     carry(
-        stats,
+        (stats, udp),
         frame,
         (ip.source_addr(), ip.destination_addr()),
         payload.ip_number.0,
@@ -261,7 +276,7 @@ fn inner_ip<'a>(
 
 /// What an IP packet carries: TCP, or a tunnel to follow to the TCP inside.
 fn carry<'a>(
-    stats: &mut NetStats,
+    (stats, udp): (&mut NetStats, &mut Option<Datagram>),
     frame: &Frame<'a>,
     (src, dst): (IpAddr, IpAddr),
     proto: u8,
@@ -272,6 +287,12 @@ fn carry<'a>(
     let deeper = depth.saturating_add(1);
     let inner = match proto {
         6 => return tcp(stats, frame, src, dst, data, missing),
+        17 if kdc_or_dns(data) => {
+            stats.not_tcp = stats.not_tcp.saturating_add(1);
+            stats.kdc_dns_datagrams = stats.kdc_dns_datagrams.saturating_add(1);
+            *udp = datagram(frame, src, dst, data);
+            return None;
+        }
         _ if depth >= MAX_DEPTH => None,
         // IP in IP (RFC 2003) and IPv6 in IP (RFC 4213).
         4 | 41 => Some(NetStart::Ip(data)),
@@ -281,12 +302,34 @@ fn carry<'a>(
         _ => None,
     };
     match inner {
-        Some(NetStart::Ip(inner)) => inner_ip(stats, frame, inner, deeper),
+        Some(NetStart::Ip(inner)) => inner_ip((stats, udp), frame, inner, deeper),
         _ => {
             stats.not_tcp = stats.not_tcp.saturating_add(1);
             None
         }
     }
+}
+
+/// A UDP header (RFC 768) with port 88 or 53 on either side.
+fn kdc_or_dns(data: &[u8]) -> bool {
+    let port = |p: Option<u16>| p.is_some_and(|p| p == KERBEROS_PORT || p == DNS_PORT);
+    port(be16(data, 0)) || port(be16(data, 2))
+}
+
+/// The datagram's payload, as far as its length field and the capture go (RFC 768).
+fn datagram(frame: &Frame<'_>, src: IpAddr, dst: IpAddr, data: &[u8]) -> Option<Datagram> {
+    let sport = be16(data, 0)?;
+    let dport = be16(data, 2)?;
+    let len = usize::from(be16(data, 4)?);
+    let body = data.get(8..)?;
+    let body = body.get(..len.saturating_sub(8).min(body.len()))?;
+    Some(Datagram {
+        frame: frame.number,
+        ts: frame.ts,
+        src: SocketAddr::new(src, sport),
+        dst: SocketAddr::new(dst, dport),
+        payload: body.to_vec(),
+    })
 }
 
 /// Tunnels over UDP, by their registered port: VXLAN (RFC 7348, 4789) carries Ethernet,

@@ -57,6 +57,22 @@ pub struct Segment<'a> {
     pub missing: u32,
 }
 
+/// The ports of the traffic a login depends on beside the HTTP: the KDC (RFC 4120 7.2.3) and
+/// DNS (RFC 1035 4.2).
+pub const KERBEROS_PORT: u16 = 88;
+pub const DNS_PORT: u16 = 53;
+
+/// A UDP datagram to or from port 88 or 53 (RFC 768), the hand-off from `net` to `kdc`:
+/// owned, since it waits beside the segment the decoder returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Datagram {
+    pub frame: u64,
+    pub ts: Timestamp,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub payload: Vec<u8>,
+}
+
 /// Flow key: the 4-tuple in a canonical order, so both directions map to one key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlowKey {

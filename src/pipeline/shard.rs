@@ -137,7 +137,12 @@ pub(super) struct Shard {
 impl Shard {
     /// Whether this shard reassembles `seg`'s connection. Both directions share a key.
     pub(super) fn owns(&self, seg: &Segment<'_>) -> bool {
-        let (key, _) = FlowKey::of(seg.src, seg.dst);
+        self.owns_flow(seg.src, seg.dst)
+    }
+
+    /// Whether this shard takes the packets between these two sockets (UDP too).
+    pub(super) fn owns_flow(&self, src: std::net::SocketAddr, dst: std::net::SocketAddr) -> bool {
+        let (key, _) = FlowKey::of(src, dst);
         self.hasher.hash_one(key) % self.count == self.index
     }
 }
@@ -401,6 +406,11 @@ impl Merger {
                     *conn = n;
                 }
             }
+            ModelEvent::Wire(m) => {
+                if let Some(c) = m.conn.as_mut() {
+                    map(c);
+                }
+            }
             ModelEvent::Output(o) => match o {
                 Output::Connection(c) => map(&mut c.id),
                 Output::HttpAnomaly { conn, .. } => map(conn),
@@ -412,7 +422,8 @@ impl Merger {
                 Output::Exchange(..)
                 | Output::Handshake(..)
                 | Output::Finding(..)
-                | Output::ServerLogs(..) => {}
+                | Output::ServerLogs(..)
+                | Output::Wire(..) => {}
             },
             ModelEvent::Sweep(_) | ModelEvent::Finish(_) | ModelEvent::EndInput { .. } => {}
         }
@@ -451,7 +462,9 @@ impl Merger {
         let mut st = *first;
         let (mut tcp, mut http) = (crate::tcp::TcpStats::default(), super::HttpStats::default());
         let mut tls = crate::tls::TlsStats::default();
+        let mut kdc = crate::kdc::KdcStats::default();
         for s in shards {
+            kdc = kdc.plus(&s.kdc);
             tcp = add_tcp(tcp, &s.tcp);
             http = add_http(http, &s.http);
             tls = tls.plus(&s.tls);
@@ -465,6 +478,7 @@ impl Merger {
         st.http = http;
         // Every shard reads the same key logs: the first's key counters are everyone's.
         st.tls = tls;
+        st.kdc = kdc;
         st
     }
 

@@ -5,13 +5,13 @@ use super::{Connection, Ending, LegPrep, ModelEvent, Output, TcpMark};
 use crate::capture::Timestamp;
 use crate::handshake::{leg_of_shared, ConnEvent, ConnEventKind, Side};
 use crate::http::{HttpEvent, HttpTracker};
+use crate::kdc::KdcStage;
 use crate::map::Map as HashMap;
 use crate::tcp::{CloseReason, ConnId, OpenKind, StreamEvent};
 use crate::tls::{Passed, TlsInfo, TlsStreams};
 
 pub(super) fn on_stream(
-    tls: &mut TlsStreams,
-    http: &mut HttpTracker,
+    (tls, http, kdc): (&mut TlsStreams, &mut HttpTracker, &mut KdcStage),
     open: &mut HashMap<ConnId, Box<Connection>>,
     drop_data: &mut Vec<ConnId>,
     (model_frame, prepare_legs, forget_secrets, input): (u64, bool, bool, u32),
@@ -27,6 +27,7 @@ pub(super) fn on_stream(
             kind,
             ..
         } => {
+            kdc.open(conn, client, server);
             sink(ModelEvent::ConnOpen {
                 client,
                 server,
@@ -58,7 +59,23 @@ pub(super) fn on_stream(
                 }),
             );
         }
-        StreamEvent::Data { conn, ts, .. } => touch(open, conn, ts),
+        StreamEvent::Data {
+            conn,
+            ts,
+            dir,
+            frame,
+            bytes,
+            ..
+        } => {
+            touch(open, conn, ts);
+            // A connection to port 88 or 53 is the KDC and DNS stage's, not TLS's or HTTP's.
+            if kdc.has_streams() && kdc.follows(conn) {
+                kdc.data(conn, dir, ts, frame, bytes, &mut |m| {
+                    sink(ModelEvent::Wire(Box::new(m)))
+                });
+                return;
+            }
+        }
         StreamEvent::Gap {
             conn, ts, len, dir, ..
         } => {
@@ -75,6 +92,10 @@ pub(super) fn on_stream(
                 c.gap_bytes = c.gap_bytes.saturating_add(len);
                 c.last = c.last.max(ts);
             }
+            if kdc.has_streams() && kdc.follows(conn) {
+                kdc.gap(conn, dir);
+                return;
+            }
         }
         StreamEvent::Fin {
             conn,
@@ -90,6 +111,9 @@ pub(super) fn on_stream(
         } => {
             let by = Side::from(dir);
             let rst = matches!(ev, StreamEvent::Rst { .. });
+            if rst && kdc.has_streams() {
+                kdc.reset(conn);
+            }
             let kind = if rst {
                 ConnEventKind::Rst { by }
             } else {
@@ -121,6 +145,11 @@ pub(super) fn on_stream(
     tls.push(ev, &mut |p| passed(p, http, open, drop_data, at, sink));
     match *ev {
         StreamEvent::Closed { conn, ts, reason } => {
+            if kdc.has_streams() {
+                if let Some(m) = kdc.closed(conn, ts, model_frame, reason) {
+                    sink(ModelEvent::Wire(Box::new(m)));
+                }
+            }
             if let Some(mut c) = open.remove(&conn) {
                 c.ended = match reason {
                     CloseReason::Fin => Ending::Fin,

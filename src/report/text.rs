@@ -276,6 +276,10 @@ impl Style {
                 TimelineWhat::IisStatus { text, .. } | TimelineWhat::SecurityEvent { text, .. } => {
                     format!("   server log: {text}")
                 }
+                TimelineWhat::Kdc { by, text } | TimelineWhat::Dns { by, text } => match by {
+                    crate::handshake::Side::Client => format!(">> {text}"),
+                    crate::handshake::Side::Server => format!("<< {text}"),
+                },
             };
             // `f12`: the frame Wireshark shows this on, to type into its Go to Packet; `2:f12`
             // in the second of several files.
@@ -285,10 +289,10 @@ impl Style {
                 format!("f{}", e.frame)
             };
             let lead = format!(
-                "   {} {:>9} c{:<3} {:<6} ",
+                "   {} {:>9} {:<4} {:<6} ",
                 clock(e.ts),
                 delta,
-                e.conn,
+                e.conn_label(),
                 frame
             );
             hang(out, &lead, &clip(&text, 240), self.width)?;

@@ -471,7 +471,7 @@ impl State {
                 | TimelineWhat::Response { leg, .. }
                 | TimelineWhat::IisStatus { leg, .. }
                 | TimelineWhat::SecurityEvent { leg, .. } => Some(leg),
-                TimelineWhat::Tcp(_) => None,
+                TimelineWhat::Tcp(_) | TimelineWhat::Kdc { .. } | TimelineWhat::Dns { .. } => None,
             })
     }
 

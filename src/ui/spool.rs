@@ -90,6 +90,14 @@ fn harmless(w: &TimelineWhat) -> TimelineWhat {
             leg: *leg,
             text: text(t),
         },
+        TimelineWhat::Kdc { by, text: t } => TimelineWhat::Kdc {
+            by: *by,
+            text: text(t),
+        },
+        TimelineWhat::Dns { by, text: t } => TimelineWhat::Dns {
+            by: *by,
+            text: text(t),
+        },
     }
 }
 

@@ -243,7 +243,7 @@ impl Collect {
             Output::ServerLogs(s) => self
                 .server_notes
                 .extend(crate::present::server_log_lines(&s)),
-            Output::HttpAnomaly { .. } | Output::Limit { .. } => {}
+            Output::HttpAnomaly { .. } | Output::Limit { .. } | Output::Wire(_) => {}
         }
     }
 

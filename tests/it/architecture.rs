@@ -14,6 +14,7 @@ const ORDER: &[&str] = &[
     "tls",
     "http",
     "auth",
+    "kdc",
     "handshake",
     "diagnose",
     "pipeline",

@@ -380,15 +380,26 @@ fn pcapng_opens_in_tshark_with_the_connections_and_comments() {
             .iter()
             .map(|v| v.to_string())
             .collect();
+        // The KDC and DNS messages joined to the handshake travel over UDP here.
+        let frames: Vec<String> = h["kdc"]
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .map(|m| format!("frame.number == {}", m["frame"]))
+                    .collect()
+            })
+            .unwrap_or_default();
         let slice = export(&c, "pcapng", dir.path(), &["--handshake", &id]);
         // Exactly the packets of those connections (authscope numbers connections as
-        // tshark's tcp.stream does), in order, byte counts and times alike.
+        // tshark's tcp.stream does) and of those messages, in order, byte counts and times
+        // alike.
         let want = tshark(
             &c,
             Some(
                 &conns
                     .iter()
                     .map(|c| format!("tcp.stream == {c}"))
+                    .chain(frames)
                     .collect::<Vec<_>>()
                     .join(" || "),
             ),

@@ -73,7 +73,7 @@ impl Outputs {
             Output::Limit { .. } => self.limits += 1,
             Output::Handshake(_) => self.handshakes += 1,
             // decided by the driver, which this feed goes around
-            Output::Finding(_) | Output::ServerLogs(_) => {}
+            Output::Finding(_) | Output::ServerLogs(_) | Output::Wire(_) => {}
         }
     }
 }

@@ -74,7 +74,7 @@ const CASES: &[(&str, &[Expected])] = &[
         "kerberos-badkeyver.pcap",
         &[(
             "kerberos",
-            None,
+            Some("alice@LAB.TEST"),
             Some("HTTP/intranet.lab.test"),
             "failed/kerberos-rejected",
             &["kerberos-error"],
@@ -85,7 +85,7 @@ const CASES: &[(&str, &[Expected])] = &[
         "kerberos-by-ip.pcap",
         &[(
             "kerberos",
-            None,
+            Some("alice@LAB.TEST"),
             Some("HTTP/intranet.lab.test"),
             "success",
             &[],
@@ -96,7 +96,7 @@ const CASES: &[(&str, &[Expected])] = &[
         "kerberos-short-name-host.pcap",
         &[(
             "kerberos",
-            None,
+            Some("alice@LAB.TEST"),
             Some("HTTP/intranet.lab.test"),
             "success",
             &[],
@@ -107,7 +107,7 @@ const CASES: &[(&str, &[Expected])] = &[
         "kerberos-success-then-500.pcap",
         &[(
             "kerberos",
-            None,
+            Some("alice@LAB.TEST"),
             Some("HTTP/intranet.lab.test"),
             "success",
             &["request-failed-after-auth"],
@@ -118,7 +118,7 @@ const CASES: &[(&str, &[Expected])] = &[
         "kerberos-authz-denied.pcap",
         &[(
             "kerberos",
-            None,
+            Some("alice@LAB.TEST"),
             Some("HTTP/intranet.lab.test"),
             "success",
             &["request-failed-after-auth"],
@@ -128,7 +128,7 @@ const CASES: &[(&str, &[Expected])] = &[
         "kerberos-success.pcap",
         &[(
             "kerberos",
-            None,
+            Some("alice@LAB.TEST"),
             Some("HTTP/intranet.lab.test"),
             "success",
             &[],
@@ -139,7 +139,7 @@ const CASES: &[(&str, &[Expected])] = &[
         "kerberos-token-too-large.pcap",
         &[(
             "kerberos",
-            None,
+            Some("alice@LAB.TEST"),
             Some("HTTP/intranet.lab.test"),
             "failed/token-too-large",
             &["token-too-large"],
@@ -152,14 +152,14 @@ const CASES: &[(&str, &[Expected])] = &[
             Some("alice"),
             None,
             "success",
-            &["kerberos-fallback-ntlm"],
+            &["kdc-spn-unknown", "kerberos-fallback-ntlm"],
         )],
     ),
     (
         "kerberos-wrong-key.pcap",
         &[(
             "kerberos",
-            None,
+            Some("alice@LAB.TEST"),
             Some("HTTP/intranet.lab.test"),
             "failed/kerberos-rejected",
             &["kerberos-error"],
@@ -169,7 +169,7 @@ const CASES: &[(&str, &[Expected])] = &[
         "kerberos-wrong-spn.pcap",
         &[(
             "kerberos",
-            None,
+            Some("alice@LAB.TEST"),
             Some("HTTP/intranet.lab.test"),
             "failed/kerberos-rejected",
             &["kerberos-error"],

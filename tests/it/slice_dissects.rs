@@ -15,7 +15,7 @@ fn capture(name: &str) -> PathBuf {
     root().join("captures").join(name)
 }
 
-fn need_tshark() {
+pub(super) fn need_tshark() {
     let ok = Command::new("tshark")
         .arg("--version")
         .output()
@@ -27,7 +27,7 @@ fn need_tshark() {
 }
 
 /// `authscope export CAPTURE --format pcapng -o DIR/NAME.pcapng`: every handshake.
-fn slice_of(c: &Path, dir: &Path) -> PathBuf {
+pub(super) fn slice_of(c: &Path, dir: &Path) -> PathBuf {
     let out = dir.join(c.file_name().unwrap()).with_extension("pcapng");
     let o = Command::new(bin())
         .arg("export")
@@ -40,7 +40,7 @@ fn slice_of(c: &Path, dir: &Path) -> PathBuf {
     out
 }
 
-fn tshark(args: &[&str], file: &Path) -> String {
+pub(super) fn tshark(args: &[&str], file: &Path) -> String {
     let o = Command::new("tshark")
         .arg("-r")
         .arg(file)

@@ -18,12 +18,15 @@ pub(super) fn kerberos_fallback_ntlm(hs: &Handshake, _: &DiagnoseConfig, out: &m
     }) else {
         return;
     };
+    let why = super::kdc::fallback_reason(hs)
+        .map(|w| format!(" ({w})"))
+        .unwrap_or_default();
     out.push(finding(
         hs,
         "kerberos-fallback-ntlm",
         format!(
             "Negotiate{} was answered with NTLM, not Kerberos: the client could not get a ticket \
-             for {}.",
+             for {}{why}.",
             if offered(hs, "Negotiate") {
                 " was offered and"
             } else {

@@ -7,6 +7,7 @@ use crate::handshake::{
 
 mod answers;
 mod http2;
+mod kdc;
 mod kerberos;
 mod ntlm;
 mod rounds;
@@ -16,6 +17,7 @@ mod wire;
 use answers::*;
 pub(super) use http2::H2_FIX;
 use http2::*;
+use kdc::*;
 use kerberos::*;
 use ntlm::*;
 use rounds::*;
@@ -36,6 +38,13 @@ pub const CODES: &[(&str, Severity)] = &[
     ("kerberos-fallback-ntlm", Severity::Warning),
     ("kerberos-error", Severity::Error),
     ("spn-host-mismatch", Severity::Warning),
+    ("kdc-spn-unknown", Severity::Error),
+    ("kdc-error", Severity::Error),
+    ("clock-skew", Severity::Error),
+    ("spn-from-cname", Severity::Warning),
+    ("kdc-unreachable", Severity::Error),
+    ("krb-ticket-for-other-account", Severity::Error),
+    ("weak-etype", Severity::Info),
     ("challenge-unanswered", Severity::Warning),
     ("reauth-every-request", Severity::Info),
     ("basic-cleartext", Severity::Warning),
@@ -76,6 +85,13 @@ const RULES: &[Rule] = &[
     kerberos_fallback_ntlm,
     kerberos_error,
     spn_host_mismatch,
+    kdc_spn_unknown,
+    kdc_error,
+    clock_skew,
+    spn_from_cname,
+    kdc_unreachable,
+    krb_ticket_for_other_account,
+    weak_etype,
     challenge_unanswered,
     reauth_every_request,
     basic_cleartext,

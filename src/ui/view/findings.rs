@@ -89,7 +89,12 @@ fn finding(
             .map(|l| format!("leg {} ", l.saturating_add(1)))
             .unwrap_or_default();
         out.push(Line::styled(
-            format!("  {leg}c{} {}: {}", e.conn, frame_words(e.frame), e.note),
+            format!(
+                "  {leg}{} {}: {}",
+                e.conn_label(),
+                frame_words(e.frame),
+                e.note
+            ),
             t.dim(),
         ));
     }

@@ -274,7 +274,8 @@ fn entry_lines(
         format!("+{}", human_delta(e.delta_ns))
     };
     row.text(1, &format!("{delta:>8}"), t.dim(), 8);
-    row.text(10, &format!("c{:<3}", e.conn), t.conn(e.conn), 4);
+    let conn = format!("{:<4}", crate::handshake::conn_label(e.conn));
+    row.text(10, &conn, t.conn(e.conn), 4);
     // The frame Wireshark shows the line on, for its Go to Packet.
     let frame = h.frame_label(e.frame);
     row.text(GUTTER, &frame, t.dim(), frame.len());
@@ -320,6 +321,17 @@ fn entry_lines(
             let label = format!(" {text}");
             let room = dw.saturating_sub(lanes.origin).saturating_sub(1);
             d.text(lanes.origin.saturating_add(1), &label, t.warning(), room);
+        }
+        TimelineWhat::Kdc { by, text } | TimelineWhat::Dns { by, text } => {
+            // The client's third party (its KDC, its DNS): beside the client's lane, the
+            // arrow saying which way.
+            let arrow = match by {
+                crate::handshake::Side::Client => "⇢",
+                crate::handshake::Side::Server => "⇠",
+            };
+            let label = format!("{arrow} {text}");
+            let room = lanes.hop.saturating_sub(lanes.client).saturating_sub(2);
+            d.text(lanes.client.saturating_add(1), &label, t.dim(), room.max(8));
         }
     }
     let mut line = row.into_line();
