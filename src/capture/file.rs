@@ -14,7 +14,69 @@ use pcap_parser::pcapng::SecretsType;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
+use super::compressed::{Compression, Cut};
 use super::{Frame, LinkType, Timestamp};
+
+/// A capture's reader, its compression, and where its compressed stream was cut.
+type Opened = (Box<dyn PcapReaderIterator + Send>, Option<Compression>, Cut);
+
+/// The reader of the capture in `reader`'s bytes, decompressed if they are compressed; what
+/// is read is counted (before decompression, as the file's size is) in `bytes_read`.
+fn make_reader<R: Read + Send + 'static>(
+    path: &Path,
+    reader: R,
+    bytes_read: &std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> Result<Opened, CaptureError> {
+    let counting = CountingRead {
+        inner: reader,
+        count: bytes_read.clone(),
+    };
+    let (bytes, compression, cut) =
+        super::compressed::open(counting).map_err(|source| CaptureError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    let reader = match pcap_parser::create_reader(BUFFER, bytes) {
+        Ok(r) => r,
+        Err(PcapError::Eof | PcapError::UnexpectedEof | PcapError::Incomplete(_))
+            if cut.get().is_some() =>
+        {
+            return Err(CaptureError::Read {
+                path: path.to_owned(),
+                source: std::io::Error::other(format!(
+                    "{} before a whole capture header (truncated)",
+                    cut.get().unwrap_or_default()
+                )),
+            })
+        }
+        Err(PcapError::Eof) => {
+            return Err(CaptureError::Empty {
+                path: path.to_owned(),
+            })
+        }
+        Err(PcapError::ReadError) => {
+            return Err(CaptureError::Read {
+                path: path.to_owned(),
+                source: std::io::Error::other("read failed"),
+            })
+        }
+        Err(_) => {
+            return Err(match compression {
+                Some(c) => CaptureError::NotACaptureInside {
+                    path: path.to_owned(),
+                    compression: c.name(),
+                },
+                None => CaptureError::NotACapture {
+                    path: path.to_owned(),
+                },
+            })
+        }
+    };
+    Ok((reader, compression, cut))
+}
+
+/// The path that names standard input.
+pub const STDIN: &str = "-";
 
 /// Initial read buffer; grows for larger records up to [`MAX_RECORD`].
 const BUFFER: usize = 1 << 20;
@@ -33,10 +95,17 @@ pub enum CaptureError {
     },
     #[error("{path}: the file is empty")]
     Empty { path: PathBuf },
-    #[error("{path}: a directory, not a capture file: give the capture files in it")]
+    #[error("{path}: a directory, not a capture file")]
     Directory { path: PathBuf },
+    #[error("{path}: a directory with no files in it")]
+    EmptyDirectory { path: PathBuf },
     #[error("{path}: not a pcap or pcapng file (unrecognised header)")]
     NotACapture { path: PathBuf },
+    #[error("{path}: {compression}-compressed, but not a pcap or pcapng file inside (unrecognised header)")]
+    NotACaptureInside {
+        path: PathBuf,
+        compression: &'static str,
+    },
     #[error("{path}: read error: {source}")]
     Read {
         path: PathBuf,
@@ -58,6 +127,9 @@ pub struct CaptureWarning {
 pub struct FileStats {
     pub path: String,
     pub format: &'static str,
+    /// How the file is compressed (`gzip`, `zstd`, `xz`), when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compression: Option<&'static str>,
     pub packets: u64,
     pub bytes_captured: u64,
     pub truncated_packets: u64,
@@ -110,7 +182,10 @@ impl<R: Read> Read for CountingRead<R> {
 /// One capture file, read block by block.
 pub struct FileSource {
     path: PathBuf,
-    reader: Box<dyn PcapReaderIterator + Send>,
+    /// `None` before a deferred file's first read, and after the end.
+    reader: Option<Box<dyn PcapReaderIterator + Send>>,
+    /// Where a compressed stream stopped early, and why.
+    cut: Cut,
     /// Bytes of the block returned last time, consumed on the next call.
     pending: usize,
     /// The packet at the head of the buffer, once `step` has read it.
@@ -152,7 +227,11 @@ enum Next<'a> {
 }
 
 impl FileSource {
+    /// The capture file at `path`, or standard input for `-`; compressed or not.
     pub fn open(path: &Path) -> Result<FileSource, CaptureError> {
+        if path == Path::new(STDIN) {
+            return FileSource::from_reader(path, std::io::stdin(), 0);
+        }
         let file = File::open(path).map_err(|source| CaptureError::Open {
             path: path.to_owned(),
             source,
@@ -164,7 +243,19 @@ impl FileSource {
             });
         }
         let size = meta.map(|m| m.len()).unwrap_or(0);
-        FileSource::from_reader(path, file, size)
+        FileSource::from_reader(path, file.take(size), size)
+    }
+
+    /// The capture file at `path`, checked now and opened again when its first packet is
+    /// asked for, and closed at its end: of many files read one after the other, one at a
+    /// time holds a descriptor and a read buffer.
+    pub fn deferred(path: &Path) -> Result<FileSource, CaptureError> {
+        let mut f = FileSource::open(path)?;
+        if path != Path::new(STDIN) {
+            f.reader = None;
+            f.bytes_read.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(f)
     }
 
     /// A capture read from any byte stream (a pipe, or memory in tests and fuzzing); `path`
@@ -175,32 +266,11 @@ impl FileSource {
         size: u64,
     ) -> Result<FileSource, CaptureError> {
         let bytes_read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let counting = CountingRead {
-            inner: reader,
-            count: bytes_read.clone(),
-        };
-        let reader = match pcap_parser::create_reader(BUFFER, counting) {
-            Ok(r) => r,
-            Err(PcapError::Eof) => {
-                return Err(CaptureError::Empty {
-                    path: path.to_owned(),
-                })
-            }
-            Err(PcapError::ReadError) => {
-                return Err(CaptureError::Read {
-                    path: path.to_owned(),
-                    source: std::io::Error::other("read failed"),
-                })
-            }
-            Err(_) => {
-                return Err(CaptureError::NotACapture {
-                    path: path.to_owned(),
-                })
-            }
-        };
+        let (reader, compression, cut) = make_reader(path, reader, &bytes_read)?;
         Ok(FileSource {
             path: path.to_owned(),
-            reader,
+            reader: Some(reader),
+            cut,
             pending: 0,
             head: None,
             legacy: None,
@@ -209,6 +279,7 @@ impl FileSource {
             done: false,
             stats: FileStats {
                 path: path.display().to_string(),
+                compression: compression.map(Compression::name),
                 ..FileStats::default()
             },
             warnings: Vec::new(),
@@ -219,6 +290,67 @@ impl FileSource {
             size,
             key_log: Vec::new(),
         })
+    }
+
+    /// The same file not yet opened, to be read from its start as far as its size when
+    /// first opened.
+    fn closed_copy(&self) -> FileSource {
+        FileSource {
+            path: self.path.clone(),
+            reader: None,
+            cut: Cut::default(),
+            pending: 0,
+            head: None,
+            legacy: None,
+            ng_big_endian: None,
+            interfaces: Vec::new(),
+            done: false,
+            stats: FileStats {
+                path: self.stats.path.clone(),
+                ..FileStats::default()
+            },
+            warnings: Vec::new(),
+            undeclared_warning: None,
+            undeclared_first: None,
+            offset: 0,
+            bytes_read: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            size: self.size,
+            key_log: Vec::new(),
+        }
+    }
+
+    /// At the end of the file: its descriptor and read buffer are let go.
+    fn finish(&mut self) {
+        self.done = true;
+        self.reader = None;
+        self.head = None;
+        self.pending = 0;
+    }
+
+    /// Opens a deferred file for its first read; false (with a warning) when it cannot be.
+    fn ensure_open(&mut self) -> bool {
+        if self.reader.is_some() {
+            return true;
+        }
+        let opened = File::open(&self.path)
+            .map_err(|source| CaptureError::Open {
+                path: self.path.clone(),
+                source,
+            })
+            .and_then(|file| make_reader(&self.path, file.take(self.size), &self.bytes_read));
+        match opened {
+            Ok((reader, compression, cut)) => {
+                self.reader = Some(reader);
+                self.stats.compression = compression.map(Compression::name);
+                self.cut = cut;
+                true
+            }
+            Err(e) => {
+                self.warn(format!("{e}: the file changed since it was checked"));
+                self.done = true;
+                false
+            }
+        }
     }
 
     /// The TLS key log text of the Decryption Secrets Blocks read since the last call (NSS
@@ -261,14 +393,16 @@ impl FileSource {
     /// the end. A damaged file ends early with a warning; the packets before it stand.
     pub fn next_frame(&mut self) -> Option<Frame<'_>> {
         loop {
-            if self.done {
+            if self.done || !self.ensure_open() {
                 return None;
             }
             if self.pending > 0 {
                 // Not `consume`: past half the buffer it moves the unread half to the front,
                 // copying the whole file once more. `refill` moves only the partial record
                 // left when the buffer runs out.
-                self.reader.consume_noshift(self.pending);
+                if let Some(r) = self.reader.as_mut() {
+                    r.consume_noshift(self.pending);
+                }
                 self.offset = self.offset.saturating_add(self.pending as u64);
                 self.pending = 0;
                 self.head = None;
@@ -290,32 +424,34 @@ impl FileSource {
     /// Parses the head block; consumes and records metadata blocks; says whether the head is a
     /// packet ready to be returned.
     fn step(&mut self) -> Step {
+        let Some(reader) = self.reader.as_mut() else {
+            return Step::Stop;
+        };
         // pcapng 3.1: a block is at least 12 bytes long, in multiples of 4. pcap-parser trusts
         // a shorter length for some block types and subtracts 12 from it (an overflow), so the
         // length is checked here first.
         if let Some(len) = self
             .ng_big_endian
-            .and_then(|big| ng_block_length(self.reader.data(), big))
+            .and_then(|big| ng_block_length(reader.data(), big))
         {
             if len < 12 || len % 4 != 0 {
                 self.warn(format!(
                     "corrupt block length {len} (pcapng blocks are at least 12 bytes, in \
                      multiples of 4)"
                 ));
-                self.done = true;
+                self.finish();
                 return Step::Stop;
             }
         }
         let legacy = self.legacy;
         let interfaces = &self.interfaces;
         // For a message if the block turns out corrupt.
-        let head_type = self
-            .reader
+        let head_type = reader
             .data()
             .get(..4)
             .and_then(|b| <[u8; 4]>::try_from(b).ok());
         let (ng_big_endian, offset) = (self.ng_big_endian, self.offset);
-        let outcome = match self.reader.next() {
+        let outcome = match reader.next() {
             Ok((len, block)) => match block {
                 PcapBlockOwned::LegacyHeader(h) => {
                     self.stats.format = "pcap";
@@ -445,9 +581,7 @@ impl FileSource {
             },
             Err(PcapError::Eof) => Outcome::End,
             Err(PcapError::Incomplete(_)) => Outcome::Refill,
-            Err(PcapError::UnexpectedEof) => {
-                Outcome::Fault("the file ends in the middle of a record (truncated)".into())
-            }
+            Err(PcapError::UnexpectedEof) => Outcome::Fault(TRUNCATED.into()),
             Err(PcapError::BufferTooSmall) => Outcome::Grow,
             Err(PcapError::ReadError) => Outcome::Fault("read error".into()),
             Err(e) => Outcome::Fault(corrupt(head_type, ng_big_endian, offset, &e)),
@@ -495,7 +629,10 @@ impl FileSource {
                 }
                 // Where the packet bytes start in the reader's buffer, to slice them again
                 // without parsing the block twice.
-                let base = self.reader.data().as_ptr() as usize;
+                let base = self
+                    .reader
+                    .as_ref()
+                    .map_or(0, |r| r.data().as_ptr() as usize);
                 self.head = Some(PacketInfo {
                     data: info.data.saturating_sub(base),
                     ..info
@@ -510,32 +647,43 @@ impl FileSource {
                 Step::Frame
             }
             Outcome::End => {
-                self.done = true;
+                if let Some(why) = self.cut.get() {
+                    // A compressed stream cut between two records.
+                    self.warn(format!("{why} (truncated)"));
+                }
+                self.finish();
                 Step::Stop
             }
             Outcome::Refill => {
-                if self.reader.refill().is_err() {
+                if self.reader.as_mut().is_none_or(|r| r.refill().is_err()) {
                     self.warn("read error".into());
-                    self.done = true;
+                    self.finish();
                     return Step::Stop;
                 }
                 Step::Again
             }
             Outcome::Grow => {
-                let cap = self.reader.data().len().saturating_mul(2).max(BUFFER * 2);
-                if cap > MAX_RECORD || !self.reader.grow(cap) {
+                let grown = self.reader.as_mut().is_some_and(|r| {
+                    let cap = r.data().len().saturating_mul(2).max(BUFFER * 2);
+                    cap <= MAX_RECORD && r.grow(cap)
+                });
+                if !grown {
                     self.warn(format!(
                         "a record larger than {} MiB: the file is corrupt or not a capture",
                         MAX_RECORD >> 20
                     ));
-                    self.done = true;
+                    self.finish();
                     return Step::Stop;
                 }
                 Step::Again
             }
             Outcome::Fault(msg) => {
+                let msg = match self.cut.get() {
+                    Some(why) => format!("{msg}; {why}"),
+                    None => msg,
+                };
                 self.warn(msg);
-                self.done = true;
+                self.finish();
                 Step::Stop
             }
         }
@@ -548,7 +696,7 @@ impl FileSource {
         };
         let start = info.data;
         let end = start.saturating_add(usize::try_from(info.caplen).unwrap_or(usize::MAX));
-        let Some(data) = self.reader.data().get(start..end) else {
+        let Some(data) = self.reader.as_ref().and_then(|r| r.data().get(start..end)) else {
             return Next::Skip;
         };
         Next::Frame(Frame {
@@ -561,6 +709,9 @@ impl FileSource {
         })
     }
 }
+
+/// What a file cut in the middle of a record is told with (and a compressed stream cut anywhere).
+const TRUNCATED: &str = "the file ends in the middle of a record (truncated)";
 
 /// The total length of the pcapng block at the start of `data`, in the section's byte order;
 /// `None` for a section header (its own byte order) or when too little is buffered.
@@ -613,6 +764,81 @@ fn ng_block_length(data: &[u8], big_endian: bool) -> Option<u32> {
     } else {
         u32::from_le_bytes(len)
     })
+}
+
+/// `paths` with each directory replaced by the files in it, in name order (hidden files and
+/// folders in it left out); a directory that cannot be listed or holds no file is put in
+/// `skipped`.
+fn expand(paths: &[PathBuf], skipped: &mut Vec<CaptureError>) -> Vec<PathBuf> {
+    let mut all = Vec::with_capacity(paths.len());
+    for p in paths {
+        if p.as_os_str() == STDIN || !std::fs::metadata(p).is_ok_and(|m| m.is_dir()) {
+            all.push(p.clone());
+            continue;
+        }
+        let entries = match std::fs::read_dir(p) {
+            Ok(e) => e,
+            Err(source) => {
+                skipped.push(CaptureError::Open {
+                    path: p.clone(),
+                    source,
+                });
+                continue;
+            }
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .map(|e| e.path())
+            .filter(|f| std::fs::metadata(f).is_ok_and(|m| m.is_file()))
+            .collect();
+        if files.is_empty() {
+            skipped.push(CaptureError::EmptyDirectory { path: p.clone() });
+        }
+        files.sort_by(|a, b| natural_order(&a.to_string_lossy(), &b.to_string_lossy()));
+        all.append(&mut files);
+    }
+    all
+}
+
+/// Names compared with their runs of digits as numbers (`cap2` < `cap10`), else by character.
+fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (a.first(), b.first()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                let da = a.iter().take_while(|c| c.is_ascii_digit()).count();
+                let db = b.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (na, ra) = a.split_at(da);
+                let (nb, rb) = b.split_at(db);
+                let strip = |n: &'_ [u8]| -> usize { n.iter().take_while(|c| **c == b'0').count() };
+                let sa = na.get(strip(na)..).unwrap_or_default();
+                let sb = nb.get(strip(nb)..).unwrap_or_default();
+                let o = sa
+                    .len()
+                    .cmp(&sb.len())
+                    .then_with(|| sa.cmp(sb))
+                    .then(da.cmp(&db));
+                if o != Ordering::Equal {
+                    return o;
+                }
+                (a, b) = (ra, rb);
+            }
+            (Some(x), Some(y)) => {
+                if x != y {
+                    return x.cmp(y);
+                }
+                (a, b) = (
+                    a.get(1..).unwrap_or_default(),
+                    b.get(1..).unwrap_or_default(),
+                );
+            }
+        }
+    }
 }
 
 /// A packet block as `step` read it; `data` is first an address, then an offset in the buffer.
@@ -675,11 +901,15 @@ impl MergedSource {
     /// Opens every file that can be opened. One unusable file among several is skipped and
     /// listed in [`MergedSource::skipped`] (a directory of captures with a stray text file in
     /// it is still worth analysing); when none can be opened, the first error.
+    ///
+    /// A directory stands for the files in it, in the order of their names (digits compared
+    /// as numbers: `cap2` before `cap10`, as `tcpdump -C` numbers them); `-` for standard
+    /// input. Files are checked now and opened when read ([`FileSource::deferred`]).
     pub fn open(paths: &[PathBuf]) -> Result<MergedSource, CaptureError> {
         let mut files = Vec::with_capacity(paths.len());
         let mut skipped = Vec::new();
-        for p in paths {
-            match FileSource::open(p) {
+        for p in expand(paths, &mut skipped) {
+            match FileSource::deferred(&p) {
                 Ok(f) => files.push(f),
                 Err(e) => skipped.push(e),
             }
@@ -782,11 +1012,7 @@ impl MergedSource {
     pub fn reopen(&self) -> Result<MergedSource, CaptureError> {
         let mut files = Vec::with_capacity(self.files.len());
         for f in &self.files {
-            let file = File::open(&f.path).map_err(|source| CaptureError::Open {
-                path: f.path.clone(),
-                source,
-            })?;
-            files.push(FileSource::from_reader(&f.path, file.take(f.size), f.size)?);
+            files.push(f.closed_copy());
         }
         MergedSource::new(files)
             .merged(self.merge)
@@ -1039,6 +1265,71 @@ mod tests {
         }
         std::fs::remove_dir_all(&dir).ok();
         (got, f)
+    }
+
+    #[test]
+    fn names_in_a_directory_are_ordered_with_their_numbers_as_numbers() {
+        let mut names = vec![
+            "cap10",
+            "cap2",
+            "cap",
+            "cap1",
+            "cap02",
+            "a_00010.pcap",
+            "a_00009.pcap",
+            "b",
+        ];
+        names.sort_by(|a, b| natural_order(a, b));
+        assert_eq!(
+            names,
+            [
+                "a_00009.pcap",
+                "a_00010.pcap",
+                "b",
+                "cap",
+                "cap1",
+                "cap2",
+                "cap02",
+                "cap10"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_directory_stands_for_its_files_and_an_empty_one_is_said() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = legacy(false, false, 1, &[(1, 0, b"a", 1)]);
+        std::fs::write(dir.path().join("part10.pcap"), &one).unwrap();
+        std::fs::write(dir.path().join("part9.pcap"), &one).unwrap();
+        std::fs::write(dir.path().join(".hidden.pcap"), &one).unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let m = MergedSource::open(&[dir.path().to_owned(), dir.path().join("sub")]).unwrap();
+        let names: Vec<_> = m
+            .files()
+            .iter()
+            .map(|f| f.path().file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["part9.pcap", "part10.pcap"]);
+        assert!(matches!(m.skipped(), [CaptureError::EmptyDirectory { .. }]));
+    }
+
+    #[test]
+    fn files_are_opened_when_read_and_closed_at_their_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = legacy(false, false, 1, &[(1, 0, b"a", 1), (2, 0, b"b", 1)]);
+        let paths: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("p{i}"))).collect();
+        for p in &paths {
+            std::fs::write(p, &one).unwrap();
+        }
+        let mut m = MergedSource::open(&paths).unwrap();
+        let open = |m: &MergedSource| m.files().iter().filter(|f| f.reader.is_some()).count();
+        assert_eq!(open(&m), 0, "checked, then closed");
+        let mut seen = 0;
+        while m.next_frame().is_some() {
+            seen += 1;
+            assert!(open(&m) <= 1, "one file at a time");
+        }
+        assert_eq!((seen, open(&m)), (6, 0));
     }
 
     #[test]
