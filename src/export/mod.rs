@@ -19,6 +19,7 @@
 //! temporary file) as the analyzer hands them out, in that order.
 
 pub mod csv;
+pub mod ecs;
 pub mod html;
 pub mod json;
 pub mod mermaid;
@@ -49,17 +50,19 @@ pub enum Format {
     Mermaid,
     Html,
     Pcapng,
+    Ecs,
 }
 
 impl Format {
     /// Every format with its name, as `--format` takes it.
-    pub const ALL: [(Format, &'static str); 6] = [
+    pub const ALL: [(Format, &'static str); 7] = [
         (Format::Json, "json"),
         (Format::Ndjson, "ndjson"),
         (Format::Csv, "csv"),
         (Format::Mermaid, "mermaid"),
         (Format::Html, "html"),
         (Format::Pcapng, "pcapng"),
+        (Format::Ecs, "ecs"),
     ];
 
     pub fn name(self) -> &'static str {
@@ -81,6 +84,7 @@ impl Format {
     pub fn extension(self) -> &'static str {
         match self {
             Format::Mermaid => "md",
+            Format::Ecs => "ndjson",
             other => other.name(),
         }
     }
@@ -379,6 +383,11 @@ pub(crate) trait HandshakeWriter {
     fn handshake(&mut self, a: &Analysed, out: &mut dyn Write) -> Result<(), ExportError>;
     /// Before the first: the names of the captures by `input`, when there are several.
     fn captures(&mut self, _names: Vec<String>) {}
+    /// The input about to be read: by default, the names of its captures when there are
+    /// several ([`HandshakeWriter::captures`]).
+    fn inputs(&mut self, source: &MergedSource) {
+        self.captures(source.capture_names());
+    }
     /// After the last handshake, each finding about connections no handshake holds, when
     /// every handshake is exported.
     fn connection_finding(
@@ -410,6 +419,7 @@ fn run_into(
         Format::Json => json::write(paths, opts, out, direct)?,
         Format::Pcapng => pcapng::write(paths, opts, out)?,
         Format::Ndjson => stream(paths, opts, &mut ndjson::Ndjson, out)?,
+        Format::Ecs => stream(paths, opts, &mut ecs::Ecs::default(), out)?,
         Format::Csv => stream(paths, opts, &mut csv::Csv::new(), out)?,
         Format::Mermaid => stream(paths, opts, &mut mermaid::Mermaid::new(paths), out)?,
         Format::Html => stream(paths, opts, &mut html::Html::new(paths, opts)?, out)?,
@@ -542,7 +552,7 @@ fn stream(
     out: &mut dyn Write,
 ) -> Result<Summary, ExportError> {
     let source = opts.open(paths)?;
-    w.captures(source.capture_names());
+    w.inputs(&source);
     let summary = for_each_in(source, opts, &mut |a| w.handshake(a, out), &mut |_| {})?;
     for f in &summary.connection_findings {
         w.connection_finding(f, out)?;
