@@ -170,7 +170,7 @@ struct Plain<'k> {
     /// NDJSON: a line per handshake as it completes.
     ndjson: bool,
     /// ECS: documents per handshake and finding as it completes.
-    ecs: Option<crate::export::ecs::Ecs>,
+    ecs: Option<crate::document::ecs::Ecs>,
     /// Flush each line (a live capture's report).
     flush_lines: bool,
     /// Text: print each block as its handshake completes, in this style.
@@ -195,7 +195,7 @@ impl Writer for Plain<'_> {
             a.handshake.reveal_secrets();
         }
         if let Some(ecs) = &self.ecs {
-            let r = ecs.write_handshake(&a, out).map_err(io::Error::other);
+            let r = ecs.write_handshake(&a, out);
             let r = r.and_then(|()| {
                 if self.flush_lines {
                     out.flush()
@@ -222,7 +222,7 @@ impl Writer for Plain<'_> {
     fn finish(mut self, inputs: &dyn Inputs, out: &mut dyn Write) -> io::Result<Summary> {
         if let Some(ecs) = &self.ecs {
             for w in inputs.warnings() {
-                ecs.write_input_error(&w, out).map_err(io::Error::other)?;
+                ecs.write_input_error(&w, out)?;
             }
             out.flush()?;
             return Ok(self.tally.summary);
@@ -259,7 +259,7 @@ impl Plain<'_> {
     fn connection_finding(&mut self, f: &Finding, out: &mut dyn Write) {
         if let Some(ecs) = &self.ecs {
             let r = ecs.write_connection_finding(f, out);
-            self.tally.check(r.map_err(io::Error::other));
+            self.tally.check(r);
         } else if self.ndjson {
             self.tally.check(write_line(out, "finding", f));
         } else {
@@ -422,7 +422,7 @@ impl<'k> Report<'k> {
             all_handshakes: opts.all_handshakes,
             groups: BTreeMap::new(),
             ndjson: opts.format == Format::Ndjson,
-            ecs: (opts.format == Format::Ecs).then(crate::export::ecs::Ecs::default),
+            ecs: (opts.format == Format::Ecs).then(crate::document::ecs::Ecs::default),
             flush_lines: opts.stream_handshakes,
             stream_text: (opts.format == Format::Text && opts.stream_handshakes).then_some(Style {
                 color: opts.color,
@@ -441,7 +441,7 @@ impl<'k> Report<'k> {
     pub fn with_inputs(mut self, source: &MergedSource) -> Self {
         if let Kind::Plain(plain) = &mut self.kind {
             if let Some(ecs) = &mut plain.ecs {
-                *ecs = crate::export::ecs::Ecs::of(source);
+                *ecs = crate::document::ecs::Ecs::of(source);
             }
         }
         self

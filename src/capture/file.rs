@@ -267,36 +267,21 @@ impl FileSource {
     ) -> Result<FileSource, CaptureError> {
         let bytes_read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (reader, compression, cut) = make_reader(path, reader, &bytes_read)?;
-        Ok(FileSource {
-            path: path.to_owned(),
-            reader: Some(reader),
-            cut,
-            pending: 0,
-            head: None,
-            legacy: None,
-            ng_big_endian: None,
-            interfaces: Vec::new(),
-            done: false,
-            stats: FileStats {
-                path: path.display().to_string(),
-                compression: compression.map(Compression::name),
-                ..FileStats::default()
-            },
-            warnings: Vec::new(),
-            undeclared_warning: None,
-            undeclared_first: None,
-            offset: 0,
-            bytes_read,
-            size,
-            key_log: Vec::new(),
-        })
+        let mut f = FileSource::unopened(path, size, bytes_read);
+        f.reader = Some(reader);
+        f.cut = cut;
+        f.stats.compression = compression.map(Compression::name);
+        Ok(f)
     }
 
-    /// The same file not yet opened, to be read from its start as far as its size when
-    /// first opened.
-    fn closed_copy(&self) -> FileSource {
+    /// The file at `path`, of `size` bytes, before anything is read.
+    fn unopened(
+        path: &Path,
+        size: u64,
+        bytes_read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> FileSource {
         FileSource {
-            path: self.path.clone(),
+            path: path.to_owned(),
             reader: None,
             cut: Cut::default(),
             pending: 0,
@@ -306,17 +291,24 @@ impl FileSource {
             interfaces: Vec::new(),
             done: false,
             stats: FileStats {
-                path: self.stats.path.clone(),
+                path: path.display().to_string(),
                 ..FileStats::default()
             },
             warnings: Vec::new(),
             undeclared_warning: None,
             undeclared_first: None,
             offset: 0,
-            bytes_read: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
-            size: self.size,
+            bytes_read,
+            size,
             key_log: Vec::new(),
         }
+    }
+
+    /// The same file not yet opened, to be read from its start as far as its size when
+    /// first opened.
+    fn closed_copy(&self) -> FileSource {
+        let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        FileSource::unopened(&self.path, self.size, counter)
     }
 
     /// At the end of the file: its descriptor and read buffer are let go.
@@ -766,81 +758,6 @@ fn ng_block_length(data: &[u8], big_endian: bool) -> Option<u32> {
     })
 }
 
-/// `paths` with each directory replaced by the files in it, in name order (hidden files and
-/// folders in it left out); a directory that cannot be listed or holds no file is put in
-/// `skipped`.
-fn expand(paths: &[PathBuf], skipped: &mut Vec<CaptureError>) -> Vec<PathBuf> {
-    let mut all = Vec::with_capacity(paths.len());
-    for p in paths {
-        if p.as_os_str() == STDIN || !std::fs::metadata(p).is_ok_and(|m| m.is_dir()) {
-            all.push(p.clone());
-            continue;
-        }
-        let entries = match std::fs::read_dir(p) {
-            Ok(e) => e,
-            Err(source) => {
-                skipped.push(CaptureError::Open {
-                    path: p.clone(),
-                    source,
-                });
-                continue;
-            }
-        };
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-            .map(|e| e.path())
-            .filter(|f| std::fs::metadata(f).is_ok_and(|m| m.is_file()))
-            .collect();
-        if files.is_empty() {
-            skipped.push(CaptureError::EmptyDirectory { path: p.clone() });
-        }
-        files.sort_by(|a, b| natural_order(&a.to_string_lossy(), &b.to_string_lossy()));
-        all.append(&mut files);
-    }
-    all
-}
-
-/// Names compared with their runs of digits as numbers (`cap2` < `cap10`), else by character.
-fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
-    loop {
-        match (a.first(), b.first()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
-                let da = a.iter().take_while(|c| c.is_ascii_digit()).count();
-                let db = b.iter().take_while(|c| c.is_ascii_digit()).count();
-                let (na, ra) = a.split_at(da);
-                let (nb, rb) = b.split_at(db);
-                let strip = |n: &'_ [u8]| -> usize { n.iter().take_while(|c| **c == b'0').count() };
-                let sa = na.get(strip(na)..).unwrap_or_default();
-                let sb = nb.get(strip(nb)..).unwrap_or_default();
-                let o = sa
-                    .len()
-                    .cmp(&sb.len())
-                    .then_with(|| sa.cmp(sb))
-                    .then(da.cmp(&db));
-                if o != Ordering::Equal {
-                    return o;
-                }
-                (a, b) = (ra, rb);
-            }
-            (Some(x), Some(y)) => {
-                if x != y {
-                    return x.cmp(y);
-                }
-                (a, b) = (
-                    a.get(1..).unwrap_or_default(),
-                    b.get(1..).unwrap_or_default(),
-                );
-            }
-        }
-    }
-}
-
 /// A packet block as `step` read it; `data` is first an address, then an offset in the buffer.
 #[derive(Debug, Clone, Copy)]
 struct PacketInfo {
@@ -908,7 +825,7 @@ impl MergedSource {
     pub fn open(paths: &[PathBuf]) -> Result<MergedSource, CaptureError> {
         let mut files = Vec::with_capacity(paths.len());
         let mut skipped = Vec::new();
-        for p in expand(paths, &mut skipped) {
+        for p in super::dir::expand(paths, &mut skipped) {
             match FileSource::deferred(&p) {
                 Ok(f) => files.push(f),
                 Err(e) => skipped.push(e),
@@ -1279,7 +1196,7 @@ mod tests {
             "a_00009.pcap",
             "b",
         ];
-        names.sort_by(|a, b| natural_order(a, b));
+        names.sort_by(|a, b| super::super::dir::natural_order(a, b));
         assert_eq!(
             names,
             [
