@@ -30,7 +30,7 @@ pub enum Format {
     /// (`"type":"handshake"`), then the summary (`"type":"summary"`).
     Ndjson,
     /// Elastic Common Schema documents, a line each: a handshake's as it completes and one
-    /// for each of its findings ([`crate::export::ecs`]); the input's warnings last.
+    /// for each of its findings ([`crate::document::ecs`]); the input's warnings last.
     Ecs,
 }
 
