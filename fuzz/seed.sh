@@ -113,6 +113,11 @@ for c in captures:
     b = open(c, "rb").read()
     base = os.path.basename(c).split(".")[0][:40]
     put("pcap_reader", cut(b, 8 << 10), base)
+    # The same compressed (found by their magic bytes), and cut in the compressed stream.
+    if captures.index(c) < 3:
+        import gzip, lzma
+        put("pcap_reader", gzip.compress(cut(b, 8 << 10)), base + "-gz")
+        put("pcap_reader", lzma.compress(cut(b, 8 << 10))[:-40], base + "-xz-cut")
     put("pipeline", cut(b, 48 << 10), base)
     put("shards", cut(b, 48 << 10), base)
     # net: the first frames, 4 KiB of records at most per seed.

@@ -19,7 +19,9 @@ pub struct Args {
 pub enum Command {
     /// Analyse capture files, or a live capture (`-i`), and print a report.
     Report {
-        /// pcap or pcapng files; each is its own capture unless `--merge`. With none, and
+        /// pcap or pcapng files (gzip, zstd or xz compressed too), directories of them (the
+        /// files in name order), or `-` for standard input; each file is its own capture
+        /// unless `--merge`. With none, and
         /// `--server-log` or `--events`, the report lists what the server's records say alone.
         #[arg(
             required_unless_present_any = ["interface", "server_logs", "events"],
@@ -34,9 +36,11 @@ pub enum Command {
         interface: Option<String>,
         #[command(flatten)]
         capture: CaptureArgs,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
-        format: FormatArg,
+        /// Output format: text, the JSON document, NDJSON lines, or Elastic Common Schema
+        /// documents a line each (`ecs`: a handshake's and one per finding, for
+        /// Elasticsearch, OpenSearch or ClickHouse; docs/formats.md).
+        #[arg(long, value_enum, default_value_t = ReportFormatArg::Text)]
+        format: ReportFormatArg,
         #[command(flatten)]
         analysis: AnalysisArgs,
         /// JSON: which HTTP exchanges to list (all are counted): those with authentication
@@ -71,7 +75,8 @@ pub enum Command {
     },
     /// Open capture files in the terminal UI: handshakes, their timelines and decoded legs.
     Open {
-        /// pcap or pcapng files; each is its own capture unless `--merge`.
+        /// pcap or pcapng files (gzip, zstd or xz compressed too), directories of them, or `-`
+        /// for standard input; each file is its own capture unless `--merge`.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[command(flatten)]
@@ -82,7 +87,8 @@ pub enum Command {
     /// Export handshakes: JSON, NDJSON, CSV, Mermaid, a self-contained HTML page, or a pcapng
     /// slice of their connections with each leg named in a packet comment.
     Export {
-        /// pcap or pcapng files; each is its own capture unless `--merge`.
+        /// pcap or pcapng files (gzip, zstd or xz compressed too), directories of them, or `-`
+        /// for standard input; each file is its own capture unless `--merge`.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[command(flatten)]
@@ -280,6 +286,14 @@ pub enum SeverityArg {
     Error,
     Warning,
     Info,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormatArg {
+    Text,
+    Json,
+    Ndjson,
+    Ecs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 mod cli;
-use cli::{Args, CaptureArgs, Command, ExchangesArg, FormatArg, SeverityArg};
+use cli::{Args, CaptureArgs, Command, ExchangesArg, FormatArg, ReportFormatArg, SeverityArg};
 
 // The pipeline allocates many small owned strings (header fields, decoded tokens); mimalloc
 // halves what the system allocator costs there.
@@ -117,9 +117,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .map(|(columns, _)| usize::from(columns));
             let mut opts = authscope::report::Options {
                 format: match format {
-                    FormatArg::Text => authscope::report::Format::Text,
-                    FormatArg::Json => authscope::report::Format::Json,
-                    FormatArg::Ndjson => authscope::report::Format::Ndjson,
+                    ReportFormatArg::Text => authscope::report::Format::Text,
+                    ReportFormatArg::Json => authscope::report::Format::Json,
+                    ReportFormatArg::Ndjson => authscope::report::Format::Ndjson,
+                    ReportFormatArg::Ecs => authscope::report::Format::Ecs,
                 },
                 reveal_secrets: analysis.reveal_secrets,
                 config,
@@ -264,6 +265,13 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             if opts.plan.threads > 2 {
                 fewer_huge_pages();
             }
+            // The pcapng slice reads its input three times: standard input is kept in a
+            // temporary file for it.
+            let (files, _spooled) = if format == Format::Pcapng {
+                spool_stdin(files)?
+            } else {
+                (files, None)
+            };
             let summary = authscope::export::to_path(&files, &opts, &output)?;
             let mut err = std::io::stderr().lock();
             for n in &summary.notes {
@@ -463,6 +471,31 @@ fn decode(values: &[String], format: FormatArg, reveal_secrets: bool) -> anyhow:
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `files` with standard input (`-`) copied to a temporary file, for a face that reads its
+/// input more than once; the file goes when the returned path is dropped.
+fn spool_stdin(
+    files: Vec<std::path::PathBuf>,
+) -> anyhow::Result<(Vec<std::path::PathBuf>, Option<tempfile::TempPath>)> {
+    use anyhow::Context as _;
+    if !files.iter().any(|f| f.as_os_str() == "-") {
+        return Ok((files, None));
+    }
+    let mut tmp = tempfile::NamedTempFile::new().context("a temporary file for standard input")?;
+    std::io::copy(&mut std::io::stdin().lock(), &mut tmp).context("reading standard input")?;
+    let path = tmp.into_temp_path();
+    let files = files
+        .into_iter()
+        .map(|f| {
+            if f.as_os_str() == "-" {
+                path.to_path_buf()
+            } else {
+                f
+            }
+        })
+        .collect();
+    Ok((files, Some(path)))
 }
 
 /// `authscope man DIR`: the page of the command and one per subcommand (`authscope-report.1`),

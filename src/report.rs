@@ -29,6 +29,9 @@ pub enum Format {
     /// One JSON object a line, flushed: each handshake when it completes
     /// (`"type":"handshake"`), then the summary (`"type":"summary"`).
     Ndjson,
+    /// Elastic Common Schema documents, a line each: a handshake's as it completes and one
+    /// for each of its findings ([`crate::document::ecs`]); the input's warnings last.
+    Ecs,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -166,6 +169,10 @@ struct Plain<'k> {
     groups: BTreeMap<&'static str, Group>,
     /// NDJSON: a line per handshake as it completes.
     ndjson: bool,
+    /// ECS: documents per handshake and finding as it completes.
+    ecs: Option<crate::document::ecs::Ecs>,
+    /// Flush each line (a live capture's report).
+    flush_lines: bool,
     /// Text: print each block as its handshake completes, in this style.
     stream_text: Option<Style>,
     /// Text: colour the report.
@@ -187,7 +194,17 @@ impl Writer for Plain<'_> {
         if self.reveal {
             a.handshake.reveal_secrets();
         }
-        if self.ndjson {
+        if let Some(ecs) = &self.ecs {
+            let r = ecs.write_handshake(&a, out);
+            let r = r.and_then(|()| {
+                if self.flush_lines {
+                    out.flush()
+                } else {
+                    Ok(())
+                }
+            });
+            self.tally.check(r);
+        } else if self.ndjson {
             self.tally.check(write_line(out, "handshake", &*a));
         } else if let Some(style) = self.stream_text {
             self.group(&a);
@@ -203,6 +220,13 @@ impl Writer for Plain<'_> {
     }
 
     fn finish(mut self, inputs: &dyn Inputs, out: &mut dyn Write) -> io::Result<Summary> {
+        if let Some(ecs) = &self.ecs {
+            for w in inputs.warnings() {
+                ecs.write_input_error(&w, out)?;
+            }
+            out.flush()?;
+            return Ok(self.tally.summary);
+        }
         if self.ndjson {
             write!(out, "{{\"type\":\"summary\",\"inputs\":")?;
             inputs.write_json(out)?;
@@ -233,7 +257,10 @@ impl Plain<'_> {
     /// A finding about connections: a line of its own in NDJSON, in the findings of the
     /// text.
     fn connection_finding(&mut self, f: &Finding, out: &mut dyn Write) {
-        if self.ndjson {
+        if let Some(ecs) = &self.ecs {
+            let r = ecs.write_connection_finding(f, out);
+            self.tally.check(r);
+        } else if self.ndjson {
             self.tally.check(write_line(out, "finding", f));
         } else {
             let subject = f.subject.clone().unwrap_or_default();
@@ -395,6 +422,8 @@ impl<'k> Report<'k> {
             all_handshakes: opts.all_handshakes,
             groups: BTreeMap::new(),
             ndjson: opts.format == Format::Ndjson,
+            ecs: (opts.format == Format::Ecs).then(crate::document::ecs::Ecs::default),
+            flush_lines: opts.stream_handshakes,
             stream_text: (opts.format == Format::Text && opts.stream_handshakes).then_some(Style {
                 color: opts.color,
                 width: text_width(opts.width),
@@ -406,6 +435,16 @@ impl<'k> Report<'k> {
             kind: Kind::Plain(Box::new(plain)),
             config,
         })
+    }
+
+    /// Names the files read in what the report says of each handshake (ECS documents).
+    pub fn with_inputs(mut self, source: &MergedSource) -> Self {
+        if let Kind::Plain(plain) = &mut self.kind {
+            if let Some(ecs) = &mut plain.ecs {
+                *ecs = crate::document::ecs::Ecs::of(source);
+            }
+        }
+        self
     }
 
     /// Reads `source` to its end through the driver and writes the rest of the report.
@@ -429,6 +468,6 @@ pub fn run(paths: &[PathBuf], opts: &Options, out: &mut dyn Write) -> Result<Sum
         .merged(opts.merge)
         .with_key_logs(&opts.key_logs)?
         .with_server_logs(&opts.server_logs)?;
-    let report = Report::start(opts, out)?;
+    let report = Report::start(opts, out)?.with_inputs(&source);
     report.read(Source::Files(source), opts.plan, out)
 }

@@ -1,5 +1,6 @@
-//! The pcap/pcapng reader over arbitrary bytes: as one file, and split in two files, read
-//! each as its own capture and merged in time order.
+//! The pcap/pcapng reader over arbitrary bytes (decompressed first when they start with a
+//! gzip, zstd or xz magic): as one file, and split in two files, read each as its own capture
+//! and merged in time order.
 #![no_main]
 use std::io::Cursor;
 use std::path::Path;

@@ -22,7 +22,9 @@ set -euo pipefail
 FAMILIES=(basic digest ntlm kerberos proxy nomethod plain verdicts https)
 DEB_PACKAGES=(apache2 apache2-utils libapache2-mod-auth-gssapi gss-ntlmssp krb5-kdc krb5-admin-server
     krb5-user squid tcpdump tshark curl nghttp2-client python3-venv iproute2 openssl)
-PY_PACKAGES=(pyspnego==0.12.4 requests-ntlm==1.3.0 requests==2.34.2 h2==4.4.1)
+# communityid and chdb are not the lab's: the ECS tests check Community IDs and query the
+# documents in ClickHouse with them (tests/it/ecs.rs).
+PY_PACKAGES=(pyspnego==0.12.4 requests-ntlm==1.3.0 requests==2.34.2 h2==4.4.1 communityid==1.5.0 chdb==4.4.0)
 
 usage() {
     sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
@@ -44,7 +46,7 @@ install_debian() {
 }
 
 install_venv() {
-    if [ -x "$LAB_PY" ] && "$LAB_PY" -c 'import spnego, requests_ntlm, requests, h2' 2>/dev/null; then
+    if [ -x "$LAB_PY" ] && "$LAB_PY" -c 'import spnego, requests_ntlm, requests, h2, communityid, chdb' 2>/dev/null; then
         lab_log "Python venv: $LAB_VENV ready"
         return 0
     fi

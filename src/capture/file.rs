@@ -14,7 +14,69 @@ use pcap_parser::pcapng::SecretsType;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
+use super::compressed::{Compression, Cut};
 use super::{Frame, LinkType, Timestamp};
+
+/// A capture's reader, its compression, and where its compressed stream was cut.
+type Opened = (Box<dyn PcapReaderIterator + Send>, Option<Compression>, Cut);
+
+/// The reader of the capture in `reader`'s bytes, decompressed if they are compressed; what
+/// is read is counted (before decompression, as the file's size is) in `bytes_read`.
+fn make_reader<R: Read + Send + 'static>(
+    path: &Path,
+    reader: R,
+    bytes_read: &std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> Result<Opened, CaptureError> {
+    let counting = CountingRead {
+        inner: reader,
+        count: bytes_read.clone(),
+    };
+    let (bytes, compression, cut) =
+        super::compressed::open(counting).map_err(|source| CaptureError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    let reader = match pcap_parser::create_reader(BUFFER, bytes) {
+        Ok(r) => r,
+        Err(PcapError::Eof | PcapError::UnexpectedEof | PcapError::Incomplete(_))
+            if cut.get().is_some() =>
+        {
+            return Err(CaptureError::Read {
+                path: path.to_owned(),
+                source: std::io::Error::other(format!(
+                    "{} before a whole capture header (truncated)",
+                    cut.get().unwrap_or_default()
+                )),
+            })
+        }
+        Err(PcapError::Eof) => {
+            return Err(CaptureError::Empty {
+                path: path.to_owned(),
+            })
+        }
+        Err(PcapError::ReadError) => {
+            return Err(CaptureError::Read {
+                path: path.to_owned(),
+                source: std::io::Error::other("read failed"),
+            })
+        }
+        Err(_) => {
+            return Err(match compression {
+                Some(c) => CaptureError::NotACaptureInside {
+                    path: path.to_owned(),
+                    compression: c.name(),
+                },
+                None => CaptureError::NotACapture {
+                    path: path.to_owned(),
+                },
+            })
+        }
+    };
+    Ok((reader, compression, cut))
+}
+
+/// The path that names standard input.
+pub const STDIN: &str = "-";
 
 /// Initial read buffer; grows for larger records up to [`MAX_RECORD`].
 const BUFFER: usize = 1 << 20;
@@ -33,10 +95,17 @@ pub enum CaptureError {
     },
     #[error("{path}: the file is empty")]
     Empty { path: PathBuf },
-    #[error("{path}: a directory, not a capture file: give the capture files in it")]
+    #[error("{path}: a directory, not a capture file")]
     Directory { path: PathBuf },
+    #[error("{path}: a directory with no files in it")]
+    EmptyDirectory { path: PathBuf },
     #[error("{path}: not a pcap or pcapng file (unrecognised header)")]
     NotACapture { path: PathBuf },
+    #[error("{path}: {compression}-compressed, but not a pcap or pcapng file inside (unrecognised header)")]
+    NotACaptureInside {
+        path: PathBuf,
+        compression: &'static str,
+    },
     #[error("{path}: read error: {source}")]
     Read {
         path: PathBuf,
@@ -58,6 +127,9 @@ pub struct CaptureWarning {
 pub struct FileStats {
     pub path: String,
     pub format: &'static str,
+    /// How the file is compressed (`gzip`, `zstd`, `xz`), when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compression: Option<&'static str>,
     pub packets: u64,
     pub bytes_captured: u64,
     pub truncated_packets: u64,
@@ -110,7 +182,10 @@ impl<R: Read> Read for CountingRead<R> {
 /// One capture file, read block by block.
 pub struct FileSource {
     path: PathBuf,
-    reader: Box<dyn PcapReaderIterator + Send>,
+    /// `None` before a deferred file's first read, and after the end.
+    reader: Option<Box<dyn PcapReaderIterator + Send>>,
+    /// Where a compressed stream stopped early, and why.
+    cut: Cut,
     /// Bytes of the block returned last time, consumed on the next call.
     pending: usize,
     /// The packet at the head of the buffer, once `step` has read it.
@@ -152,7 +227,11 @@ enum Next<'a> {
 }
 
 impl FileSource {
+    /// The capture file at `path`, or standard input for `-`; compressed or not.
     pub fn open(path: &Path) -> Result<FileSource, CaptureError> {
+        if path == Path::new(STDIN) {
+            return FileSource::from_reader(path, std::io::stdin(), 0);
+        }
         let file = File::open(path).map_err(|source| CaptureError::Open {
             path: path.to_owned(),
             source,
@@ -164,7 +243,19 @@ impl FileSource {
             });
         }
         let size = meta.map(|m| m.len()).unwrap_or(0);
-        FileSource::from_reader(path, file, size)
+        FileSource::from_reader(path, file.take(size), size)
+    }
+
+    /// The capture file at `path`, checked now and opened again when its first packet is
+    /// asked for, and closed at its end: of many files read one after the other, one at a
+    /// time holds a descriptor and a read buffer.
+    pub fn deferred(path: &Path) -> Result<FileSource, CaptureError> {
+        let mut f = FileSource::open(path)?;
+        if path != Path::new(STDIN) {
+            f.reader = None;
+            f.bytes_read.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(f)
     }
 
     /// A capture read from any byte stream (a pipe, or memory in tests and fuzzing); `path`
@@ -175,32 +266,24 @@ impl FileSource {
         size: u64,
     ) -> Result<FileSource, CaptureError> {
         let bytes_read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let counting = CountingRead {
-            inner: reader,
-            count: bytes_read.clone(),
-        };
-        let reader = match pcap_parser::create_reader(BUFFER, counting) {
-            Ok(r) => r,
-            Err(PcapError::Eof) => {
-                return Err(CaptureError::Empty {
-                    path: path.to_owned(),
-                })
-            }
-            Err(PcapError::ReadError) => {
-                return Err(CaptureError::Read {
-                    path: path.to_owned(),
-                    source: std::io::Error::other("read failed"),
-                })
-            }
-            Err(_) => {
-                return Err(CaptureError::NotACapture {
-                    path: path.to_owned(),
-                })
-            }
-        };
-        Ok(FileSource {
+        let (reader, compression, cut) = make_reader(path, reader, &bytes_read)?;
+        let mut f = FileSource::unopened(path, size, bytes_read);
+        f.reader = Some(reader);
+        f.cut = cut;
+        f.stats.compression = compression.map(Compression::name);
+        Ok(f)
+    }
+
+    /// The file at `path`, of `size` bytes, before anything is read.
+    fn unopened(
+        path: &Path,
+        size: u64,
+        bytes_read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> FileSource {
+        FileSource {
             path: path.to_owned(),
-            reader,
+            reader: None,
+            cut: Cut::default(),
             pending: 0,
             head: None,
             legacy: None,
@@ -218,7 +301,48 @@ impl FileSource {
             bytes_read,
             size,
             key_log: Vec::new(),
-        })
+        }
+    }
+
+    /// The same file not yet opened, to be read from its start as far as its size when
+    /// first opened.
+    fn closed_copy(&self) -> FileSource {
+        let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        FileSource::unopened(&self.path, self.size, counter)
+    }
+
+    /// At the end of the file: its descriptor and read buffer are let go.
+    fn finish(&mut self) {
+        self.done = true;
+        self.reader = None;
+        self.head = None;
+        self.pending = 0;
+    }
+
+    /// Opens a deferred file for its first read; false (with a warning) when it cannot be.
+    fn ensure_open(&mut self) -> bool {
+        if self.reader.is_some() {
+            return true;
+        }
+        let opened = File::open(&self.path)
+            .map_err(|source| CaptureError::Open {
+                path: self.path.clone(),
+                source,
+            })
+            .and_then(|file| make_reader(&self.path, file.take(self.size), &self.bytes_read));
+        match opened {
+            Ok((reader, compression, cut)) => {
+                self.reader = Some(reader);
+                self.stats.compression = compression.map(Compression::name);
+                self.cut = cut;
+                true
+            }
+            Err(e) => {
+                self.warn(format!("{e}: the file changed since it was checked"));
+                self.done = true;
+                false
+            }
+        }
     }
 
     /// The TLS key log text of the Decryption Secrets Blocks read since the last call (NSS
@@ -261,14 +385,16 @@ impl FileSource {
     /// the end. A damaged file ends early with a warning; the packets before it stand.
     pub fn next_frame(&mut self) -> Option<Frame<'_>> {
         loop {
-            if self.done {
+            if self.done || !self.ensure_open() {
                 return None;
             }
             if self.pending > 0 {
                 // Not `consume`: past half the buffer it moves the unread half to the front,
                 // copying the whole file once more. `refill` moves only the partial record
                 // left when the buffer runs out.
-                self.reader.consume_noshift(self.pending);
+                if let Some(r) = self.reader.as_mut() {
+                    r.consume_noshift(self.pending);
+                }
                 self.offset = self.offset.saturating_add(self.pending as u64);
                 self.pending = 0;
                 self.head = None;
@@ -290,32 +416,34 @@ impl FileSource {
     /// Parses the head block; consumes and records metadata blocks; says whether the head is a
     /// packet ready to be returned.
     fn step(&mut self) -> Step {
+        let Some(reader) = self.reader.as_mut() else {
+            return Step::Stop;
+        };
         // pcapng 3.1: a block is at least 12 bytes long, in multiples of 4. pcap-parser trusts
         // a shorter length for some block types and subtracts 12 from it (an overflow), so the
         // length is checked here first.
         if let Some(len) = self
             .ng_big_endian
-            .and_then(|big| ng_block_length(self.reader.data(), big))
+            .and_then(|big| ng_block_length(reader.data(), big))
         {
             if len < 12 || len % 4 != 0 {
                 self.warn(format!(
                     "corrupt block length {len} (pcapng blocks are at least 12 bytes, in \
                      multiples of 4)"
                 ));
-                self.done = true;
+                self.finish();
                 return Step::Stop;
             }
         }
         let legacy = self.legacy;
         let interfaces = &self.interfaces;
         // For a message if the block turns out corrupt.
-        let head_type = self
-            .reader
+        let head_type = reader
             .data()
             .get(..4)
             .and_then(|b| <[u8; 4]>::try_from(b).ok());
         let (ng_big_endian, offset) = (self.ng_big_endian, self.offset);
-        let outcome = match self.reader.next() {
+        let outcome = match reader.next() {
             Ok((len, block)) => match block {
                 PcapBlockOwned::LegacyHeader(h) => {
                     self.stats.format = "pcap";
@@ -445,9 +573,7 @@ impl FileSource {
             },
             Err(PcapError::Eof) => Outcome::End,
             Err(PcapError::Incomplete(_)) => Outcome::Refill,
-            Err(PcapError::UnexpectedEof) => {
-                Outcome::Fault("the file ends in the middle of a record (truncated)".into())
-            }
+            Err(PcapError::UnexpectedEof) => Outcome::Fault(TRUNCATED.into()),
             Err(PcapError::BufferTooSmall) => Outcome::Grow,
             Err(PcapError::ReadError) => Outcome::Fault("read error".into()),
             Err(e) => Outcome::Fault(corrupt(head_type, ng_big_endian, offset, &e)),
@@ -495,7 +621,10 @@ impl FileSource {
                 }
                 // Where the packet bytes start in the reader's buffer, to slice them again
                 // without parsing the block twice.
-                let base = self.reader.data().as_ptr() as usize;
+                let base = self
+                    .reader
+                    .as_ref()
+                    .map_or(0, |r| r.data().as_ptr() as usize);
                 self.head = Some(PacketInfo {
                     data: info.data.saturating_sub(base),
                     ..info
@@ -510,32 +639,43 @@ impl FileSource {
                 Step::Frame
             }
             Outcome::End => {
-                self.done = true;
+                if let Some(why) = self.cut.get() {
+                    // A compressed stream cut between two records.
+                    self.warn(format!("{why} (truncated)"));
+                }
+                self.finish();
                 Step::Stop
             }
             Outcome::Refill => {
-                if self.reader.refill().is_err() {
+                if self.reader.as_mut().is_none_or(|r| r.refill().is_err()) {
                     self.warn("read error".into());
-                    self.done = true;
+                    self.finish();
                     return Step::Stop;
                 }
                 Step::Again
             }
             Outcome::Grow => {
-                let cap = self.reader.data().len().saturating_mul(2).max(BUFFER * 2);
-                if cap > MAX_RECORD || !self.reader.grow(cap) {
+                let grown = self.reader.as_mut().is_some_and(|r| {
+                    let cap = r.data().len().saturating_mul(2).max(BUFFER * 2);
+                    cap <= MAX_RECORD && r.grow(cap)
+                });
+                if !grown {
                     self.warn(format!(
                         "a record larger than {} MiB: the file is corrupt or not a capture",
                         MAX_RECORD >> 20
                     ));
-                    self.done = true;
+                    self.finish();
                     return Step::Stop;
                 }
                 Step::Again
             }
             Outcome::Fault(msg) => {
+                let msg = match self.cut.get() {
+                    Some(why) => format!("{msg}; {why}"),
+                    None => msg,
+                };
                 self.warn(msg);
-                self.done = true;
+                self.finish();
                 Step::Stop
             }
         }
@@ -548,7 +688,7 @@ impl FileSource {
         };
         let start = info.data;
         let end = start.saturating_add(usize::try_from(info.caplen).unwrap_or(usize::MAX));
-        let Some(data) = self.reader.data().get(start..end) else {
+        let Some(data) = self.reader.as_ref().and_then(|r| r.data().get(start..end)) else {
             return Next::Skip;
         };
         Next::Frame(Frame {
@@ -561,6 +701,9 @@ impl FileSource {
         })
     }
 }
+
+/// What a file cut in the middle of a record is told with (and a compressed stream cut anywhere).
+const TRUNCATED: &str = "the file ends in the middle of a record (truncated)";
 
 /// The total length of the pcapng block at the start of `data`, in the section's byte order;
 /// `None` for a section header (its own byte order) or when too little is buffered.
@@ -675,11 +818,15 @@ impl MergedSource {
     /// Opens every file that can be opened. One unusable file among several is skipped and
     /// listed in [`MergedSource::skipped`] (a directory of captures with a stray text file in
     /// it is still worth analysing); when none can be opened, the first error.
+    ///
+    /// A directory stands for the files in it, in the order of their names (digits compared
+    /// as numbers: `cap2` before `cap10`, as `tcpdump -C` numbers them); `-` for standard
+    /// input. Files are checked now and opened when read ([`FileSource::deferred`]).
     pub fn open(paths: &[PathBuf]) -> Result<MergedSource, CaptureError> {
         let mut files = Vec::with_capacity(paths.len());
         let mut skipped = Vec::new();
-        for p in paths {
-            match FileSource::open(p) {
+        for p in super::dir::expand(paths, &mut skipped) {
+            match FileSource::deferred(&p) {
                 Ok(f) => files.push(f),
                 Err(e) => skipped.push(e),
             }
@@ -782,11 +929,7 @@ impl MergedSource {
     pub fn reopen(&self) -> Result<MergedSource, CaptureError> {
         let mut files = Vec::with_capacity(self.files.len());
         for f in &self.files {
-            let file = File::open(&f.path).map_err(|source| CaptureError::Open {
-                path: f.path.clone(),
-                source,
-            })?;
-            files.push(FileSource::from_reader(&f.path, file.take(f.size), f.size)?);
+            files.push(f.closed_copy());
         }
         MergedSource::new(files)
             .merged(self.merge)
@@ -1039,6 +1182,71 @@ mod tests {
         }
         std::fs::remove_dir_all(&dir).ok();
         (got, f)
+    }
+
+    #[test]
+    fn names_in_a_directory_are_ordered_with_their_numbers_as_numbers() {
+        let mut names = vec![
+            "cap10",
+            "cap2",
+            "cap",
+            "cap1",
+            "cap02",
+            "a_00010.pcap",
+            "a_00009.pcap",
+            "b",
+        ];
+        names.sort_by(|a, b| super::super::dir::natural_order(a, b));
+        assert_eq!(
+            names,
+            [
+                "a_00009.pcap",
+                "a_00010.pcap",
+                "b",
+                "cap",
+                "cap1",
+                "cap2",
+                "cap02",
+                "cap10"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_directory_stands_for_its_files_and_an_empty_one_is_said() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = legacy(false, false, 1, &[(1, 0, b"a", 1)]);
+        std::fs::write(dir.path().join("part10.pcap"), &one).unwrap();
+        std::fs::write(dir.path().join("part9.pcap"), &one).unwrap();
+        std::fs::write(dir.path().join(".hidden.pcap"), &one).unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let m = MergedSource::open(&[dir.path().to_owned(), dir.path().join("sub")]).unwrap();
+        let names: Vec<_> = m
+            .files()
+            .iter()
+            .map(|f| f.path().file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["part9.pcap", "part10.pcap"]);
+        assert!(matches!(m.skipped(), [CaptureError::EmptyDirectory { .. }]));
+    }
+
+    #[test]
+    fn files_are_opened_when_read_and_closed_at_their_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = legacy(false, false, 1, &[(1, 0, b"a", 1), (2, 0, b"b", 1)]);
+        let paths: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("p{i}"))).collect();
+        for p in &paths {
+            std::fs::write(p, &one).unwrap();
+        }
+        let mut m = MergedSource::open(&paths).unwrap();
+        let open = |m: &MergedSource| m.files().iter().filter(|f| f.reader.is_some()).count();
+        assert_eq!(open(&m), 0, "checked, then closed");
+        let mut seen = 0;
+        while m.next_frame().is_some() {
+            seen += 1;
+            assert!(open(&m) <= 1, "one file at a time");
+        }
+        assert_eq!((seen, open(&m)), (6, 0));
     }
 
     #[test]

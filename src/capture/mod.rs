@@ -1,5 +1,7 @@
 //! Stage 1: frames from capture files (and, with feature `live`, an interface).
 
+pub mod compressed;
+mod dir;
 pub mod file;
 pub mod keylog;
 pub mod pcapng_out;

@@ -38,9 +38,13 @@ impl Inputs for MergedSource {
             } else {
                 String::new()
             };
+            let compression = fs
+                .compression
+                .map(|c| format!(", {c}-compressed"))
+                .unwrap_or_default();
             writeln!(
                 out,
-                "{n}{}: {} packets ({})",
+                "{n}{}: {} packets ({}{compression})",
                 shown(&fs.path),
                 fs.packets,
                 fs.format

@@ -6,6 +6,7 @@
 //! to temporary files as they end and copied in at the end. Its JSON Schema is
 //! `schema/authscope-1.schema.json`.
 
+pub mod ecs;
 mod inputs;
 mod spool;
 

@@ -18,7 +18,10 @@
 //! Like the report, exports keep memory flat: handshakes are written (or spooled to a
 //! temporary file) as the analyzer hands them out, in that order.
 
+pub use crate::present::legs::{request_label, response_label};
+
 pub mod csv;
+pub mod ecs;
 pub mod html;
 pub mod json;
 pub mod mermaid;
@@ -36,9 +39,9 @@ use crate::capture::{CaptureError, MergedSource};
 use crate::diagnose::Finding;
 use crate::document::ReadError;
 use crate::filter::Filter;
-use crate::handshake::{Answer, Credential, Handshake, Leg, TimelineEntry};
+use crate::handshake::{Handshake, Leg, TimelineEntry};
 use crate::pipeline::{Analysed, Config, Output, Plan, RunError, Source};
-use crate::present::{clock, human_delta, who};
+use crate::present::{clock, human_delta};
 
 /// The formats of `authscope export`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,17 +52,19 @@ pub enum Format {
     Mermaid,
     Html,
     Pcapng,
+    Ecs,
 }
 
 impl Format {
     /// Every format with its name, as `--format` takes it.
-    pub const ALL: [(Format, &'static str); 6] = [
+    pub const ALL: [(Format, &'static str); 7] = [
         (Format::Json, "json"),
         (Format::Ndjson, "ndjson"),
         (Format::Csv, "csv"),
         (Format::Mermaid, "mermaid"),
         (Format::Html, "html"),
         (Format::Pcapng, "pcapng"),
+        (Format::Ecs, "ecs"),
     ];
 
     pub fn name(self) -> &'static str {
@@ -81,6 +86,7 @@ impl Format {
     pub fn extension(self) -> &'static str {
         match self {
             Format::Mermaid => "md",
+            Format::Ecs => "ndjson",
             other => other.name(),
         }
     }
@@ -379,6 +385,11 @@ pub(crate) trait HandshakeWriter {
     fn handshake(&mut self, a: &Analysed, out: &mut dyn Write) -> Result<(), ExportError>;
     /// Before the first: the names of the captures by `input`, when there are several.
     fn captures(&mut self, _names: Vec<String>) {}
+    /// The input about to be read: by default, the names of its captures when there are
+    /// several ([`HandshakeWriter::captures`]).
+    fn inputs(&mut self, source: &MergedSource) {
+        self.captures(source.capture_names());
+    }
     /// After the last handshake, each finding about connections no handshake holds, when
     /// every handshake is exported.
     fn connection_finding(
@@ -410,6 +421,7 @@ fn run_into(
         Format::Json => json::write(paths, opts, out, direct)?,
         Format::Pcapng => pcapng::write(paths, opts, out)?,
         Format::Ndjson => stream(paths, opts, &mut ndjson::Ndjson, out)?,
+        Format::Ecs => stream(paths, opts, &mut crate::document::ecs::Ecs::default(), out)?,
         Format::Csv => stream(paths, opts, &mut csv::Csv::new(), out)?,
         Format::Mermaid => stream(paths, opts, &mut mermaid::Mermaid::new(paths), out)?,
         Format::Html => stream(paths, opts, &mut html::Html::new(paths, opts)?, out)?,
@@ -542,7 +554,7 @@ fn stream(
     out: &mut dyn Write,
 ) -> Result<Summary, ExportError> {
     let source = opts.open(paths)?;
-    w.captures(source.capture_names());
+    w.inputs(&source);
     let summary = for_each_in(source, opts, &mut |a| w.handshake(a, out), &mut |_| {})?;
     for f in &summary.connection_findings {
         w.connection_finding(f, out)?;
@@ -567,81 +579,6 @@ pub fn request_line(leg: &Leg) -> String {
         .as_ref()
         .map(|r| format!("{} {}{}", r.method, r.uri, leg.request_notes()))
         .unwrap_or_default()
-}
-
-/// What a leg's request carried, in a few words: `NTLM Type 3 user=CORP\alice`.
-pub fn request_label(leg: &Leg) -> String {
-    let scheme = |negotiate: bool| if negotiate { "Negotiate/NTLM" } else { "NTLM" };
-    match &leg.credential {
-        Credential::None => "no credential".into(),
-        Credential::Basic { user } => format!("Basic user={user}"),
-        Credential::Digest { user } => format!("Digest user={user}"),
-        Credential::Bearer => "Bearer token".into(),
-        Credential::NtlmNegotiate { negotiate } => format!("{} Type 1", scheme(*negotiate)),
-        Credential::NtlmAuthenticate {
-            negotiate,
-            user,
-            domain,
-            response,
-            ..
-        } => format!(
-            "{} Type 3 user={} {response}",
-            scheme(*negotiate),
-            who(Some(domain), Some(user)).unwrap_or_else(|| "(anonymous)".into())
-        ),
-        Credential::KerberosApReq { spn, realm } => {
-            format!("Kerberos AP-REQ spn={spn} realm={realm}")
-        }
-        Credential::NegotiateOther => "Negotiate token".into(),
-        Credential::Other { scheme } => format!("{scheme} credential"),
-        Credential::Malformed { scheme } => format!("{scheme} malformed token"),
-    }
-}
-
-/// What a leg's response said, in a few words: `401 NTLM Type 2 challenge 3e1ac61a...`.
-pub fn response_label(leg: &Leg) -> String {
-    let Some(r) = &leg.response else {
-        return match leg.h2.as_ref().and_then(|h| h.end) {
-            Some(e) => e.describe(),
-            None => "no response".into(),
-        };
-    };
-    let what = match &leg.answer {
-        Answer::Missing => String::new(),
-        Answer::Offer { schemes } => format!("offers {}", schemes.join(", ")),
-        Answer::NoChallenge => "no challenge header".into(),
-        Answer::NtlmChallenge {
-            server_challenge,
-            target,
-            ..
-        } => {
-            let mut s = "NTLM Type 2".to_owned();
-            if !server_challenge.is_empty() {
-                s.push_str(&format!(" challenge={server_challenge}"));
-            }
-            if let Some(t) = target.as_deref().filter(|t| !t.is_empty()) {
-                s.push_str(&format!(" target={t}"));
-            }
-            s
-        }
-        Answer::DigestStale => "Digest stale=true".into(),
-        Answer::KerberosError { code } => format!("Kerberos {code}"),
-        Answer::NegotiateReject => "Negotiate reject".into(),
-        Answer::Refused => "refused".into(),
-        Answer::Accepted { mutual: true } => "accepted (mutual auth)".into(),
-        Answer::Accepted { mutual: false } => "accepted".into(),
-        Answer::RequestFailed { mutual: true, .. } => "authenticated (final token)".into(),
-        Answer::RequestFailed { mutual: false, .. } => String::new(),
-    };
-    let mut s = r.status.to_string();
-    if let Some(sub) = &r.iis_substatus {
-        s.push_str(&format!(" (IIS {sub})"));
-    }
-    if !what.is_empty() {
-        s.push(' ');
-        s.push_str(&what);
-    }
-    s
 }
 
 /// The TCP event of a timeline line, in words.

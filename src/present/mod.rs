@@ -2,6 +2,7 @@
 //! a user, a value cut to fit. The text report, the UI and the exports import these from
 //! here, so that one fact reads the same everywhere.
 
+pub mod legs;
 pub mod redact;
 pub mod tree;
 

@@ -233,21 +233,19 @@ fn ndjson_for_files_is_one_object_a_line() {
     assert_eq!(objects[1]["summary"]["handshakes"], 1);
 }
 
-/// A directory is not a capture: one line that says so, exit 2.
+/// A directory with no file in it gives nothing to read: one line that says so, exit 2.
 #[test]
-fn a_directory_is_refused_as_a_directory() {
+fn an_empty_directory_is_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
     let out = Command::new(bin())
         .arg("report")
-        .arg(root().join("captures"))
+        .arg(dir.path())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.contains("captures: a directory, not a capture file"),
-        "{err}"
-    );
+    assert!(err.contains("a directory with no files in it"), "{err}");
 }
 
 /// `decode` refuses what it cannot read with one line and exit 1, and reads each error and

@@ -8,7 +8,9 @@ use std::process::Command;
 use authscope::report::{run, ExchangeFilter, Format, Options};
 use serde_json::Value;
 
-use super::util::{bin, captures_in, full, pcapng_blocks, public_captures, root, PCAPNG_DSB};
+use super::util::{
+    bin, captures_in, full, pcap, pcapng_blocks, public_captures, push_tcp, root, PCAPNG_DSB,
+};
 
 fn json(paths: &[PathBuf], merge: bool, threads: usize) -> Value {
     let opts = Options {
@@ -314,4 +316,185 @@ fn split(whole: &Path, dir: &Path, packets: u32) -> Vec<PathBuf> {
         std::fs::write(first, with).unwrap();
     }
     parts
+}
+
+/// `doc` without what names the files read (their paths, sizes, compression and warnings).
+fn without_inputs(mut doc: Value) -> Value {
+    let m = doc.as_object_mut().unwrap();
+    m.remove("inputs");
+    m.remove("merged");
+    m["summary"].as_object_mut().unwrap().remove("warnings");
+    doc
+}
+
+/// `authscope report --format json ARGS` with `stdin` on standard input: the document, and
+/// standard error.
+fn report_cli(args: &[&std::ffi::OsStr], stdin: Vec<u8>) -> (Value, String) {
+    use std::io::Write as _;
+    let mut child = Command::new(bin())
+        .args(["report", "--format", "json", "--exchanges", "all"])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        // A report that stops reading early closes the pipe: not this test's failure.
+        let _ = pipe.write_all(&stdin);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "authscope report {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        serde_json::from_slice(&out.stdout).unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn compressed(kind: &str, bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    match kind {
+        "gz" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(bytes).unwrap();
+            e.finish().unwrap()
+        }
+        "zst" => zstd::stream::encode_all(bytes, 3).unwrap(),
+        "xz" => {
+            let mut e = liblzma::write::XzEncoder::new(Vec::new(), 6);
+            e.write_all(bytes).unwrap();
+            e.finish().unwrap()
+        }
+        _ => unreachable!("{kind}"),
+    }
+}
+
+/// `cat cap | authscope report -`, and the capture gzip-, zstd- and xz-compressed (under a
+/// name that says nothing: the magic bytes tell), report what the plain file does.
+#[test]
+fn standard_input_and_compressed_files_report_what_the_plain_file_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let captures = captures_in(&root().join("captures"));
+    assert!(
+        captures.len() > 20,
+        "the lab captures are in the repository"
+    );
+    // Every family of the lab: plain HTTP, HTTPS with keys in the file, HTTP/2.
+    for whole in captures.iter().step_by(7) {
+        let bytes = std::fs::read(whole).unwrap();
+        let (want, _) = report_cli(&[whole.as_os_str()], Vec::new());
+        let want = without_inputs(want);
+        let (got, _) = report_cli(&["-".as_ref()], bytes.clone());
+        assert!(
+            without_inputs(got) == want,
+            "{}: from standard input",
+            whole.display()
+        );
+        for kind in ["gz", "zst", "xz"] {
+            let path = dir.path().join(format!("capture-{kind}"));
+            std::fs::write(&path, compressed(kind, &bytes)).unwrap();
+            let (got, _) = report_cli(&[path.as_os_str()], Vec::new());
+            assert_eq!(got["inputs"][0]["compression"], *kind_name(kind));
+            assert!(
+                without_inputs(got) == want,
+                "{}: {kind}-compressed",
+                whole.display()
+            );
+            // And piped in compressed.
+            let (got, _) = report_cli(&["-".as_ref()], compressed(kind, &bytes));
+            assert!(
+                without_inputs(got) == want,
+                "{}: {kind}-compressed on standard input",
+                whole.display()
+            );
+        }
+    }
+}
+
+fn kind_name(kind: &str) -> &'static Value {
+    static NAMES: std::sync::OnceLock<[Value; 3]> = std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| ["gzip".into(), "zstd".into(), "xz".into()]);
+    match kind {
+        "gz" => &names[0],
+        "zst" => &names[1],
+        _ => &names[2],
+    }
+}
+
+/// A compressed stream that ends early is read up to the damage, with the warning a cut file
+/// gives: the packets before the cut stand.
+#[test]
+fn a_cut_compressed_stream_is_read_up_to_the_cut_with_the_truncated_warning() {
+    // Larger than a zstd block (128 KiB), which its decoder gives out whole.
+    let mut recs = Vec::new();
+    for i in 0..3000u32 {
+        let payload = format!(
+            "GET /{i} HTTP/1.1\r\nHost: intranet\r\n\r\n{}",
+            "x".repeat(i as usize % 200)
+        );
+        push_tcp(
+            &mut recs,
+            ([10, 0, 0, 1], 40000),
+            ([10, 0, 0, 2], 80),
+            i * 300,
+            0,
+            0x18,
+            payload.as_bytes(),
+        );
+    }
+    let bytes = pcap(1, &recs);
+    let (_, cut_file) = report_cli(&["-".as_ref()], bytes[..bytes.len() / 2].to_vec());
+    assert!(cut_file.contains("(truncated)"), "{cut_file}");
+    for kind in ["gz", "zst", "xz"] {
+        let mut z = compressed(kind, &bytes);
+        z.truncate(z.len() * 2 / 3);
+        let (got, warned) = report_cli(&["-".as_ref()], z);
+        assert!(
+            warned.contains("(truncated)")
+                && warned.contains(&format!("the {} stream", kind_name(kind).as_str().unwrap())),
+            "{kind}: {warned}"
+        );
+        let packets = got["inputs"][0]["packets"].as_u64().unwrap();
+        assert!(packets > 0, "{kind}: the packets before the cut are read");
+    }
+}
+
+/// A directory is the captures in it, in the order of their names; with `--merge`, the parts
+/// of one capture cut by `editcap -c` report what the whole does, and without it what the
+/// parts named one by one do, with one worker or two.
+#[test]
+fn a_directory_is_the_captures_in_it_in_name_order() {
+    if !full() {
+        return;
+    }
+    let mut wholes: Vec<PathBuf> = captures_in(&root().join("captures"));
+    wholes.extend(public_captures().into_iter().take(4));
+    for whole in wholes.iter().step_by(3) {
+        let dir = tempfile::tempdir().unwrap();
+        let parts = split(whole, dir.path(), 5);
+        if parts.len() < 2 {
+            continue;
+        }
+        let folder = vec![dir.path().to_owned()];
+        let want = without_inputs(json(std::slice::from_ref(whole), false, 1));
+        assert!(
+            without_inputs(json(&folder, true, 1)) == want,
+            "{}: --merge of the folder of its parts differs from the whole",
+            whole.display()
+        );
+        let named = json(&parts, false, 1);
+        for threads in [1, 2, 3] {
+            assert!(
+                json(&folder, false, threads) == named,
+                "{}: the folder differs from its files named in order ({threads} threads)",
+                whole.display()
+            );
+        }
+    }
 }

@@ -15,6 +15,7 @@ mod cases;
 mod cli;
 mod decode;
 mod differential;
+mod ecs;
 mod export;
 mod flood_threads;
 mod lab;

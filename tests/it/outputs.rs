@@ -60,6 +60,11 @@ const FACES: &[Face] = &[
         threads: THREADS,
         run: |p, t| report(p, report::Format::Ndjson, Variant::Defaults, t),
     },
+    Face {
+        name: "report-ecs",
+        threads: THREADS,
+        run: |p, t| report(p, report::Format::Ecs, Variant::Defaults, t),
+    },
     // The most output: every exchange, every handshake.
     Face {
         name: "report-text-all",
@@ -112,6 +117,11 @@ const FACES: &[Face] = &[
         name: "export-html",
         threads: THREADS,
         run: |p, t| export(p, export::Format::Html, false, t),
+    },
+    Face {
+        name: "export-ecs",
+        threads: THREADS,
+        run: |p, t| export(p, export::Format::Ecs, false, t),
     },
     Face {
         name: "export-pcapng",
