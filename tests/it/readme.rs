@@ -136,6 +136,11 @@ fn every_readme_command_runs() {
     let work = dir.path();
     std::os::unix::fs::symlink(root().join("captures"), work.join("captures"))
         .expect("captures linked");
+    // A live capture started as root writes its file as the user it became (`nobody` where
+    // no sudo user is known), as the reader's own folder would let it.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(work, std::fs::Permissions::from_mode(0o777))
+        .expect("the folder opened to the dropped user");
     let exe = bin().display().to_string();
     let mut ran = 0;
     for cmd in commands(&readme()) {

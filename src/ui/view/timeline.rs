@@ -234,8 +234,23 @@ fn entry_height(h: &Detail, e: &Step, lanes: &Lanes) -> usize {
             let room = label_room(lanes.client, leg_end(h, *leg, lanes));
             label_lines(text, room).len().max(1)
         }
+        TimelineWhat::Kdc { text, .. } | TimelineWhat::Dns { text, .. } => label_lines(
+            &format!("> {text}"),
+            third_party_room(lanes).saturating_sub(2),
+        )
+        .len()
+        .max(1),
         _ => 1,
     }
+}
+
+/// Columns for a line of the client's KDC or DNS exchange, beside the client's lane.
+fn third_party_room(lanes: &Lanes) -> usize {
+    lanes
+        .hop
+        .saturating_sub(lanes.client)
+        .saturating_sub(2)
+        .max(8)
 }
 
 /// Label lines on an arrow at most: longer labels end with an ellipsis.
@@ -329,9 +344,18 @@ fn entry_lines(
                 crate::handshake::Side::Client => "⇢",
                 crate::handshake::Side::Server => "⇠",
             };
-            let label = format!("{arrow} {text}");
-            let room = lanes.hop.saturating_sub(lanes.client).saturating_sub(2);
-            d.text(lanes.client.saturating_add(1), &label, t.dim(), room.max(8));
+            // Continuation lines are indented by two: every line has two columns less.
+            let room = third_party_room(lanes).saturating_sub(2);
+            let mut lines = label_lines(&format!("{arrow} {text}"), room).into_iter();
+            let first = lines.next().unwrap_or_default();
+            d.text(lanes.client.saturating_add(1), &first, t.dim(), room);
+            more = lines
+                .map(|l| {
+                    let mut r = lifelines();
+                    r.text(lanes.client.saturating_add(3), &l, t.dim(), room);
+                    r
+                })
+                .collect();
         }
     }
     let mut line = row.into_line();
