@@ -40,10 +40,19 @@ pub struct Evidence {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub leg: Option<usize>,
     /// The connection; a KDC or DNS datagram's is [`crate::handshake::UDP`], written `null`.
-    #[serde(serialize_with = "evidence_conn")]
+    #[serde(
+        serialize_with = "evidence_conn",
+        deserialize_with = "evidence_conn_back"
+    )]
     pub conn: ConnId,
     pub frame: u64,
     pub note: String,
+}
+
+/// `null` read back as [`crate::handshake::UDP`] (the UI's spool reads what it wrote).
+fn evidence_conn_back<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ConnId, D::Error> {
+    let c: Option<ConnId> = serde::Deserialize::deserialize(d)?;
+    Ok(c.unwrap_or(crate::handshake::UDP))
 }
 
 fn evidence_conn<S: serde::Serializer>(c: &ConnId, s: S) -> Result<S::Ok, S::Error> {
@@ -106,4 +115,22 @@ pub fn diagnose(hs: &Handshake, cfg: &DiagnoseConfig) -> Vec<Finding> {
             .then(a.code.cmp(b.code))
     });
     out
+}
+
+#[cfg(test)]
+mod evidence_tests {
+    use super::Evidence;
+
+    #[test]
+    fn a_datagrams_evidence_reads_back() {
+        let e = Evidence {
+            leg: None,
+            conn: crate::handshake::UDP,
+            frame: 13,
+            note: "KRB-ERROR".into(),
+        };
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(text.contains("\"conn\":null"), "{text}");
+        assert_eq!(serde_json::from_str::<Evidence>(&text).unwrap(), e);
+    }
 }
