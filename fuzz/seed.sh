@@ -367,9 +367,14 @@ if shutil.which("tshark"):
             parts = line.split("\t")
             if len(parts) != 3 or not parts[2]:
                 continue
-            kind = 0 if "88" in parts[:2] else 1
-            put("kdc", bytes([kind]) + bytes.fromhex(parts[2].replace(":", "")), "udp-%d" % n)
-            put("kdc", bytes([2]) + bytes.fromhex(parts[2].replace(":", "")), "stream-%d" % n)
+            # An ICMP error quoting a datagram gives two values per field (outer, quoted).
+            kind = 0 if "88" in ",".join(parts[:2]).split(",") else 1
+            try:
+                payload = bytes.fromhex(parts[2].split(",")[-1].replace(":", ""))
+            except ValueError:
+                continue
+            put("kdc", bytes([kind]) + payload, "udp-%d" % n)
+            put("kdc", bytes([2]) + payload, "stream-%d" % n)
             n += 1
             if n >= 200:
                 break
