@@ -8,7 +8,7 @@
 
 //! Hot paths of the pipeline, with criterion (`cargo bench`). Throughput is in bytes, so the
 //! figures read as MB/s. The whole-pipeline bench uses `AUTHSCOPE_BENCH_CAPTURE` when set (the
-//! standard capture from ../shared/bench), else a lab capture.
+//! standard capture, scripts/make-bench-capture.sh), else a lab capture.
 
 use std::path::PathBuf;
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Side by side, on the standard benchmark captures (../shared/bench/make-capture.sh): wall time,
+# Side by side, on the standard benchmark captures (scripts/make-bench-capture.sh): wall time,
 # MB/s, packets/s and peak RSS of authscope (report json and text, export json) against `cat`
-# (the floor: reading the file) and against tshark with the filter of ../shared/bench/README.md,
-# with the ratios. Then a second table for the terminal UI (`authscope open`, measured from
+# (the floor: reading the file) and against tshark showing the frames of HTTP authentication
+# (`-Y 'ntlmssp or http.authorization or http.www_authenticate' -T fields`), with the ratios. Then a second table for the terminal UI (`authscope open`, measured from
 # outside with tmux by scripts/ui_latency.py --load): time to the first frame, time until the
 # status line says "read in full", and the UI process's peak RSS.
 #
@@ -16,7 +16,7 @@
 # the option). Export writes to a temporary file under $BENCH_DIR, deleted at the end.
 # Captures are made once under $BENCH_DIR (default /tmp/authscope-bench) and reused.
 #
-# HTTPS rows: the same traffic over TLS 1.2 and 1.3 (scripts/make-https-capture.sh, made as
+# HTTPS rows: the same traffic over TLS 1.2 and 1.3 (scripts/make-bench-capture.sh --https, made as
 # $BENCH_DIR/https$SIZE.pcap with its key log https$SIZE.keylog beside it), read with the key
 # log by authscope (report json and text, `--keylog`) and by tshark (`-o tls.keylog_file:`,
 # the same filter), with "before:" rows for BASELINE_BIN when it has --keylog.
@@ -144,13 +144,14 @@ for size in "${SIZES[@]}"; do
     cap="$BENCH_DIR/$size.pcap"
     keylog="${cap%.pcap}.keylog"
     if [ ! -f "$cap" ] || [ ! -f "$keylog" ]; then
-      "$HERE/scripts/make-https-capture.sh" "$cap" "$(bytes_of "$size")" 1 > "$BENCH_DIR/make-$size.log" 2>&1 \
+      "$HERE/scripts/make-bench-capture.sh" --https "$cap" "$(bytes_of "$size")" 1 > "$BENCH_DIR/make-$size.log" 2>&1 \
         || { echo "bench-compare: making $cap failed (see $BENCH_DIR/make-$size.log)" >&2; exit 1; }
     fi
   else
     cap="$BENCH_DIR/cap$size.pcap"
     if [ ! -f "$cap" ]; then
-      "$HERE/../shared/bench/make-capture.sh" "$cap" "$(bytes_of "$size")" 1 > "$BENCH_DIR/make-$size.log" 2>&1
+      "$HERE/scripts/make-bench-capture.sh" "$cap" "$(bytes_of "$size")" 1 > "$BENCH_DIR/make-$size.log" 2>&1 \
+        || { echo "bench-compare: making $cap failed (see $BENCH_DIR/make-$size.log)" >&2; exit 1; }
     fi
   fi
   for f in "$cap" "${cap%.pcap}.pcapng"; do

@@ -1,4 +1,4 @@
-//! The standard benchmark capture (../shared/bench/make-capture.sh): the handshakes found, by
+//! The standard benchmark capture (scripts/make-bench-capture.sh): the handshakes found, by
 //! kind, equal what its generator says it did (the `.stats.json` beside the capture), and every
 //! handshake it broke or failed on purpose is flagged.
 //!
@@ -72,7 +72,7 @@ fn benchmark_capture_matches_its_generator() {
     );
     assert_eq!(
         count("ntlm", "failed/connection-closed"),
-        want("ntlm_broken_close"),
+        want("hs_ntlm_broken_close"),
         "{by:?}"
     );
     assert_eq!(
@@ -93,7 +93,7 @@ fn benchmark_capture_matches_its_generator() {
     };
     assert_eq!(
         f("failed/connection-closed", "ntlm-connection-closed"),
-        want("ntlm_broken_close")
+        want("hs_ntlm_broken_close")
     );
     assert_eq!(
         f("failed/logon-failed", "logon-failed"),

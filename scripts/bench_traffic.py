@@ -1,24 +1,28 @@
 #!/usr/bin/env python3
-"""Traffic for the HTTPS benchmark capture (scripts/make-https-capture.sh): an IIS-like
-HTTP/1.1 server behind TLS and concurrent clients, every connection encrypted, the clients'
-TLS secrets written to key logs (SSLContext.keylog_filename, the NSS format SSLKEYLOGFILE
+"""Traffic for the benchmark captures (scripts/make-bench-capture.sh): an IIS-like HTTP/1.1
+server and concurrent clients, in clear or with every connection over TLS (the clients' TLS
+secrets then written to key logs, SSLContext.keylog_filename, the NSS format SSLKEYLOGFILE
 writes).
 
-  https_traffic.py tokens OUT.json [N]      a pool of NTLM / Negotiate handshakes (pyspnego)
-  https_traffic.py server TOKENS.json CERT KEY PORT...
-  https_traffic.py client TOKENS.json --pcap FILE --target-bytes N --keylog-dir DIR
-                   [--seed S] [--conc C] [--port13-chacha P] [--port13-aes128 P]
+  bench_traffic.py tokens OUT.json [N]      a pool of NTLM, Negotiate and Kerberos handshakes
+  bench_traffic.py server TOKENS.json [--tls CERT KEY] PORT...
+  bench_traffic.py client TOKENS.json --pcap FILE --target-bytes N [--keylog-dir DIR]
+                   [--seed S] [--conc C] [--port P] [--port13-chacha P] [--port13-aes128 P]
+
+A client with --keylog-dir speaks TLS, one without speaks clear HTTP.
 
 What the connections carry (by path on the server):
   /ntlm/...    NTLM: 401 offering Negotiate and NTLM, Type 1, 401 Type 2, Type 3, 200;
                /ntlm/fail/ answers the Type 3 with 401 (wrong password), /ntlm/close/ closes
                the connection after the Type 2 (the handshake breaks)
   /neg/...     Negotiate with SPNEGO-wrapped NTLM, the final 200 carrying the mechListMIC
+  /krb/...     Negotiate with a Kerberos AP-REQ, the 200 carrying the AP-REP (mutual
+               authentication)
   /basic/...   Basic, /digest/... Digest (RFC 7616, MD5, qop=auth)
   anything else: 200 with ?s= bytes of body (chunked with ?c=1); POST /api/upload: 201
 After an authenticated request a connection may go on with ordinary requests (NTLM
 authenticates the connection). The TLS side, per connection, is picked by weight from
-PROFILES: TLS 1.2 with ECDHE and AES-GCM (Schannel's first choice), AES-CBC with SHA-1 or
+PROFILES (TLS only): TLS 1.2 with ECDHE and AES-GCM (Schannel's first choice), AES-CBC with SHA-1 or
 SHA-384 (encrypt-then-MAC, as OpenSSL negotiates it), ChaCha20-Poly1305, and TLS 1.3 with
 AES-256-GCM, AES-128-GCM or ChaCha20-Poly1305. Python's ssl module cannot choose TLS 1.3
 suites per context, so each TLS 1.3 suite other than the default has its own server process
@@ -38,8 +42,13 @@ import tempfile
 
 SERVER_V4 = "127.0.0.10"
 SERVER_V6 = "::1"
+# Each concurrent client is a workstation of its own: its own address, as logins are joined
+# across connections by client address (make-bench-capture.sh adds the IPv6 ones to lo).
+CLIENT_V4 = "127.0.%d.%d"
+CLIENT_V6 = "fd00:a5::%x"
 HOST = "intranet.corp.example.com"
 REALM = "CORP"
+KRB_REALM = "CORP.EXAMPLE.COM"
 USERS = ["alice", "bob", "carol.jones", "svc_report", "d.smith", "frank", "grace.k", "ivan"]
 PASSWORD = "Winter2026!"
 
@@ -57,7 +66,7 @@ PROFILES = [
 
 # (kind, weight)
 KINDS = [("plain", 60), ("ntlm", 14), ("ntlm_fail", 1), ("ntlm_close", 1), ("negotiate", 10),
-         ("basic", 9), ("digest", 5)]
+         ("kerberos", 8), ("basic", 9), ("digest", 5)]
 
 WORDS = ("quarterly report invoice portal sharepoint employee ticket budget intranet "
          "document library calendar meeting review approved pending").split()
@@ -107,8 +116,65 @@ def make_tokens(out, n):
                                     "t4": b64(t4) if t4 else None})
     finally:
         os.unlink(f.name)
+    r = random.Random(5)
+    pool["kerberos"] = [kerberos_pair(r, USERS[i % len(USERS)]) for i in range(n)]
     with open(out, "w") as f:
         json.dump(pool, f)
+
+
+# Kerberos tokens are built rather than asked of a KDC: authscope reads their structure, never
+# their ciphertext, so random ciphertext of a real ticket's size does. DER by hand (X.690)
+# keeps the generator's only dependency pyspnego.
+
+def der(tag, body):
+    n = len(body)
+    if n < 0x80:
+        return bytes([tag, n]) + body
+    ln = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(ln)]) + ln + body
+
+
+def der_int(v, tag=0x02):
+    return der(tag, v.to_bytes((v.bit_length() + 8) // 8, "big"))
+
+
+def seq(*fields):
+    return der(0x30, b"".join(fields))
+
+
+def field(n, value):
+    return der(0xa0 + n, value)
+
+
+OID_KRB5 = bytes.fromhex("06092a864886f712010202")       # 1.2.840.113554.1.2.2
+OID_MS_KRB5 = bytes.fromhex("06092a864882f712010202")    # 1.2.840.48018.1.2.2
+OID_SPNEGO = bytes.fromhex("06062b0601050502")           # 1.3.6.1.5.5.2
+
+
+def encrypted(r, etype, size, kvno=None):
+    # RFC 4120 5.2.9 EncryptedData
+    parts = [field(0, der_int(etype))]
+    if kvno is not None:
+        parts.append(field(1, der_int(kvno)))
+    parts.append(field(2, der(0x04, r.randbytes(size))))
+    return seq(*parts)
+
+
+def kerberos_pair(r, user):
+    """A Negotiate token carrying an AP-REQ (RFC 4120 5.5.1 in RFC 4121 4.1 framing, in an
+    RFC 4178 NegTokenInit) and the server's NegTokenResp with the AP-REP."""
+    sname = seq(field(0, der_int(2)), field(1, seq(der(0x1b, b"HTTP"), der(0x1b, HOST.encode()))))
+    ticket = der(0x61, seq(field(0, der_int(5)), field(1, der(0x1b, KRB_REALM.encode())),
+                           field(2, sname), field(3, encrypted(r, 18, r.randint(1100, 1500), 3))))
+    ap_req = der(0x6e, seq(field(0, der_int(5)), field(1, der_int(14)),
+                           field(2, der(0x03, b"\x00\x20\x00\x00\x00")), field(3, ticket),
+                           field(4, encrypted(r, 18, 180 + len(user)))))
+    init = der(0x60, OID_SPNEGO + field(0, seq(field(0, seq(OID_MS_KRB5, OID_KRB5)),
+                                               field(2, der(0x04, der(0x60, OID_KRB5 + b"\x01\x00" + ap_req))))))
+    ap_rep = der(0x6f, seq(field(0, der_int(5)), field(1, der_int(15)), field(2, encrypted(r, 18, 120))))
+    resp = field(1, seq(field(0, der_int(0, 0x0a)), field(1, OID_MS_KRB5),
+                        field(2, der(0x04, der(0x60, OID_KRB5 + b"\x02\x00" + ap_rep)))))
+    return {"t1": b64(init), "t4": b64(resp)}
 
 
 # --- HTTP helpers ----------------------------------------------------------------------
@@ -173,6 +239,7 @@ def response(status, reason, extra, body, close=False, chunked=False):
 
 class Server:
     def __init__(self, pool):
+        self.krb = {e["t1"]: e["t4"] for e in pool.pop("kerberos", [])}
         self.by_t1 = {}
         for proto, entries in pool.items():
             for e in entries:
@@ -237,6 +304,12 @@ class Server:
                 extra = ["WWW-Authenticate: Negotiate " + e["t4"]] if e["t4"] else []
                 return self.ok(path, close, extra), False, True
             return self.unauthorized(["Negotiate", "NTLM"], close), False, False
+        if path.startswith("/krb/"):
+            if scheme == "Negotiate" and token in self.krb:
+                return self.ok(path, close, ["WWW-Authenticate: Negotiate " + self.krb[token]]), False, True
+            if authed and not auth:
+                return self.ok(path, close), False, True
+            return self.unauthorized(["Negotiate"], close), False, False
         if path.startswith("/basic/"):
             if scheme == "Basic":
                 return self.ok(path, close), False, authed
@@ -263,7 +336,7 @@ def server_context(cert, key):
 async def server_main(args):
     with open(args.tokens) as f:
         srv = Server(json.load(f))
-    ctx = server_context(args.cert, args.key)
+    ctx = server_context(*args.tls) if args.tls else None
     servers = []
     for port in args.ports:
         for addr in (SERVER_V4, SERVER_V6):
@@ -291,7 +364,7 @@ def body_size(r):
 class Client:
     def __init__(self, pool, args):
         self.pool = pool
-        self.t2 = {(p, e["t2"]): e for p, es in pool.items() for e in es}
+        self.t2 = {(p, e["t2"]): e for p, es in pool.items() if p != "kerberos" for e in es}
         self.args = args
         self.rnd = random.Random(args.seed)
         self.stats = {}
@@ -299,7 +372,7 @@ class Client:
         self.ports = {"main": args.port, "aes128": args.port13_aes128,
                       "chacha": args.port13_chacha}
         self.contexts = {}
-        for name, _, ver, ciphers, _ in PROFILES:
+        for name, _, ver, ciphers, _ in PROFILES if args.keylog_dir else ():
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
@@ -351,15 +424,21 @@ class Client:
         return "/portal/%s/%d.aspx?s=%d%s" % (r.choice(WORDS), r.randint(1, 9999), body_size(r),
                                               "&c=1" if r.random() < 0.15 else "")
 
-    async def session(self, r):
-        prof = self.pick(PROFILES, r)
+    async def session(self, r, wid):
+        prof = self.pick(PROFILES, r) if self.contexts else None
         kind = self.pick(KINDS, r)[0]
         v6 = r.random() < 0.1
-        reader, writer = await asyncio.open_connection(
-            SERVER_V6 if v6 else SERVER_V4, self.ports[prof[4]], ssl=self.contexts[prof[0]],
-            server_hostname=HOST)
+        addr = SERVER_V6 if v6 else SERVER_V4
+        local = (CLIENT_V6 % (wid + 1) if v6 else CLIENT_V4 % (1 + wid // 250, 1 + wid % 250), 0)
+        if prof:
+            reader, writer = await asyncio.open_connection(
+                addr, self.ports[prof[4]], ssl=self.contexts[prof[0]], server_hostname=HOST,
+                local_addr=local)
+            self.inc("tls_" + prof[0])
+        else:
+            reader, writer = await asyncio.open_connection(addr, self.ports["main"],
+                                                           local_addr=local)
         self.inc("connections")
-        self.inc("tls_" + prof[0])
         if v6:
             self.inc("connections_v6")
         try:
@@ -374,7 +453,8 @@ class Client:
     async def converse(self, r, kind, reader, writer):
         more = r.randint(1, 5) if kind == "plain" else r.randint(0, 3)
         if kind != "plain":
-            sub = {"ntlm_fail": "ntlm/fail", "ntlm_close": "ntlm/close", "negotiate": "neg"}
+            sub = {"ntlm_fail": "ntlm/fail", "ntlm_close": "ntlm/close", "negotiate": "neg",
+                   "kerberos": "krb"}
             path = "/%s/%s/default.aspx?s=%d" % (sub.get(kind, kind), r.choice(WORDS), body_size(r))
             status, hdrs = await self.exchange(reader, writer, self.request("GET", path))
             assert status == 401, status
@@ -392,7 +472,15 @@ class Client:
                     return
                 status, hdrs = await self.exchange(reader, writer,
                                                    self.request("GET", path, "%s %s" % (word, e2["t3"])))
-                self.inc("hs_" + kind)
+                # hs_ntlm counts every three-leg NTLM handshake, the refused ones too.
+                self.inc({"negotiate": "hs_negotiate_ntlm"}.get(kind, "hs_ntlm"))
+                if kind == "ntlm_fail":
+                    self.inc("hs_ntlm_fail")
+            elif kind == "kerberos":
+                e = r.choice(self.pool["kerberos"])
+                status, hdrs = await self.exchange(reader, writer,
+                                                   self.request("GET", path, "Negotiate " + e["t1"]))
+                self.inc("hs_kerberos")
             elif kind == "basic":
                 cred = b64(("%s\\%s:%s" % (REALM, user, PASSWORD)).encode())
                 status, hdrs = await self.exchange(reader, writer, self.request("GET", path, "Basic " + cred))
@@ -431,7 +519,7 @@ class Client:
         r = random.Random(self.args.seed * 100003 + wid)
         while not self.done:
             try:
-                await self.session(r)
+                await self.session(r, wid)
             except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError) as e:
                 self.inc("errors")
                 print("session error: %r" % e, file=sys.stderr)
@@ -458,17 +546,16 @@ def main():
     t.add_argument("n", type=int, nargs="?", default=64)
     s = sub.add_parser("server")
     s.add_argument("tokens")
-    s.add_argument("cert")
-    s.add_argument("key")
+    s.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     s.add_argument("ports", type=int, nargs="+")
     c = sub.add_parser("client")
     c.add_argument("tokens")
     c.add_argument("--pcap", required=True)
     c.add_argument("--target-bytes", type=int, required=True)
-    c.add_argument("--keylog-dir", required=True)
+    c.add_argument("--keylog-dir")
     c.add_argument("--seed", type=int, default=1)
     c.add_argument("--conc", type=int, default=64)
-    c.add_argument("--port", type=int, default=443)
+    c.add_argument("--port", type=int)
     c.add_argument("--port13-aes128", type=int, default=9443)
     c.add_argument("--port13-chacha", type=int, default=8443)
     a = ap.parse_args()
@@ -479,6 +566,8 @@ def main():
     else:
         with open(a.tokens) as f:
             pool = json.load(f)
+        if a.port is None:
+            a.port = 443 if a.keylog_dir else 80
         asyncio.run(Client(pool, a).main())
 
 
