@@ -24,7 +24,7 @@ pub fn clock(ts: Timestamp) -> String {
 }
 
 /// `text` broken into lines of at most `width` characters at spaces; a word longer than a
-/// line is cut across lines.
+/// line is cut across lines, after a separator (`,` `;` `=` `/`) where one fits.
 pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
     let mut lines = Vec::new();
@@ -42,18 +42,29 @@ pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
                 len = len.saturating_add(sep).saturating_add(chars.len());
                 break;
             }
-            // A word that is cut anyway starts where the line has room.
-            if len > 0 && (chars.len() <= width || len.saturating_add(2) >= width) {
+            // A word that is cut anyway is cut after a separator inside it where one fits: a
+            // list's item may start where the line has room; else the word starts a line of
+            // its own, cut after a list's item, a key=value's key or a path's part.
+            let room = width.saturating_sub(len.saturating_add(sep));
+            let cuts: &[char] = if len > 0 {
+                &[',', ';']
+            } else {
+                &[',', ';', '=', '/']
+            };
+            let at_sep = chars
+                .get(..room.min(chars.len()))
+                .and_then(|fit| fit.iter().rposition(|c| cuts.contains(c)))
+                .map(|i| i.saturating_add(1));
+            if len > 0 && (chars.len() <= width || at_sep.is_none()) {
                 lines.push(std::mem::take(&mut line));
                 len = 0;
                 continue;
             }
             if len > 0 {
                 line.push(' ');
-                len = len.saturating_add(1);
             }
-            let room = width.saturating_sub(len);
-            let rest = chars.split_off(room.min(chars.len()));
+            let cut = at_sep.unwrap_or(room);
+            let rest = chars.split_off(cut.min(chars.len()));
             line.extend(chars.iter());
             lines.push(std::mem::take(&mut line));
             len = 0;
@@ -255,7 +266,19 @@ mod tests {
         assert_eq!(wrap_words("a bc def", 4), ["a bc", "def"]);
         assert_eq!(wrap_words("abcdefghij", 4), ["abcd", "efgh", "ij"]);
         assert_eq!(wrap_words("", 4), [""]);
-        assert_eq!(wrap_words("x  stale=true", 6), ["x stal", "e=true"]);
-        assert_eq!(wrap_words("GET http://a.b/c", 8), ["GET http", "://a.b/c"]);
+        assert_eq!(wrap_words("x  stale=true", 6), ["x", "stale=", "true"]);
+        assert_eq!(
+            wrap_words("GET http://a.b/c", 8),
+            ["GET", "http://", "a.b/c"]
+        );
+        assert_eq!(wrap_words("GET abcdefghij", 8), ["GET", "abcdefgh", "ij"]);
+        assert_eq!(
+            wrap_words("sname=krbtgt/X etypes=aes256-cts,aes128-cts,+6", 20),
+            ["sname=krbtgt/X", "etypes=aes256-cts,", "aes128-cts,+6"]
+        );
+        assert_eq!(
+            wrap_words("a b,cdefghijklmnopqrstuvwxyz", 12),
+            ["a b,", "cdefghijklmn", "opqrstuvwxyz"]
+        );
     }
 }

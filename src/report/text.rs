@@ -476,47 +476,17 @@ pub(super) fn tcp_text(k: &crate::handshake::ConnEventKind) -> String {
 /// Writes `lead` then `text`, continuing on lines indented to the text's column so that no
 /// line passes `width` (a word longer than the room is cut across lines).
 pub(super) fn hang(out: &mut dyn Write, lead: &str, text: &str, width: usize) -> io::Result<()> {
-    let text = &*shown(text);
     let indent = lead.chars().count();
     let room = width.saturating_sub(indent).max(20);
-    let mut first = true;
-    let mut line = String::new();
-    let mut emit = |line: &str, first: &mut bool| -> io::Result<()> {
-        if *first {
-            *first = false;
-            writeln!(out, "{lead}{line}")
+    for (i, line) in crate::present::wrap_words(&shown(text), room)
+        .iter()
+        .enumerate()
+    {
+        if i == 0 {
+            writeln!(out, "{lead}{line}")?;
         } else {
-            writeln!(out, "{}{line}", " ".repeat(indent))
+            writeln!(out, "{:indent$}{line}", "")?;
         }
-    };
-    for word in text.split(' ') {
-        let mut word = word.to_owned();
-        loop {
-            let len = line.chars().count();
-            let need = word.chars().count() + usize::from(len > 0);
-            if len + need <= room {
-                if len > 0 {
-                    line.push(' ');
-                }
-                line.push_str(&word);
-                break;
-            }
-            if len > 0 {
-                emit(&line, &mut first)?;
-                line.clear();
-                continue;
-            }
-            // A single word wider than the room.
-            let head: String = word.chars().take(room).collect();
-            word = word.chars().skip(room).collect();
-            emit(&head, &mut first)?;
-            if word.is_empty() {
-                break;
-            }
-        }
-    }
-    if !line.is_empty() || first {
-        emit(&line, &mut first)?;
     }
     Ok(())
 }

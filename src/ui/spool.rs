@@ -248,6 +248,12 @@ pub struct Detail {
     /// are that file's.
     #[serde(default)]
     pub file: Option<(u32, String)>,
+    /// The client's KDC and DNS server, when messages to them joined the handshake: the
+    /// third lane.
+    #[serde(default)]
+    pub kdc: Option<SocketAddr>,
+    #[serde(default)]
+    pub dns: Option<SocketAddr>,
 }
 
 impl Detail {
@@ -272,6 +278,12 @@ impl Detail {
     pub fn of(a: &Analysed, raw: Vec<Option<Slot>>) -> Detail {
         let h = &a.handshake;
         let mut raw = raw.into_iter();
+        let peer = |dns: bool| {
+            h.kdc
+                .iter()
+                .find(|m| matches!(m.body, crate::kdc::WireBody::Dns(_)) == dns)
+                .map(|m| m.server)
+        };
         Detail {
             id: h.id,
             client_socket: h.client_socket,
@@ -306,6 +318,8 @@ impl Detail {
                 .collect(),
             findings: a.findings.iter().map(FindingDetail::of).collect(),
             file: None,
+            kdc: peer(false),
+            dns: peer(true),
         }
     }
 }
@@ -541,6 +555,8 @@ mod tests {
         Detail {
             id,
             file: None,
+            kdc: None,
+            dns: None,
             client_socket: "10.0.0.5:50123".parse().unwrap(),
             server: "10.0.0.80:80".parse().unwrap(),
             host: Some("intranet".into()),

@@ -1,6 +1,7 @@
 //! The screens of the terminal UI at 80x24 (a console, an SSH session) and 160x45, as tmux
 //! shows them, pinned as snapshots: a sort that puts errors above the view, a proxy's three
-//! lanes, a Digest leg whose label must not lose `stale=true`, and a capture over two days.
+//! lanes, a Digest leg whose label must not lose `stale=true`, a capture over two days, and
+//! a handshake whose KDC exchanges are on a third lane.
 //! Runs with AUTHSCOPE_FULL_TESTS=1 (tmux, editcap).
 
 use std::path::Path;
@@ -83,6 +84,31 @@ fn a_proxy_has_three_lanes() {
             .unwrap_or_else(|| panic!("no lane names: {screen}"));
         assert!(lanes.contains("client 127.0.0.100"), "{lanes}");
         assert!(lanes.contains("web.lab.test"), "{lanes}");
+        screen
+    });
+}
+
+#[test]
+fn the_kdc_has_a_lane_of_its_own() {
+    if !need_tools() {
+        return;
+    }
+    let args = "captures/kerberos-unknown-spn-ntlm-fallback.pcap";
+    screens("kdc_lane", args, &|s| {
+        s.keys(&["Enter"]);
+        let screen = s.wait("the timeline", |t| t.contains("KRB-ERROR"));
+        let lanes = screen
+            .lines()
+            .find(|l| l.contains("server 127.0.0.15"))
+            .unwrap_or_else(|| panic!("no lane names: {screen}"));
+        // The KDC's lane is right of the server's, and its arrows cross the server's lane.
+        let server = lanes.find("server").unwrap_or(0);
+        assert!(
+            lanes.rfind("127.0.0.16").is_some_and(|k| k > server),
+            "{lanes}"
+        );
+        assert!(screen.contains('┼'), "{screen}");
+        assert!(screen.contains("KDC AS-REQ"), "{screen}");
         screen
     });
 }

@@ -1,7 +1,8 @@
 //! The timeline of the selected handshake as a sequence diagram: client and server (and the
-//! proxy between them when there is one), each leg an arrow with its method or status and a
-//! one-line summary of its token, TCP events on the side that sent them, the connection id
-//! and the frame beside each line and the time since the line before.
+//! proxy between them when there is one, and the client's KDC and DNS server on a third lane
+//! at the right when messages to them joined), each leg an arrow with its method or status
+//! and a summary of its token, TCP events on the side that sent them, the connection id and
+//! the frame beside each line and the time since the line before.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -15,6 +16,7 @@ use crate::ui::app::{Pane, State};
 use crate::ui::spool::{Detail, Step};
 use crate::ui::strings;
 use crate::ui::theme::Theme;
+use std::net::SocketAddr;
 
 use super::canvas::Row;
 
@@ -135,6 +137,8 @@ struct Lanes {
     /// The origin server behind a proxy (equal to `hop` without one).
     origin: usize,
     proxied: bool,
+    /// The client's KDC and DNS server, right of the server (as in the Mermaid export).
+    third: Option<usize>,
     /// Columns before the diagram.
     gutter: usize,
 }
@@ -143,87 +147,165 @@ impl Lanes {
     fn of(h: &Detail, dw: usize, gutter: usize) -> Lanes {
         let proxied = h.proxy || h.resource.contains("://") || h.legs.iter().any(|l| l.proxy);
         let right = dw.saturating_sub(2);
-        // Proxy authentication ends at the proxy: its arrows get the larger share.
-        let hop = if proxied {
-            right.saturating_mul(2) / 3
-        } else {
-            right
+        let third = h
+            .timeline
+            .iter()
+            .any(|e| matches!(e.what, TimelineWhat::Kdc { .. } | TimelineWhat::Dns { .. }));
+        let part = |n: usize, of: usize| right.saturating_mul(n) / of;
+        // Proxy authentication ends at the proxy: its arrows get the larger share. The KDC's
+        // lines are fewer than the HTTP legs: its lane takes the last quarter.
+        let (hop, origin) = match (proxied, third) {
+            (false, false) => (right, right),
+            (true, false) => (part(2, 3), right),
+            (false, true) => (part(3, 4), part(3, 4)),
+            (true, true) => (part(1, 2), part(3, 4)),
         };
         Lanes {
             client: 0,
             hop,
-            origin: right,
+            origin,
             proxied,
+            third: third.then_some(right),
             gutter,
         }
+    }
+
+    /// The lifelines strictly between `left` and `right`, which an arrow crosses.
+    fn crossed(&self, left: usize, right: usize) -> Vec<usize> {
+        let mut xs = vec![self.hop];
+        if self.origin != self.hop {
+            xs.push(self.origin);
+        }
+        xs.retain(|x| left < *x && *x < right);
+        xs
+    }
+
+    fn all(&self) -> Vec<usize> {
+        let mut xs = vec![self.client, self.hop, self.origin];
+        xs.extend(self.third);
+        xs
     }
 
     /// The names over the lifelines, shortened together until none runs into the next.
     fn labels(&self, h: &Detail, width: usize, t: &Theme) -> Line<'static> {
         let mut row = Row::new(width);
         let at = |x: usize| self.gutter.saturating_add(x);
-        let client = [
-            format!("client {}", h.client_socket),
-            format!("client {}", h.client_socket.ip()),
-            h.client_socket.ip().to_string(),
-            "client".to_owned(),
-        ];
+        let named = |word: &str, a: SocketAddr| {
+            [
+                format!("{word} {a}"),
+                format!("{word} {}", a.ip()),
+                a.ip().to_string(),
+                word.to_owned(),
+            ]
+        };
         let hop_word = if self.proxied { "proxy" } else { "server" };
-        let hop = [
-            format!("{hop_word} {}", h.server),
-            format!("{hop_word} {}", h.server.ip()),
-            h.server.ip().to_string(),
-            hop_word.to_owned(),
-        ];
         let host = h.host.as_deref().unwrap_or("?");
-        let origin = [
-            format!("origin {host}"),
-            format!("origin {host}"),
-            host.to_owned(),
-            "origin".to_owned(),
+        // Each lane's names, longest first, where its name is anchored (the client's starts
+        // at its lifeline, the others end at theirs), and whether the last word is its role.
+        let mut lanes: Vec<([String; 4], usize, bool)> = vec![
+            (named("client", h.client_socket), at(self.client), true),
+            (named(hop_word, h.server), at(self.hop), true),
         ];
-        // Where each label starts and ends at a given length.
-        let hop_span = |n: usize| {
-            let end = at(self.hop);
-            (
-                end.saturating_add(1).saturating_sub(n),
-                end.saturating_add(1),
-            )
-        };
-        let origin_start = |n: usize| at(self.origin).saturating_add(1).saturating_sub(n);
+        if self.proxied {
+            let origin = [
+                format!("origin {host}"),
+                format!("origin {host}"),
+                host.to_owned(),
+                "origin".to_owned(),
+            ];
+            lanes.push((origin, at(self.origin), false));
+        }
+        if let Some(x) = self.third {
+            lanes.push((third_names(h), at(x), true));
+        }
         let len = |s: &String| s.chars().count();
-        let fits = |c: &String, p: &String, o: &String| {
-            let (p_start, p_end) = hop_span(len(p));
-            let client_ok = at(self.client).saturating_add(len(c)) < p_start;
-            client_ok && (!self.proxied || p_end < origin_start(len(o)))
+        let span = |i: usize, n: usize| {
+            let a = lanes.get(i).map_or(0, |l| l.1);
+            if i == 0 {
+                (a, a.saturating_add(n))
+            } else {
+                (a.saturating_add(1).saturating_sub(n), a.saturating_add(1))
+            }
         };
-        // The fitting names that lose the fewest words; a lane's role (client, proxy) is
-        // the last thing to lose.
-        let role = |l: usize| if l >= 2 { 2 } else { 0 };
-        let mut best: Option<(usize, (&String, &String, &String))> = None;
-        for (lc, c) in client.iter().enumerate() {
-            for (lp, p) in hop.iter().enumerate() {
-                for (lo, o) in origin.iter().enumerate() {
-                    let cost = lc + lp + lo + role(lc) + role(lp);
-                    if best.is_none_or(|(b, _)| cost < b) && fits(c, p, o) {
-                        best = Some((cost, (c, p, o)));
-                    }
-                }
+        // The fitting names that lose the fewest words; a lane's role (client, proxy, KDC)
+        // is the last thing to lose.
+        let role = |l: usize, has: bool| if has && l >= 2 { 2 } else { 0 };
+        let n = lanes.len();
+        let mut best: Option<(usize, Vec<usize>)> = None;
+        for code in 0..4usize.pow(n as u32) {
+            // The first lane is the most significant digit: on a tie, the earlier lanes keep
+            // their longer names (the client its port).
+            let pick: Vec<usize> = (0..n)
+                .map(|i| code / 4usize.pow(n.saturating_sub(i + 1) as u32) % 4)
+                .collect();
+            let name = |i: usize| {
+                lanes
+                    .get(i)
+                    .and_then(|l| pick.get(i).and_then(|p| l.0.get(*p)))
+            };
+            let fits = (1..n).all(|i| {
+                let (_, end) = span(
+                    i.saturating_sub(1),
+                    name(i.saturating_sub(1)).map_or(0, len),
+                );
+                end < span(i, name(i).map_or(0, len)).0
+            });
+            let cost = lanes
+                .iter()
+                .zip(&pick)
+                .map(|(l, p)| p.saturating_add(role(*p, l.2)))
+                .sum::<usize>();
+            if fits && best.as_ref().is_none_or(|(b, _)| cost < *b) {
+                best = Some((cost, pick));
             }
         }
-        let shortest = (&client[3], &hop[3], &origin[3]);
-        let (c, p, o) = best.map_or(shortest, |(_, names)| names);
-        let (p_start, p_end) = hop_span(len(p));
+        let pick = best.map_or_else(|| vec![3; n], |(_, p)| p);
         // Written right to left, so a label that still does not fit is cut by the next.
-        if self.proxied {
-            let o_start = origin_start(len(o)).max(p_end.saturating_add(1));
-            row.text(o_start, o, t.bold(), width.saturating_sub(o_start));
+        let mut limit = width;
+        for (i, (names, _, _)) in lanes.iter().enumerate().rev() {
+            let name = pick
+                .get(i)
+                .and_then(|p| names.get(*p))
+                .map_or("", |s| s.as_str());
+            let (start, _) = span(i, name.chars().count());
+            let start = start.max(at(self.client));
+            row.text(start, name, t.bold(), limit.saturating_sub(start).max(1));
+            limit = start.saturating_sub(1);
         }
-        let p_start = p_start.max(at(self.client));
-        row.text(p_start, p, t.bold(), p_end.saturating_sub(p_start));
-        let room = p_start.saturating_sub(at(self.client)).saturating_sub(1);
-        row.text(at(self.client), c, t.bold(), room.max(1));
         row.into_line()
+    }
+}
+
+/// The third lane's names, longest first: the KDC, the DNS server, or both.
+fn third_names(h: &Detail) -> [String; 4] {
+    match (h.kdc, h.dns) {
+        (Some(k), Some(d)) if k.ip() == d.ip() => [
+            format!("KDC/DNS {}", k.ip()),
+            format!("KDC/DNS {}", k.ip()),
+            k.ip().to_string(),
+            "KDC/DNS".to_owned(),
+        ],
+        (Some(k), Some(d)) => [
+            format!("KDC {} DNS {}", k.ip(), d.ip()),
+            format!("KDC {}", k.ip()),
+            k.ip().to_string(),
+            "KDC/DNS".to_owned(),
+        ],
+        (Some(a), None) | (None, Some(a)) => {
+            let word = if h.kdc.is_some() { "KDC" } else { "DNS" };
+            [
+                format!("{word} {a}"),
+                format!("{word} {}", a.ip()),
+                a.ip().to_string(),
+                word.to_owned(),
+            ]
+        }
+        (None, None) => [
+            "KDC".to_owned(),
+            "KDC".to_owned(),
+            "KDC".to_owned(),
+            "KDC".to_owned(),
+        ],
     }
 }
 
@@ -234,23 +316,12 @@ fn entry_height(h: &Detail, e: &Step, lanes: &Lanes) -> usize {
             let room = label_room(lanes.client, leg_end(h, *leg, lanes));
             label_lines(text, room).len().max(1)
         }
-        TimelineWhat::Kdc { text, .. } | TimelineWhat::Dns { text, .. } => label_lines(
-            &format!("> {text}"),
-            third_party_room(lanes).saturating_sub(2),
-        )
-        .len()
-        .max(1),
+        TimelineWhat::Kdc { text, .. } | TimelineWhat::Dns { text, .. } => {
+            let room = label_room(lanes.client, lanes.third.unwrap_or(lanes.origin));
+            label_lines(text, room).len().max(1)
+        }
         _ => 1,
     }
-}
-
-/// Columns for a line of the client's KDC or DNS exchange, beside the client's lane.
-fn third_party_room(lanes: &Lanes) -> usize {
-    lanes
-        .hop
-        .saturating_sub(lanes.client)
-        .saturating_sub(2)
-        .max(8)
 }
 
 /// Label lines on an arrow at most: longer labels end with an ellipsis.
@@ -296,7 +367,7 @@ fn entry_lines(
     row.text(GUTTER, &frame, t.dim(), frame.len());
     let lifelines = || {
         let mut d = Row::new(dw);
-        for x in [lanes.client, lanes.hop, lanes.origin] {
+        for x in lanes.all() {
             d.put(x, '│', t.dim());
         }
         d
@@ -334,28 +405,24 @@ fn entry_lines(
         TimelineWhat::IisStatus { text, .. } | TimelineWhat::SecurityEvent { text, .. } => {
             // Written by the server: beside its lane.
             let label = format!(" {text}");
-            let room = dw.saturating_sub(lanes.origin).saturating_sub(1);
+            let room = lanes
+                .third
+                .unwrap_or(dw)
+                .saturating_sub(lanes.origin)
+                .saturating_sub(1);
             d.text(lanes.origin.saturating_add(1), &label, t.warning(), room);
         }
         TimelineWhat::Kdc { by, text } | TimelineWhat::Dns { by, text } => {
-            // The client's third party (its KDC, its DNS): beside the client's lane, the
-            // arrow saying which way.
-            let arrow = match by {
-                crate::handshake::Side::Client => "⇢",
-                crate::handshake::Side::Server => "⇠",
+            let req = matches!(by, Side::Client);
+            let st = if req {
+                t.bold()
+            } else if text.contains("KRB-ERROR") {
+                t.status(401)
+            } else {
+                t.dim()
             };
-            // Continuation lines are indented by two: every line has two columns less.
-            let room = third_party_room(lanes).saturating_sub(2);
-            let mut lines = label_lines(&format!("{arrow} {text}"), room).into_iter();
-            let first = lines.next().unwrap_or_default();
-            d.text(lanes.client.saturating_add(1), &first, t.dim(), room);
-            more = lines
-                .map(|l| {
-                    let mut r = lifelines();
-                    r.text(lanes.client.saturating_add(3), &l, t.dim(), room);
-                    r
-                })
-                .collect();
+            let far = lanes.third.unwrap_or(lanes.origin);
+            more = arrow(&mut d, lanes.client, far, text, req, st, lanes, &lifelines);
         }
     }
     let mut line = row.into_line();
@@ -392,8 +459,8 @@ fn arrow(
 ) -> Vec<Row> {
     let from = left.saturating_add(1);
     d.fill(from, right, '─', st);
-    if lanes.proxied && right > lanes.hop && lanes.hop > left {
-        d.put(lanes.hop, '┼', st);
+    for x in lanes.crossed(left, right) {
+        d.put(x, '┼', st);
     }
     if req {
         d.put(right.saturating_sub(1), '▶', st);
