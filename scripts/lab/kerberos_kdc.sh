@@ -66,14 +66,32 @@ _kdc_kinit() {
     printf '%s\n' "$pass" | _kdc_client "$conf" "${@:3}" kinit "$KRB_USER@$KRB_REALM" >"$KRB_DIR/kinit.log" 2>&1 || KDC_KINIT=$?
 }
 
-kdc_wrong_password() {
-    local f="$LAB_CAPTURES/kerberos-wrong-password.pcap" code
-    krb_web_start "$KRB_DIR/http.keytab" krb5
-    lab_capture_start "$f" "$(_kdc_filter)"
-    _kdc_kinit "$KRB5_CONFIG" "$KDC_WRONG_PASS"
-    code=$(_kdc_client "$KRB5_CONFIG" _kdc_curl "$KRB_WEB_HOST")
+# _kdc_login NAME CONF PASS HOST MECHS [WRAPPER...]: records NAME.pcap: apache2 with
+# KDC_KEYTAB (default http.keytab) allowing MECHS, kinit with PASS, then curl to HOST under
+# WRAPPER, all with the client's CONF; KDC_BETWEEN (a command) runs between kinit and curl.
+# Sets KDC_FILE, KDC_CODE (curl's final status) and KDC_KINIT.
+_kdc_login() {
+    local name="$1" conf="$2" pass="$3" host="$4" mechs="$5"
+    shift 5
+    KDC_FILE="$LAB_CAPTURES/$name.pcap"
+    krb_web_start "${KDC_KEYTAB:-$KRB_DIR/http.keytab}" "$mechs"
+    lab_capture_start "$KDC_FILE" "$(_kdc_filter)"
+    _kdc_kinit "$conf" "$pass"
+    [ -z "${KDC_BETWEEN:-}" ] || "$KDC_BETWEEN"
+    KDC_CODE=$(_kdc_client "$conf" _kdc_curl "$@" "$host")
     lab_capture_stop
     lab_stop apache2
+}
+
+# kinit must have got a ticket.
+_kdc_kinit_ok() {
+    [ "$KDC_KINIT" = 0 ] || { cat "$KRB_DIR/kinit.log" >&2; lab_fail "$1: kinit failed"; }
+}
+
+kdc_wrong_password() {
+    local f code
+    _kdc_login kerberos-wrong-password "$KRB5_CONFIG" "$KDC_WRONG_PASS" "$KRB_WEB_HOST" krb5
+    f="$KDC_FILE" code="$KDC_CODE"
     [ "$KDC_KINIT" != 0 ] || lab_fail "kerberos-wrong-password: kinit with a wrong password got a ticket"
     [ "$code" = 401 ] || lab_fail "kerberos-wrong-password: curl got HTTP $code, expected 401"
     lab_expect "$f" 'kerberos.msg_type == 30 && kerberos.error_code == 24' eq 1 "KDC_ERR_PREAUTH_FAILED (24)"
@@ -84,17 +102,13 @@ kdc_wrong_password() {
 }
 
 kdc_clock_skew() {
-    local f="$LAB_CAPTURES/kerberos-clock-skew.pcap" code
-    krb_web_start "$KRB_DIR/http.keytab" krb5
-    lab_capture_start "$f" "$(_kdc_filter)"
+    local f code
     # The TGT is got with the right time: MIT's kinit would otherwise pre-authenticate with
-    # the KDC's time (from KDC_ERR_PREAUTH_REQUIRED) and keep the offset in the ccache.
-    _kdc_kinit "$KRB5_CONFIG" "$KRB_PASS"
-    [ "$KDC_KINIT" = 0 ] || { cat "$KRB_DIR/kinit.log" >&2; lab_fail "kerberos-clock-skew: kinit failed"; }
-    # then the client's clock is 10 minutes ahead when it asks for the service ticket
-    code=$(_kdc_client "$KRB5_CONFIG" _kdc_curl faketime -f +10m "$KRB_WEB_HOST")
-    lab_capture_stop
-    lab_stop apache2
+    # the KDC's time (from KDC_ERR_PREAUTH_REQUIRED) and keep the offset in the ccache. Then
+    # the client's clock is 10 minutes ahead when it asks for the service ticket.
+    _kdc_login kerberos-clock-skew "$KRB5_CONFIG" "$KRB_PASS" "$KRB_WEB_HOST" krb5 faketime -f +10m
+    f="$KDC_FILE" code="$KDC_CODE"
+    _kdc_kinit_ok kerberos-clock-skew
     [ "$code" = 401 ] || lab_fail "kerberos-clock-skew: curl got HTTP $code, expected 401"
     lab_expect "$f" "kerberos.msg_type == 12 && kerberos.SNameString == \"$KRB_WEB_HOST\"" ge 1 "TGS-REQ for $KRB_SPN"
     lab_expect "$f" 'kerberos.msg_type == 30 && kerberos.error_code == 37' ge 1 "KRB_AP_ERR_SKEW (37) from the KDC"
@@ -104,14 +118,10 @@ kdc_clock_skew() {
 }
 
 kdc_etype_nosupp() {
-    local f="$LAB_CAPTURES/kerberos-etype-nosupp.pcap" conf code
+    local f conf code
     conf="$(_kdc_client_conf rc4 "permitted_enctypes = rc4-hmac" "default_tkt_enctypes = rc4-hmac" "default_tgs_enctypes = rc4-hmac" "allow_weak_crypto = true")"
-    krb_web_start "$KRB_DIR/http.keytab" krb5
-    lab_capture_start "$f" "$(_kdc_filter)"
-    _kdc_kinit "$conf" "$KRB_PASS"
-    code=$(_kdc_client "$conf" _kdc_curl "$KRB_WEB_HOST")
-    lab_capture_stop
-    lab_stop apache2
+    _kdc_login kerberos-etype-nosupp "$conf" "$KRB_PASS" "$KRB_WEB_HOST" krb5
+    f="$KDC_FILE" code="$KDC_CODE"
     [ "$KDC_KINIT" != 0 ] || lab_fail "kerberos-etype-nosupp: kinit offering RC4 only got a ticket"
     [ "$code" = 401 ] || lab_fail "kerberos-etype-nosupp: curl got HTTP $code, expected 401"
     lab_expect "$f" 'kerberos.msg_type == 10 && kerberos.ENCTYPE == 23' ge 1 "an AS-REQ offering rc4-hmac (23)"
@@ -140,22 +150,17 @@ kdc_dns_start() {
 # keytab); the client reaches http://apps.lab.test/ and asks for HTTP/ASKED.
 _kdc_cname() {
     local name="$1" spn_host="$2" canon="$3" asked="$4" f conf code
-    f="$LAB_CAPTURES/$name.pcap"
     conf="$(_kdc_client_conf "$name" "dns_canonicalize_hostname = $canon" "rdns = false")"
     _kadmin "addprinc -randkey HTTP/$spn_host"
     _kadmin "ktadd -k $KRB_DIR/$name.keytab HTTP/$spn_host"
     chmod 644 "$KRB_DIR/$name.keytab"
-    krb_web_start "$KRB_DIR/$name.keytab" "krb5 ntlmssp"
-    lab_capture_start "$f" "$(_kdc_filter)"
-    _kdc_kinit "$conf" "$KRB_PASS"
-    [ "$KDC_KINIT" = 0 ] || { cat "$KRB_DIR/kinit.log" >&2; lab_fail "$name: kinit failed"; }
     # the lab's DNS server as the client's resolver: a private mount namespace whose
     # /etc/resolv.conf is the lab's (the machine's stays as it is)
     # shellcheck disable=SC2016 # expanded by the inner bash
-    code=$(_kdc_client "$conf" _kdc_curl unshare -m bash -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' \
-        "$KDC_RESOLV" "$KDC_ALIAS")
-    lab_capture_stop
-    lab_stop apache2
+    KDC_KEYTAB="$KRB_DIR/$name.keytab" _kdc_login "$name" "$conf" "$KRB_PASS" "$KDC_ALIAS" "krb5 ntlmssp" \
+        unshare -m bash -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$KDC_RESOLV"
+    f="$KDC_FILE" code="$KDC_CODE"
+    _kdc_kinit_ok "$name"
     _kadmin "delprinc -force HTTP/$spn_host"
     [ "$code" = 200 ] || lab_fail "$name: curl got HTTP $code, expected 200 (through NTLM)"
     lab_expect "$f" "dns.flags.response == 1 && dns.resp.type == 5 && dns.cname == \"$KDC_CANON\"" ge 1 "a DNS answer: $KDC_ALIAS is a CNAME of $KDC_CANON"
@@ -168,18 +173,14 @@ _kdc_cname() {
 # The web server's clock 10 minutes ahead (libfaketime preloaded into apache2): the KDC and
 # the client agree, the server refuses the AP-REQ, and its Date header shows its clock.
 kdc_server_skew() {
-    local f="$LAB_CAPTURES/kerberos-server-clock-skew.pcap" code lib
+    local f code lib
     lib="$(dpkg -L libfaketime 2>/dev/null | grep '/libfaketime.so.1$' | head -1)"
     [ -n "$lib" ] || lab_fail "libfaketime.so.1 not found (package libfaketime)"
     KRB_WEB_ENV=(LD_PRELOAD="$lib" FAKETIME=+10m)
-    krb_web_start "$KRB_DIR/http.keytab" krb5
+    _kdc_login kerberos-server-clock-skew "$KRB5_CONFIG" "$KRB_PASS" "$KRB_WEB_HOST" krb5
     KRB_WEB_ENV=()
-    lab_capture_start "$f" "$(_kdc_filter)"
-    _kdc_kinit "$KRB5_CONFIG" "$KRB_PASS"
-    [ "$KDC_KINIT" = 0 ] || { cat "$KRB_DIR/kinit.log" >&2; lab_fail "kerberos-server-clock-skew: kinit failed"; }
-    code=$(_kdc_client "$KRB5_CONFIG" _kdc_curl "$KRB_WEB_HOST")
-    lab_capture_stop
-    lab_stop apache2
+    f="$KDC_FILE" code="$KDC_CODE"
+    _kdc_kinit_ok kerberos-server-clock-skew
     [ "$code" = 401 ] || lab_fail "kerberos-server-clock-skew: curl got HTTP $code, expected 401"
     lab_expect "$f" 'kerberos.msg_type == 13' eq 1 "one TGS-REP (the KDC's clock is right)"
     lab_expect "$f" 'http.authorization && kerberos.msg_type == 14' ge 1 "Negotiate with an AP-REQ"
@@ -187,18 +188,17 @@ kdc_server_skew() {
     lab_log "kerberos-server-clock-skew: $(lab_summary "$f")"
 }
 
+_kdc_stop_kdc() {
+    _kdc_kinit_ok kerberos-kdc-unreachable
+    lab_stop krb5kdc
+}
+
 # kdc_unreachable: the last scenario (it stops the KDC). kinit while the KDC runs, then the
 # KDC stops and curl asks it for the service ticket.
 kdc_unreachable() {
-    local f="$LAB_CAPTURES/kerberos-kdc-unreachable.pcap" code
-    krb_web_start "$KRB_DIR/http.keytab" "krb5 ntlmssp"
-    lab_capture_start "$f" "$(_kdc_filter)"
-    _kdc_kinit "$KRB5_CONFIG" "$KRB_PASS"
-    [ "$KDC_KINIT" = 0 ] || { cat "$KRB_DIR/kinit.log" >&2; lab_fail "kerberos-kdc-unreachable: kinit failed"; }
-    lab_stop krb5kdc
-    code=$(_kdc_client "$KRB5_CONFIG" _kdc_curl "$KRB_WEB_HOST")
-    lab_capture_stop
-    lab_stop apache2
+    local f code
+    KDC_BETWEEN=_kdc_stop_kdc _kdc_login kerberos-kdc-unreachable "$KRB5_CONFIG" "$KRB_PASS" "$KRB_WEB_HOST" "krb5 ntlmssp"
+    f="$KDC_FILE" code="$KDC_CODE"
     [ "$code" = 200 ] || lab_fail "kerberos-kdc-unreachable: curl got HTTP $code, expected 200 (through NTLM)"
     lab_expect "$f" 'kerberos.msg_type == 11' eq 1 "one AS-REP (kinit, before the KDC stopped)"
     lab_expect "$f" 'icmp.type == 3 && icmp.code == 3 && udp.dstport == 88' ge 1 "ICMP port unreachable quoting a datagram to port 88"
