@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2030,SC2031 # _kdc_client sets the client's Kerberos variables in a subshell on purpose
 # The Kerberos around the HTTP (sourced by kerberos.sh, run with its family): what the client's
 # KDC and DNS traffic shows when Negotiate cannot use Kerberos. The MIT KDC and apache2 +
 # mod_auth_gssapi of kerberos.sh, a dnsmasq on loopback for the CNAME cases, libfaketime for
@@ -176,8 +177,10 @@ kdc_server_skew() {
     local f code lib
     lib="$(dpkg -L libfaketime 2>/dev/null | grep '/libfaketime.so.1$' | head -1)"
     [ -n "$lib" ] || lab_fail "libfaketime.so.1 not found (package libfaketime)"
+    # shellcheck disable=SC2034 # read by krb_web_start
     KRB_WEB_ENV=(LD_PRELOAD="$lib" FAKETIME=+10m)
     _kdc_login kerberos-server-clock-skew "$KRB5_CONFIG" "$KRB_PASS" "$KRB_WEB_HOST" krb5
+    # shellcheck disable=SC2034 # read by krb_web_start
     KRB_WEB_ENV=()
     f="$KDC_FILE" code="$KDC_CODE"
     _kdc_kinit_ok kerberos-server-clock-skew
