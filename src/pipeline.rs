@@ -645,7 +645,13 @@ impl Front {
         }
         let key = Key::packet(self.seq);
         self.unit_start();
-        if let Some(m) = self.kdc.datagram(d.ts, d.frame, (d.src, d.dst), &d.payload) {
+        let m = match d.unreachable {
+            Some(icmp) => self
+                .kdc
+                .unreachable(d.ts, d.frame, (d.src, d.dst), icmp, &d.payload),
+            None => self.kdc.datagram(d.ts, d.frame, (d.src, d.dst), &d.payload),
+        };
+        if let Some(m) = m {
             out.with(key, |sink| sink(ModelEvent::Wire(Box::new(m))));
         }
         self.unit_end(key, out);

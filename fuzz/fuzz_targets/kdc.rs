@@ -1,6 +1,7 @@
 //! The KDC and DNS stage (stage 5b): the first byte picks a Kerberos message (0), a DNS
 //! message (1), or a TCP stream to port 88 and one to port 53 cut into segments where the
-//! bytes say (2); every message read is then put in words and in JSON, as the faces do.
+//! bytes say, then the bytes as a datagram and as an ICMP unreachable's quote (2); every
+//! message read is then put in words and in JSON, as the faces do.
 #![no_main]
 use authscope::capture::Timestamp;
 use authscope::kdc::{dns, krb, KdcConfig, KdcStage, WireMsg};
@@ -51,6 +52,16 @@ fuzz_target!(|data: &[u8]| {
                 stage.data(conn, dir, Timestamp(i as i64), i as u64, chunk, &mut out);
             }
             if let Some(m) = stage.datagram(Timestamp(0), 0, (client, kdc), rest) {
+                show(&m);
+            }
+            // The same bytes as the quote of an ICMP port unreachable about a datagram to the KDC.
+            let icmp = authscope::net::Unreachable {
+                from: kdc.ip(),
+                v6: false,
+                code: 3,
+                tcp: false,
+            };
+            if let Some(m) = stage.unreachable(Timestamp(0), 0, (client, kdc), icmp, rest) {
                 show(&m);
             }
             for conn in [1, 2] {

@@ -1,10 +1,13 @@
 //! Link, IP (with IPv4 fragment reassembly and tunnels) and TCP decoding, over a sequence of
-//! frames of every supported link type (and a few unsupported ones).
+//! frames of every supported link type (and a few unsupported ones); the UDP datagrams and
+//! ICMP destination unreachables for port 88 and 53 go on to the KDC stage, as in the
+//! pipeline, and what it reads is put in words and in JSON.
 //!
 //! Input: records of `[link selector][time step][length: u16 LE][bytes]`; the decoder lives
 //! across records so fragments can meet.
 #![no_main]
 use authscope::capture::{Frame, LinkType, Timestamp};
+use authscope::kdc::{KdcConfig, KdcStage};
 use authscope::net::NetDecoder;
 use libfuzzer_sys::fuzz_target;
 
@@ -31,6 +34,7 @@ const LINKS: [LinkType; 18] = [
 
 fuzz_target!(|data: &[u8]| {
     let mut dec = NetDecoder::new();
+    let mut kdc = KdcStage::new(KdcConfig::default());
     let mut rest = data;
     let mut ts = 1_700_000_000_000_000_000i64;
     let mut number = 0u64;
@@ -53,6 +57,15 @@ fuzz_target!(|data: &[u8]| {
         };
         if let Some(seg) = dec.decode(&frame) {
             let _ = (seg.payload.len(), seg.missing, seg.flags.syn());
+        }
+        if let Some(d) = dec.take_datagram() {
+            let m = match d.unreachable {
+                Some(icmp) => kdc.unreachable(d.ts, d.frame, (d.src, d.dst), icmp, &d.payload),
+                None => kdc.datagram(d.ts, d.frame, (d.src, d.dst), &d.payload),
+            };
+            if let Some(m) = m {
+                let _ = (m.text(), serde_json::to_string(&m));
+            }
         }
     }
     let _ = dec.stats();

@@ -17,9 +17,7 @@ fuzz_target!(|data: &[u8]| {
             logs.events.push(e)
         }),
         _ => {
-            let _ = events::evtx_events(rest.to_vec(), 0, &mut stats, &mut |e| {
-                logs.events.push(e)
-            });
+            let _ = events::evtx_events(rest.to_vec(), 0, &mut stats, &mut |e| logs.events.push(e));
         }
     }
     let summary = ServerJoin::new(logs, JoinConfig::default()).finish();

@@ -21,7 +21,7 @@ set -euo pipefail
 
 FAMILIES=(basic digest ntlm kerberos proxy nomethod plain verdicts https)
 DEB_PACKAGES=(apache2 apache2-utils libapache2-mod-auth-gssapi gss-ntlmssp krb5-kdc krb5-admin-server
-    krb5-user squid tcpdump tshark curl nghttp2-client python3-venv iproute2 openssl)
+    krb5-user squid tcpdump tshark curl nghttp2-client python3-venv iproute2 openssl dnsmasq-base faketime)
 # communityid and chdb are not the lab's: the ECS tests check Community IDs and query the
 # documents in ClickHouse with them (tests/it/ecs.rs).
 PY_PACKAGES=(pyspnego==0.12.4 requests-ntlm==1.3.0 requests==2.34.2 h2==4.4.1 communityid==1.5.0 chdb==4.4.0)
@@ -92,7 +92,10 @@ Addresses: the client ("workstation") is 127.0.0.100; servers are on 127.0.0.11 
 127.0.0.27 under names in `lab.test` that the scripts add to /etc/hosts while they run
 (portal 11, docs 12, sharepoint 13, legacy 14, intranet, intranet-alias and the short name
 intranet 15, kdc 16, proxy 17, web 18, app 19, static 20, dav 21, relay 22, api 23, crm 24,
-ca 25, gateway 26, iis 27; fileserver.lab.test only appears as a target name). Lab accounts
+ca 25, gateway 26, iis 27; fileserver.lab.test only appears as a target name). The CNAME
+captures resolve `apps.lab.test` (a CNAME of `web01.lab.test`, 127.0.0.15) through a dnsmasq
+on 127.0.0.28, which only their client uses (a private mount namespace whose
+/etc/resolv.conf names it); those two names are in no /etc/hosts. Lab accounts
 (not secrets): `alice` / `Summer2024!` (NTLM domain LAB, Kerberos realm LAB.TEST), `bob` / `Autumn2024!`
 (Digest realm Docs), `LAB\carol` (proxy; any password is accepted), the machine account
 `LAB\WS01$` / `Ws01-Machine-Account-Pw`. Wrong passwords used: `Winter2023`, `Spring2023`.
@@ -170,6 +173,14 @@ the server's reason in them is the scenario's, as docs/server-logs.md lists.
   Extended Protection failure to record. curl 7.88 (`--negotiate`) sends no channel bindings.
 - A wrong Kerberos password fails at the KDC (KRB-ERROR 24 KDC_ERR_PREAUTH_FAILED): there is
   no ticket, so the web server only ever sees requests without credentials.
+- MIT's kinit pre-authenticates with the KDC's time (taken from KDC_ERR_PREAUTH_REQUIRED) and
+  keeps the offset in the credential cache, so a client whose clock is wrong from the start
+  still gets its tickets; `kerberos-clock-skew.pcap` moves the client's clock (libfaketime)
+  after kinit, and the TGS-REQ gets KRB_AP_ERR_SKEW. The KDC's time in that error agrees with
+  the capture's clock: the client's is the one that is off.
+- Linux quotes at most 576 bytes of a datagram in an ICMPv4 error, so the ICMP port
+  unreachable of `kerberos-kdc-unreachable.pcap` holds the start of the TGS-REQ only (tshark
+  reads what it can of it; authscope names the flow and does not decode a cut message).
 - The TLS 1.2 CBC captures cover both MAC orders: `tls12-aes128-cbc` agrees encrypt_then_mac
   (RFC 7366, OpenSSL's default), `tls12-aes256-cbc-sha256-mte` is MAC-then-encrypt (the
   server sets `SSLOpenSSLConfCmd Options -EncryptThenMac`, as Schannel, which has no

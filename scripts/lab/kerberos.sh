@@ -4,6 +4,7 @@
 # Each capture holds the KDC exchange (port 88) and the HTTP exchange.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/kerberos_kdc.sh"
 
 KRB_REALM="LAB.TEST"
 KRB_KDC_ADDR="${LAB_KDC_ADDR:-127.0.0.16}"
@@ -95,7 +96,8 @@ CONF
 
 # krb_web_start KEYTAB [MECHS]: apache2 with /secure/ behind mod_auth_gssapi using KEYTAB
 # (given through KRB5_KTNAME, see LAB-NOTES). MECHS defaults to "krb5"; "krb5 ntlmssp"
-# also lets SPNEGO pick NTLM. Sets KRB_URL.
+# also lets SPNEGO pick NTLM. KRB_WEB_ENV (an array of NAME=VALUE) adds to apache2's
+# environment. Sets KRB_URL.
 krb_web_start() {
     local keytab="$1" mech_list=() d
     read -ra mech_list <<<"${2:-krb5}"
@@ -111,7 +113,7 @@ krb_web_start() {
         KRB_WEB_HOSTS_ADDED=1
     fi
     lab_apache_start "$d" "$KRB_WEB_ADDR" "$KRB_WEB_PORT" KRB5_CONFIG="$KRB_DIR/krb5.conf" \
-        KRB5_KTNAME="FILE:$keytab" NTLM_USER_FILE="$d/ntlm-users"
+        KRB5_KTNAME="FILE:$keytab" NTLM_USER_FILE="$d/ntlm-users" ${KRB_WEB_ENV[@]+"${KRB_WEB_ENV[@]}"}
     # shellcheck disable=SC2034 # for the scripts that source this file
     KRB_URL="$(lab_url "$KRB_WEB_HOST" "$KRB_WEB_PORT" /secure/index.html)"
     KRB_NTLM_USERS="$d/ntlm-users"
@@ -141,10 +143,15 @@ _krb_run() {
     KRB_FILE="$f"
 }
 
+# krb_main [kdc]: every scenario, or (kdc) only those of kerberos_kdc.sh.
 krb_main() {
     lab_need_root
     lab_need apache2 tcpdump tshark curl krb5kdc kdb5_util kadmin.local kinit
     krb_kdc_start
+    if [ "${1:-}" = kdc ]; then
+        kdc_main
+        return
+    fi
     local f
 
     _krb_run kerberos-success "$KRB_DIR/http.keytab" krb5 "$KRB_WEB_HOST"
@@ -195,6 +202,8 @@ krb_main() {
     lab_expect "$f" 'http.authorization contains "Negotiate" && ntlmssp.messagetype == 3' eq 1 "Negotiate carrying NTLM Type 3"
     lab_expect "$f" 'http.response.code == 200' eq 1 "one 200"
     lab_log "kerberos-unknown-spn-ntlm-fallback: $(lab_summary "$f") (curl said $KRB_CODE)"
+
+    kdc_main
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then krb_main "$@"; fi

@@ -163,19 +163,29 @@ pub fn names_of<'a>(h: &Handshake, window: impl Iterator<Item = &'a WireMsg>) ->
 /// Whether the message served a login to a site of these names.
 fn serves(m: &WireMsg, names: &[String]) -> bool {
     match &m.body {
-        WireBody::Kerberos(k) => match &k.sname {
-            Some(s) => {
-                let first = s.components.first().map(String::as_str).unwrap_or_default();
-                first.eq_ignore_ascii_case("krbtgt")
-                    || http_spn_host(s).is_some_and(|h| names.contains(&h))
-            }
-            None => false,
-        },
+        WireBody::Kerberos(k) => serves_kerberos(k, names),
         WireBody::Dns(d) => d.questions.iter().any(|q| {
             let n = host_key(&q.name);
             names.contains(&n) || n.starts_with("_kerberos.") || n.starts_with("_kerberos._")
         }),
-        WireBody::Malformed { .. } | WireBody::NoAnswer { .. } => true,
+        WireBody::Unreachable {
+            quoted: Some(k), ..
+        } => serves_kerberos(k, names),
+        WireBody::Malformed { .. } | WireBody::NoAnswer { .. } | WireBody::Unreachable { .. } => {
+            true
+        }
+    }
+}
+
+/// A request for the client's TGT or for the site's SPN, or the KDC's answer to one.
+fn serves_kerberos(k: &crate::kdc::krb::KdcMessage, names: &[String]) -> bool {
+    match &k.sname {
+        Some(s) => {
+            let first = s.components.first().map(String::as_str).unwrap_or_default();
+            first.eq_ignore_ascii_case("krbtgt")
+                || http_spn_host(s).is_some_and(|h| names.contains(&h))
+        }
+        None => false,
     }
 }
 

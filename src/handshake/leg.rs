@@ -61,6 +61,13 @@ pub struct LegResponse {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub header_too_long: bool,
     pub body_len: u64,
+    /// Its `Date` header (RFC 9110 6.6.1), in seconds since 1970, when it parses.
+    #[serde(skip)]
+    pub date: Option<i64>,
+    /// It came from a cache (an `Age` header, RFC 9111 5.1): its `Date` is when the origin
+    /// made it, not now.
+    #[serde(skip)]
+    pub cached: bool,
 }
 
 /// What the client sent, reduced to what the handshake logic needs.
@@ -623,6 +630,11 @@ fn leg_response(r: &Response, challenges: Option<Arc<AuthHeader>>) -> LegRespons
             && r.status != 407
             && r.body_prefix.as_deref().is_some_and(names_header_too_long),
         body_len: r.body_len,
+        date: header_value(&r.headers, "date")
+            .and_then(|d| httpdate::parse_http_date(d.trim()).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|d| i64::try_from(d.as_secs()).ok()),
+        cached: header_value(&r.headers, "age").is_some(),
     }
 }
 

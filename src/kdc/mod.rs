@@ -78,6 +78,13 @@ pub struct KdcStats {
     /// Messages the model could not hold for the join (too many clients, or too many
     /// messages of one client within the join window).
     pub held_cap_hits: u64,
+    /// ICMP destination unreachable messages quoting a packet to or from port 88 or 53.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unreachable: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl KdcStats {
@@ -94,6 +101,7 @@ impl KdcStats {
             tcp_gaps: s(self.tcp_gaps, o.tcp_gaps),
             dns_records_dropped: s(self.dns_records_dropped, o.dns_records_dropped),
             held_cap_hits: s(self.held_cap_hits, o.held_cap_hits),
+            unreachable: s(self.unreachable, o.unreachable),
         }
     }
 
@@ -135,12 +143,29 @@ pub enum WireBody {
     NoAnswer {
         reset: bool,
     },
+    /// An ICMP destination unreachable about a packet of the client's to the KDC or its DNS
+    /// server (or of theirs to the client): `client` and `server` are the quoted packet's.
+    Unreachable {
+        of: Protocol,
+        icmp: crate::net::Unreachable,
+        /// The Kerberos message the quote holds whole, if it does.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        quoted: Option<Box<krb::KdcMessage>>,
+    },
 }
 
 impl WireMsg {
     pub fn kerberos(&self) -> Option<&krb::KdcMessage> {
         match &self.body {
             WireBody::Kerberos(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// The Kerberos message an ICMP unreachable quotes whole.
+    pub fn quoted(&self) -> Option<&krb::KdcMessage> {
+        match &self.body {
+            WireBody::Unreachable { quoted, .. } => quoted.as_deref(),
             _ => None,
         }
     }
@@ -236,14 +261,40 @@ impl WireMsg {
             WireBody::NoAnswer { reset: false } => {
                 "KDC connection closed with no answer [TCP]".to_owned()
             }
+            WireBody::Unreachable { of, icmp, quoted } => {
+                let what = match (of, quoted) {
+                    (_, Some(k)) => {
+                        let mut t = format!("the {}", k.kind.name());
+                        if let Some(s) = &k.sname {
+                            t.push_str(&format!(" sname={s}"));
+                        }
+                        t
+                    }
+                    (Protocol::Kerberos, None) if icmp.tcp => "a TCP segment".to_owned(),
+                    (Protocol::Kerberos, None) => "a datagram".to_owned(),
+                    (Protocol::Dns, None) => "a DNS datagram".to_owned(),
+                };
+                let over = if icmp.tcp { "TCP" } else { "UDP" };
+                format!(
+                    "{} {} from {} for {what} to {} [{over}]",
+                    if icmp.v6 { "ICMPv6" } else { "ICMP" },
+                    icmp.reason(),
+                    icmp.from,
+                    self.server
+                )
+            }
         }
     }
 }
 
 impl crate::auth::RevealSecrets for WireMsg {
     fn each_secret(&mut self, f: &mut crate::auth::secret::EachSecret<'_>) {
-        if let WireBody::Kerberos(k) = &mut self.body {
-            k.each_secret(f);
+        match &mut self.body {
+            WireBody::Kerberos(k) => k.each_secret(f),
+            WireBody::Unreachable {
+                quoted: Some(k), ..
+            } => k.each_secret(f),
+            _ => {}
         }
     }
 }
@@ -311,6 +362,40 @@ impl KdcStage {
             protocol,
             payload,
         ))
+    }
+
+    /// An ICMP destination unreachable quoting a packet between `src` and `dst`, one of them
+    /// on port 88 or 53, with what the quote holds of its payload.
+    pub fn unreachable(
+        &mut self,
+        ts: Timestamp,
+        frame: u64,
+        (src, dst): (SocketAddr, SocketAddr),
+        icmp: crate::net::Unreachable,
+        payload: &[u8],
+    ) -> Option<WireMsg> {
+        let (of, to_server) = protocol_of(src.port(), dst.port())?;
+        let (client, server) = if to_server { (src, dst) } else { (dst, src) };
+        self.stats.unreachable = self.stats.unreachable.saturating_add(1);
+        // A quote cut short does not decode; it is no malformed message of the client's.
+        let quoted = (of == Protocol::Kerberos && !icmp.tcp)
+            .then(|| krb::decode(payload).ok())
+            .flatten()
+            .map(|mut k| {
+                if self.config.forget_secrets {
+                    crate::auth::RevealSecrets::each_secret(&mut k, &mut |x| x.forget());
+                }
+                Box::new(k)
+            });
+        Some(WireMsg {
+            ts,
+            frame,
+            client,
+            server,
+            from_client: false,
+            conn: None,
+            body: WireBody::Unreachable { of, icmp, quoted },
+        })
     }
 
     /// A TCP connection opened: followed when its server is on 88 or 53.

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use etherparse::{LaxIpSlice, TcpSlice};
 
 use super::defrag::{Defragmenter, Fragment};
-use super::{Datagram, Segment, TcpFlags, DNS_PORT, KERBEROS_PORT};
+use super::{Datagram, Segment, TcpFlags, Unreachable, DNS_PORT, KERBEROS_PORT};
 use crate::capture::{Frame, LinkType};
 
 /// Ethertypes (IEEE 802 numbers) met on the way to IP.
@@ -47,6 +47,15 @@ pub struct NetStats {
     /// Of those, UDP datagrams to or from port 88 (Kerberos) or 53 (DNS), handed on.
     #[serde(skip_serializing_if = "is_zero")]
     pub kdc_dns_datagrams: u64,
+    /// ICMP and ICMPv6 destination unreachable messages.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub icmp_unreachable: u64,
+    /// Of those, the ones quoting a packet to or from port 88 or 53, handed on.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub icmp_kdc_dns: u64,
+    /// Destination unreachable messages whose quoted packet does not decode.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub icmp_malformed: u64,
     /// Frames too short or inconsistent to decode.
     pub malformed: u64,
     /// TCP segments whose payload was cut by the snap length.
@@ -293,6 +302,11 @@ fn carry<'a>(
             *udp = datagram(frame, src, dst, data);
             return None;
         }
+        1 | 58 => {
+            stats.not_tcp = stats.not_tcp.saturating_add(1);
+            *udp = icmp(stats, frame, src, data);
+            return None;
+        }
         _ if depth >= MAX_DEPTH => None,
         // IP in IP (RFC 2003) and IPv6 in IP (RFC 4213).
         4 | 41 => Some(NetStart::Ip(data)),
@@ -316,6 +330,59 @@ fn kdc_or_dns(data: &[u8]) -> bool {
     port(be16(data, 0)) || port(be16(data, 2))
 }
 
+/// An ICMP destination unreachable quoting a packet to or from port 88 or 53, as the quoted
+/// packet with what the quote holds of its payload. The quote is the IP header and at least
+/// eight bytes of what followed (RFC 792), as much as fits in 1280 bytes in ICMPv6 (RFC 4443
+/// 3.1); it is read in lax mode, since it is cut short by design.
+fn icmp(stats: &mut NetStats, frame: &Frame<'_>, from: IpAddr, data: &[u8]) -> Option<Datagram> {
+    let v6 = from.is_ipv6();
+    let (kind, code) = (*data.first()?, *data.get(1)?);
+    // RFC 792: type 3; RFC 4443 3.1: type 1; both quote from byte 8.
+    if kind != if v6 { 1 } else { 3 } {
+        return None;
+    }
+    stats.icmp_unreachable = stats.icmp_unreachable.saturating_add(1);
+    let quoted = data.get(8..).and_then(|q| LaxIpSlice::from_slice(q).ok());
+    let Some((ip, _)) = quoted else {
+        stats.icmp_malformed = stats.icmp_malformed.saturating_add(1);
+        return None;
+    };
+    let payload = ip.payload();
+    let tcp = match payload.ip_number.0 {
+        6 => true,
+        17 => false,
+        _ => return None,
+    };
+    let t = payload.payload;
+    if payload.fragmented || !kdc_or_dns(t) {
+        return None;
+    }
+    let (src, dst) = (ip.source_addr(), ip.destination_addr());
+    // A quote that ends inside the UDP header still names the flow by its ports.
+    let quoted = if tcp {
+        Vec::new()
+    } else {
+        datagram(frame, src, dst, t)
+            .map(|d| d.payload)
+            .unwrap_or_default()
+    };
+    let d = Datagram {
+        frame: frame.number,
+        ts: frame.ts,
+        src: SocketAddr::new(src, be16(t, 0)?),
+        dst: SocketAddr::new(dst, be16(t, 2)?),
+        payload: quoted,
+        unreachable: Some(Unreachable {
+            from,
+            v6,
+            code,
+            tcp,
+        }),
+    };
+    stats.icmp_kdc_dns = stats.icmp_kdc_dns.saturating_add(1);
+    Some(d)
+}
+
 /// The datagram's payload, as far as its length field and the capture go (RFC 768).
 fn datagram(frame: &Frame<'_>, src: IpAddr, dst: IpAddr, data: &[u8]) -> Option<Datagram> {
     let sport = be16(data, 0)?;
@@ -329,6 +396,7 @@ fn datagram(frame: &Frame<'_>, src: IpAddr, dst: IpAddr, data: &[u8]) -> Option<
         src: SocketAddr::new(src, sport),
         dst: SocketAddr::new(dst, dport),
         payload: body.to_vec(),
+        unreachable: None,
     })
 }
 

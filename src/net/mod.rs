@@ -63,7 +63,9 @@ pub const KERBEROS_PORT: u16 = 88;
 pub const DNS_PORT: u16 = 53;
 
 /// A UDP datagram to or from port 88 or 53 (RFC 768), the hand-off from `net` to `kdc`:
-/// owned, since it waits beside the segment the decoder returns.
+/// owned, since it waits beside the segment the decoder returns. Or an ICMP destination
+/// unreachable quoting a UDP datagram or TCP segment to or from those ports: then `src`,
+/// `dst` and `payload` are the quoted packet's (as much of its payload as the quote holds).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Datagram {
     pub frame: u64,
@@ -71,6 +73,40 @@ pub struct Datagram {
     pub src: SocketAddr,
     pub dst: SocketAddr,
     pub payload: Vec<u8>,
+    pub unreachable: Option<Unreachable>,
+}
+
+/// An ICMPv4 destination unreachable (RFC 792, type 3) or ICMPv6 one (RFC 4443 3.1, type 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Unreachable {
+    /// Who sent it: the host or router that could not deliver the quoted packet.
+    pub from: std::net::IpAddr,
+    pub v6: bool,
+    pub code: u8,
+    /// The quoted packet was a TCP segment (else a UDP datagram).
+    pub tcp: bool,
+}
+
+impl Unreachable {
+    /// The code's name (RFC 792, RFC 1812 5.2.7.1; RFC 4443 3.1).
+    pub fn reason(&self) -> &'static str {
+        match (self.v6, self.code) {
+            (false, 0) => "network unreachable",
+            (false, 1) | (true, 3) => "host unreachable",
+            (false, 2) => "protocol unreachable",
+            (false, 3) | (true, 4) => "port unreachable",
+            (false, 4) => "fragmentation needed",
+            (false, 5) => "source route failed",
+            (false, 6) => "destination network unknown",
+            (false, 7) => "destination host unknown",
+            (false, 9 | 10 | 13) | (true, 1) => "administratively prohibited",
+            (true, 0) => "no route to destination",
+            (true, 2) => "beyond scope of source address",
+            (true, 5) => "source address failed policy",
+            (true, 6) => "reject route",
+            _ => "destination unreachable",
+        }
+    }
 }
 
 /// Flow key: the 4-tuple in a canonical order, so both directions map to one key.

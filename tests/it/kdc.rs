@@ -166,3 +166,157 @@ fn the_slice_keeps_the_kdc_packets_with_their_cipher_texts_zeroed() {
     }
     assert!(zeroed >= 4, "only {zeroed} cipher texts");
 }
+
+/// One finding the lab's KDC scenarios (`scripts/lab/kerberos_kdc.sh`) must raise: the
+/// capture, the code, its severity, its evidence frames, words of its summary and of its
+/// next step.
+type KdcCase = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [u64],
+    &'static str,
+    &'static str,
+);
+
+const KDC_CASES: &[KdcCase] = &[
+    (
+        "kerberos-wrong-password.pcap",
+        "kdc-error",
+        "error",
+        &[4],
+        "KDC_ERR_PREAUTH_FAILED",
+        "type the password again or reset it",
+    ),
+    (
+        "kerberos-wrong-password.pcap",
+        "kerberos-fallback-ntlm",
+        "warning",
+        &[13],
+        "no ticket-granting ticket: the KDC answered KDC_ERR_PREAUTH_FAILED",
+        "reset it",
+    ),
+    (
+        "kerberos-clock-skew.pcap",
+        "clock-skew",
+        "error",
+        &[13],
+        "KRB_AP_ERR_SKEW",
+        "w32tm /resync",
+    ),
+    (
+        "kerberos-clock-skew.pcap",
+        "kerberos-fallback-ntlm",
+        "warning",
+        &[17],
+        "KRB_AP_ERR_SKEW for HTTP/intranet.lab.test",
+        "Synchronise the clocks",
+    ),
+    (
+        "kerberos-server-clock-skew.pcap",
+        "clock-skew",
+        "error",
+        &[15],
+        "KRB_AP_ERR_SKEW): the server's Date header is 9m5",
+        "w32tm /resync",
+    ),
+    (
+        "kerberos-etype-nosupp.pcap",
+        "kdc-error",
+        "error",
+        &[2],
+        "KDC_ERR_ETYPE_NOSUPP",
+        "msDS-SupportedEncryptionTypes",
+    ),
+    (
+        "kerberos-cname-spn-on-canonical.pcap",
+        "spn-from-cname",
+        "warning",
+        &[17],
+        "the SPN of the alias apps.lab.test, which DNS resolves through a CNAME to web01.lab.test",
+        "setspn -S HTTP/apps.lab.test",
+    ),
+    (
+        "kerberos-cname-spn-on-canonical.pcap",
+        "kdc-spn-unknown",
+        "error",
+        &[17, 19],
+        "HTTP/apps.lab.test",
+        "setspn -S HTTP/apps.lab.test",
+    ),
+    (
+        "kerberos-cname-spn-on-alias.pcap",
+        "spn-from-cname",
+        "warning",
+        &[21],
+        "DNS resolved apps.lab.test through a CNAME to web01.lab.test, and the client asked for the SPN of the canonical name",
+        "setspn -S HTTP/web01.lab.test",
+    ),
+    (
+        "kerberos-kdc-unreachable.pcap",
+        "kdc-unreachable",
+        "error",
+        &[12, 13, 15],
+        "an ICMP port unreachable from 127.0.0.16 over UDP, a TCP connection refused or reset",
+        "listens on port 88",
+    ),
+    (
+        "kerberos-kdc-unreachable.pcap",
+        "kerberos-fallback-ntlm",
+        "warning",
+        &[17],
+        "the KDC 127.0.0.16:88 did not answer",
+        "listens on port 88",
+    ),
+    (
+        "kerberos-wrong-key.pcap",
+        "krb-ticket-for-other-account",
+        "error",
+        &[15],
+        "KRB_AP_ERR_BAD_INTEGRITY",
+        "setspn -Q HTTP/intranet.lab.test",
+    ),
+];
+
+#[test]
+fn the_lab_kdc_scenarios_name_their_cause_and_fix() {
+    for (name, code, severity, frames, summary, next) in KDC_CASES {
+        let hs = handshakes(name);
+        assert_eq!(hs.len(), 1, "{name}");
+        let Some(f) = hs[0].findings.iter().find(|f| f.code == *code) else {
+            panic!("{name}: no {code} in {:?}", codes(&hs[0]));
+        };
+        assert_eq!(f.severity.label(), *severity, "{name} {code}");
+        let ev: Vec<u64> = f.evidence.iter().map(|e| e.frame).collect();
+        assert_eq!(ev, *frames, "{name} {code}");
+        assert!(f.summary.contains(summary), "{name} {code}: {}", f.summary);
+        assert!(f.next_step.contains(next), "{name} {code}: {}", f.next_step);
+    }
+}
+
+/// The ICMP port unreachable about the TGS-REQ is a message of the KDC lane, joined, with
+/// the flow it quotes; a connection refused by an RST too.
+#[test]
+fn an_unreachable_kdc_shows_the_icmp_and_the_rst() {
+    let a = &handshakes("kerberos-kdc-unreachable.pcap")[0];
+    let icmp = a
+        .handshake
+        .kdc
+        .iter()
+        .find(|m| matches!(m.body, authscope::kdc::WireBody::Unreachable { .. }))
+        .expect("the ICMP unreachable is joined");
+    assert_eq!(icmp.frame, 13);
+    assert_eq!(icmp.server.to_string(), "127.0.0.16:88");
+    assert_eq!(icmp.client.ip().to_string(), "127.0.0.100");
+    assert!(
+        icmp.text()
+            .starts_with("ICMP port unreachable from 127.0.0.16 for a datagram"),
+        "{}",
+        icmp.text()
+    );
+    assert!(a
+        .handshake
+        .kdc
+        .iter()
+        .any(|m| matches!(m.body, authscope::kdc::WireBody::NoAnswer { reset: true })));
+}

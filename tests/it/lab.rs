@@ -92,6 +92,80 @@ const CASES: &[(&str, &[Expected])] = &[
         )],
     ),
     // Host: intranet, ticket for intranet.lab.test: the client canonicalised the name.
+    // The KDC refused the client's clock; no ticket, and gss-ntlmssp's NTLM is refused.
+    (
+        "kerberos-clock-skew.pcap",
+        &[(
+            "negotiate-ntlm",
+            None,
+            None,
+            "failed/kerberos-rejected",
+            &["clock-skew", "kerberos-fallback-ntlm"],
+        )],
+    ),
+    // The client asked for the canonical name's SPN, registered for the alias only.
+    (
+        "kerberos-cname-spn-on-alias.pcap",
+        &[(
+            "negotiate-ntlm",
+            Some("alice"),
+            None,
+            "success",
+            &[
+                "kdc-spn-unknown",
+                "kerberos-fallback-ntlm",
+                "spn-from-cname",
+            ],
+        )],
+    ),
+    // The client asked for the alias's SPN, registered for the canonical name only.
+    (
+        "kerberos-cname-spn-on-canonical.pcap",
+        &[(
+            "negotiate-ntlm",
+            Some("alice"),
+            None,
+            "success",
+            &[
+                "kdc-spn-unknown",
+                "kerberos-fallback-ntlm",
+                "spn-from-cname",
+            ],
+        )],
+    ),
+    // No encryption type in common at the KDC: no TGT.
+    (
+        "kerberos-etype-nosupp.pcap",
+        &[(
+            "negotiate-ntlm",
+            None,
+            None,
+            "failed/kerberos-rejected",
+            &["kdc-error", "kerberos-fallback-ntlm"],
+        )],
+    ),
+    // The KDC stopped: ICMP port unreachable, then an RST; NTLM instead.
+    (
+        "kerberos-kdc-unreachable.pcap",
+        &[(
+            "negotiate-ntlm",
+            Some("alice"),
+            None,
+            "success",
+            &["kdc-unreachable", "kerberos-fallback-ntlm"],
+        )],
+    ),
+    // The web server's clock is 10 minutes ahead: KRB_AP_ERR_SKEW, and its Date says so.
+    (
+        "kerberos-server-clock-skew.pcap",
+        &[(
+            "kerberos",
+            Some("alice@LAB.TEST"),
+            Some("HTTP/intranet.lab.test"),
+            "failed/kerberos-rejected",
+            &["clock-skew", "kerberos-error"],
+        )],
+    ),
     (
         "kerberos-short-name-host.pcap",
         &[(
@@ -155,6 +229,7 @@ const CASES: &[(&str, &[Expected])] = &[
             &["kdc-spn-unknown", "kerberos-fallback-ntlm"],
         )],
     ),
+    // MIT's KRB_AP_ERR_BAD_INTEGRITY: the keytab's key is another account's.
     (
         "kerberos-wrong-key.pcap",
         &[(
@@ -162,7 +237,18 @@ const CASES: &[(&str, &[Expected])] = &[
             Some("alice@LAB.TEST"),
             Some("HTTP/intranet.lab.test"),
             "failed/kerberos-rejected",
-            &["kerberos-error"],
+            &["kerberos-error", "krb-ticket-for-other-account"],
+        )],
+    ),
+    // A wrong password at the KDC: no TGT.
+    (
+        "kerberos-wrong-password.pcap",
+        &[(
+            "negotiate-ntlm",
+            None,
+            None,
+            "failed/kerberos-rejected",
+            &["kdc-error", "kerberos-fallback-ntlm"],
         )],
     ),
     (

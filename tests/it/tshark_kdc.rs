@@ -66,105 +66,14 @@ fn compare(m: &WireMsg, row: &Row) -> Result<(), String> {
         }
     };
     match &m.body {
-        WireBody::Kerberos(k) => {
-            let types = list(&col("kerberos.msg_type"));
-            eq(
-                "msg_type",
-                vec![msg_type(k.kind).to_owned()],
-                types.into_iter().take(1).collect(),
-            )?;
-            eq(
-                "error_code",
-                k.error_code
-                    .map(|c| c.value().to_string())
-                    .into_iter()
-                    .collect(),
-                list(&col("kerberos.error_code")),
-            )?;
-            eq(
-                "cname",
-                k.cname.iter().flat_map(|c| c.components.clone()).collect(),
-                list(&col("kerberos.CNameString")),
-            )?;
-            // A TGS-REQ's PA-TGS-REQ carries the TGT, and S4U2proxy's additional ticket
-            // follows the body: tshark lists every ticket's sname with the body's.
-            let snames = list(&col("kerberos.SNameString"));
-            let ours: Vec<String> = k.sname.iter().flat_map(|s| s.components.clone()).collect();
-            if !ours.is_empty() && !snames.windows(ours.len()).any(|w| w == ours.as_slice()) {
-                return Err(format!(
-                    "sname: authscope {ours:?} not in tshark's {snames:?}"
-                ));
-            }
-            let realms = list(&col("kerberos.realm"));
-            if let Some(r) = &k.realm {
-                if !realms.contains(r) {
-                    return Err(format!("realm {r} not in tshark's {realms:?}"));
-                }
-            }
-            if k.kind.is_request() {
-                eq(
-                    "etypes offered",
-                    k.etypes.iter().map(|e| e.value().to_string()).collect(),
-                    list(&col("kerberos.ENCTYPE")),
-                )?;
-                eq(
-                    "kdc_options",
-                    k.kdc_options
-                        .map(|o| format!("{o:08x}"))
-                        .into_iter()
-                        .collect(),
-                    list(&col("kerberos.kdc_options")),
-                )?;
-                eq(
-                    "nonce",
-                    k.nonce.map(|n| n.to_string()).into_iter().collect(),
-                    list(&col("kerberos.nonce")),
-                )?;
-            }
-            if k.kind != KdcKind::KrbError {
-                // A KRB-ERROR's e-data carries PA-DATA that authscope does not read.
-                let padata = list(&col("kerberos.padata_type"));
-                let ours: Vec<String> = k.padata.iter().map(|p| p.to_string()).collect();
-                eq(
-                    "padata",
-                    ours.clone(),
-                    padata.into_iter().take(ours.len()).collect(),
-                )?;
-            }
-            if matches!(k.kind, KdcKind::AsRep | KdcKind::TgsRep) {
-                // The ticket's and the reply's EncryptedData close tshark's list of etypes.
-                let etypes = list(&col("kerberos.etype"));
-                let ours: Vec<String> = [k.ticket_etype, k.enc_part_etype]
-                    .iter()
-                    .flatten()
-                    .map(|e| e.value().to_string())
-                    .collect();
-                eq(
-                    "ticket and reply etypes",
-                    ours,
-                    etypes[etypes.len().saturating_sub(2)..].to_vec(),
-                )?;
-                let kvnos = list(&col("kerberos.kvno"));
-                if let Some(v) = k.ticket_kvno {
-                    if !kvnos.contains(&v.to_string()) {
-                        return Err(format!("ticket kvno {v} not in tshark's {kvnos:?}"));
-                    }
-                }
-            }
-            if k.kind == KdcKind::KrbError {
-                eq(
-                    "e_text",
-                    k.etext.iter().cloned().collect(),
-                    list(&col("kerberos.e_text")),
-                )?;
-                eq(
-                    "susec",
-                    k.susec.map(|s| s.to_string()).into_iter().collect(),
-                    list(&col("kerberos.susec")),
-                )?;
-            }
-            Ok(())
-        }
+        WireBody::Kerberos(k) => compare_kerberos(k, &col, eq),
+        // An ICMP unreachable: tshark reads the datagram it quotes, as far as the quote goes.
+        WireBody::Unreachable { quoted, .. } => match quoted {
+            Some(k) => compare_kerberos(k, &col, eq),
+            // Cut short: authscope names the flow, tshark reads the message's first bytes.
+            None if !col("kerberos.msg_type").is_empty() => Ok(()),
+            None => Err("tshark reads no Kerberos in an ICMP quote".to_owned()),
+        },
         WireBody::Dns(d) => {
             eq("id", vec![format!("0x{:04x}", d.id)], vec![col("dns.id")])?;
             eq(
@@ -215,6 +124,111 @@ fn compare(m: &WireMsg, row: &Row) -> Result<(), String> {
         }
         other => Err(format!("authscope did not decode it: {other:?}")),
     }
+}
+
+/// Where authscope and tshark differ on one Kerberos message, if they do.
+fn compare_kerberos(
+    k: &authscope::kdc::krb::KdcMessage,
+    col: &dyn Fn(&str) -> String,
+    eq: impl Fn(&str, Vec<String>, Vec<String>) -> Result<(), String>,
+) -> Result<(), String> {
+    let types = list(&col("kerberos.msg_type"));
+    eq(
+        "msg_type",
+        vec![msg_type(k.kind).to_owned()],
+        types.into_iter().take(1).collect(),
+    )?;
+    eq(
+        "error_code",
+        k.error_code
+            .map(|c| c.value().to_string())
+            .into_iter()
+            .collect(),
+        list(&col("kerberos.error_code")),
+    )?;
+    eq(
+        "cname",
+        k.cname.iter().flat_map(|c| c.components.clone()).collect(),
+        list(&col("kerberos.CNameString")),
+    )?;
+    // A TGS-REQ's PA-TGS-REQ carries the TGT, and S4U2proxy's additional ticket
+    // follows the body: tshark lists every ticket's sname with the body's.
+    let snames = list(&col("kerberos.SNameString"));
+    let ours: Vec<String> = k.sname.iter().flat_map(|s| s.components.clone()).collect();
+    if !ours.is_empty() && !snames.windows(ours.len()).any(|w| w == ours.as_slice()) {
+        return Err(format!(
+            "sname: authscope {ours:?} not in tshark's {snames:?}"
+        ));
+    }
+    let realms = list(&col("kerberos.realm"));
+    if let Some(r) = &k.realm {
+        if !realms.contains(r) {
+            return Err(format!("realm {r} not in tshark's {realms:?}"));
+        }
+    }
+    if k.kind.is_request() {
+        eq(
+            "etypes offered",
+            k.etypes.iter().map(|e| e.value().to_string()).collect(),
+            list(&col("kerberos.ENCTYPE")),
+        )?;
+        eq(
+            "kdc_options",
+            k.kdc_options
+                .map(|o| format!("{o:08x}"))
+                .into_iter()
+                .collect(),
+            list(&col("kerberos.kdc_options")),
+        )?;
+        eq(
+            "nonce",
+            k.nonce.map(|n| n.to_string()).into_iter().collect(),
+            list(&col("kerberos.nonce")),
+        )?;
+    }
+    if k.kind != KdcKind::KrbError {
+        // A KRB-ERROR's e-data carries PA-DATA that authscope does not read.
+        let padata = list(&col("kerberos.padata_type"));
+        let ours: Vec<String> = k.padata.iter().map(|p| p.to_string()).collect();
+        eq(
+            "padata",
+            ours.clone(),
+            padata.into_iter().take(ours.len()).collect(),
+        )?;
+    }
+    if matches!(k.kind, KdcKind::AsRep | KdcKind::TgsRep) {
+        // The ticket's and the reply's EncryptedData close tshark's list of etypes.
+        let etypes = list(&col("kerberos.etype"));
+        let ours: Vec<String> = [k.ticket_etype, k.enc_part_etype]
+            .iter()
+            .flatten()
+            .map(|e| e.value().to_string())
+            .collect();
+        eq(
+            "ticket and reply etypes",
+            ours,
+            etypes[etypes.len().saturating_sub(2)..].to_vec(),
+        )?;
+        let kvnos = list(&col("kerberos.kvno"));
+        if let Some(v) = k.ticket_kvno {
+            if !kvnos.contains(&v.to_string()) {
+                return Err(format!("ticket kvno {v} not in tshark's {kvnos:?}"));
+            }
+        }
+    }
+    if k.kind == KdcKind::KrbError {
+        eq(
+            "e_text",
+            k.etext.iter().cloned().collect(),
+            list(&col("kerberos.e_text")),
+        )?;
+        eq(
+            "susec",
+            k.susec.map(|s| s.to_string()).into_iter().collect(),
+            list(&col("kerberos.susec")),
+        )?;
+    }
+    Ok(())
 }
 
 /// Frames tshark reads and authscope reads otherwise, on purpose.
@@ -287,10 +301,16 @@ fn kdc_and_dns_messages_match_tshark() {
             }
         }
         for (frame, ms) in &ours {
-            // A KDC connection's silence is no message tshark would show.
+            // A KDC connection's silence is no message tshark would show, nor is an ICMP
+            // unreachable whose quote holds no whole message (tshark reads what it can of it).
             let ms: Vec<&WireMsg> = ms
                 .iter()
-                .filter(|m| !matches!(m.body, WireBody::NoAnswer { .. }))
+                .filter(|m| {
+                    !matches!(
+                        m.body,
+                        WireBody::NoAnswer { .. } | WireBody::Unreachable { quoted: None, .. }
+                    )
+                })
                 .collect();
             if !ms.is_empty() && !frames.contains_key(frame) {
                 bad.push(format!(

@@ -5,7 +5,7 @@ use super::*;
 use crate::auth::kerberos::{EncType, KrbErrorCode};
 use crate::handshake::kdc::{host_key, http_spn_host};
 use crate::kdc::krb::{KdcKind, KdcMessage};
-use crate::kdc::{WireBody, WireMsg};
+use crate::kdc::{Protocol, WireBody, WireMsg};
 
 /// Kerberos allows five minutes between clocks by default (RFC 4120 1.6; MIT's
 /// `clockskew`, Windows' "Maximum tolerance for computer clock synchronization").
@@ -232,6 +232,113 @@ fn request_of(hs: &Handshake, err: &WireMsg) -> &'static str {
         .map_or("request", |(_, k)| k.kind.name())
 }
 
+/// The clocks of the servers a handshake shows, each against the capture's clock when it
+/// was read: the KDC's in its KRB-ERRORs (RFC 4120 5.9.1 stime), the server's in its NTLM
+/// Type 2 (MsvAvTimestamp, MS-NLMP 2.2.2.1), and the HTTP `Date` of the answers the
+/// authenticating server made then: a challenge, or the answer to a credential, not from a
+/// cache (no `Age`). Each source's closest reading; only those more than five minutes off.
+fn clocks_apart(hs: &Handshake) -> Vec<(Evidence, String)> {
+    let mut out = Vec::new();
+    let closest = |v: &mut Vec<(i64, Evidence)>| {
+        v.sort_by_key(|(d, _)| d.saturating_abs());
+        v.first().cloned()
+    };
+    let mut kdc: Vec<(i64, Evidence)> = kerberos(hs)
+        .filter_map(|(m, k)| {
+            let d = k.stime_ns?.saturating_sub(m.ts.0);
+            Some((
+                d,
+                wire_evidence(
+                    m,
+                    format!("KDC time {}", k.stime.as_deref().unwrap_or_default()),
+                ),
+            ))
+        })
+        .collect();
+    if let Some((d, ev)) = closest(&mut kdc).filter(|(d, _)| d.saturating_abs() > SKEW_NS) {
+        out.push((ev, format!("the KDC's clock is {}", apart(d))));
+    }
+    if !http_clocks_matter(hs) {
+        return out;
+    }
+    let whose = if hs.proxy { "proxy's" } else { "server's" };
+    let mut ntlm: Vec<(i64, Evidence)> = hs
+        .legs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let Answer::NtlmChallenge {
+                timestamp: Some(t), ..
+            } = &l.answer
+            else {
+                return None;
+            };
+            let r = l.response.as_ref()?;
+            let d = filetime_ns(*t)?.saturating_sub(r.ts.0);
+            Some((d, leg_evidence(i, l, "NTLM Type 2 MsvAvTimestamp")))
+        })
+        .collect();
+    if let Some((d, ev)) = closest(&mut ntlm).filter(|(d, _)| d.saturating_abs() > SKEW_NS) {
+        out.push((
+            ev,
+            format!(
+                "the {whose} clock in its NTLM challenge (MsvAvTimestamp) is {}",
+                apart(d)
+            ),
+        ));
+    }
+    let mut date: Vec<(i64, Evidence)> = hs
+        .legs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let r = l.response.as_ref()?;
+            let made_now = matches!(r.status, 401 | 407) || l.credential != Credential::None;
+            if !made_now || r.cached || r.status == 304 {
+                return None;
+            }
+            // `Date` has whole seconds: the reading is up to a second behind.
+            let d = r.date?.saturating_mul(1_000_000_000).saturating_sub(r.ts.0);
+            Some((d, leg_evidence(i, l, "HTTP Date header")))
+        })
+        .collect();
+    if let Some((d, ev)) =
+        closest(&mut date).filter(|(d, _)| d.saturating_abs() > SKEW_NS + 1_000_000_000)
+    {
+        out.push((ev, format!("the {whose} Date header is {}", apart(d))));
+    }
+    out
+}
+
+/// Whether the server's clocks read from HTTP (NTLM, `Date`) may explain this login: Kerberos
+/// was offered or used and failed, or Negotiate fell back to NTLM. On a login that worked, or
+/// one without Kerberos, a difference may as well be the capturing machine's clock.
+fn http_clocks_matter(hs: &Handshake) -> bool {
+    let offered = hs
+        .offered
+        .iter()
+        .any(|o| o.eq_ignore_ascii_case("negotiate") || o.eq_ignore_ascii_case("kerberos"));
+    hs.scheme == SchemeUsed::NegotiateNtlm
+        || ((hs.scheme == SchemeUsed::Kerberos || offered) && hs.outcome != Outcome::Success)
+}
+
+/// FILETIME (100 ns since 1601, MS-DTYP 2.3.3) in nanoseconds since 1970.
+fn filetime_ns(ticks: u64) -> Option<i64> {
+    const FROM_1601_NS: i128 = 11_644_473_600 * 1_000_000_000;
+    let ns = i128::from(ticks)
+        .checked_mul(100)?
+        .checked_sub(FROM_1601_NS)?;
+    i64::try_from(ns).ok()
+}
+
+fn apart(d: i64) -> String {
+    format!(
+        "{} {} the capture's clock",
+        human(d),
+        if d > 0 { "ahead of" } else { "behind" }
+    )
+}
+
 pub(super) fn clock_skew(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) {
     // The KDC or the server said so.
     let said = kerberos(hs)
@@ -248,46 +355,70 @@ pub(super) fn clock_skew(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Findi
                     _ => None,
                 })
         });
-    // The KDC's clock in its KRB-ERROR against the capture's.
-    let apart = kerberos(hs).find_map(|(m, k)| {
-        let d = k.stime_ns?.saturating_sub(m.ts.0);
-        (d.saturating_abs() > SKEW_NS).then_some((m, k, d))
-    });
-    let (ev, summary) = match (said, apart) {
-        (Some(ev), Some((m, k, d))) => (
-            vec![ev, wire_evidence(m, format!("KDC time {}", k.stime.as_deref().unwrap_or_default()))],
+    let clocks = clocks_apart(hs);
+    let words: Vec<&str> = clocks.iter().map(|(_, w)| w.as_str()).collect();
+    let (ev, summary) = match (said, words.is_empty()) {
+        (Some(ev), false) => (
+            {
+                let said = ev.frame;
+                std::iter::once(ev)
+                    .chain(
+                        clocks
+                            .iter()
+                            .map(|(e, _)| e.clone())
+                            .filter(|e| e.frame != said),
+                    )
+                    .collect()
+            },
             format!(
-                "Kerberos refused the clocks (KRB_AP_ERR_SKEW): the KDC's time is {} {} the capture's clock.",
-                human(d),
-                if d > 0 { "ahead of" } else { "behind" }
+                "Kerberos refused the clocks (KRB_AP_ERR_SKEW): {}.",
+                words.join("; ")
             ),
         ),
-        (Some(ev), None) => (
+        (Some(ev), true) => (
             vec![ev],
             "Kerberos refused the clocks (KRB_AP_ERR_SKEW): the client's and the KDC's or the \
              server's clocks are more than the allowed five minutes apart."
                 .to_owned(),
         ),
-        (None, Some((m, k, d))) => (
-            vec![wire_evidence(m, format!("KDC time {}", k.stime.as_deref().unwrap_or_default()))],
+        (None, false) => (
+            clocks.iter().map(|(e, _)| e.clone()).collect(),
             format!(
-                "The KDC's clock is {} {} the capture's clock (taken as the client's): more than \
-                 the five minutes Kerberos allows.",
-                human(d),
-                if d > 0 { "ahead of" } else { "behind" }
+                "{}{}: more than the five minutes Kerberos allows (the capture's clock taken as \
+                 the client's).",
+                words.first().map(|w| capitalised(w)).unwrap_or_default(),
+                words
+                    .get(1..)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|w| format!("; {w}"))
+                    .collect::<String>()
             ),
         ),
-        (None, None) => return,
+        (None, true) => return,
     };
-    out.push(finding(
-        hs,
-        "clock-skew",
-        summary,
-        ev,
-        "Synchronise the clocks: w32tm /resync on Windows clients and servers (the domain's PDC \
-         emulator is the source), chronyc or timedatectl on Linux; check the time zone too.",
-    ));
+    let mut f = finding(hs, "clock-skew", summary, ev, SYNC_CLOCKS);
+    // A login that worked despite the clocks: they will break Kerberos, not this login.
+    if hs.outcome == Outcome::Success {
+        f.severity = Severity::Warning;
+    }
+    out.push(f);
 }
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+const SYNC_CLOCKS: &str = "Synchronise the clocks: w32tm /resync on Windows clients and \
+     servers (the domain's PDC emulator is the source), chronyc or timedatectl on Linux; check \
+     the time zone too.";
+
+const KDC_REACH: &str = "Check that the KDC runs and listens on port 88 (UDP and TCP), that no \
+     firewall drops it between the client and the KDC, and which KDC the client finds (DNS SRV \
+     _kerberos._tcp.<realm>, krb5.conf's [realms], nltest /dsgetdc).";
 
 fn human(ns: i64) -> String {
     let s = ns.saturating_abs() / 1_000_000_000;
@@ -332,22 +463,37 @@ pub(super) fn weak_etype(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Findi
     }
 }
 
-/// The client asked the KDC and got no answer: a TCP connection refused, reset or closed
-/// with nothing, or requests over UDP with no reply.
-fn unanswered(hs: &Handshake) -> Vec<&WireMsg> {
-    let refused: Vec<&WireMsg> = hs
-        .kdc
-        .iter()
-        .filter(|m| matches!(m.body, WireBody::NoAnswer { .. }))
-        .collect();
-    let any_reply = kerberos(hs).any(|(_, k)| !k.kind.is_request());
-    if any_reply {
-        return Vec::new();
+/// A refusal the wire shows for a request to the KDC: its TCP connection reset or closed
+/// with nothing, an ICMP destination unreachable about it.
+fn refusal(m: &WireMsg) -> bool {
+    match &m.body {
+        WireBody::NoAnswer { .. } => true,
+        WireBody::Unreachable { of, .. } => *of == Protocol::Kerberos,
+        _ => false,
     }
-    let mut v = refused;
+}
+
+/// The client asked the KDC and got no answer: its last requests refused (an RST, a close
+/// with nothing, an ICMP unreachable) with no reply of the KDC after them, or, with no
+/// refusal on the wire, requests and not one reply at all. The evidence: the refusals and
+/// the requests after the KDC's last reply.
+fn unanswered(hs: &Handshake) -> Vec<&WireMsg> {
+    let last_reply = kerberos(hs)
+        .filter(|(_, k)| !k.kind.is_request())
+        .map(|(m, _)| m.frame)
+        .max();
+    let refusals: Vec<&WireMsg> = hs.kdc.iter().filter(|m| refusal(m)).collect();
+    let after = |m: &&WireMsg| last_reply.is_none_or(|r| m.frame > r);
+    match refusals.last() {
+        Some(last) if after(last) => {}
+        Some(_) => return Vec::new(),
+        None if last_reply.is_some() => return Vec::new(),
+        None => {}
+    }
+    let mut v: Vec<&WireMsg> = refusals.into_iter().filter(after).collect();
     v.extend(
         kerberos(hs)
-            .filter(|(_, k)| k.kind.is_request())
+            .filter(|(m, k)| k.kind.is_request() && after(m))
             .map(|(m, _)| m),
     );
     v.sort_by_key(|m| m.frame);
@@ -367,17 +513,41 @@ pub(super) fn kdc_unreachable(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<
     } else {
         ""
     };
+    // How the wire refused them, each way once, in order.
+    let mut how: Vec<String> = Vec::new();
+    for m in &v {
+        let h = match &m.body {
+            WireBody::Unreachable { icmp, .. } => format!(
+                "{} {} from {} over {}",
+                if icmp.v6 { "an ICMPv6" } else { "an ICMP" },
+                icmp.reason(),
+                icmp.from,
+                if icmp.tcp { "TCP" } else { "UDP" }
+            ),
+            WireBody::NoAnswer { reset: true } => "a TCP connection refused or reset".to_owned(),
+            WireBody::NoAnswer { reset: false } => {
+                "a TCP connection closed with nothing".to_owned()
+            }
+            _ => continue,
+        };
+        if !how.contains(&h) {
+            how.push(h);
+        }
+    }
+    let how = if how.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", how.join(", "))
+    };
     out.push(finding(
         hs,
         "kdc-unreachable",
         format!(
-            "The client's requests to the KDC {} got no answer{then}.",
+            "The client's requests to the KDC {} got no answer{how}{then}.",
             first.server
         ),
         ev,
-        "Check that the KDC runs and listens on port 88 (UDP and TCP), that no firewall drops \
-         it between the client and the KDC, and which KDC the client finds (DNS SRV \
-         _kerberos._tcp.<realm>, krb5.conf's [realms], nltest /dsgetdc).",
+        KDC_REACH,
     ));
 }
 
@@ -386,9 +556,21 @@ pub(super) fn krb_ticket_for_other_account(
     _: &DiagnoseConfig,
     out: &mut Vec<Finding>,
 ) {
-    let Some((i, l)) = hs.legs.iter().enumerate().find(|(_, l)| {
-        matches!(&l.answer, Answer::KerberosError { code } if code == "KRB_AP_ERR_MODIFIED")
-    }) else {
+    // Windows says KRB_AP_ERR_MODIFIED; MIT's acceptor says KRB_AP_ERR_BAD_INTEGRITY when a
+    // key of the right kvno does not decrypt the ticket.
+    let Some((i, l, code)) = hs
+        .legs
+        .iter()
+        .enumerate()
+        .find_map(|(i, l)| match &l.answer {
+            Answer::KerberosError { code }
+                if code == "KRB_AP_ERR_MODIFIED" || code == "KRB_AP_ERR_BAD_INTEGRITY" =>
+            {
+                Some((i, l, code))
+            }
+            _ => None,
+        })
+    else {
         return;
     };
     let spn = hs.spn.as_deref().unwrap_or("the site's SPN");
@@ -396,14 +578,14 @@ pub(super) fn krb_ticket_for_other_account(
         hs,
         "krb-ticket-for-other-account",
         format!(
-            "The server could not decrypt the ticket for {spn} (KRB_AP_ERR_MODIFIED): the KDC \
-             encrypted it with the key of the account that holds the SPN, and the service runs \
-             with another account's key."
+            "The server could not decrypt the ticket for {spn} ({code}): the KDC encrypted it \
+             with the key of the account that holds the SPN, and the service runs with another \
+             account's key."
         ),
         vec![leg_evidence(
             i,
             l,
-            "KRB-ERROR KRB_AP_ERR_MODIFIED from the server",
+            format!("KRB-ERROR {code} from the server"),
         )],
         &format!(
             "Find who holds the SPN (setspn -Q {spn}; setspn -X lists duplicates) and keep it on \
@@ -413,35 +595,62 @@ pub(super) fn krb_ticket_for_other_account(
     ));
 }
 
-/// Why the client did not use Kerberos, when the joined messages say it.
-pub(super) fn fallback_reason(hs: &Handshake) -> Option<String> {
+/// Why the client did not use Kerberos, when the joined messages say it, and the next step
+/// that fixes that cause (`None`: the usual SPN, name and zone checks).
+pub(super) fn fallback_reason(hs: &Handshake) -> Option<(String, Option<String>)> {
     if let Some((_, spn, _)) = unknown_spns(hs).first() {
-        return Some(format!(
-            "the KDC answered KDC_ERR_S_PRINCIPAL_UNKNOWN for {spn}"
+        return Some((
+            format!("the KDC answered KDC_ERR_S_PRINCIPAL_UNKNOWN for {spn}"),
+            Some(format!(
+                "Register {spn} on the account that runs the site (setspn -S {spn} <account>), \
+                 or have clients use the name the SPN is for."
+            )),
         ));
     }
     if let Some(m) = unanswered(hs).first() {
-        return Some(format!("the KDC {} did not answer", m.server));
+        return Some((
+            format!("the KDC {} did not answer", m.server),
+            Some(KDC_REACH.to_owned()),
+        ));
+    }
+    if let Some((_, k)) = kerberos(hs).find(|(m, k)| {
+        k.error_code.is_some_and(|c| {
+            !matches!(
+                c,
+                KrbErrorCode::PreauthRequired
+                    | KrbErrorCode::MorePreauthDataRequired
+                    | KrbErrorCode::ResponseTooBig
+            )
+        }) && !answered_later(hs, m, k)
+    }) {
+        let code = k.error_code.unwrap_or(KrbErrorCode::Generic);
+        let tgt = k
+            .sname
+            .as_ref()
+            .and_then(|s| s.components.first())
+            .is_some_and(|c| c.eq_ignore_ascii_case("krbtgt"));
+        let why = if tgt {
+            format!(
+                "the client got no ticket-granting ticket: the KDC answered {code} to its logon"
+            )
+        } else {
+            format!("the KDC answered {code} for {}", sname(k))
+        };
+        let next = if code == KrbErrorCode::Skew {
+            SYNC_CLOCKS
+        } else {
+            error_meaning(code).1
+        };
+        return Some((why, Some(next.to_owned())));
     }
     let saw_kdc = kerberos(hs).next().is_some();
     let asked_site = kerberos(hs).any(|(_, k)| k.sname.as_ref().and_then(http_spn_host).is_some());
     if saw_kdc && !asked_site {
-        return Some(
+        return Some((
             "the client talked to its KDC but asked for no ticket for this site's name: it did \
              not try Kerberos for it"
                 .to_owned(),
-        );
-    }
-    if let Some((m, k)) = kerberos(hs).find(|(m, k)| {
-        k.error_code.is_some()
-            && !matches!(k.error_code, Some(KrbErrorCode::PreauthRequired))
-            && !answered_later(hs, m, k)
-    }) {
-        let _ = m;
-        return Some(format!(
-            "the KDC answered {} for {}",
-            k.error_code.map(|c| c.to_string()).unwrap_or_default(),
-            sname(k)
+            None,
         ));
     }
     None

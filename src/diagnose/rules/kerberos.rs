@@ -18,9 +18,10 @@ pub(super) fn kerberos_fallback_ntlm(hs: &Handshake, _: &DiagnoseConfig, out: &m
     }) else {
         return;
     };
-    let why = super::kdc::fallback_reason(hs)
-        .map(|w| format!(" ({w})"))
-        .unwrap_or_default();
+    let (why, next) = match super::kdc::fallback_reason(hs) {
+        Some((why, next)) => (format!(" ({why})"), next),
+        None => (String::new(), None),
+    };
     out.push(finding(
         hs,
         "kerberos-fallback-ntlm",
@@ -35,9 +36,11 @@ pub(super) fn kerberos_fallback_ntlm(hs: &Handshake, _: &DiagnoseConfig, out: &m
             hs.host.as_deref().unwrap_or("this host")
         ),
         vec![leg_evidence(i, l, "NTLMSSP inside the Negotiate token")],
-        "Check the SPN: setspn -Q HTTP/<host name the clients use> must name the account that \
-         runs the site; also check that the site is reached by that name (not an IP or alias), \
-         that it is in the client's intranet zone, and that the KDC is reachable.",
+        next.as_deref().unwrap_or(
+            "Check the SPN: setspn -Q HTTP/<host name the clients use> must name the account \
+             that runs the site; also check that the site is reached by that name (not an IP or \
+             alias), that it is in the client's intranet zone, and that the KDC is reachable.",
+        ),
     ));
 }
 
@@ -56,13 +59,18 @@ pub(super) fn kerberos_next_step(code: &str) -> &'static str {
 pub(super) fn kerberos_error(hs: &Handshake, _: &DiagnoseConfig, out: &mut Vec<Finding>) {
     let mut ev = Vec::new();
     let mut code: Option<String> = None;
+    let sent_ticket = hs
+        .legs
+        .iter()
+        .any(|l| matches!(l.credential, Credential::KerberosApReq { .. }));
     for (i, l) in hs.legs.iter().enumerate() {
         match &l.answer {
             Answer::KerberosError { code: c } => {
                 ev.push(leg_evidence(i, l, format!("KRB-ERROR {c}")));
                 code.get_or_insert_with(|| c.clone());
             }
-            Answer::NegotiateReject => ev.push(leg_evidence(i, l, "SPNEGO reject")),
+            // A reject of another mechanism (gss-ntlmssp's NTLM) is no ticket refused.
+            Answer::NegotiateReject if sent_ticket => ev.push(leg_evidence(i, l, "SPNEGO reject")),
             _ if matches!(l.credential, Credential::KerberosApReq { .. })
                 && !l.answer.accepts()
                 && matches!(l.status(), Some(401 | 407)) =>
