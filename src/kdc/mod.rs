@@ -177,9 +177,9 @@ impl WireMsg {
         }
     }
 
-    /// The message in a line, as timelines show it (secrets never in it).
+    /// The message in a line, as timelines show it (secrets never in it). The transport is
+    /// the line's connection column (`udp`, or the TCP connection's id), not the text's.
     pub fn text(&self) -> String {
-        let over = if self.conn.is_some() { "TCP" } else { "UDP" };
         match &self.body {
             WireBody::Kerberos(k) => {
                 let mut t = format!("KDC {}", k.kind.name());
@@ -229,7 +229,7 @@ impl WireMsg {
                 if k.kdc_option_names.contains(&"cname-in-addl-tkt") {
                     t.push_str(" S4U2proxy");
                 }
-                format!("{t} [{over}]")
+                t
             }
             WireBody::Dns(d) => {
                 let q = d
@@ -238,7 +238,7 @@ impl WireMsg {
                     .map(|q| format!("{} {}", dns::type_name(q.qtype), q.name))
                     .unwrap_or_default();
                 if !d.response {
-                    return format!("DNS query {q} [{over}]");
+                    return format!("DNS query {q}");
                 }
                 let mut t = format!("DNS answer {q}: {}", dns::rcode_name(d.rcode));
                 for a in &d.answers {
@@ -246,20 +246,20 @@ impl WireMsg {
                         t.push_str(&format!(" {}={}", dns::type_name(a.rtype), a.data));
                     }
                 }
-                format!("{t} [{over}]")
+                t
             }
             WireBody::Malformed { of, len, error } => {
                 let of = match of {
                     Protocol::Kerberos => "KDC",
                     Protocol::Dns => "DNS",
                 };
-                format!("{of} malformed, {len} bytes: {error} [{over}]")
+                format!("{of} malformed, {len} bytes: {error}")
             }
             WireBody::NoAnswer { reset: true } => {
-                "KDC connection refused or reset with no answer [TCP]".to_owned()
+                "KDC connection refused or reset with no answer".to_owned()
             }
             WireBody::NoAnswer { reset: false } => {
-                "KDC connection closed with no answer [TCP]".to_owned()
+                "KDC connection closed with no answer".to_owned()
             }
             WireBody::Unreachable { of, icmp, quoted } => {
                 let what = match (of, quoted) {
