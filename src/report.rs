@@ -221,8 +221,8 @@ impl Writer for Plain<'_> {
 
     fn finish(mut self, inputs: &dyn Inputs, out: &mut dyn Write) -> io::Result<Summary> {
         if let Some(ecs) = &self.ecs {
-            for w in inputs.warnings() {
-                ecs.write_input_error(&w, out)?;
+            for p in inputs.problems() {
+                ecs.write_input_error(&p, out)?;
             }
             out.flush()?;
             return Ok(self.tally.summary);

@@ -26,7 +26,7 @@ use crate::present::redact::redact_exchange;
 use crate::tls::{Decryption, TlsInfo};
 
 pub use crate::json::SCHEMA;
-pub use inputs::{inputs_of, Inputs};
+pub use inputs::{inputs_of, Inputs, Problem};
 use spool::Spool;
 
 /// Which HTTP exchanges the JSON report lists (all of them are always counted).
