@@ -9,6 +9,7 @@
 pub mod ecs;
 mod inputs;
 mod spool;
+pub mod zeek;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
