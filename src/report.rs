@@ -192,7 +192,7 @@ impl Writer for Plain<'_> {
             Output::Finding(f) => return self.connection_finding(&f, out),
             Output::Wire(m) => {
                 if let Some(zeek) = &mut self.zeek {
-                    let r = zeek.wire(&m, out);
+                    let r = zeek.wire(&m, out).and_then(|()| self.flush_line(out));
                     self.tally.check(r);
                 }
                 return;
@@ -207,16 +207,11 @@ impl Writer for Plain<'_> {
         }
         if let Some(zeek) = &mut self.zeek {
             let r = zeek.write_handshake(&a, out);
+            let r = r.and_then(|()| self.flush_line(out));
             self.tally.check(r);
         } else if let Some(ecs) = &self.ecs {
             let r = ecs.write_handshake(&a, out);
-            let r = r.and_then(|()| {
-                if self.flush_lines {
-                    out.flush()
-                } else {
-                    Ok(())
-                }
-            });
+            let r = r.and_then(|()| self.flush_line(out));
             self.tally.check(r);
         } else if self.ndjson {
             self.tally.check(write_line(out, "handshake", &*a));
@@ -273,6 +268,15 @@ impl Writer for Plain<'_> {
 }
 
 impl Plain<'_> {
+    /// Flushes what was written when each line must go out as it is decided (a live capture).
+    fn flush_line(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.flush_lines {
+            out.flush()
+        } else {
+            Ok(())
+        }
+    }
+
     /// A finding about connections: a line of its own in NDJSON, in the findings of the
     /// text.
     fn connection_finding(&mut self, f: &Finding, out: &mut dyn Write) {

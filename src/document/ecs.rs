@@ -481,12 +481,9 @@ fn summary_line(h: &Handshake) -> String {
     )
 }
 
-/// Writes documents, a line each.
+/// Writes a document, a line.
 fn write_doc(out: &mut dyn Write, doc: &Value) -> Result<(), std::io::Error> {
-    let mut line = crate::json::to_vec(doc).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    out.write_all(&line)?;
-    Ok(())
+    super::write_line(out, doc)
 }
 
 impl Ecs {

@@ -561,6 +561,13 @@ pub fn write_summary(out: &mut dyn Write, summary: &Summary) -> io::Result<()> {
     out.flush()
 }
 
+/// `value`'s JSON and a line end, in one write.
+pub fn write_line<T: serde::Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> io::Result<()> {
+    let mut line = json::to_vec(value).map_err(io::Error::other)?;
+    line.push(b'\n');
+    out.write_all(&line)
+}
+
 /// `value`'s JSON, in one write.
 pub fn write_value<T: serde::Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> io::Result<()> {
     out.write_all(&json::to_vec(value).map_err(io::Error::other)?)

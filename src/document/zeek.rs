@@ -70,15 +70,22 @@ impl Id {
     }
 }
 
-/// `NTLM::Info`.
+/// What every record starts with: its log, and the fields every `Info` record has first.
 #[derive(Debug, Serialize)]
-struct NtlmInfo {
+struct Head {
     #[serde(rename = "_path")]
     path: &'static str,
     ts: Time,
     uid: String,
     #[serde(flatten)]
     id: Id,
+}
+
+/// `NTLM::Info`.
+#[derive(Debug, Serialize)]
+struct NtlmInfo {
+    #[serde(flatten)]
+    head: Head,
     #[serde(skip_serializing_if = "Option::is_none")]
     username: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -98,12 +105,8 @@ struct NtlmInfo {
 /// `KRB::Info`, with the fields `files.zeek` adds.
 #[derive(Debug, Serialize)]
 struct KrbInfo {
-    #[serde(rename = "_path")]
-    path: &'static str,
-    ts: Time,
-    uid: String,
     #[serde(flatten)]
-    id: Id,
+    head: Head,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -125,10 +128,12 @@ struct KrbInfo {
 impl KrbInfo {
     fn new(ts: Timestamp, uid: String, id: Id) -> KrbInfo {
         KrbInfo {
-            path: "kerberos",
-            ts: Time(ts),
-            uid,
-            id,
+            head: Head {
+                path: "kerberos",
+                ts: Time(ts),
+                uid,
+                id,
+            },
             request_type: None,
             client: None,
             service: None,
@@ -286,10 +291,12 @@ fn ntlm_record(h: &Handshake) -> Option<NtlmInfo> {
     });
     let av = |id: MsvAvId| challenge.and_then(|i| i.text(id)).and_then(some);
     Some(NtlmInfo {
-        path: "ntlm",
-        ts: Time(ts),
-        uid,
-        id,
+        head: Head {
+            path: "ntlm",
+            ts: Time(ts),
+            uid,
+            id,
+        },
         username: credential.and_then(|(_, u, ..)| some(u)),
         hostname: credential.and_then(|(.., w)| some(w)),
         domainname: credential.and_then(|(_, _, d, _)| some(d)),
@@ -428,13 +435,6 @@ fn ignored(answer: Option<&WireMsg>) -> bool {
         .is_some_and(|t| t == "NEEDED_PREAUTH" || t == "Need to use PA-ENC-TIMESTAMP/PA-PK-AS-REQ")
 }
 
-/// Writes one record, a line.
-fn write_record<T: Serialize>(out: &mut dyn Write, r: &T) -> std::io::Result<()> {
-    let mut line = crate::json::to_vec(r).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    out.write_all(&line)
-}
-
 /// The Zeek writer, for the report and the export.
 #[derive(Debug, Default)]
 pub struct Zeek {
@@ -451,12 +451,12 @@ impl Zeek {
         match h.scheme {
             SchemeUsed::Ntlm | SchemeUsed::NegotiateNtlm => {
                 if let Some(r) = ntlm_record(h) {
-                    write_record(out, &r)?;
+                    super::write_line(out, &r)?;
                 }
             }
             SchemeUsed::Kerberos => {
                 if let Some(r) = ap_record(h) {
-                    write_record(out, &r)?;
+                    super::write_line(out, &r)?;
                 }
             }
             _ => {}
@@ -523,7 +523,7 @@ impl Zeek {
             return Ok(());
         }
         match kdc_record(req, answer) {
-            Some(r) => write_record(out, &r),
+            Some(r) => super::write_line(out, &r),
             None => Ok(()),
         }
     }

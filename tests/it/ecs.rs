@@ -51,7 +51,8 @@ fn report(paths: &[PathBuf], keys: &[PathBuf], format: Format) -> Vec<u8> {
     out
 }
 
-fn documents(bytes: &[u8]) -> Vec<Value> {
+/// The JSON objects of NDJSON lines.
+pub(super) fn documents(bytes: &[u8]) -> Vec<Value> {
     bytes
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())

@@ -10,17 +10,22 @@ use std::path::PathBuf;
 use authscope::report::{run, Format, Options};
 use serde_json::Value;
 
+use super::ecs::documents as records;
 use super::util::{captures_in, full, public_captures, root};
 
-/// Zeek's type of each logged field, by log. `conn_id` is flattened to `id.*` by the JSON
-/// writer; fields without `&optional` must be there.
-const NTLM: &[(&str, &str, bool)] = &[
+/// Zeek's type of each logged field, by log: the fields every `Info` record starts with, then
+/// each log's own. `conn_id` is flattened to `id.*` by the JSON writer; fields without
+/// `&optional` must be there.
+const HEAD: &[(&str, &str, bool)] = &[
     ("ts", "time", true),
     ("uid", "string", true),
     ("id.orig_h", "addr", true),
     ("id.orig_p", "port", true),
     ("id.resp_h", "addr", true),
     ("id.resp_p", "port", true),
+];
+
+const NTLM: &[(&str, &str, bool)] = &[
     ("username", "string", false),
     ("hostname", "string", false),
     ("domainname", "string", false),
@@ -31,12 +36,6 @@ const NTLM: &[(&str, &str, bool)] = &[
 ];
 
 const KERBEROS: &[(&str, &str, bool)] = &[
-    ("ts", "time", true),
-    ("uid", "string", true),
-    ("id.orig_h", "addr", true),
-    ("id.orig_p", "port", true),
-    ("id.resp_h", "addr", true),
-    ("id.resp_p", "port", true),
     ("request_type", "string", false),
     ("client", "string", false),
     ("service", "string", false),
@@ -80,13 +79,14 @@ fn check(r: &Value, at: &str) {
         if name == "_path" {
             continue;
         }
-        let (_, ty, _) = table
+        let (_, ty, _) = HEAD
             .iter()
+            .chain(table)
             .find(|(n, ..)| n == name)
             .unwrap_or_else(|| panic!("{at}: {name} is not a field of Zeek's log"));
         assert!(fits(ty, v), "{at}: {name} = {v} is no Zeek {ty}");
     }
-    for (name, _, required) in table {
+    for (name, _, required) in HEAD.iter().chain(table) {
         assert!(!required || o.contains_key(*name), "{at}: no {name}");
     }
     let uid = o["uid"].as_str().unwrap();
@@ -107,14 +107,6 @@ fn report(paths: &[PathBuf], format: Format, reveal: bool) -> Vec<u8> {
     let mut out = Vec::new();
     run(paths, &opts, &mut out).unwrap();
     out
-}
-
-fn records(bytes: &[u8]) -> Vec<Value> {
-    bytes
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).unwrap())
-        .collect()
 }
 
 fn lab() -> Vec<PathBuf> {
