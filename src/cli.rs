@@ -36,9 +36,10 @@ pub enum Command {
         interface: Option<String>,
         #[command(flatten)]
         capture: CaptureArgs,
-        /// Output format: text, the JSON document, NDJSON lines, or Elastic Common Schema
+        /// Output format: text, the JSON document, NDJSON lines, Elastic Common Schema
         /// documents a line each (`ecs`: a handshake's and one per finding, for
-        /// Elasticsearch, OpenSearch or ClickHouse; docs/formats.md).
+        /// Elasticsearch, OpenSearch or ClickHouse), or Zeek `ntlm.log` and `kerberos.log`
+        /// records as Zeek's JSON writer gives them (`zeek`; docs/formats.md).
         #[arg(long, value_enum, default_value_t = ReportFormatArg::Text)]
         format: ReportFormatArg,
         #[command(flatten)]
@@ -294,6 +295,7 @@ pub enum ReportFormatArg {
     Json,
     Ndjson,
     Ecs,
+    Zeek,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

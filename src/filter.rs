@@ -315,6 +315,7 @@ mod tests {
                 summary: String::new(),
                 evidence: vec![],
                 next_step: String::new(),
+                at: None,
             }],
         }
     }

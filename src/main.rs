@@ -121,6 +121,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                     ReportFormatArg::Json => authscope::report::Format::Json,
                     ReportFormatArg::Ndjson => authscope::report::Format::Ndjson,
                     ReportFormatArg::Ecs => authscope::report::Format::Ecs,
+                    ReportFormatArg::Zeek => authscope::report::Format::Zeek,
                 },
                 reveal_secrets: analysis.reveal_secrets,
                 config,

@@ -32,6 +32,8 @@ pub enum Format {
     /// Elastic Common Schema documents, a line each: a handshake's as it completes and one
     /// for each of its findings ([`crate::document::ecs`]); the input's warnings last.
     Ecs,
+    /// Zeek `ntlm.log` and `kerberos.log` records, a line each ([`crate::document::zeek`]).
+    Zeek,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -171,6 +173,8 @@ struct Plain<'k> {
     ndjson: bool,
     /// ECS: documents per handshake and finding as it completes.
     ecs: Option<crate::document::ecs::Ecs>,
+    /// Zeek: records per handshake as it completes and per KDC exchange.
+    zeek: Option<crate::document::zeek::Zeek>,
     /// Flush each line (a live capture's report).
     flush_lines: bool,
     /// Text: print each block as its handshake completes, in this style.
@@ -186,6 +190,13 @@ impl Writer for Plain<'_> {
         let mut a = match o {
             Output::Handshake(a) => a,
             Output::Finding(f) => return self.connection_finding(&f, out),
+            Output::Wire(m) => {
+                if let Some(zeek) = &mut self.zeek {
+                    let r = zeek.wire(&m, out).and_then(|()| self.flush_line(out));
+                    self.tally.check(r);
+                }
+                return;
+            }
             _ => return,
         };
         if !(self.keep)(&a) {
@@ -194,15 +205,13 @@ impl Writer for Plain<'_> {
         if self.reveal {
             a.handshake.reveal_secrets();
         }
-        if let Some(ecs) = &self.ecs {
+        if let Some(zeek) = &mut self.zeek {
+            let r = zeek.write_handshake(&a, out);
+            let r = r.and_then(|()| self.flush_line(out));
+            self.tally.check(r);
+        } else if let Some(ecs) = &self.ecs {
             let r = ecs.write_handshake(&a, out);
-            let r = r.and_then(|()| {
-                if self.flush_lines {
-                    out.flush()
-                } else {
-                    Ok(())
-                }
-            });
+            let r = r.and_then(|()| self.flush_line(out));
             self.tally.check(r);
         } else if self.ndjson {
             self.tally.check(write_line(out, "handshake", &*a));
@@ -220,9 +229,14 @@ impl Writer for Plain<'_> {
     }
 
     fn finish(mut self, inputs: &dyn Inputs, out: &mut dyn Write) -> io::Result<Summary> {
+        if let Some(zeek) = &mut self.zeek {
+            zeek.finish(out)?;
+            out.flush()?;
+            return Ok(self.tally.summary);
+        }
         if let Some(ecs) = &self.ecs {
-            for w in inputs.warnings() {
-                ecs.write_input_error(&w, out)?;
+            for p in inputs.problems() {
+                ecs.write_input_error(&p, out)?;
             }
             out.flush()?;
             return Ok(self.tally.summary);
@@ -254,6 +268,15 @@ impl Writer for Plain<'_> {
 }
 
 impl Plain<'_> {
+    /// Flushes what was written when each line must go out as it is decided (a live capture).
+    fn flush_line(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.flush_lines {
+            out.flush()
+        } else {
+            Ok(())
+        }
+    }
+
     /// A finding about connections: a line of its own in NDJSON, in the findings of the
     /// text.
     fn connection_finding(&mut self, f: &Finding, out: &mut dyn Write) {
@@ -262,6 +285,8 @@ impl Plain<'_> {
             self.tally.check(r);
         } else if self.ndjson {
             self.tally.check(write_line(out, "finding", f));
+        } else if self.zeek.is_some() {
+            // Zeek's logs have no findings.
         } else {
             let subject = f.subject.clone().unwrap_or_default();
             self.group_one(f, None, || subject);
@@ -423,6 +448,7 @@ impl<'k> Report<'k> {
             groups: BTreeMap::new(),
             ndjson: opts.format == Format::Ndjson,
             ecs: (opts.format == Format::Ecs).then(crate::document::ecs::Ecs::default),
+            zeek: (opts.format == Format::Zeek).then(crate::document::zeek::Zeek::default),
             flush_lines: opts.stream_handshakes,
             stream_text: (opts.format == Format::Text && opts.stream_handshakes).then_some(Style {
                 color: opts.color,

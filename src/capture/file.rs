@@ -113,6 +113,21 @@ pub enum CaptureError {
     },
 }
 
+impl CaptureError {
+    /// The file (or directory) it is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            CaptureError::Open { path, .. }
+            | CaptureError::Empty { path }
+            | CaptureError::Directory { path }
+            | CaptureError::EmptyDirectory { path }
+            | CaptureError::NotACapture { path }
+            | CaptureError::NotACaptureInside { path, .. }
+            | CaptureError::Read { path, .. } => path,
+        }
+    }
+}
+
 /// A problem inside a file that did not stop the analysis of what came before it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CaptureWarning {
@@ -120,6 +135,9 @@ pub struct CaptureWarning {
     /// The number (1-based, in this file) of the packet after the last good one.
     pub packet: u64,
     pub message: String,
+    /// The time of the last good packet before it, when there was one.
+    #[serde(skip)]
+    pub after: Option<Timestamp>,
 }
 
 /// Per-file counters.
@@ -197,6 +215,8 @@ pub struct FileSource {
     done: bool,
     stats: FileStats,
     warnings: Vec<CaptureWarning>,
+    /// The time of the last packet handed out.
+    last_ts: Option<Timestamp>,
     /// The warning about packets of undeclared interfaces, kept up to date with their count,
     /// and the interface and byte offset of the first.
     undeclared_warning: Option<usize>,
@@ -295,6 +315,7 @@ impl FileSource {
                 ..FileStats::default()
             },
             warnings: Vec::new(),
+            last_ts: None,
             undeclared_warning: None,
             undeclared_first: None,
             offset: 0,
@@ -378,6 +399,7 @@ impl FileSource {
             file: self.path.display().to_string(),
             packet: self.stats.packets.saturating_add(1),
             message,
+            after: self.last_ts,
         });
     }
 
@@ -691,6 +713,7 @@ impl FileSource {
         let Some(data) = self.reader.as_ref().and_then(|r| r.data().get(start..end)) else {
             return Next::Skip;
         };
+        self.last_ts = Some(info.ts);
         Next::Frame(Frame {
             number: self.stats.packets,
             input: 0,

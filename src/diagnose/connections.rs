@@ -46,6 +46,8 @@ struct Seen {
     first: Timestamp,
     last: Timestamp,
     hello_frame: u64,
+    /// That frame's time, else the connection's first packet's.
+    hello_ts: Timestamp,
     name: String,
     /// The server's choice of `h2` was read (else only offered: TLS 1.3 without keys).
     chosen: bool,
@@ -71,6 +73,8 @@ struct Server {
     why: Option<Why>,
     https: bool,
     evidence: Vec<Evidence>,
+    /// The time of the earliest frame in `evidence`.
+    evidence_at: Option<Timestamp>,
     alerts: BTreeMap<(Sender, u8), Alerted>,
     alerts_more: u64,
 }
@@ -80,6 +84,8 @@ struct Alerted {
     alert: AlertInfo,
     connections: u64,
     evidence: Vec<Evidence>,
+    /// The time of the earliest frame in `evidence`.
+    evidence_at: Option<Timestamp>,
     /// Facts of the server's certificate, for the alerts about it.
     certificate: Option<String>,
     /// What the client offered, for the alerts about the offer.
@@ -99,7 +105,8 @@ enum Why {
 
 impl Connections {
     /// Takes one TLS connection as it ends.
-    pub fn tls(&mut self, conn: ConnId, server: SocketAddr, t: &TlsInfo) {
+    pub fn tls(&mut self, c: ConnFacts, t: &TlsInfo) {
+        let (conn, server) = (c.conn, c.server);
         let mut name = t.sni.clone().unwrap_or_else(|| server.to_string());
         if self.servers.len() >= MAX_SERVERS && !self.servers.contains_key(&name) {
             name = "(other servers)".to_owned();
@@ -134,6 +141,7 @@ impl Connections {
                     frame: t.hello_frame.unwrap_or(0),
                     note: "ClientHello of a connection not decrypted".to_owned(),
                 });
+                earliest(&mut s.evidence_at, t.hello_ts.unwrap_or(c.first));
             }
         }
         for a in t.alerts.iter().filter(|a| !benign(a)) {
@@ -146,6 +154,7 @@ impl Connections {
                 alert: a.clone(),
                 connections: 0,
                 evidence: Vec::new(),
+                evidence_at: None,
                 certificate: t.certificate.as_ref().map(|c| {
                     format!(
                         "subject {}, issued by {}, names {}, valid {} to {}",
@@ -179,6 +188,7 @@ impl Connections {
                     frame: a.frame,
                     note: format!("{} alert {} from the {}", a.level, a.description, by(a.by)),
                 });
+                earliest(&mut e.evidence_at, a.ts);
             }
         }
     }
@@ -195,6 +205,7 @@ impl Connections {
             first: c.first,
             last: c.last,
             hello_frame: t.hello_frame.unwrap_or(0),
+            hello_ts: t.hello_ts.unwrap_or(c.first),
             name: t.sni.clone().unwrap_or_else(|| c.server.to_string()),
             chosen,
         };
@@ -268,7 +279,9 @@ fn fallback_finding(server: &str, pairs: &[(&Seen, &Seen)]) -> Finding {
         "Inferred from TLS handshakes alone (not decrypted): a client opened a TLS connection to {server} {how} that ended after a few records, then within a second opened another offering only http/1.1 ({times}). That is a client falling back to HTTP/1.1, most often because the server refused Windows authentication over HTTP/2 with HTTP_1_1_REQUIRED; with a key log authscope reads the refusal itself."
     );
     let mut evidence = Vec::new();
+    let mut at = None;
     for (h2, h1) in pairs.iter().take(MAX_EVIDENCE) {
+        earliest(&mut at, h2.hello_ts.min(h1.hello_ts));
         evidence.push(Evidence {
             leg: None,
             conn: h2.conn,
@@ -295,7 +308,13 @@ fn fallback_finding(server: &str, pairs: &[(&Seen, &Seen)]) -> Finding {
              login. {}",
             super::rules::H2_FIX
         ),
+        at,
     }
+}
+
+/// Keeps in `at` the earlier of it and `ts`.
+fn earliest(at: &mut Option<Timestamp>, ts: Timestamp) {
+    *at = Some(at.map_or(ts, |a| a.min(ts)));
 }
 
 /// Alerts that end a connection in order, or refuse a renegotiation the peer can live
@@ -388,6 +407,7 @@ fn alert_finding(server: &str, a: Alerted) -> Finding {
         summary,
         evidence: a.evidence,
         next_step: next,
+        at: a.evidence_at,
     }
 }
 
@@ -565,5 +585,6 @@ fn undecrypted_finding(server: &str, s: &Server) -> Finding {
         summary,
         evidence: s.evidence.clone(),
         next_step,
+        at: s.evidence_at,
     }
 }

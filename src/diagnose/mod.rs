@@ -5,6 +5,7 @@
 mod connections;
 mod rules;
 
+use crate::capture::Timestamp;
 use crate::handshake::Handshake;
 use crate::tcp::ConnId;
 
@@ -84,6 +85,10 @@ pub struct Finding {
     pub summary: String,
     pub evidence: Vec<Evidence>,
     pub next_step: String,
+    /// The time of its first evidence frame (else of the first packet of what it is about):
+    /// the time of the event a face reports it as.
+    #[serde(skip)]
+    pub at: Option<Timestamp>,
 }
 
 /// Thresholds of the rules.
@@ -108,6 +113,9 @@ impl Default for DiagnoseConfig {
 /// Every finding about `hs`, most severe first, a root cause before the symptom it explains.
 pub fn diagnose(hs: &Handshake, cfg: &DiagnoseConfig) -> Vec<Finding> {
     let mut out = rules::run(hs, cfg);
+    for f in &mut out {
+        f.at = Some(evidence_time(hs, &f.evidence));
+    }
     out.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -115,6 +123,21 @@ pub fn diagnose(hs: &Handshake, cfg: &DiagnoseConfig) -> Vec<Finding> {
             .then(a.code.cmp(b.code))
     });
     out
+}
+
+/// The time of the earliest of `evidence`'s frames that `hs`'s timeline shows; the time of
+/// its first packet when none is.
+fn evidence_time(hs: &Handshake, evidence: &[Evidence]) -> Timestamp {
+    evidence
+        .iter()
+        .filter_map(|e| {
+            hs.timeline
+                .iter()
+                .find(|t| t.frame == e.frame)
+                .map(|t| t.ts)
+        })
+        .min()
+        .unwrap_or(hs.first)
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde_json::{json, Map, Value};
 
+use super::Problem;
+use crate::capture::Timestamp;
 use crate::diagnose::{Finding, Severity};
 use crate::handshake::{Credential, Failure, Handshake, HttpVersion, Outcome};
 use crate::pipeline::Analysed;
@@ -90,16 +92,26 @@ fn put(doc: &mut Map<String, Value>, path: &str, v: impl Into<Value>) {
 }
 
 /// The ECS writer, for the report and the export.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Ecs {
     /// The files read, by capture ([`crate::capture::Frame::input`]) when there are several
     /// captures; else all the files of the one capture.
     pub files: Vec<String>,
     /// The files are separate captures (not `--merge`).
     pub separate: bool,
-    /// The last packet of the handshakes written so far: the time of a finding about
-    /// connections, which is decided at the end of its capture and carries none.
-    latest: std::cell::Cell<Option<crate::capture::Timestamp>>,
+    /// When this run opened its inputs (ECS's `event.created`): the time of a document about
+    /// a file that gave no packet to date it by.
+    pub read_at: Timestamp,
+}
+
+impl Default for Ecs {
+    fn default() -> Ecs {
+        Ecs {
+            files: Vec::new(),
+            separate: false,
+            read_at: now(),
+        }
+    }
 }
 
 impl Ecs {
@@ -112,18 +124,21 @@ impl Ecs {
                 .map(|f| f.path().display().to_string())
                 .collect(),
             separate: source.captures() > 1,
-            latest: std::cell::Cell::default(),
+            read_at: now(),
         }
     }
 
     /// A document for a problem in the input (a cut or damaged file, a file skipped): ECS's
-    /// `pipeline_error`, with the message.
+    /// `pipeline_error`, with the message. Its time is that of the last good packet before
+    /// the damage; a file that gave none is dated when the run read it (`event.created`).
     pub fn write_input_error(
         &self,
-        message: &str,
+        problem: &Problem,
         out: &mut dyn Write,
     ) -> Result<(), std::io::Error> {
+        let message = problem.message.as_str();
         let mut d = Map::new();
+        self.timestamp(&mut d, problem.after);
         put(&mut d, "ecs.version", ECS_VERSION);
         put(&mut d, "event.kind", "pipeline_error");
         put(&mut d, "event.module", "authscope");
@@ -132,8 +147,18 @@ impl Ecs {
         put(&mut d, "error.message", message);
         put(&mut d, "message", message);
         observer(&mut d);
+        put(&mut d, "log.file.path", problem.file.as_deref());
         put(&mut d, "authscope.capture.files", self.files.clone());
         write_doc(out, &Value::Object(d))
+    }
+
+    /// `@timestamp`: `at`, else when the run read its inputs, which `event.created` then
+    /// says too.
+    fn timestamp(&self, d: &mut Map<String, Value>, at: Option<Timestamp>) {
+        put(d, "@timestamp", rfc3339(at.unwrap_or(self.read_at)));
+        if at.is_none() {
+            put(d, "event.created", rfc3339(self.read_at));
+        }
     }
 
     /// The capture files a handshake of capture `input` comes from.
@@ -319,6 +344,11 @@ impl Ecs {
     /// The document of one finding about a handshake.
     pub fn finding_doc(&self, a: &Analysed, f: &Finding) -> Value {
         let mut d = self.common(&a.handshake);
+        put(
+            &mut d,
+            "@timestamp",
+            rfc3339(f.at.unwrap_or(a.handshake.first)),
+        );
         finding_fields(&mut d, f);
         Value::Object(d)
     }
@@ -326,7 +356,7 @@ impl Ecs {
     /// The document of a finding about connections no handshake holds (a server's TLS).
     pub fn connection_finding_doc(&self, f: &Finding) -> Value {
         let mut d = Map::new();
-        put(&mut d, "@timestamp", self.latest.get().map(rfc3339));
+        self.timestamp(&mut d, f.at);
         put(&mut d, "ecs.version", ECS_VERSION);
         put(&mut d, "event.category", json!(["network"]));
         put(&mut d, "event.module", "authscope");
@@ -356,6 +386,14 @@ impl Ecs {
         put(&mut d, "authscope.finding.subject", f.subject.as_deref());
         Value::Object(d)
     }
+}
+
+/// The time now, as a capture's times are kept.
+fn now() -> Timestamp {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp(i64::try_from(since.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// authscope as the sensor that made the document.
@@ -443,20 +481,14 @@ fn summary_line(h: &Handshake) -> String {
     )
 }
 
-/// Writes documents, a line each.
+/// Writes a document, a line.
 fn write_doc(out: &mut dyn Write, doc: &Value) -> Result<(), std::io::Error> {
-    let mut line = crate::json::to_vec(doc).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    out.write_all(&line)?;
-    Ok(())
+    super::write_line(out, doc)
 }
 
 impl Ecs {
     /// A handshake's document, then one for each of its findings.
     pub fn write_handshake(&self, a: &Analysed, out: &mut dyn Write) -> Result<(), std::io::Error> {
-        let last = a.handshake.last;
-        self.latest
-            .set(Some(self.latest.get().map_or(last, |l| l.max(last))));
         write_doc(out, &self.handshake_doc(a))?;
         for f in &a.findings {
             write_doc(out, &self.finding_doc(a, f))?;

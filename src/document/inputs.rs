@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use super::write_value;
-use crate::capture::MergedSource;
+use crate::capture::{MergedSource, Timestamp};
 use crate::pipeline::Source;
 use crate::shown::shown;
 
@@ -13,6 +13,18 @@ pub trait Inputs {
     fn text_header(&self, out: &mut dyn Write) -> io::Result<()>;
     fn write_json(&self, out: &mut dyn Write) -> io::Result<()>;
     fn warnings(&self) -> Vec<String>;
+    /// The problems of [`Inputs::warnings`], each with its file and the time of the last
+    /// good packet before it where those are known.
+    fn problems(&self) -> Vec<Problem> {
+        self.warnings()
+            .into_iter()
+            .map(|message| Problem {
+                message,
+                file: None,
+                after: None,
+            })
+            .collect()
+    }
     /// The files were read as one capture (`--merge`).
     fn merged(&self) -> bool {
         false
@@ -26,6 +38,17 @@ pub trait Inputs {
     fn capture_name(&self, _input: u32) -> Option<String> {
         None
     }
+}
+
+/// A problem in the input, as [`Inputs::problems`] tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// As [`Inputs::warnings`] words it.
+    pub message: String,
+    /// The file it is in.
+    pub file: Option<String>,
+    /// The time of the last good packet before it; `None` for a file not read at all.
+    pub after: Option<Timestamp>,
 }
 
 impl Inputs for MergedSource {
@@ -92,6 +115,24 @@ impl Inputs for MergedSource {
             .map(|w| format!("{}: packet {}: {}", w.file, w.packet, w.message))
             .chain(self.skipped().iter().map(|e| format!("{e} (skipped)")))
             .collect()
+    }
+
+    fn problems(&self) -> Vec<Problem> {
+        let warnings = self
+            .files()
+            .iter()
+            .flat_map(|f| f.warnings())
+            .map(|w| Problem {
+                message: format!("{}: packet {}: {}", w.file, w.packet, w.message),
+                file: Some(w.file.clone()),
+                after: w.after,
+            });
+        let skipped = self.skipped().iter().map(|e| Problem {
+            message: format!("{e} (skipped)"),
+            file: Some(e.path().display().to_string()),
+            after: None,
+        });
+        warnings.chain(skipped).collect()
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod ecs;
 mod inputs;
 mod spool;
+pub mod zeek;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -26,7 +27,7 @@ use crate::present::redact::redact_exchange;
 use crate::tls::{Decryption, TlsInfo};
 
 pub use crate::json::SCHEMA;
-pub use inputs::{inputs_of, Inputs};
+pub use inputs::{inputs_of, Inputs, Problem};
 use spool::Spool;
 
 /// Which HTTP exchanges the JSON report lists (all of them are always counted).
@@ -558,6 +559,13 @@ pub fn write_summary(out: &mut dyn Write, summary: &Summary) -> io::Result<()> {
     write_value(out, summary)?;
     writeln!(out, "}}")?;
     out.flush()
+}
+
+/// `value`'s JSON and a line end, in one write.
+pub fn write_line<T: serde::Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> io::Result<()> {
+    let mut line = json::to_vec(value).map_err(io::Error::other)?;
+    line.push(b'\n');
+    out.write_all(&line)
 }
 
 /// `value`'s JSON, in one write.

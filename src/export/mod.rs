@@ -22,6 +22,7 @@ pub use crate::present::legs::{request_label, response_label};
 
 pub mod csv;
 pub mod ecs;
+pub mod zeek;
 pub mod html;
 pub mod json;
 pub mod mermaid;
@@ -53,11 +54,12 @@ pub enum Format {
     Html,
     Pcapng,
     Ecs,
+    Zeek,
 }
 
 impl Format {
     /// Every format with its name, as `--format` takes it.
-    pub const ALL: [(Format, &'static str); 7] = [
+    pub const ALL: [(Format, &'static str); 8] = [
         (Format::Json, "json"),
         (Format::Ndjson, "ndjson"),
         (Format::Csv, "csv"),
@@ -65,6 +67,7 @@ impl Format {
         (Format::Html, "html"),
         (Format::Pcapng, "pcapng"),
         (Format::Ecs, "ecs"),
+        (Format::Zeek, "zeek"),
     ];
 
     pub fn name(self) -> &'static str {
@@ -87,6 +90,7 @@ impl Format {
         match self {
             Format::Mermaid => "md",
             Format::Ecs => "ndjson",
+            Format::Zeek => "log",
             other => other.name(),
         }
     }
@@ -422,6 +426,12 @@ fn run_into(
         Format::Pcapng => pcapng::write(paths, opts, out)?,
         Format::Ndjson => stream(paths, opts, &mut ndjson::Ndjson, out)?,
         Format::Ecs => stream(paths, opts, &mut crate::document::ecs::Ecs::default(), out)?,
+        Format::Zeek => stream(
+            paths,
+            opts,
+            &mut crate::document::zeek::Zeek::default(),
+            out,
+        )?,
         Format::Csv => stream(paths, opts, &mut csv::Csv::new(), out)?,
         Format::Mermaid => stream(paths, opts, &mut mermaid::Mermaid::new(paths), out)?,
         Format::Html => stream(paths, opts, &mut html::Html::new(paths, opts)?, out)?,

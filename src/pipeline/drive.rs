@@ -193,17 +193,15 @@ impl Sink for Judged<'_> {
     fn output(&mut self, o: Output) {
         if let Output::Connection(c) = &o {
             if let Some(t) = &c.tls {
-                self.connections.tls(c.id, c.server, t);
-                self.connections.fallback(
-                    crate::diagnose::ConnFacts {
-                        conn: c.id,
-                        client: c.client,
-                        server: c.server,
-                        first: c.first,
-                        last: c.last,
-                    },
-                    t,
-                );
+                let facts = crate::diagnose::ConnFacts {
+                    conn: c.id,
+                    client: c.client,
+                    server: c.server,
+                    first: c.first,
+                    last: c.last,
+                };
+                self.connections.tls(facts, t);
+                self.connections.fallback(facts, t);
             }
         }
         self.sink.output(o);

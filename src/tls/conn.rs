@@ -608,6 +608,7 @@ impl TlsConn {
                     description_code: description,
                     encrypted: decrypted,
                     frame: o.frame,
+                    ts: o.ts,
                 });
             } else {
                 let d = &mut self.info.limits.alerts_dropped;
@@ -711,7 +712,10 @@ impl TlsConn {
         self.session.client_session_id = ch.session_id;
         self.session.early_data = ch.info.early_data;
         self.info.client_random = Some(hex(&ch.random));
-        self.info.hello_frame.get_or_insert(o.frame);
+        if self.info.hello_frame.is_none() {
+            self.info.hello_frame = Some(o.frame);
+            self.info.hello_ts = Some(o.ts);
+        }
         if ch.sni.is_some() {
             self.info.sni = ch.sni;
         }

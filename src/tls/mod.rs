@@ -158,6 +158,9 @@ pub struct TlsInfo {
     pub client_random: Option<String>,
     /// The frame that completed the (first) ClientHello.
     pub hello_frame: Option<u64>,
+    /// That frame's time (for the time of a finding that names it).
+    #[serde(skip)]
+    pub hello_ts: Option<Timestamp>,
     /// What the client offered.
     pub client_hello: Option<ClientHelloInfo>,
     /// The server's leaf certificate.
@@ -291,6 +294,9 @@ pub struct AlertInfo {
     /// Read from a decrypted record.
     pub encrypted: bool,
     pub frame: u64,
+    /// That frame's time (for the time of a finding that names it).
+    #[serde(skip)]
+    pub ts: Timestamp,
 }
 
 /// Whether the connection's records could be decrypted, and if not why.

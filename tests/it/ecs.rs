@@ -51,7 +51,8 @@ fn report(paths: &[PathBuf], keys: &[PathBuf], format: Format) -> Vec<u8> {
     out
 }
 
-fn documents(bytes: &[u8]) -> Vec<Value> {
+/// The JSON objects of NDJSON lines.
+pub(super) fn documents(bytes: &[u8]) -> Vec<Value> {
     bytes
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
@@ -227,11 +228,12 @@ fn check_ecs(doc: &Value, r: &Reference, at: &str) {
             }
         }
     }
-    // Required of every event; a finding about connections with no handshake before it
-    // and a problem of the input have no time of their own.
-    if doc["event"]["dataset"] == "authscope.handshake" {
-        assert!(doc["@timestamp"].is_string(), "{at}: no @timestamp");
-    }
+    // Required of every event: the time of what it describes.
+    assert!(
+        fits("date", &doc["@timestamp"]),
+        "{at}: no valid @timestamp ({})",
+        doc["@timestamp"]
+    );
     let categories: Vec<&str> = doc["event"]["category"]
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
@@ -246,6 +248,102 @@ fn check_ecs(doc: &Value, r: &Reference, at: &str) {
             "{at}: event.type {t} is expected by none of the categories {categories:?}"
         );
     }
+}
+
+/// The times of the frames of `path`, by number.
+fn frame_times(path: &std::path::Path) -> BTreeMap<u64, String> {
+    let mut source = authscope::capture::MergedSource::open(&[path.to_owned()]).unwrap();
+    let mut times = BTreeMap::new();
+    while let Some(f) = source.next_frame() {
+        times.insert(f.number, authscope::present::rfc3339(f.ts));
+    }
+    times
+}
+
+/// Every document has an `@timestamp`, the time of what it describes: a finding's is the
+/// time of its first evidence frame, also for a finding about a server's TLS that no
+/// handshake holds; a damaged file's is the time of its last good packet; a file not read
+/// at all is dated when the run read it, which `event.created` says.
+#[test]
+fn every_document_is_dated_by_what_it_describes() {
+    let (captures, _) = lab();
+    let mut tls_only = 0;
+    for c in &captures {
+        let times = frame_times(c);
+        for d in documents(&report(std::slice::from_ref(c), &[], Format::Ecs)) {
+            let at = format!("{}: {d}", c.display());
+            let ts = d["@timestamp"].as_str().unwrap_or_else(|| panic!("{at}"));
+            assert!(fits("date", &d["@timestamp"]), "{at}");
+            assert!(
+                d["event"]["created"].is_null(),
+                "{at}: every packet is dated"
+            );
+            if d["event"]["dataset"] == "authscope.handshake" {
+                assert_eq!(Some(ts), d["event"]["start"].as_str(), "{at}");
+                continue;
+            }
+            let evidence: Vec<&String> = d["authscope"]["finding"]["evidence"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|e| times.get(&e["frame"].as_u64().unwrap()))
+                .collect();
+            let first = *evidence
+                .iter()
+                .min()
+                .unwrap_or_else(|| panic!("{at}: no evidence frame in the capture"));
+            if d["authscope"]["handshake"]["id"].is_null() {
+                // A ClientHello's or an alert's frame.
+                assert_eq!(ts, first, "{at}: not its first evidence frame's time");
+                tls_only += 1;
+            } else {
+                // A message of the handshake's, dated by its first packet, which the frame
+                // that completes it (the evidence) may follow; evidence from another
+                // handshake (a relayed challenge) does not date it.
+                let (start, end) = (
+                    d["event"]["start"].as_str().unwrap(),
+                    d["event"]["end"].as_str().unwrap(),
+                );
+                assert!(
+                    start <= ts
+                        && ts <= end
+                        && evidence.iter().any(|e| ts <= e.as_str())
+                        && times.values().any(|t| t == ts),
+                    "{at}: not the time of its first evidence"
+                );
+            }
+        }
+    }
+    assert!(tls_only >= 3, "{tls_only} findings about connections alone");
+
+    let dir = tempfile::tempdir().unwrap();
+    let whole = std::fs::read(root().join("captures/ntlm-success.pcap")).unwrap();
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, &whole[..2500]).unwrap();
+    let junk = dir.path().join("junk.pcap");
+    std::fs::write(&junk, b"not a capture\n").unwrap();
+    let before = std::time::SystemTime::now();
+    let docs = documents(&report(&[cut.clone(), junk.clone()], &[], Format::Ecs));
+    let after = std::time::SystemTime::now();
+    let inputs: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["event"]["dataset"] == "authscope.input")
+        .collect();
+    assert_eq!(inputs.len(), 2, "{docs:?}");
+    let times = frame_times(&cut);
+    let last = times.values().last().unwrap();
+    assert_eq!(inputs[0]["log"]["file"]["path"], cut.display().to_string());
+    assert_eq!(inputs[0]["@timestamp"].as_str(), Some(last.as_str()));
+    assert!(inputs[0]["event"]["created"].is_null());
+    assert_eq!(inputs[1]["log"]["file"]["path"], junk.display().to_string());
+    let created = inputs[1]["event"]["created"].as_str().unwrap();
+    assert_eq!(inputs[1]["@timestamp"].as_str(), Some(created));
+    let created = humantime::parse_rfc3339(created).unwrap();
+    let micros = std::time::Duration::from_micros(1);
+    assert!(
+        before <= created + micros && created <= after,
+        "{created:?}"
+    );
 }
 
 /// Each document the shipped index template maps, with values of its types (no other files

@@ -41,3 +41,4 @@ mod tshark_headers;
 mod tls;
 mod util;
 mod verdicts;
+mod zeek;

@@ -65,6 +65,11 @@ const FACES: &[Face] = &[
         threads: THREADS,
         run: |p, t| report(p, report::Format::Ecs, Variant::Defaults, t),
     },
+    Face {
+        name: "report-zeek",
+        threads: THREADS,
+        run: |p, t| report(p, report::Format::Zeek, Variant::Defaults, t),
+    },
     // The most output: every exchange, every handshake.
     Face {
         name: "report-text-all",
@@ -122,6 +127,11 @@ const FACES: &[Face] = &[
         name: "export-ecs",
         threads: THREADS,
         run: |p, t| export(p, export::Format::Ecs, false, t),
+    },
+    Face {
+        name: "export-zeek",
+        threads: THREADS,
+        run: |p, t| export(p, export::Format::Zeek, false, t),
     },
     Face {
         name: "export-pcapng",

@@ -146,6 +146,7 @@ fn finding(
         summary,
         evidence,
         next_step: next_step.to_owned(),
+        at: None,
     }
 }
 
