@@ -177,7 +177,10 @@ impl Ecs {
     /// What a handshake's and its findings' documents share: time, ends, URL, user, TLS.
     fn common(&self, h: &Handshake) -> Map<String, Value> {
         let mut d = Map::new();
-        put(&mut d, "@timestamp", rfc3339(h.first));
+        // The login starts with the first KDC or DNS message that joined it, when one came
+        // before its first HTTP request.
+        let first = h.kdc.iter().map(|m| m.ts).fold(h.first, std::cmp::min);
+        put(&mut d, "@timestamp", rfc3339(first));
         put(&mut d, "ecs.version", ECS_VERSION);
         put(
             &mut d,
@@ -185,9 +188,9 @@ impl Ecs {
             json!(["authentication", "network", "web"]),
         );
         put(&mut d, "event.module", "authscope");
-        put(&mut d, "event.start", rfc3339(h.first));
+        put(&mut d, "event.start", rfc3339(first));
         put(&mut d, "event.end", rfc3339(h.last));
-        put(&mut d, "event.duration", h.last.since(h.first).max(0));
+        put(&mut d, "event.duration", h.last.since(first).max(0));
         put(&mut d, "event.outcome", outcome(&h.outcome));
         let (client, server) = (h.client_socket, h.server);
         for (side, s) in [("source", client), ("destination", server)] {

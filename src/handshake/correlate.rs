@@ -937,7 +937,12 @@ fn next_outcome(current: Outcome, leg: &Leg, prev: Option<&Leg>) -> Outcome {
         }
     }
     if let Credential::NtlmNegotiate { .. } = leg.credential {
-        if matches!(leg.answer, Answer::Offer { .. } | Answer::Refused) {
+        // A SPNEGO reject of a wrapped Type 1 refuses NTLM, not a ticket (RFC 4178 4.2.2):
+        // no Kerberos reached the server.
+        if matches!(
+            leg.answer,
+            Answer::Offer { .. } | Answer::Refused | Answer::NegotiateReject
+        ) {
             return Outcome::Failed(Failure::NegotiateRefused);
         }
     }

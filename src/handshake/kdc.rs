@@ -87,7 +87,9 @@ impl KdcJoin {
         if joined.is_empty() {
             return;
         }
-        if h.scheme == SchemeUsed::Kerberos && h.user.is_none() {
+        // A login the HTTP legs do not name (a ticket, or an NTLM fallback that never got to
+        // its Type 3) is named by the KDC exchanges.
+        if h.user.is_none() {
             h.user = client_principal(&joined, &names);
         }
         h.kdc = joined;
@@ -212,7 +214,21 @@ fn client_principal(joined: &[WireMsg], names: &[String]) -> Option<String> {
             best.get_or_insert(p);
         }
     }
-    best
+    // Without a reply (a wrong password, a KDC that refused), the name the client asked
+    // for its ticket-granting ticket under (RFC 4120 5.4.1 AS-REQ cname, echoed by the
+    // KRB-ERROR).
+    best.or_else(|| {
+        joined.iter().filter_map(WireMsg::kerberos).find_map(|k| {
+            match (&k.kind, &k.cname, &k.crealm) {
+                (
+                    crate::kdc::krb::KdcKind::AsReq | crate::kdc::krb::KdcKind::KrbError,
+                    Some(c),
+                    Some(r),
+                ) => Some(format!("{c}@{r}")),
+                _ => None,
+            }
+        })
+    })
 }
 
 #[cfg(test)]
