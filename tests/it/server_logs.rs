@@ -31,7 +31,7 @@ const SCENARIOS: &[(&str, &str, &str, &str)] = &[
     ("kerberos-wrong-spn", "logon-failed", "SEC_E_WRONG_PRINCIPAL", "useAppPoolCredentials"),
     ("kerberos-authz-denied", "access-denied-acl", "the IIS log confirms it: IIS 401.3 5 ERROR_ACCESS_DENIED", "ACLs for this account"),
     ("kerberos-token-too-large", "token-too-large", "HTTPERR 400 FieldLength GET /secure/index.html", "MaxFieldLength"),
-    ("https-kerberos-wrong-password", "logon-failed", "The server's records say the logon of the client failed. The server says why: wrong password (event 4771 result 0x18 KDC_ERR_PREAUTH_FAILED (alice", "the password and it is wrong"),
+    ("https-kerberos-wrong-password", "logon-failed", "The server's records say the logon of alice@LAB.TEST failed. The server says why: wrong password (event 4771 result 0x18 KDC_ERR_PREAUTH_FAILED (alice", "the password and it is wrong"),
     ("https-ntlm-epa-no-bindings", "logon-failed", "channel bindings refused (Extended Protection) (IIS 401.1 2148074310 SEC_E_BAD_BINDINGS", "requires channel bindings"),
     ("https-ntlm-epa-proxy", "logon-failed", "SEC_E_BAD_BINDINGS", "TLS-terminating device"),
     ("no-auth-method", "no-auth-method", "offers no way to authenticate", "IIS returns 401.2"),
