@@ -436,6 +436,21 @@ pub enum TimelineWhat {
     },
 }
 
+impl TimelineWhat {
+    /// The line's words, where it has any (a TCP event is put in words when shown).
+    pub fn text_mut(&mut self) -> Option<&mut String> {
+        match self {
+            TimelineWhat::Request { text, .. }
+            | TimelineWhat::Response { text, .. }
+            | TimelineWhat::IisStatus { text, .. }
+            | TimelineWhat::SecurityEvent { text, .. }
+            | TimelineWhat::Kdc { text, .. }
+            | TimelineWhat::Dns { text, .. } => Some(text),
+            TimelineWhat::Tcp(_) => None,
+        }
+    }
+}
+
 /// The connection of a timeline line that travelled over UDP (a KDC or DNS message): no
 /// TCP connection has this id. Written `null` in the JSON.
 pub const UDP: ConnId = ConnId::MAX;

@@ -67,38 +67,11 @@ fn opt_text(s: &Option<String>) -> Option<String> {
 
 /// A timeline line's text made harmless.
 fn harmless(w: &TimelineWhat) -> TimelineWhat {
-    match w {
-        TimelineWhat::Request { leg, text: t } => TimelineWhat::Request {
-            leg: *leg,
-            text: text(t),
-        },
-        TimelineWhat::Response {
-            leg,
-            status,
-            text: t,
-        } => TimelineWhat::Response {
-            leg: *leg,
-            status: *status,
-            text: text(t),
-        },
-        TimelineWhat::Tcp(k) => TimelineWhat::Tcp(*k),
-        TimelineWhat::IisStatus { leg, text: t } => TimelineWhat::IisStatus {
-            leg: *leg,
-            text: text(t),
-        },
-        TimelineWhat::SecurityEvent { leg, text: t } => TimelineWhat::SecurityEvent {
-            leg: *leg,
-            text: text(t),
-        },
-        TimelineWhat::Kdc { by, text: t } => TimelineWhat::Kdc {
-            by: *by,
-            text: text(t),
-        },
-        TimelineWhat::Dns { by, text: t } => TimelineWhat::Dns {
-            by: *by,
-            text: text(t),
-        },
+    let mut w = w.clone();
+    if let Some(t) = w.text_mut() {
+        *t = text(t);
     }
+    w
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -117,7 +117,7 @@ fn ticket_ciphers_are_redacted_unless_revealed() {
 
 #[test]
 fn the_slice_keeps_the_kdc_packets_with_their_cipher_texts_zeroed() {
-    use super::slice_dissects::{need_tshark, slice_of, tshark};
+    use super::slice_dissects::{field_args, need_tshark, slice_of, tshark};
     if !super::util::full() {
         return;
     }
@@ -127,22 +127,14 @@ fn the_slice_keeps_the_kdc_packets_with_their_cipher_texts_zeroed() {
         .join("captures")
         .join("kerberos-unknown-spn-ntlm-fallback.pcap");
     let slice = slice_of(&capture, dir.path());
-    let fields = [
-        "-Y",
+    let fields = field_args(
         "kerberos && udp.port == 88",
-        "-T",
-        "fields",
-        "-E",
-        "occurrence=a",
-        "-E",
-        "aggregator=|",
-        "-e",
-        "kerberos.msg_type",
-        "-e",
-        "kerberos.SNameString",
-        "-e",
-        "kerberos.cipher",
-    ];
+        &[
+            "kerberos.msg_type",
+            "kerberos.SNameString",
+            "kerberos.cipher",
+        ],
+    );
     let (before, after) = (tshark(&fields, &capture), tshark(&fields, &slice));
     let rows = |t: &str| -> Vec<Vec<String>> {
         t.lines()

@@ -51,11 +51,12 @@ pub(super) fn tshark(args: &[&str], file: &Path) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
-/// The values of `fields` in the HTTP frames, each field's in frame order.
-fn columns(file: &Path, fields: &[&str]) -> Vec<Vec<String>> {
+/// tshark's arguments for `fields` of the frames `filter` shows, a frame a line, every
+/// occurrence of a field joined by `|`.
+pub fn field_args<'a>(filter: &'a str, fields: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "-Y",
-        "http",
+        filter,
         "-T",
         "fields",
         "-E",
@@ -66,6 +67,12 @@ fn columns(file: &Path, fields: &[&str]) -> Vec<Vec<String>> {
     for f in fields {
         args.extend(["-e", f]);
     }
+    args
+}
+
+/// The values of `fields` in the HTTP frames, each field's in frame order.
+fn columns(file: &Path, fields: &[&str]) -> Vec<Vec<String>> {
+    let args = field_args("http", fields);
     let mut out = vec![Vec::new(); fields.len()];
     for line in tshark(&args, file).lines() {
         for (column, cell) in out.iter_mut().zip(line.split('\t')) {
