@@ -38,6 +38,10 @@ pub trait Inputs {
     fn capture_name(&self, _input: u32) -> Option<String> {
         None
     }
+    /// No capture was given: the report is of the server's records alone.
+    fn no_capture(&self) -> bool {
+        false
+    }
 }
 
 /// A problem in the input, as [`Inputs::problems`] tells it.
@@ -101,6 +105,10 @@ impl Inputs for MergedSource {
     fn capture_name(&self, input: u32) -> Option<String> {
         let f = self.files().get(usize::try_from(input).ok()?)?;
         Some(f.path().display().to_string())
+    }
+
+    fn no_capture(&self) -> bool {
+        self.files().is_empty()
     }
 
     fn write_json(&self, out: &mut dyn Write) -> io::Result<()> {

@@ -805,15 +805,8 @@ pub fn event_text(e: &SecurityEvent) -> String {
         }
         _ => {}
     }
-    let mut who = String::new();
-    if let Some(u) = &e.user {
-        who = match &e.domain {
-            Some(d) => format!("{d}\\{u}"),
-            None => u.clone(),
-        };
-    }
     let mut parts = vec![];
-    if !who.is_empty() {
+    if let Some(who) = e.account() {
         parts.push(who);
     }
     if let Some(w) = &e.workstation {
@@ -836,33 +829,24 @@ pub fn event_text(e: &SecurityEvent) -> String {
     t
 }
 
+/// One refusal the records name, before grouping.
+struct Refusal {
+    reason: Reason,
+    code: String,
+    user: Option<String>,
+    client: Option<String>,
+    ip: Option<IpAddr>,
+    time: Timestamp,
+    /// An IIS line: when its request could have started (its time less `time-taken`).
+    began: Timestamp,
+}
+
 /// Every failed logon of the records, grouped by reason, code, user and client, most
-/// frequent first.
+/// frequent first. A refusal the web server wrote twice, as an IIS line and as its own 4625
+/// event, counts once, with both codes, the event's user and its reason (the SubStatus says
+/// more than `sc-win32-status`).
 pub fn failed_logons(logs: &ServerLogs) -> Vec<FailedGroup> {
-    type Key = (Reason, String, Option<String>, Option<String>);
-    let mut groups: std::collections::BTreeMap<Key, FailedGroup> =
-        std::collections::BTreeMap::new();
-    let mut add = |reason: Reason,
-                   code: String,
-                   user: Option<String>,
-                   client: Option<String>,
-                   t: Timestamp,
-                   next: &str| {
-        let key = (reason, code.clone(), user.clone(), client.clone());
-        let g = groups.entry(key).or_insert_with(|| FailedGroup {
-            reason,
-            code,
-            user,
-            client,
-            count: 0,
-            first: t,
-            last: t,
-            next_step: next.to_owned(),
-        });
-        g.count += 1;
-        g.first = g.first.min(t);
-        g.last = g.last.max(t);
-    };
+    let mut lines: Vec<Refusal> = Vec::new();
     for l in &logs.lines {
         let Some(reason) = codes::iis_reason(l.status, l.substatus, l.win32_status) else {
             continue;
@@ -875,16 +859,20 @@ pub fn failed_logons(logs: &ServerLogs) -> Vec<FailedGroup> {
             l.status_text(),
             l.win32_status.map(codes::win32_text).unwrap_or_default()
         );
+        let ip = l.forwarded_for.or(l.client);
+        let taken = i64::from(l.time_taken_ms.unwrap_or(0)).saturating_mul(1_000_000);
         // IIS writes no user on a refusal: whose logon it was is the events' to say.
-        add(
+        lines.push(Refusal {
             reason,
-            code.trim().to_owned(),
-            l.user.clone(),
-            l.forwarded_for.or(l.client).map(|c| c.to_string()),
-            l.time,
-            reason.next_step(false, false),
-        );
+            code: code.trim().to_owned(),
+            user: l.user.clone(),
+            client: ip.map(|c| c.to_string()),
+            ip,
+            time: l.time,
+            began: Timestamp(l.time.0.saturating_sub(taken)),
+        });
     }
+    let mut events: Vec<(Refusal, bool)> = Vec::new();
     for e in &logs.events {
         if !e.failed() {
             continue;
@@ -900,21 +888,80 @@ pub fn failed_logons(logs: &ServerLogs) -> Vec<FailedGroup> {
             (Some(s), _) => format!("{} {}", e.id, codes::ntstatus_text(s)),
             _ => e.id.to_string(),
         };
-        let user = e.user.as_ref().map(|u| match &e.domain {
-            Some(d) => format!("{d}\\{u}"),
-            None => u.clone(),
-        });
+        let user = e.account();
         let client =
             e.ip.map(|ip| ip.to_string())
                 .or_else(|| e.workstation.clone());
-        add(
-            reason,
-            code.trim().to_owned(),
-            user,
-            client,
-            e.time,
-            reason.next_step(false, false),
+        // Only the web server's own 4625 is the same refusal as its IIS line; the domain
+        // controller's 4776/4771 are another machine's view of it.
+        let pairable = e.id == 4625 && e.ip.is_some();
+        events.push((
+            Refusal {
+                reason,
+                code: code.trim().to_owned(),
+                user,
+                client,
+                ip: e.ip,
+                time: e.time,
+                began: e.time,
+            },
+            pairable,
+        ));
+    }
+    let mut rows: Vec<Refusal> = Vec::with_capacity(lines.len() + events.len());
+    for line in lines {
+        // The event is written while the request is handled: between its start and the
+        // line's time, which IIS cuts to the second.
+        let (from, to) = (
+            line.began.0.saturating_sub(SECOND),
+            line.time.0.saturating_add(2 * SECOND),
         );
+        let mid = line.time.0.saturating_add(SECOND / 2);
+        let twin = events
+            .iter()
+            .enumerate()
+            .filter(|(_, (e, pairable))| {
+                *pairable && e.ip == line.ip && (from..=to).contains(&e.time.0)
+            })
+            .min_by_key(|(_, (e, _))| e.time.0.abs_diff(mid))
+            .map(|(i, _)| i);
+        match twin {
+            Some(i) => {
+                let (e, _) = events.swap_remove(i);
+                rows.push(Refusal {
+                    reason: if e.reason == Reason::Other {
+                        line.reason
+                    } else {
+                        e.reason
+                    },
+                    code: format!("{} + {}", line.code, e.code),
+                    user: e.user.or(line.user),
+                    client: line.client.or(e.client),
+                    ..line
+                });
+            }
+            None => rows.push(line),
+        }
+    }
+    rows.extend(events.into_iter().map(|(e, _)| e));
+    type Key = (Reason, String, Option<String>, Option<String>);
+    let mut groups: std::collections::BTreeMap<Key, FailedGroup> =
+        std::collections::BTreeMap::new();
+    for r in rows {
+        let key = (r.reason, r.code.clone(), r.user.clone(), r.client.clone());
+        let g = groups.entry(key).or_insert_with(|| FailedGroup {
+            reason: r.reason,
+            code: r.code,
+            user: r.user,
+            client: r.client,
+            count: 0,
+            first: r.time,
+            last: r.time,
+            next_step: r.reason.next_step(false, false).to_owned(),
+        });
+        g.count += 1;
+        g.first = g.first.min(r.time);
+        g.last = g.last.max(r.time);
     }
     let mut out: Vec<FailedGroup> = groups.into_values().collect();
     out.sort_by(|a, b| b.count.cmp(&a.count).then(a.first.cmp(&b.first)));
@@ -939,6 +986,67 @@ mod tests {
         let (v, ok) = e.value().unwrap();
         assert!(!ok, "disagreeing bounds");
         assert!((v - 36_500_000_000).abs() < SECOND);
+    }
+
+    #[test]
+    fn one_refusal_in_the_iis_log_and_the_security_log_counts_once() {
+        let ip: IpAddr = "10.0.0.7".parse().unwrap();
+        let line = |secs: i64| IisLine {
+            time: Timestamp(secs * SECOND),
+            client: Some(ip),
+            status: Some(401),
+            substatus: Some(1),
+            win32_status: Some(1326),
+            time_taken_ms: Some(1500),
+            ..IisLine::default()
+        };
+        let event = |ns: i64, id: u32| SecurityEvent {
+            id,
+            time: Timestamp(ns),
+            ip: Some(ip),
+            user: Some("alice".into()),
+            domain: Some("LAB".into()),
+            status: Some(0xc000_006d),
+            substatus: Some(0xc000_006a),
+            ..SecurityEvent::default()
+        };
+        let logs = |lines, events| ServerLogs {
+            files: Vec::new(),
+            lines,
+            events,
+            stats: Default::default(),
+        };
+        // The event is written while the request runs: a second and a half before IIS's line,
+        // or within the second IIS cut off.
+        for at in [998 * SECOND + SECOND / 2, 1000 * SECOND + 700_000_000] {
+            let g = failed_logons(&logs(vec![line(1000)], vec![event(at, 4625)]));
+            assert_eq!(g.len(), 1, "{g:#?}");
+            assert_eq!(g[0].count, 1);
+            assert_eq!(g[0].reason, Reason::BadPassword);
+            assert_eq!(g[0].user.as_deref(), Some("LAB\\alice"));
+            assert_eq!(
+                g[0].code,
+                "401.1 1326 ERROR_LOGON_FAILURE + 4625 0xc000006a STATUS_WRONG_PASSWORD"
+            );
+        }
+        // Too far apart, another client, or the domain controller's view: two rows.
+        let mut other = event(1000 * SECOND, 4625);
+        other.ip = Some("10.0.0.8".parse().unwrap());
+        for e in [
+            event(1010 * SECOND, 4625),
+            other,
+            event(1000 * SECOND, 4776),
+        ] {
+            let g = failed_logons(&logs(vec![line(1000)], vec![e]));
+            assert_eq!(g.iter().map(|g| g.count).sum::<u64>(), 2, "{g:#?}");
+        }
+        // Two refusals, two events: each line takes the nearer.
+        let g = failed_logons(&logs(
+            vec![line(1000), line(1005)],
+            vec![event(1005 * SECOND, 4625), event(1000 * SECOND, 4625)],
+        ));
+        assert_eq!(g.len(), 1, "{g:#?}");
+        assert_eq!(g[0].count, 2);
     }
 
     #[test]

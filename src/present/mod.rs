@@ -137,8 +137,9 @@ pub fn clip(text: &str, max: usize) -> String {
 
 /// What the server's records gave, as lines of text (the text report's summary, the UI's
 /// notes): the files, what was joined, the clock offsets, the failed logons grouped by
-/// reason, user and client, and the records no captured exchange matched.
-pub fn server_log_lines(s: &crate::handshake::server::ServerSummary) -> Vec<String> {
+/// reason, user and client, and the records no captured exchange matched. `alone`: there was
+/// no capture, so nothing was to be joined.
+pub fn server_log_lines(s: &crate::handshake::server::ServerSummary, alone: bool) -> Vec<String> {
     use crate::capture::serverlog::FileKind;
     let mut out = Vec::new();
     for f in &s.files {
@@ -173,10 +174,12 @@ pub fn server_log_lines(s: &crate::handshake::server::ServerSummary) -> Vec<Stri
             crate::capture::serverlog::MAX_RECORDS
         ));
     }
-    out.push(format!(
-        "joined to legs: {} log lines, {} events; not matched to any captured exchange: {} lines, {} events",
-        s.joined_lines, s.joined_events, s.unmatched_lines, s.unmatched_events
-    ));
+    if !alone {
+        out.push(format!(
+            "joined to legs: {} log lines, {} events; not matched to any captured exchange: {} lines, {} events",
+            s.joined_lines, s.joined_events, s.unmatched_lines, s.unmatched_events
+        ));
+    }
     for o in &s.offsets {
         let sign = if o.offset_ns < 0 { "-" } else { "+" };
         out.push(format!(
@@ -196,18 +199,21 @@ pub fn server_log_lines(s: &crate::handshake::server::ServerSummary) -> Vec<Stri
         for g in &s.failed_logons {
             let user = g.user.as_deref().unwrap_or("-");
             let client = g.client.as_deref().unwrap_or("?");
+            let when = if g.first == g.last {
+                rfc3339(g.first)
+            } else {
+                format!("{} to {}", rfc3339(g.first), rfc3339(g.last))
+            };
             out.push(format!(
-                "  {}x {}: {} user {user} from {client}, {} to {}",
+                "  {}x {}: {} user {user} from {client}, {when}",
                 g.count,
                 g.reason.words(),
                 g.code,
-                rfc3339(g.first),
-                rfc3339(g.last)
             ));
             out.push(format!("     next: {}", g.next_step));
         }
     }
-    if !s.unmatched.is_empty() {
+    if !s.unmatched.is_empty() && !alone {
         out.push(format!(
             "not matched to any captured exchange (the capture may have missed traffic){}:",
             if (s.unmatched.len() as u64) < s.unmatched_lines + s.unmatched_events {

@@ -58,6 +58,9 @@ impl TextReport<'_> {
             writeln!(out)?;
         }
         self.inputs.text_header(out)?;
+        if self.inputs.no_capture() {
+            return self.server_logs(out);
+        }
         let mut groups: Vec<&Group> = self.groups.values().collect();
         groups.sort_by(|a, b| {
             b.severity
@@ -117,14 +120,19 @@ impl TextReport<'_> {
             )?;
         }
         writeln!(out)?;
-        if let Some(logs) = &s.server_logs {
+        self.server_logs(out)?;
+        self.counters(out)
+    }
+
+    fn server_logs(&self, out: &mut dyn Write) -> io::Result<()> {
+        if let Some(logs) = &self.summary.server_logs {
             writeln!(out, "{}", self.paint("1", "SERVER LOGS"))?;
-            for line in crate::present::server_log_lines(logs) {
+            for line in crate::present::server_log_lines(logs, self.inputs.no_capture()) {
                 writeln!(out, "  {}", shown(&line))?;
             }
             writeln!(out)?;
         }
-        self.counters(out)
+        Ok(())
     }
 }
 

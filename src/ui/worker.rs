@@ -242,7 +242,7 @@ impl Collect {
             Output::Finding(f) => self.connection_findings.push(FindingDetail::of(&f)),
             Output::ServerLogs(s) => self
                 .server_notes
-                .extend(crate::present::server_log_lines(&s)),
+                .extend(crate::present::server_log_lines(&s, false)),
             Output::HttpAnomaly { .. } | Output::Limit { .. } | Output::Wire(_) => {}
         }
     }

@@ -82,6 +82,15 @@ impl SecurityEvent {
             _ => false,
         }
     }
+
+    /// The account as Windows writes it, `DOMAIN\user`, or the user alone.
+    pub fn account(&self) -> Option<String> {
+        let u = self.user.as_ref()?;
+        Some(match &self.domain {
+            Some(d) => format!("{d}\\{u}"),
+            None => u.clone(),
+        })
+    }
 }
 
 /// Why an event could not be read.
