@@ -76,6 +76,10 @@ SCENARIOS = {
     "kerberos-authz-denied": {"refuse": (3, 5)},
     "kerberos-token-too-large": {"httperr": "FieldLength"},
     "https-kerberos-wrong-password": {"kdc": 0x18},
+    "kerberos-wrong-password": {"kdc": 0x18},
+    "kerberos-clock-skew": {"kdc": 0x25},
+    "kerberos-server-clock-skew": {"refuse": (1, 2148074276)},
+    "kerberos-etype-nosupp": {"kdc": 0xE},
     "https-ntlm-epa-no-bindings": {"refuse": (1, 2148074310)},
     "https-ntlm-epa-proxy": {"refuse": (1, 2148074310), "server": "127.0.0.14"},
     "no-auth-method": {},
@@ -156,7 +160,8 @@ def esc(s):
             .replace("'", "&apos;"))
 
 
-def event_xml(event_id, record, t, data, task, keywords="0x8010000000000000"):
+def event_xml(event_id, record, t, data, task, keywords="0x8010000000000000",
+              computer="WEB01.lab.test"):
     fields = "".join(f"<Data Name='{k}'>{esc(str(v))}</Data>" for k, v in data)
     return (
         "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>"
@@ -166,7 +171,7 @@ def event_xml(event_id, record, t, data, task, keywords="0x8010000000000000"):
         f"<Opcode>0</Opcode><Keywords>{keywords}</Keywords>"
         f"<TimeCreated SystemTime='{xml_time(t)}'/><EventRecordID>{record}</EventRecordID>"
         "<Correlation/><Execution ProcessID='668' ThreadID='1204'/><Channel>Security</Channel>"
-        "<Computer>WEB01.lab.test</Computer><Security/></System>"
+        f"<Computer>{computer}</Computer><Security/></System>"
         f"<EventData>{fields}</EventData></Event>"
     )
 
@@ -186,14 +191,47 @@ def event_4625(record, t, user, domain, status, sub, logon_type, package, proces
     ], task=12544)
 
 
+ALICE_SID = "S-1-5-21-1004336348-1177238915-682003330-1104"
+DC = "DC01.lab.test"
+
+
 def event_4771(record, t, user, status, ip, port):
+    """A failed pre-authentication, as the domain controller writes it."""
     return event_xml(4771, record, t, [
-        ("TargetUserName", user), ("TargetSid", "S-1-5-21-1004336348-1177238915-682003330-1104"),
+        ("TargetUserName", user), ("TargetSid", ALICE_SID),
         ("ServiceName", "krbtgt/LAB.TEST"), ("TicketOptions", "0x40810010"),
         ("Status", f"0x{status:x}"), ("PreAuthType", "2"),
         ("IpAddress", f"::ffff:{ip}"), ("IpPort", port),
         ("CertIssuerName", ""), ("CertSerialNumber", ""), ("CertThumbprint", ""),
-    ], task=14339)
+    ], task=14339, computer=DC)
+
+
+def event_4768(record, t, user, status, ip, port):
+    """A refused ticket-granting ticket request (any result but a pre-authentication one)."""
+    return event_xml(4768, record, t, [
+        ("TargetUserName", user), ("TargetDomainName", "LAB.TEST"), ("TargetSid", "S-1-0-0"),
+        ("ServiceName", "krbtgt/LAB.TEST"), ("ServiceSid", "S-1-0-0"),
+        ("TicketOptions", "0x40810010"), ("Status", f"0x{status:x}"),
+        ("TicketEncryptionType", "0xffffffff"), ("PreAuthType", "-"),
+        ("IpAddress", f"::ffff:{ip}"), ("IpPort", port),
+        ("CertIssuerName", ""), ("CertSerialNumber", ""), ("CertThumbprint", ""),
+    ], task=14339, computer=DC)
+
+
+def event_4769(record, t, user, service, status, ip, port):
+    """A refused service ticket request."""
+    return event_xml(4769, record, t, [
+        ("TargetUserName", f"{user}@LAB.TEST"), ("TargetDomainName", "LAB.TEST"),
+        ("ServiceName", service), ("ServiceSid", "S-1-0-0"), ("TicketOptions", "0x40810000"),
+        ("TicketEncryptionType", "0xffffffff"), ("IpAddress", f"::ffff:{ip}"),
+        ("IpPort", port), ("Status", f"0x{status:x}"),
+        ("LogonGuid", "{00000000-0000-0000-0000-000000000000}"), ("TransmittedServices", "-"),
+    ], task=14337, computer=DC)
+
+
+# Windows writes a refused AS-REQ as 4771 when pre-authentication failed (a wrong password,
+# the client's clock), else as 4768 with the result code; a refused TGS-REQ as 4769.
+PREAUTH_FAILURES = (0x18, 0x25)
 
 
 def exchanges(path):
@@ -266,15 +304,32 @@ def make(name, spec, shift, out_dir):
             sport, value(logged_user), client, value(req["http.user_agent"]),
             value(req["http.referer"]), str(status), str(sub), str(win32), str(taken)]))
     if "kdc" in spec:
-        for k in tshark(path, ["frame.time_epoch", "kerberos.error_code", "ip.dst",
-                               "tcp.dstport", "udp.dstport", "kerberos.CNameString"],
-                        "kerberos.msg_type == 30"):
-            if k["kerberos.error_code"] == str(spec["kdc"]):
-                record += 1
-                port = k["tcp.dstport"] or k["udp.dstport"]
-                events.append(event_4771(record, float(k["frame.time_epoch"]) + shift,
-                                         k["kerberos.CNameString"] or "alice", spec["kdc"],
-                                         k["ip.dst"], port))
+        # Only the KDC's answers (port 88), not a KRB-ERROR a web server put in a 401; each
+        # answers the last request from the client's address and port.
+        asked = {}
+        for k in tshark(path, ["frame.time_epoch", "kerberos.msg_type", "kerberos.error_code",
+                               "ip.src", "ip.dst", "tcp.srcport", "tcp.dstport", "udp.srcport",
+                               "udp.dstport", "kerberos.CNameString", "kerberos.SNameString"],
+                        "kerberos and (udp.port == 88 or tcp.port == 88)"):
+            msg = k["kerberos.msg_type"].split(",")[0]
+            if msg in ("10", "12"):
+                src = (k["ip.src"], k["tcp.srcport"] or k["udp.srcport"])
+                asked[src] = (msg, k["kerberos.SNameString"])
+                continue
+            if msg != "30" or k["kerberos.error_code"] != str(spec["kdc"]):
+                continue
+            record += 1
+            ip, port = k["ip.dst"], k["tcp.dstport"] or k["udp.dstport"]
+            t = float(k["frame.time_epoch"]) + shift
+            user = k["kerberos.CNameString"] or "alice"
+            req, sname = asked.get((ip, port), ("10", ""))
+            if req == "12":
+                service = sname.replace(",", "/") or "HTTP"
+                events.append(event_4769(record, t, user, service, spec["kdc"], ip, port))
+            elif spec["kdc"] in PREAUTH_FAILURES:
+                events.append(event_4771(record, t, user, spec["kdc"], ip, port))
+            else:
+                events.append(event_4768(record, t, user, spec["kdc"], ip, port))
     os.makedirs(out_dir, exist_ok=True)
     first = None
     if w3c:

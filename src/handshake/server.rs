@@ -791,8 +791,7 @@ pub fn event_text(e: &SecurityEvent) -> String {
     let mut t = format!("event {}", e.id);
     match (e.status, e.substatus) {
         (Some(s), _) if e.kerberos() => {
-            let name = codes::kerberos(s).map_or("", |k| k.1);
-            t.push_str(&format!(" result {s:#x} {name}"));
+            t.push_str(&format!(" result {}", codes::kerberos_text(s)));
         }
         (Some(s), Some(sub)) if sub != 0 => t.push_str(&format!(
             " {} / {}",
@@ -882,7 +881,7 @@ pub fn failed_logons(logs: &ServerLogs) -> Vec<FailedGroup> {
         };
         let code = match (e.status, e.substatus) {
             (Some(s), _) if e.kerberos() => {
-                format!("{} {s:#x} {}", e.id, codes::kerberos(s).map_or("", |k| k.1))
+                format!("{} {}", e.id, codes::kerberos_text(s))
             }
             (Some(_), Some(sub)) if sub != 0 => format!("{} {}", e.id, codes::ntstatus_text(sub)),
             (Some(s), _) => format!("{} {}", e.id, codes::ntstatus_text(s)),

@@ -25,6 +25,8 @@ pub enum Reason {
     BadBindings,
     InvalidToken,
     WrongPrincipal,
+    /// The KDC and the client, or the service's key, share no encryption type.
+    NoCommonEtype,
     AccessDenied,
     /// The normal challenge round (`401 2 5`, `401 1 2148074254`): not a failure.
     Challenge,
@@ -53,6 +55,7 @@ impl Reason {
                 "token not valid here (legs split across connections or servers)"
             }
             Reason::WrongPrincipal => "ticket for another service principal",
+            Reason::NoCommonEtype => "no encryption type in common",
             Reason::AccessDenied => "access denied by an ACL",
             Reason::Challenge => "challenge sent (normal)",
             Reason::Other => "other",
@@ -95,6 +98,7 @@ impl Reason {
             Reason::BadBindings => "The server requires channel bindings (Extended Protection) and the client's do not match this TLS channel: use a client that sends them, or remove the TLS-terminating device in between, or set extendedProtection tokenChecking to Allow with the proxy's SPN.",
             Reason::InvalidToken => "The server got a token it cannot continue: NTLM legs split across connections or load-balanced servers; keep the handshake on one connection to one server (sticky sessions, keep-alive).",
             Reason::WrongPrincipal => "The ticket was issued for another service principal: register HTTP/<host> on the account the site runs as (setspn -S), remove duplicates, or set useAppPoolCredentials.",
+            Reason::NoCommonEtype => "The domain controller and the client (or the service account's keys) share no encryption type: compare the client's etypes with the account's msDS-SupportedEncryptionTypes and the domain's 'Network security: Configure encryption types allowed for Kerberos' policy; an account with only RC4 or DES keys needs its password set again after AES is enabled.",
             Reason::AccessDenied => "Authentication succeeded and the resource's ACL refused the user: grant read on the file or folder (and the default document) to the user, or to the anonymous account for anonymous requests.",
             Reason::Challenge => "Nothing to do: this is the challenge before the credential.",
             Reason::Other => "Look the code up in the server's logs and the Security event log of the web server and the domain controller.",
@@ -335,13 +339,16 @@ pub const NTSTATUS: &[(u32, &str, &str, Reason)] = &[
 ];
 
 /// Kerberos result codes of 4768/4769/4771 `Status` (RFC 4120 7.5.9): (value, name, reason).
-pub const KERBEROS: &[(u32, &str, Reason)] = &[
-    (0x6, "KDC_ERR_C_PRINCIPAL_UNKNOWN", Reason::UnknownUser),
-    (0x7, "KDC_ERR_S_PRINCIPAL_UNKNOWN", Reason::WrongPrincipal),
-    (0x12, "KDC_ERR_CLIENT_REVOKED", Reason::AccountDisabled),
-    (0x17, "KDC_ERR_KEY_EXPIRED", Reason::PasswordExpired),
-    (0x18, "KDC_ERR_PREAUTH_FAILED", Reason::BadPassword),
-    (0x25, "KRB_AP_ERR_SKEW", Reason::TimeSkew),
+/// Kerberos result codes the events write (RFC 4120 7.5.9) with the reason each gives; the
+/// names of every code come from the KDC stage's table.
+pub const KERBEROS: &[(u32, Reason)] = &[
+    (0x6, Reason::UnknownUser),
+    (0x7, Reason::WrongPrincipal),
+    (0xE, Reason::NoCommonEtype),
+    (0x12, Reason::AccountDisabled),
+    (0x17, Reason::PasswordExpired),
+    (0x18, Reason::BadPassword),
+    (0x25, Reason::TimeSkew),
 ];
 
 /// The name of an `sc-win32-status`, when known.
@@ -353,8 +360,23 @@ pub fn ntstatus(v: u32) -> Option<&'static (u32, &'static str, &'static str, Rea
     NTSTATUS.iter().find(|(c, ..)| *c == v)
 }
 
-pub fn kerberos(v: u32) -> Option<&'static (u32, &'static str, Reason)> {
-    KERBEROS.iter().find(|(c, ..)| *c == v)
+/// The reason a Kerberos result code gives, `Other` for a code with no reason here.
+pub fn kerberos_reason(v: u32) -> Reason {
+    KERBEROS
+        .iter()
+        .find(|(c, _)| *c == v)
+        .map_or(Reason::Other, |k| k.1)
+}
+
+/// `0x18 KDC_ERR_PREAUTH_FAILED`, or the number alone.
+pub fn kerberos_text(v: u32) -> String {
+    let name = i32::try_from(v)
+        .ok()
+        .and_then(|c| crate::auth::kerberos::KrbErrorCode::from(c).name());
+    match name {
+        Some(n) => format!("{v:#x} {n}"),
+        None => format!("{v:#x}"),
+    }
 }
 
 /// `1326 ERROR_LOGON_FAILURE`, or the number alone.
@@ -396,9 +418,7 @@ pub fn event_reason(
     substatus: Option<u32>,
 ) -> Option<Reason> {
     if kerberos_event {
-        return status
-            .filter(|s| *s != 0)
-            .map(|s| kerberos(s).map_or(Reason::Other, |k| k.2));
+        return status.filter(|s| *s != 0).map(kerberos_reason);
     }
     let of = |v: u32| ntstatus(v).map_or(Reason::Other, |e| e.3);
     match (status, substatus) {

@@ -86,9 +86,10 @@ impl SecurityEvent {
     /// The account as Windows writes it, `DOMAIN\user`, or the user alone.
     pub fn account(&self) -> Option<String> {
         let u = self.user.as_ref()?;
+        // 4769 writes the user as a principal (`alice@LAB.TEST`), its realm beside it.
         Some(match &self.domain {
-            Some(d) => format!("{d}\\{u}"),
-            None => u.clone(),
+            Some(d) if !u.contains(['@', '\\']) => format!("{d}\\{u}"),
+            _ => u.clone(),
         })
     }
 }
