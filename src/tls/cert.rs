@@ -193,6 +193,13 @@ fn read_cert(der: &[u8]) -> Result<CertInfo, String> {
     Ok(info)
 }
 
+/// The MsvAvChannelBindings a client bound to the server certificate `der` sends
+/// ([`channel_binding`] of its tls-server-end-point hash), or why the certificate cannot be
+/// read.
+pub fn certificate_binding(der: &[u8]) -> Result<[u8; 16], String> {
+    read_cert(der).map(|c| channel_binding(&c.end_point_hash))
+}
+
 /// What an NTLM Type 3 sent inside this TLS connection carries as MsvAvChannelBindings when
 /// the client binds to `end_point_hash` (MS-NLMP 2.2.2.1, 3.1.5.1.2): the MD5 of a flat
 /// gss_channel_bindings_struct (RFC 2744 3.11: the two address types and lengths zero, all

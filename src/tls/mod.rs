@@ -36,7 +36,7 @@ mod tests;
 use crate::capture::Timestamp;
 use crate::tcp::Dir;
 
-pub use cert::channel_binding;
+pub use cert::{certificate_binding, channel_binding};
 pub use conn::TlsConn;
 pub use keylog::{KeyLog, KeyLogStats, DEFAULT_MAX_CLIENT_RANDOMS};
 pub use late::{MAX_HELD, MAX_HELD_PER_CONN, WAIT as KEY_WAIT};

@@ -764,3 +764,20 @@ fn a_flood_of_partial_records_stays_within_the_budget() {
         .count();
     assert_eq!(over as u64, stats.budget_hits);
 }
+
+/// MsvAvChannelBindings for a SHA-256 and a SHA-384 end-point hash, as pyspnego's
+/// `GssChannelBindings(application_data=b"tls-server-end-point:" + hash).pack()` hashed with
+/// MD5 gives them (the full tests compare whole certificates with pyspnego and requests-ntlm).
+#[test]
+fn channel_bindings_are_pyspnegos() {
+    let sha256: Vec<u8> = (0..32).collect();
+    let sha384: Vec<u8> = (0..48).collect();
+    assert_eq!(
+        hex(&channel_binding(&sha256)),
+        "8f1214c9c9cab8dc3bf866da9aba57a7"
+    );
+    assert_eq!(
+        hex(&channel_binding(&sha384)),
+        "97987e635e8710fe8eb4e56a60a0b621"
+    );
+}

@@ -11,14 +11,7 @@ use std::process::{Command, Stdio};
 use authscope::report::{run, ExchangeFilter, Format, Options};
 use serde_json::{Map, Value};
 
-use super::util::{captures_in, full, public_captures, root};
-
-/// The lab's Python venv, where `communityid` and `chdb` are installed.
-fn lab_python() -> PathBuf {
-    let venv = std::env::var_os("AUTHSCOPE_LAB_VENV")
-        .map_or_else(|| PathBuf::from("/opt/authscope-lab/venv"), PathBuf::from);
-    venv.join("bin").join("python3")
-}
+use super::util::{captures_in, full, lab_python, public_captures, root};
 
 /// The lab captures and their key logs.
 fn lab() -> (Vec<PathBuf>, Vec<PathBuf>) {

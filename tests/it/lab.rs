@@ -5,7 +5,7 @@ use std::path::Path;
 
 use authscope::report::{run, Format, Options};
 
-use super::util::{captures_in, pcapng_blocks, root, PCAPNG_DSB};
+use super::util::{captures_in, full, lab_python, pcapng_blocks, root, PCAPNG_DSB};
 
 /// (scheme, user, spn, outcome, sorted finding codes) of one handshake, as compared.
 type Seen = (String, Option<String>, Option<String>, String, Vec<String>);
@@ -635,6 +635,93 @@ fn refused_tls_handshakes_are_one_tls_alert_each() {
             "{name}: {summary}"
         );
         assert!(!f["next_step"].as_str().unwrap().is_empty(), "{name}");
+    }
+}
+
+/// The binding authscope expects of a certificate equals what requests-ntlm and pyspnego
+/// send for it (the lab's client: requests-ntlm's RFC 5929 hash, pyspnego's
+/// gss_channel_bindings_struct, MD5), for every signature hash RFC 5929 4.1 tells apart:
+/// SHA-1 and SHA-256 signatures bind with SHA-256, SHA-384 and SHA-512 with their own, and
+/// Ed25519 (no hash) with SHA-256. Certificates made by openssl for the test.
+#[test]
+fn expected_channel_bindings_equal_pyspnegos() {
+    if !full() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kinds: &[(&str, &[&str])] = &[
+        ("rsa-sha1", &["-newkey", "rsa:2048", "-sha1"]),
+        ("rsa-sha256", &["-newkey", "rsa:2048", "-sha256"]),
+        ("rsa-sha384", &["-newkey", "rsa:2048", "-sha384"]),
+        ("rsa-sha512", &["-newkey", "rsa:2048", "-sha512"]),
+        (
+            "ec-sha384",
+            &[
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-384",
+                "-sha384",
+            ],
+        ),
+        ("ed25519", &["-newkey", "ed25519"]),
+    ];
+    let mut certs = Vec::new();
+    for (name, args) in kinds {
+        let der = dir.path().join(format!("{name}.der"));
+        let key = dir.path().join(format!("{name}.key"));
+        let ok = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=web.lab.test",
+            ])
+            .args(*args)
+            .arg("-keyout")
+            .arg(&key)
+            .args(["-outform", "DER", "-out"])
+            .arg(&der)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            ok.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+        certs.push(der);
+    }
+    let script = "import sys, hashlib\n\
+        from requests_ntlm.requests_ntlm import _get_certificate_hash\n\
+        from spnego.channel_bindings import GssChannelBindings\n\
+        for p in sys.argv[1:]:\n    \
+            h = _get_certificate_hash(open(p, 'rb').read())\n    \
+            b = GssChannelBindings(application_data=b'tls-server-end-point:' + h).pack()\n    \
+            print(hashlib.md5(b).hexdigest())\n";
+    let out = std::process::Command::new(lab_python())
+        .arg("-c")
+        .arg(script)
+        .args(&certs)
+        .output()
+        .expect("the lab's Python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(theirs.len(), certs.len());
+    for ((cert, want), (name, _)) in certs.iter().zip(&theirs).zip(kinds) {
+        let der = std::fs::read(cert).unwrap();
+        let ours = authscope::tls::certificate_binding(&der).unwrap();
+        assert_eq!(&authscope::tls::hex(&ours), want, "{name}");
     }
 }
 

@@ -13,6 +13,14 @@ pub fn full() -> bool {
     std::env::var("AUTHSCOPE_FULL_TESTS").is_ok_and(|v| v == "1")
 }
 
+/// The Python of the lab's venv (pyspnego, requests-ntlm, communityid, chdb), or of
+/// `AUTHSCOPE_LAB_VENV`.
+pub fn lab_python() -> PathBuf {
+    let venv = std::env::var_os("AUTHSCOPE_LAB_VENV")
+        .map_or_else(|| PathBuf::from("/opt/authscope-lab/venv"), PathBuf::from);
+    venv.join("bin").join("python3")
+}
+
 /// The public capture corpus beside the repository (never copied into it).
 pub fn public_corpus() -> PathBuf {
     root()
