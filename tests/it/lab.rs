@@ -166,6 +166,18 @@ const CASES: &[(&str, &[Expected])] = &[
             &["clock-skew", "kerberos-error"],
         )],
     ),
+    // The web server's clock is 10 minutes ahead and the client has no ticket: SPNEGO picks
+    // NTLM, the login works, and the Type 2's MsvAvTimestamp (and the Date) show the clock.
+    (
+        "kerberos-ntlm-server-clock-skew.pcap",
+        &[(
+            "negotiate-ntlm",
+            Some("alice"),
+            None,
+            "success",
+            &["clock-skew", "kerberos-fallback-ntlm"],
+        )],
+    ),
     (
         "kerberos-short-name-host.pcap",
         &[(
