@@ -471,6 +471,13 @@ https_epa() {
 H2_ADDR=127.0.0.27
 H2_HOST=iis.lab.test
 
+# _https_h2_setup DIR: the lab's NTLM users in DIR, iis.lab.test's certificate and its name.
+_https_h2_setup() {
+    _ntlm_users "$1"
+    lab_tls_cert "$H2_HOST"
+    lab_hosts_add "$H2_ADDR" "$H2_HOST"
+}
+
 # _https_h2_server LOG [OPTION...]: h2_server.py on $H2_ADDR:443 with the lab's NTLM users.
 _https_h2_server() {
     local log="$1"
@@ -485,9 +492,7 @@ _https_h2_server() {
 https_h2() {
     local d f filter="host $H2_ADDR and tcp port 443" url="https://$H2_HOST/"
     lab_tmpdir d
-    _ntlm_users "$d"
-    lab_tls_cert "$H2_HOST"
-    lab_hosts_add "$H2_ADDR" "$H2_HOST"
+    _https_h2_setup "$d"
     _https_h2_server "$d/server.log"
 
     _https_record https-h2-ntlm-downgrade "$filter" \
@@ -534,9 +539,7 @@ https_h2() {
 https_h2goaway() {
     local d f filter="host $H2_ADDR and tcp port 443" url="https://$H2_HOST/"
     lab_tmpdir d
-    _ntlm_users "$d"
-    lab_tls_cert "$H2_HOST"
-    lab_hosts_add "$H2_ADDR" "$H2_HOST"
+    _https_h2_setup "$d"
     _https_h2_server "$d/server.log" --refuse goaway
 
     _https_record https-h2-ntlm-goaway "$filter" \

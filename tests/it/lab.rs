@@ -765,6 +765,27 @@ fn http2_refusals_are_judged() {
             .collect()
     };
     let pair = |c: &str, s: &str| (c.to_owned(), s.to_owned());
+    // The HTTP/2 frames that matter on a handshake's timeline.
+    let h2_events = |h: &serde_json::Value| -> Vec<serde_json::Value> {
+        h["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "h2")
+            .cloned()
+            .collect()
+    };
+    let text_report = |name: &str| {
+        let path = dir.join(name);
+        let keylog = path.with_extension("keylog");
+        let out = super::util::stdout_of(&[
+            "report",
+            "--keylog",
+            keylog.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ]);
+        String::from_utf8(out).unwrap()
+    };
 
     // curl: the Type 1 over HTTP/2 is reset, the retry over HTTP/1.1 logs on.
     let doc = read("https-h2-ntlm-downgrade.pcap", true);
@@ -792,21 +813,12 @@ fn http2_refusals_are_judged() {
     assert!(f["next_step"].as_str().unwrap().contains("EnableHttp2Tls"));
     assert_eq!(f["evidence"].as_array().unwrap().len(), 2);
     // The connection's timeline has the frames that matter.
-    let kinds: Vec<String> = h["timeline"]
-        .as_array()
-        .unwrap()
+    let kinds: Vec<serde_json::Value> = h2_events(h)
         .iter()
-        .filter(|e| e["kind"] == "h2")
-        .map(|e| e["h2"]["type"].as_str().unwrap().to_owned())
+        .map(|e| e["h2"]["type"].clone())
         .collect();
     assert_eq!(kinds, ["settings", "settings", "rst_stream"]);
-    let text = String::from_utf8(super::util::stdout_of(&[
-        "report",
-        "--keylog",
-        dir.join("https-h2-ntlm-downgrade.keylog").to_str().unwrap(),
-        dir.join("https-h2-ntlm-downgrade.pcap").to_str().unwrap(),
-    ]))
-    .unwrap();
+    let text = text_report("https-h2-ntlm-downgrade.pcap");
     assert!(text.contains("-> GET / HTTP/2 [NTLM Type 1"), "{text}");
     assert!(text.contains("HTTP/2 RST_STREAM stream 1"), "{text}");
     assert!(text.contains("http/2:"), "{text}");
@@ -858,18 +870,10 @@ fn http2_refusals_are_judged() {
     assert_eq!(refused["h2"]["end"]["by_server"], true);
     assert!(refused["response"].is_null());
     let goaway = refused["h2"]["end"]["frame"].clone();
-    let timeline: Vec<&serde_json::Value> = h["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "h2")
-        .collect();
-    let kinds: Vec<&str> = timeline
-        .iter()
-        .map(|e| e["h2"]["type"].as_str().unwrap())
-        .collect();
+    let timeline = h2_events(h);
+    let kinds: Vec<serde_json::Value> = timeline.iter().map(|e| e["h2"]["type"].clone()).collect();
     assert_eq!(kinds, ["settings", "settings", "goaway"]);
-    let g = timeline[2];
+    let g = &timeline[2];
     assert_eq!(g["frame"], goaway);
     assert_eq!(g["by"], "server");
     assert_eq!(g["h2"]["code"], 13);
@@ -891,13 +895,7 @@ fn http2_refusals_are_judged() {
         .as_str()
         .unwrap()
         .contains("answered GOAWAY HTTP_1_1_REQUIRED from server"));
-    let text = String::from_utf8(super::util::stdout_of(&[
-        "report",
-        "--keylog",
-        dir.join("https-h2-ntlm-goaway.keylog").to_str().unwrap(),
-        dir.join(name).to_str().unwrap(),
-    ]))
-    .unwrap();
+    let text = text_report(name);
     assert!(
         text.contains("HTTP/2 GOAWAY HTTP_1_1_REQUIRED (last"),
         "{text}"
