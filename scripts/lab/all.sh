@@ -85,7 +85,8 @@ uses without any option. Both ends choose TLS 1.3 with TLS_AES_256_GCM_SHA384 un
 name says otherwise: the `https-ntlm-success-<protocol>-<cipher>` captures come from a server
 that allows one protocol and one suite (SSLProtocol, SSLCipherSuite). The `https-h2-*`
 captures are HTTP/2 (ALPN h2) to `h2_server.py`, which refuses NTLM and Negotiate over HTTP/2
-with RST_STREAM HTTP_1_1_REQUIRED as IIS's http.sys does; read their HTTP/2 with
+with RST_STREAM HTTP_1_1_REQUIRED as IIS's http.sys does (GOAWAY HTTP_1_1_REQUIRED, the
+other refusal http.sys may send, in `https-h2-ntlm-goaway.pcap`); read their HTTP/2 with
 `-Y http2` (the "what tshark sees" column counts HTTP/1.x only).
 
 Addresses: the client ("workstation") is 127.0.0.100; servers are on 127.0.0.11 to
@@ -188,6 +189,11 @@ the server's reason in them is the scenario's, as docs/server-logs.md lists.
   pre-master secret, keyed by the first bytes of its encrypted form) besides the
   `CLIENT_RANDOM` one. Python's default cipher list has neither suite: for the cipher
   variants requests-ntlm offers OpenSSL's `DEFAULT` list.
+- curl 7.88 (nghttp2 1.52) retries over HTTP/1.1 after RST_STREAM HTTP_1_1_REQUIRED but not
+  after GOAWAY HTTP_1_1_REQUIRED: it ends with "Error in the HTTP2 framing layer" (exit 16)
+  when the GOAWAY's last stream is below its request, and with "stream 1 was not closed
+  cleanly" (exit 18) when it is not (tried, not recorded), so `https-h2-ntlm-goaway.pcap` has
+  no retry.
 - The refused TLS handshakes (`https-tls-alert-*.pcap`) are TLS 1.2: in TLS 1.3 every alert
   after the ServerHello is encrypted, so a capture without keys would show none. They have
   no key log: the handshake stops before the client has secrets to write.

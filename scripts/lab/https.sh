@@ -47,12 +47,16 @@
 #   https-h2-ntlm-no-retry.pcap                                    h2_client.py (HTTP/2 only) with an
 #                                                                  NTLM Type 1 (from pyspnego): reset,
 #                                                                  no retry
+#   https-h2-ntlm-goaway.pcap                                      curl --http2 --ntlm to h2_server.py
+#                                                                  --refuse goaway: GOAWAY
+#                                                                  HTTP_1_1_REQUIRED to the Type 1;
+#                                                                  curl 7.88 gives up (no retry)
 #   https-h2-basic-success.pcap                                    curl --http2 --anyauth: 401 Basic
 #                                                                  then 200, all over HTTP/2
 # Without options both ends pick TLS 1.3 with TLS_AES_256_GCM_SHA384 (OpenSSL 3.0's first
 # choice); the checks fail on any other protocol or suite than the one named.
 #
-#   scripts/lab/https.sh [SCENARIO...]   basic digest ntlm kerberos ciphers dsb alerts epa h2 (default: all;
+#   scripts/lab/https.sh [SCENARIO...]   basic digest ntlm kerberos ciphers dsb alerts epa h2 h2goaway (default: all;
 #                                        dsb needs https-ntlm-success.pcap and its key log)
 set -euo pipefail
 # the family scripts read the port as they are sourced
@@ -467,6 +471,13 @@ https_epa() {
 H2_ADDR=127.0.0.27
 H2_HOST=iis.lab.test
 
+# _https_h2_setup DIR: the lab's NTLM users in DIR, iis.lab.test's certificate and its name.
+_https_h2_setup() {
+    _ntlm_users "$1"
+    lab_tls_cert "$H2_HOST"
+    lab_hosts_add "$H2_ADDR" "$H2_HOST"
+}
+
 # _https_h2_server LOG [OPTION...]: h2_server.py on $H2_ADDR:443 with the lab's NTLM users.
 _https_h2_server() {
     local log="$1"
@@ -481,9 +492,7 @@ _https_h2_server() {
 https_h2() {
     local d f filter="host $H2_ADDR and tcp port 443" url="https://$H2_HOST/"
     lab_tmpdir d
-    _ntlm_users "$d"
-    lab_tls_cert "$H2_HOST"
-    lab_hosts_add "$H2_ADDR" "$H2_HOST"
+    _https_h2_setup "$d"
     _https_h2_server "$d/server.log"
 
     _https_record https-h2-ntlm-downgrade "$filter" \
@@ -523,11 +532,35 @@ https_h2() {
     lab_stop h2_server.py
 }
 
+# The GOAWAY form of the refusal: http.sys may end the whole connection with GOAWAY
+# HTTP_1_1_REQUIRED (last stream 0: the request was not processed) instead of resetting the
+# stream. curl 7.88 (nghttp2 1.52) does not retry after it: it fails with "Error in the HTTP2
+# framing layer" (exit 16), so there is no HTTP/1.1 connection.
+https_h2goaway() {
+    local d f filter="host $H2_ADDR and tcp port 443" url="https://$H2_HOST/"
+    lab_tmpdir d
+    _https_h2_setup "$d"
+    _https_h2_server "$d/server.log" --refuse goaway
+
+    _https_record https-h2-ntlm-goaway "$filter" \
+        lab_curl --http2 --ntlm -u "$NTLM_DOMAIN\\$NTLM_USER:$NTLM_PASS" "$url"
+    f="$HTTPS_FILE"
+    [ "$HTTPS_OUT" = 000 ] || lab_fail "https-h2-ntlm-goaway: curl --http2 --ntlm got HTTP $HTTPS_OUT, expected no answer (no retry after the GOAWAY)"
+    _https_expect_tls "$f" 1 1.3 0x1302
+    lab_expect "$f" 'tls.handshake.type == 2 && tls.handshake.extensions_alpn_str == "h2"' eq 1 "ALPN h2 chosen"
+    lab_expect "$f" 'http2.header.value contains "NTLM TlRMTVNTUAAB"' eq 1 "the Type 1 over HTTP/2"
+    lab_expect "$f" 'http2.type == 7 && http2.goaway.error == 13 && http2.goaway.last_stream_id == 0' eq 1 "GOAWAY HTTP_1_1_REQUIRED, last stream 0"
+    lab_expect "$f" 'http2.type == 3' eq 0 "no RST_STREAM"
+    lab_expect "$f" 'http' eq 0 "no HTTP/1.1 (curl does not retry)"
+    lab_log "https-h2-ntlm-goaway: $(lab_summary "$f")"
+    lab_stop h2_server.py
+}
+
 https_main() {
     lab_need_root
     lab_need apache2 htpasswd openssl tcpdump tshark editcap curl krb5kdc kdb5_util kadmin.local kinit
     [ -x "$LAB_PY" ] || lab_fail "no Python venv at $LAB_VENV (run scripts/lab/all.sh, which makes it)"
-    local all=(basic digest ntlm kerberos ciphers dsb alerts epa h2) s
+    local all=(basic digest ntlm kerberos ciphers dsb alerts epa h2 h2goaway) s
     [ $# -gt 0 ] || set -- "${all[@]}"
     for s in "$@"; do
         [[ " ${all[*]} " == *" $s "* ]] || lab_fail "unknown https scenario '$s' (${all[*]})"

@@ -3,13 +3,16 @@
 # The Kerberos around the HTTP (sourced by kerberos.sh, run with its family): what the client's
 # KDC and DNS traffic shows when Negotiate cannot use Kerberos. The MIT KDC and apache2 +
 # mod_auth_gssapi of kerberos.sh, a dnsmasq on loopback for the CNAME cases, libfaketime for
-# the client's clock.
+# the client's and the web server's clocks.
 #
 #   kerberos-wrong-password.pcap          kinit with a wrong password: KDC_ERR_PREAUTH_FAILED (24)
 #   kerberos-clock-skew.pcap              the client's clock 10 minutes ahead after kinit: the
 #                                         TGS-REQ gets KRB_AP_ERR_SKEW (37)
 #   kerberos-server-clock-skew.pcap       the web server's clock 10 minutes ahead: its 401 carries
 #                                         KRB_AP_ERR_SKEW, its Date header its clock
+#   kerberos-ntlm-server-clock-skew.pcap  the web server's clock 10 minutes ahead, no ticket:
+#                                         SPNEGO picks NTLM, the Type 2's MsvAvTimestamp shows
+#                                         the server's clock; the login works
 #   kerberos-etype-nosupp.pcap            the client offers RC4 only, the account has AES keys:
 #                                         KDC_ERR_ETYPE_NOSUPP (14)
 #   kerberos-cname-spn-on-canonical.pcap  apps.lab.test is a CNAME of web01.lab.test, the SPN is
@@ -191,6 +194,34 @@ kdc_server_skew() {
     lab_log "kerberos-server-clock-skew: $(lab_summary "$f")"
 }
 
+# The web server's clock 10 minutes ahead again, and a client with no Kerberos ticket (an
+# empty ccache), so SPNEGO picks NTLM: the server's NTLM Type 2 carries its clock
+# (MsvAvTimestamp, MS-NLMP 2.2.2.1), which is what the finding reads. gss-ntlmssp takes the
+# server's timestamp into its NTLMv2 response, so the login works; Kerberos would not.
+kdc_ntlm_server_skew() {
+    local f lib
+    lib="$(dpkg -L libfaketime 2>/dev/null | grep '/libfaketime.so.1$' | head -1)"
+    [ -n "$lib" ] || lab_fail "libfaketime.so.1 not found (package libfaketime)"
+    # shellcheck disable=SC2034 # read by krb_web_start
+    KRB_WEB_ENV=(LD_PRELOAD="$lib" FAKETIME=+10m)
+    krb_web_start "$KRB_DIR/http.keytab" "krb5 ntlmssp"
+    # shellcheck disable=SC2034 # read by krb_web_start
+    KRB_WEB_ENV=()
+    f="$LAB_CAPTURES/kerberos-ntlm-server-clock-skew.pcap"
+    rm -f "$KRB_DIR/ccache"
+    lab_capture_start "$f" "$(_kdc_filter)"
+    KDC_CODE=$(_kdc_client "$KRB5_CONFIG" _kdc_curl "$KRB_WEB_HOST")
+    lab_capture_stop
+    lab_stop apache2
+    [ "$KDC_CODE" = 200 ] || lab_fail "kerberos-ntlm-server-clock-skew: curl got HTTP $KDC_CODE, expected 200 (through NTLM)"
+    lab_expect "$f" 'kerberos' eq 0 "no Kerberos (no ticket, no KDC request)"
+    lab_expect "$f" 'http.authorization contains "Negotiate" && ntlmssp.messagetype == 1' eq 1 "Negotiate carrying NTLM Type 1"
+    lab_expect "$f" 'ntlmssp.messagetype == 2 && ntlmssp.challenge.target_info.timestamp' eq 1 "a Type 2 with MsvAvTimestamp"
+    lab_expect "$f" "http.authorization contains \"Negotiate\" && ntlmssp.messagetype == 3 && ntlmssp.auth.username == \"$KRB_USER\"" eq 1 "Negotiate carrying NTLM Type 3 from $KRB_USER"
+    lab_expect "$f" 'http.response.code == 200' eq 1 "one 200"
+    lab_log "kerberos-ntlm-server-clock-skew: $(lab_summary "$f")"
+}
+
 _kdc_stop_kdc() {
     _kdc_kinit_ok kerberos-kdc-unreachable
     lab_stop krb5kdc
@@ -217,6 +248,7 @@ kdc_main() {
     kdc_wrong_password
     kdc_clock_skew
     kdc_server_skew
+    kdc_ntlm_server_skew
     kdc_etype_nosupp
     kdc_dns_start
     _kdc_cname kerberos-cname-spn-on-canonical "$KDC_CANON" false "$KDC_ALIAS"

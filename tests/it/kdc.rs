@@ -104,6 +104,74 @@ fn healthy_kerberos_logins_stay_quiet_and_name_their_client() {
     }
 }
 
+/// The server's clock as its NTLM challenge states it (MsvAvTimestamp, MS-NLMP 2.2.2.1):
+/// ten minutes ahead in `kerberos-ntlm-server-clock-skew.pcap`, where SPNEGO picked NTLM and
+/// the login worked (a warning: Kerberos would fail, this login did not). The Type 2 is the
+/// first evidence; the Negotiate logins over NTLM to servers with the right clock stay quiet.
+#[test]
+fn a_server_clock_ahead_is_read_from_its_ntlm_challenge() {
+    use authscope::handshake::Answer;
+    let hs = handshakes("kerberos-ntlm-server-clock-skew.pcap");
+    assert_eq!(hs.len(), 1);
+    let a = &hs[0];
+    assert!(a.handshake.kdc.is_empty(), "no ticket: no KDC request");
+    let (i, type2) = a
+        .handshake
+        .legs
+        .iter()
+        .enumerate()
+        .find(|(_, l)| {
+            matches!(
+                l.answer,
+                Answer::NtlmChallenge {
+                    timestamp: Some(_),
+                    ..
+                }
+            )
+        })
+        .expect("a Type 2 with MsvAvTimestamp");
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.code == "clock-skew")
+        .unwrap_or_else(|| panic!("no clock-skew in {:?}", codes(a)));
+    assert_eq!(f.severity.label(), "warning");
+    let ev = &f.evidence[0];
+    assert_eq!(ev.leg, Some(i));
+    assert_eq!(ev.frame, type2.response.as_ref().unwrap().frame);
+    assert_eq!(ev.note, "NTLM Type 2 MsvAvTimestamp");
+    assert!(
+        f.summary.contains("ahead of the capture's clock") && f.summary.contains("9m5"),
+        "{}",
+        f.summary
+    );
+    assert!(f.next_step.contains("Synchronise the clocks"));
+    for name in [
+        "negotiate-ntlm-success.pcap",
+        "https-negotiate-ntlm-success.pcap",
+        "kerberos-unknown-spn-ntlm-fallback.pcap",
+        "kerberos-kdc-unreachable.pcap",
+    ] {
+        for a in handshakes(name) {
+            let ntlm_stamp = a.handshake.legs.iter().any(|l| {
+                matches!(
+                    l.answer,
+                    Answer::NtlmChallenge {
+                        timestamp: Some(_),
+                        ..
+                    }
+                )
+            });
+            assert!(ntlm_stamp, "{name}: no Type 2 timestamp to read");
+            assert!(
+                !codes(&a).contains(&"clock-skew"),
+                "{name}: {:?}",
+                codes(&a)
+            );
+        }
+    }
+}
+
 #[test]
 fn ticket_ciphers_are_redacted_unless_revealed() {
     let a = &handshakes("kerberos-success.pcap")[0];
@@ -210,6 +278,14 @@ const KDC_CASES: &[KdcCase] = &[
         "error",
         &[15],
         "KRB_AP_ERR_SKEW): the server's Date header is 9m5",
+        "w32tm /resync",
+    ),
+    (
+        "kerberos-ntlm-server-clock-skew.pcap",
+        "clock-skew",
+        "warning",
+        &[9, 11],
+        "The server's clock in its NTLM challenge (MsvAvTimestamp) is 9m5",
         "w32tm /resync",
     ),
     (

@@ -166,6 +166,18 @@ const CASES: &[(&str, &[Expected])] = &[
             &["clock-skew", "kerberos-error"],
         )],
     ),
+    // The web server's clock is 10 minutes ahead and the client has no ticket: SPNEGO picks
+    // NTLM, the login works, and the Type 2's MsvAvTimestamp (and the Date) show the clock.
+    (
+        "kerberos-ntlm-server-clock-skew.pcap",
+        &[(
+            "negotiate-ntlm",
+            Some("alice"),
+            None,
+            "success",
+            &["clock-skew", "kerberos-fallback-ntlm"],
+        )],
+    ),
     (
         "kerberos-short-name-host.pcap",
         &[(
@@ -539,6 +551,7 @@ const NEEDS_TLS_SECRETS: &[(&str, Option<&str>)] = &[
     // HTTP/2 imitating http.sys (`https.sh h2`): see http2_refusals_are_judged
     ("https-h2-basic-success.pcap", None),
     ("https-h2-ntlm-downgrade.pcap", None),
+    ("https-h2-ntlm-goaway.pcap", None),
     ("https-h2-ntlm-no-retry.pcap", None),
     (
         "https-ntlm-wrong-password.pcap",
@@ -805,10 +818,11 @@ fn channel_bindings_are_judged() {
     }
 }
 
-/// HTTP/2 to a server imitating http.sys (`https.sh h2`): a Windows credential answered
-/// RST_STREAM HTTP_1_1_REQUIRED is `http2-downgrade`, a warning when curl's retry over
-/// HTTP/1.1 logged on, an error when the client never retried; without keys, the fallback is
-/// inferred from the two ClientHellos; a Basic login over HTTP/2 is quiet.
+/// HTTP/2 to a server imitating http.sys (`https.sh h2 h2goaway`): a Windows credential
+/// answered RST_STREAM or GOAWAY HTTP_1_1_REQUIRED is `http2-downgrade`, a warning when curl's retry over
+/// HTTP/1.1 logged on, an error when the client never retried (after RST_STREAM, or after
+/// the GOAWAY form, which curl does not retry); without keys, the fallback is inferred from
+/// the two ClientHellos; a Basic login over HTTP/2 is quiet.
 #[test]
 fn http2_refusals_are_judged() {
     let dir = root().join("captures");
@@ -838,6 +852,27 @@ fn http2_refusals_are_judged() {
             .collect()
     };
     let pair = |c: &str, s: &str| (c.to_owned(), s.to_owned());
+    // The HTTP/2 frames that matter on a handshake's timeline.
+    let h2_events = |h: &serde_json::Value| -> Vec<serde_json::Value> {
+        h["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "h2")
+            .cloned()
+            .collect()
+    };
+    let text_report = |name: &str| {
+        let path = dir.join(name);
+        let keylog = path.with_extension("keylog");
+        let out = super::util::stdout_of(&[
+            "report",
+            "--keylog",
+            keylog.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ]);
+        String::from_utf8(out).unwrap()
+    };
 
     // curl: the Type 1 over HTTP/2 is reset, the retry over HTTP/1.1 logs on.
     let doc = read("https-h2-ntlm-downgrade.pcap", true);
@@ -865,21 +900,12 @@ fn http2_refusals_are_judged() {
     assert!(f["next_step"].as_str().unwrap().contains("EnableHttp2Tls"));
     assert_eq!(f["evidence"].as_array().unwrap().len(), 2);
     // The connection's timeline has the frames that matter.
-    let kinds: Vec<String> = h["timeline"]
-        .as_array()
-        .unwrap()
+    let kinds: Vec<serde_json::Value> = h2_events(h)
         .iter()
-        .filter(|e| e["kind"] == "h2")
-        .map(|e| e["h2"]["type"].as_str().unwrap().to_owned())
+        .map(|e| e["h2"]["type"].clone())
         .collect();
     assert_eq!(kinds, ["settings", "settings", "rst_stream"]);
-    let text = String::from_utf8(super::util::stdout_of(&[
-        "report",
-        "--keylog",
-        dir.join("https-h2-ntlm-downgrade.keylog").to_str().unwrap(),
-        dir.join("https-h2-ntlm-downgrade.pcap").to_str().unwrap(),
-    ]))
-    .unwrap();
+    let text = text_report("https-h2-ntlm-downgrade.pcap");
     assert!(text.contains("-> GET / HTTP/2 [NTLM Type 1"), "{text}");
     assert!(text.contains("HTTP/2 RST_STREAM stream 1"), "{text}");
     assert!(text.contains("http/2:"), "{text}");
@@ -911,6 +937,61 @@ fn http2_refusals_are_judged() {
         .unwrap()
         .contains("never retried"));
     let doc = read("https-h2-ntlm-no-retry.pcap", false);
+    assert!(!codes(&doc["findings"])
+        .iter()
+        .any(|(c, _)| c == "http2-downgrade"));
+
+    // The GOAWAY form of the refusal (last stream 0: the request was not processed); curl
+    // does not retry after it, so the login failed and nothing came over HTTP/1.1.
+    let name = "https-h2-ntlm-goaway.pcap";
+    let doc = read(name, true);
+    let hs = doc["handshakes"].as_array().unwrap();
+    assert_eq!(hs.len(), 1, "{}", doc["handshakes"]);
+    let h = &hs[0];
+    assert_eq!(h["outcome"]["result"], "failed");
+    assert_eq!(versions(h), ["2"]);
+    let refused = &h["legs"][0];
+    assert_eq!(refused["h2"]["stream"], 1);
+    assert_eq!(refused["h2"]["end"]["goaway"], true);
+    assert_eq!(refused["h2"]["end"]["code"], 13);
+    assert_eq!(refused["h2"]["end"]["by_server"], true);
+    assert!(refused["response"].is_null());
+    let goaway = refused["h2"]["end"]["frame"].clone();
+    let timeline = h2_events(h);
+    let kinds: Vec<serde_json::Value> = timeline.iter().map(|e| e["h2"]["type"].clone()).collect();
+    assert_eq!(kinds, ["settings", "settings", "goaway"]);
+    let g = &timeline[2];
+    assert_eq!(g["frame"], goaway);
+    assert_eq!(g["by"], "server");
+    assert_eq!(g["h2"]["code"], 13);
+    assert_eq!(g["h2"]["last_stream"], 0);
+    assert_eq!(codes(&h["findings"]), [pair("http2-downgrade", "error")]);
+    let f = &h["findings"][0];
+    let summary = f["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("with a GOAWAY HTTP_1_1_REQUIRED"),
+        "{summary}"
+    );
+    assert!(summary.contains("never retried"), "{summary}");
+    assert!(f["next_step"].as_str().unwrap().contains("EnableHttp2Tls"));
+    let evidence = f["evidence"].as_array().unwrap();
+    assert_eq!(evidence.len(), 1, "{evidence:?}");
+    assert_eq!(evidence[0]["frame"], goaway);
+    assert_eq!(evidence[0]["leg"], 0);
+    assert!(evidence[0]["note"]
+        .as_str()
+        .unwrap()
+        .contains("answered GOAWAY HTTP_1_1_REQUIRED from server"));
+    let text = text_report(name);
+    assert!(
+        text.contains("HTTP/2 GOAWAY HTTP_1_1_REQUIRED (last"),
+        "{text}"
+    );
+    assert!(text.contains("ERROR   http2-downgrade"), "{text}");
+    // Without keys nothing is inferred, rightly: the inference needs the client's second
+    // connection offering only http/1.1, and curl opened none.
+    let doc = read(name, false);
+    assert!(doc["handshakes"].as_array().unwrap().is_empty());
     assert!(!codes(&doc["findings"])
         .iter()
         .any(|(c, _)| c == "http2-downgrade"));
