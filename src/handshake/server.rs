@@ -786,12 +786,23 @@ pub fn iis_text(l: &IisLine) -> String {
     t
 }
 
+/// `0x18 KDC_ERR_PREAUTH_FAILED`, or the number alone.
+fn kerberos_text(v: u32) -> String {
+    let name = i32::try_from(v)
+        .ok()
+        .and_then(|c| crate::auth::kerberos::KrbErrorCode::from(c).name());
+    match name {
+        Some(n) => format!("{v:#x} {n}"),
+        None => format!("{v:#x}"),
+    }
+}
+
 /// `event 4625 0xc000006d STATUS_LOGON_FAILURE / 0xc000006a STATUS_WRONG_PASSWORD (LAB\alice, NTLM, logon type 3)`.
 pub fn event_text(e: &SecurityEvent) -> String {
     let mut t = format!("event {}", e.id);
     match (e.status, e.substatus) {
         (Some(s), _) if e.kerberos() => {
-            t.push_str(&format!(" result {}", codes::kerberos_text(s)));
+            t.push_str(&format!(" result {}", kerberos_text(s)));
         }
         (Some(s), Some(sub)) if sub != 0 => t.push_str(&format!(
             " {} / {}",
@@ -881,7 +892,7 @@ pub fn failed_logons(logs: &ServerLogs) -> Vec<FailedGroup> {
         };
         let code = match (e.status, e.substatus) {
             (Some(s), _) if e.kerberos() => {
-                format!("{} {}", e.id, codes::kerberos_text(s))
+                format!("{} {}", e.id, kerberos_text(s))
             }
             (Some(_), Some(sub)) if sub != 0 => format!("{} {}", e.id, codes::ntstatus_text(sub)),
             (Some(s), _) => format!("{} {}", e.id, codes::ntstatus_text(s)),

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use authscope::report::{run, Format, Options};
 
-use super::util::{captures_in, full, lab_python, pcapng_blocks, root, PCAPNG_DSB};
+use super::util::{captures_in, full, lab_python, pcapng_blocks, root, succeeded, PCAPNG_DSB};
 
 /// (scheme, user, spn, outcome, sorted finding codes) of one handshake, as compared.
 type Seen = (String, Option<String>, Option<String>, String, Vec<String>);
@@ -683,27 +683,23 @@ fn expected_channel_bindings_equal_pyspnegos() {
     for (name, args) in kinds {
         let der = dir.path().join(format!("{name}.der"));
         let key = dir.path().join(format!("{name}.key"));
-        let ok = std::process::Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=web.lab.test",
-            ])
-            .args(*args)
-            .arg("-keyout")
-            .arg(&key)
-            .args(["-outform", "DER", "-out"])
-            .arg(&der)
-            .output()
-            .expect("openssl runs");
-        assert!(
-            ok.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&ok.stderr)
+        succeeded(
+            std::process::Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-nodes",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=web.lab.test",
+                ])
+                .args(*args)
+                .arg("-keyout")
+                .arg(&key)
+                .args(["-outform", "DER", "-out"])
+                .arg(&der),
+            &format!("openssl making {name}"),
         );
         certs.push(der);
     }
@@ -714,18 +710,14 @@ fn expected_channel_bindings_equal_pyspnegos() {
             h = _get_certificate_hash(open(p, 'rb').read())\n    \
             b = GssChannelBindings(application_data=b'tls-server-end-point:' + h).pack()\n    \
             print(hashlib.md5(b).hexdigest())\n";
-    let out = std::process::Command::new(lab_python())
-        .arg("-c")
-        .arg(script)
-        .args(&certs)
-        .output()
-        .expect("the lab's Python runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeded(
+        std::process::Command::new(lab_python())
+            .arg("-c")
+            .arg(script)
+            .args(&certs),
+        "the lab's Python",
     );
-    let theirs: Vec<String> = String::from_utf8(out.stdout)
+    let theirs: Vec<String> = String::from_utf8(out)
         .unwrap()
         .lines()
         .map(str::to_owned)

@@ -21,6 +21,20 @@ pub fn lab_python() -> PathBuf {
     venv.join("bin").join("python3")
 }
 
+/// Runs `cmd` and returns its standard output; fails the test, with the command's standard
+/// error, when it does not start or ends with an error. `what` names it.
+pub fn succeeded(cmd: &mut std::process::Command, what: &str) -> Vec<u8> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what} does not run: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// The public capture corpus beside the repository (never copied into it).
 pub fn public_corpus() -> PathBuf {
     root()

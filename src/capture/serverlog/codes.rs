@@ -340,7 +340,7 @@ pub const NTSTATUS: &[(u32, &str, &str, Reason)] = &[
 
 /// Kerberos result codes of 4768/4769/4771 `Status` (RFC 4120 7.5.9): (value, name, reason).
 /// Kerberos result codes the events write (RFC 4120 7.5.9) with the reason each gives; the
-/// names of every code come from the KDC stage's table.
+/// names of every code come from the Kerberos decoder's table (`handshake::server`).
 pub const KERBEROS: &[(u32, Reason)] = &[
     (0x6, Reason::UnknownUser),
     (0x7, Reason::WrongPrincipal),
@@ -366,17 +366,6 @@ pub fn kerberos_reason(v: u32) -> Reason {
         .iter()
         .find(|(c, _)| *c == v)
         .map_or(Reason::Other, |k| k.1)
-}
-
-/// `0x18 KDC_ERR_PREAUTH_FAILED`, or the number alone.
-pub fn kerberos_text(v: u32) -> String {
-    let name = i32::try_from(v)
-        .ok()
-        .and_then(|c| crate::auth::kerberos::KrbErrorCode::from(c).name());
-    match name {
-        Some(n) => format!("{v:#x} {n}"),
-        None => format!("{v:#x}"),
-    }
 }
 
 /// `1326 ERROR_LOGON_FAILURE`, or the number alone.
