@@ -228,6 +228,33 @@ pub struct FileSource {
     /// The TLS key log text of Decryption Secrets Blocks read and not yet taken: secrets,
     /// never in a Debug output.
     key_log: Vec<u8>,
+    /// The files of its input held open, counted while this one is.
+    open_files: Option<(std::sync::Arc<OpenFiles>, bool)>,
+}
+
+/// How many files of an input are open at once, and the most that were.
+#[derive(Debug, Default)]
+pub struct OpenFiles {
+    now: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+impl OpenFiles {
+    fn opened(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = self.now.fetch_add(1, Relaxed).saturating_add(1);
+        self.most.fetch_max(now, Relaxed);
+    }
+
+    fn closed(&self) {
+        self.now.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Drop for FileSource {
+    fn drop(&mut self) {
+        self.let_go();
+    }
 }
 
 impl std::fmt::Debug for FileSource {
@@ -322,6 +349,17 @@ impl FileSource {
             bytes_read,
             size,
             key_log: Vec::new(),
+            open_files: None,
+        }
+    }
+
+    /// The file's descriptor and read buffer go (it is no longer counted open).
+    fn let_go(&mut self) {
+        self.reader = None;
+        if let Some((files, open)) = self.open_files.as_mut() {
+            if std::mem::take(open) {
+                files.closed();
+            }
         }
     }
 
@@ -329,13 +367,15 @@ impl FileSource {
     /// first opened.
     fn closed_copy(&self) -> FileSource {
         let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        FileSource::unopened(&self.path, self.size, counter)
+        let mut copy = FileSource::unopened(&self.path, self.size, counter);
+        copy.open_files = self.open_files.as_ref().map(|(f, _)| (f.clone(), false));
+        copy
     }
 
     /// At the end of the file: its descriptor and read buffer are let go.
     fn finish(&mut self) {
         self.done = true;
-        self.reader = None;
+        self.let_go();
         self.head = None;
         self.pending = 0;
     }
@@ -356,6 +396,10 @@ impl FileSource {
                 self.reader = Some(reader);
                 self.stats.compression = compression.map(Compression::name);
                 self.cut = cut;
+                if let Some((files, open)) = self.open_files.as_mut() {
+                    files.opened();
+                    *open = true;
+                }
                 true
             }
             Err(e) => {
@@ -835,6 +879,11 @@ pub struct MergedSource {
     /// The server's records read beside the files (`--server-log`, `--events`), until the
     /// driver takes them.
     server_logs: Option<Box<super::serverlog::ServerLogs>>,
+    /// Each file's capture ([`Frame::input`]) when these are some of an input's files
+    /// ([`MergedSource::deal`]); else its place here.
+    inputs: Vec<u32>,
+    /// The files held open at once.
+    open_files: std::sync::Arc<OpenFiles>,
 }
 
 impl MergedSource {
@@ -848,9 +897,15 @@ impl MergedSource {
     pub fn open(paths: &[PathBuf]) -> Result<MergedSource, CaptureError> {
         let mut files = Vec::with_capacity(paths.len());
         let mut skipped = Vec::new();
+        let open_files = std::sync::Arc::new(OpenFiles::default());
         for p in super::dir::expand(paths, &mut skipped) {
             match FileSource::deferred(&p) {
-                Ok(f) => files.push(f),
+                Ok(mut f) => {
+                    if f.reader.is_none() {
+                        f.open_files = Some((open_files.clone(), false));
+                    }
+                    files.push(f)
+                }
                 Err(e) => skipped.push(e),
             }
         }
@@ -862,6 +917,7 @@ impl MergedSource {
         }
         let mut m = MergedSource::new(files);
         m.skipped = skipped;
+        m.open_files = open_files;
         Ok(m)
     }
 
@@ -876,7 +932,76 @@ impl MergedSource {
             current: 0,
             key_logs: KeyLogFiles::default(),
             server_logs: None,
+            inputs: Vec::new(),
+            open_files: std::sync::Arc::default(),
         }
+    }
+
+    /// The most capture files that were open at once (standard input and captures read from
+    /// memory apart).
+    pub fn most_open_files(&self) -> usize {
+        self.open_files
+            .most
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The files dealt among `n` workers, whole, file `i` to worker `i mod n`, each worker's
+    /// with the key logs opened again (every worker needs them for its files): the files
+    /// of one input, each its own capture, read on several threads ([`MergedSource::gather`]
+    /// puts them back). The worker's frames keep their capture ([`Frame::input`]).
+    pub fn deal(&mut self, n: usize) -> Result<Vec<MergedSource>, CaptureError> {
+        let n = n.max(1);
+        let keys = self.key_logs.paths();
+        let mut parts = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut part = MergedSource::new(Vec::new()).with_key_logs(&keys)?;
+            part.open_files = self.open_files.clone();
+            parts.push(part);
+        }
+        for (i, f) in std::mem::take(&mut self.files).into_iter().enumerate() {
+            if let Some(part) = parts.get_mut(i % n) {
+                part.files.push(f);
+                part.heads.push(None);
+                part.inputs.push(u32::try_from(i).unwrap_or(u32::MAX));
+            }
+        }
+        self.heads.clear();
+        self.current = 0;
+        Ok(parts)
+    }
+
+    /// Takes back the files [`MergedSource::deal`] dealt, as read, in their order.
+    pub fn gather(&mut self, parts: Vec<MergedSource>) {
+        let mut all: Vec<(u32, FileSource)> = Vec::new();
+        for mut part in parts {
+            let inputs = std::mem::take(&mut part.inputs);
+            all.extend(inputs.into_iter().zip(std::mem::take(&mut part.files)));
+        }
+        all.sort_by_key(|(i, _)| *i);
+        self.files = all.into_iter().map(|(_, f)| f).collect();
+        self.heads = vec![None; self.files.len()];
+    }
+
+    /// The capture of the `k`th file here ([`Frame::input`]).
+    pub fn input_of(&self, k: usize) -> u32 {
+        self.inputs
+            .get(k)
+            .copied()
+            .unwrap_or_else(|| u32::try_from(k).unwrap_or(u32::MAX))
+    }
+
+    /// The next frame of the `k`th file here, as its own capture; `None` at its end, where
+    /// what its Decryption Secrets Blocks held after its last frame is dropped (its keys are
+    /// for it alone, and nothing of it follows).
+    pub fn next_frame_of(&mut self, k: usize) -> Option<Frame<'_>> {
+        let input = self.input_of(k);
+        let f = self.files.get_mut(k)?;
+        if !f.peek_more() {
+            f.key_log.clear();
+            return None;
+        }
+        let f = f.current_frame()?;
+        Some(Frame { input, ..f })
     }
 
     /// Reads the server's records beside the files: IIS W3C and HTTPERR logs, and Windows
@@ -954,9 +1079,11 @@ impl MergedSource {
         for f in &self.files {
             files.push(f.closed_copy());
         }
-        MergedSource::new(files)
+        let mut copy = MergedSource::new(files)
             .merged(self.merge)
-            .with_key_logs(&self.key_logs.paths())
+            .with_key_logs(&self.key_logs.paths())?;
+        copy.open_files = self.open_files.clone();
+        Ok(copy)
     }
 
     /// Takes over `other`'s list of files that could not be opened.
@@ -1025,10 +1152,14 @@ impl MergedSource {
         }
         while self.current < self.files.len() {
             let i = self.current;
-            let more = self.files.get_mut(i).is_some_and(|f| f.peek_more());
-            if more {
+            let Some(f) = self.files.get_mut(i) else {
+                break;
+            };
+            if f.peek_more() {
                 break;
             }
+            // Its keys are for it alone, and nothing of it follows.
+            f.key_log.clear();
             self.current = self.current.saturating_add(1);
         }
         let i = self.current;
