@@ -1021,6 +1021,145 @@ mod tests {
         assert_eq!(Caps::of(&Config::default(), 3).share(100_000), 33_333);
     }
 
+    fn end(now: i64) -> Item {
+        Item::Event(ModelEvent::EndInput {
+            now: Timestamp(now),
+            next: 0,
+        })
+    }
+
+    fn finish() -> Item {
+        Item::Event(ModelEvent::Finish(Timestamp(0)))
+    }
+
+    /// What the model is told of the captures' ends, as (now, next) and the finish's now.
+    fn ends(got: &[ModelEvent]) -> Vec<(i64, u32)> {
+        got.iter()
+            .filter_map(|e| match e {
+                ModelEvent::EndInput { now, next } => Some((now.0, *next)),
+                ModelEvent::Finish(now) => Some((now.0, u32::MAX)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn file_workers_captures_end_where_the_next_with_frames_begins() {
+        // Worker 0 read captures 0 (no frame), 2 and 4 (no frame); worker 1 captures 1 and
+        // 3. One front would end capture 1 at capture 2's first frame, 2 at 3's, and 3 at
+        // the end of input; capture 0 before capture 1's first frame, at no time.
+        let mut m = Merger::files(2, CAPS);
+        m.add(
+            0,
+            Batch {
+                items: vec![],
+                through: Key::file_start(2),
+            },
+        );
+        m.add(
+            1,
+            Batch {
+                items: vec![
+                    (Key::packet(1, 1), open(1)),
+                    (Key::file_end(1, 1), closed(1)),
+                    (Key::file_end(1, ConnId::MAX), end(10)),
+                ],
+                through: Key::file_start(3),
+            },
+        );
+        let mut got = Vec::new();
+        // Worker 0 has not said whether capture 2 holds anything: capture 1's end waits.
+        loop {
+            match m.next_event() {
+                Next::Event(e) => got.push(e),
+                Next::Need(i) => {
+                    assert_eq!(i, 0);
+                    break;
+                }
+                Next::Done => panic!("done early"),
+            }
+        }
+        assert_eq!(ends(&got), vec![(0, 1)]);
+        m.add(
+            0,
+            Batch {
+                items: vec![
+                    (Key::packet(2, 5), open(5)),
+                    (Key::file_end(2, ConnId::MAX), end(20)),
+                    (Key::END, finish()),
+                ],
+                through: Key::END,
+            },
+        );
+        m.add(
+            1,
+            Batch {
+                items: vec![
+                    (Key::file_end(3, ConnId::MAX), end(30)),
+                    (Key::END, finish()),
+                ],
+                through: Key::END,
+            },
+        );
+        got.extend(drain(&mut m));
+        assert_eq!(ends(&got), vec![(0, 1), (10, 2), (20, 3), (30, u32::MAX)]);
+        // Connections are numbered over the captures as they open.
+        let opened: Vec<ConnId> = got
+            .iter()
+            .filter_map(|e| match e {
+                ModelEvent::ConnOpen { event, .. } => Some(event.conn),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(opened, vec![0, 1]);
+    }
+
+    #[test]
+    fn file_workers_counters_add_up() {
+        let mut m = Merger::files(2, CAPS);
+        m.add(
+            1,
+            Batch {
+                items: vec![(Key::file_end(1, ConnId::MAX), end(10))],
+                through: Key::END,
+            },
+        );
+        m.end(0);
+        drain(&mut m);
+        let worker = |packets, first, last, backwards: Option<(u32, u64)>, secrets| Stats {
+            packets,
+            first: Some(Timestamp(first)),
+            last: Some(Timestamp(last)),
+            time_went_backwards: u64::from(backwards.is_some()),
+            first_time_went_backwards_input: backwards.map(|b| b.0),
+            first_time_went_backwards: backwards.map(|b| b.1),
+            tls_keys: crate::tls::KeyLogStats {
+                secrets,
+                ..Default::default()
+            },
+            ..Stats::default()
+        };
+        let st = m.stats(&[
+            worker(3, 5, 9, Some((2, 7)), 1),
+            worker(4, 2, 8, Some((1, 3)), 2),
+        ]);
+        assert_eq!(st.packets, 7);
+        assert_eq!(
+            (st.first, st.last),
+            (Some(Timestamp(2)), Some(Timestamp(9)))
+        );
+        assert_eq!(st.time_went_backwards, 2);
+        assert_eq!(
+            (
+                st.first_time_went_backwards_input,
+                st.first_time_went_backwards
+            ),
+            (Some(1), Some(3))
+        );
+        // The last capture ended was worker 1's: its keys are the ones one front holds.
+        assert_eq!(st.tls_keys.secrets, 2);
+    }
+
     #[test]
     fn the_model_is_told_the_input_ended_once() {
         let mut m = Merger::new(3, CAPS);
