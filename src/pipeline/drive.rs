@@ -513,25 +513,11 @@ fn shard_loop(
     let mut sent = true;
     keys_before(&mut source, &mut |text| front.add_key_text(text));
     while let Some(frame) = source.next_frame() {
-        // Decoding tokens costs about as much as reassembly and framing: whichever side has
-        // time does it. Where it is done does not change the leg (a pure function).
-        front.prepare_legs = out.in_flight.load(Ordering::Relaxed) >= out.behind;
-        front.push_sharded(&frame, &mut items);
-        keys_between(&mut source, &mut |text| front.add_capture_key_text(text));
-        frames = frames.saturating_add(1);
-        // Empty batches too, now and then: the merge waits for every shard's word that it
-        // has nothing before the next event.
-        if items.len() >= HANDOFF_BATCH || frames >= WATERMARK_FRAMES {
-            frames = 0;
-            let batch = Batch {
-                items: std::mem::replace(&mut items, Vec::with_capacity(HANDOFF_BATCH)),
-                through: front.through(),
-            };
-            if !out.send(batch, Some(&front)) {
-                sent = false;
-                break;
-            }
+        if !push(&mut front, &frame, &mut items, &mut frames, out) {
+            sent = false;
+            break;
         }
+        keys_between(&mut source, &mut |text| front.add_capture_key_text(text));
     }
     if sent {
         // A closed merge is not an error here: it has its own.
@@ -540,6 +526,44 @@ fn shard_loop(
         });
     }
     (front.stats(), source)
+}
+
+/// Gives `front` a frame, and the merge what it made when a batch is full or every
+/// [`WATERMARK_FRAMES`]; false when the merge is gone.
+fn push(
+    front: &mut Front,
+    frame: &Frame<'_>,
+    items: &mut Vec<(Key, super::shard::Item)>,
+    frames: &mut u32,
+    out: &Handoff<'_>,
+) -> bool {
+    // Decoding tokens costs about as much as reassembly and framing: whichever side has
+    // time does it. Where it is done does not change the leg (a pure function).
+    front.prepare_legs = out.in_flight.load(Ordering::Relaxed) >= out.behind;
+    front.push_sharded(frame, items);
+    *frames = frames.saturating_add(1);
+    // Empty batches too, now and then: the merge waits for every front's word that it has
+    // nothing before the next event.
+    if items.len() >= HANDOFF_BATCH || *frames >= WATERMARK_FRAMES {
+        *frames = 0;
+        return hand_on(items, front.through(), front, out);
+    }
+    true
+}
+
+/// Sends the merge `items`, and that nothing comes from `front` below `through` after them;
+/// false when the merge is gone.
+fn hand_on(
+    items: &mut Vec<(Key, super::shard::Item)>,
+    through: Key,
+    front: &Front,
+    out: &Handoff<'_>,
+) -> bool {
+    let batch = Batch {
+        items: std::mem::replace(items, Vec::with_capacity(HANDOFF_BATCH)),
+        through,
+    };
+    out.send(batch, Some(front))
 }
 
 /// A file worker's thread: each of its files in turn, every frame to its front, batches of
@@ -563,21 +587,11 @@ fn file_loop(
         let mut any = false;
         while let Some(frame) = source.next_frame_of(k) {
             any = true;
-            front.prepare_legs = out.in_flight.load(Ordering::Relaxed) >= out.behind;
-            front.push_sharded(&frame, &mut items);
-            keys_between(&mut source, &mut |text| front.add_capture_key_text(text));
-            frames = frames.saturating_add(1);
-            if items.len() >= HANDOFF_BATCH || frames >= WATERMARK_FRAMES {
-                frames = 0;
-                let batch = Batch {
-                    items: std::mem::replace(&mut items, Vec::with_capacity(HANDOFF_BATCH)),
-                    through: front.through(),
-                };
-                if !out.send(batch, Some(&front)) {
-                    sent = false;
-                    break 'files;
-                }
+            if !push(&mut front, &frame, &mut items, &mut frames, out) {
+                sent = false;
+                break 'files;
             }
+            keys_between(&mut source, &mut |text| front.add_capture_key_text(text));
         }
         // A file without frames is no capture to one front either: nothing of it is told.
         if any {
@@ -587,11 +601,8 @@ fn file_loop(
         }
         if k.saturating_add(1) < count {
             frames = 0;
-            let batch = Batch {
-                items: std::mem::replace(&mut items, Vec::with_capacity(HANDOFF_BATCH)),
-                through: Key::file_start(source.input_of(k.saturating_add(1))),
-            };
-            if !out.send(batch, Some(&front)) {
+            let next = Key::file_start(source.input_of(k.saturating_add(1)));
+            if !hand_on(&mut items, next, &front, out) {
                 sent = false;
                 break;
             }

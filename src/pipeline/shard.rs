@@ -16,6 +16,11 @@
 //! at every unit and reports its gauges when they moved; the merge adds them up in order,
 //! which gives the peak of the sum exactly.
 //!
+//! File workers ([`Merger::files`]) read several captures, each whole on one worker: every
+//! key begins with its capture, a worker keys the end of a capture after everything of it,
+//! and the merge tells the model where one capture ends and the next begins as one front
+//! would.
+//!
 //! The caps on what a front holds over all its connections (open connections and closed
 //! 4-tuples, out-of-order bytes, HTTP bytes) are divided among the shards ([`Caps`]), so that
 //! the shards together hold at most what one front would: memory is bounded for the process,
@@ -860,6 +865,17 @@ mod tests {
         Item::Gauges(Gauges([open, (0, 0), (0, 0), (0, 0)]))
     }
 
+    /// The connections that opened (else closed), in order.
+    fn conns(got: &[ModelEvent], opened: bool) -> Vec<ConnId> {
+        got.iter()
+            .filter_map(|e| match e {
+                ModelEvent::ConnOpen { event, .. } if opened => Some(event.conn),
+                ModelEvent::ConnClosed { conn, .. } if !opened => Some(*conn),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn drain(m: &mut Merger) -> Vec<ModelEvent> {
         let mut got = Vec::new();
         loop {
@@ -913,14 +929,7 @@ mod tests {
             },
         );
         let got = drain(&mut m);
-        let conns: Vec<ConnId> = got
-            .iter()
-            .filter_map(|e| match e {
-                ModelEvent::ConnClosed { conn, .. } => Some(*conn),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(conns, vec![1, 0]);
+        assert_eq!(conns(&got, false), vec![1, 0]);
     }
 
     #[test]
@@ -1104,14 +1113,7 @@ mod tests {
         got.extend(drain(&mut m));
         assert_eq!(ends(&got), vec![(0, 1), (10, 2), (20, 3), (30, u32::MAX)]);
         // Connections are numbered over the captures as they open.
-        let opened: Vec<ConnId> = got
-            .iter()
-            .filter_map(|e| match e {
-                ModelEvent::ConnOpen { event, .. } => Some(event.conn),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(opened, vec![0, 1]);
+        assert_eq!(conns(&got, true), vec![0, 1]);
     }
 
     #[test]

@@ -447,23 +447,16 @@ fn the_benchmark_capture_cut_into_files_gives_the_same_reports_with_one_to_four_
         .status()
         .expect("editcap (Wireshark's) is needed for the full tests");
     assert!(status.success());
-    let folder = [dir.path().to_owned()];
     assert!(captures_in(dir.path()).len() >= 8);
+    let folder = dir.path().to_owned();
     for format in [Format::Json, Format::Ecs] {
-        let of = |threads: usize| {
-            let opts = Options {
-                format,
-                plan: authscope::pipeline::Plan::threads(threads),
-                ..Options::default()
-            };
-            let mut out = Vec::new();
-            run(&folder, &opts, &mut out).unwrap();
-            out
-        };
-        let one = of(1);
+        let one = report(&folder, format, 1);
         assert!(one.len() > 10_000, "{format:?}");
         for threads in [2, 3, 4] {
-            assert!(one == of(threads), "{format:?}: {threads} threads differ");
+            assert!(
+                one == report(&folder, format, threads),
+                "{format:?}: {threads} threads differ"
+            );
         }
     }
 }
