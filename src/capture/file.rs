@@ -988,26 +988,6 @@ impl MergedSource {
         &self.files
     }
 
-    /// The same files opened again, each read only as far as its size when first opened: a
-    /// file still being written then reads the same in every copy (`report --threads`, whose
-    /// flow shards read the inputs once each).
-    pub fn reopen(&self) -> Result<MergedSource, CaptureError> {
-        let mut files = Vec::with_capacity(self.files.len());
-        for f in &self.files {
-            files.push(f.closed_copy());
-        }
-        let mut copy = MergedSource::new(files)
-            .merged(self.merge)
-            .with_key_logs(&self.key_logs.paths())?;
-        copy.open_files = self.open_files.clone();
-        Ok(copy)
-    }
-
-    /// Takes over `other`'s list of files that could not be opened.
-    pub fn take_skipped(&mut self, other: &mut MergedSource) {
-        self.skipped.append(&mut other.skipped);
-    }
-
     /// TLS key log text not handed on yet, in whole lines: the next piece of the key log
     /// files, and what the files' Decryption Secrets Blocks held ([`FileSource::take_key_log`]).
     /// Empty when there is nothing new.

@@ -1,5 +1,5 @@
-//! The files of one input dealt among file workers (`report --threads` over several
-//! captures), and how many are open at once.
+//! The files of one input for several fronts (`report --threads`): opened again for each
+//! flow shard, or dealt among file workers; and how many are open at once.
 
 use super::{CaptureError, FileSource, Frame, MergedSource};
 
@@ -23,6 +23,26 @@ impl OpenFiles {
 }
 
 impl MergedSource {
+    /// The same files opened again, each read only as far as its size when first opened: a
+    /// file still being written then reads the same in every copy (`report --threads`, whose
+    /// flow shards read the inputs once each).
+    pub fn reopen(&self) -> Result<MergedSource, CaptureError> {
+        let mut files = Vec::with_capacity(self.files.len());
+        for f in &self.files {
+            files.push(f.closed_copy());
+        }
+        let mut copy = MergedSource::new(files)
+            .merged(self.merge)
+            .with_key_logs(&self.key_logs.paths())?;
+        copy.open_files = self.open_files.clone();
+        Ok(copy)
+    }
+
+    /// Takes over `other`'s list of files that could not be opened.
+    pub fn take_skipped(&mut self, other: &mut MergedSource) {
+        self.skipped.append(&mut other.skipped);
+    }
+
     /// The most capture files that were open at once (standard input and captures read from
     /// memory apart).
     pub fn most_open_files(&self) -> usize {
