@@ -15,7 +15,7 @@ mod stream;
 
 use stream::{on_late_keys, on_stream};
 
-pub use drive::{run, Placed, Plan, Progress, Ran, RunError, Sink, Source};
+pub use drive::{run, Fronts, Placed, Plan, Progress, Ran, RunError, Sink, Source};
 
 use crate::map::Map as HashMap;
 use std::net::SocketAddr;
@@ -408,6 +408,20 @@ impl Analyzer {
     /// closed 4-tuples, out-of-order bytes, HTTP bytes, TLS bytes) are divided among the
     /// shards, so that together they hold at most what one front would.
     pub fn into_shards(self, n: usize) -> (Vec<Front>, Model, shard::Caps) {
+        self.into_fronts(n, |front, i, n| front.into_shard(i, n))
+    }
+
+    /// `n` fronts, each a file worker reading whole captures (see [`shard`]), and the model
+    /// they all feed, as [`Analyzer::into_shards`] makes them (the caps divided alike).
+    pub fn into_file_workers(self, n: usize) -> (Vec<Front>, Model, shard::Caps) {
+        self.into_fronts(n, |front, _, _| front.into_file_worker())
+    }
+
+    fn into_fronts(
+        self,
+        n: usize,
+        make: impl Fn(Front, usize, usize) -> Front,
+    ) -> (Vec<Front>, Model, shard::Caps) {
         let n = n.max(1);
         let c = self.config;
         let caps = shard::Caps::of(&c, n);
@@ -421,7 +435,7 @@ impl Analyzer {
         share.http.max_buffered_total = caps.share(caps.http_bytes);
         share.tls.max_buffered_total = caps.share(caps.tls_bytes);
         let fronts = (0..n)
-            .map(|i| Analyzer::new(share).front.into_shard(i, n))
+            .map(|i| make(Analyzer::new(share).front, i, n))
             .collect();
         (fronts, self.model, caps)
     }
@@ -566,11 +580,6 @@ impl Front {
         }
     }
 
-    /// Frames pushed so far, over all captures.
-    pub fn seq(&self) -> u64 {
-        self.seq
-    }
-
     /// [`Front::push`], each event with the place it would take among every shard's
     /// (see [`shard`]).
     fn push_keyed(&mut self, frame: &Frame<'_>, out: &mut Out<'_>) {
@@ -614,7 +623,7 @@ impl Front {
         if self.shard.as_ref().is_some_and(|sh| !sh.owns(&seg)) {
             return;
         }
-        let key = Key::packet(self.seq);
+        let key = Key::packet(self.input, self.seq);
         unit_start(&self.shard, &mut self.tcp, &mut self.http);
         let (tls, http, kdc, open, drop_data) = (
             &mut self.tls,
@@ -643,7 +652,7 @@ impl Front {
         {
             return;
         }
-        let key = Key::packet(self.seq);
+        let key = Key::packet(self.input, self.seq);
         self.unit_start();
         let m = match d.unreachable {
             Some(icmp) => self
@@ -672,24 +681,32 @@ impl Front {
         }
         self.swept = now;
         for (idle_at, id) in self.tcp.idle_before(now) {
-            self.close_unit(Key::sweep(seq, idle_at, id), out, |tcp, sink| {
-                tcp.time_out(id, now, sink)
-            });
+            self.close_unit(
+                Key::sweep(self.input, seq, idle_at, id),
+                out,
+                |tcp, sink| tcp.time_out(id, now, sink),
+            );
         }
         self.unit_start();
         self.tcp.forget_closed(now);
-        self.unit_end(Key::sweep(seq, i64::MAX, ConnId::MAX), out);
+        self.unit_end(Key::sweep(self.input, seq, i64::MAX, ConnId::MAX), out);
     }
 
     /// A frame of capture `next` came: everything of the capture before ends as at the end
     /// of input (each file is its own capture: nothing joins across files), one unit of work
     /// each, before that frame's.
     fn end_input(&mut self, next: u32, out: &mut Out<'_>) {
+        let (input, seq) = (self.input, self.seq);
+        self.end_capture(&|conn| Key::boundary(input, seq, conn), next, out);
+    }
+
+    /// Everything of the capture being read ends as at the end of input, one unit of work
+    /// each, keyed by `key` (a connection, or `ConnId::MAX` for the rest); capture `next`
+    /// follows.
+    fn end_capture(&mut self, key: &dyn Fn(ConnId) -> Key, next: u32, out: &mut Out<'_>) {
         let now = self.clock.unwrap_or_default();
         for id in self.tcp.open_ids() {
-            self.close_unit(Key::boundary(self.seq, id), out, |tcp, sink| {
-                tcp.end_input(id, now, sink)
-            });
+            self.close_unit(key(id), out, |tcp, sink| tcp.end_input(id, now, sink));
         }
         self.unit_start();
         self.tcp.forget_all_closed();
@@ -697,8 +714,8 @@ impl Front {
         self.tls.end_capture();
         self.kdc.end_capture();
         self.drop_data.clear();
-        self.unit_end(Key::boundary(self.seq, ConnId::MAX), out);
-        out.with(Key::boundary(self.seq, ConnId::MAX), |sink| {
+        self.unit_end(key(ConnId::MAX), out);
+        out.with(key(ConnId::MAX), |sink| {
             sink(ModelEvent::EndInput { now, next })
         });
         self.input = next;

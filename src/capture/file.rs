@@ -15,6 +15,9 @@ use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
 use super::compressed::{Compression, Cut};
+use deal::OpenFiles;
+
+mod deal;
 use super::{Frame, LinkType, Timestamp};
 
 /// A capture's reader, its compression, and where its compressed stream was cut.
@@ -228,6 +231,14 @@ pub struct FileSource {
     /// The TLS key log text of Decryption Secrets Blocks read and not yet taken: secrets,
     /// never in a Debug output.
     key_log: Vec<u8>,
+    /// The files of its input held open, counted while this one is.
+    open_files: Option<(std::sync::Arc<OpenFiles>, bool)>,
+}
+
+impl Drop for FileSource {
+    fn drop(&mut self) {
+        self.let_go();
+    }
 }
 
 impl std::fmt::Debug for FileSource {
@@ -322,6 +333,17 @@ impl FileSource {
             bytes_read,
             size,
             key_log: Vec::new(),
+            open_files: None,
+        }
+    }
+
+    /// The file's descriptor and read buffer go (it is no longer counted open).
+    fn let_go(&mut self) {
+        self.reader = None;
+        if let Some((files, open)) = self.open_files.as_mut() {
+            if std::mem::take(open) {
+                files.closed();
+            }
         }
     }
 
@@ -329,13 +351,15 @@ impl FileSource {
     /// first opened.
     fn closed_copy(&self) -> FileSource {
         let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        FileSource::unopened(&self.path, self.size, counter)
+        let mut copy = FileSource::unopened(&self.path, self.size, counter);
+        copy.open_files = self.open_files.as_ref().map(|(f, _)| (f.clone(), false));
+        copy
     }
 
     /// At the end of the file: its descriptor and read buffer are let go.
     fn finish(&mut self) {
         self.done = true;
-        self.reader = None;
+        self.let_go();
         self.head = None;
         self.pending = 0;
     }
@@ -356,6 +380,10 @@ impl FileSource {
                 self.reader = Some(reader);
                 self.stats.compression = compression.map(Compression::name);
                 self.cut = cut;
+                if let Some((files, open)) = self.open_files.as_mut() {
+                    files.opened();
+                    *open = true;
+                }
                 true
             }
             Err(e) => {
@@ -835,6 +863,11 @@ pub struct MergedSource {
     /// The server's records read beside the files (`--server-log`, `--events`), until the
     /// driver takes them.
     server_logs: Option<Box<super::serverlog::ServerLogs>>,
+    /// Each file's capture ([`Frame::input`]) when these are some of an input's files
+    /// ([`MergedSource::deal`]); else its place here.
+    inputs: Vec<u32>,
+    /// The files held open at once.
+    open_files: std::sync::Arc<OpenFiles>,
 }
 
 impl MergedSource {
@@ -848,9 +881,15 @@ impl MergedSource {
     pub fn open(paths: &[PathBuf]) -> Result<MergedSource, CaptureError> {
         let mut files = Vec::with_capacity(paths.len());
         let mut skipped = Vec::new();
+        let open_files = std::sync::Arc::new(OpenFiles::default());
         for p in super::dir::expand(paths, &mut skipped) {
             match FileSource::deferred(&p) {
-                Ok(f) => files.push(f),
+                Ok(mut f) => {
+                    if f.reader.is_none() {
+                        f.open_files = Some((open_files.clone(), false));
+                    }
+                    files.push(f)
+                }
                 Err(e) => skipped.push(e),
             }
         }
@@ -862,6 +901,7 @@ impl MergedSource {
         }
         let mut m = MergedSource::new(files);
         m.skipped = skipped;
+        m.open_files = open_files;
         Ok(m)
     }
 
@@ -876,6 +916,8 @@ impl MergedSource {
             current: 0,
             key_logs: KeyLogFiles::default(),
             server_logs: None,
+            inputs: Vec::new(),
+            open_files: std::sync::Arc::default(),
         }
     }
 
@@ -946,24 +988,6 @@ impl MergedSource {
         &self.files
     }
 
-    /// The same files opened again, each read only as far as its size when first opened: a
-    /// file still being written then reads the same in every copy (`report --threads`, whose
-    /// flow shards read the inputs once each).
-    pub fn reopen(&self) -> Result<MergedSource, CaptureError> {
-        let mut files = Vec::with_capacity(self.files.len());
-        for f in &self.files {
-            files.push(f.closed_copy());
-        }
-        MergedSource::new(files)
-            .merged(self.merge)
-            .with_key_logs(&self.key_logs.paths())
-    }
-
-    /// Takes over `other`'s list of files that could not be opened.
-    pub fn take_skipped(&mut self, other: &mut MergedSource) {
-        self.skipped.append(&mut other.skipped);
-    }
-
     /// TLS key log text not handed on yet, in whole lines: the next piece of the key log
     /// files, and what the files' Decryption Secrets Blocks held ([`FileSource::take_key_log`]).
     /// Empty when there is nothing new.
@@ -1025,10 +1049,14 @@ impl MergedSource {
         }
         while self.current < self.files.len() {
             let i = self.current;
-            let more = self.files.get_mut(i).is_some_and(|f| f.peek_more());
-            if more {
+            let Some(f) = self.files.get_mut(i) else {
+                break;
+            };
+            if f.peek_more() {
                 break;
             }
+            // Its keys are for it alone, and nothing of it follows.
+            f.key_log.clear();
             self.current = self.current.saturating_add(1);
         }
         let i = self.current;

@@ -3,10 +3,14 @@
 //! through a [`Sink`].
 //!
 //! With one thread, frames go through an [`Analyzer`] on the calling thread. With two or more
-//! (files only), flow shards each read the files and reassemble and frame their share of the
-//! connections (a connection stays on one shard), and the calling thread merges their events,
-//! joins, judges and hands out the outputs in the order one thread would (see
-//! [`super::shard`]): the outputs are the same, unless a shard hits its share of a cap.
+//! (files only), fronts on threads of their own read, reassemble and frame, and the calling
+//! thread merges their events, joins, judges and hands out the outputs in the order one
+//! thread would (see [`super::shard`]): the outputs are the same, unless a front hits its
+//! share of a cap. One capture (or several `--merge`d into one) is read by flow shards, each
+//! reading every file and taking its share of the connections (a connection stays on one
+//! shard); several captures each read on its own (a directory, several files) by file
+//! workers, each reading whole files (file `i` by worker `i mod n`), one at a time, so that
+//! no more files are open at once than there are workers.
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +24,7 @@ use crate::capture::serverlog::ServerLogs;
 use crate::capture::{CaptureError, Frame, MergedSource};
 use crate::diagnose::Connections;
 use crate::tcp::ConnId;
+use crate::tls::KeyLogStats;
 
 /// Where the frames come from.
 pub enum Source {
@@ -73,23 +78,40 @@ impl Plan {
         }
     }
 
-    /// The flow shards this plan runs on `source`: none (everything on the calling thread)
-    /// with one thread, one for each thread but the merge's, or one if some input is not a
-    /// regular file (a pipe or a device has one reader).
-    pub fn shards(&self, source: &MergedSource) -> usize {
+    /// The fronts this plan runs on `source`: none (everything on the calling thread) with
+    /// one thread; one for each thread but the merge's, as file workers for several captures
+    /// each read on its own (two or more workers, at most one a file) and as flow shards for
+    /// one capture; or one if some input is not a regular file (a pipe or a device has one
+    /// reader).
+    pub fn fronts(&self, source: &MergedSource) -> Fronts {
         if self.threads < 2 {
-            return 0;
+            return Fronts::Caller;
         }
         let files = source
             .files()
             .iter()
             .all(|f| std::fs::metadata(f.path()).is_ok_and(|m| m.is_file()));
-        if files {
-            self.threads - 1
+        let n = self.threads - 1;
+        if !files {
+            Fronts::Flow(1)
+        } else if n >= 2 && source.captures() >= 2 {
+            Fronts::Files(n.min(source.captures()))
         } else {
-            1
+            Fronts::Flow(n)
         }
     }
+}
+
+/// Who reads, reassembles and frames ([`Plan::fronts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fronts {
+    /// The calling thread, which also joins, judges and writes.
+    Caller,
+    /// Flow shards: each reads every file, and takes the connections whose 4-tuple hashes
+    /// to it.
+    Flow(usize),
+    /// File workers: each reads whole files, and takes every connection in them.
+    Files(usize),
 }
 
 /// Where the analysis put a frame: the TCP connection its segment went to and where its
@@ -229,15 +251,14 @@ fn read(
 ) -> Result<Ran, RunError> {
     match source {
         Source::Files(files) => {
-            let shards = if sink.wants_frames() {
-                0
+            let fronts = if sink.wants_frames() {
+                Fronts::Caller
             } else {
-                plan.shards(&files)
+                plan.fronts(&files)
             };
-            if shards == 0 {
-                Ok(one_thread(files, config, logs, sink))
-            } else {
-                sharded(files, config, shards, logs, sink)
+            match fronts {
+                Fronts::Caller => Ok(one_thread(files, config, logs, sink)),
+                _ => sharded(files, config, fronts, logs, sink),
             }
         }
         #[cfg(feature = "live")]
@@ -325,30 +346,41 @@ fn end(mut analyzer: Analyzer, source: Source, stopped: bool, sink: &mut dyn Sin
     }
 }
 
-/// Flow shards on threads of their own, the merge on this one.
+/// Flow shards or file workers on threads of their own, the merge on this one.
 fn sharded(
     mut first: MergedSource,
     config: Config,
-    shards: usize,
+    plan: Fronts,
     logs: Option<ServerLogs>,
     sink: &mut dyn Sink,
 ) -> Result<Ran, RunError> {
-    let (fronts, mut model, caps) = Analyzer::new(config).into_shards(shards);
+    let analyzer = Analyzer::new(config);
+    let (files, (fronts, mut model, caps)) = match plan {
+        Fronts::Files(n) => (true, analyzer.into_file_workers(n)),
+        Fronts::Flow(n) => (false, analyzer.into_shards(n)),
+        Fronts::Caller => (false, analyzer.into_shards(1)),
+    };
     if let Some(logs) = logs {
         model.set_server_logs(logs);
     }
-    let mut merger = Merger::new(fronts.len(), caps);
+    let (mut merger, depth) = if files {
+        (Merger::files(fronts.len(), caps), FILE_HANDOFF_BATCHES)
+    } else {
+        (Merger::new(fronts.len(), caps), HANDOFF_BATCHES)
+    };
     // Batches sent and not yet taken, over all shards: while the merge is behind, the
     // shards decode the legs' tokens too.
     let in_flight = &AtomicUsize::new(0);
-    let behind = fronts.len().saturating_mul(HANDOFF_BATCHES) / 2;
+    let behind = fronts.len().saturating_mul(depth) / 2;
     // Each shard's counters as of its last batch, for progress.
     let counted: &[Mutex<Stats>] = &fronts
         .iter()
         .map(|_| Mutex::new(Stats::default()))
         .collect::<Vec<_>>();
-    let sources = if fronts.len() == 1 {
-        vec![first]
+    let sources = if files {
+        first.deal(fronts.len())?
+    } else if fronts.len() == 1 {
+        vec![std::mem::replace(&mut first, MergedSource::new(Vec::new()))]
     } else {
         let mut sources = Vec::with_capacity(fronts.len());
         for _ in 0..fronts.len() {
@@ -365,7 +397,7 @@ fn sharded(
         let mut rxs = Vec::new();
         let mut workers = Vec::new();
         for (i, (front, source)) in fronts.into_iter().zip(sources).enumerate() {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(HANDOFF_BATCHES);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(depth);
             rxs.push(rx);
             let handoff = Handoff {
                 tx,
@@ -376,7 +408,13 @@ fn sharded(
             workers.push(
                 std::thread::Builder::new()
                     .name(format!("authscope-shard-{i}"))
-                    .spawn_scoped(scope, move || shard_loop(front, source, &handoff))
+                    .spawn_scoped(scope, move || {
+                        if files {
+                            file_loop(front, source, &handoff)
+                        } else {
+                            shard_loop(front, source, &handoff)
+                        }
+                    })
                     .map_err(RunError::Threads)?,
             );
         }
@@ -425,8 +463,14 @@ fn sharded(
     })?;
     let stopped = stopped || sink.stopped();
     let (stats, sources): (Vec<Stats>, Vec<MergedSource>) = ended.into_iter().unzip();
-    let Some(source) = sources.into_iter().next() else {
-        return Err(RunError::Threads(io::Error::other("no shard")));
+    let source = if files {
+        first.gather(sources);
+        first
+    } else {
+        let Some(source) = sources.into_iter().next() else {
+            return Err(RunError::Threads(io::Error::other("no shard")));
+        };
+        source
     };
     Ok(Ran {
         stats: model.stats(merger.stats(&stats)),
@@ -469,25 +513,11 @@ fn shard_loop(
     let mut sent = true;
     keys_before(&mut source, &mut |text| front.add_key_text(text));
     while let Some(frame) = source.next_frame() {
-        // Decoding tokens costs about as much as reassembly and framing: whichever side has
-        // time does it. Where it is done does not change the leg (a pure function).
-        front.prepare_legs = out.in_flight.load(Ordering::Relaxed) >= out.behind;
-        front.push_sharded(&frame, &mut items);
-        keys_between(&mut source, &mut |text| front.add_capture_key_text(text));
-        frames = frames.saturating_add(1);
-        // Empty batches too, now and then: the merge waits for every shard's word that it
-        // has nothing before the next event.
-        if items.len() >= HANDOFF_BATCH || frames >= WATERMARK_FRAMES {
-            frames = 0;
-            let batch = Batch {
-                items: std::mem::replace(&mut items, Vec::with_capacity(HANDOFF_BATCH)),
-                through: Key::after(front.seq()),
-            };
-            if !out.send(batch, Some(&front)) {
-                sent = false;
-                break;
-            }
+        if !push(&mut front, &frame, &mut items, &mut frames, out) {
+            sent = false;
+            break;
         }
+        keys_between(&mut source, &mut |text| front.add_capture_key_text(text));
     }
     if sent {
         // A closed merge is not an error here: it has its own.
@@ -496,6 +526,98 @@ fn shard_loop(
         });
     }
     (front.stats(), source)
+}
+
+/// Gives `front` a frame, and the merge what it made when a batch is full or every
+/// [`WATERMARK_FRAMES`]; false when the merge is gone.
+fn push(
+    front: &mut Front,
+    frame: &Frame<'_>,
+    items: &mut Vec<(Key, super::shard::Item)>,
+    frames: &mut u32,
+    out: &Handoff<'_>,
+) -> bool {
+    // Decoding tokens costs about as much as reassembly and framing: whichever side has
+    // time does it. Where it is done does not change the leg (a pure function).
+    front.prepare_legs = out.in_flight.load(Ordering::Relaxed) >= out.behind;
+    front.push_sharded(frame, items);
+    *frames = frames.saturating_add(1);
+    // Empty batches too, now and then: the merge waits for every front's word that it has
+    // nothing before the next event.
+    if items.len() >= HANDOFF_BATCH || *frames >= WATERMARK_FRAMES {
+        *frames = 0;
+        return hand_on(items, front.through(), front, out);
+    }
+    true
+}
+
+/// Sends the merge `items`, and that nothing comes from `front` below `through` after them;
+/// false when the merge is gone.
+fn hand_on(
+    items: &mut Vec<(Key, super::shard::Item)>,
+    through: Key,
+    front: &Front,
+    out: &Handoff<'_>,
+) -> bool {
+    let batch = Batch {
+        items: std::mem::replace(items, Vec::with_capacity(HANDOFF_BATCH)),
+        through,
+    };
+    out.send(batch, Some(front))
+}
+
+/// A file worker's thread: each of its files in turn, every frame to its front, batches of
+/// what it makes to the merge. The end of a file is keyed after all of it and sent when the
+/// worker reaches it; its watermark then jumps to its next file, so that the merge does not
+/// wait on it for the files between, which other workers read.
+fn file_loop(
+    mut front: Front,
+    mut source: MergedSource,
+    out: &Handoff<'_>,
+) -> (Stats, MergedSource) {
+    let mut items = Vec::with_capacity(HANDOFF_BATCH);
+    let mut frames = 0u32;
+    let mut sent = true;
+    // The key log's counters as of the last file ended, with that file's own keys.
+    let mut keys: Option<KeyLogStats> = None;
+    keys_before(&mut source, &mut |text| front.add_key_text(text));
+    let count = source.files().len();
+    'files: for k in 0..count {
+        front.begin_file(source.input_of(k));
+        let mut any = false;
+        while let Some(frame) = source.next_frame_of(k) {
+            any = true;
+            if !push(&mut front, &frame, &mut items, &mut frames, out) {
+                sent = false;
+                break 'files;
+            }
+            keys_between(&mut source, &mut |text| front.add_capture_key_text(text));
+        }
+        // A file without frames is no capture to one front either: nothing of it is told.
+        if any {
+            keys = Some(front.end_file(&mut items, HANDOFF_BATCH, &mut |batch| {
+                out.send(batch, None);
+            }));
+        }
+        if k.saturating_add(1) < count {
+            frames = 0;
+            let next = Key::file_start(source.input_of(k.saturating_add(1)));
+            if !hand_on(&mut items, next, &front, out) {
+                sent = false;
+                break;
+            }
+        }
+    }
+    if sent {
+        front.finish_sharded(items, HANDOFF_BATCH, &mut |batch| {
+            out.send(batch, None);
+        });
+    }
+    let mut stats = front.stats();
+    if let Some(keys) = keys {
+        stats.tls_keys = keys;
+    }
+    (stats, source)
 }
 
 /// A shard sends a batch at least every this many frames, so that the merge, which waits
@@ -507,6 +629,10 @@ const WATERMARK_FRAMES: u32 = 4096;
 const HANDOFF_BATCH: usize = 128;
 /// Batches in flight: bounds what a shard can run ahead (a few MB of exchanges).
 const HANDOFF_BATCHES: usize = 8;
+/// Batches in flight from a file worker: it reads ahead of the merge in a file of its own
+/// while the merge takes an earlier file's events from another worker, so it is given more
+/// room (still a bound on what it holds: some tens of MB of exchanges at most).
+const FILE_HANDOFF_BATCHES: usize = 64;
 
 /// A live capture: frames as they come, the analysis's clock moved on when none does (so a
 /// handshake that waits only for time to pass is decided on a quiet link too).

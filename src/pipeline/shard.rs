@@ -16,6 +16,11 @@
 //! at every unit and reports its gauges when they moved; the merge adds them up in order,
 //! which gives the peak of the sum exactly.
 //!
+//! File workers ([`Merger::files`]) read several captures, each whole on one worker: every
+//! key begins with its capture, a worker keys the end of a capture after everything of it,
+//! and the merge tells the model where one capture ends and the next begins as one front
+//! would.
+//!
 //! The caps on what a front holds over all its connections (open connections and closed
 //! 4-tuples, out-of-order bytes, HTTP bytes) are divided among the shards ([`Caps`]), so that
 //! the shards together hold at most what one front would: memory is bounded for the process,
@@ -28,18 +33,22 @@
 use std::hash::BuildHasher as _;
 
 use super::{Analyzer, Config, ConnId, Front, ModelEvent, Output, Stats};
-use crate::capture::Frame;
+use crate::capture::{Frame, Timestamp};
 use crate::http::Anomaly;
 use crate::map::Map as HashMap;
 use crate::net::{FlowKey, Segment};
 use crate::tcp::Limit;
 
-/// Where an event goes among every shard's: units in capture order, then by the order one
+/// Where an event goes among every front's: units in capture order, then by the order one
 /// connection table closes connections in a sweep and at the end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Key {
-    /// The frame (counted over all captures) before which (a capture's end, a sweep) or in
-    /// which (segment) the unit happens.
+    /// The capture ([`Frame::input`]): flow shards read the captures in turn, so theirs only
+    /// grows; file workers each read some captures whole, and the merge puts them in order.
+    input: u32,
+    /// The frame (counted over all the front's captures) before which (a capture's end, a
+    /// sweep) or in which (segment) the unit happens; past every frame, a capture a file
+    /// worker read to its end ending.
     frame: u64,
     /// A capture's end, sweep, segment, end of input, and the model's `Finish`.
     phase: u8,
@@ -52,6 +61,7 @@ pub struct Key {
 impl Key {
     /// The `Finish` after everything: every shard sends one, the merge passes one on.
     pub const END: Key = Key {
+        input: u32::MAX,
         frame: u64::MAX,
         phase: 4,
         at: 0,
@@ -59,8 +69,9 @@ impl Key {
     };
 
     /// The capture before the frame ends: its connections closed by id, then the model told.
-    pub(super) fn boundary(frame: u64, conn: ConnId) -> Key {
+    pub(super) fn boundary(input: u32, frame: u64, conn: ConnId) -> Key {
         Key {
+            input,
             frame,
             phase: 0,
             at: 0,
@@ -68,8 +79,21 @@ impl Key {
         }
     }
 
-    pub(super) fn sweep(frame: u64, at: i64, conn: ConnId) -> Key {
+    /// A file worker read capture `input` to its end: its connections closed by id, then
+    /// the model told, after everything else of the capture.
+    pub(super) fn file_end(input: u32, conn: ConnId) -> Key {
+        Key::boundary(input, u64::MAX, conn)
+    }
+
+    /// Below everything of capture `input`: what a file worker can still make once it
+    /// starts that capture.
+    pub fn file_start(input: u32) -> Key {
+        Key::boundary(input, 0, 0)
+    }
+
+    pub(super) fn sweep(input: u32, frame: u64, at: i64, conn: ConnId) -> Key {
         Key {
+            input,
             frame,
             phase: 1,
             at,
@@ -77,8 +101,9 @@ impl Key {
         }
     }
 
-    pub(super) fn packet(frame: u64) -> Key {
+    pub(super) fn packet(input: u32, frame: u64) -> Key {
         Key {
+            input,
             frame,
             phase: 2,
             at: 0,
@@ -88,6 +113,7 @@ impl Key {
 
     pub(super) fn finish(conn: ConnId) -> Key {
         Key {
+            input: u32::MAX,
             frame: u64::MAX,
             phase: 3,
             at: 0,
@@ -95,10 +121,15 @@ impl Key {
         }
     }
 
-    /// Below every key of the frames after the `seq`th: what a shard can still make once
-    /// given that frame.
-    pub fn after(seq: u64) -> Key {
-        Key::boundary(seq.saturating_add(1), 0)
+    /// Below every key of the frames after the `seq`th, the front being in capture `input`:
+    /// what a front can still make once given that frame.
+    pub fn after(input: u32, seq: u64) -> Key {
+        Key::boundary(input, seq.saturating_add(1), 0)
+    }
+
+    /// The capture the unit is in; `None` for the end of input.
+    fn capture(&self) -> Option<u32> {
+        (self.input != u32::MAX).then_some(self.input)
     }
 }
 
@@ -142,6 +173,9 @@ impl Shard {
 
     /// Whether this shard takes the packets between these two sockets (UDP too).
     pub(super) fn owns_flow(&self, src: std::net::SocketAddr, dst: std::net::SocketAddr) -> bool {
+        if self.count == 1 {
+            return true;
+        }
         let (key, _) = FlowKey::of(src, dst);
         self.hasher.hash_one(key) % self.count == self.index
     }
@@ -159,6 +193,48 @@ impl Front {
             gauges: Gauges::default(),
         }));
         self
+    }
+
+    /// Makes this front a file worker: it reads whole captures, every connection in them
+    /// its own, and hands on its events keyed by capture for the merge to put the captures
+    /// in order ([`Merger::files`]).
+    pub fn into_file_worker(self) -> Front {
+        self.into_shard(0, 1)
+    }
+
+    /// A file worker starts reading capture `input`.
+    pub fn begin_file(&mut self, input: u32) {
+        self.input = input;
+    }
+
+    /// A file worker read its capture to the end: everything of it ends, keyed after all of
+    /// it. Returns the key log's counters as they stood with the capture's own
+    /// keys (one front counts the last capture's keys: it does not end that capture).
+    /// `items` are those made before, not yet sent; batches of about `size` go to `send` as
+    /// they fill.
+    pub fn end_file(
+        &mut self,
+        items: &mut Vec<(Key, Item)>,
+        size: usize,
+        send: &mut dyn FnMut(Batch),
+    ) -> crate::tls::KeyLogStats {
+        let keys = self.tls.key_stats();
+        let input = self.input;
+        self.end_capture(
+            &|conn| Key::file_end(input, conn),
+            input.saturating_add(1),
+            &mut super::Out::Batched {
+                items,
+                size: size.max(1),
+                send,
+            },
+        );
+        keys
+    }
+
+    /// The lowest key this front can make after what it made.
+    pub fn through(&self) -> Key {
+        Key::after(self.input, self.seq)
     }
 
     /// Feeds one frame to a shard; what it makes goes to `out`, keyed.
@@ -268,6 +344,20 @@ pub struct Merger {
     caps: Caps,
     /// A shard hit its share of connections, reorder-bytes, http-bytes.
     share_hit: [bool; 3],
+    /// The fronts are file workers ([`Merger::files`]).
+    files: Option<Files>,
+}
+
+/// Where the model is among the captures file workers read.
+#[derive(Debug, Default)]
+struct Files {
+    /// The capture the model is in.
+    current: u32,
+    /// The end of `current` a worker sent, held until what follows it is known: the next
+    /// capture, or the end of input.
+    ended: Option<Timestamp>,
+    /// The worker that read the last capture ended.
+    last_worker: Option<usize>,
 }
 
 impl Merger {
@@ -282,6 +372,18 @@ impl Merger {
             ended: None,
             caps,
             share_hit: [false; 3],
+            files: None,
+        }
+    }
+
+    /// A merge of file workers: each reads some captures whole (not every capture, as a
+    /// flow shard does) and keys what it makes by capture ([`Front::end_file`]). The merge
+    /// tells the model the captures' ends as one front would: a capture ends where the next
+    /// one that has frames begins, and the last one at the end of input.
+    pub fn files(workers: usize, caps: Caps) -> Merger {
+        Merger {
+            files: Some(Files::default()),
+            ..Merger::new(workers, caps)
         }
     }
 
@@ -326,12 +428,24 @@ impl Merger {
                     return Next::Need(i);
                 }
             }
-            let Some((i, _)) = first else {
+            let Some((i, first)) = first else {
+                let ended = self.files.as_mut().and_then(|f| f.ended.take());
                 return match self.finish.take() {
+                    Some(ModelEvent::Finish(now)) => {
+                        Next::Event(ModelEvent::Finish(ended.unwrap_or(now)))
+                    }
                     Some(e) => Next::Event(e),
                     None => Next::Done,
                 };
             };
+            // A file worker's first word of a capture: the one before ends here.
+            if let (Some(f), Some(c)) = (self.files.as_mut(), first.capture()) {
+                if c != f.current {
+                    f.current = c;
+                    let now = f.ended.take().unwrap_or_default();
+                    return Next::Event(ModelEvent::EndInput { now, next: c });
+                }
+            }
             let Some((key, item)) = self.queues.get_mut(i).and_then(|q| q.items.next()) else {
                 continue;
             };
@@ -339,6 +453,12 @@ impl Merger {
                 Item::Gauges(g) => self.gauges(i, g),
                 Item::Event(ModelEvent::Finish(now)) => {
                     self.finish.get_or_insert(ModelEvent::Finish(now));
+                }
+                Item::Event(ModelEvent::EndInput { now, .. }) if self.files.is_some() => {
+                    if let Some(f) = self.files.as_mut() {
+                        f.ended = Some(now);
+                        f.last_worker = Some(i);
+                    }
                 }
                 // Every shard ends each capture; the model is told once.
                 Item::Event(ModelEvent::EndInput { .. }) if self.ended == Some(key) => {}
@@ -451,7 +571,7 @@ impl Merger {
 
     /// The shards' counters as one front's: what every shard counted alike (frames, the
     /// network layer) from the first, the connections' counters added up, the peaks of the
-    /// sum.
+    /// sum. File workers read each frame once: what they counted of the frames adds up too.
     pub fn stats(&self, shards: &[Stats]) -> Stats {
         let Some(first) = shards.first() else {
             return Stats::default();
@@ -459,7 +579,10 @@ impl Merger {
         if shards.len() == 1 {
             return *first;
         }
-        let mut st = *first;
+        let mut st = match &self.files {
+            Some(f) => read_by_files(shards, f.last_worker),
+            None => *first,
+        };
         let (mut tcp, mut http) = (crate::tcp::TcpStats::default(), super::HttpStats::default());
         let mut tls = crate::tls::TlsStats::default();
         let mut kdc = crate::kdc::KdcStats::default();
@@ -476,7 +599,8 @@ impl Merger {
         http.buffered_bytes = self.sum[2];
         st.tcp = tcp;
         st.http = http;
-        // Every shard reads the same key logs: the first's key counters are everyone's.
+        // Every shard reads the same key logs: the first's key counters are everyone's (file
+        // workers: see `read_by_files`).
         st.tls = tls;
         st.kdc = kdc;
         st
@@ -574,6 +698,70 @@ pub fn run_in_turn(config: Config, n: usize, batch: usize, frames: &Frames<'_>) 
         outputs,
         stats: model.stats(merger.stats(&stats)),
         warnings: merger.warnings(),
+    }
+}
+
+/// What file workers counted of the frames they read, as one front reading every file in
+/// turn would have: the frames add up, the times span them all, and the first frame whose
+/// time went backwards is the earliest capture's. The key log files are read by every
+/// worker; one front counts with them the keys of the last capture's Decryption Secrets
+/// Blocks, which the worker that read `last` reports.
+fn read_by_files(workers: &[Stats], last: Option<usize>) -> Stats {
+    let mut st = Stats {
+        tls_keys: workers
+            .get(last.unwrap_or(0))
+            .map(|w| w.tls_keys)
+            .unwrap_or_default(),
+        ..Stats::default()
+    };
+    let mut backwards: Option<(u32, u64)> = None;
+    for w in workers {
+        st.packets = st.packets.saturating_add(w.packets);
+        st.bytes = st.bytes.saturating_add(w.bytes);
+        st.first = match (st.first, w.first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        st.last = st.last.max(w.last);
+        st.time_went_backwards = st.time_went_backwards.saturating_add(w.time_went_backwards);
+        if let (Some(input), Some(frame)) = (
+            w.first_time_went_backwards_input,
+            w.first_time_went_backwards,
+        ) {
+            if backwards.is_none_or(|(i, _)| input < i) {
+                backwards = Some((input, frame));
+            }
+        }
+        st.net = add_net(st.net, &w.net);
+    }
+    st.first_time_went_backwards_input = backwards.map(|(i, _)| i);
+    st.first_time_went_backwards = backwards.map(|(_, f)| f);
+    st
+}
+
+fn add_net(a: crate::net::NetStats, b: &crate::net::NetStats) -> crate::net::NetStats {
+    let s = |x: u64, y: u64| x.saturating_add(y);
+    crate::net::NetStats {
+        frames: s(a.frames, b.frames),
+        tcp_segments: s(a.tcp_segments, b.tcp_segments),
+        unknown_link: s(a.unknown_link, b.unknown_link),
+        first_unknown_link: match (a.first_unknown_link, b.first_unknown_link) {
+            (Some(x), Some(y)) => Some(if y.input < x.input { y } else { x }),
+            (x, y) => x.or(y),
+        },
+        not_ip: s(a.not_ip, b.not_ip),
+        not_tcp: s(a.not_tcp, b.not_tcp),
+        kdc_dns_datagrams: s(a.kdc_dns_datagrams, b.kdc_dns_datagrams),
+        icmp_unreachable: s(a.icmp_unreachable, b.icmp_unreachable),
+        icmp_kdc_dns: s(a.icmp_kdc_dns, b.icmp_kdc_dns),
+        icmp_malformed: s(a.icmp_malformed, b.icmp_malformed),
+        malformed: s(a.malformed, b.malformed),
+        truncated_segments: s(a.truncated_segments, b.truncated_segments),
+        ipv4_fragments: s(a.ipv4_fragments, b.ipv4_fragments),
+        ipv4_reassembled: s(a.ipv4_reassembled, b.ipv4_reassembled),
+        ipv4_fragments_dropped: s(a.ipv4_fragments_dropped, b.ipv4_fragments_dropped),
+        ipv6_fragments: s(a.ipv6_fragments, b.ipv6_fragments),
+        tunnelled: s(a.tunnelled, b.tunnelled),
     }
 }
 
@@ -677,6 +865,17 @@ mod tests {
         Item::Gauges(Gauges([open, (0, 0), (0, 0), (0, 0)]))
     }
 
+    /// The connections that opened (else closed), in order.
+    fn conns(got: &[ModelEvent], opened: bool) -> Vec<ConnId> {
+        got.iter()
+            .filter_map(|e| match e {
+                ModelEvent::ConnOpen { event, .. } if opened => Some(event.conn),
+                ModelEvent::ConnClosed { conn, .. } if !opened => Some(*conn),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn drain(m: &mut Merger) -> Vec<ModelEvent> {
         let mut got = Vec::new();
         loop {
@@ -694,7 +893,10 @@ mod tests {
         m.add(
             0,
             Batch {
-                items: vec![(Key::packet(9), open(9)), (Key::packet(12), closed(9))],
+                items: vec![
+                    (Key::packet(0, 9), open(9)),
+                    (Key::packet(0, 12), closed(9)),
+                ],
                 through: Key::END,
             },
         );
@@ -703,8 +905,8 @@ mod tests {
         m.add(
             1,
             Batch {
-                items: vec![(Key::packet(7), open(7))],
-                through: Key::after(10),
+                items: vec![(Key::packet(0, 7), open(7))],
+                through: Key::after(0, 10),
             },
         );
         let first = m.next_event();
@@ -727,14 +929,7 @@ mod tests {
             },
         );
         let got = drain(&mut m);
-        let conns: Vec<ConnId> = got
-            .iter()
-            .filter_map(|e| match e {
-                ModelEvent::ConnClosed { conn, .. } => Some(*conn),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(conns, vec![1, 0]);
+        assert_eq!(conns(&got, false), vec![1, 0]);
     }
 
     #[test]
@@ -744,8 +939,8 @@ mod tests {
             0,
             Batch {
                 items: vec![
-                    (Key::packet(1), gauges((3, 3))),
-                    (Key::packet(4), gauges((0, 3))),
+                    (Key::packet(0, 1), gauges((3, 3))),
+                    (Key::packet(0, 4), gauges((0, 3))),
                 ],
                 through: Key::END,
             },
@@ -754,8 +949,8 @@ mod tests {
             1,
             Batch {
                 items: vec![
-                    (Key::packet(2), gauges((2, 2))),
-                    (Key::packet(5), gauges((1, 4))),
+                    (Key::packet(0, 2), gauges((2, 2))),
+                    (Key::packet(0, 5), gauges((1, 4))),
                 ],
                 through: Key::END,
             },
@@ -780,7 +975,7 @@ mod tests {
             m.add(
                 i,
                 Batch {
-                    items: vec![(Key::packet(frame), gauges((3, 3)))],
+                    items: vec![(Key::packet(0, frame), gauges((3, 3)))],
                     through: Key::END,
                 },
             );
@@ -805,7 +1000,7 @@ mod tests {
         m.add(
             0,
             Batch {
-                items: vec![(Key::packet(3), evicted)],
+                items: vec![(Key::packet(0, 3), evicted)],
                 through: Key::END,
             },
         );
@@ -823,7 +1018,7 @@ mod tests {
             1,
             Batch {
                 items: vec![(
-                    Key::packet(1),
+                    Key::packet(0, 1),
                     Item::Gauges(Gauges([(0, 0), (0, 0), (0, 0), (50, 50)])),
                 )],
                 through: Key::END,
@@ -833,6 +1028,138 @@ mod tests {
         drain(&mut m);
         assert_eq!(m.warnings().len(), 1);
         assert_eq!(Caps::of(&Config::default(), 3).share(100_000), 33_333);
+    }
+
+    fn end(now: i64) -> Item {
+        Item::Event(ModelEvent::EndInput {
+            now: Timestamp(now),
+            next: 0,
+        })
+    }
+
+    fn finish() -> Item {
+        Item::Event(ModelEvent::Finish(Timestamp(0)))
+    }
+
+    /// What the model is told of the captures' ends, as (now, next) and the finish's now.
+    fn ends(got: &[ModelEvent]) -> Vec<(i64, u32)> {
+        got.iter()
+            .filter_map(|e| match e {
+                ModelEvent::EndInput { now, next } => Some((now.0, *next)),
+                ModelEvent::Finish(now) => Some((now.0, u32::MAX)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn file_workers_captures_end_where_the_next_with_frames_begins() {
+        // Worker 0 read captures 0 (no frame), 2 and 4 (no frame); worker 1 captures 1 and
+        // 3. One front would end capture 1 at capture 2's first frame, 2 at 3's, and 3 at
+        // the end of input; capture 0 before capture 1's first frame, at no time.
+        let mut m = Merger::files(2, CAPS);
+        m.add(
+            0,
+            Batch {
+                items: vec![],
+                through: Key::file_start(2),
+            },
+        );
+        m.add(
+            1,
+            Batch {
+                items: vec![
+                    (Key::packet(1, 1), open(1)),
+                    (Key::file_end(1, 1), closed(1)),
+                    (Key::file_end(1, ConnId::MAX), end(10)),
+                ],
+                through: Key::file_start(3),
+            },
+        );
+        let mut got = Vec::new();
+        // Worker 0 has not said whether capture 2 holds anything: capture 1's end waits.
+        loop {
+            match m.next_event() {
+                Next::Event(e) => got.push(e),
+                Next::Need(i) => {
+                    assert_eq!(i, 0);
+                    break;
+                }
+                Next::Done => panic!("done early"),
+            }
+        }
+        assert_eq!(ends(&got), vec![(0, 1)]);
+        m.add(
+            0,
+            Batch {
+                items: vec![
+                    (Key::packet(2, 5), open(5)),
+                    (Key::file_end(2, ConnId::MAX), end(20)),
+                    (Key::END, finish()),
+                ],
+                through: Key::END,
+            },
+        );
+        m.add(
+            1,
+            Batch {
+                items: vec![
+                    (Key::file_end(3, ConnId::MAX), end(30)),
+                    (Key::END, finish()),
+                ],
+                through: Key::END,
+            },
+        );
+        got.extend(drain(&mut m));
+        assert_eq!(ends(&got), vec![(0, 1), (10, 2), (20, 3), (30, u32::MAX)]);
+        // Connections are numbered over the captures as they open.
+        assert_eq!(conns(&got, true), vec![0, 1]);
+    }
+
+    #[test]
+    fn file_workers_counters_add_up() {
+        let mut m = Merger::files(2, CAPS);
+        m.add(
+            1,
+            Batch {
+                items: vec![(Key::file_end(1, ConnId::MAX), end(10))],
+                through: Key::END,
+            },
+        );
+        m.end(0);
+        drain(&mut m);
+        let worker = |packets, first, last, backwards: Option<(u32, u64)>, secrets| Stats {
+            packets,
+            first: Some(Timestamp(first)),
+            last: Some(Timestamp(last)),
+            time_went_backwards: u64::from(backwards.is_some()),
+            first_time_went_backwards_input: backwards.map(|b| b.0),
+            first_time_went_backwards: backwards.map(|b| b.1),
+            tls_keys: crate::tls::KeyLogStats {
+                secrets,
+                ..Default::default()
+            },
+            ..Stats::default()
+        };
+        let st = m.stats(&[
+            worker(3, 5, 9, Some((2, 7)), 1),
+            worker(4, 2, 8, Some((1, 3)), 2),
+        ]);
+        assert_eq!(st.packets, 7);
+        assert_eq!(
+            (st.first, st.last),
+            (Some(Timestamp(2)), Some(Timestamp(9)))
+        );
+        assert_eq!(st.time_went_backwards, 2);
+        assert_eq!(
+            (
+                st.first_time_went_backwards_input,
+                st.first_time_went_backwards
+            ),
+            (Some(1), Some(3))
+        );
+        // The last capture ended was worker 1's: its keys are the ones one front holds.
+        assert_eq!(st.tls_keys.secrets, 2);
     }
 
     #[test]
