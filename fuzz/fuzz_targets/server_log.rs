@@ -21,5 +21,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let summary = ServerJoin::new(logs, JoinConfig::default()).finish();
-    let _ = authscope::present::server_log_lines(&summary);
+    for alone in [false, true] {
+        let _ = authscope::present::server_log_lines(&summary, alone);
+    }
 });
