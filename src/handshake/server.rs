@@ -839,6 +839,63 @@ pub fn event_text(e: &SecurityEvent) -> String {
     t
 }
 
+/// One client's events in time order, each taken at most once: the nearest untaken one to a
+/// time is found without walking over those taken (each side's next untaken is kept as in
+/// a disjoint-set forest, paths halved), so pairing stays near-linear however many events
+/// a second holds.
+#[derive(Default)]
+struct Untaken {
+    /// (time, the event's index), sorted.
+    times: Vec<(i64, usize)>,
+    /// `after[k]`: `k` when the `k`th is untaken, else a later candidate; `len` past the end.
+    after: Vec<usize>,
+    /// `before[k + 1]`: `k + 1` when the `k`th is untaken, else an earlier candidate; 0
+    /// before the start.
+    before: Vec<usize>,
+}
+
+impl Untaken {
+    fn ready(&mut self) {
+        self.times.sort_unstable();
+        let n = self.times.len();
+        self.after = (0..=n).collect();
+        self.before = (0..=n).collect();
+    }
+
+    fn root(links: &mut [usize], mut k: usize) -> usize {
+        while let Some(&next) = links.get(k) {
+            if next == k {
+                break;
+            }
+            let skip = links.get(next).copied().unwrap_or(next);
+            if let Some(l) = links.get_mut(k) {
+                *l = skip;
+            }
+            k = skip;
+        }
+        k
+    }
+
+    /// Takes the untaken event nearest `mid` whose time is in `window`; its index.
+    fn take_nearest(&mut self, mid: i64, window: std::ops::RangeInclusive<i64>) -> Option<usize> {
+        let at = self.times.partition_point(|(t, _)| *t < mid);
+        let right = Self::root(&mut self.after, at);
+        let left = Self::root(&mut self.before, at).checked_sub(1);
+        let time = |k: Option<usize>| k.and_then(|k| self.times.get(k)).map(|(t, _)| *t);
+        let pick = [left, Some(right)]
+            .into_iter()
+            .filter(|k| time(*k).is_some_and(|t| window.contains(&t)))
+            .min_by_key(|k| time(*k).map(|t| t.abs_diff(mid)))??;
+        if let Some(l) = self.after.get_mut(pick) {
+            *l = pick.saturating_add(1);
+        }
+        if let Some(l) = self.before.get_mut(pick.saturating_add(1)) {
+            *l = pick;
+        }
+        self.times.get(pick).map(|(_, i)| *i)
+    }
+}
+
 /// One refusal the records name, before grouping.
 struct Refusal {
     reason: Reason,
@@ -918,6 +975,17 @@ pub fn failed_logons(logs: &ServerLogs) -> Vec<FailedGroup> {
             pairable,
         ));
     }
+    // The 4625s that may pair, by client, in time order; a paired one is skipped.
+    let mut by_ip: HashMap<IpAddr, Untaken> = HashMap::default();
+    for (i, (e, pairable)) in events.iter().enumerate() {
+        if let (true, Some(ip)) = (*pairable, e.ip) {
+            by_ip.entry(ip).or_default().times.push((e.time.0, i));
+        }
+    }
+    for u in by_ip.values_mut() {
+        u.ready();
+    }
+    let mut events: Vec<Option<Refusal>> = events.into_iter().map(|(e, _)| Some(e)).collect();
     let mut rows: Vec<Refusal> = Vec::with_capacity(lines.len() + events.len());
     for line in lines {
         // The event is written while the request is handled: between its start and the
@@ -927,17 +995,13 @@ pub fn failed_logons(logs: &ServerLogs) -> Vec<FailedGroup> {
             line.time.0.saturating_add(2 * SECOND),
         );
         let mid = line.time.0.saturating_add(SECOND / 2);
-        let twin = events
-            .iter()
-            .enumerate()
-            .filter(|(_, (e, pairable))| {
-                *pairable && e.ip == line.ip && (from..=to).contains(&e.time.0)
-            })
-            .min_by_key(|(_, (e, _))| e.time.0.abs_diff(mid))
-            .map(|(i, _)| i);
+        let twin = line
+            .ip
+            .and_then(|ip| by_ip.get_mut(&ip))
+            .and_then(|u| u.take_nearest(mid, from..=to))
+            .and_then(|i| events.get_mut(i).and_then(Option::take));
         match twin {
-            Some(i) => {
-                let (e, _) = events.swap_remove(i);
+            Some(e) => {
                 rows.push(Refusal {
                     reason: if e.reason == Reason::Other {
                         line.reason
@@ -953,7 +1017,7 @@ pub fn failed_logons(logs: &ServerLogs) -> Vec<FailedGroup> {
             None => rows.push(line),
         }
     }
-    rows.extend(events.into_iter().map(|(e, _)| e));
+    rows.extend(events.into_iter().flatten());
     type Key = (Reason, String, Option<String>, Option<String>);
     let mut groups: std::collections::BTreeMap<Key, FailedGroup> =
         std::collections::BTreeMap::new();
@@ -1057,6 +1121,45 @@ mod tests {
         ));
         assert_eq!(g.len(), 1, "{g:#?}");
         assert_eq!(g[0].count, 2);
+    }
+
+    #[test]
+    fn a_burst_of_refusals_in_one_second_pairs_each() {
+        let ip: IpAddr = "10.0.0.7".parse().unwrap();
+        let n: u32 = 20_000;
+        let lines = (0..n)
+            .map(|_| IisLine {
+                time: Timestamp(1000 * SECOND),
+                client: Some(ip),
+                status: Some(401),
+                substatus: Some(1),
+                win32_status: Some(1326),
+                ..IisLine::default()
+            })
+            .collect();
+        let events = (0..n)
+            .map(|i| SecurityEvent {
+                id: 4625,
+                time: Timestamp(1000 * SECOND + i64::from(i) * 10_000),
+                ip: Some(ip),
+                status: Some(0xc000_006d),
+                substatus: Some(0xc000_006a),
+                ..SecurityEvent::default()
+            })
+            .collect();
+        let g = failed_logons(&ServerLogs {
+            files: Vec::new(),
+            lines,
+            events,
+            stats: Default::default(),
+        });
+        assert_eq!(
+            g.len(),
+            1,
+            "{:?}",
+            g.iter().map(|g| &g.code).collect::<Vec<_>>()
+        );
+        assert_eq!(g[0].count, u64::from(n));
     }
 
     #[test]
