@@ -352,6 +352,8 @@ pub struct State {
     /// A one-line message in the hint bar until the next key.
     pub message: Option<String>,
     pub warnings: Vec<String>,
+    /// How many of the server's records were joined ([`Batch::server_logs`]).
+    pub server_logs: Option<String>,
     /// The terminal size, for layout-dependent moves (page size, mouse).
     pub size: Rect,
     pub quit: bool,
@@ -395,6 +397,7 @@ impl State {
             mode: Mode::Normal,
             message: None,
             warnings: Vec::new(),
+            server_logs: None,
             size: Rect::new(0, 0, 80, 24),
             quit: false,
             export: None,
@@ -493,6 +496,9 @@ impl State {
         self.connections = b.connections;
         self.done |= b.done;
         self.warnings.extend(b.warnings);
+        if b.server_logs.is_some() {
+            self.server_logs = b.server_logs;
+        }
         for f in b.connection_findings {
             if let Some(n) = self.by_severity.get_mut(severity_slot(f.severity)) {
                 *n = n.saturating_add(1);

@@ -34,6 +34,9 @@ pub struct Batch {
     pub done: bool,
     /// Warnings of the capture readers (damaged files), sent with the last batch.
     pub warnings: Vec<String>,
+    /// How many of the server's records (`--server-log`, `--events`) were joined, once the
+    /// input ended.
+    pub server_logs: Option<String>,
     /// Why details of handshakes are no longer kept (sent once).
     pub spool_error: Option<String>,
     /// The counters of a live capture, as they stand.

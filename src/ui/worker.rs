@@ -170,8 +170,8 @@ struct Collect {
     spool_error: Option<String>,
     /// The files' names when each is its own capture (empty for one capture).
     files: Vec<String>,
-    /// What the server's records gave, in words, for the warnings line.
-    server_notes: Vec<String>,
+    /// What the server's records gave, in a few words, for the header.
+    server_logs: Option<String>,
 }
 
 impl Collect {
@@ -187,7 +187,7 @@ impl Collect {
             listed: 0,
             spool_error: None,
             files: Vec::new(),
-            server_notes: Vec::new(),
+            server_logs: None,
         }
     }
 
@@ -240,9 +240,13 @@ impl Collect {
                 self.pending.push(Record::of(&a, slot, &mut self.strings));
             }
             Output::Finding(f) => self.connection_findings.push(FindingDetail::of(&f)),
-            Output::ServerLogs(s) => self
-                .server_notes
-                .extend(crate::present::server_log_lines(&s, false)),
+            Output::ServerLogs(s) => {
+                let joined = s.joined_lines.saturating_add(s.joined_events);
+                let all = joined
+                    .saturating_add(s.unmatched_lines)
+                    .saturating_add(s.unmatched_events);
+                self.server_logs = Some(format!("logs {joined}/{all} joined"));
+            }
             Output::HttpAnomaly { .. } | Output::Limit { .. } | Output::Wire(_) => {}
         }
     }
@@ -263,7 +267,8 @@ impl Collect {
             stats,
             connections: self.connections,
             done,
-            warnings: std::mem::take(&mut self.server_notes),
+            warnings: Vec::new(),
+            server_logs: self.server_logs.take(),
             spool_error: self.spool_error.take(),
             live: None,
         }

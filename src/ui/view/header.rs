@@ -153,6 +153,9 @@ fn second_line(s: &State, t: &Theme, width: usize) -> Vec<Vec<Span<'static>>> {
         "{} connections",
         s.connections.max(s.stats.tcp.connections)
     ))]);
+    if let Some(logs) = &s.server_logs {
+        p.push(vec![Span::styled(logs.clone(), t.dim())]);
+    }
     if let (Some(a), Some(b)) = (s.stats.first, s.stats.last) {
         let span = if s.spans_days() {
             let day = |ts| {

@@ -242,6 +242,21 @@ fn empty_state_renders() {
     assert!(text.contains("no handshakes yet"), "{text}");
 }
 
+/// The server's records joined are said in the header at 80 columns, not counted as read
+/// warnings.
+#[test]
+fn joined_server_logs_are_said_in_the_header() {
+    let mut s = load(&captures(&["ntlm-wrong-password.pcap"]), 80, 24);
+    s.take_batch(crate::ui::event::Batch {
+        server_logs: Some("logs 3/3 joined".into()),
+        done: true,
+        ..Default::default()
+    });
+    let text = draw(&s, 80, 24).backend().to_string();
+    assert!(text.contains("logs 3/3 joined"), "{text}");
+    assert!(!text.contains("read warnings"), "{text}");
+}
+
 #[test]
 fn selection_stays_put_as_handshakes_arrive() {
     let mut all = load(&all_captures(), 80, 24);
