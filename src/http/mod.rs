@@ -214,6 +214,22 @@ pub struct Exchange {
     pub h2: Option<Box<H2Stream>>,
 }
 
+impl Exchange {
+    /// Heap bytes it holds, roughly, with itself ([`tracker::weight_request`]): what a
+    /// hand-off between threads counts against its budget.
+    pub fn weight(&self) -> usize {
+        let request = self.request.as_ref().map_or(0, tracker::weight_request);
+        let responses = self
+            .response
+            .iter()
+            .chain(&self.interim)
+            .fold(0usize, |n, r| n.saturating_add(tracker::weight_response(r)));
+        std::mem::size_of::<Exchange>()
+            .saturating_add(request)
+            .saturating_add(responses)
+    }
+}
+
 /// An exchange's HTTP/2 stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct H2Stream {

@@ -363,15 +363,20 @@ fn sharded(
     if let Some(logs) = logs {
         model.set_server_logs(logs);
     }
-    let (mut merger, depth) = if files {
-        (Merger::files(fronts.len(), caps), FILE_HANDOFF_BATCHES)
+    let mut merger = if files {
+        Merger::files(fronts.len(), caps)
     } else {
-        (Merger::new(fronts.len(), caps), HANDOFF_BATCHES)
+        Merger::new(fronts.len(), caps)
     };
-    // Batches sent and not yet taken, over all shards: while the merge is behind, the
-    // shards decode the legs' tokens too.
+    let budget = handoff_budget(files, fronts.len());
+    // Bytes sent and not yet taken, over all fronts: while the merge is behind (their
+    // budgets half full), the fronts decode the legs' tokens too.
     let in_flight = &AtomicUsize::new(0);
-    let behind = fronts.len().saturating_mul(depth) / 2;
+    let behind = fronts.len().saturating_mul(budget) / 2;
+    let budgets: &[Budget] = &fronts
+        .iter()
+        .map(|_| Budget::new(budget))
+        .collect::<Vec<_>>();
     // Each shard's counters as of its last batch, for progress.
     let counted: &[Mutex<Stats>] = &fronts
         .iter()
@@ -397,10 +402,11 @@ fn sharded(
         let mut rxs = Vec::new();
         let mut workers = Vec::new();
         for (i, (front, source)) in fronts.into_iter().zip(sources).enumerate() {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(depth);
+            let (tx, rx) = std::sync::mpsc::channel::<(usize, Batch)>();
             rxs.push(rx);
             let handoff = Handoff {
                 tx,
+                budget: budgets.get(i),
                 in_flight,
                 behind,
                 counted: counted.get(i),
@@ -444,8 +450,11 @@ fn sharded(
                     }
                 }
                 Next::Need(i) => match rxs.get(i).map(|rx| rx.recv()) {
-                    Some(Ok(batch)) => {
-                        in_flight.fetch_sub(1, Ordering::Relaxed);
+                    Some(Ok((weight, batch))) => {
+                        in_flight.fetch_sub(weight, Ordering::Relaxed);
+                        if let Some(b) = budgets.get(i) {
+                            b.release(weight);
+                        }
                         merger.add(i, batch)
                     }
                     _ => merger.end(i),
@@ -455,6 +464,9 @@ fn sharded(
         }
         // The shards stop at their next batch once these ends are gone.
         drop(rxs);
+        for b in budgets {
+            b.close();
+        }
         workers
             .into_iter()
             .map(|w| w.join())
@@ -482,10 +494,13 @@ fn sharded(
 
 /// A shard's end of the hand-off to the merge.
 struct Handoff<'a> {
-    tx: std::sync::mpsc::SyncSender<Batch>,
-    /// Batches sent and not yet taken, over all shards.
+    /// Batches with their weight ([`Batch::weight`]).
+    tx: std::sync::mpsc::Sender<(usize, Batch)>,
+    /// What this shard has handed on and the merge not yet taken.
+    budget: Option<&'a Budget>,
+    /// Bytes sent and not yet taken, over all shards.
     in_flight: &'a AtomicUsize,
-    /// The merge is behind from this many batches in flight.
+    /// The merge is behind from this many bytes in flight.
     behind: usize,
     /// This shard's counters, as of its last batch.
     counted: Option<&'a Mutex<Stats>>,
@@ -497,8 +512,95 @@ impl Handoff<'_> {
         if let (Some(Ok(mut c)), Some(front)) = (self.counted.map(Mutex::lock), front) {
             *c = front.stats();
         }
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.tx.send(batch).is_ok()
+        let weight = batch.weight();
+        if let Some(b) = self.budget {
+            if !b.reserve(weight) {
+                return false;
+            }
+        }
+        self.in_flight.fetch_add(weight, Ordering::Relaxed);
+        self.tx.send((weight, batch)).is_ok()
+    }
+}
+
+/// The bytes a front has handed to the merge and the merge not yet taken, and the most it
+/// may: a front runs ahead of the merge that far and then waits. A budget in bytes rather
+/// than in batches lets a front that makes few events (large bodies, quiet connections) read
+/// far ahead, and still bounds one that makes many.
+struct Budget {
+    state: Mutex<Held>,
+    taken: std::sync::Condvar,
+    cap: usize,
+}
+
+#[derive(Default)]
+struct Held {
+    bytes: usize,
+    /// The front waits for room (the merge wakes it only then: a wake is a system call).
+    waiting: bool,
+    /// The merge is gone.
+    closed: bool,
+}
+
+impl Budget {
+    fn new(cap: usize) -> Budget {
+        Budget {
+            state: Mutex::new(Held::default()),
+            taken: std::sync::Condvar::new(),
+            cap,
+        }
+    }
+
+    /// Counts `weight` bytes in, once there is room (a batch alone may exceed the cap); false
+    /// when the merge is gone.
+    fn reserve(&self, weight: usize) -> bool {
+        let Ok(mut held) = self.state.lock() else {
+            return false;
+        };
+        while !held.closed && held.bytes > 0 && held.bytes.saturating_add(weight) > self.cap {
+            held.waiting = true;
+            held = match self.taken.wait(held) {
+                Ok(h) => h,
+                Err(_) => return false,
+            };
+        }
+        held.waiting = false;
+        if held.closed {
+            return false;
+        }
+        held.bytes = held.bytes.saturating_add(weight);
+        true
+    }
+
+    /// The merge took `weight` bytes.
+    fn release(&self, weight: usize) {
+        let Ok(mut held) = self.state.lock() else {
+            return;
+        };
+        held.bytes = held.bytes.saturating_sub(weight);
+        if held.waiting {
+            self.taken.notify_one();
+        }
+    }
+
+    /// The merge is gone: a front that waits gives up.
+    fn close(&self) {
+        if let Ok(mut held) = self.state.lock() {
+            held.closed = true;
+        }
+        self.taken.notify_all();
+    }
+}
+
+/// Each front's hand-off budget. Flow shards, and the one reading thread of two, read in step
+/// with the merge: [`HANDOFF_BYTES`]. A file worker reads a file of its own ahead of the merge
+/// while the merge takes an earlier file from another worker: [`FILE_HANDOFF_BYTES`], less
+/// where many workers would together hold more than [`FILE_HANDOFF_BYTES_ALL`].
+fn handoff_budget(files: bool, fronts: usize) -> usize {
+    if files {
+        FILE_HANDOFF_BYTES.min(FILE_HANDOFF_BYTES_ALL / fronts.max(1))
+    } else {
+        HANDOFF_BYTES
     }
 }
 
@@ -627,12 +729,12 @@ const WATERMARK_FRAMES: u32 = 4096;
 /// Events handed from a shard's thread to the merge, a batch at a time (a channel send per
 /// event would cost more than most events' handling).
 const HANDOFF_BATCH: usize = 128;
-/// Batches in flight: bounds what a shard can run ahead (a few MB of exchanges).
-const HANDOFF_BATCHES: usize = 8;
-/// Batches in flight from a file worker: it reads ahead of the merge in a file of its own
-/// while the merge takes an earlier file's events from another worker, so it is given more
-/// room (still a bound on what it holds: some tens of MB of exchanges at most).
-const FILE_HANDOFF_BATCHES: usize = 64;
+/// What a flow shard may have handed on and the merge not yet taken, in bytes.
+const HANDOFF_BYTES: usize = 2 << 20;
+/// ... a file worker.
+const FILE_HANDOFF_BYTES: usize = 16 << 20;
+/// ... all file workers together.
+const FILE_HANDOFF_BYTES_ALL: usize = 64 << 20;
 
 /// A live capture: frames as they come, the analysis's clock moved on when none does (so a
 /// handshake that waits only for time to pass is decided on a quiet link too).
@@ -700,5 +802,35 @@ mod live {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         crate::capture::Timestamp(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Budget;
+
+    /// A front past its budget waits until the merge takes, and gives up once the merge is
+    /// gone; a batch larger than the whole budget still passes alone.
+    #[test]
+    fn a_budget_holds_a_front_to_its_bytes() {
+        let budget = Budget::new(100);
+        assert!(budget.reserve(60));
+        assert!(budget.reserve(40));
+        std::thread::scope(|s| {
+            let waiting = s.spawn(|| budget.reserve(10));
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            assert!(!waiting.is_finished(), "reserved past the budget");
+            budget.release(60);
+            assert!(waiting.join().unwrap());
+        });
+        budget.release(50);
+        assert!(budget.reserve(1000), "a batch alone may exceed the budget");
+        std::thread::scope(|s| {
+            let waiting = s.spawn(|| budget.reserve(1));
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            budget.close();
+            assert!(!waiting.join().unwrap(), "a closed budget gives up");
+        });
+        assert!(!budget.reserve(1));
     }
 }

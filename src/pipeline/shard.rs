@@ -270,6 +270,33 @@ pub struct Batch {
     pub through: Key,
 }
 
+impl Batch {
+    /// Bytes it holds, roughly: its slots, and the exchanges' and legs' heap (the rest are
+    /// small and fixed).
+    pub fn weight(&self) -> usize {
+        let slots = self
+            .items
+            .capacity()
+            .saturating_mul(std::mem::size_of::<(Key, Item)>());
+        self.items.iter().fold(slots, |n, (_, item)| {
+            let heap = match item {
+                Item::Event(ModelEvent::Exchange(x, prep)) => {
+                    let leg = match prep {
+                        super::LegPrep::Made(Some(_)) => {
+                            std::mem::size_of::<crate::handshake::Leg>()
+                        }
+                        _ => 0,
+                    };
+                    x.weight().saturating_add(leg)
+                }
+                Item::Event(ModelEvent::Wire(_)) => std::mem::size_of::<crate::kdc::WireMsg>(),
+                _ => 0,
+            };
+            n.saturating_add(heap)
+        })
+    }
+}
+
 /// The caps on what the fronts hold over all their connections, whole, and the shards they
 /// are divided among.
 #[derive(Debug, Clone, Copy)]
