@@ -120,6 +120,7 @@ for c in captures:
         put("pcap_reader", lzma.compress(cut(b, 8 << 10))[:-40], base + "-xz-cut")
     put("pipeline", cut(b, 48 << 10), base)
     put("shards", cut(b, 48 << 10), base)
+    put("files", cut(b, 48 << 10), base)
     # net: the first frames, 4 KiB of records at most per seed.
     rec = b""
     for link, f in frames(b)[:64]:

@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 seconds=${FUZZ_SECONDS:-60}
-targets=${FUZZ_TARGETS:-ntlm spnego kerberos auth_header digest token_mask http http2 tcp tls tls_streams net pcap_reader pipeline shards server_log kdc}
+targets=${FUZZ_TARGETS:-ntlm spnego kerberos auth_header digest token_mask http http2 tcp tls tls_streams net pcap_reader pipeline shards files server_log kdc}
 sanitizer=${FUZZ_SANITIZER:-none}
 export RUSTC_BOOTSTRAP=1
 
@@ -38,7 +38,7 @@ fi
 # where a record or a message head can be long.
 max_len() {
   case $1 in
-    pipeline | shards) echo 65536 ;;
+    pipeline | shards | files) echo 65536 ;;
     pcap_reader) echo 16384 ;;
     http | net) echo 8192 ;;
     tls) echo 16384 ;;
