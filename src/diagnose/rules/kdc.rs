@@ -420,8 +420,10 @@ const KDC_REACH: &str = "Check that the KDC runs and listens on port 88 (UDP and
      firewall drops it between the client and the KDC, and which KDC the client finds (DNS SRV \
      _kerberos._tcp.<realm>, krb5.conf's [realms], nltest /dsgetdc).";
 
+/// To the nearest second: a clock set ten minutes ahead, measured on the wire a fraction of a
+/// second short, is said as 10m00s.
 fn human(ns: i64) -> String {
-    let s = ns.saturating_abs() / 1_000_000_000;
+    let s = ns.saturating_abs().saturating_add(500_000_000) / 1_000_000_000;
     if s >= 3600 {
         format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
     } else {
@@ -654,4 +656,16 @@ pub(super) fn fallback_reason(hs: &Handshake) -> Option<(String, Option<String>)
         ));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn offsets_read_to_the_nearest_second() {
+        assert_eq!(super::human(599_999_700_000), "10m00s");
+        assert_eq!(super::human(-599_999_700_000), "10m00s");
+        assert_eq!(super::human(299_400_000_000), "4m59s");
+        assert_eq!(super::human(3_600_000_000_000), "1h00m");
+        assert_eq!(super::human(i64::MIN), super::human(i64::MAX));
+    }
 }
