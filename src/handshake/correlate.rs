@@ -7,7 +7,9 @@ use crate::map::Map as HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use super::leg::{Answer, Credential, Leg, SharedAuth};
-use super::{ConnEvent, ConnEventKind, Failure, Handshake, Outcome, SchemeUsed, SharedChallenge};
+use super::{
+    ConnEvent, ConnEventKind, Failure, Handshake, Outcome, SchemeUsed, SharedChallenge, Side,
+};
 use crate::capture::Timestamp;
 use crate::tcp::ConnId;
 
@@ -265,7 +267,7 @@ impl Correlator {
                 if self.open.len() >= self.cfg.max_open {
                     if let Some((&oldest, _)) = self.open.iter().next() {
                         self.stats.open_cap_hits = self.stats.open_cap_hits.saturating_add(1);
-                        self.finish_one(oldest, sink);
+                        self.finish_one(oldest, None, sink);
                     }
                 }
                 self.make_room_for(client.ip(), sink);
@@ -429,7 +431,7 @@ impl Correlator {
                 return;
             };
             self.stats.bytes_cap_hits = self.stats.bytes_cap_hits.saturating_add(1);
-            self.finish_one(oldest, sink);
+            self.finish_one(oldest, None, sink);
         }
     }
 
@@ -451,7 +453,7 @@ impl Correlator {
         }
         if let Some(oldest) = q.pop_front() {
             self.stats.client_cap_hits = self.stats.client_cap_hits.saturating_add(1);
-            self.finish_one(oldest, sink);
+            self.finish_one(oldest, None, sink);
         }
     }
 
@@ -518,7 +520,7 @@ impl Correlator {
         if all {
             let ids: Vec<u64> = self.open.keys().copied().collect();
             for id in ids {
-                self.finish_one(id, sink);
+                self.finish_one(id, Some(now), sink);
             }
             self.closing.clear();
             return;
@@ -540,7 +542,7 @@ impl Correlator {
                 self.closing.push(Reverse((ready, id)));
                 continue;
             }
-            self.finish_one(id, sink);
+            self.finish_one(id, None, sink);
         }
     }
 
@@ -562,7 +564,9 @@ impl Correlator {
         };
     }
 
-    fn finish_one(&mut self, id: u64, sink: &mut dyn FnMut(Handshake)) {
+    /// Hands out handshake `id`; `ended` is the end of the input when that is what finishes
+    /// it.
+    fn finish_one(&mut self, id: u64, ended: Option<Timestamp>, sink: &mut dyn FnMut(Handshake)) {
         let Some(mut o) = self.open.remove(&id) else {
             return;
         };
@@ -605,7 +609,9 @@ impl Correlator {
             o.hs.connections
                 .iter()
                 .any(|c| self.conns.get(c).is_some_and(|ci| !ci.closed));
-        settle(&mut o.hs, still_open);
+        // What the client did within the join window after the capture's end is not in it.
+        let cut = ended.map(|end| (end, self.cfg.join_window_ns));
+        settle(&mut o.hs, still_open, cut);
         o.hs.build_timeline();
         self.finished = self.finished.saturating_add(1);
         sink(o.hs);
@@ -990,8 +996,9 @@ fn next_outcome(current: Outcome, leg: &Leg, prev: Option<&Leg>) -> Outcome {
     }
 }
 
-/// The final outcome of a handshake that nothing more can join.
-fn settle(hs: &mut Handshake, still_open: bool) {
+/// The final outcome of a handshake that nothing more can join. `cut`: the input ended then,
+/// and a client's next leg may come this long after the last.
+fn settle(hs: &mut Handshake, still_open: bool, cut: Option<(Timestamp, i64)>) {
     if hs.outcome != Outcome::InProgress {
         return;
     }
@@ -1008,6 +1015,20 @@ fn settle(hs: &mut Handshake, still_open: bool) {
         .tcp
         .iter()
         .any(|e| e.conn == conn && matches!(e.kind, ConnEventKind::Fin { .. }));
+    // The capture ended within the join window after the last answer, and the client had not
+    // closed the connection (the server may have: the client then answers on a new one): its
+    // next leg may be past the capture's end, so a challenge is not "unanswered". A client
+    // that closed the connection first gave up on it, and stays judged so.
+    let client_closed = hs
+        .tcp
+        .iter()
+        .filter(|e| e.conn == conn && e.ts >= after)
+        .find_map(|e| match e.kind {
+            ConnEventKind::Fin { by } | ConnEventKind::Rst { by } => Some(by == Side::Client),
+            _ => None,
+        })
+        .unwrap_or(false);
+    let cut_short = !client_closed && cut.is_some_and(|(end, window)| end.since(after) < window);
     hs.outcome = match &last.answer {
         // Mid-handshake: the client owes the next leg.
         Answer::NtlmChallenge { .. } if rst => Outcome::Failed(Failure::ConnectionReset),
@@ -1016,7 +1037,7 @@ fn settle(hs: &mut Handshake, still_open: bool) {
         }
         Answer::Missing if rst => Outcome::Failed(Failure::ConnectionReset),
         Answer::Missing if fin => Outcome::Failed(Failure::ConnectionClosed),
-        _ if still_open => Outcome::InProgress,
+        _ if still_open || cut_short => Outcome::InProgress,
         Answer::Offer { .. }
         | Answer::NtlmChallenge { .. }
         | Answer::DigestStale

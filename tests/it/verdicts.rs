@@ -600,3 +600,67 @@ fn a_challenge_for_another_scheme_is_another_login() {
         [("digest", "john", "success"), ("basic", "max", "success")]
     );
 }
+
+/// A GET challenged with Negotiate, then `after` (a FIN from one side) and `tail` packets of
+/// another connection `gap_us` later: the report's one handshake.
+fn challenged_then(after: Option<bool>, gap_us: Option<u64>) -> serde_json::Value {
+    use super::util::{pcap, push_tcp};
+    let (client, server) = (([10, 0, 0, 1], 50_000), ([10, 0, 0, 2], 80));
+    let req = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
+    let resp =
+        "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Negotiate\r\nContent-Length: 0\r\n\r\n";
+    let (c, s) = (1_001u32, 9_001u32);
+    let mut recs = Vec::new();
+    push_tcp(&mut recs, client, server, c - 1, 0, 0x02, b"");
+    push_tcp(&mut recs, server, client, s - 1, c, 0x12, b"");
+    push_tcp(&mut recs, client, server, c, s, 0x18, req.as_bytes());
+    let c = c + req.len() as u32;
+    push_tcp(&mut recs, server, client, s, c, 0x18, resp.as_bytes());
+    let s = s + resp.len() as u32;
+    match after {
+        Some(true) => push_tcp(&mut recs, client, server, c, s, 0x11, b""),
+        Some(false) => push_tcp(&mut recs, server, client, s, c, 0x11, b""),
+        None => {}
+    }
+    if let Some(gap) = gap_us {
+        let other = ([10, 0, 0, 3], 50_001);
+        push_tcp(&mut recs, other, server, 5, 0, 0x02, b"");
+        let last = recs.len() - 1;
+        recs[last].0 = recs[last - 1].0 + gap;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("challenged.pcap");
+    std::fs::write(&path, pcap(1, &recs)).unwrap();
+    let doc = json_report(&path, false);
+    let hs = doc["handshakes"].as_array().unwrap();
+    assert_eq!(hs.len(), 1, "{hs:?}");
+    hs[0].clone()
+}
+
+/// A challenge is "unanswered" only where the capture says the client left it: a capture
+/// that ends soon after it, the connection still open or closed by the server (the client
+/// answers on a new one then), leaves the login in progress; a client that closed the
+/// connection, or a capture that went on past the join window, says it was left.
+#[test]
+fn a_capture_that_ends_after_a_challenge_does_not_say_it_was_left() {
+    let unanswered =
+        |h: &serde_json::Value| findings_of(h).iter().any(|f| f.0 == "challenge-unanswered");
+    for (after, gap, left) in [
+        (None, None, false),
+        (Some(false), None, false),
+        (None, Some(2_000_000), false),
+        (Some(true), None, true),
+        (None, Some(11_000_000), true),
+        (Some(false), Some(11_000_000), true),
+    ] {
+        let h = challenged_then(after, gap);
+        let want = if left { "abandoned" } else { "in-progress" };
+        assert_eq!(h["outcome"]["result"], want, "{after:?} {gap:?}: {h}");
+        assert_eq!(
+            unanswered(&h),
+            left,
+            "{after:?} {gap:?}: {:?}",
+            findings_of(&h)
+        );
+    }
+}
