@@ -18,6 +18,7 @@ use super::compressed::{Compression, Cut};
 use deal::OpenFiles;
 
 mod deal;
+mod rotated;
 use super::{Frame, LinkType, Timestamp};
 
 /// A capture's reader, its compression, and where its compressed stream was cut.
@@ -218,6 +219,8 @@ pub struct FileSource {
     done: bool,
     stats: FileStats,
     warnings: Vec<CaptureWarning>,
+    /// The time of the first packet handed out.
+    first_ts: Option<Timestamp>,
     /// The time of the last packet handed out.
     last_ts: Option<Timestamp>,
     /// The warning about packets of undeclared interfaces, kept up to date with their count,
@@ -326,6 +329,7 @@ impl FileSource {
                 ..FileStats::default()
             },
             warnings: Vec::new(),
+            first_ts: None,
             last_ts: None,
             undeclared_warning: None,
             undeclared_first: None,
@@ -420,6 +424,11 @@ impl FileSource {
 
     pub fn warnings(&self) -> &[CaptureWarning] {
         &self.warnings
+    }
+
+    /// The times of the first and the last packet read, once one was.
+    pub fn span(&self) -> Option<(Timestamp, Timestamp)> {
+        self.first_ts.zip(self.last_ts)
     }
 
     fn warn(&mut self, message: String) {
@@ -741,6 +750,7 @@ impl FileSource {
         let Some(data) = self.reader.as_ref().and_then(|r| r.data().get(start..end)) else {
             return Next::Skip;
         };
+        self.first_ts = self.first_ts.or(Some(info.ts));
         self.last_ts = Some(info.ts);
         Next::Frame(Frame {
             number: self.stats.packets,

@@ -122,6 +122,7 @@ impl Inputs for MergedSource {
             .flat_map(|f| f.warnings())
             .map(|w| format!("{}: packet {}: {}", w.file, w.packet, w.message))
             .chain(self.skipped().iter().map(|e| format!("{e} (skipped)")))
+            .chain(self.rotated().map(|(message, _)| message))
             .collect()
     }
 
@@ -140,7 +141,12 @@ impl Inputs for MergedSource {
             file: Some(e.path().display().to_string()),
             after: None,
         });
-        warnings.chain(skipped).collect()
+        let rotated = self.rotated().map(|(message, edge)| Problem {
+            message,
+            file: None,
+            after: Some(edge),
+        });
+        warnings.chain(skipped).chain(rotated).collect()
     }
 }
 

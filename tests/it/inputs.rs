@@ -498,3 +498,70 @@ fn a_directory_is_the_captures_in_it_in_name_order() {
         }
     }
 }
+
+/// Files read as separate captures whose packets follow one another in time, as a rotated
+/// capture's pieces do, are said to be so, with `--merge` named; files apart in time, files
+/// that overlap (two sensors), and merged files are not. The login cut at the edge is then
+/// joined by `--merge`.
+#[test]
+fn pieces_of_one_rotated_capture_read_apart_are_said_to_be() {
+    let (client, server) = (([10, 0, 0, 1], 50_000), ([10, 0, 0, 2], 80));
+    let req = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
+    let resp = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"r\"\r\n\
+                Content-Length: 0\r\n\r\n";
+    let answer = "GET /a HTTP/1.1\r\nHost: h\r\nAuthorization: Basic YWxpY2U6cHc=\r\n\r\n";
+    let ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let (mut c, mut s) = (1_001u32, 9_001u32);
+    let mut recs = Vec::new();
+    push_tcp(&mut recs, client, server, c - 1, 0, 0x02, b"");
+    push_tcp(&mut recs, server, client, s - 1, c, 0x12, b"");
+    for (q, r) in [(req, resp), (answer, ok)] {
+        push_tcp(&mut recs, client, server, c, s, 0x18, q.as_bytes());
+        c += q.len() as u32;
+        push_tcp(&mut recs, server, client, s, c, 0x18, r.as_bytes());
+        s += r.len() as u32;
+    }
+    // Cut after the challenge.
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, recs: &[(u64, Vec<u8>)]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, pcap(1, recs)).unwrap();
+        p
+    };
+    let first = write("a-0.pcap", &recs[..4]);
+    let second = write("a-1.pcap", &recs[4..]);
+    let hour = 3_600_000_000u64;
+    let later: Vec<_> = recs[4..]
+        .iter()
+        .map(|(t, f)| (t + hour, f.clone()))
+        .collect();
+    let apart = write("b-1.pcap", &later);
+    // Another sensor's capture of the same minute: it ends half a minute after a-0 begins.
+    let mut sensor: Vec<_> = recs.iter().map(|(t, f)| (t + 500, f.clone())).collect();
+    let (t, f) = sensor[0].clone();
+    sensor.push((t + 30_000_000, f));
+    let other_sensor = write("c-0.pcap", &sensor);
+    let said = |doc: &Value| {
+        doc["summary"]["warnings"].as_array().is_some_and(|w| {
+            w.iter()
+                .any(|w| w.to_string().contains("--merge reads them"))
+        })
+    };
+    for threads in [1, 2, 3] {
+        let cut = json(&[first.clone(), second.clone()], false, threads);
+        assert!(said(&cut), "{threads}: {}", cut["summary"]);
+        assert_eq!(array(&cut, "handshakes").len(), 2);
+        for paths in [
+            vec![first.clone(), apart.clone()],
+            vec![other_sensor.clone(), first.clone()],
+        ] {
+            let doc = json(&paths, false, threads);
+            assert!(!said(&doc), "{paths:?} {threads}: {}", doc["summary"]);
+        }
+        let merged = json(&[first.clone(), second.clone()], true, threads);
+        assert!(!said(&merged));
+        let hs = array(&merged, "handshakes");
+        assert_eq!(hs.len(), 1, "{hs:?}");
+        assert_eq!(hs[0]["outcome"]["result"], "success");
+    }
+}
