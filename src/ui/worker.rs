@@ -404,7 +404,8 @@ fn run(job: Job) {
                     .files()
                     .iter()
                     .flat_map(|f| f.warnings())
-                    .map(|w| format!("{}: packet {}: {}", w.file, w.packet, w.message)),
+                    .map(|w| format!("{}: packet {}: {}", w.file, w.packet, w.message))
+                    .chain(source.rotated().map(|(message, _)| message)),
             );
         }
         #[cfg(feature = "live")]

@@ -147,6 +147,16 @@ fn second_line(s: &State, t: &Theme, width: usize) -> Vec<Vec<Span<'static>>> {
     if s.findings_only {
         p.push(vec![Span::styled("with findings only", t.warning())]);
     }
+    // Before the counters: at 80 columns what does not fit the line is left out.
+    if !s.warnings.is_empty() {
+        p.push(vec![Span::styled(
+            match s.warnings.len() {
+                1 => "1 read warning".to_owned(),
+                n => format!("{n} read warnings"),
+            },
+            t.warning(),
+        )]);
+    }
     p.push(vec![Span::raw(format!("sort: {}", s.sort.label()))]);
     p.push(vec![Span::raw(format!("{} packets", s.stats.packets))]);
     p.push(vec![Span::raw(format!(
@@ -173,12 +183,6 @@ fn second_line(s: &State, t: &Theme, width: usize) -> Vec<Vec<Span<'static>>> {
         p.push(vec![Span::styled(
             format!("{span} ({})", strings::span(b.since(a))),
             t.dim(),
-        )]);
-    }
-    if !s.warnings.is_empty() {
-        p.push(vec![Span::styled(
-            format!("{} read warnings", s.warnings.len()),
-            t.warning(),
         )]);
     }
     p

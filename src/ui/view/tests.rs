@@ -254,7 +254,23 @@ fn joined_server_logs_are_said_in_the_header() {
     });
     let text = draw(&s, 80, 24).backend().to_string();
     assert!(text.contains("logs 3/3 joined"), "{text}");
-    assert!(!text.contains("read warnings"), "{text}");
+    assert!(!text.contains("read warning"), "{text}");
+}
+
+/// Read warnings are counted in the header at 80 columns, ahead of the counters that may not
+/// fit.
+#[test]
+fn read_warnings_are_counted_in_the_header_at_80_columns() {
+    let mut s = load(&captures(&["ntlm-wrong-password.pcap"]), 80, 24);
+    for (n, want) in [(1, "1 read warning "), (2, "2 read warnings")] {
+        s.take_batch(crate::ui::event::Batch {
+            warnings: vec!["the 2 files follow one another in time".into()],
+            done: true,
+            ..Default::default()
+        });
+        let text = draw(&s, 80, 24).backend().to_string();
+        assert!(text.contains(want), "{n}: {text}");
+    }
 }
 
 #[test]
