@@ -601,8 +601,9 @@ fn a_challenge_for_another_scheme_is_another_login() {
     );
 }
 
-/// A GET challenged with Negotiate, then `after` (a FIN from one side) and `tail` packets of
-/// another connection `gap_us` later: the report's one handshake.
+/// A GET challenged with Negotiate, then a FIN from the client (`Some(true)`) or the server
+/// (`Some(false)`), and `gap_us` after that a packet of another connection: the report's one
+/// handshake.
 fn challenged_then(after: Option<bool>, gap_us: Option<u64>) -> serde_json::Value {
     use super::util::{pcap, push_tcp};
     let (client, server) = (([10, 0, 0, 1], 50_000), ([10, 0, 0, 2], 80));
