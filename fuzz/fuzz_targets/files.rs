@@ -4,14 +4,16 @@
 //! make every output and counter one thread makes, unless the merge warns that a cap was
 //! crossed.
 #![no_main]
-use std::io::{Cursor, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use authscope::capture::{FileSource, LinkType, MergedSource, Timestamp};
+use authscope::capture::{LinkType, MergedSource};
 use authscope::pipeline::{run, Config, Output, Plan, Source, Stats};
 use libfuzzer_sys::fuzz_target;
 
-type Owned = (Timestamp, LinkType, Vec<u8>, u32);
+#[path = "common/frames.rs"]
+mod frames;
+use frames::{owned_frames, Owned};
 
 /// Frames beyond these are left out: the target is about the merge, not the volume.
 const MOST_FRAMES: usize = 4096;
@@ -64,18 +66,9 @@ fn read(dir: &Path, config: Config, threads: usize) -> (Vec<Output>, Stats, Vec<
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(mut source) =
-        FileSource::from_reader(Path::new("fuzz.pcap"), Cursor::new(data.to_vec()), 0)
-    else {
+    let Some(frames) = owned_frames(data, MOST_FRAMES) else {
         return;
     };
-    let mut frames: Vec<Owned> = Vec::new();
-    while let Some(f) = source.next_frame() {
-        if frames.len() >= MOST_FRAMES {
-            break;
-        }
-        frames.push((f.ts, f.link, f.data.to_vec(), f.orig_len));
-    }
     if frames.is_empty() {
         return;
     }

@@ -2,15 +2,14 @@
 //! make every output and counter one front makes, unless the merge warns that a cap was
 //! crossed (`pipeline::shard`).
 #![no_main]
-use std::io::Cursor;
-use std::path::Path;
-
-use authscope::capture::{FileSource, Frame, LinkType, Timestamp};
+use authscope::capture::Frame;
 use authscope::pipeline::shard::run_in_turn;
 use authscope::pipeline::{Analyzer, Config, Output};
 use libfuzzer_sys::fuzz_target;
 
-type Owned = (Timestamp, LinkType, Vec<u8>, u32);
+#[path = "common/frames.rs"]
+mod frames;
+use frames::{owned_frames, Owned};
 
 /// Frame `i`; from `split` on, of a second capture (as a second file), numbered from 1 again.
 fn frame(i: usize, split: usize, f: &Owned) -> Frame<'_> {
@@ -26,15 +25,9 @@ fn frame(i: usize, split: usize, f: &Owned) -> Frame<'_> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(mut source) =
-        FileSource::from_reader(Path::new("fuzz.pcap"), Cursor::new(data.to_vec()), 0)
-    else {
+    let Some(frames) = owned_frames(data, usize::MAX) else {
         return;
     };
-    let mut frames: Vec<Owned> = Vec::new();
-    while let Some(f) = source.next_frame() {
-        frames.push((f.ts, f.link, f.data.to_vec(), f.orig_len));
-    }
     // Small caps now and then, so that the shards cross them.
     let mut config = Config::default();
     if data.len() % 3 == 0 {
