@@ -61,6 +61,21 @@ pub struct ConnFacts {
     pub server: SocketAddr,
     pub first: Timestamp,
     pub last: Timestamp,
+    /// The frame of the client's first FIN, and of the server's.
+    pub fins: [Option<u64>; 2],
+}
+
+impl ConnFacts {
+    /// Whether the side that did not send `a` had closed its half before it: the alert then
+    /// answers a close without close_notify (RFC 8446 6.1; OpenSSL sends `decode_error` for
+    /// that "unexpected EOF"), and says nothing of what the peer sent before.
+    fn after_peer_closed(&self, a: &AlertInfo) -> bool {
+        let peer = match a.by {
+            Sender::Client => self.fins[1],
+            Sender::Server => self.fins[0],
+        };
+        peer.is_some_and(|fin| fin < a.frame)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -144,7 +159,11 @@ impl Connections {
                 earliest(&mut s.evidence_at, t.hello_ts.unwrap_or(c.first));
             }
         }
-        for a in t.alerts.iter().filter(|a| !benign(a)) {
+        for a in t
+            .alerts
+            .iter()
+            .filter(|a| !benign(a) && !c.after_peer_closed(a))
+        {
             let key = (a.by, a.description_code);
             if !s.alerts.contains_key(&key) && s.alerts.len() >= MAX_ALERTS {
                 s.alerts_more = s.alerts_more.saturating_add(1);
@@ -586,5 +605,52 @@ fn undecrypted_finding(server: &str, s: &Server) -> Finding {
         evidence: s.evidence.clone(),
         next_step,
         at: s.evidence_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(by: Sender, frame: u64) -> AlertInfo {
+        AlertInfo {
+            by,
+            level: "fatal".to_owned(),
+            description: "decode_error".to_owned(),
+            level_code: 2,
+            description_code: 50,
+            encrypted: true,
+            frame,
+            ts: Timestamp(frame as i64),
+        }
+    }
+
+    fn codes(fins: [Option<u64>; 2], a: AlertInfo) -> usize {
+        let mut c = Connections::default();
+        let facts = ConnFacts {
+            conn: 0,
+            client: "10.0.0.1:50000".parse().unwrap(),
+            server: "10.0.0.2:443".parse().unwrap(),
+            first: Timestamp(0),
+            last: Timestamp(100),
+            fins,
+        };
+        let t = TlsInfo {
+            alerts: vec![a],
+            ..TlsInfo::default()
+        };
+        c.tls(facts, &t);
+        c.finish().iter().filter(|f| f.code == "tls-alert").count()
+    }
+
+    /// Either side's alert after the other side's FIN answers that close; before it, or after
+    /// its own FIN only, it is the side refusing something.
+    #[test]
+    fn alerts_after_the_peers_close_are_not_refusals() {
+        assert_eq!(codes([Some(10), None], alert(Sender::Server, 11)), 0);
+        assert_eq!(codes([None, Some(10)], alert(Sender::Client, 11)), 0);
+        assert_eq!(codes([Some(12), None], alert(Sender::Server, 11)), 1);
+        assert_eq!(codes([None, Some(10)], alert(Sender::Server, 11)), 1);
+        assert_eq!(codes([None, None], alert(Sender::Client, 11)), 1);
     }
 }

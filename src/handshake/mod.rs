@@ -75,6 +75,9 @@ pub enum ConnEventKind {
         by: Side,
         level: u8,
         description: u8,
+        /// Sent after the other side's FIN: the answer to a close without close_notify
+        /// (RFC 8446 6.1), not to anything the other side sent.
+        after_close: bool,
     },
     /// An HTTP/2 SETTINGS, GOAWAY or RST_STREAM frame from `by` (RFC 9113 6).
     H2 {
@@ -115,13 +118,25 @@ impl std::fmt::Display for ConnEventKind {
                 by,
                 level,
                 description,
-            } => write!(
-                f,
-                "TLS alert from {}: {} {}",
-                side(by),
-                crate::tls::alert_level_name(*level),
-                crate::tls::alert_name(*description)
-            ),
+                after_close,
+            } => {
+                write!(
+                    f,
+                    "TLS alert from {}: {} {}",
+                    side(by),
+                    crate::tls::alert_level_name(*level),
+                    crate::tls::alert_name(*description)
+                )?;
+                // close_notify is how either side answers the other's close.
+                if *after_close && *description != 0 {
+                    let peer = match by {
+                        Side::Client => Side::Server,
+                        Side::Server => Side::Client,
+                    };
+                    write!(f, " after the {}'s FIN: no refusal", side(&peer))?;
+                }
+                Ok(())
+            }
             ConnEventKind::H2 { by, frame } => write!(f, "HTTP/2 {frame} from {}", side(by)),
         }
     }
@@ -161,7 +176,7 @@ impl ConnEventKind {
         match self {
             ConnEventKind::Open { .. } | ConnEventKind::Fin { .. } | ConnEventKind::Rst { .. } => 2,
             ConnEventKind::Gap { .. } | ConnEventKind::Tls { .. } => 3,
-            ConnEventKind::TlsAlert { .. } => 4,
+            ConnEventKind::TlsAlert { .. } => 5,
             ConnEventKind::H2 { .. } => 3,
         }
     }
@@ -203,11 +218,13 @@ impl ConnEventKind {
                 by,
                 level,
                 description,
+                after_close,
             } => {
                 st.serialize_field("kind", "tls_alert")?;
                 st.serialize_field("by", by)?;
                 st.serialize_field("level", level)?;
-                st.serialize_field("description", description)
+                st.serialize_field("description", description)?;
+                st.serialize_field("after_close", after_close)
             }
             ConnEventKind::H2 { by, frame } => {
                 st.serialize_field("kind", "h2")?;

@@ -221,6 +221,11 @@ impl Sink for Judged<'_> {
                     server: c.server,
                     first: c.first,
                     last: c.last,
+                    fins: [
+                        crate::handshake::Side::Client,
+                        crate::handshake::Side::Server,
+                    ]
+                    .map(|side| c.fins.iter().find(|f| f.by == side).map(|f| f.frame)),
                 };
                 self.connections.tls(facts, t);
                 self.connections.fallback(facts, t);

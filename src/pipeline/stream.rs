@@ -241,16 +241,23 @@ fn passed(
             ts,
             level,
             description,
-        } => sink(ModelEvent::Conn(ConnEvent {
-            conn,
-            ts,
-            frame,
-            kind: ConnEventKind::TlsAlert {
-                by: Side::from(dir),
-                level,
-                description,
-            },
-        })),
+        } => {
+            let by = Side::from(dir);
+            let after_close = open
+                .get(&conn)
+                .is_some_and(|c| c.fins.iter().any(|f| f.by != by && f.frame < frame));
+            sink(ModelEvent::Conn(ConnEvent {
+                conn,
+                ts,
+                frame,
+                kind: ConnEventKind::TlsAlert {
+                    by,
+                    level,
+                    description,
+                    after_close,
+                },
+            }))
+        }
         Passed::Ended { conn, info } => {
             if let Some(c) = open.get_mut(&conn) {
                 c.tls = Some(info);

@@ -651,6 +651,46 @@ fn refused_tls_handshakes_are_one_tls_alert_each() {
     }
 }
 
+/// A fatal alert that answers the other side's close is no failure: requests closes without
+/// close_notify and the lab's OpenSSL server answers that "unexpected EOF" with decode_error
+/// after the login succeeded. The alert is on the timeline, marked as after the close, and no
+/// `tls-alert` finding blames the TLS of the server.
+#[test]
+fn an_alert_answering_a_close_is_no_failure() {
+    let path = root().join("captures/https-ntlm-epa-bound.pcap");
+    let doc = json_doc(&path, Some(&path.with_extension("keylog")));
+    let conn = &doc["connections"][0];
+    let alert = &conn["tls"]["alerts"][0];
+    assert_eq!(
+        (&alert["by"], &alert["description_code"]),
+        (&serde_json::json!("server"), &serde_json::json!(50)),
+        "the capture holds the server's decode_error: {conn}"
+    );
+    let fin = conn["fins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["by"] == "client")
+        .expect("the client's FIN");
+    assert!(fin["frame"].as_u64() < alert["frame"].as_u64(), "{conn}");
+    let h = &doc["handshakes"][0];
+    assert_eq!(h["outcome"]["result"], "success");
+    let on_timeline: Vec<_> = h["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "tls_alert")
+        .collect();
+    assert_eq!(on_timeline.len(), 1, "{}", h["timeline"]);
+    assert_eq!(on_timeline[0]["after_close"], true);
+    assert_eq!(doc["findings"], serde_json::json!([]));
+    // The same alert before any FIN is the server refusing: the refused handshakes keep theirs.
+    for (name, ..) in TLS_REFUSED {
+        let doc = json_doc(&root().join("captures").join(name), None);
+        assert_eq!(doc["findings"][0]["code"], "tls-alert", "{name}");
+    }
+}
+
 /// The binding authscope expects of a certificate equals what requests-ntlm and pyspnego
 /// send for it (the lab's client: requests-ntlm's RFC 5929 hash, pyspnego's
 /// gss_channel_bindings_struct, MD5), for every signature hash RFC 5929 4.1 tells apart:

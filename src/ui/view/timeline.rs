@@ -512,16 +512,27 @@ fn tcp(d: &mut Row, k: &ConnEventKind, lanes: &Lanes, t: &Theme) {
             by,
             level,
             description,
+            after_close,
         } => (
             format!(
-                "TLS {} {} from {}",
+                "TLS {} {} from {}{}",
                 crate::tls::alert_level_name(*level),
                 crate::tls::alert_name(*description),
-                side_name(*by)
+                side_name(*by),
+                if *after_close && *description != 0 {
+                    " after FIN"
+                } else {
+                    ""
+                }
             ),
             *by,
-            // close_notify is how TLS ends; a fatal alert is a failure.
-            if *level == 2 { t.error() } else { t.dim() },
+            // close_notify is how TLS ends; a fatal alert is a failure, unless it answers
+            // the other side's close without close_notify.
+            if *level == 2 && !*after_close {
+                t.error()
+            } else {
+                t.dim()
+            },
         ),
         ConnEventKind::H2 { by, frame } => (
             format!("h2 {frame} from {}", side_name(*by)),
