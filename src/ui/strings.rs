@@ -21,6 +21,7 @@ pub const NO_HANDSHAKES: &str = "no authentication handshakes in this capture";
 pub const NO_MATCH: &str = "no handshake matches the filter (Esc clears it)";
 pub const NO_SELECTION: &str = "select a handshake";
 pub const CONNECTION_FINDINGS: &str = "about connections, not one handshake:";
+pub const READ_WARNINGS: &str = "read warnings:";
 pub const NO_FINDINGS: &str = "no findings: nothing looks wrong in this handshake";
 pub const NO_LEG: &str = "no leg at the cursor";
 pub const RAW_HIDDEN: &str = "raw headers: press r to show";

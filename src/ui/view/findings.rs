@@ -28,7 +28,7 @@ fn all_lines(s: &State, t: &Theme) -> Vec<Line<'static>> {
     let mut out = match (s.current(), s.detail()) {
         (Some(_), Some(d)) => lines(d, t),
         (Some(_), None) => super::no_detail(s, t),
-        (None, _) if !s.connection_findings.is_empty() => Vec::new(),
+        (None, _) if !s.connection_findings.is_empty() || !s.warnings.is_empty() => Vec::new(),
         (None, _) => vec![Line::styled(strings::NO_SELECTION, t.dim())],
     };
     if !s.connection_findings.is_empty() {
@@ -38,6 +38,19 @@ fn all_lines(s: &State, t: &Theme) -> Vec<Line<'static>> {
         out.push(Line::styled(strings::CONNECTION_FINDINGS, t.bold()));
         for f in &s.connection_findings {
             finding(&mut out, f, t, &|frame| format!("frame {frame}"));
+        }
+    }
+    // What the header counts, in full: a report read to damage is a report of part.
+    if !s.warnings.is_empty() {
+        if !out.is_empty() {
+            out.push(Line::raw(""));
+        }
+        out.push(Line::styled(strings::READ_WARNINGS, t.bold()));
+        for w in &s.warnings {
+            out.push(Line::styled(
+                crate::shown::shown(w).into_owned(),
+                t.warning(),
+            ));
         }
     }
     out

@@ -120,8 +120,10 @@ pub fn layout(area: Rect, s: &State) -> Layout {
             .areas(body);
         l.list = list;
         l.cause = cause;
-        // With no handshake, the findings about connections are all there is to show.
-        let only_connections = s.records.is_empty() && !s.connection_findings.is_empty();
+        // With no handshake, the findings about connections and the read warnings are all
+        // there is to show.
+        let only_connections =
+            s.records.is_empty() && !(s.connection_findings.is_empty() && s.warnings.is_empty());
         match s.lower {
             Pane::Detail => l.detail = lower,
             Pane::Findings => l.findings = lower,

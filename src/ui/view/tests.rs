@@ -273,6 +273,35 @@ fn read_warnings_are_counted_in_the_header_at_80_columns() {
     }
 }
 
+/// The read warnings the header counts are read in full in the findings pane, and a capture
+/// with no handshake shows them there at once.
+#[test]
+fn read_warnings_are_read_in_the_findings_pane() {
+    let warning = "cut.pcap: packet 7: the capture ends inside a packet\x1b[2J";
+    let mut s = load(&captures(&["ntlm-wrong-password.pcap"]), 80, 24);
+    s.take_batch(crate::ui::event::Batch {
+        warnings: vec![warning.into()],
+        done: true,
+        ..Default::default()
+    });
+    s.apply(Action::PrevPane);
+    let text = draw(&s, 80, 24).backend().to_string();
+    assert!(text.contains("read warnings:"), "{text}");
+    assert!(text.contains("packet 7: the capture ends"), "{text}");
+    assert!(!text.contains('\x1b'), "{text}");
+
+    let mut empty = State::new(Source::default());
+    empty.apply(Action::Resize(80, 24));
+    empty.take_batch(crate::ui::event::Batch {
+        warnings: vec![warning.into()],
+        done: true,
+        ..Default::default()
+    });
+    let text = draw(&empty, 80, 24).backend().to_string();
+    assert!(text.contains("no authentication handshakes"), "{text}");
+    assert!(text.contains("packet 7: the capture ends"), "{text}");
+}
+
 #[test]
 fn selection_stays_put_as_handshakes_arrive() {
     let mut all = load(&all_captures(), 80, 24);
