@@ -72,13 +72,7 @@ fuzz_target!(|data: &[u8]| {
     if frames.is_empty() {
         return;
     }
-    // Small caps now and then, so that the workers cross their shares.
-    let mut config = Config::default();
-    if data.len() % 3 == 0 {
-        config.tcp.max_connections = 3;
-        config.tcp.max_buffered_total = 2048;
-        config.http.max_buffered_total = 4096;
-    }
+    let config = frames::config(data);
     // Two to four files; with three or four, one now and then without frames.
     let files = 2 + data.len() % 3;
     let dir = folder();

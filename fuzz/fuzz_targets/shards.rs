@@ -4,7 +4,7 @@
 #![no_main]
 use authscope::capture::Frame;
 use authscope::pipeline::shard::run_in_turn;
-use authscope::pipeline::{Analyzer, Config, Output};
+use authscope::pipeline::{Analyzer, Output};
 use libfuzzer_sys::fuzz_target;
 
 #[path = "common/frames.rs"]
@@ -28,13 +28,7 @@ fuzz_target!(|data: &[u8]| {
     let Some(frames) = owned_frames(data, usize::MAX) else {
         return;
     };
-    // Small caps now and then, so that the shards cross them.
-    let mut config = Config::default();
-    if data.len() % 3 == 0 {
-        config.tcp.max_connections = 3;
-        config.tcp.max_buffered_total = 2048;
-        config.http.max_buffered_total = 4096;
-    }
+    let config = frames::config(data);
     // Now and then two captures, so that the shards end the first one together.
     let split = if data.len() % 5 < 2 {
         frames.len() / 2
